@@ -1,0 +1,222 @@
+//! Gathering facts: the only layer that reads the host.
+//!
+//! Every path is joined to a root (`--root DIR`, default `/`), so a fixture
+//! tree stands in for a host. Each source has its own module with a parser that
+//! takes text; this module opens files and assembles [`Facts`].
+//!
+//! Missing files are facts ("absent"); unreadable or garbled ones are errors
+//! that name the file. The one soft failure is a kernel release that does not
+//! parse: version-dependent rules then say "unknown", and the run reports it.
+
+pub mod counters;
+pub mod kernel;
+pub mod namespace;
+pub mod nat;
+pub mod persisted;
+pub mod sockets;
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::sysctl::{normalize_value, SysctlKey, GATHERED_IPV4_KEYS, GATHERED_VENDOR_IPV4_KEYS};
+pub use counters::Counters;
+pub use kernel::{KernelFacts, KernelVersion};
+pub use namespace::NamespaceFacts;
+pub use nat::NatFacts;
+pub use persisted::PersistedConfig;
+pub use sockets::SocketFacts;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FactError {
+    #[error("root {path} does not exist or is not a folder")]
+    NoRoot { path: PathBuf },
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("{path} is not valid UTF-8 text")]
+    NotText { path: PathBuf },
+    #[error("{path}: {source}")]
+    Counters {
+        path: PathBuf,
+        source: counters::CounterParseError,
+    },
+    #[error("{path}: {message}")]
+    Garbled { path: PathBuf, message: String },
+}
+
+/// A problem that does not stop the check but makes its verdict incomplete;
+/// the run still reports findings, then exits 1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Degraded {
+    pub file: String,
+    pub message: String,
+}
+
+/// Everything `twtune check` knows about the host. Serialised as `facts` in JSON.
+#[derive(Debug, Clone, Serialize)]
+pub struct Facts {
+    pub kernel: KernelFacts,
+    /// Runtime values of the gathered keys the kernel has: full dotted key →
+    /// value as /proc shows it, whitespace runs folded to one space.
+    pub sysctl: BTreeMap<String, String>,
+    /// Gathered keys this kernel does not have.
+    pub sysctl_absent: Vec<String>,
+    pub persisted: PersistedConfig,
+    pub counters: Counters,
+    pub namespace: NamespaceFacts,
+    pub sockets: Option<SocketFacts>,
+    pub nat: NatFacts,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub degraded: Vec<Degraded>,
+}
+
+/// How to gather.
+#[derive(Debug, Clone)]
+pub struct GatherOptions {
+    pub root: PathBuf,
+}
+
+impl GatherOptions {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        GatherOptions { root: root.into() }
+    }
+
+    /// True when reading the live host rather than a fixture tree: only then may
+    /// twtune ask the kernel directly (netlink) instead of reading files.
+    pub fn is_live(&self) -> bool {
+        self.root == Path::new("/")
+    }
+}
+
+impl Facts {
+    /// The runtime value of a full dotted key, if the kernel has it.
+    pub fn sysctl(&self, key: &str) -> Option<&str> {
+        self.sysctl.get(key).map(String::as_str)
+    }
+
+    /// The runtime value of a key parsed as one integer.
+    pub fn sysctl_int(&self, key: &str) -> Option<i64> {
+        self.sysctl(key)?.parse().ok()
+    }
+}
+
+pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
+    let root = options.root.as_path();
+    if !root.is_dir() {
+        return Err(FactError::NoRoot {
+            path: root.to_path_buf(),
+        });
+    }
+    let mut degraded = Vec::new();
+
+    let release_path = root.join("proc/sys/kernel/osrelease");
+    let release = read_optional(&release_path)?;
+    let kernel = KernelFacts::from_release(release.as_deref());
+    if kernel.version.is_none() {
+        degraded.push(Degraded {
+            file: persisted::host_path(root, &release_path),
+            message: match &kernel.release {
+                Some(r) => format!("kernel release {r:?} does not parse as a version; version-dependent rules are unknown"),
+                None => "missing; version-dependent rules are unknown".to_string(),
+            },
+        });
+    }
+
+    let persisted = persisted::gather(root)?;
+
+    // Runtime values: the gathered keys, plus every managed key a file persists,
+    // so drift between the two can be judged.
+    let mut keys: Vec<SysctlKey> = GATHERED_IPV4_KEYS
+        .iter()
+        .chain(GATHERED_VENDOR_IPV4_KEYS)
+        .map(|k| SysctlKey::ipv4(k))
+        .collect();
+    for key in persisted.keys() {
+        if let Ok(key) = SysctlKey::parse_managed(key)
+            && !key.as_str().contains('*')
+            && !keys.contains(&key)
+        {
+            keys.push(key);
+        }
+    }
+    let mut sysctl = BTreeMap::new();
+    let mut sysctl_absent = Vec::new();
+    for key in keys {
+        match read_optional(&key.proc_path(root))? {
+            Some(value) => {
+                sysctl.insert(key.to_string(), normalize_value(&value));
+            }
+            None => {
+                if !GATHERED_VENDOR_IPV4_KEYS.iter().any(|k| key == SysctlKey::ipv4(k)) {
+                    sysctl_absent.push(key.to_string())
+                }
+            }
+        }
+    }
+    sysctl_absent.sort();
+
+    let counters = gather_counters(root)?;
+    let namespace = namespace::gather(root, kernel.version)?;
+    let sockets = sockets::gather(options)?;
+    let nat = nat::gather(options)?;
+
+    Ok(Facts {
+        kernel,
+        sysctl,
+        sysctl_absent,
+        persisted,
+        counters,
+        namespace,
+        sockets,
+        nat,
+        degraded,
+    })
+}
+
+fn gather_counters(root: &Path) -> Result<Counters, FactError> {
+    let mut result = Counters::default();
+    let parse_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| FactError::Counters { path, source }
+    };
+    let netstat = root.join("proc/net/netstat");
+    if let Some(text) = read_optional(&netstat)? {
+        let mut groups = counters::parse_paired_counters(&text).map_err(parse_err(&netstat))?;
+        result.tcp_ext = groups.remove("TcpExt").unwrap_or_default();
+    }
+    let snmp = root.join("proc/net/snmp");
+    if let Some(text) = read_optional(&snmp)? {
+        let mut groups = counters::parse_paired_counters(&text).map_err(parse_err(&snmp))?;
+        result.tcp = groups.remove("Tcp").unwrap_or_default();
+    }
+    for name in ["proc/net/sockstat", "proc/net/sockstat6"] {
+        let path = root.join(name);
+        if let Some(text) = read_optional(&path)? {
+            let groups = counters::parse_sockstat(&text).map_err(parse_err(&path))?;
+            for (protocol, fields) in groups {
+                if protocol.starts_with("TCP") {
+                    result.sockstat.insert(protocol, fields);
+                }
+            }
+        }
+    }
+    Ok(result)
+}
+
+/// Reads a text file; `Ok(None)` when it does not exist.
+pub fn read_optional(path: &Path) -> Result<Option<String>, FactError> {
+    match std::fs::read(path) {
+        Ok(bytes) => String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| FactError::NotText {
+                path: path.to_path_buf(),
+            }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(FactError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}

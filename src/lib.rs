@@ -1,0 +1,8 @@
+//! twtune: find and fix TIME_WAIT-related TCP settings, with evidence.
+//!
+//! Data flows one way: [`facts`] (the only layer that reads the host) →
+//! [`rules`] (pure: facts in, findings out) → [`apply`] (findings → plan →
+//! diff or atomic apply) → [`render`] (prints what the other layers decided).
+
+pub mod facts;
+pub mod sysctl;

@@ -1,0 +1,192 @@
+//! Sysctl keys and values as twtune names them.
+//!
+//! A key is always spelled the dotted way (`net.ipv4.tcp_tw_reuse`), the form the
+//! JSON output, rule files and `--set` use. sysctl.d files may also write the
+//! slashed form (`net/ipv4/tcp_tw_reuse`), so parsing normalises to dots here, once.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The sysctl trees twtune may recommend or write. Anything else (kernel.*, vm.*)
+/// is outside the tool's remit and refused.
+pub const MANAGED_PREFIXES: &[&str] = &["net.ipv4.", "net.core.", "net.netfilter."];
+
+/// The net.ipv4 keys gathered on every run; the rules may refer to each of them.
+pub const GATHERED_IPV4_KEYS: &[&str] = &[
+    "tcp_tw_reuse",
+    "tcp_tw_reuse_delay",
+    "tcp_tw_recycle",
+    "tcp_timestamps",
+    "tcp_max_tw_buckets",
+    "tcp_fin_timeout",
+    "tcp_rfc1337",
+    "tcp_max_orphans",
+    "ip_local_port_range",
+    "ip_local_reserved_ports",
+    "ip_unprivileged_port_start",
+    "ip_forward",
+];
+
+/// Out-of-tree knob on Alibaba Cloud Linux kernels; only its presence is a fact.
+pub const GATHERED_VENDOR_IPV4_KEYS: &[&str] = &["tcp_tw_timeout"];
+
+/// A dotted sysctl key, validated to be a plausible path component chain.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SysctlKey(String);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum KeyError {
+    #[error("empty sysctl key")]
+    Empty,
+    #[error("sysctl key {0:?} has an empty or relative component")]
+    BadComponent(String),
+    #[error("sysctl key {0:?} contains a character sysctl names never have")]
+    BadCharacter(String),
+    #[error("sysctl key {0:?} is outside net.ipv4, net.core and net.netfilter")]
+    NotManaged(String),
+}
+
+impl SysctlKey {
+    /// Parses a key written either way (`a.b.c` or `a/b/c`).
+    ///
+    /// Like sysctl(8) and systemd-sysctl: when the first separator is a slash the
+    /// key is slashed and any dots are part of a component (e.g. interface names
+    /// such as `eth0.100`); otherwise dots separate and slashes do.
+    pub fn parse(text: &str) -> Result<Self, KeyError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(KeyError::Empty);
+        }
+        let first_sep = text.find(['.', '/']);
+        let slashed = first_sep.is_some_and(|i| text.as_bytes()[i] == b'/');
+        let dotted: String = if slashed {
+            text.chars()
+                .map(|c| match c {
+                    '/' => '.',
+                    '.' => '/',
+                    c => c,
+                })
+                .collect()
+        } else {
+            text.to_string()
+        };
+        for component in dotted.split('.') {
+            // A slashed key's dots live on as '/' inside a component; judge the
+            // component as the file system will see it.
+            let on_disk = component.replace('/', ".");
+            if on_disk.is_empty() || on_disk == "." || on_disk == ".." {
+                return Err(KeyError::BadComponent(text.to_string()));
+            }
+        }
+        if dotted
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '\0')
+        {
+            return Err(KeyError::BadCharacter(text.to_string()));
+        }
+        Ok(SysctlKey(dotted))
+    }
+
+    /// Parses and insists on a tree twtune manages.
+    pub fn parse_managed(text: &str) -> Result<Self, KeyError> {
+        let key = Self::parse(text)?;
+        if !key.is_managed() {
+            return Err(KeyError::NotManaged(key.0));
+        }
+        Ok(key)
+    }
+
+    pub fn ipv4(name: &str) -> Self {
+        SysctlKey(format!("net.ipv4.{name}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_managed(&self) -> bool {
+        MANAGED_PREFIXES.iter().any(|p| self.0.starts_with(p))
+    }
+
+    /// `DIR/proc/sys/net/ipv4/tcp_tw_reuse` for `net.ipv4.tcp_tw_reuse`.
+    /// A component that itself contained a slash (stored as '/') stays one
+    /// component; it cannot escape the tree because `..` was refused.
+    pub fn proc_path(&self, root: &Path) -> PathBuf {
+        let mut path = root.join("proc/sys");
+        for component in self.0.split('.') {
+            path.push(component.replace('/', "."));
+        }
+        path
+    }
+}
+
+impl fmt::Display for SysctlKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for SysctlKey {
+    type Error = KeyError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<SysctlKey> for String {
+    fn from(key: SysctlKey) -> String {
+        key.0
+    }
+}
+
+/// The canonical text of a sysctl value: whitespace runs folded to one space,
+/// ends trimmed. /proc prints `ip_local_port_range` with a tab; files write a
+/// space; both mean the same value and must compare equal.
+pub fn normalize_value(raw: &str) -> String {
+    raw.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dotted_and_slashed_keys_name_the_same_sysctl() {
+        assert_eq!(
+            SysctlKey::parse("net/ipv4/tcp_tw_reuse").unwrap(),
+            SysctlKey::parse("net.ipv4.tcp_tw_reuse").unwrap()
+        );
+    }
+
+    #[test]
+    fn slashed_key_keeps_dots_inside_a_component() {
+        let key = SysctlKey::parse("net/ipv4/conf/eth0.100/forwarding").unwrap();
+        assert_eq!(
+            key.proc_path(Path::new("/r")),
+            PathBuf::from("/r/proc/sys/net/ipv4/conf/eth0.100/forwarding")
+        );
+    }
+
+    #[test]
+    fn keys_cannot_climb_out_of_proc_sys() {
+        assert!(SysctlKey::parse("net.ipv4..x").is_err());
+        assert!(SysctlKey::parse("net/../../etc/passwd").is_err());
+    }
+
+    #[test]
+    fn only_network_trees_are_managed() {
+        assert!(SysctlKey::parse_managed("net.core.somaxconn").is_ok());
+        assert_eq!(
+            SysctlKey::parse_managed("kernel.panic"),
+            Err(KeyError::NotManaged("kernel.panic".into()))
+        );
+    }
+
+    #[test]
+    fn values_fold_whitespace() {
+        assert_eq!(normalize_value("32768\t60999\n"), "32768 60999");
+    }
+}
