@@ -157,6 +157,8 @@ fn ordered_files(root: &Path) -> Result<(Vec<PathBuf>, Vec<Masked>), FactError> 
         for name in names {
             let path = dir_path.join(&name);
             match chosen.get(&name) {
+                // /lib is often a link to /usr/lib: the same file is not masking itself.
+                Some(winner) if same_file(winner, &path) => {}
                 Some(winner) => masked.push(Masked {
                     file: host_path(root, &path),
                     by: host_path(root, winner),
@@ -168,11 +170,20 @@ fn ordered_files(root: &Path) -> Result<(Vec<PathBuf>, Vec<Masked>), FactError> 
         }
     }
     let mut files: Vec<PathBuf> = chosen.into_values().collect();
+    // Debian links /etc/sysctl.d/99-sysctl.conf to ../sysctl.conf: read it once.
     let conf = root.join(SYSCTL_CONF);
-    if conf.exists() {
+    if conf.exists() && !files.iter().any(|f| same_file(f, &conf)) {
         files.push(conf);
     }
     Ok((files, masked))
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
 }
 
 /// The path as the host names it: `/etc/sysctl.conf` for `ROOT/etc/sysctl.conf`.

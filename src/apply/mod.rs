@@ -1,0 +1,1 @@
+//! Planning and applying changes. See issue #4.

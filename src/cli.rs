@@ -1,0 +1,160 @@
+//! The command line, as clap derive types. Names here are contracts that
+//! scripts depend on: flags and subcommands are only ever added.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "twtune",
+    version,
+    about = "Find and fix TIME_WAIT-related TCP settings, with evidence",
+    long_about = "twtune reads a Linux host's TCP settings, kernel version, counters, sockets and \
+                  persisted sysctl files, says what is wrong with its TIME_WAIT handling and why, \
+                  and applies the fix atomically.\n\n\
+                  Exit status: 0 compliant, 2 findings at warning or above (or a non-empty plan), \
+                  1 error."
+)]
+pub struct Cli {
+    /// Read the host under DIR instead of / (a fixture tree: DIR/proc/sys/…, DIR/etc/sysctl.d/…).
+    #[arg(long, global = true, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+
+    /// Also load rules from DIR/*.toml (after /etc/twtune/rules.d); a rule with the same id replaces the built-in one.
+    #[arg(long = "rules", global = true, value_name = "DIR")]
+    pub rules_dirs: Vec<PathBuf>,
+
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Gather facts, run the rules, print findings.
+    Check(CheckArgs),
+    /// Print every fact gathered.
+    Facts,
+    /// List the rules.
+    Rules,
+    /// Print one rule whole: what it checks, why, and its references.
+    Explain {
+        /// The rule id.
+        id: String,
+    },
+    /// Apply the recommendations: runtime sysctls and a persisted drop-in, atomically.
+    Apply(ApplyArgs),
+    /// Undo the last apply, or finish an interrupted one, from its journal.
+    Rollback(RollbackArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Also print each finding's evidence and references.
+    #[arg(long, short)]
+    pub verbose: bool,
+
+    /// Sample the counters twice, this far apart (e.g. 5s, 500ms), and report rates.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub sample: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Show the plan as diffs and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Do not ask for confirmation.
+    #[arg(long, short)]
+    pub yes: bool,
+
+    /// Add or override a change: KEY=VALUE (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+
+    /// Only plan these keys (repeatable).
+    #[arg(long = "only", value_name = "KEY")]
+    pub only: Vec<String>,
+
+    /// Leave out the recommendations of these rules (repeatable).
+    #[arg(long = "skip", value_name = "RULE")]
+    pub skip: Vec<String>,
+
+    /// Write the persisted settings to this file instead of /etc/sysctl.d/<NN>-twtune.conf.
+    #[arg(long, value_name = "FILE")]
+    pub persist_to: Option<PathBuf>,
+
+    /// Change the runtime values only.
+    #[arg(long, conflicts_with = "persist_only")]
+    pub no_persist: bool,
+
+    /// Write only the persisted drop-in; leave runtime values alone.
+    #[arg(long)]
+    pub persist_only: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// Show what would be restored and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Do not ask for confirmation.
+    #[arg(long, short)]
+    pub yes: bool,
+}
+
+/// Parses "5s", "500ms", "2m" or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 5s or 500ms"))?;
+    let seconds = match unit {
+        "" | "s" => number,
+        "ms" => number / 1000.0,
+        "m" => number * 60.0,
+        _ => return Err(format!("{text:?}: unknown unit {unit:?} (use ms, s or m)")),
+    };
+    if !(seconds > 0.0 && seconds <= 3600.0) {
+        return Err(format!("{text:?}: a sample lasts more than 0 and at most 1h"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("5h").is_err());
+        assert!(parse_duration("fast").is_err());
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,1 @@
+//! Rendering findings, facts and plans for people and programs.
