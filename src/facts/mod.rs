@@ -13,11 +13,13 @@ pub mod kernel;
 pub mod namespace;
 pub mod nat;
 pub mod persisted;
+pub mod rates;
 pub mod sockets;
 
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -68,6 +70,8 @@ pub struct Facts {
     pub namespace: NamespaceFacts,
     pub sockets: Option<SocketFacts>,
     pub nat: NatFacts,
+    /// Counter rates from `check --sample`; null without it.
+    pub rates: Option<rates::Rates>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub degraded: Vec<Degraded>,
 }
@@ -76,11 +80,21 @@ pub struct Facts {
 #[derive(Debug, Clone)]
 pub struct GatherOptions {
     pub root: PathBuf,
+    /// Sample the counters twice this far apart and report rates.
+    pub sample: Option<Duration>,
 }
 
 impl GatherOptions {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        GatherOptions { root: root.into() }
+        GatherOptions {
+            root: root.into(),
+            sample: None,
+        }
+    }
+
+    pub fn with_sample(mut self, sample: Option<Duration>) -> Self {
+        self.sample = sample;
+        self
     }
 
     /// True when reading the live host rather than a fixture tree: only then may
@@ -157,10 +171,23 @@ pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
     }
     sysctl_absent.sort();
 
+    let before = match options.sample {
+        Some(interval) => {
+            let before = gather_counters(root)?;
+            let start = std::time::Instant::now();
+            rates::wait(interval);
+            Some((before, start.elapsed()))
+        }
+        None => None,
+    };
     let counters = gather_counters(root)?;
+    let rates = before.map(|(before, elapsed)| rates::compute(&before, &counters, elapsed));
     let namespace = namespace::gather(root, kernel.version)?;
-    let sockets = sockets::gather(options)?;
-    let nat = nat::gather(options)?;
+    let mut sockets = sockets::gather(options)?;
+    if let (Some(sockets), Some(rates)) = (sockets.as_mut(), rates.as_ref()) {
+        rates::apply_headroom(sockets, rates);
+    }
+    let nat = nat::gather(options, &counters)?;
 
     Ok(Facts {
         kernel,
@@ -171,6 +198,7 @@ pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
         namespace,
         sockets,
         nat,
+        rates,
         degraded,
     })
 }

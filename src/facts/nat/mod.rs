@@ -1,21 +1,51 @@
-//! NAT signals. Until they are gathered the verdict is "unknown".
+//! NAT signals, each with its evidence, combined into one verdict.
+//!
+//! tcp_tw_recycle dropped SYNs from hosts behind a shared NAT address, so the
+//! rules need to know whether NAT is in the path. No single file proves it;
+//! each signal below is weighed:
+//!
+//! | signal | weight |
+//! |---|---|
+//! | `nat_rules`: a masquerade or SNAT rule (nft, iptables) | likely |
+//! | `conntrack_snat`: tracked connections whose source was rewritten | likely |
+//! | `conntrack_dnat`: tracked connections whose destination was rewritten | possible |
+//! | `ip_forward`: net.ipv4.ip_forward = 1 | possible |
+//! | `container_interfaces`: docker0, cni*, cilium_*, flannel*, …, or many veth | possible |
+//! | `private_addresses`: a host address in RFC 1918, CGNAT or ULA space | possible |
+//! | `paws_rejects`: TcpExt PAWSActive or PAWSEstab non-zero | possible |
+//!
+//! The verdict is the strongest weight present. With no signal it is "none"
+//! only when ip_forward was read and at least one of the rule set or the
+//! conntrack table could be inspected; otherwise too little was seen and it
+//! is "unknown" (a fixture tree without conntrack data, an unprivileged run).
+
+pub mod conntrack;
+pub mod host;
+pub mod ruleset;
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
+use std::process::{Command, Stdio};
 
 use serde::Serialize;
 
-use super::{FactError, GatherOptions};
+use super::{Counters, FactError, GatherOptions, read_optional};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NatVerdict {
+    Unknown,
     None,
     Possible,
     Likely,
-    Unknown,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NatSignal {
     pub name: String,
+    /// "likely" or "possible": what this signal alone says.
+    pub weight: NatVerdict,
     pub evidence: String,
 }
 
@@ -23,11 +53,416 @@ pub struct NatSignal {
 pub struct NatFacts {
     pub verdict: NatVerdict,
     pub signals: Vec<NatSignal>,
+    /// Sources that were read, e.g. "ip_forward", "nft", "conntrack".
+    pub checked: Vec<String>,
+    /// Sources that could not be read, with the reason.
+    pub unchecked: Vec<String>,
+    /// Conntrack entries seen and how many had NAT applied (null if unread).
+    pub conntrack: Option<conntrack::ConntrackSummary>,
 }
 
-pub fn gather(_options: &GatherOptions) -> Result<NatFacts, FactError> {
-    Ok(NatFacts {
-        verdict: NatVerdict::Unknown,
-        signals: Vec::new(),
-    })
+impl Default for NatFacts {
+    fn default() -> Self {
+        NatFacts {
+            verdict: NatVerdict::Unknown,
+            signals: Vec::new(),
+            checked: Vec::new(),
+            unchecked: Vec::new(),
+            conntrack: None,
+        }
+    }
+}
+
+impl NatFacts {
+    fn signal(&mut self, name: &str, weight: NatVerdict, evidence: String) {
+        self.signals.push(NatSignal {
+            name: name.to_string(),
+            weight,
+            evidence,
+        });
+    }
+}
+
+/// Runs a tool and returns its stdout; `None` when it is not installed.
+fn run_tool(program: &str, args: &[&str]) -> Option<Result<String, String>> {
+    let output = match Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+    {
+        Ok(o) => o,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => return Some(Err(e.to_string())),
+    };
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let first = stderr.lines().next().unwrap_or("").trim().to_string();
+        return Some(Err(format!(
+            "{program} exited with {}: {first}",
+            output.status
+        )));
+    }
+    Some(
+        String::from_utf8(output.stdout).map_err(|_| format!("{program} printed non-UTF-8 output")),
+    )
+}
+
+fn garbled(path: &Path, message: impl std::fmt::Display) -> FactError {
+    FactError::Garbled {
+        path: path.to_path_buf(),
+        message: message.to_string(),
+    }
+}
+
+fn conntrack_summary(facts: &mut NatFacts, root: &Path, live: bool) -> Result<(), FactError> {
+    let path = root.join("proc/net/nf_conntrack");
+    let summary = match File::open(&path) {
+        Ok(file) => conntrack::summarise(BufReader::new(file)).map_err(|e| garbled(&path, e))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && live => {
+            // Kernels built without NF_CONNTRACK_PROCFS: ask over netlink.
+            match run_tool("conntrack", &["-L"]) {
+                None => {
+                    facts
+                        .unchecked
+                        .push("conntrack: no /proc/net/nf_conntrack and no conntrack tool".into());
+                    return Ok(());
+                }
+                Some(Err(e)) => {
+                    facts.unchecked.push(format!("conntrack: {e}"));
+                    return Ok(());
+                }
+                Some(Ok(text)) => conntrack::summarise(text.as_bytes())
+                    .map_err(|e| garbled(Path::new("conntrack -L"), e))?,
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            facts
+                .unchecked
+                .push(format!("conntrack: no {}", path.display()));
+            return Ok(());
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            facts
+                .unchecked
+                .push(format!("conntrack: {}: {e}", path.display()));
+            return Ok(());
+        }
+        Err(source) => return Err(FactError::Read { path, source }),
+    };
+    facts.checked.push("conntrack".into());
+    if summary.snat > 0 {
+        facts.signal(
+            "conntrack_snat",
+            NatVerdict::Likely,
+            format!(
+                "{} of {} tracked connections have their source rewritten (SNAT/masquerade), e.g. {}",
+                summary.snat,
+                summary.entries,
+                summary.example.as_deref().unwrap_or("?")
+            ),
+        );
+    }
+    if summary.dnat > 0 {
+        facts.signal(
+            "conntrack_dnat",
+            NatVerdict::Possible,
+            format!(
+                "{} of {} tracked connections have their destination rewritten (DNAT)",
+                summary.dnat, summary.entries
+            ),
+        );
+    }
+    facts.conntrack = Some(summary);
+    Ok(())
+}
+
+fn nat_rules(facts: &mut NatFacts) {
+    let mut rules = Vec::new();
+    let mut any_read = false;
+    match run_tool("nft", &["-j", "list", "ruleset"]) {
+        None => facts.unchecked.push("nft: not installed".into()),
+        Some(Err(e)) => facts.unchecked.push(format!("nft: {e}")),
+        Some(Ok(text)) => match ruleset::parse_nft_json(&text) {
+            Ok(found) => {
+                any_read = true;
+                facts.checked.push("nft".into());
+                rules.extend(found);
+            }
+            Err(e) => facts.unchecked.push(format!("nft: {e}")),
+        },
+    }
+    // Legacy iptables keeps its own tables that nft does not list.
+    for tool in ["iptables-save", "ip6tables-save"] {
+        match run_tool(tool, &[]) {
+            None => {}
+            Some(Err(e)) => facts.unchecked.push(format!("{tool}: {e}")),
+            Some(Ok(text)) => {
+                any_read = true;
+                facts.checked.push(tool.into());
+                // iptables-nft rules live in nf_tables, where nft already saw them.
+                let seen_by_nft =
+                    text.contains("(nf_tables)") && facts.checked.iter().any(|c| c == "nft");
+                if !seen_by_nft {
+                    rules.extend(ruleset::parse_iptables_save(&text));
+                }
+            }
+        }
+    }
+    if any_read && !rules.is_empty() {
+        rules.dedup();
+        let shown: Vec<&str> = rules.iter().take(5).map(String::as_str).collect();
+        facts.signal(
+            "nat_rules",
+            NatVerdict::Likely,
+            format!("{} source-NAT rule(s): {}", rules.len(), shown.join("; ")),
+        );
+    }
+}
+
+fn interfaces(facts: &mut NatFacts, root: &Path) -> Result<(), FactError> {
+    // /proc/net/dev follows the reader's network namespace; /sys/class/net
+    // shows the namespace sysfs was mounted in, so it is only the fallback.
+    let dev = root.join("proc/net/dev");
+    let names = match read_optional(&dev)? {
+        Some(text) => host::parse_proc_net_dev(&text),
+        None => match std::fs::read_dir(root.join("sys/class/net")) {
+            Ok(entries) => entries
+                .flatten()
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect(),
+            Err(_) => {
+                facts
+                    .unchecked
+                    .push("interfaces: no proc/net/dev or sys/class/net".into());
+                return Ok(());
+            }
+        },
+    };
+    facts.checked.push("interfaces".into());
+    let bridges: Vec<&str> = names
+        .iter()
+        .map(String::as_str)
+        .filter(|n| host::is_container_interface(n))
+        .collect();
+    let veths = names.iter().filter(|n| n.starts_with("veth")).count();
+    if !bridges.is_empty() || veths >= host::MANY_VETH {
+        let mut evidence = Vec::new();
+        if !bridges.is_empty() {
+            evidence.push(format!(
+                "container/bridge interfaces: {}",
+                bridges.join(", ")
+            ));
+        }
+        if veths >= host::MANY_VETH {
+            evidence.push(format!("{veths} veth interfaces"));
+        }
+        facts.signal(
+            "container_interfaces",
+            NatVerdict::Possible,
+            evidence.join("; "),
+        );
+    }
+    Ok(())
+}
+
+fn addresses(facts: &mut NatFacts, root: &Path) -> Result<(), FactError> {
+    let mut private = Vec::new();
+    let trie = root.join("proc/net/fib_trie");
+    let inet6 = root.join("proc/net/if_inet6");
+    let mut read_any = false;
+    if let Some(text) = read_optional(&trie)? {
+        read_any = true;
+        for addr in host::parse_fib_trie(&text).map_err(|e| garbled(&trie, e))? {
+            if let Some(kind) = host::nat_range(addr.into()) {
+                private.push(format!("{addr} {kind}"));
+            }
+        }
+    }
+    if let Some(text) = read_optional(&inet6)? {
+        read_any = true;
+        for addr in host::parse_if_inet6(&text).map_err(|e| garbled(&inet6, e))? {
+            if let Some(kind) = host::nat_range(addr.into()) {
+                private.push(format!("{addr} {kind}"));
+            }
+        }
+    }
+    if !read_any {
+        facts
+            .unchecked
+            .push("addresses: no proc/net/fib_trie or if_inet6".into());
+        return Ok(());
+    }
+    facts.checked.push("addresses".into());
+    if !private.is_empty() {
+        facts.signal(
+            "private_addresses",
+            NatVerdict::Possible,
+            format!(
+                "this host has {}: its own outbound traffic is likely translated by a NAT gateway",
+                private.join(", ")
+            ),
+        );
+    }
+    Ok(())
+}
+
+pub fn gather(options: &GatherOptions, counters: &Counters) -> Result<NatFacts, FactError> {
+    let root = options.root.as_path();
+    let mut facts = NatFacts::default();
+
+    let forward_path = root.join("proc/sys/net/ipv4/ip_forward");
+    let forward_read = match read_optional(&forward_path)? {
+        Some(value) => {
+            facts.checked.push("ip_forward".into());
+            if value.trim() == "1" {
+                facts.signal(
+                    "ip_forward",
+                    NatVerdict::Possible,
+                    "net.ipv4.ip_forward = 1: this host routes packets for others".into(),
+                );
+            }
+            true
+        }
+        None => {
+            facts.unchecked.push("ip_forward: absent".into());
+            false
+        }
+    };
+
+    conntrack_summary(&mut facts, root, options.is_live())?;
+    if options.is_live() {
+        nat_rules(&mut facts);
+    } else {
+        facts
+            .unchecked
+            .push("nat rules: only read on the live host".into());
+    }
+    interfaces(&mut facts, root)?;
+    addresses(&mut facts, root)?;
+
+    let paws: Vec<String> = ["PAWSActive", "PAWSEstab"]
+        .iter()
+        .filter_map(|k| {
+            counters
+                .tcp_ext
+                .get(*k)
+                .filter(|v| **v > 0)
+                .map(|v| format!("{k}={v}"))
+        })
+        .collect();
+    if !paws.is_empty() {
+        facts.signal(
+            "paws_rejects",
+            NatVerdict::Possible,
+            format!(
+                "TcpExt {}: segments rejected for old timestamps, as when peers behind one address have unrelated clocks",
+                paws.join(", ")
+            ),
+        );
+    }
+
+    let inspected = facts
+        .checked
+        .iter()
+        .any(|c| c == "conntrack" || c == "nft" || c.ends_with("tables-save"));
+    facts.verdict = match facts.signals.iter().map(|s| s.weight).max() {
+        Some(strongest) => strongest,
+        None if forward_read && inspected => NatVerdict::None,
+        None => NatVerdict::Unknown,
+    };
+    Ok(facts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let root = tempfile::tempdir().unwrap();
+        for (path, text) in files {
+            let p = root.path().join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        root
+    }
+
+    const NO_DEV: &str = "Inter-|\n face |\n    lo: 0 0\n";
+
+    #[test]
+    fn masquerading_conntrack_is_likely() {
+        let root = tree(&[
+            ("proc/sys/net/ipv4/ip_forward", "1\n"),
+            ("proc/net/dev", NO_DEV),
+            (
+                "proc/net/nf_conntrack",
+                "ipv4 2 tcp 6 117 TIME_WAIT src=192.0.2.2 dst=198.51.100.2 sport=41000 dport=8080 src=198.51.100.2 dst=198.51.100.1 sport=8080 dport=41000 [ASSURED] use=2\n",
+            ),
+        ]);
+        let nat = gather(&GatherOptions::new(root.path()), &Counters::default()).unwrap();
+        assert_eq!(nat.verdict, NatVerdict::Likely);
+        let names: Vec<&str> = nat.signals.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["ip_forward", "conntrack_snat"]);
+        assert!(nat.signals[1].evidence.contains("198.51.100.1:41000"));
+        assert_eq!(serde_json::to_value(&nat).unwrap()["verdict"], "likely");
+    }
+
+    #[test]
+    fn quiet_host_is_none_only_when_enough_was_seen() {
+        let files = [
+            ("proc/sys/net/ipv4/ip_forward", "0\n"),
+            ("proc/net/dev", NO_DEV),
+            (
+                "proc/net/fib_trie",
+                "Local:\n     |-- 198.51.100.7\n        /32 host LOCAL\n",
+            ),
+        ];
+        let root = tree(&files);
+        let nat = gather(&GatherOptions::new(root.path()), &Counters::default()).unwrap();
+        assert_eq!(
+            nat.verdict,
+            NatVerdict::Unknown,
+            "no conntrack, no rules: {nat:?}"
+        );
+
+        let mut with_ct = files.to_vec();
+        with_ct.push(("proc/net/nf_conntrack", ""));
+        let root = tree(&with_ct);
+        let nat = gather(&GatherOptions::new(root.path()), &Counters::default()).unwrap();
+        assert_eq!(nat.verdict, NatVerdict::None, "{nat:?}");
+    }
+
+    #[test]
+    fn weak_signals_make_possible() {
+        let root = tree(&[
+            ("proc/sys/net/ipv4/ip_forward", "0\n"),
+            ("proc/net/nf_conntrack", ""),
+            ("proc/net/dev", "h\nh\n docker0: 0\n veth1: 0\n"),
+            (
+                "proc/net/fib_trie",
+                "Local:\n     |-- 10.1.2.3\n        /32 host LOCAL\n",
+            ),
+        ]);
+        let mut counters = Counters::default();
+        counters.tcp_ext.insert("PAWSEstab".into(), 3);
+        let nat = gather(&GatherOptions::new(root.path()), &counters).unwrap();
+        assert_eq!(nat.verdict, NatVerdict::Possible);
+        let names: Vec<&str> = nat.signals.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["container_interfaces", "private_addresses", "paws_rejects"]
+        );
+    }
+
+    #[test]
+    fn garbled_conntrack_names_the_file() {
+        let root = tree(&[("proc/net/nf_conntrack", "ipv4 2 tcp 6 1 src=1.1.1.1\n")]);
+        let err = gather(&GatherOptions::new(root.path()), &Counters::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("nf_conntrack") && err.contains("line 1"),
+            "{err}"
+        );
+    }
 }

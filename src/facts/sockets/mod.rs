@@ -128,6 +128,9 @@ pub struct Destination {
     /// time_wait / 60: the close rate the TIME_WAIT population implies, since
     /// each one lives exactly 60 s.
     pub closes_per_second: f64,
+    /// max_new_per_second - closes_per_second: how many more new connections
+    /// per second this destination can take before it runs dry.
+    pub headroom_per_second: f64,
     /// With `--sample`: seconds until no port is left if every observed new
     /// outbound connection went here; null when the pool is not shrinking.
     pub seconds_to_exhaustion: Option<f64>,
@@ -262,6 +265,7 @@ impl Aggregator {
                 exhaustion_ratio: per(in_use(&c)),
                 max_new_per_second: f64::from(usable) / TIME_WAIT_SECONDS,
                 closes_per_second: c.time_wait as f64 / TIME_WAIT_SECONDS,
+                headroom_per_second: (f64::from(usable) - c.time_wait as f64) / TIME_WAIT_SECONDS,
                 seconds_to_exhaustion: None,
             })
             .collect();
