@@ -1,0 +1,102 @@
+//! NAT seen from three namespaces: a client, a router that masquerades with
+//! nftables, and a server. The router must call NAT likely with the rule and
+//! the translated connection as evidence; the two ends must see none.
+//!
+//! Addresses come from the documentation ranges (RFC 5737), not RFC 1918:
+//! a private address is itself a NAT signal, and the ends must stay quiet.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+
+use serde_json::Value;
+use support::*;
+
+fn signal<'a>(facts: &'a Value, name: &str) -> Option<&'a Value> {
+    facts["nat"]["signals"]
+        .as_array()?
+        .iter()
+        .find(|s| s["name"] == name)
+}
+
+#[test]
+fn masquerading_router_is_likely_and_its_ends_see_none() {
+    require_tool("nft", "nftables");
+    let client = NamedNs::new("client");
+    let router = NamedNs::new("router");
+    let server = NamedNs::new("server");
+    veth(&client, "c0", "192.0.2.2/24", &router, "rc", "192.0.2.1/24");
+    veth(
+        &router,
+        "rs",
+        "198.51.100.1/24",
+        &server,
+        "s0",
+        "198.51.100.2/24",
+    );
+    client.ip(&["route", "add", "default", "via", "192.0.2.1"]);
+    router.exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    router.exec(&["nft", "add table ip nat"]);
+    router.exec(&[
+        "nft",
+        "add chain ip nat post { type nat hook postrouting priority 100 ; }",
+    ]);
+    router.exec(&["nft", "add rule ip nat post oifname rs masquerade"]);
+
+    let listening = server.run(|| {
+        let listener = TcpListener::bind(addr("198.51.100.2:8080")).unwrap();
+        let (mut conn, peer) = listener.accept().unwrap();
+        let mut buf = [0u8; 5];
+        conn.read_exact(&mut buf).unwrap();
+        conn.write_all(b"pong!").unwrap();
+        // Keep the connection until the client is done with it.
+        let _ = conn.read(&mut buf);
+        peer
+    });
+    let peer_seen_by_server = {
+        let talk = client.run(|| {
+            // The server thread may not be listening yet.
+            let mut conn = (0..100)
+                .find_map(|_| {
+                    TcpStream::connect(addr("198.51.100.2:8080"))
+                        .ok()
+                        .or_else(|| {
+                            std::thread::sleep(std::time::Duration::from_millis(20));
+                            None
+                        })
+                })
+                .expect("connect through the router");
+            conn.write_all(b"ping!").unwrap();
+            let mut buf = [0u8; 5];
+            conn.read_exact(&mut buf).unwrap();
+            conn
+        });
+        let conn = talk.join().unwrap();
+        let facts = (router.facts(), client.facts(), server.facts());
+        drop(conn);
+        (listening.join().unwrap(), facts)
+    };
+    let (peer, (router_facts, client_facts, server_facts)) = peer_seen_by_server;
+    // The masquerade really happened: the server saw the router's address.
+    assert_eq!(peer.ip().to_string(), "198.51.100.1");
+
+    let nat = &router_facts["nat"];
+    assert_eq!(nat["verdict"], "likely", "{nat}");
+    let rule = signal(&router_facts, "nat_rules").unwrap_or_else(|| panic!("{nat}"));
+    assert!(
+        rule["evidence"].as_str().unwrap().contains("masquerade"),
+        "{rule}"
+    );
+    let ct = signal(&router_facts, "conntrack_snat").unwrap_or_else(|| panic!("{nat}"));
+    assert!(
+        ct["evidence"].as_str().unwrap().contains("198.51.100.1"),
+        "the translated tuple is the evidence: {ct}"
+    );
+    assert!(signal(&router_facts, "ip_forward").is_some());
+
+    for (who, facts) in [("client", &client_facts), ("server", &server_facts)] {
+        assert_eq!(facts["nat"]["verdict"], "none", "{who}: {}", facts["nat"]);
+        assert_eq!(facts["nat"]["signals"], serde_json::json!([]), "{who}");
+    }
+}

@@ -1,0 +1,242 @@
+//! Namespace helpers for the integration tests that need a real kernel.
+//!
+//! Nothing here may touch the host's own network settings: sockets and
+//! sysctl writes happen only inside network namespaces these helpers create,
+//! and every write first checks it is not in the namespace the tests started in. The tests run
+//! as root in CI; when a prerequisite is missing they fail with a message
+//! saying what to install, because a skipped test is not a passing one.
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use nix::sched::{CloneFlags, setns, unshare};
+use serde_json::Value;
+
+pub const TWTUNE: &str = env!("CARGO_BIN_EXE_twtune");
+
+fn ns_inode(path: &str) -> std::io::Result<std::path::PathBuf> {
+    std::fs::read_link(path)
+}
+
+/// Panics unless the calling thread is in a network namespace other than the
+/// test process's main thread: the guard in front of every sysctl write.
+/// The helpers below never move the main thread, so its namespace is the one
+/// the tests were started in.
+pub fn assert_private_netns() {
+    let mine = ns_inode("/proc/thread-self/ns/net").expect("read /proc/thread-self/ns/net");
+    let start = ns_inode("/proc/self/ns/net").expect("read /proc/self/ns/net");
+    assert_ne!(
+        mine, start,
+        "refusing to touch the namespace the tests started in"
+    );
+}
+
+/// Fails the test with a clear message when a tool is missing.
+pub fn require_tool(tool: &str, package: &str) {
+    let found = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
+        .unwrap_or(false);
+    assert!(
+        found,
+        "{tool} is required for this test: apt-get install -y {package}"
+    );
+}
+
+fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Runs `body` on a fresh thread moved into a new, private network namespace
+/// with `lo` up. Namespaces are per thread, so the test harness's threads and
+/// the host stay where they were; children spawned from that thread (twtune,
+/// `ip`) inherit the namespace.
+pub fn in_private_netns<T: Send + 'static>(body: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::spawn(move || {
+        unshare(CloneFlags::CLONE_NEWNET).unwrap_or_else(|e| {
+            panic!("unshare(CLONE_NEWNET) failed: {e}; these tests need root (CAP_SYS_ADMIN)")
+        });
+        assert_private_netns();
+        require_tool("ip", "iproute2");
+        run_ok(Command::new("ip").args(["link", "set", "lo", "up"]));
+        body()
+    })
+    .join()
+    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+/// Writes a sysctl of the calling thread's (private) namespace.
+pub fn write_ns_sysctl(key: &str, value: &str) {
+    assert_private_netns();
+    let path = format!("/proc/sys/{}", key.replace('.', "/"));
+    std::fs::write(&path, value).unwrap_or_else(|e| panic!("write {path}: {e}"));
+}
+
+/// Runs the built twtune from the calling thread and parses its JSON output.
+pub fn twtune_json(args: &[&str]) -> (Value, i32) {
+    let out = Command::new(TWTUNE)
+        .args(args)
+        .output()
+        .expect("run twtune");
+    parse_output(out)
+}
+
+fn parse_output(out: Output) -> (Value, i32) {
+    let code = out.status.code().unwrap_or(-1);
+    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "twtune did not print JSON ({e}), exit {code}: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (json, code)
+}
+
+/// The facts of the calling thread's namespace.
+pub fn facts() -> Value {
+    twtune_json(&["facts", "--format", "json"]).0
+}
+
+/// One accepted connection pair on loopback.
+pub struct Pair {
+    pub client: TcpStream,
+    pub server: TcpStream,
+}
+
+pub fn connect_pair(listener: &TcpListener) -> std::io::Result<Pair> {
+    let client = TcpStream::connect(listener.local_addr()?)?;
+    let (server, _) = listener.accept()?;
+    Ok(Pair { client, server })
+}
+
+/// Closes `first`, waits until `second` sees the FIN, then closes `second`:
+/// `first`'s side ends in TIME_WAIT.
+pub fn close_in_order(first: TcpStream, second: TcpStream) {
+    use std::io::Read;
+    drop(first);
+    let mut second = second;
+    let mut buf = [0u8; 16];
+    // read() returns 0 once the peer's FIN arrived; on loopback that is immediate.
+    let _ = second.read(&mut buf);
+    let _ = second.shutdown(Shutdown::Both);
+    drop(second);
+}
+
+/// Makes `n` connections to `listener` and leaves `n` TIME_WAIT sockets on
+/// the side that closes first.
+pub fn make_time_wait(listener: &TcpListener, n: usize, client_closes_first: bool) {
+    for _ in 0..n {
+        let pair = connect_pair(listener).expect("connect on loopback");
+        if client_closes_first {
+            close_in_order(pair.client, pair.server);
+        } else {
+            close_in_order(pair.server, pair.client);
+        }
+    }
+}
+
+/// The destination entry for `remote`, if twtune reported one.
+pub fn destination<'a>(facts: &'a Value, remote: &str) -> Option<&'a Value> {
+    facts["sockets"]["destinations"]
+        .as_array()?
+        .iter()
+        .find(|d| d["remote"] == remote)
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// A named namespace (`ip netns add`), deleted on drop, for topologies of
+/// several namespaces. Names carry the pid and a counter so parallel tests
+/// and runs never collide.
+pub struct NamedNs {
+    pub name: String,
+}
+
+impl NamedNs {
+    pub fn new(role: &str) -> NamedNs {
+        require_tool("ip", "iproute2");
+        let name = format!(
+            "twt{}-{}-{role}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        run_ok(Command::new("ip").args(["netns", "add", &name]));
+        let ns = NamedNs { name };
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// Runs a command inside the namespace; panics on failure.
+    pub fn exec(&self, args: &[&str]) -> Output {
+        run_ok(
+            Command::new("ip")
+                .args(["netns", "exec", &self.name])
+                .args(args),
+        )
+    }
+
+    pub fn ip(&self, args: &[&str]) -> Output {
+        run_ok(Command::new("ip").args(["-n", &self.name]).args(args))
+    }
+
+    /// twtune's JSON facts as seen from inside the namespace.
+    pub fn facts(&self) -> Value {
+        let out = Command::new("ip")
+            .args([
+                "netns", "exec", &self.name, TWTUNE, "facts", "--format", "json",
+            ])
+            .output()
+            .expect("run twtune in namespace");
+        parse_output(out).0
+    }
+
+    /// Runs `body` on a thread that has joined this namespace.
+    pub fn run<T: Send + 'static>(
+        &self,
+        body: impl FnOnce() -> T + Send + 'static,
+    ) -> std::thread::JoinHandle<T> {
+        let path = Path::new("/var/run/netns").join(&self.name);
+        std::thread::spawn(move || {
+            let file = File::open(&path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+            setns(&file, CloneFlags::CLONE_NEWNET).expect("setns into test namespace");
+            assert_private_netns();
+            body()
+        })
+    }
+}
+
+impl Drop for NamedNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+    }
+}
+
+/// Joins two namespaces with a veth pair and addresses each end.
+pub fn veth(a: &NamedNs, a_if: &str, a_addr: &str, b: &NamedNs, b_if: &str, b_addr: &str) {
+    a.ip(&[
+        "link", "add", a_if, "type", "veth", "peer", "name", b_if, "netns", &b.name,
+    ]);
+    a.ip(&["addr", "add", a_addr, "dev", a_if]);
+    b.ip(&["addr", "add", b_addr, "dev", b_if]);
+    a.ip(&["link", "set", a_if, "up"]);
+    b.ip(&["link", "set", b_if, "up"]);
+}
+
+pub fn addr(text: &str) -> SocketAddr {
+    text.parse().expect("socket address")
+}
