@@ -22,14 +22,14 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
     match cli.format {
         Format::Json => {
             let report = render::json::check_report(&facts, &evaluation);
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            super::output::emit_json(&report)?;
         }
         Format::Human => {
             let options = human::CheckOptions {
                 verbose: args.verbose,
                 rules_checked: rule_set.rules().count(),
             };
-            print!("{}", human::check(&facts, &evaluation, &options, Style::for_stdout()));
+            super::output::emit(&human::check(&facts, &evaluation, &options, Style::for_stdout()))?;
         }
     }
     Ok(if !facts.degraded.is_empty() {
@@ -44,8 +44,8 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
 pub fn facts(cli: &Cli) -> anyhow::Result<Exit> {
     let facts = gather(cli)?;
     match cli.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&render::json::facts_report(&facts))?),
-        Format::Human => print!("{}", human::facts(&facts, Style::for_stdout())),
+        Format::Json => super::output::emit_json(&render::json::facts_report(&facts))?,
+        Format::Human => super::output::emit(&human::facts(&facts, Style::for_stdout()))?,
     }
     Ok(if facts.degraded.is_empty() { Exit::Compliant } else { Exit::Error })
 }

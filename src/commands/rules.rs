@@ -7,13 +7,13 @@ use super::check::load_rules;
 pub fn list(cli: &Cli) -> anyhow::Result<Exit> {
     let rules = load_rules(cli)?;
     match cli.format {
-        Format::Human => print!("{}", human::rules_list(&rules, Style::for_stdout())),
+        Format::Human => super::output::emit(&human::rules_list(&rules, Style::for_stdout()))?,
         Format::Json => {
             let list: Vec<_> = rules
                 .rules()
                 .map(|r| serde_json::json!({"id": r.id, "severity": r.severity, "title": r.title, "file": r.origin.file, "line": r.origin.line}))
                 .collect();
-            println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "rules": list }))?);
+            super::output::emit_json(&serde_json::json!({ "rules": list }))?;
         }
     }
     Ok(Exit::Compliant)
@@ -26,18 +26,15 @@ pub fn explain(cli: &Cli, id: &str) -> anyhow::Result<Exit> {
         anyhow::bail!("no rule {id:?}; the rules are: {}", known.join(", "));
     };
     match cli.format {
-        Format::Human => print!("{}", human::explain(rule, Style::for_stdout())),
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
+        Format::Human => super::output::emit(&human::explain(rule, Style::for_stdout()))?,
+        Format::Json => super::output::emit_json(&serde_json::json!({
                 "id": rule.id, "title": rule.title, "severity": rule.severity,
                 "when": rule.when.source, "for_each": rule.for_each.as_ref().map(|e| &e.source),
                 "key": rule.key.as_ref().map(|k| &k.source),
                 "recommend": rule.recommend.as_ref().map(|e| &e.source),
                 "rationale": rule.rationale, "references": rule.references,
                 "file": rule.origin.file, "line": rule.origin.line,
-            }))?
-        ),
+        }))?,
     }
     Ok(Exit::Compliant)
 }
