@@ -32,6 +32,25 @@ pub struct Rates {
     pub sockstat_tw_change: Option<f64>,
 }
 
+impl Rates {
+    /// Every field present, for checking the names rule conditions use.
+    pub fn schema() -> Rates {
+        let some = Some(0.0);
+        Rates {
+            interval_seconds: 1.0,
+            active_opens: some,
+            passive_opens: some,
+            time_wait_entered: some,
+            time_wait_reused: some,
+            time_wait_killed: some,
+            time_wait_overflow: some,
+            paws_active: some,
+            paws_estab: some,
+            sockstat_tw_change: some,
+        }
+    }
+}
+
 fn sockstat_tw(c: &Counters) -> Option<i64> {
     let v4 = c.sockstat.get("TCP").and_then(|g| g.get("tw"));
     let v6 = c.sockstat.get("TCP6").and_then(|g| g.get("tw"));

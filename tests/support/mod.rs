@@ -105,9 +105,25 @@ fn parse_output(out: Output) -> (Value, i32) {
     (json, code)
 }
 
+/// `twtune check --format json` in the calling thread's namespace: the whole
+/// report (`findings`, `facts`, …).
+pub fn check() -> Value {
+    let (doc, code) = twtune_json(&["check", "--format", "json"]);
+    assert!(code == 0 || code == 2, "twtune check exited {code}: {doc}");
+    doc
+}
+
 /// The facts of the calling thread's namespace.
 pub fn facts() -> Value {
-    twtune_json(&["facts", "--format", "json"]).0
+    check()["facts"].clone()
+}
+
+/// The findings of one rule in a check report.
+pub fn findings<'a>(doc: &'a Value, rule: &str) -> Vec<&'a Value> {
+    doc["findings"]
+        .as_array()
+        .map(|all| all.iter().filter(|f| f["rule"] == rule).collect())
+        .unwrap_or_default()
 }
 
 /// One accepted connection pair on loopback.
@@ -194,10 +210,13 @@ impl NamedNs {
 
     /// twtune's JSON facts as seen from inside the namespace.
     pub fn facts(&self) -> Value {
+        self.check()["facts"].clone()
+    }
+
+    /// twtune's check report as seen from inside the namespace.
+    pub fn check(&self) -> Value {
         let out = Command::new("ip")
-            .args([
-                "netns", "exec", &self.name, TWTUNE, "facts", "--format", "json",
-            ])
+            .args(["netns", "exec", &self.name, TWTUNE, "check", "--format", "json"])
             .output()
             .expect("run twtune in namespace");
         parse_output(out).0
