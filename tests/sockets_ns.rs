@@ -13,11 +13,15 @@ const N: usize = 40;
 
 #[test]
 fn client_side_time_wait_is_attributed_to_the_client_and_its_destination() {
-    let facts = in_private_netns(|| {
+    let report = in_private_netns(|| {
         let listener = TcpListener::bind(addr("127.0.0.2:8080")).unwrap();
         make_time_wait(&listener, N, true);
-        facts()
+        check()
     });
+    let facts = &report["facts"];
+    // 40 of 28232 ports is no pressure: no advice without evidence.
+    assert!(findings(&report, "tcp-tw-reuse-outbound-pressure").is_empty());
+    assert!(findings(&report, "ephemeral-ports-exhausted-toward-destination").is_empty());
     let s = &facts["sockets"];
     assert_eq!(s["source"], "netlink", "{s}");
     assert_eq!(s["time_wait"], N as u64, "{s}");
@@ -36,20 +40,31 @@ fn client_side_time_wait_is_attributed_to_the_client_and_its_destination() {
 
 #[test]
 fn server_side_time_wait_is_attributed_to_the_listening_port() {
-    let facts = in_private_netns(|| {
+    const SERVER_N: usize = 1200;
+    let report = in_private_netns(|| {
         let listener = TcpListener::bind(addr("127.0.0.3:8081")).unwrap();
-        make_time_wait(&listener, N, false);
-        facts()
+        make_time_wait(&listener, SERVER_N, false);
+        check()
     });
-    let s = &facts["sockets"];
-    assert_eq!(s["time_wait"], N as u64, "{s}");
-    assert_eq!(s["time_wait_server_side"], N as u64, "{s}");
+    let s = &report["facts"]["sockets"];
+    assert_eq!(s["time_wait"], SERVER_N as u64, "{s}");
+    assert_eq!(s["time_wait_server_side"], SERVER_N as u64, "{s}");
     assert_eq!(s["time_wait_client_side"], 0, "{s}");
     assert_eq!(s["server_side_ports"][0]["port"], 8081);
-    assert_eq!(s["server_side_ports"][0]["time_wait"], N as u64);
+    assert_eq!(s["server_side_ports"][0]["time_wait"], SERVER_N as u64);
     assert_eq!(s["listening_ports"], serde_json::json!([8081]));
     // Server-side TIME_WAIT holds no client port toward anyone.
     assert_eq!(s["max_exhaustion_ratio"], 0.0, "{s}");
+
+    let advice = findings(&report, "time-wait-server-side");
+    assert_eq!(advice.len(), 1, "{}", report["findings"]);
+    let message = advice[0]["message"].as_str().unwrap();
+    assert!(message.contains("port 8081") && message.contains("keep-alive"), "{message}");
+    assert!(advice[0]["key"].is_null());
+    // tcp_tw_reuse cannot help a server's TIME_WAIT: nothing may recommend it.
+    for f in report["findings"].as_array().unwrap() {
+        assert_ne!(f["key"], "net.ipv4.tcp_tw_reuse", "{f}");
+    }
 }
 
 #[test]
@@ -66,10 +81,11 @@ fn ipv6_time_wait_is_listed_with_bracketed_destinations() {
 
 #[test]
 fn close_wait_names_the_holding_process() {
-    let (facts, held) = in_private_netns(|| {
+    const HELD: u64 = 12;
+    let (report, held) = in_private_netns(|| {
         let listener = TcpListener::bind(addr("127.0.0.4:9000")).unwrap();
         let mut held = Vec::new();
-        for _ in 0..3 {
+        for _ in 0..HELD {
             let pair = connect_pair(&listener).unwrap();
             // The peer closes; this process keeps its end open: CLOSE_WAIT.
             drop(pair.client);
@@ -77,25 +93,35 @@ fn close_wait_names_the_holding_process() {
         }
         // Let the FINs land before listing.
         std::thread::sleep(std::time::Duration::from_millis(50));
-        (facts(), held)
+        (check(), held)
     });
-    let s = &facts["sockets"];
-    assert_eq!(s["close_wait"], 3, "{s}");
+    let s = &report["facts"]["sockets"];
+    assert_eq!(s["close_wait"], HELD, "{s}");
+    let me = std::process::id();
     let owners = s["close_wait_processes"].as_array().unwrap();
-    let me = owners
+    let mine = owners
         .iter()
-        .find(|o| o["pid"] == std::process::id())
-        .unwrap_or_else(|| panic!("pid {} not among {owners:?}", std::process::id()));
-    assert_eq!(me["count"], 3);
+        .find(|o| o["pid"] == me)
+        .unwrap_or_else(|| panic!("pid {me} not among {owners:?}"));
+    assert_eq!(mine["count"], HELD);
     let comm = std::fs::read_to_string("/proc/self/comm").unwrap();
-    assert_eq!(me["command"], comm.trim_end());
+    assert_eq!(mine["command"], comm.trim_end());
     assert_eq!(s["close_wait_unattributed"], 0);
+
+    let leak = findings(&report, "close-wait-held-by-process");
+    let leak = leak
+        .iter()
+        .find(|f| f["message"].as_str().unwrap().contains(&format!("pid {me} ")))
+        .unwrap_or_else(|| panic!("no finding names pid {me}: {}", report["findings"]));
+    assert_eq!(leak["severity"], "warning");
+    assert!(leak["message"].as_str().unwrap().contains(&format!("holds {HELD} socket")));
+    assert!(leak["key"].is_null(), "no sysctl fixes CLOSE_WAIT");
     drop(held);
 }
 
 #[test]
 fn a_shrunk_port_range_runs_dry_toward_one_destination() {
-    let (facts, refused) = in_private_netns(|| {
+    let (report, refused) = in_private_netns(|| {
         // Both written in this private namespace only (write_ns_sysctl checks).
         write_ns_sysctl("net.ipv4.ip_local_port_range", "40000 40199");
         // tw_reuse=2 would reuse loopback TIME_WAIT and hide the exhaustion.
@@ -105,21 +131,72 @@ fn a_shrunk_port_range_runs_dry_toward_one_destination() {
         let refused = std::net::TcpStream::connect(addr("127.0.0.5:8082"))
             .err()
             .and_then(|e| e.raw_os_error());
-        (facts(), refused)
+        (check(), refused)
     });
-    assert_eq!(
-        refused,
-        Some(libc_eaddrnotavail()),
-        "the 201st connect must fail"
-    );
+    assert_eq!(refused, Some(libc_eaddrnotavail()), "the 201st connect must fail");
+    let facts = &report["facts"];
     let s = &facts["sockets"];
     assert_eq!(s["usable_ports"], 200, "{s}");
     assert_eq!(s["ephemeral_range"]["low"], 40000);
-    let d = destination(&facts, "127.0.0.5:8082").unwrap_or_else(|| panic!("{s}"));
+    let d = destination(facts, "127.0.0.5:8082").unwrap_or_else(|| panic!("{s}"));
     assert_eq!(d["time_wait"], 200);
     assert_eq!(d["exhaustion_ratio"], 1.0);
     assert_eq!(s["max_exhaustion_ratio"], 1.0);
     assert_eq!(facts["sysctl"]["net.ipv4.tcp_tw_reuse"], "0");
+
+    let dry = findings(&report, "ephemeral-ports-exhausted-toward-destination");
+    assert_eq!(dry.len(), 1, "{}", report["findings"]);
+    assert_eq!(dry[0]["severity"], "critical");
+    let message = dry[0]["message"].as_str().unwrap();
+    assert!(message.contains("127.0.0.5:8082") && message.contains("ratio 1"), "{message}");
+    assert!(message.contains("tcp_tw_reuse=1") && message.contains("ip_local_port_range"), "{message}");
+
+    let reuse = findings(&report, "tcp-tw-reuse-outbound-pressure");
+    assert_eq!(reuse.len(), 1, "{}", report["findings"]);
+    assert_eq!(reuse[0]["key"], "net.ipv4.tcp_tw_reuse");
+    assert_eq!(reuse[0]["current"], "0");
+    assert_eq!(reuse[0]["recommended"], "1");
+    assert!(reuse[0]["message"].as_str().unwrap().contains("only helps outgoing connections"));
+}
+
+#[test]
+fn sampling_reports_rates_and_time_to_exhaustion() {
+    let (out, opened) = in_private_netns(|| {
+        write_ns_sysctl("net.ipv4.ip_local_port_range", "40000 40999");
+        write_ns_sysctl("net.ipv4.tcp_tw_reuse", "0");
+        let listener = TcpListener::bind(addr("127.0.0.7:8084")).unwrap();
+        make_time_wait(&listener, 600, true);
+        // Keep opening connections, paced, while twtune samples. The thread
+        // inherits this thread's namespace.
+        let load = std::thread::spawn(move || {
+            let start = std::time::Instant::now();
+            let mut opened = 0;
+            while start.elapsed() < std::time::Duration::from_millis(1500) && opened < 350 {
+                make_time_wait(&listener, 1, true);
+                opened += 1;
+                std::thread::sleep(std::time::Duration::from_millis(4));
+            }
+            opened
+        });
+        let out = std::process::Command::new(TWTUNE)
+            .args(["check", "--format", "json", "--sample", "1s"])
+            .output()
+            .unwrap();
+        (out, load.join().unwrap())
+    });
+    assert!(opened > 50, "the load thread opened only {opened}");
+    // Not a terminal: no progress output.
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rates = &report["facts"]["rates"];
+    let active = rates["active_opens"].as_f64().unwrap_or_else(|| panic!("{rates}"));
+    assert!(active > 20.0, "{rates}");
+    assert!(rates["interval_seconds"].as_f64().unwrap() >= 1.0);
+    let d = destination(&report["facts"], "127.0.0.7:8084").unwrap();
+    let eta = d["seconds_to_exhaustion"].as_f64().unwrap_or_else(|| panic!("{d}"));
+    assert!(eta > 0.0 && eta < 600.0, "{d}");
+    let dry = findings(&report, "ephemeral-ports-exhausted-toward-destination");
+    assert!(dry[0]["message"].as_str().unwrap().contains("runs out in about"), "{}", dry[0]);
 }
 
 fn libc_eaddrnotavail() -> i32 {

@@ -15,8 +15,8 @@
 //! | `ports`     | the ephemeral range: `low`, `high`, `count`, `reserved_in_range`, `usable` |
 //! | `namespace` | `initial` (absent when unknown), `proc_sys_net_writable` |
 //! | `nat`       | `verdict` ("none", "possible", "likely", "unknown"), `signals[]` |
-//! | `sockets`   | socket pressure, when gathered (absent otherwise) |
-//! | `rates`     | per-second counter rates with `check --sample` (absent otherwise) |
+//! | `sockets`   | socket pressure, when gathered (an empty map otherwise) |
+//! | `rates`     | per-second counter rates with `check --sample` (an empty map otherwise) |
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -66,12 +66,18 @@ pub fn json_view(facts: &Facts) -> Map<String, Json> {
     }
     view.insert("namespace".into(), serde_json::to_value(&facts.namespace).unwrap_or(Json::Null));
     view.insert("nat".into(), serde_json::to_value(&facts.nat).unwrap_or(Json::Null));
-    if let Some(sockets) = &facts.sockets {
-        view.insert("sockets".into(), serde_json::to_value(sockets).unwrap_or(Json::Null));
-    }
-    if let Some(rates) = &facts.rates {
-        view.insert("rates".into(), serde_json::to_value(rates).unwrap_or(Json::Null));
-    }
+    // Sockets (absent in a fixture tree without socket tables) and rates
+    // (only with --sample) are empty maps when missing, so rules test their
+    // members with has() instead of failing on an undeclared variable.
+    let or_empty = |v: Option<Json>| v.filter(Json::is_object).unwrap_or_else(|| Json::Object(Map::new()));
+    view.insert(
+        "sockets".into(),
+        or_empty(facts.sockets.as_ref().and_then(|s| serde_json::to_value(s).ok())),
+    );
+    view.insert(
+        "rates".into(),
+        or_empty(facts.rates.as_ref().and_then(|r| serde_json::to_value(r).ok())),
+    );
     drop_nulls(&mut view);
     view
 }
