@@ -29,8 +29,7 @@ fn client_side_time_wait_is_attributed_to_the_client_and_its_destination() {
     assert_eq!(s["states"]["LISTEN"], 1);
     assert_eq!(s["time_wait_client_side"], N as u64, "{s}");
     assert_eq!(s["time_wait_server_side"], 0, "{s}");
-    let d =
-        destination(&facts, "127.0.0.2:8080").unwrap_or_else(|| panic!("no destination in {s}"));
+    let d = destination(facts, "127.0.0.2:8080").unwrap_or_else(|| panic!("no destination in {s}"));
     assert_eq!(d["time_wait"], N as u64);
     assert_eq!(d["local"], "127.0.0.1");
     assert_eq!(d["usable_ports"], 28232);
@@ -59,7 +58,10 @@ fn server_side_time_wait_is_attributed_to_the_listening_port() {
     let advice = findings(&report, "time-wait-server-side");
     assert_eq!(advice.len(), 1, "{}", report["findings"]);
     let message = advice[0]["message"].as_str().unwrap();
-    assert!(message.contains("port 8081") && message.contains("keep-alive"), "{message}");
+    assert!(
+        message.contains("port 8081") && message.contains("keep-alive"),
+        "{message}"
+    );
     assert!(advice[0]["key"].is_null());
     // tcp_tw_reuse cannot help a server's TIME_WAIT: nothing may recommend it.
     for f in report["findings"].as_array().unwrap() {
@@ -111,10 +113,20 @@ fn close_wait_names_the_holding_process() {
     let leak = findings(&report, "close-wait-held-by-process");
     let leak = leak
         .iter()
-        .find(|f| f["message"].as_str().unwrap().contains(&format!("pid {me} ")))
+        .find(|f| {
+            f["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("pid {me} "))
+        })
         .unwrap_or_else(|| panic!("no finding names pid {me}: {}", report["findings"]));
     assert_eq!(leak["severity"], "warning");
-    assert!(leak["message"].as_str().unwrap().contains(&format!("holds {HELD} socket")));
+    assert!(
+        leak["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("holds {HELD} socket"))
+    );
     assert!(leak["key"].is_null(), "no sysctl fixes CLOSE_WAIT");
     drop(held);
 }
@@ -133,7 +145,11 @@ fn a_shrunk_port_range_runs_dry_toward_one_destination() {
             .and_then(|e| e.raw_os_error());
         (check(), refused)
     });
-    assert_eq!(refused, Some(libc_eaddrnotavail()), "the 201st connect must fail");
+    assert_eq!(
+        refused,
+        Some(libc_eaddrnotavail()),
+        "the 201st connect must fail"
+    );
     let facts = &report["facts"];
     let s = &facts["sockets"];
     assert_eq!(s["usable_ports"], 200, "{s}");
@@ -148,15 +164,26 @@ fn a_shrunk_port_range_runs_dry_toward_one_destination() {
     assert_eq!(dry.len(), 1, "{}", report["findings"]);
     assert_eq!(dry[0]["severity"], "critical");
     let message = dry[0]["message"].as_str().unwrap();
-    assert!(message.contains("127.0.0.5:8082") && message.contains("ratio 1"), "{message}");
-    assert!(message.contains("tcp_tw_reuse=1") && message.contains("ip_local_port_range"), "{message}");
+    assert!(
+        message.contains("127.0.0.5:8082") && message.contains("ratio 1"),
+        "{message}"
+    );
+    assert!(
+        message.contains("tcp_tw_reuse=1") && message.contains("ip_local_port_range"),
+        "{message}"
+    );
 
     let reuse = findings(&report, "tcp-tw-reuse-outbound-pressure");
     assert_eq!(reuse.len(), 1, "{}", report["findings"]);
     assert_eq!(reuse[0]["key"], "net.ipv4.tcp_tw_reuse");
     assert_eq!(reuse[0]["current"], "0");
     assert_eq!(reuse[0]["recommended"], "1");
-    assert!(reuse[0]["message"].as_str().unwrap().contains("only helps outgoing connections"));
+    assert!(
+        reuse[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("only helps outgoing connections")
+    );
 }
 
 #[test]
@@ -189,14 +216,25 @@ fn sampling_reports_rates_and_time_to_exhaustion() {
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rates = &report["facts"]["rates"];
-    let active = rates["active_opens"].as_f64().unwrap_or_else(|| panic!("{rates}"));
+    let active = rates["active_opens"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{rates}"));
     assert!(active > 20.0, "{rates}");
     assert!(rates["interval_seconds"].as_f64().unwrap() >= 1.0);
     let d = destination(&report["facts"], "127.0.0.7:8084").unwrap();
-    let eta = d["seconds_to_exhaustion"].as_f64().unwrap_or_else(|| panic!("{d}"));
+    let eta = d["seconds_to_exhaustion"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{d}"));
     assert!(eta > 0.0 && eta < 600.0, "{d}");
     let dry = findings(&report, "ephemeral-ports-exhausted-toward-destination");
-    assert!(dry[0]["message"].as_str().unwrap().contains("runs out in about"), "{}", dry[0]);
+    assert!(
+        dry[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("runs out in about"),
+        "{}",
+        dry[0]
+    );
 }
 
 fn libc_eaddrnotavail() -> i32 {

@@ -216,7 +216,9 @@ impl NamedNs {
     /// twtune's check report as seen from inside the namespace.
     pub fn check(&self) -> Value {
         let out = Command::new("ip")
-            .args(["netns", "exec", &self.name, TWTUNE, "check", "--format", "json"])
+            .args([
+                "netns", "exec", &self.name, TWTUNE, "check", "--format", "json",
+            ])
             .output()
             .expect("run twtune in namespace");
         parse_output(out).0

@@ -26,7 +26,7 @@ pub mod ruleset;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use serde::Serialize;
 
@@ -83,28 +83,37 @@ impl NatFacts {
     }
 }
 
-/// Runs a tool and returns its stdout; `None` when it is not installed.
-fn run_tool(program: &str, args: &[&str]) -> Option<Result<String, String>> {
-    let output = match Command::new(program)
+/// Starts a tool with its output captured; `None` when it is not installed.
+fn spawn_tool(program: &str, args: &[&str]) -> Option<Result<Child, String>> {
+    match Command::new(program)
         .args(args)
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
     {
-        Ok(o) => o,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-        Err(e) => return Some(Err(e.to_string())),
-    };
+        Ok(child) => Some(Ok(child)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => Some(Err(format!("{program}: {e}"))),
+    }
+}
+
+/// Waits for a tool started by [`spawn_tool`] and returns its stdout.
+fn collect(program: &str, child: Child) -> Result<String, String> {
+    let output = child
+        .wait_with_output()
+        .map_err(|e| format!("{program}: {e}"))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let first = stderr.lines().next().unwrap_or("").trim().to_string();
-        return Some(Err(format!(
-            "{program} exited with {}: {first}",
-            output.status
-        )));
+        return Err(format!("{program} exited with {}: {first}", output.status));
     }
-    Some(
-        String::from_utf8(output.stdout).map_err(|_| format!("{program} printed non-UTF-8 output")),
-    )
+    String::from_utf8(output.stdout).map_err(|_| format!("{program} printed non-UTF-8 output"))
+}
+
+/// Runs a tool and returns its stdout; `None` when it is not installed.
+fn run_tool(program: &str, args: &[&str]) -> Option<Result<String, String>> {
+    spawn_tool(program, args).map(|started| started.and_then(|child| collect(program, child)))
 }
 
 fn garbled(path: &Path, message: impl std::fmt::Display) -> FactError {
@@ -177,9 +186,16 @@ fn conntrack_summary(facts: &mut NatFacts, root: &Path, live: bool) -> Result<()
 }
 
 fn nat_rules(facts: &mut NatFacts) {
+    // Each tool takes a few milliseconds, mostly process start-up: run them
+    // side by side, they only read.
+    let nft = spawn_tool("nft", &["-j", "list", "ruleset"]);
+    let legacy: Vec<(&str, Option<Result<Child, String>>)> = ["iptables-save", "ip6tables-save"]
+        .into_iter()
+        .map(|tool| (tool, spawn_tool(tool, &[])))
+        .collect();
     let mut rules = Vec::new();
     let mut any_read = false;
-    match run_tool("nft", &["-j", "list", "ruleset"]) {
+    match nft.map(|started| started.and_then(|child| collect("nft", child))) {
         None => facts.unchecked.push("nft: not installed".into()),
         Some(Err(e)) => facts.unchecked.push(format!("nft: {e}")),
         Some(Ok(text)) => match ruleset::parse_nft_json(&text) {
@@ -192,8 +208,8 @@ fn nat_rules(facts: &mut NatFacts) {
         },
     }
     // Legacy iptables keeps its own tables that nft does not list.
-    for tool in ["iptables-save", "ip6tables-save"] {
-        match run_tool(tool, &[]) {
+    for (tool, started) in legacy {
+        match started.map(|started| started.and_then(|child| collect(tool, child))) {
             None => {}
             Some(Err(e)) => facts.unchecked.push(format!("{tool}: {e}")),
             Some(Ok(text)) => {
