@@ -277,3 +277,22 @@ fn proc_fallback_agrees_with_netlink() {
         );
     }
 }
+
+#[test]
+fn sampling_shows_progress_only_on_a_terminal() {
+    require_tool("script", "bsdutils");
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/debian12-defaults");
+    let command = format!("{TWTUNE} --root {fixture} check --sample 300ms >/dev/null");
+    // script(1) gives the command a pseudo-terminal and copies what it shows.
+    let on_tty = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&on_tty.stdout);
+    assert!(shown.contains("sampling counters"), "{shown:?}");
+    let piped = std::process::Command::new(TWTUNE)
+        .args(["--root", fixture, "check", "--sample", "300ms"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&piped.stderr), "");
+}
