@@ -16,6 +16,8 @@ use super::plan::Plan;
 use super::runtime::{self, RuntimeError};
 use crate::sysctl::SysctlKey;
 
+pub use super::lock::DEFAULT_WAIT as DEFAULT_LOCK_WAIT;
+
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     /// How long to wait for another run's lock.

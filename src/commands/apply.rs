@@ -1,10 +1,193 @@
-use twtune::cli::{ApplyArgs, Cli, RollbackArgs};
-use twtune::exit_code::Exit;
+//! `twtune apply` and `twtune rollback`: plan, show, confirm, carry out.
 
-pub fn apply(_cli: &Cli, _args: &ApplyArgs) -> anyhow::Result<Exit> {
-    anyhow::bail!("apply is not implemented yet (issue #4)")
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use twtune::apply::executor::{self, Options};
+use twtune::apply::journal::{self, FileRecord, KeyRecord};
+use twtune::apply::plan::{self, Request, Scope};
+use twtune::cli::{ApplyArgs, Cli, Format, RollbackArgs};
+use twtune::exit_code::Exit;
+use twtune::facts::{self, GatherOptions};
+use twtune::render::plan as render;
+use twtune::rules::Finding;
+
+/// Milliseconds a run waits for another's lock (default 10 s).
+const LOCK_WAIT_ENV: &str = "TWTUNE_LOCK_WAIT_MS";
+/// Test hook: pause after the first runtime write until this file is removed.
+const PAUSE_ENV: &str = "TWTUNE_TEST_PAUSE_AFTER_FIRST_WRITE";
+
+pub fn apply(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<Exit> {
+    let root = &cli.root;
+    if let Some(found) = journal::interrupted(root)? {
+        bail!("{}; apply refuses to start until it is resolved", found.notice());
+    }
+    let facts = facts::gather(&GatherOptions::new(root))?;
+    let findings = findings(cli, &facts)?;
+    let scope = match (args.no_persist, args.persist_only) {
+        (true, _) => Scope::RuntimeOnly,
+        (_, true) => Scope::PersistOnly,
+        _ => Scope::Both,
+    };
+    let request = Request {
+        findings: &findings,
+        sets: &args.set,
+        only: &args.only,
+        skip: &args.skip,
+        scope,
+        persist_to: args.persist_to.as_deref(),
+    };
+    let plan = plan::build(root, &facts.persisted, &request).context("cannot plan the changes")?;
+
+    for line in render::warnings(&plan) {
+        eprintln!("twtune: warning: {line}");
+    }
+    if plan.is_empty() || args.dry_run {
+        print_plan(cli, &plan, args.dry_run, false);
+        if cli.format == Format::Human && args.dry_run && !plan.is_empty() {
+            println!("Dry run: nothing was changed.");
+        }
+        return Ok(if plan.is_empty() { Exit::Compliant } else { Exit::ChangesPending });
+    }
+    if cli.format == Format::Human {
+        print!("{}", render::human(&plan));
+    }
+    if !confirmed(args.yes, "Apply these changes?")? {
+        eprintln!("twtune: not applied; nothing was changed");
+        return Ok(Exit::ChangesPending);
+    }
+    executor::apply(root, &plan, &options()?).context("apply failed")?;
+    match cli.format {
+        Format::Json => print_plan(cli, &plan, false, true),
+        Format::Human => println!("Applied. `twtune rollback` undoes this apply."),
+    }
+    Ok(Exit::Compliant)
 }
 
-pub fn rollback(_cli: &Cli, _args: &RollbackArgs) -> anyhow::Result<Exit> {
-    anyhow::bail!("rollback is not implemented yet (issue #4)")
+pub fn rollback(cli: &Cli, args: &RollbackArgs) -> anyhow::Result<Exit> {
+    let root = &cli.root;
+    let options = options()?;
+    if let Some(found) = journal::interrupted(root)? {
+        if found.running {
+            bail!("{}; wait for it to finish", found.notice());
+        }
+        eprintln!("twtune: {}", found.notice());
+        let j = &found.journal;
+        // Show what recovery writes: every recorded old value, newest first.
+        let runtime: Vec<KeyRecord> = j
+            .runtime
+            .iter()
+            .rev()
+            .map(|r| KeyRecord { key: r.key.clone(), old: r.new.clone(), new: r.old.clone() })
+            .collect();
+        let persist = j.persist.as_ref().map(|f| FileRecord { file: f.file.clone(), old: f.new.clone(), new: f.old.clone(), temp: f.temp.clone() });
+        show_restore(cli, "interrupted", &runtime, persist.as_ref(), args.dry_run, false);
+        if args.dry_run {
+            return Ok(Exit::ChangesPending);
+        }
+        if !confirmed(args.yes, "Restore these values?")? {
+            eprintln!("twtune: not restored; nothing was changed");
+            return Ok(Exit::ChangesPending);
+        }
+        executor::recover(root, &options).context("rollback failed")?;
+        finish_restore(cli, "interrupted", &runtime, persist.as_ref());
+        return Ok(Exit::Compliant);
+    }
+    let Some((runtime, persist)) = executor::rollback_records(root).context("cannot read the last apply")? else {
+        if cli.format == Format::Json {
+            println!("{}", serde_json::json!({"schema_version": render::PLAN_SCHEMA_VERSION, "rollback_of": null, "changes": [], "persist": null}));
+        } else {
+            println!("Nothing to roll back: no apply is recorded in {}.", journal::last_apply_path(root).display());
+        }
+        return Ok(Exit::Compliant);
+    };
+    let nothing = runtime.is_empty() && persist.is_none();
+    show_restore(cli, "last-apply", &runtime, persist.as_ref(), args.dry_run, false);
+    if nothing {
+        return Ok(Exit::Compliant);
+    }
+    if args.dry_run {
+        return Ok(Exit::ChangesPending);
+    }
+    if !confirmed(args.yes, "Roll back the last apply?")? {
+        eprintln!("twtune: not rolled back; nothing was changed");
+        return Ok(Exit::ChangesPending);
+    }
+    executor::rollback_last(root, runtime.clone(), persist.clone(), &options).context("rollback failed")?;
+    finish_restore(cli, "last-apply", &runtime, persist.as_ref());
+    Ok(Exit::Compliant)
+}
+
+/// Every command but apply and rollback calls this first: a crashed apply
+/// must not go unnoticed, whatever the operator runs next.
+pub fn warn_if_interrupted(cli: &Cli) {
+    match journal::interrupted(&cli.root) {
+        Ok(Some(found)) => eprintln!("twtune: warning: {}", found.notice()),
+        Ok(None) => {}
+        Err(err) => eprintln!("twtune: warning: {err}"),
+    }
+}
+
+/// Findings to plan from. Until the rules engine is wired in, only `--set`
+/// contributes changes.
+fn findings(_cli: &Cli, _facts: &facts::Facts) -> anyhow::Result<Vec<Finding>> {
+    Ok(Vec::new())
+}
+
+fn print_plan(cli: &Cli, plan: &plan::Plan, dry_run: bool, applied: bool) {
+    match cli.format {
+        Format::Json => println!("{}", render::json(plan, dry_run, applied)),
+        Format::Human => print!("{}", render::human(plan)),
+    }
+}
+
+fn show_restore(cli: &Cli, kind: &str, runtime: &[KeyRecord], persist: Option<&FileRecord>, dry_run: bool, done: bool) {
+    match cli.format {
+        // JSON prints once, after the outcome is known, unless nothing will happen.
+        Format::Json if dry_run || (runtime.is_empty() && persist.is_none()) => {
+            println!("{}", render::json_restore(kind, runtime, persist, dry_run, done))
+        }
+        Format::Json => {}
+        Format::Human => {
+            print!("{}", render::human_restore(runtime, persist));
+            if dry_run {
+                println!("Dry run: nothing was changed.");
+            }
+        }
+    }
+}
+
+fn finish_restore(cli: &Cli, kind: &str, runtime: &[KeyRecord], persist: Option<&FileRecord>) {
+    match cli.format {
+        Format::Json => println!("{}", render::json_restore(kind, runtime, persist, false, true)),
+        Format::Human => println!("Restored."),
+    }
+}
+
+/// Asks on a terminal; off one, only `--yes` proceeds.
+fn confirmed(yes: bool, prompt: &str) -> anyhow::Result<bool> {
+    if yes {
+        return Ok(true);
+    }
+    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+        bail!("not on a terminal and --yes was not given: refusing to change anything without confirmation (nothing was changed)");
+    }
+    dialoguer::Confirm::new()
+        .with_prompt(prompt)
+        .default(false)
+        .interact()
+        .context("cannot read the confirmation")
+}
+
+fn options() -> anyhow::Result<Options> {
+    let lock_wait = match std::env::var(LOCK_WAIT_ENV) {
+        Ok(ms) => Duration::from_millis(ms.trim().parse().with_context(|| format!("{LOCK_WAIT_ENV}={ms:?} is not a number of milliseconds"))?),
+        Err(_) => executor::DEFAULT_LOCK_WAIT,
+    };
+    Ok(Options {
+        lock_wait,
+        pause_after_first_write: std::env::var_os(PAUSE_ENV).map(PathBuf::from),
+    })
 }

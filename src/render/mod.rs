@@ -1,1 +1,2 @@
 //! Rendering findings, facts and plans for people and programs.
+pub mod plan;
