@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::dropin::{self, DropinError};
 use super::journal::{self, FileRecord, Journal, JournalError, KeyRecord, Operation};
-use super::lock::{self, LockError};
+use super::lock::{Lock, LockError};
 use super::plan::Plan;
 use super::runtime::{self, RuntimeError};
 use crate::sysctl::SysctlKey;
@@ -82,9 +82,10 @@ pub fn records(plan: &Plan) -> (Vec<KeyRecord>, Option<FileRecord>) {
 }
 
 /// Applies `plan`. On success the journal becomes the last-apply record.
-pub fn apply(root: &Path, plan: &Plan, options: &Options) -> Result<Journal, ApplyError> {
+/// The caller holds the lock, taken before it planned, so the plan and the
+/// apply see the same host.
+pub fn apply(root: &Path, plan: &Plan, _lock: &Lock, options: &Options) -> Result<Journal, ApplyError> {
     let (runtime, persist) = records(plan);
-    let _lock = lock::acquire(root, options.lock_wait)?;
     refuse_if_interrupted(root)?;
     let journal = execute(root, Journal::new(Operation::Apply, runtime, persist), options)?;
     journal::write(&journal::last_apply_path(root), &journal)?;
@@ -123,8 +124,13 @@ pub fn rollback_records(root: &Path) -> Result<Option<(Vec<KeyRecord>, Option<Fi
 }
 
 /// Undoes the last apply, journaled like an apply; then forgets it.
-pub fn rollback_last(root: &Path, runtime: Vec<KeyRecord>, persist: Option<FileRecord>, options: &Options) -> Result<(), ApplyError> {
-    let _lock = lock::acquire(root, options.lock_wait)?;
+pub fn rollback_last(
+    root: &Path,
+    runtime: Vec<KeyRecord>,
+    persist: Option<FileRecord>,
+    _lock: &Lock,
+    options: &Options,
+) -> Result<(), ApplyError> {
     refuse_if_interrupted(root)?;
     execute(root, Journal::new(Operation::Rollback, runtime, persist), options)?;
     journal::remove(&journal::last_apply_path(root))?;
@@ -134,8 +140,7 @@ pub fn rollback_last(root: &Path, runtime: Vec<KeyRecord>, persist: Option<FileR
 
 /// Finishes an interrupted run by restoring every value its journal recorded
 /// as old, then removes the journal. Safe to repeat.
-pub fn recover(root: &Path, options: &Options) -> Result<Option<Journal>, ApplyError> {
-    let _lock = lock::acquire(root, options.lock_wait)?;
+pub fn recover(root: &Path, _lock: &Lock) -> Result<Option<Journal>, ApplyError> {
     let path = journal::journal_path(root);
     let Some(journal) = journal::read(&path)? else {
         return Ok(None);
@@ -255,7 +260,8 @@ fn give_back(root: &Path, path: &Path, journal: &Journal, written: usize, cause:
     let mut failures = Vec::new();
     for record in journal.runtime[..written].iter().rev() {
         match restore_key(root, &record.key, &record.old) {
-            Ok(()) => restored.push(format!("{} = {}", record.key, record.old)),
+            Ok(true) => restored.push(format!("{} = {}", record.key, record.old)),
+            Ok(false) => {}
             Err(e) => failures.push(e.to_string()),
         }
     }
@@ -269,13 +275,14 @@ fn give_back(root: &Path, path: &Path, journal: &Journal, written: usize, cause:
     ApplyError::Unrestored { cause, failures, journal: path.to_path_buf() }
 }
 
-fn restore_key(root: &Path, key: &str, old: &str) -> Result<(), StepError> {
+/// Puts `key` back to `old`; false when it already was (nothing written).
+fn restore_key(root: &Path, key: &str, old: &str) -> Result<bool, StepError> {
     let key = SysctlKey::parse(key).map_err(|_| RuntimeError::Absent { key: key.to_string(), path: String::new() })?;
     if runtime::read(root, &key)? == old {
-        return Ok(());
+        return Ok(false);
     }
     runtime::write_and_verify(root, &key, old)?;
-    Ok(())
+    Ok(true)
 }
 
 fn pause_until_removed(marker: &Path) {

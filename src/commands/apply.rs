@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use twtune::apply::executor::{self, Options};
 use twtune::apply::journal::{self, FileRecord, KeyRecord};
+use twtune::apply::lock;
 use twtune::apply::plan::{self, Request, Scope};
 use twtune::cli::{ApplyArgs, Cli, Format, RollbackArgs};
 use twtune::exit_code::Exit;
@@ -21,9 +22,13 @@ const PAUSE_ENV: &str = "TWTUNE_TEST_PAUSE_AFTER_FIRST_WRITE";
 
 pub fn apply(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<Exit> {
     let root = &cli.root;
-    if let Some(found) = journal::interrupted(root)? {
-        bail!("{}; apply refuses to start until it is resolved", found.notice());
-    }
+    let options = options()?;
+    // Lock before planning, so the plan shows the host the apply will change.
+    let lock = match args.dry_run {
+        true => None,
+        false => Some(lock::acquire(root, options.lock_wait)?),
+    };
+    refuse_if_interrupted(root, lock.is_some(), "apply refuses to start until it is resolved")?;
     let facts = facts::gather(&GatherOptions::new(root))?;
     let findings = findings(cli, &facts)?;
     let scope = match (args.no_persist, args.persist_only) {
@@ -58,7 +63,8 @@ pub fn apply(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<Exit> {
         eprintln!("twtune: not applied; nothing was changed");
         return Ok(Exit::ChangesPending);
     }
-    executor::apply(root, &plan, &options()?).context("apply failed")?;
+    let lock = lock.context("internal error: the lock was not taken")?;
+    executor::apply(root, &plan, &lock, &options).context("apply failed")?;
     match cli.format {
         Format::Json => print_plan(cli, &plan, false, true),
         Format::Human => println!("Applied. `twtune rollback` undoes this apply."),
@@ -69,10 +75,15 @@ pub fn apply(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<Exit> {
 pub fn rollback(cli: &Cli, args: &RollbackArgs) -> anyhow::Result<Exit> {
     let root = &cli.root;
     let options = options()?;
+    let lock = match args.dry_run {
+        true => None,
+        false => Some(lock::acquire(root, options.lock_wait)?),
+    };
     if let Some(found) = journal::interrupted(root)? {
-        if found.running {
-            bail!("{}; wait for it to finish", found.notice());
+        if found.running && lock.is_none() {
+            bail!("{}; try again when it has finished", found.notice());
         }
+        let found = journal::Interrupted { running: false, ..found };
         eprintln!("twtune: {}", found.notice());
         let j = &found.journal;
         // Show what recovery writes: every recorded old value, newest first.
@@ -91,7 +102,8 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> anyhow::Result<Exit> {
             eprintln!("twtune: not restored; nothing was changed");
             return Ok(Exit::ChangesPending);
         }
-        executor::recover(root, &options).context("rollback failed")?;
+        let lock = lock.context("internal error: the lock was not taken")?;
+        executor::recover(root, &lock).context("rollback failed")?;
         finish_restore(cli, "interrupted", &runtime, persist.as_ref());
         return Ok(Exit::Compliant);
     }
@@ -115,9 +127,23 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> anyhow::Result<Exit> {
         eprintln!("twtune: not rolled back; nothing was changed");
         return Ok(Exit::ChangesPending);
     }
-    executor::rollback_last(root, runtime.clone(), persist.clone(), &options).context("rollback failed")?;
+    let lock = lock.context("internal error: the lock was not taken")?;
+    executor::rollback_last(root, runtime.clone(), persist.clone(), &lock, &options).context("rollback failed")?;
     finish_restore(cli, "last-apply", &runtime, persist.as_ref());
     Ok(Exit::Compliant)
+}
+
+/// Refuses while a journal exists. `locked`: this process holds the lock, so
+/// the journal's run is dead, not merely under way.
+fn refuse_if_interrupted(root: &std::path::Path, locked: bool, consequence: &str) -> anyhow::Result<()> {
+    if let Some(found) = journal::interrupted(root)? {
+        if found.running && !locked {
+            bail!("{}; try again when it has finished", found.notice());
+        }
+        let found = journal::Interrupted { running: false, ..found };
+        bail!("{}; {consequence}", found.notice());
+    }
+    Ok(())
 }
 
 /// Every command but apply and rollback calls this first: a crashed apply
