@@ -318,3 +318,68 @@ fn real_host_path(root: &Path, file: &str) -> String {
         _ => file.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::Severity;
+
+    fn finding(rule: &str, key: &str, current: &str, recommended: &str) -> Finding {
+        Finding {
+            rule: rule.into(),
+            severity: Severity::Warning,
+            title: String::new(),
+            key: Some(key.into()),
+            current: Some(current.into()),
+            recommended: Some(recommended.into()),
+            message: String::new(),
+            evidence: vec![],
+            references: vec![],
+        }
+    }
+
+    fn root() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let ipv4 = dir.path().join("proc/sys/net/ipv4");
+        std::fs::create_dir_all(&ipv4).unwrap();
+        std::fs::write(ipv4.join("tcp_tw_reuse"), "2\n").unwrap();
+        std::fs::write(ipv4.join("tcp_timestamps"), "0\n").unwrap();
+        dir
+    }
+
+    fn request<'a>(findings: &'a [Finding], sets: &'a [String], skip: &'a [String]) -> Request<'a> {
+        Request { findings, sets, only: &[], skip, scope: Scope::RuntimeOnly, persist_to: None }
+    }
+
+    #[test]
+    fn recommendations_become_changes_named_by_rule_and_skip_drops_them() {
+        let dir = root();
+        let findings = [
+            finding("timestamps-off", "net.ipv4.tcp_timestamps", "0", "1"),
+            finding("tw-reuse", "net.ipv4.tcp_tw_reuse", "2", "1"),
+            // Already at the recommended value: nothing to do.
+            finding("noop", "net.ipv4.tcp_tw_reuse", "2", "2"),
+        ];
+        let plan = build(dir.path(), &PersistedConfig::default(), &request(&findings, &[], &[])).unwrap();
+        let rules: Vec<_> = plan.changes.iter().map(|c| c.rule.as_deref().unwrap()).collect();
+        assert_eq!(rules, ["timestamps-off", "tw-reuse"]);
+        assert!(plan.persist.is_none());
+        let skip = ["tw-reuse".to_string()];
+        let plan = build(dir.path(), &PersistedConfig::default(), &request(&findings, &[], &skip)).unwrap();
+        assert_eq!(plan.changes.len(), 1);
+    }
+
+    #[test]
+    fn two_rules_disagreeing_is_an_error_that_set_resolves() {
+        let dir = root();
+        let findings = [
+            finding("a", "net.ipv4.tcp_tw_reuse", "2", "1"),
+            finding("b", "net.ipv4.tcp_tw_reuse", "2", "0"),
+        ];
+        let err = build(dir.path(), &PersistedConfig::default(), &request(&findings, &[], &[])).unwrap_err();
+        assert!(err.to_string().contains("rule a recommends \"1\" but rule b recommends \"0\""), "{err}");
+        let sets = ["net.ipv4.tcp_tw_reuse=0".to_string()];
+        let plan = build(dir.path(), &PersistedConfig::default(), &request(&findings[..1], &sets, &[])).unwrap();
+        assert_eq!((plan.changes[0].to.as_str(), plan.changes[0].rule.clone()), ("0", None));
+    }
+}
