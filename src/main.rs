@@ -6,12 +6,20 @@ mod commands;
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::Parser as _;
 use twtune::cli::Cli;
 use twtune::exit_code::Exit;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // clap exits 2 on a usage error, which here means "changes pending": a
+    // typo in a cron job must read as an error (1), never as "not compliant".
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return if err.use_stderr() { Exit::Error } else { Exit::Compliant }.into();
+        }
+    };
     match commands::run(cli) {
         Ok(exit) => exit.into(),
         Err(err) => {
@@ -23,12 +31,15 @@ fn main() -> ExitCode {
             {
                 return Exit::Compliant.into();
             }
-            let mut stderr = io::stderr().lock();
-            let _ = write!(stderr, "twtune: error: {err}");
+            // Library errors already quote their cause; repeat none of it.
+            let mut message = err.to_string();
             for cause in err.chain().skip(1) {
-                let _ = write!(stderr, ": {cause}");
+                let cause = cause.to_string();
+                if !message.contains(&cause) {
+                    message = format!("{message}: {cause}");
+                }
             }
-            let _ = writeln!(stderr);
+            let _ = writeln!(io::stderr().lock(), "twtune: error: {message}");
             Exit::Error.into()
         }
     }

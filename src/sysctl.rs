@@ -190,3 +190,41 @@ mod tests {
         assert_eq!(normalize_value("32768\t60999\n"), "32768 60999");
     }
 }
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{0:?} is not a port list like \"8080,9000-9100\"")]
+pub struct PortListError(pub String);
+
+/// Parses `ip_local_reserved_ports` ("8080,9000-9100", empty for none) into
+/// inclusive ranges.
+pub fn parse_port_ranges(text: &str) -> Result<Vec<(u16, u16)>, PortListError> {
+    let err = || PortListError(text.to_string());
+    let mut ranges = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (low, high) = match part.split_once('-') {
+            Some((a, b)) => (a.trim().parse().map_err(|_| err())?, b.trim().parse().map_err(|_| err())?),
+            None => {
+                let port = part.parse().map_err(|_| err())?;
+                (port, port)
+            }
+        };
+        if low > high {
+            return Err(err());
+        }
+        ranges.push((low, high));
+    }
+    Ok(ranges)
+}
+
+#[cfg(test)]
+mod port_tests {
+    use super::*;
+
+    #[test]
+    fn reserved_port_lists() {
+        assert_eq!(parse_port_ranges(""), Ok(vec![]));
+        assert_eq!(parse_port_ranges("8080,9000-9100"), Ok(vec![(8080, 8080), (9000, 9100)]));
+        assert!(parse_port_ranges("9100-9000").is_err());
+        assert!(parse_port_ranges("http").is_err());
+    }
+}

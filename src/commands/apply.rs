@@ -11,9 +11,10 @@ use twtune::apply::lock;
 use twtune::apply::plan::{self, Request, Scope};
 use twtune::cli::{ApplyArgs, Cli, Format, RollbackArgs};
 use twtune::exit_code::Exit;
-use twtune::facts::{self, GatherOptions};
 use twtune::render::plan as render;
-use twtune::rules::Finding;
+use twtune::rules;
+
+use super::output::{emit, emit_json};
 
 /// Milliseconds a run waits for another's lock (default 10 s).
 const LOCK_WAIT_ENV: &str = "TWTUNE_LOCK_WAIT_MS";
@@ -29,8 +30,13 @@ pub fn apply(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<Exit> {
         false => Some(lock::acquire(root, options.lock_wait)?),
     };
     refuse_if_interrupted(root, lock.is_some(), "apply refuses to start until it is resolved")?;
-    let facts = facts::gather(&GatherOptions::new(root))?;
-    let findings = findings(cli, &facts)?;
+    // Rules first, as check does: a broken rule file fails before host I/O.
+    let rule_set = super::check::load_rules(cli)?;
+    if let Some(unknown) = args.skip.iter().find(|id| rule_set.get(id).is_none()) {
+        bail!("--skip {unknown}: no rule has this id (`twtune rules` lists them)");
+    }
+    let facts = super::check::gather(cli)?;
+    let findings = rules::evaluate(&rule_set, &facts).findings;
     let scope = match (args.no_persist, args.persist_only) {
         (true, _) => Scope::RuntimeOnly,
         (_, true) => Scope::PersistOnly,
@@ -50,14 +56,14 @@ pub fn apply(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<Exit> {
         eprintln!("twtune: warning: {line}");
     }
     if plan.is_empty() || args.dry_run {
-        print_plan(cli, &plan, args.dry_run, false);
+        print_plan(cli, &plan, args.dry_run, false)?;
         if cli.format == Format::Human && args.dry_run && !plan.is_empty() {
-            println!("Dry run: nothing was changed.");
+            emit("Dry run: nothing was changed.")?;
         }
         return Ok(if plan.is_empty() { Exit::Compliant } else { Exit::ChangesPending });
     }
     if cli.format == Format::Human {
-        print!("{}", render::human(&plan));
+        emit(&render::human(&plan))?;
     }
     if !confirmed(args.yes, "Apply these changes?")? {
         eprintln!("twtune: not applied; nothing was changed");
@@ -66,8 +72,8 @@ pub fn apply(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<Exit> {
     let lock = lock.context("internal error: the lock was not taken")?;
     executor::apply(root, &plan, &lock, &options).context("apply failed")?;
     match cli.format {
-        Format::Json => print_plan(cli, &plan, false, true),
-        Format::Human => println!("Applied. `twtune rollback` undoes this apply."),
+        Format::Json => print_plan(cli, &plan, false, true)?,
+        Format::Human => emit("Applied. `twtune rollback` undoes this apply.")?,
     }
     Ok(Exit::Compliant)
 }
@@ -94,7 +100,7 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> anyhow::Result<Exit> {
             .map(|r| KeyRecord { key: r.key.clone(), old: r.new.clone(), new: r.old.clone() })
             .collect();
         let persist = j.persist.as_ref().map(|f| FileRecord { file: f.file.clone(), old: f.new.clone(), new: f.old.clone(), temp: f.temp.clone() });
-        show_restore(cli, "interrupted", &runtime, persist.as_ref(), args.dry_run, false);
+        show_restore(cli, "interrupted", &runtime, persist.as_ref(), args.dry_run)?;
         if args.dry_run {
             return Ok(Exit::ChangesPending);
         }
@@ -104,19 +110,19 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> anyhow::Result<Exit> {
         }
         let lock = lock.context("internal error: the lock was not taken")?;
         executor::recover(root, &lock).context("rollback failed")?;
-        finish_restore(cli, "interrupted", &runtime, persist.as_ref());
+        finish_restore(cli, "interrupted", &runtime, persist.as_ref())?;
         return Ok(Exit::Compliant);
     }
     let Some((runtime, persist)) = executor::rollback_records(root).context("cannot read the last apply")? else {
         if cli.format == Format::Json {
-            println!("{}", serde_json::json!({"schema_version": render::PLAN_SCHEMA_VERSION, "rollback_of": null, "changes": [], "persist": null}));
+            emit(&serde_json::json!({"schema_version": render::PLAN_SCHEMA_VERSION, "rollback_of": null, "changes": [], "persist": null}).to_string())?;
         } else {
-            println!("Nothing to roll back: no apply is recorded in {}.", journal::last_apply_path(root).display());
+            emit(&format!("Nothing to roll back: no apply is recorded in {}.", journal::last_apply_path(root).display()))?;
         }
         return Ok(Exit::Compliant);
     };
     let nothing = runtime.is_empty() && persist.is_none();
-    show_restore(cli, "last-apply", &runtime, persist.as_ref(), args.dry_run, false);
+    show_restore(cli, "last-apply", &runtime, persist.as_ref(), args.dry_run)?;
     if nothing {
         return Ok(Exit::Compliant);
     }
@@ -129,7 +135,7 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> anyhow::Result<Exit> {
     }
     let lock = lock.context("internal error: the lock was not taken")?;
     executor::rollback_last(root, runtime.clone(), persist.clone(), &lock, &options).context("rollback failed")?;
-    finish_restore(cli, "last-apply", &runtime, persist.as_ref());
+    finish_restore(cli, "last-apply", &runtime, persist.as_ref())?;
     Ok(Exit::Compliant)
 }
 
@@ -156,39 +162,34 @@ pub fn warn_if_interrupted(cli: &Cli) {
     }
 }
 
-/// Findings to plan from. Until the rules engine is wired in, only `--set`
-/// contributes changes.
-fn findings(_cli: &Cli, _facts: &facts::Facts) -> anyhow::Result<Vec<Finding>> {
-    Ok(Vec::new())
-}
-
-fn print_plan(cli: &Cli, plan: &plan::Plan, dry_run: bool, applied: bool) {
+fn print_plan(cli: &Cli, plan: &plan::Plan, dry_run: bool, applied: bool) -> anyhow::Result<()> {
     match cli.format {
-        Format::Json => println!("{}", render::json(plan, dry_run, applied)),
-        Format::Human => print!("{}", render::human(plan)),
+        Format::Json => emit_json(&render::json(plan, dry_run, applied)),
+        Format::Human => Ok(emit(&render::human(plan))?),
     }
 }
 
-fn show_restore(cli: &Cli, kind: &str, runtime: &[KeyRecord], persist: Option<&FileRecord>, dry_run: bool, done: bool) {
+fn show_restore(cli: &Cli, kind: &str, runtime: &[KeyRecord], persist: Option<&FileRecord>, dry_run: bool) -> anyhow::Result<()> {
     match cli.format {
         // JSON prints once, after the outcome is known, unless nothing will happen.
         Format::Json if dry_run || (runtime.is_empty() && persist.is_none()) => {
-            println!("{}", render::json_restore(kind, runtime, persist, dry_run, done))
+            emit_json(&render::json_restore(kind, runtime, persist, dry_run, false))
         }
-        Format::Json => {}
+        Format::Json => Ok(()),
         Format::Human => {
-            print!("{}", render::human_restore(runtime, persist));
+            emit(&render::human_restore(runtime, persist))?;
             if dry_run {
-                println!("Dry run: nothing was changed.");
+                emit("Dry run: nothing was changed.")?;
             }
+            Ok(())
         }
     }
 }
 
-fn finish_restore(cli: &Cli, kind: &str, runtime: &[KeyRecord], persist: Option<&FileRecord>) {
+fn finish_restore(cli: &Cli, kind: &str, runtime: &[KeyRecord], persist: Option<&FileRecord>) -> anyhow::Result<()> {
     match cli.format {
-        Format::Json => println!("{}", render::json_restore(kind, runtime, persist, false, true)),
-        Format::Human => println!("Restored."),
+        Format::Json => emit_json(&render::json_restore(kind, runtime, persist, false, true)),
+        Format::Human => Ok(emit("Restored.")?),
     }
 }
 

@@ -1,13 +1,51 @@
-use twtune::cli::{CheckArgs, Cli};
+use anyhow::Context as _;
+use twtune::cli::{CheckArgs, Cli, Format};
 use twtune::exit_code::Exit;
-use twtune::facts::{self, GatherOptions};
+use twtune::facts::{self, Facts, GatherOptions};
+use twtune::render::{self, human, style::Style};
+use twtune::rules::{self, RuleSet};
 
-pub fn check(cli: &Cli, _args: &CheckArgs) -> anyhow::Result<Exit> {
-    facts(cli)
+pub fn gather(cli: &Cli) -> anyhow::Result<Facts> {
+    facts::gather(&GatherOptions::new(&cli.root))
+        .with_context(|| format!("gathering facts under {}", cli.root.display()))
+}
+
+pub fn load_rules(cli: &Cli) -> anyhow::Result<RuleSet> {
+    RuleSet::load(&cli.root, &cli.rules_dirs).context("loading rules")
+}
+
+pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
+    // Rules first: a broken rule file is an error before any host I/O.
+    let rule_set = load_rules(cli)?;
+    let facts = gather(cli)?;
+    let evaluation = rules::evaluate(&rule_set, &facts);
+    match cli.format {
+        Format::Json => {
+            let report = render::json::check_report(&facts, &evaluation);
+            super::output::emit_json(&report)?;
+        }
+        Format::Human => {
+            let options = human::CheckOptions {
+                verbose: args.verbose,
+                rules_checked: rule_set.rules().count(),
+            };
+            super::output::emit(&human::check(&facts, &evaluation, &options, Style::for_stdout()))?;
+        }
+    }
+    Ok(if !facts.degraded.is_empty() {
+        Exit::Error
+    } else if evaluation.needs_attention() {
+        Exit::ChangesPending
+    } else {
+        Exit::Compliant
+    })
 }
 
 pub fn facts(cli: &Cli) -> anyhow::Result<Exit> {
-    let facts = facts::gather(&GatherOptions::new(&cli.root))?;
-    println!("{}", serde_json::to_string_pretty(&facts)?);
-    Ok(Exit::Compliant)
+    let facts = gather(cli)?;
+    match cli.format {
+        Format::Json => super::output::emit_json(&render::json::facts_report(&facts))?,
+        Format::Human => super::output::emit(&human::facts(&facts, Style::for_stdout()))?,
+    }
+    Ok(if facts.degraded.is_empty() { Exit::Compliant } else { Exit::Error })
 }

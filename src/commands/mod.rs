@@ -2,6 +2,7 @@
 //! library's layers and returns the exit status. Context is added to errors here.
 
 mod apply;
+mod output;
 mod check;
 mod rules;
 

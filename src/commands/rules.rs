@@ -1,10 +1,40 @@
-use twtune::cli::Cli;
+use twtune::cli::{Cli, Format};
 use twtune::exit_code::Exit;
+use twtune::render::{human, style::Style};
 
-pub fn list(_cli: &Cli) -> anyhow::Result<Exit> {
-    anyhow::bail!("rules: engine not wired yet")
+use super::check::load_rules;
+
+pub fn list(cli: &Cli) -> anyhow::Result<Exit> {
+    let rules = load_rules(cli)?;
+    match cli.format {
+        Format::Human => super::output::emit(&human::rules_list(&rules, Style::for_stdout()))?,
+        Format::Json => {
+            let list: Vec<_> = rules
+                .rules()
+                .map(|r| serde_json::json!({"id": r.id, "severity": r.severity, "title": r.title, "file": r.origin.file, "line": r.origin.line}))
+                .collect();
+            super::output::emit_json(&serde_json::json!({ "rules": list }))?;
+        }
+    }
+    Ok(Exit::Compliant)
 }
 
-pub fn explain(_cli: &Cli, _id: &str) -> anyhow::Result<Exit> {
-    anyhow::bail!("explain: engine not wired yet")
+pub fn explain(cli: &Cli, id: &str) -> anyhow::Result<Exit> {
+    let rules = load_rules(cli)?;
+    let Some(rule) = rules.get(id) else {
+        let known: Vec<&str> = rules.rules().map(|r| r.id.as_str()).collect();
+        anyhow::bail!("no rule {id:?}; the rules are: {}", known.join(", "));
+    };
+    match cli.format {
+        Format::Human => super::output::emit(&human::explain(rule, Style::for_stdout()))?,
+        Format::Json => super::output::emit_json(&serde_json::json!({
+                "id": rule.id, "title": rule.title, "severity": rule.severity,
+                "when": rule.when.source, "for_each": rule.for_each.as_ref().map(|e| &e.source),
+                "key": rule.key.as_ref().map(|k| &k.source),
+                "recommend": rule.recommend.as_ref().map(|e| &e.source),
+                "rationale": rule.rationale, "references": rule.references,
+                "file": rule.origin.file, "line": rule.origin.line,
+        }))?,
+    }
+    Ok(Exit::Compliant)
 }

@@ -1,2 +1,9 @@
-//! Rendering findings, facts and plans for people and programs.
+//! Rendering: turns findings, facts and rules into text for people (`human`)
+//! and programs (`json`); `plan` prints apply plans and rollbacks. Renderers decide nothing; they only print.
+
+pub mod human;
+pub mod json;
 pub mod plan;
+pub mod style;
+
+pub use json::SCHEMA_VERSION;

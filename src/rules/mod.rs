@@ -1,5 +1,15 @@
-//! Rules: loading rule files, and evaluating them — pure, facts in, findings out.
+//! Rules: loading rule files and evaluating them — pure, facts in, findings out.
+//!
+//! A rule is data (`rules/*.toml`): a CEL condition over the facts, an optional
+//! recommendation, a rationale and references. See `rules/README.md` for the
+//! format and `view` for the facts a condition can name.
 
+pub mod eval;
+pub mod expr;
 pub mod finding;
+pub mod load;
+pub mod view;
 
+pub use eval::{evaluate, Evaluation};
 pub use finding::{Finding, Severity, Undecided};
+pub use load::{LoadError, Rule, RuleError, RuleSet};

@@ -1,0 +1,101 @@
+//! The JSON document of `twtune check --format json`, a contract for scripts
+//! and configuration management. Fields are only ever added; a change of shape
+//! bumps [`SCHEMA_VERSION`]. README.md documents every field.
+
+use serde::Serialize;
+
+use crate::facts::{Degraded, Facts};
+use crate::rules::{Evaluation, Finding, Severity, Undecided};
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Serialize)]
+pub struct CheckReport<'a> {
+    pub schema_version: u32,
+    pub twtune_version: &'static str,
+    pub kernel: KernelSummary<'a>,
+    /// "compliant", "changes_pending" or "error" — the exit status in words.
+    pub status: &'static str,
+    pub summary: Summary,
+    pub findings: &'a [Finding],
+    pub undecided: &'a [Undecided],
+    /// Input problems that make the verdict incomplete (exit status 1).
+    pub errors: &'a [Degraded],
+    pub facts: &'a Facts,
+}
+
+#[derive(Debug, Serialize)]
+pub struct KernelSummary<'a> {
+    pub release: Option<&'a str>,
+    /// "MAJOR.MINOR.PATCH", or null when the release does not parse.
+    pub version: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Summary {
+    pub critical: usize,
+    pub warning: usize,
+    pub info: usize,
+    pub undecided: usize,
+}
+
+impl Summary {
+    pub fn of(evaluation: &Evaluation) -> Self {
+        let count = |s| evaluation.findings.iter().filter(|f| f.severity == s).count();
+        Summary {
+            critical: count(Severity::Critical),
+            warning: count(Severity::Warning),
+            info: count(Severity::Info),
+            undecided: evaluation.undecided.len(),
+        }
+    }
+}
+
+pub fn status_word(evaluation: &Evaluation, facts: &Facts) -> &'static str {
+    if !facts.degraded.is_empty() {
+        "error"
+    } else if evaluation.needs_attention() {
+        "changes_pending"
+    } else {
+        "compliant"
+    }
+}
+
+pub fn check_report<'a>(facts: &'a Facts, evaluation: &'a Evaluation) -> CheckReport<'a> {
+    CheckReport {
+        schema_version: SCHEMA_VERSION,
+        twtune_version: env!("CARGO_PKG_VERSION"),
+        kernel: KernelSummary {
+            release: facts.kernel.release.as_deref(),
+            version: facts.kernel.version.map(|v| v.to_string()),
+        },
+        status: status_word(evaluation, facts),
+        summary: Summary::of(evaluation),
+        findings: &evaluation.findings,
+        undecided: &evaluation.undecided,
+        errors: &facts.degraded,
+        facts,
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct FactsReport<'a> {
+    pub schema_version: u32,
+    pub twtune_version: &'static str,
+    pub kernel: KernelSummary<'a>,
+    pub errors: &'a [Degraded],
+    pub facts: &'a Facts,
+}
+
+pub fn facts_report(facts: &Facts) -> FactsReport<'_> {
+    FactsReport {
+        schema_version: SCHEMA_VERSION,
+        twtune_version: env!("CARGO_PKG_VERSION"),
+        kernel: KernelSummary {
+            release: facts.kernel.release.as_deref(),
+            version: facts.kernel.version.map(|v| v.to_string()),
+        },
+        errors: &facts.degraded,
+        facts,
+    }
+}

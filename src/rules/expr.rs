@@ -1,0 +1,293 @@
+//! CEL expressions in rule files: compiling them once, checking every fact
+//! name they use against the facts that exist, and `${…}` message templates.
+//!
+//! Conditions use CEL (the `cel` crate) rather than a home-made language. What
+//! the crate does not do is tell a misspelt fact (`net.ipv4.tcp_tw_recyle`)
+//! from one that is merely absent on this host; both just fail to resolve at
+//! run time. So the compiled AST is walked here and each `a.b.c` chain rooted
+//! at a fact variable is checked against [`view::schema_view`] at load time.
+
+use std::sync::{Arc, OnceLock};
+
+use cel::common::ast::{Expr, IdedExpr};
+use cel::{Context, Env, Program};
+use serde_json::{Map, Value as Json};
+
+use super::view;
+
+/// The CEL environment: the standard library plus the strings, math and lists
+/// extensions (`math.greatest`, `'a'.join()`, …).
+pub fn env() -> &'static Arc<Env> {
+    static ENV: OnceLock<Arc<Env>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Env::stdlib();
+        // These registrations only fail on a name clash inside the crate itself.
+        let _ = env.add_extension(cel::extensions::strings);
+        let _ = env.add_extension(cel::extensions::math);
+        let _ = env.add_extension(cel::extensions::lists);
+        Arc::new(env)
+    })
+}
+
+/// A compiled expression and its source text.
+pub struct Expression {
+    pub source: String,
+    pub program: Program,
+}
+
+impl std::fmt::Debug for Expression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Expression").field(&self.source).finish()
+    }
+}
+
+/// Compiles `source` and checks the fact names it uses. `bound` names extra
+/// variables the caller provides (e.g. `item` inside `for_each` rules).
+pub fn compile(source: &str, bound: &[&str]) -> Result<Expression, String> {
+    let program = env().compile(source).map_err(|e| {
+        // The crate's message quotes the source with a caret; one line is enough here.
+        e.to_string().lines().next().unwrap_or("syntax error").to_string()
+    })?;
+    check_names(program.expression(), bound)?;
+    Ok(Expression {
+        source: source.to_string(),
+        program,
+    })
+}
+
+impl Expression {
+    pub fn evaluate(&self, context: &Context) -> Result<cel::Value, String> {
+        self.program.execute(context).map_err(|e| e.to_string())
+    }
+}
+
+fn check_names(root: &IdedExpr, bound: &[&str]) -> Result<(), String> {
+    let schema = view::schema_view();
+    let mut scope: Vec<String> = bound.iter().map(|s| s.to_string()).collect();
+    walk(root, &schema, &mut scope)
+}
+
+fn walk(node: &IdedExpr, schema: &Map<String, Json>, scope: &mut Vec<String>) -> Result<(), String> {
+    match &node.expr {
+        Expr::Ident(_) | Expr::Select(_) => {
+            if let Some(path) = qualified_path(node) {
+                return check_path(&path, schema, scope);
+            }
+            if let Expr::Select(select) = &node.expr {
+                walk(&select.operand, schema, scope)?;
+            }
+            Ok(())
+        }
+        Expr::Call(call) => {
+            if let Some(target) = &call.target {
+                // `math.greatest(…)` parses as a call on the identifier `math`.
+                let is_namespace = matches!(&target.expr, Expr::Ident(n) if !view::ROOTS.contains(&n.as_str()) && !scope.contains(n));
+                if !is_namespace {
+                    walk(target, schema, scope)?;
+                }
+            }
+            call.args.iter().try_for_each(|a| walk(a, schema, scope))
+        }
+        Expr::Comprehension(c) => {
+            walk(&c.iter_range, schema, scope)?;
+            walk(&c.accu_init, schema, scope)?;
+            let pushed = 2 + usize::from(c.iter_var2.is_some());
+            scope.push(c.iter_var.clone());
+            scope.push(c.accu_var.clone());
+            if let Some(v) = &c.iter_var2 {
+                scope.push(v.clone());
+            }
+            let result = [&c.loop_cond, &c.loop_step, &c.result]
+                .into_iter()
+                .try_for_each(|e| walk(e, schema, scope));
+            scope.truncate(scope.len() - pushed);
+            result
+        }
+        Expr::List(list) => list.elements.iter().try_for_each(|e| walk(e, schema, scope)),
+        Expr::Map(map) => walk_entries(&map.entries, schema, scope),
+        Expr::Struct(s) => walk_entries(&s.entries, schema, scope),
+        Expr::Literal(_) | Expr::Unspecified => Ok(()),
+    }
+}
+
+fn walk_entries(
+    entries: &[cel::common::ast::IdedEntryExpr],
+    schema: &Map<String, Json>,
+    scope: &mut Vec<String>,
+) -> Result<(), String> {
+    use cel::common::ast::EntryExpr;
+    entries.iter().try_for_each(|entry| match &entry.expr {
+        EntryExpr::MapEntry(e) => {
+            walk(&e.key, schema, scope)?;
+            walk(&e.value, schema, scope)
+        }
+        EntryExpr::StructField(f) => walk(&f.value, schema, scope),
+    })
+}
+
+/// `a.b.c` (including `has(a.b.c)`) as ["a", "b", "c"]; None for anything else.
+fn qualified_path(node: &IdedExpr) -> Option<Vec<String>> {
+    match &node.expr {
+        Expr::Ident(name) => Some(vec![name.clone()]),
+        Expr::Select(select) => {
+            let mut path = qualified_path(&select.operand)?;
+            path.push(select.field.clone());
+            Some(path)
+        }
+        _ => None,
+    }
+}
+
+pub fn check_path(path: &[String], schema: &Map<String, Json>, scope: &[String]) -> Result<(), String> {
+    let root = &path[0];
+    if scope.contains(root) {
+        return Ok(());
+    }
+    if !view::ROOTS.contains(&root.as_str()) {
+        return Err(format!(
+            "unknown fact {root:?} (facts are: {})",
+            view::ROOTS.join(", ")
+        ));
+    }
+    let mut node = schema.get(root.as_str());
+    for depth in 1..path.len() {
+        let prefix = path[..depth].join(".");
+        if view::OPEN_MAPS.iter().any(|m| *m == prefix || (*m == "sockstat" && path[0] == "sockstat" && depth >= 2)) {
+            return Ok(());
+        }
+        match node {
+            Some(Json::Object(map)) => {
+                node = map.get(path[depth].as_str());
+                if node.is_none() {
+                    let known: Vec<&str> = map.keys().map(String::as_str).collect();
+                    return Err(format!(
+                        "unknown fact {:?} ({prefix} has: {})",
+                        path[..=depth].join("."),
+                        known.join(", ")
+                    ));
+                }
+            }
+            // A list or a scalar has no members to select.
+            _ => {
+                return Err(format!(
+                    "{:?} selects a member of {prefix:?}, which has none",
+                    path[..=depth].join(".")
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A message with `${expression}` parts.
+#[derive(Debug)]
+pub struct Template {
+    pub source: String,
+    parts: Vec<Part>,
+}
+
+#[derive(Debug)]
+enum Part {
+    Text(String),
+    Expr(Expression),
+}
+
+impl Template {
+    pub fn compile(source: &str, bound: &[&str]) -> Result<Template, String> {
+        let mut parts = Vec::new();
+        let mut rest = source;
+        while let Some(start) = rest.find("${") {
+            parts.push(Part::Text(rest[..start].to_string()));
+            let inner = &rest[start + 2..];
+            let end = closing_brace(inner)
+                .ok_or_else(|| format!("unclosed ${{ in {source:?}"))?;
+            parts.push(Part::Expr(compile(&inner[..end], bound)?));
+            rest = &inner[end + 1..];
+        }
+        parts.push(Part::Text(rest.to_string()));
+        Ok(Template {
+            source: source.to_string(),
+            parts,
+        })
+    }
+
+    pub fn render(&self, context: &Context) -> Result<String, String> {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Text(t) => out.push_str(t),
+                Part::Expr(e) => out.push_str(&view::cel_to_text(&e.evaluate(context)?)),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The index of the `}` that closes a `${`, skipping braces inside CEL string
+/// literals and nested map literals.
+fn closing_brace(text: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    for (i, c) in text.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '{') => depth += 1,
+            (None, '}') if depth == 0 => return Some(i),
+            (None, '}') => depth -= 1,
+            _ => {}
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_facts_compile() {
+        for source in [
+            "has(net.ipv4.tcp_tw_recycle) && net.ipv4.tcp_tw_recycle != 0",
+            "nat.verdict != 'none'",
+            "counters.tcp_ext.TCPTimeWaitOverflow > 0",
+            "sockstat.tcp.tw >= net.ipv4.tcp_max_tw_buckets * 8 / 10",
+            "persisted.drift.exists(d, d.key == 'x')",
+            "math.greatest(1, 2) == 2",
+            "kernel.version.major >= 4",
+            "ports.usable < 28232",
+            "[1, 2].map(x, x * 2).size() == 2",
+        ] {
+            compile(source, &[]).unwrap_or_else(|e| panic!("{source}: {e}"));
+        }
+    }
+
+    #[test]
+    fn misspelt_facts_are_refused() {
+        let err = compile("net.ipv4.tcp_tw_recyle == 1", &[]).unwrap_err();
+        assert!(err.contains("net.ipv4.tcp_tw_recyle"), "{err}");
+        assert!(compile("has(kernel.versoin)", &[]).is_err());
+        assert!(compile("natt.verdict == 'none'", &[]).is_err());
+        assert!(compile("ports.usable.x == 1", &[]).is_err());
+    }
+
+    #[test]
+    fn bound_variables_are_not_facts() {
+        assert!(compile("item.key == 'x'", &["item"]).is_ok());
+        assert!(compile("item.key == 'x'", &[]).is_err());
+    }
+
+    #[test]
+    fn syntax_errors_are_reported() {
+        assert!(compile("net.ipv4.tcp_tw_reuse ==", &[]).is_err());
+    }
+
+    #[test]
+    fn templates_interpolate() {
+        let t = Template::compile("range ${[1, 2]} is ${'x' + '}'}!", &[]).unwrap();
+        let ctx = Context::with_env(env().clone());
+        assert_eq!(t.render(&ctx).unwrap(), "range 1 2 is x}!");
+        assert!(Template::compile("oops ${1 + ", &[]).is_err());
+    }
+}

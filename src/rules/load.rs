@@ -1,0 +1,399 @@
+//! Loading rule files: TOML → raw rules → validated rules, with every error
+//! naming the file, the line and the rule id. A rule set with any error is
+//! refused whole: nothing runs on half a rule set.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::expr::{self, Expression, Template};
+use super::finding::Severity;
+use crate::sysctl::SysctlKey;
+
+include!(concat!(env!("OUT_DIR"), "/embedded_rules.rs"));
+
+/// Where operators add or override rules, relative to --root.
+pub const SITE_RULES_DIR: &str = "etc/twtune/rules.d";
+
+/// A rule error, always with its place.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}:{line}: {}{message}", rule.as_ref().map(|r| format!("rule {r}: ")).unwrap_or_default())]
+pub struct RuleError {
+    pub file: String,
+    pub line: usize,
+    pub rule: Option<String>,
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{0}")]
+    Rule(#[from] RuleError),
+    #[error("{} rule errors:\n  {}", .0.len(), .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
+    Many(Vec<RuleError>),
+    #[error("cannot read rules from {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    rule: Vec<Spanned<RawRule>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    id: Spanned<String>,
+    title: String,
+    severity: Severity,
+    #[serde(default)]
+    disabled: bool,
+    #[serde(default)]
+    escalate: Vec<Spanned<RawEscalation>>,
+    #[serde(default)]
+    requires: Vec<Spanned<String>>,
+    for_each: Option<Spanned<String>>,
+    when: Spanned<String>,
+    key: Option<Spanned<String>>,
+    recommend: Option<Spanned<String>>,
+    message: Spanned<String>,
+    #[serde(default)]
+    evidence: Vec<Spanned<String>>,
+    rationale: String,
+    #[serde(default)]
+    references: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEscalation {
+    severity: Severity,
+    when: String,
+}
+
+/// Where a rule was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub file: String,
+    pub line: usize,
+}
+
+#[derive(Debug)]
+pub struct Escalation {
+    pub severity: Severity,
+    pub when: Expression,
+}
+
+/// A validated rule: every expression compiled, every fact name known.
+#[derive(Debug)]
+pub struct Rule {
+    pub id: String,
+    pub title: String,
+    pub severity: Severity,
+    pub disabled: bool,
+    pub escalate: Vec<Escalation>,
+    pub requires: Vec<String>,
+    pub for_each: Option<Expression>,
+    pub when: Expression,
+    pub key: Option<Template>,
+    pub recommend: Option<Expression>,
+    pub message: Template,
+    pub evidence: Vec<Template>,
+    pub rationale: String,
+    pub references: Vec<String>,
+    pub origin: Origin,
+}
+
+/// The variable a `for_each` rule binds to each element.
+pub const ITEM: &str = "item";
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+}
+
+/// Parses and validates one rule file's text. `file` labels errors.
+pub fn parse_rule_file(file: &str, text: &str) -> Result<Vec<Rule>, Vec<RuleError>> {
+    let raw: RawFile = toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
+        vec![RuleError {
+            file: file.to_string(),
+            line,
+            rule: None,
+            message: e.message().trim().to_string(),
+        }]
+    })?;
+    let mut rules = Vec::new();
+    let mut errors = Vec::new();
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for spanned in raw.rule {
+        let rule_line = line_of(text, spanned.span().start);
+        let raw = spanned.into_inner();
+        let id = raw.id.get_ref().clone();
+        let err = |span: std::ops::Range<usize>, message: String| RuleError {
+            file: file.to_string(),
+            line: line_of(text, span.start),
+            rule: Some(id.clone()),
+            message,
+        };
+        if let Some(first) = seen.insert(id.clone(), rule_line) {
+            errors.push(err(raw.id.span(), format!("duplicate rule id (first at line {first})")));
+            continue;
+        }
+        match validate(raw, file, rule_line, &err) {
+            Ok(rule) => rules.push(rule),
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() { Ok(rules) } else { Err(errors) }
+}
+
+fn validate(
+    raw: RawRule,
+    file: &str,
+    rule_line: usize,
+    err: &dyn Fn(std::ops::Range<usize>, String) -> RuleError,
+) -> Result<Rule, RuleError> {
+    let id = raw.id.get_ref();
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+        return Err(err(raw.id.span(), "an id is kebab-case: lowercase letters, digits and '-'".into()));
+    }
+    let bound: &[&str] = if raw.for_each.is_some() { &[ITEM] } else { &[] };
+    let compile = |field: &str, s: &Spanned<String>, bound: &[&str]| {
+        expr::compile(s.get_ref(), bound).map_err(|m| err(s.span(), format!("{field}: {m}")))
+    };
+    let template = |field: &str, s: &Spanned<String>| {
+        Template::compile(s.get_ref(), bound).map_err(|m| err(s.span(), format!("{field}: {m}")))
+    };
+    let for_each = raw.for_each.as_ref().map(|s| compile("for_each", s, &[])).transpose()?;
+    let when = compile("when", &raw.when, bound)?;
+    let mut escalate = Vec::new();
+    for e in &raw.escalate {
+        let when = expr::compile(&e.get_ref().when, bound)
+            .map_err(|m| err(e.span(), format!("escalate.when: {m}")))?;
+        escalate.push(Escalation {
+            severity: e.get_ref().severity,
+            when,
+        });
+    }
+    let mut requires = Vec::new();
+    for r in &raw.requires {
+        let path: Vec<String> = r.get_ref().split('.').map(str::to_string).collect();
+        expr::check_path(&path, &super::view::schema_view(), &[])
+            .map_err(|m| err(r.span(), format!("requires: {m}")))?;
+        requires.push(r.get_ref().clone());
+    }
+    let key = match &raw.key {
+        Some(k) if !k.get_ref().contains("${") => {
+            SysctlKey::parse_managed(k.get_ref()).map_err(|e| err(k.span(), format!("key: {e}")))?;
+            Some(template("key", k)?)
+        }
+        Some(k) => Some(template("key", k)?),
+        None => None,
+    };
+    let recommend = raw.recommend.as_ref().map(|s| compile("recommend", s, bound)).transpose()?;
+    if recommend.is_some() && key.is_none() {
+        let span = raw.recommend.as_ref().map(|s| s.span()).unwrap_or_default();
+        return Err(err(span, "recommend needs a key".into()));
+    }
+    let message = template("message", &raw.message)?;
+    let evidence = raw.evidence.iter().map(|e| template("evidence", e)).collect::<Result<_, _>>()?;
+    if raw.rationale.trim().is_empty() {
+        return Err(err(raw.id.span(), "rationale is empty: it is the rule's documentation".into()));
+    }
+    if raw.references.is_empty() {
+        return Err(err(raw.id.span(), "references are empty: cite the kernel documentation or commit".into()));
+    }
+    Ok(Rule {
+        id: id.clone(),
+        title: raw.title,
+        severity: raw.severity,
+        disabled: raw.disabled,
+        escalate,
+        requires,
+        for_each,
+        when,
+        key,
+        recommend,
+        message,
+        evidence,
+        rationale: raw.rationale.trim().to_string(),
+        references: raw.references,
+        origin: Origin {
+            file: file.to_string(),
+            line: rule_line,
+        },
+    })
+}
+
+/// The rules in force, in a stable order (by id).
+#[derive(Debug, Default)]
+pub struct RuleSet {
+    rules: BTreeMap<String, Rule>,
+}
+
+impl RuleSet {
+    /// Built-in rules, then `ROOT/etc/twtune/rules.d/*.toml`, then each `--rules`
+    /// folder; a later layer's rule replaces an earlier one with the same id.
+    pub fn load(root: &Path, extra_dirs: &[PathBuf]) -> Result<RuleSet, LoadError> {
+        let mut layers: Vec<Vec<(String, String)>> = vec![EMBEDDED_RULES
+            .iter()
+            .map(|(name, text)| (format!("rules/{name}"), text.to_string()))
+            .collect()];
+        let site = root.join(SITE_RULES_DIR);
+        if site.is_dir() {
+            layers.push(read_dir_rules(&site)?);
+        }
+        for dir in extra_dirs {
+            layers.push(read_dir_rules(dir)?);
+        }
+        let mut set = RuleSet::default();
+        let mut errors = Vec::new();
+        for layer in layers {
+            let mut layer_rules: BTreeMap<String, Rule> = BTreeMap::new();
+            for (file, text) in layer {
+                match parse_rule_file(&file, &text) {
+                    Ok(rules) => {
+                        for rule in rules {
+                            if let Some(other) = layer_rules.get(&rule.id) {
+                                errors.push(RuleError {
+                                    file: rule.origin.file.clone(),
+                                    line: rule.origin.line,
+                                    rule: Some(rule.id.clone()),
+                                    message: format!(
+                                        "duplicate rule id (also at {}:{})",
+                                        other.origin.file, other.origin.line
+                                    ),
+                                });
+                            } else {
+                                layer_rules.insert(rule.id.clone(), rule);
+                            }
+                        }
+                    }
+                    Err(e) => errors.extend(e),
+                }
+            }
+            set.rules.extend(layer_rules);
+        }
+        match errors.len() {
+            0 => Ok(set),
+            1 => Err(LoadError::Rule(errors.remove(0))),
+            _ => Err(LoadError::Many(errors)),
+        }
+    }
+
+    /// The rules that run: every loaded one not disabled by an override.
+    pub fn rules(&self) -> impl Iterator<Item = &Rule> {
+        self.rules.values().filter(|r| !r.disabled)
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Rule> {
+        self.rules.get(id)
+    }
+}
+
+fn read_dir_rules(dir: &Path) -> Result<Vec<(String, String)>, LoadError> {
+    let read_err = |source| LoadError::Read {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(read_err)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).map_err(|source| LoadError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            Ok((path.display().to_string(), text))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[[rule]]
+id = "demo"
+title = "Demo"
+severity = "warning"
+when = "net.ipv4.tcp_timestamps == 0"
+key = "net.ipv4.tcp_timestamps"
+recommend = "1"
+message = "timestamps are ${net.ipv4.tcp_timestamps}"
+rationale = "Because."
+references = ["Documentation/networking/ip-sysctl.rst"]
+"#;
+
+    fn error_of(text: &str) -> RuleError {
+        parse_rule_file("x.toml", text).unwrap_err().remove(0)
+    }
+
+    #[test]
+    fn a_good_rule_loads() {
+        let rules = parse_rule_file("x.toml", GOOD).unwrap();
+        assert_eq!(rules[0].id, "demo");
+        assert_eq!(rules[0].origin.line, 2);
+    }
+
+    #[test]
+    fn toml_syntax_error_names_file_and_line() {
+        let e = error_of("[[rule]]\nid = \"a\"\ntitle = \n");
+        assert_eq!((e.file.as_str(), e.line), ("x.toml", 3));
+    }
+
+    #[test]
+    fn condition_error_names_rule_and_line() {
+        let e = error_of(&GOOD.replace("net.ipv4.tcp_timestamps == 0", "net.ipv4.tcp_timestamps =="));
+        assert_eq!(e.rule.as_deref(), Some("demo"));
+        assert_eq!(e.line, 6);
+    }
+
+    #[test]
+    fn unknown_fact_is_an_error() {
+        let e = error_of(&GOOD.replace("when = \"net.ipv4.tcp_timestamps", "when = \"net.ipv4.tcp_timestamp"));
+        assert!(e.message.contains("unknown fact"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_ids_in_a_file_are_an_error() {
+        let text = format!("{GOOD}\n{GOOD}");
+        let e = error_of(&text);
+        assert!(e.message.contains("duplicate rule id"), "{e}");
+        assert_eq!(e.line, 15);
+    }
+
+    #[test]
+    fn keys_outside_the_network_trees_are_refused() {
+        let e = error_of(&GOOD.replace("key = \"net.ipv4.tcp_timestamps\"", "key = \"kernel.panic\""));
+        assert!(e.message.contains("outside net.ipv4"), "{e}");
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let e = error_of(&GOOD.replace("when =", "condition ="));
+        assert!(e.message.contains("condition"), "{e}");
+    }
+
+    #[test]
+    fn builtin_rules_load_with_unique_ids_and_documentation() {
+        let set = RuleSet::load(Path::new("/nonexistent-root"), &[]).unwrap();
+        assert!(set.rules().count() >= 7);
+        for rule in set.rules() {
+            assert!(!rule.rationale.is_empty() && !rule.references.is_empty(), "{}", rule.id);
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! The facts as rule conditions see them: the CEL variables.
+//!
+//! The view is built as JSON first (one tree, easy to inspect with
+//! `twtune facts`) and then converted to CEL values. Numbers that are whole
+//! become CEL `int`, so conditions compare with plain literals (`!= 0`).
+//!
+//! | variable    | what it holds |
+//! |-------------|---------------|
+//! | `kernel`    | `release`, `version.{major,minor,patch}` (absent when unknown) |
+//! | `net`       | runtime sysctls by path: `net.ipv4.tcp_tw_reuse` (int), `net.ipv4.ip_local_port_range` (list of ints), absent keys are absent — test with `has()` |
+//! | `sysctl`    | the same as text, by full dotted key: `sysctl['net.ipv4.tcp_tw_reuse']` |
+//! | `persisted` | `settings[]`, `winners` (key → setting), `drift[]`, `problems[]`, `files[]` |
+//! | `counters`  | `tcp_ext.<Name>`, `tcp.<Name>` (absent counters are absent) |
+//! | `sockstat`  | `tcp.{inuse,orphan,tw,alloc,mem}`, `tcp6.inuse` |
+//! | `ports`     | the ephemeral range: `low`, `high`, `count`, `reserved_in_range`, `usable` |
+//! | `namespace` | `initial` (absent when unknown), `proc_sys_net_writable` |
+//! | `nat`       | `verdict` ("none", "possible", "likely", "unknown"), `signals[]` |
+//! | `sockets`   | socket pressure, when gathered (absent otherwise) |
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use serde_json::{json, Map, Value as Json};
+
+use crate::facts::{Facts, KernelFacts, KernelVersion, NamespaceFacts, NatFacts, PersistedConfig, SocketFacts};
+use crate::sysctl::{parse_port_ranges, GATHERED_IPV4_KEYS, GATHERED_VENDOR_IPV4_KEYS};
+
+/// The top-level variables a condition may name.
+pub const ROOTS: &[&str] = &[
+    "kernel", "net", "sysctl", "persisted", "counters", "sockstat", "ports", "namespace", "nat", "sockets",
+];
+
+/// Variables whose members are open maps: any member name is allowed, and a
+/// missing one is simply absent (counters come and go between kernels).
+pub const OPEN_MAPS: &[&str] = &[
+    "sysctl",
+    "counters.tcp_ext",
+    "counters.tcp",
+    "sockstat",
+    "persisted.winners",
+    "sockets.states",
+];
+
+/// Builds the JSON view of the facts.
+pub fn json_view(facts: &Facts) -> Map<String, Json> {
+    let mut view = Map::new();
+    view.insert("kernel".into(), serde_json::to_value(&facts.kernel).unwrap_or(Json::Null));
+    view.insert("net".into(), typed_sysctl_tree(&facts.sysctl));
+    view.insert("sysctl".into(), serde_json::to_value(&facts.sysctl).unwrap_or(Json::Null));
+    view.insert("persisted".into(), persisted_view(&facts.persisted, &facts.sysctl));
+    view.insert(
+        "counters".into(),
+        json!({ "tcp_ext": facts.counters.tcp_ext, "tcp": facts.counters.tcp }),
+    );
+    let sockstat: Map<String, Json> = facts
+        .counters
+        .sockstat
+        .iter()
+        .map(|(proto, fields)| (proto.to_lowercase(), json!(fields)))
+        .collect();
+    view.insert("sockstat".into(), Json::Object(sockstat));
+    if let Some(ports) = ports_view(facts) {
+        view.insert("ports".into(), ports);
+    }
+    view.insert("namespace".into(), serde_json::to_value(&facts.namespace).unwrap_or(Json::Null));
+    view.insert("nat".into(), serde_json::to_value(&facts.nat).unwrap_or(Json::Null));
+    if let Some(sockets) = &facts.sockets {
+        view.insert("sockets".into(), serde_json::to_value(sockets).unwrap_or(Json::Null));
+    }
+    drop_nulls(&mut view);
+    view
+}
+
+/// A view with every variable and field present, for checking the names a
+/// condition uses when the rule is loaded (not when it runs on a host that
+/// happens to have them).
+pub fn schema_view() -> Map<String, Json> {
+    let sysctl: BTreeMap<String, String> = GATHERED_IPV4_KEYS
+        .iter()
+        .chain(GATHERED_VENDOR_IPV4_KEYS)
+        .map(|k| (format!("net.ipv4.{k}"), "0".to_string()))
+        .collect();
+    let persisted = PersistedConfig {
+        settings: vec![crate::facts::persisted::Setting {
+            key: "net.ipv4.tcp_tw_reuse".into(),
+            value: "1".into(),
+            file: String::new(),
+            line: 1,
+            ignore_failure: false,
+        }],
+        ..Default::default()
+    };
+    let facts = Facts {
+        kernel: KernelFacts {
+            release: Some(String::new()),
+            version: Some(KernelVersion::new(0, 0, 0)),
+        },
+        sysctl,
+        sysctl_absent: Vec::new(),
+        persisted,
+        counters: Default::default(),
+        namespace: NamespaceFacts {
+            net_inode: Some(0),
+            initial: Some(true),
+            proc_sys_net_writable: true,
+        },
+        sockets: Some(SocketFacts::default()),
+        nat: NatFacts {
+            verdict: crate::facts::nat::NatVerdict::Unknown,
+            signals: Vec::new(),
+        },
+        degraded: Vec::new(),
+    };
+    let mut view = json_view(&facts);
+    // The port range is always derivable on a real kernel; give it a shape here.
+    view.insert("ports".into(), ports_fields(32768, 60999, 0));
+    view
+}
+
+/// Sysctl values typed for comparison: "1" → 1, "32768 60999" → [32768, 60999],
+/// anything else stays text. Nested by path, so `net.ipv4.tcp_tw_reuse` reads naturally.
+fn typed_sysctl_tree(sysctl: &BTreeMap<String, String>) -> Json {
+    let mut tree = Map::new();
+    for (key, value) in sysctl {
+        let mut parts: Vec<&str> = key.split('.').collect();
+        if parts.first() != Some(&"net") || parts.len() < 3 {
+            continue;
+        }
+        parts.remove(0);
+        let leaf = parts.pop().unwrap_or_default();
+        let mut node = &mut tree;
+        for part in parts {
+            let entry = node.entry(part.to_string()).or_insert_with(|| Json::Object(Map::new()));
+            if !entry.is_object() {
+                *entry = Json::Object(Map::new());
+            }
+            let Json::Object(next) = entry else { unreachable!("just made an object") };
+            node = next;
+        }
+        node.insert(leaf.to_string(), typed_value(value));
+    }
+    Json::Object(tree)
+}
+
+pub fn typed_value(value: &str) -> Json {
+    let numbers: Option<Vec<i64>> = value.split_whitespace().map(|w| w.parse().ok()).collect();
+    match numbers {
+        Some(n) if n.len() == 1 => json!(n[0]),
+        Some(n) if n.len() > 1 => json!(n),
+        _ => json!(value),
+    }
+}
+
+fn persisted_view(config: &PersistedConfig, runtime: &BTreeMap<String, String>) -> Json {
+    let winners: BTreeMap<&str, _> = config
+        .keys()
+        .into_iter()
+        .filter_map(|k| config.winner(k).map(|w| (k, w)))
+        .collect();
+    // Drift: the value the next boot sets differs from the one running now.
+    let drift: Vec<Json> = winners
+        .iter()
+        .filter_map(|(key, winner)| {
+            let now = runtime.get(*key)?;
+            (now != &winner.value).then(|| {
+                json!({
+                    "key": key, "runtime": now, "persisted": winner.value,
+                    "file": winner.file, "line": winner.line,
+                })
+            })
+        })
+        .collect();
+    json!({
+        "files": config.files,
+        "settings": config.settings,
+        "winners": winners,
+        "drift": drift,
+        "problems": config.problems,
+    })
+}
+
+fn ports_view(facts: &Facts) -> Option<Json> {
+    let range = facts.sysctl("net.ipv4.ip_local_port_range")?;
+    let mut bounds = range.split_whitespace().map(str::parse::<i64>);
+    let (Some(Ok(low)), Some(Ok(high))) = (bounds.next(), bounds.next()) else {
+        return None;
+    };
+    let reserved = facts
+        .sysctl("net.ipv4.ip_local_reserved_ports")
+        .and_then(|r| parse_port_ranges(r).ok())
+        .unwrap_or_default();
+    let reserved_in_range: i64 = reserved
+        .iter()
+        .map(|&(a, b)| {
+            let (a, b) = (i64::from(a).max(low), i64::from(b).min(high));
+            (b - a + 1).max(0)
+        })
+        .sum();
+    Some(ports_fields(low, high, reserved_in_range))
+}
+
+fn ports_fields(low: i64, high: i64, reserved_in_range: i64) -> Json {
+    let count = (high - low + 1).max(0);
+    json!({
+        "low": low, "high": high, "count": count,
+        "reserved_in_range": reserved_in_range,
+        "usable": (count - reserved_in_range).max(0),
+    })
+}
+
+fn drop_nulls(map: &mut Map<String, Json>) {
+    map.retain(|_, v| !v.is_null());
+    for value in map.values_mut() {
+        match value {
+            Json::Object(inner) => drop_nulls(inner),
+            Json::Array(items) => items.iter_mut().for_each(|item| {
+                if let Json::Object(inner) = item {
+                    drop_nulls(inner)
+                }
+            }),
+            _ => {}
+        }
+    }
+}
+
+/// JSON → CEL. Whole numbers become `int` (CEL does not compare int with uint).
+pub fn to_cel(value: &Json) -> cel::Value {
+    match value {
+        Json::Null => cel::Value::Null,
+        Json::Bool(b) => cel::Value::Bool(*b),
+        Json::Number(n) => match n.as_i64() {
+            Some(i) => cel::Value::Int(i),
+            None => cel::Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Json::String(s) => cel::Value::String(Arc::new(s.clone())),
+        Json::Array(items) => cel::Value::List(Arc::new(items.iter().map(to_cel).collect())),
+        Json::Object(map) => {
+            let map: HashMap<String, cel::Value> =
+                map.iter().map(|(k, v)| (k.clone(), to_cel(v))).collect();
+            cel::Value::Map(map.into())
+        }
+    }
+}
+
+/// CEL → text for messages and recommended values: lists join with spaces, the
+/// way multi-value sysctls are written.
+pub fn cel_to_text(value: &cel::Value) -> String {
+    match value {
+        cel::Value::String(s) => s.to_string(),
+        cel::Value::Int(i) => i.to_string(),
+        cel::Value::UInt(u) => u.to_string(),
+        cel::Value::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
+        cel::Value::Float(f) => format!("{f:.2}"),
+        cel::Value::Bool(b) => b.to_string(),
+        cel::Value::Null => "null".into(),
+        cel::Value::List(items) => items.iter().map(cel_to_text).collect::<Vec<_>>().join(" "),
+        other => format!("{other:?}"),
+    }
+}

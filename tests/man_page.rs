@@ -1,0 +1,72 @@
+//! man/twtune.1 is generated from the command-line definition; this test keeps
+//! it current. After changing src/cli.rs run
+//! `TWTUNE_UPDATE_MAN=1 cargo test --test man_page` and commit the result.
+
+use std::path::Path;
+
+use clap::CommandFactory;
+use twtune::cli::Cli;
+
+const EXTRA: &str = r#".SH "EXIT STATUS"
+.TP
+\fB0\fR
+Compliant: no finding at warning or above (check), an empty plan (apply \-\-dry\-run), or a successful apply or rollback.
+.TP
+\fB1\fR
+Error: bad input (a missing \-\-root, an unreadable or garbled /proc file, a rule file error, a usage error), a refused or failed write. Nothing is left half\-applied.
+.TP
+\fB2\fR
+Changes pending: a finding at warning or above, or a non\-empty plan.
+.SH FILES
+.TP
+\fIROOT\fR/proc/sys/net/ipv4/*, \fIROOT\fR/proc/sys/kernel/osrelease, \fIROOT\fR/proc/net/{netstat,snmp,sockstat,sockstat6,tcp,tcp6}
+What the kernel reports.
+.TP
+\fIROOT\fR/etc/sysctl.d, /run/sysctl.d, /usr/local/lib/sysctl.d, /usr/lib/sysctl.d, /lib/sysctl.d, /etc/sysctl.conf
+Persisted settings, read in systemd\-sysctl's order.
+.TP
+\fIROOT\fR/etc/twtune/rules.d/*.toml
+Site rules: add rules, or replace a built\-in rule by using its id.
+.TP
+\fIROOT\fR/var/lib/twtune/
+The apply journal.
+.SH ENVIRONMENT
+.TP
+\fBNO_COLOR\fR
+When set and not empty, no colour.
+.SH "SEE ALSO"
+sysctl(8), sysctl.d(5), systemd\-sysctl.service(8), ss(8), tcp(7)
+"#;
+
+fn render() -> Vec<u8> {
+    let man = clap_mangen::Man::new(Cli::command()).date("2026-11-25");
+    let mut out = Vec::new();
+    man.render(&mut out).unwrap();
+    out.extend_from_slice(EXTRA.as_bytes());
+    for sub in Cli::command().get_subcommands() {
+        let name = sub.get_name().to_string();
+        if name == "help" {
+            continue;
+        }
+        let sub_man = clap_mangen::Man::new(sub.clone().name(Box::leak(format!("twtune {name}").into_boxed_str()) as &str));
+        out.extend_from_slice(format!(".SH \"twtune {}\"\n", name.to_uppercase()).as_bytes());
+        sub_man.render_synopsis_section(&mut out).unwrap();
+        sub_man.render_description_section(&mut out).unwrap();
+        sub_man.render_options_section(&mut out).unwrap();
+    }
+    out
+}
+
+#[test]
+fn man_page_is_current() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("man/twtune.1");
+    let fresh = render();
+    if std::env::var_os("TWTUNE_UPDATE_MAN").is_some() {
+        std::fs::write(&path, &fresh).unwrap();
+    }
+    let committed = std::fs::read(&path).unwrap_or_default();
+    assert!(
+        committed == fresh,
+        "man/twtune.1 is stale: run `TWTUNE_UPDATE_MAN=1 cargo test --test man_page`"
+    );
+}
