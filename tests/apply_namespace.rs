@@ -328,3 +328,37 @@ fn on_a_terminal_the_prompt_decides() {
     assert_eq!(ns.sysctl("net.ipv4.tcp_fin_timeout"), "30");
     ns.assert_host_untouched();
 }
+
+#[test]
+fn the_readme_flow_fixes_what_check_finds() {
+    let ns = Netns::new();
+    ns.must("echo 0 > /proc/sys/net/ipv4/tcp_timestamps && echo '32768 33000' > /proc/sys/net/ipv4/ip_local_port_range");
+    assert_eq!(ns.twtune(&["check"]).status.code(), Some(2));
+
+    let dry = ns.twtune(&["--format", "json", "apply", "--dry-run"]);
+    assert_eq!(dry.status.code(), Some(2), "{}", stderr(&dry));
+    let plan: serde_json::Value = serde_json::from_slice(&dry.stdout).unwrap();
+    let changes: Vec<(&str, &str, &str)> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["key"].as_str().unwrap(), c["to"].as_str().unwrap(), c["rule"].as_str().unwrap()))
+        .collect();
+    assert!(changes.contains(&("net.ipv4.tcp_timestamps", "1", "tcp-timestamps-off")), "{changes:?}");
+    // The narrow-range warning outranks the parity advice for the same key.
+    assert!(changes.iter().any(|c| c.0 == "net.ipv4.ip_local_port_range" && c.1 == "32768 60999"), "{changes:?}");
+
+    let applied = ns.twtune(&["apply", "--yes"]);
+    assert_eq!(applied.status.code(), Some(0), "{}", stderr(&applied));
+    let check = ns.twtune(&["check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
+    let again = ns.twtune(&["apply", "--dry-run"]);
+    assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
+
+    let undo = ns.twtune(&["rollback", "--yes"]);
+    assert_eq!(undo.status.code(), Some(0), "{}", stderr(&undo));
+    assert_eq!(ns.sysctl("net.ipv4.tcp_timestamps"), "0");
+    assert_eq!(ns.sysctl("net.ipv4.ip_local_port_range"), "32768 33000");
+    assert_eq!(ns.twtune(&["check"]).status.code(), Some(2));
+    ns.assert_host_untouched();
+}

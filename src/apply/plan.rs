@@ -11,7 +11,7 @@ use super::dropin::{self, DropinError};
 use super::runtime::{self, RuntimeError};
 use super::value::{self, Context, ValueError};
 use crate::facts::persisted::{PersistedConfig, SYSCTL_CONF};
-use crate::rules::Finding;
+use crate::rules::{Finding, Severity};
 use crate::sysctl::{KeyError, SysctlKey};
 
 /// Which side of the host an apply changes.
@@ -146,10 +146,12 @@ struct Wanted {
     key: SysctlKey,
     raw: String,
     rule: Option<String>,
+    severity: Option<Severity>,
 }
 
 pub fn build(root: &Path, persisted: &PersistedConfig, request: &Request) -> Result<Plan, PlanError> {
     let mut wanted: Vec<Wanted> = Vec::new();
+    let mut notes = Vec::new();
     for finding in request.findings {
         if request.skip.iter().any(|s| *s == finding.rule) {
             continue;
@@ -161,8 +163,24 @@ pub fn build(root: &Path, persisted: &PersistedConfig, request: &Request) -> Res
             arg: format!("{} ({})", key, finding.rule),
             source,
         })?;
-        match wanted.iter().find(|w| w.key == key) {
+        let severity = Some(finding.severity);
+        match wanted.iter_mut().find(|w| w.key == key) {
             Some(w) if value::normalize_same(&w.raw, value) => {}
+            // Two rules want different values: the more severe finding wins
+            // (a narrow port range outranks its parity advice); a tie is the
+            // operator's call.
+            Some(w) if w.severity != severity => {
+                let (kept, dropped, dropped_value) = if w.severity > severity {
+                    (w.rule.clone().unwrap_or_default(), finding.rule.clone(), value.to_string())
+                } else {
+                    let old = (finding.rule.clone(), w.rule.clone().unwrap_or_default(), w.raw.clone());
+                    *w = Wanted { key: key.clone(), raw: value.to_string(), rule: Some(finding.rule.clone()), severity };
+                    old
+                };
+                notes.push(format!(
+                    "{key}: rule {dropped} recommends {dropped_value:?}; rule {kept} is more severe and its value is planned instead"
+                ));
+            }
             Some(w) => {
                 return Err(PlanError::Conflict {
                     key: key.to_string(),
@@ -172,7 +190,7 @@ pub fn build(root: &Path, persisted: &PersistedConfig, request: &Request) -> Res
                     second_value: value.to_string(),
                 })
             }
-            None => wanted.push(Wanted { key, raw: value.to_string(), rule: Some(finding.rule.clone()) }),
+            None => wanted.push(Wanted { key, raw: value.to_string(), rule: Some(finding.rule.clone()), severity }),
         }
     }
     // --set overrides a rule's value for the same key, keeping its place.
@@ -192,7 +210,7 @@ pub fn build(root: &Path, persisted: &PersistedConfig, request: &Request) -> Res
                 w.raw = value.to_string();
                 w.rule = None;
             }
-            None => wanted.push(Wanted { key, raw: value.to_string(), rule: None }),
+            None => wanted.push(Wanted { key, raw: value.to_string(), rule: None, severity: None }),
         }
     }
     if !request.only.is_empty() {
@@ -215,7 +233,6 @@ pub fn build(root: &Path, persisted: &PersistedConfig, request: &Request) -> Res
         unprivileged_port_start: planned_or_current(root, &wanted, "ip_unprivileged_port_start"),
     };
     let mut checked: Vec<(Wanted, String, String)> = Vec::new();
-    let mut notes = Vec::new();
     for w in wanted {
         let current = match runtime::read(root, &w.key) {
             Ok(v) => v,
@@ -322,12 +339,11 @@ fn real_host_path(root: &Path, file: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::Severity;
 
     fn finding(rule: &str, key: &str, current: &str, recommended: &str) -> Finding {
         Finding {
             rule: rule.into(),
-            severity: Severity::Warning,
+            severity: if rule.starts_with("advice") { Severity::Info } else { Severity::Warning },
             title: String::new(),
             key: Some(key.into()),
             current: Some(current.into()),
@@ -378,6 +394,14 @@ mod tests {
         ];
         let err = build(dir.path(), &PersistedConfig::default(), &request(&findings, &[], &[])).unwrap_err();
         assert!(err.to_string().contains("rule a recommends \"1\" but rule b recommends \"0\""), "{err}");
+        // A less severe rule's different value gives way, with a note.
+        let ranked = [
+            finding("advice-parity", "net.ipv4.tcp_tw_reuse", "2", "0"),
+            finding("a", "net.ipv4.tcp_tw_reuse", "2", "1"),
+        ];
+        let plan = build(dir.path(), &PersistedConfig::default(), &request(&ranked, &[], &[])).unwrap();
+        assert_eq!((plan.changes[0].to.as_str(), plan.changes[0].rule.as_deref()), ("1", Some("a")));
+        assert!(plan.notes[0].contains("rule advice-parity recommends \"0\""), "{:?}", plan.notes);
         let sets = ["net.ipv4.tcp_tw_reuse=0".to_string()];
         let plan = build(dir.path(), &PersistedConfig::default(), &request(&findings[..1], &sets, &[])).unwrap();
         assert_eq!((plan.changes[0].to.as_str(), plan.changes[0].rule.clone()), ("0", None));
