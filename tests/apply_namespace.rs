@@ -260,7 +260,11 @@ fn a_symlink_planted_at_the_drop_in_is_refused_not_followed() {
     ns.must(&format!("ln -s {} {DROPIN}", target.display()));
     let out = apply_three(&ns, &["--yes"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("symbolic link"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("/etc/sysctl.d/90-twtune.conf is a symbolic link; twtune does not write through links"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious\n");
     assert_eq!(defaults(&ns), ["60", "2", "32768 60999"]);
     assert_eq!(ns.file(JOURNAL), None);
@@ -291,32 +295,46 @@ fn without_a_terminal_and_without_yes_nothing_is_changed() {
     ns.assert_host_untouched();
 }
 
+/// A private tmux server, killed (with whatever still runs in it) on drop,
+/// so a failed test leaves no prompt waiting for input.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().unwrap()
+    }
+
+    fn screen(&self) -> String {
+        stdout(&self.run(&["capture-pane", "-p"]))
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
 /// Drives the confirmation prompt through a real terminal (tmux).
 fn prompt_answered(ns: &Netns, answer: &str) -> i32 {
     let dir = tempfile::tempdir().unwrap();
     let status = dir.path().join("status");
-    let socket = format!("twtune-test-{}-{answer}", std::process::id());
-    let holder = ns_holder_pid(ns);
+    let tmux = Tmux { socket: format!("twtune-test-{}-{answer}", std::process::id()) };
     let script = format!(
-        "nsenter -t {holder} -n -m -- {BIN} apply --set net.ipv4.tcp_fin_timeout=30; echo $? > {}; sleep 60",
+        "nsenter -t {} -n -m -- {BIN} apply --set net.ipv4.tcp_fin_timeout=30; echo $? > {}; sleep 60",
+        ns.holder_pid(),
         status.display()
     );
-    let tmux = |args: &[&str]| std::process::Command::new("tmux").arg("-L").arg(&socket).args(args).output().unwrap();
-    let started = tmux(&["new-session", "-d", "-x", "160", "-y", "40", &script]);
+    let started = tmux.run(&["new-session", "-d", "-x", "160", "-y", "40", &script]);
     assert!(started.status.success(), "tmux: {}", stderr(&started));
-    wait_for("the confirmation prompt", || stdout(&tmux(&["capture-pane", "-p"])).contains("Apply these changes?"));
-    let screen = stdout(&tmux(&["capture-pane", "-p"]));
+    wait_for("the confirmation prompt", || tmux.screen().contains("Apply these changes?"));
+    let screen = tmux.screen();
     assert!(screen.contains("net.ipv4.tcp_fin_timeout: 60 → 30"), "the plan is shown first: {screen}");
-    tmux(&["send-keys", answer]);
+    tmux.run(&["send-keys", answer]);
     wait_for("twtune to exit", || std::fs::read_to_string(&status).is_ok_and(|s| s.ends_with('\n')));
-    tmux(&["kill-server"]);
     std::fs::read_to_string(&status).unwrap().trim().parse().unwrap()
-}
-
-fn ns_holder_pid(ns: &Netns) -> String {
-    // The pid nsenter targets is the one Netns::command passes.
-    let cmd = ns.command("true");
-    cmd.get_args().nth(1).unwrap().to_string_lossy().into_owned()
 }
 
 #[test]

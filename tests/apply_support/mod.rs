@@ -88,6 +88,11 @@ impl Netns {
         ns
     }
 
+    /// The process holding the namespace open: `nsenter -t` targets it.
+    pub fn holder_pid(&self) -> u32 {
+        self.holder.id()
+    }
+
     /// A command run inside the namespace (nsenter execs it: its pid is the program's).
     pub fn command(&self, program: &str) -> Command {
         let mut cmd = Command::new("nsenter");
