@@ -17,7 +17,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::facts::persisted::{parse_sysctl_file, SYSCTL_CONF, SYSCTL_D_DIRS};
+use crate::facts::persisted::{SYSCTL_CONF, SYSCTL_D_DIRS, parse_sysctl_file};
 
 pub const DEFAULT_DROPIN: &str = "/etc/sysctl.d/90-twtune.conf";
 
@@ -28,7 +28,9 @@ const HEADER: &str = "# Written by `twtune apply`. `twtune rollback` undoes the 
 pub enum DropinError {
     #[error("{file}: {reason}")]
     Location { file: String, reason: String },
-    #[error("{file} is a symbolic link; twtune does not write through links (remove it, or use --persist-to with the file it points to)")]
+    #[error(
+        "{file} is a symbolic link; twtune does not write through links (remove it, or use --persist-to with the file it points to)"
+    )]
     Symlink { file: String },
     #[error("{file} is not a regular file")]
     NotRegular { file: String },
@@ -56,7 +58,10 @@ pub fn check_location(root: &Path, file: &str) -> Result<(), DropinError> {
     if file == format!("/{SYSCTL_CONF}") {
         return Ok(());
     }
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
     let parent = path.parent().and_then(|p| p.to_str()).unwrap_or_default();
     let Some(rank) = SYSCTL_D_DIRS.iter().position(|d| format!("/{d}") == parent) else {
         return Err(location(
@@ -89,29 +94,48 @@ pub fn read_current(root: &Path, file: &str) -> Result<Option<String>, DropinErr
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => {
-            return Err(DropinError::Symlink { file: file.to_string() })
+            return Err(DropinError::Symlink {
+                file: file.to_string(),
+            });
         }
-        Err(source) => return Err(DropinError::Read { file: file.to_string(), source }),
+        Err(source) => {
+            return Err(DropinError::Read {
+                file: file.to_string(),
+                source,
+            });
+        }
     };
-    let meta = handle
-        .metadata()
-        .map_err(|source| DropinError::Read { file: file.to_string(), source })?;
+    let meta = handle.metadata().map_err(|source| DropinError::Read {
+        file: file.to_string(),
+        source,
+    })?;
     if !meta.is_file() {
-        return Err(DropinError::NotRegular { file: file.to_string() });
+        return Err(DropinError::NotRegular {
+            file: file.to_string(),
+        });
     }
     let mut bytes = Vec::new();
     handle
         .read_to_end(&mut bytes)
-        .map_err(|source| DropinError::Read { file: file.to_string(), source })?;
+        .map_err(|source| DropinError::Read {
+            file: file.to_string(),
+            source,
+        })?;
     String::from_utf8(bytes)
         .map(Some)
-        .map_err(|_| DropinError::NotText { file: file.to_string() })
+        .map_err(|_| DropinError::NotText {
+            file: file.to_string(),
+        })
 }
 
 /// The value `text` assigns to `key` (the last assignment wins), if any.
 pub fn value_in(text: &str, key: &str) -> Option<String> {
     let (settings, _) = parse_sysctl_file("", text);
-    settings.into_iter().rev().find(|s| s.key == key).map(|s| s.value)
+    settings
+        .into_iter()
+        .rev()
+        .find(|s| s.key == key)
+        .map(|s| s.value)
 }
 
 /// `before` with each key set to its new value: every existing assignment of
@@ -126,9 +150,12 @@ pub fn edit(before: Option<&str>, updates: &[(String, String)]) -> String {
         Some(text) => {
             for line in text.split_inclusive('\n') {
                 let (settings, _) = parse_sysctl_file("", line);
-                let found = settings
-                    .first()
-                    .and_then(|s| updates.iter().position(|(k, _)| *k == s.key).map(|i| (i, s.ignore_failure)));
+                let found = settings.first().and_then(|s| {
+                    updates
+                        .iter()
+                        .position(|(k, _)| *k == s.key)
+                        .map(|i| (i, s.ignore_failure))
+                });
                 match found {
                     Some((i, ignore_failure)) => {
                         seen[i] = true;
@@ -174,16 +201,26 @@ impl Staged {
 /// The temporary name for `file`: hidden, and not `*.conf`.
 pub fn temp_name(file: &str) -> String {
     let path = Path::new(file);
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("twtune");
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("twtune");
     let parent = path.parent().and_then(|p| p.to_str()).unwrap_or("/");
-    format!("{}/.{name}.twtune-{}.tmp", parent.trim_end_matches('/'), std::process::id())
+    format!(
+        "{}/.{name}.twtune-{}.tmp",
+        parent.trim_end_matches('/'),
+        std::process::id()
+    )
 }
 
 /// Writes `text` to the temporary file for `file` (mode 0644) and fsyncs it.
 pub fn stage(root: &Path, file: &str, text: &str) -> Result<Staged, DropinError> {
     let dest = host_join(root, file);
     let temp = host_join(root, &temp_name(file));
-    let werr = |source| DropinError::Write { file: file.to_string(), source };
+    let werr = |source| DropinError::Write {
+        file: file.to_string(),
+        source,
+    };
     if let Some(dir) = dest.parent() {
         std::fs::create_dir_all(dir).map_err(werr)?;
     }
@@ -203,7 +240,11 @@ pub fn stage(root: &Path, file: &str, text: &str) -> Result<Staged, DropinError>
         let _ = std::fs::remove_file(&temp);
         return Err(werr(source));
     }
-    Ok(Staged { file: file.to_string(), dest, temp })
+    Ok(Staged {
+        file: file.to_string(),
+        dest,
+        temp,
+    })
 }
 
 impl Staged {
@@ -215,7 +256,10 @@ impl Staged {
             self.discard();
             return Err(err);
         }
-        let werr = |source| DropinError::Write { file: file.clone(), source };
+        let werr = |source| DropinError::Write {
+            file: file.clone(),
+            source,
+        };
         if let Err(source) = std::fs::rename(&self.temp, &self.dest) {
             self.discard();
             return Err(werr(source));
@@ -230,8 +274,12 @@ impl Staged {
 
 fn refuse_non_file(dest: &Path, file: &str) -> Result<(), DropinError> {
     match dest.symlink_metadata() {
-        Ok(meta) if meta.file_type().is_symlink() => Err(DropinError::Symlink { file: file.to_string() }),
-        Ok(meta) if !meta.is_file() => Err(DropinError::NotRegular { file: file.to_string() }),
+        Ok(meta) if meta.file_type().is_symlink() => Err(DropinError::Symlink {
+            file: file.to_string(),
+        }),
+        Ok(meta) if !meta.is_file() => Err(DropinError::NotRegular {
+            file: file.to_string(),
+        }),
         _ => Ok(()),
     }
 }
@@ -244,9 +292,15 @@ pub fn restore(root: &Path, file: &str, text: Option<&str>) -> Result<(), Dropin
             let dest = host_join(root, file);
             refuse_non_file(&dest, file)?;
             match std::fs::remove_file(&dest) {
-                Ok(()) => sync_dir(&dest).map_err(|source| DropinError::Write { file: file.to_string(), source }),
+                Ok(()) => sync_dir(&dest).map_err(|source| DropinError::Write {
+                    file: file.to_string(),
+                    source,
+                }),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-                Err(source) => Err(DropinError::Write { file: file.to_string(), source }),
+                Err(source) => Err(DropinError::Write {
+                    file: file.to_string(),
+                    source,
+                }),
             }
         }
     }
@@ -265,7 +319,10 @@ mod tests {
     use super::*;
 
     fn up(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -273,13 +330,23 @@ mod tests {
         let text = edit(None, &up(&[("net.ipv4.tcp_tw_reuse", "1")]));
         assert!(text.starts_with("# Written by `twtune apply`"));
         assert!(text.ends_with("net.ipv4.tcp_tw_reuse = 1\n"));
-        assert_eq!(value_in(&text, "net.ipv4.tcp_tw_reuse").as_deref(), Some("1"));
+        assert_eq!(
+            value_in(&text, "net.ipv4.tcp_tw_reuse").as_deref(),
+            Some("1")
+        );
     }
 
     #[test]
     fn existing_assignments_are_rewritten_in_place_and_the_rest_kept() {
-        let before = "# mine\nnet/ipv4/tcp_tw_reuse=0\nvm.swappiness = 10\n-net.ipv4.tcp_tw_reuse = 2";
-        let after = edit(Some(before), &up(&[("net.ipv4.tcp_tw_reuse", "1"), ("net.ipv4.tcp_fin_timeout", "30")]));
+        let before =
+            "# mine\nnet/ipv4/tcp_tw_reuse=0\nvm.swappiness = 10\n-net.ipv4.tcp_tw_reuse = 2";
+        let after = edit(
+            Some(before),
+            &up(&[
+                ("net.ipv4.tcp_tw_reuse", "1"),
+                ("net.ipv4.tcp_fin_timeout", "30"),
+            ]),
+        );
         assert_eq!(
             after,
             "# mine\nnet.ipv4.tcp_tw_reuse = 1\nvm.swappiness = 10\n-net.ipv4.tcp_tw_reuse = 1\nnet.ipv4.tcp_fin_timeout = 30\n"
@@ -297,7 +364,11 @@ mod tests {
         std::fs::create_dir_all(root.path().join("etc/sysctl.d")).unwrap();
         std::fs::write(root.path().join("etc/sysctl.d/50-x.conf"), "").unwrap();
         let err = check_location(root.path(), "/usr/lib/sysctl.d/50-x.conf").unwrap_err();
-        assert!(err.to_string().contains("masked by /etc/sysctl.d/50-x.conf"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("masked by /etc/sysctl.d/50-x.conf"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -305,10 +376,16 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let file = DEFAULT_DROPIN;
         assert_eq!(read_current(root.path(), file).unwrap(), None);
-        stage(root.path(), file, "a = 1\n").unwrap().commit().unwrap();
+        stage(root.path(), file, "a = 1\n")
+            .unwrap()
+            .commit()
+            .unwrap();
         let path = host_join(root.path(), file);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "a = 1\n");
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o644);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
         let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "the temporary file is gone");
         restore(root.path(), file, None).unwrap();
@@ -323,7 +400,10 @@ mod tests {
         let path = host_join(root.path(), DEFAULT_DROPIN);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::os::unix::fs::symlink(&target, &path).unwrap();
-        assert!(matches!(read_current(root.path(), DEFAULT_DROPIN), Err(DropinError::Symlink { .. })));
+        assert!(matches!(
+            read_current(root.path(), DEFAULT_DROPIN),
+            Err(DropinError::Symlink { .. })
+        ));
         let staged = stage(root.path(), DEFAULT_DROPIN, "x = 1\n").unwrap();
         assert!(matches!(staged.commit(), Err(DropinError::Symlink { .. })));
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious\n");

@@ -44,16 +44,32 @@ pub enum ApplyError {
     Journal(#[from] JournalError),
     #[error("{notice}")]
     Interrupted { notice: String },
-    #[error("{what} changed since the plan was made (planned from {planned:?}, now {now:?}); nothing was changed — run again to plan from the new value")]
-    Stale { what: String, planned: String, now: String },
+    #[error(
+        "{what} changed since the plan was made (planned from {planned:?}, now {now:?}); nothing was changed — run again to plan from the new value"
+    )]
+    Stale {
+        what: String,
+        planned: String,
+        now: String,
+    },
     /// Failed before any change, or failed and every change was put back.
     #[error("{cause}; {}", restored_text(restored))]
-    RolledBack { cause: StepError, restored: Vec<String> },
+    RolledBack {
+        cause: StepError,
+        restored: Vec<String>,
+    },
     /// Failed and could not put everything back: the journal stays.
     #[error("{cause}; restoring failed too ({}); the journal {} is kept — run `twtune rollback`", failures.join("; "), journal.display())]
-    Unrestored { cause: StepError, failures: Vec<String>, journal: PathBuf },
+    Unrestored {
+        cause: StepError,
+        failures: Vec<String>,
+        journal: PathBuf,
+    },
     #[error("restoring from the journal failed ({}); the journal {} is kept — fix the cause and run `twtune rollback` again", failures.join("; "), journal.display())]
-    RecoveryFailed { failures: Vec<String>, journal: PathBuf },
+    RecoveryFailed {
+        failures: Vec<String>,
+        journal: PathBuf,
+    },
     #[error(transparent)]
     Read(#[from] StepError),
 }
@@ -62,15 +78,25 @@ fn restored_text(restored: &[String]) -> String {
     if restored.is_empty() {
         "nothing was changed".to_string()
     } else {
-        format!("restored {} (newest first); nothing is left changed", restored.join(", "))
+        format!(
+            "restored {} (newest first); nothing is left changed",
+            restored.join(", ")
+        )
     }
 }
 
+/// What a run changes: runtime keys in the order written, and the file.
+pub type Records = (Vec<KeyRecord>, Option<FileRecord>);
+
 /// The records an apply of `plan` journals.
-pub fn records(plan: &Plan) -> (Vec<KeyRecord>, Option<FileRecord>) {
+pub fn records(plan: &Plan) -> Records {
     let runtime = plan
         .runtime_changes()
-        .map(|c| KeyRecord { key: c.key.clone(), old: c.from.clone(), new: c.to.clone() })
+        .map(|c| KeyRecord {
+            key: c.key.clone(),
+            old: c.from.clone(),
+            new: c.to.clone(),
+        })
         .collect();
     let persist = plan.persist_change().map(|p| FileRecord {
         file: p.file.clone(),
@@ -84,10 +110,19 @@ pub fn records(plan: &Plan) -> (Vec<KeyRecord>, Option<FileRecord>) {
 /// Applies `plan`. On success the journal becomes the last-apply record.
 /// The caller holds the lock, taken before it planned, so the plan and the
 /// apply see the same host.
-pub fn apply(root: &Path, plan: &Plan, _lock: &Lock, options: &Options) -> Result<Journal, ApplyError> {
+pub fn apply(
+    root: &Path,
+    plan: &Plan,
+    _lock: &Lock,
+    options: &Options,
+) -> Result<Journal, ApplyError> {
     let (runtime, persist) = records(plan);
     refuse_if_interrupted(root)?;
-    let journal = execute(root, Journal::new(Operation::Apply, runtime, persist), options)?;
+    let journal = execute(
+        root,
+        Journal::new(Operation::Apply, runtime, persist),
+        options,
+    )?;
     journal::write(&journal::last_apply_path(root), &journal)?;
     journal::remove(&journal::journal_path(root))?;
     Ok(journal)
@@ -96,7 +131,7 @@ pub fn apply(root: &Path, plan: &Plan, _lock: &Lock, options: &Options) -> Resul
 /// What undoing the last apply would change now: each key from its current
 /// value back to the recorded one, and the file back to its recorded text.
 /// `None` when there is no last apply.
-pub fn rollback_records(root: &Path) -> Result<Option<(Vec<KeyRecord>, Option<FileRecord>)>, ApplyError> {
+pub fn rollback_records(root: &Path) -> Result<Option<Records>, ApplyError> {
     let Some(last) = journal::read(&journal::last_apply_path(root))? else {
         return Ok(None);
     };
@@ -105,7 +140,11 @@ pub fn rollback_records(root: &Path) -> Result<Option<(Vec<KeyRecord>, Option<Fi
         let key = key_of(&record.key)?;
         let now = runtime::read(root, &key).map_err(StepError::from)?;
         if now != record.old {
-            runtime.push(KeyRecord { key: record.key.clone(), old: now, new: record.old.clone() });
+            runtime.push(KeyRecord {
+                key: record.key.clone(),
+                old: now,
+                new: record.old.clone(),
+            });
         }
     }
     let persist = match &last.persist {
@@ -132,7 +171,11 @@ pub fn rollback_last(
     options: &Options,
 ) -> Result<(), ApplyError> {
     refuse_if_interrupted(root)?;
-    execute(root, Journal::new(Operation::Rollback, runtime, persist), options)?;
+    execute(
+        root,
+        Journal::new(Operation::Rollback, runtime, persist),
+        options,
+    )?;
     journal::remove(&journal::last_apply_path(root))?;
     journal::remove(&journal::journal_path(root))?;
     Ok(())
@@ -165,7 +208,10 @@ pub fn recover(root: &Path, _lock: &Lock) -> Result<Option<Journal>, ApplyError>
         }
     }
     if !failures.is_empty() {
-        return Err(ApplyError::RecoveryFailed { failures, journal: path });
+        return Err(ApplyError::RecoveryFailed {
+            failures,
+            journal: path,
+        });
     }
     journal::remove(&path)?;
     Ok(Some(journal))
@@ -174,17 +220,24 @@ pub fn recover(root: &Path, _lock: &Lock) -> Result<Option<Journal>, ApplyError>
 fn refuse_if_interrupted(root: &Path) -> Result<(), ApplyError> {
     // The caller holds the lock, so a journal here belongs to a dead run.
     if let Some(found) = journal::interrupted(root)? {
-        let found = journal::Interrupted { running: false, ..found };
-        return Err(ApplyError::Interrupted { notice: found.notice() });
+        let found = journal::Interrupted {
+            running: false,
+            ..found
+        };
+        return Err(ApplyError::Interrupted {
+            notice: found.notice(),
+        });
     }
     Ok(())
 }
 
 fn key_of(text: &str) -> Result<SysctlKey, ApplyError> {
-    SysctlKey::parse_managed(text).map_err(|e| ApplyError::Journal(JournalError::Garbled {
-        path: PathBuf::from(journal::LAST_APPLY),
-        source: serde::de::Error::custom(e),
-    }))
+    SysctlKey::parse_managed(text).map_err(|e| {
+        ApplyError::Journal(JournalError::Garbled {
+            path: PathBuf::from(journal::LAST_APPLY),
+            source: serde::de::Error::custom(e),
+        })
+    })
 }
 
 /// The journaled transaction. Returns the journal on success; on failure
@@ -195,7 +248,11 @@ fn execute(root: &Path, journal: Journal, options: &Options) -> Result<Journal, 
     let path = journal::journal_path(root);
     journal::write(&path, &journal)?;
 
-    let staged = match journal.persist.as_ref().and_then(|f| Some((&f.file, f.new.as_deref()?))) {
+    let staged = match journal
+        .persist
+        .as_ref()
+        .and_then(|f| Some((&f.file, f.new.as_deref()?)))
+    {
         Some((file, text)) => match dropin::stage(root, file, text) {
             Ok(staged) => Some(staged),
             Err(e) => return Err(give_back(root, &path, &journal, 0, e.into())),
@@ -227,7 +284,13 @@ fn execute(root: &Path, journal: Journal, options: &Options) -> Result<Journal, 
         _ => Ok(()),
     };
     if let Err(e) = committed {
-        return Err(give_back(root, &path, &journal, journal.runtime.len(), e.into()));
+        return Err(give_back(
+            root,
+            &path,
+            &journal,
+            journal.runtime.len(),
+            e.into(),
+        ));
     }
     Ok(journal)
 }
@@ -236,7 +299,11 @@ fn check_not_stale(root: &Path, journal: &Journal) -> Result<(), ApplyError> {
     for record in &journal.runtime {
         let now = runtime::read(root, &key_of(&record.key)?).map_err(StepError::from)?;
         if now != record.old {
-            return Err(ApplyError::Stale { what: record.key.clone(), planned: record.old.clone(), now });
+            return Err(ApplyError::Stale {
+                what: record.key.clone(),
+                planned: record.old.clone(),
+                now,
+            });
         }
     }
     if let Some(file) = &journal.persist {
@@ -255,7 +322,13 @@ fn check_not_stale(root: &Path, journal: &Journal) -> Result<(), ApplyError> {
 /// Restores the first `written` runtime keys, newest first, then drops the
 /// journal if all went back. The file never needs it: it is renamed into
 /// place last, and a failed rename leaves the old one.
-fn give_back(root: &Path, path: &Path, journal: &Journal, written: usize, cause: StepError) -> ApplyError {
+fn give_back(
+    root: &Path,
+    path: &Path,
+    journal: &Journal,
+    written: usize,
+    cause: StepError,
+) -> ApplyError {
     let mut restored = Vec::new();
     let mut failures = Vec::new();
     for record in journal.runtime[..written].iter().rev() {
@@ -272,12 +345,19 @@ fn give_back(root: &Path, path: &Path, journal: &Journal, written: usize, cause:
             return ApplyError::RolledBack { cause, restored };
         }
     }
-    ApplyError::Unrestored { cause, failures, journal: path.to_path_buf() }
+    ApplyError::Unrestored {
+        cause,
+        failures,
+        journal: path.to_path_buf(),
+    }
 }
 
 /// Puts `key` back to `old`; false when it already was (nothing written).
 fn restore_key(root: &Path, key: &str, old: &str) -> Result<bool, StepError> {
-    let key = SysctlKey::parse(key).map_err(|_| RuntimeError::Absent { key: key.to_string(), path: String::new() })?;
+    let key = SysctlKey::parse(key).map_err(|_| RuntimeError::Absent {
+        key: key.to_string(),
+        path: String::new(),
+    })?;
     if runtime::read(root, &key)? == old {
         return Ok(false);
     }

@@ -77,8 +77,13 @@ pub enum JournalError {
     Write { path: PathBuf, source: io::Error },
     #[error("cannot read {path}: {source}")]
     Read { path: PathBuf, source: io::Error },
-    #[error("{path} is damaged ({source}); inspect it and remove it once the host is as it should be")]
-    Garbled { path: PathBuf, source: serde_json::Error },
+    #[error(
+        "{path} is damaged ({source}); inspect it and remove it once the host is as it should be"
+    )]
+    Garbled {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
 }
 
 pub fn state_dir(root: &Path) -> PathBuf {
@@ -95,7 +100,10 @@ pub fn last_apply_path(root: &Path) -> PathBuf {
 
 /// Writes `journal` to `path` durably: temp file, fsync, rename, fsync folder.
 pub fn write(path: &Path, journal: &Journal) -> Result<(), JournalError> {
-    let err = |source| JournalError::Write { path: path.to_path_buf(), source };
+    let err = |source| JournalError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
     let dir = path.parent().unwrap_or(Path::new("/"));
     std::fs::create_dir_all(dir).map_err(err)?;
     let temp = path.with_extension("json.tmp");
@@ -116,19 +124,33 @@ pub fn write(path: &Path, journal: &Journal) -> Result<(), JournalError> {
 
 pub fn read(path: &Path) -> Result<Option<Journal>, JournalError> {
     match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|source| JournalError::Garbled { path: path.to_path_buf(), source }),
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|source| JournalError::Garbled {
+                    path: path.to_path_buf(),
+                    source,
+                })
+        }
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(JournalError::Read { path: path.to_path_buf(), source }),
+        Err(source) => Err(JournalError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 
 pub fn remove(path: &Path) -> Result<(), JournalError> {
     match std::fs::remove_file(path) {
-        Ok(()) => sync_dir(path).map_err(|source| JournalError::Write { path: path.to_path_buf(), source }),
+        Ok(()) => sync_dir(path).map_err(|source| JournalError::Write {
+            path: path.to_path_buf(),
+            source,
+        }),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(source) => Err(JournalError::Write { path: path.to_path_buf(), source }),
+        Err(source) => Err(JournalError::Write {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 
@@ -148,7 +170,12 @@ impl Interrupted {
             Operation::Apply => "apply",
             Operation::Rollback => "rollback",
         };
-        let keys: Vec<&str> = self.journal.runtime.iter().map(|r| r.key.as_str()).collect();
+        let keys: Vec<&str> = self
+            .journal
+            .runtime
+            .iter()
+            .map(|r| r.key.as_str())
+            .collect();
         let mut touched = keys.join(", ");
         if let Some(file) = &self.journal.persist {
             if !touched.is_empty() {
@@ -194,14 +221,21 @@ mod tests {
         assert!(interrupted(root.path()).unwrap().is_none());
         let journal = Journal::new(
             Operation::Apply,
-            vec![KeyRecord { key: "net.ipv4.tcp_tw_reuse".into(), old: "2".into(), new: "1".into() }],
+            vec![KeyRecord {
+                key: "net.ipv4.tcp_tw_reuse".into(),
+                old: "2".into(),
+                new: "1".into(),
+            }],
             None,
         );
         write(&journal_path(root.path()), &journal).unwrap();
         let found = interrupted(root.path()).unwrap().unwrap();
         assert_eq!(found.journal, journal);
         let notice = found.notice();
-        assert!(notice.contains("net.ipv4.tcp_tw_reuse") && notice.contains("twtune rollback"), "{notice}");
+        assert!(
+            notice.contains("net.ipv4.tcp_tw_reuse") && notice.contains("twtune rollback"),
+            "{notice}"
+        );
         remove(&journal_path(root.path())).unwrap();
         assert!(interrupted(root.path()).unwrap().is_none());
     }

@@ -33,7 +33,10 @@ pub fn lock_path(root: &Path) -> PathBuf {
 /// Takes the lock, polling until `wait` has passed.
 pub fn acquire(root: &Path, wait: Duration) -> Result<Lock, LockError> {
     let path = lock_path(root);
-    let open_err = |source| LockError::Open { path: path.clone(), source };
+    let open_err = |source| LockError::Open {
+        path: path.clone(),
+        source,
+    };
     std::fs::create_dir_all(state_dir(root)).map_err(open_err)?;
     let file = OpenOptions::new()
         .read(true)

@@ -15,5 +15,5 @@ pub mod runtime;
 pub mod value;
 
 pub use executor::{ApplyError, Options};
-pub use journal::{interrupted, Interrupted};
+pub use journal::{Interrupted, interrupted};
 pub use plan::{Plan, PlanError, Request, Scope};

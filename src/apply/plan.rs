@@ -124,17 +124,33 @@ pub enum PlanError {
     #[error("--set {arg:?}: expected KEY=VALUE")]
     SetSyntax { arg: String },
     #[error("{flag} {arg:?}: {source}")]
-    Key { flag: &'static str, arg: String, source: KeyError },
+    Key {
+        flag: &'static str,
+        arg: String,
+        source: KeyError,
+    },
     #[error("{key} does not exist on this kernel ({path}); twtune will not create it")]
     Absent { key: String, path: String },
     #[error(transparent)]
     Value(#[from] ValueError),
-    #[error("{key}: rule {first} recommends {first_value:?} but rule {second} recommends {second_value:?}; choose one with --set {key}=VALUE or --skip one rule")]
-    Conflict { key: String, first: String, first_value: String, second: String, second_value: String },
+    #[error(
+        "{key}: rule {first} recommends {first_value:?} but rule {second} recommends {second_value:?}; choose one with --set {key}=VALUE or --skip one rule"
+    )]
+    Conflict {
+        key: String,
+        first: String,
+        first_value: String,
+        second: String,
+        second_value: String,
+    },
     #[error("--set {key}=… is outside --only; add --only {key} or drop the --set")]
     SetOutsideOnly { key: String },
     #[error("{key} is set twice with --set ({first:?} and {second:?})")]
-    SetTwice { key: String, first: String, second: String },
+    SetTwice {
+        key: String,
+        first: String,
+        second: String,
+    },
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
     #[error(transparent)]
@@ -149,14 +165,20 @@ struct Wanted {
     severity: Option<Severity>,
 }
 
-pub fn build(root: &Path, persisted: &PersistedConfig, request: &Request) -> Result<Plan, PlanError> {
+pub fn build(
+    root: &Path,
+    persisted: &PersistedConfig,
+    request: &Request,
+) -> Result<Plan, PlanError> {
     let mut wanted: Vec<Wanted> = Vec::new();
     let mut notes = Vec::new();
     for finding in request.findings {
-        if request.skip.iter().any(|s| *s == finding.rule) {
+        if request.skip.contains(&finding.rule) {
             continue;
         }
-        let Some((key, value)) = finding.recommendation() else { continue };
+        let Some((key, value)) = finding.recommendation() else {
+            continue;
+        };
         // The rules engine validates recommended keys; a bad one is still refused here.
         let key = SysctlKey::parse_managed(key).map_err(|source| PlanError::Key {
             flag: "rule recommendation",
@@ -171,10 +193,23 @@ pub fn build(root: &Path, persisted: &PersistedConfig, request: &Request) -> Res
             // operator's call.
             Some(w) if w.severity != severity => {
                 let (kept, dropped, dropped_value) = if w.severity > severity {
-                    (w.rule.clone().unwrap_or_default(), finding.rule.clone(), value.to_string())
+                    (
+                        w.rule.clone().unwrap_or_default(),
+                        finding.rule.clone(),
+                        value.to_string(),
+                    )
                 } else {
-                    let old = (finding.rule.clone(), w.rule.clone().unwrap_or_default(), w.raw.clone());
-                    *w = Wanted { key: key.clone(), raw: value.to_string(), rule: Some(finding.rule.clone()), severity };
+                    let old = (
+                        finding.rule.clone(),
+                        w.rule.clone().unwrap_or_default(),
+                        w.raw.clone(),
+                    );
+                    *w = Wanted {
+                        key: key.clone(),
+                        raw: value.to_string(),
+                        rule: Some(finding.rule.clone()),
+                        severity,
+                    };
                     old
                 };
                 notes.push(format!(
@@ -188,9 +223,14 @@ pub fn build(root: &Path, persisted: &PersistedConfig, request: &Request) -> Res
                     first_value: w.raw.clone(),
                     second: finding.rule.clone(),
                     second_value: value.to_string(),
-                })
+                });
             }
-            None => wanted.push(Wanted { key, raw: value.to_string(), rule: Some(finding.rule.clone()), severity }),
+            None => wanted.push(Wanted {
+                key,
+                raw: value.to_string(),
+                rule: Some(finding.rule.clone()),
+                severity,
+            }),
         }
     }
     // --set overrides a rule's value for the same key, keeping its place.
@@ -199,10 +239,17 @@ pub fn build(root: &Path, persisted: &PersistedConfig, request: &Request) -> Res
         let Some((key, value)) = arg.split_once('=') else {
             return Err(PlanError::SetSyntax { arg: arg.clone() });
         };
-        let key = SysctlKey::parse_managed(key)
-            .map_err(|source| PlanError::Key { flag: "--set", arg: arg.clone(), source })?;
+        let key = SysctlKey::parse_managed(key).map_err(|source| PlanError::Key {
+            flag: "--set",
+            arg: arg.clone(),
+            source,
+        })?;
         if let Some((_, first)) = set_keys.iter().find(|(k, _)| *k == key) {
-            return Err(PlanError::SetTwice { key: key.to_string(), first: first.clone(), second: value.to_string() });
+            return Err(PlanError::SetTwice {
+                key: key.to_string(),
+                first: first.clone(),
+                second: value.to_string(),
+            });
         }
         set_keys.push((key.clone(), value.to_string()));
         match wanted.iter_mut().find(|w| w.key == key) {
@@ -210,7 +257,12 @@ pub fn build(root: &Path, persisted: &PersistedConfig, request: &Request) -> Res
                 w.raw = value.to_string();
                 w.rule = None;
             }
-            None => wanted.push(Wanted { key, raw: value.to_string(), rule: None, severity: None }),
+            None => wanted.push(Wanted {
+                key,
+                raw: value.to_string(),
+                rule: None,
+                severity: None,
+            }),
         }
     }
     if !request.only.is_empty() {
@@ -218,11 +270,17 @@ pub fn build(root: &Path, persisted: &PersistedConfig, request: &Request) -> Res
             .only
             .iter()
             .map(|arg| {
-                SysctlKey::parse_managed(arg).map_err(|source| PlanError::Key { flag: "--only", arg: arg.clone(), source })
+                SysctlKey::parse_managed(arg).map_err(|source| PlanError::Key {
+                    flag: "--only",
+                    arg: arg.clone(),
+                    source,
+                })
             })
             .collect::<Result<Vec<_>, _>>()?;
         if let Some((key, _)) = set_keys.iter().find(|(k, _)| !only.contains(k)) {
-            return Err(PlanError::SetOutsideOnly { key: key.to_string() });
+            return Err(PlanError::SetOutsideOnly {
+                key: key.to_string(),
+            });
         }
         wanted.retain(|w| only.contains(&w.key));
     }
@@ -256,7 +314,13 @@ pub fn build(root: &Path, persisted: &PersistedConfig, request: &Request) -> Res
         let before = dropin::read_current(root, &file)?;
         let updates: Vec<(String, String)> = checked
             .iter()
-            .filter(|(w, _, to)| before.as_deref().and_then(|t| dropin::value_in(t, w.key.as_str())).as_deref() != Some(to))
+            .filter(|(w, _, to)| {
+                before
+                    .as_deref()
+                    .and_then(|t| dropin::value_in(t, w.key.as_str()))
+                    .as_deref()
+                    != Some(to)
+            })
             .map(|(w, _, to)| (w.key.to_string(), to.clone()))
             .collect();
         let after = if updates.is_empty() {
@@ -268,7 +332,12 @@ pub fn build(root: &Path, persisted: &PersistedConfig, request: &Request) -> Res
             .iter()
             .flat_map(|(w, _, to)| shadows(root, persisted, &file, w.key.as_str(), to))
             .collect();
-        Some(PersistPlan { file, before, after, shadowed })
+        Some(PersistPlan {
+            file,
+            before,
+            after,
+            shadowed,
+        })
     };
 
     let changes = checked
@@ -276,12 +345,28 @@ pub fn build(root: &Path, persisted: &PersistedConfig, request: &Request) -> Res
         .filter_map(|(w, from, to)| {
             let runtime = request.scope != Scope::PersistOnly && from != to;
             let persist = persist.as_ref().is_some_and(|p| {
-                p.changes() && p.before.as_deref().and_then(|t| dropin::value_in(t, w.key.as_str())).as_deref() != Some(&to)
+                p.changes()
+                    && p.before
+                        .as_deref()
+                        .and_then(|t| dropin::value_in(t, w.key.as_str()))
+                        .as_deref()
+                        != Some(&to)
             });
-            (runtime || persist).then(|| Change { key: w.key.to_string(), from, to, rule: w.rule, runtime, persist })
+            (runtime || persist).then(|| Change {
+                key: w.key.to_string(),
+                from,
+                to,
+                rule: w.rule,
+                runtime,
+                persist,
+            })
         })
         .collect();
-    Ok(Plan { changes, persist, notes })
+    Ok(Plan {
+        changes,
+        persist,
+        notes,
+    })
 }
 
 fn planned_or_current(root: &Path, wanted: &[Wanted], name: &str) -> Option<i64> {
@@ -293,7 +378,13 @@ fn planned_or_current(root: &Path, wanted: &[Wanted], name: &str) -> Option<i64>
 }
 
 /// Settings of `key` to another value in files read after `ours`.
-fn shadows(root: &Path, persisted: &PersistedConfig, ours: &str, key: &str, to: &str) -> Vec<Shadow> {
+fn shadows(
+    root: &Path,
+    persisted: &PersistedConfig,
+    ours: &str,
+    key: &str,
+    to: &str,
+) -> Vec<Shadow> {
     let ours_real = real_host_path(root, ours);
     persisted
         .settings_for(key)
@@ -321,7 +412,12 @@ fn read_after(theirs: &str, ours: &str) -> bool {
     if theirs == conf {
         return true;
     }
-    let name = |p: &str| Path::new(p).file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let name = |p: &str| {
+        Path::new(p)
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_default()
+    };
     name(theirs) > name(ours)
 }
 
@@ -343,7 +439,11 @@ mod tests {
     fn finding(rule: &str, key: &str, current: &str, recommended: &str) -> Finding {
         Finding {
             rule: rule.into(),
-            severity: if rule.starts_with("advice") { Severity::Info } else { Severity::Warning },
+            severity: if rule.starts_with("advice") {
+                Severity::Info
+            } else {
+                Severity::Warning
+            },
             title: String::new(),
             key: Some(key.into()),
             current: Some(current.into()),
@@ -364,7 +464,14 @@ mod tests {
     }
 
     fn request<'a>(findings: &'a [Finding], sets: &'a [String], skip: &'a [String]) -> Request<'a> {
-        Request { findings, sets, only: &[], skip, scope: Scope::RuntimeOnly, persist_to: None }
+        Request {
+            findings,
+            sets,
+            only: &[],
+            skip,
+            scope: Scope::RuntimeOnly,
+            persist_to: None,
+        }
     }
 
     #[test]
@@ -376,12 +483,26 @@ mod tests {
             // Already at the recommended value: nothing to do.
             finding("noop", "net.ipv4.tcp_tw_reuse", "2", "2"),
         ];
-        let plan = build(dir.path(), &PersistedConfig::default(), &request(&findings, &[], &[])).unwrap();
-        let rules: Vec<_> = plan.changes.iter().map(|c| c.rule.as_deref().unwrap()).collect();
+        let plan = build(
+            dir.path(),
+            &PersistedConfig::default(),
+            &request(&findings, &[], &[]),
+        )
+        .unwrap();
+        let rules: Vec<_> = plan
+            .changes
+            .iter()
+            .map(|c| c.rule.as_deref().unwrap())
+            .collect();
         assert_eq!(rules, ["timestamps-off", "tw-reuse"]);
         assert!(plan.persist.is_none());
         let skip = ["tw-reuse".to_string()];
-        let plan = build(dir.path(), &PersistedConfig::default(), &request(&findings, &[], &skip)).unwrap();
+        let plan = build(
+            dir.path(),
+            &PersistedConfig::default(),
+            &request(&findings, &[], &skip),
+        )
+        .unwrap();
         assert_eq!(plan.changes.len(), 1);
     }
 
@@ -392,18 +513,47 @@ mod tests {
             finding("a", "net.ipv4.tcp_tw_reuse", "2", "1"),
             finding("b", "net.ipv4.tcp_tw_reuse", "2", "0"),
         ];
-        let err = build(dir.path(), &PersistedConfig::default(), &request(&findings, &[], &[])).unwrap_err();
-        assert!(err.to_string().contains("rule a recommends \"1\" but rule b recommends \"0\""), "{err}");
+        let err = build(
+            dir.path(),
+            &PersistedConfig::default(),
+            &request(&findings, &[], &[]),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("rule a recommends \"1\" but rule b recommends \"0\""),
+            "{err}"
+        );
         // A less severe rule's different value gives way, with a note.
         let ranked = [
             finding("advice-parity", "net.ipv4.tcp_tw_reuse", "2", "0"),
             finding("a", "net.ipv4.tcp_tw_reuse", "2", "1"),
         ];
-        let plan = build(dir.path(), &PersistedConfig::default(), &request(&ranked, &[], &[])).unwrap();
-        assert_eq!((plan.changes[0].to.as_str(), plan.changes[0].rule.as_deref()), ("1", Some("a")));
-        assert!(plan.notes[0].contains("rule advice-parity recommends \"0\""), "{:?}", plan.notes);
+        let plan = build(
+            dir.path(),
+            &PersistedConfig::default(),
+            &request(&ranked, &[], &[]),
+        )
+        .unwrap();
+        assert_eq!(
+            (plan.changes[0].to.as_str(), plan.changes[0].rule.as_deref()),
+            ("1", Some("a"))
+        );
+        assert!(
+            plan.notes[0].contains("rule advice-parity recommends \"0\""),
+            "{:?}",
+            plan.notes
+        );
         let sets = ["net.ipv4.tcp_tw_reuse=0".to_string()];
-        let plan = build(dir.path(), &PersistedConfig::default(), &request(&findings[..1], &sets, &[])).unwrap();
-        assert_eq!((plan.changes[0].to.as_str(), plan.changes[0].rule.clone()), ("0", None));
+        let plan = build(
+            dir.path(),
+            &PersistedConfig::default(),
+            &request(&findings[..1], &sets, &[]),
+        )
+        .unwrap();
+        assert_eq!(
+            (plan.changes[0].to.as_str(), plan.changes[0].rule.clone()),
+            ("0", None)
+        );
     }
 }

@@ -4,7 +4,7 @@
 use std::io::{self, Read, Write};
 use std::path::Path;
 
-use crate::sysctl::{normalize_value, SysctlKey};
+use crate::sysctl::{SysctlKey, normalize_value};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -13,9 +13,17 @@ pub enum RuntimeError {
     #[error("cannot read {key}: {source}")]
     Read { key: String, source: io::Error },
     #[error("writing {key} = {value:?} failed: {}", describe(source))]
-    Write { key: String, value: String, source: io::Error },
+    Write {
+        key: String,
+        value: String,
+        source: io::Error,
+    },
     #[error("{key}: wrote {wrote:?} but it reads back as {got:?}")]
-    ReadBack { key: String, wrote: String, got: String },
+    ReadBack {
+        key: String,
+        wrote: String,
+        got: String,
+    },
 }
 
 /// Says what an errno means for a sysctl write, since "Invalid argument" alone
@@ -23,8 +31,12 @@ pub enum RuntimeError {
 fn describe(err: &io::Error) -> String {
     let why = match err.raw_os_error() {
         Some(e) if e == nix::libc::EINVAL => "the kernel rejected the value",
-        Some(e) if e == nix::libc::EACCES => "the key is read-only here (in this network namespace or on this kernel)",
-        Some(e) if e == nix::libc::EPERM => "not permitted (writing net sysctls needs CAP_NET_ADMIN)",
+        Some(e) if e == nix::libc::EACCES => {
+            "the key is read-only here (in this network namespace or on this kernel)"
+        }
+        Some(e) if e == nix::libc::EPERM => {
+            "not permitted (writing net sysctls needs CAP_NET_ADMIN)"
+        }
         Some(e) if e == nix::libc::EROFS => "/proc/sys is mounted read-only (a container?)",
         _ => return err.to_string(),
     };
@@ -62,7 +74,8 @@ pub fn write_and_verify(root: &Path, key: &SysctlKey, value: &str) -> Result<(),
         .truncate(true)
         .open(&path)
         .map_err(write_err)?;
-    file.write_all(format!("{value}\n").as_bytes()).map_err(write_err)?;
+    file.write_all(format!("{value}\n").as_bytes())
+        .map_err(write_err)?;
     drop(file);
     let mut text = String::new();
     std::fs::File::open(&path)

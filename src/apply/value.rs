@@ -37,12 +37,24 @@ fn known(key: &str) -> Option<ValueKind> {
         "tcp_tw_reuse" | "tcp_timestamps" => ValueKind::Choice(&[0, 1, 2]),
         "tcp_tw_recycle" | "tcp_rfc1337" | "ip_forward" => ValueKind::Choice(&[0, 1]),
         // ip-sysctl.rst: "Possible values are 1 - 60000" (milliseconds).
-        "tcp_tw_reuse_delay" => ValueKind::Int { min: 1, max: 60_000 },
+        "tcp_tw_reuse_delay" => ValueKind::Int {
+            min: 1,
+            max: 60_000,
+        },
         // Seconds kept in jiffies in an int: INT_MAX / HZ with HZ up to 1000.
         // The kernel takes 0 and negatives; neither is a FIN_WAIT2 lifetime.
-        "tcp_fin_timeout" => ValueKind::Int { min: 1, max: INT_MAX / 1000 },
-        "tcp_max_tw_buckets" | "tcp_max_orphans" => ValueKind::Int { min: 0, max: INT_MAX },
-        "ip_unprivileged_port_start" => ValueKind::Int { min: 0, max: 65_535 },
+        "tcp_fin_timeout" => ValueKind::Int {
+            min: 1,
+            max: INT_MAX / 1000,
+        },
+        "tcp_max_tw_buckets" | "tcp_max_orphans" => ValueKind::Int {
+            min: 0,
+            max: INT_MAX,
+        },
+        "ip_unprivileged_port_start" => ValueKind::Int {
+            min: 0,
+            max: 65_535,
+        },
         "ip_local_port_range" => ValueKind::PortRange,
         "ip_local_reserved_ports" => ValueKind::PortList,
         _ => return None,
@@ -57,7 +69,10 @@ pub fn kind_of(key: &SysctlKey, current: &str) -> ValueKind {
     let words: Vec<&str> = current.split_whitespace().collect();
     if !words.is_empty() && words.iter().all(|w| w.parse::<i64>().is_ok()) {
         if words.len() == 1 {
-            ValueKind::Int { min: i64::MIN, max: i64::MAX }
+            ValueKind::Int {
+                min: i64::MIN,
+                max: i64::MAX,
+            }
         } else {
             ValueKind::Ints(words.len())
         }
@@ -90,7 +105,12 @@ pub struct Checked {
     pub notes: Vec<String>,
 }
 
-pub fn check(key: &SysctlKey, kind: ValueKind, raw: &str, ctx: Context) -> Result<Checked, ValueError> {
+pub fn check(
+    key: &SysctlKey,
+    kind: ValueKind,
+    raw: &str,
+    ctx: Context,
+) -> Result<Checked, ValueError> {
     let fail = |reason: String| ValueError {
         key: key.to_string(),
         value: raw.to_string(),
@@ -131,7 +151,9 @@ pub fn check(key: &SysctlKey, kind: ValueKind, raw: &str, ctx: Context) -> Resul
                 return Err(fail("ports are between 1 and 65535".into()));
             }
             if low > high {
-                return Err(fail(format!("the low port {low} is above the high port {high}")));
+                return Err(fail(format!(
+                    "the low port {low} is above the high port {high}"
+                )));
             }
             if let Some(start) = ctx.unprivileged_port_start
                 && low < start
@@ -154,7 +176,9 @@ pub fn check(key: &SysctlKey, kind: ValueKind, raw: &str, ctx: Context) -> Resul
                     let ports: Vec<Option<i64>> = part.splitn(2, '-').map(parse_int).collect();
                     let ok = match ports.as_slice() {
                         [Some(p)] => (0..=65_535).contains(p),
-                        [Some(a), Some(b)] => (0..=65_535).contains(a) && (0..=65_535).contains(b) && a <= b,
+                        [Some(a), Some(b)] => {
+                            (0..=65_535).contains(a) && (0..=65_535).contains(b) && a <= b
+                        }
                         _ => false,
                     };
                     if !ok {
@@ -170,7 +194,11 @@ pub fn check(key: &SysctlKey, kind: ValueKind, raw: &str, ctx: Context) -> Resul
             if words.len() != n || words.iter().any(|w| parse_int(w).is_none()) {
                 return Err(fail(format!("this key holds {n} integers")));
             }
-            words.iter().map(|w| parse_int(w).unwrap_or_default().to_string()).collect::<Vec<_>>().join(" ")
+            words
+                .iter()
+                .map(|w| parse_int(w).unwrap_or_default().to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
         }
         ValueKind::Text => {
             if raw.chars().any(|c| c.is_control() && c != '\t') {
@@ -210,15 +238,22 @@ mod tests {
 
     fn chk(key: &str, current: &str, raw: &str) -> Result<String, String> {
         let key = SysctlKey::parse(key).unwrap();
-        let ctx = Context { unprivileged_port_start: Some(1024) };
-        check(&key, kind_of(&key, current), raw, ctx).map(|c| c.value).map_err(|e| e.to_string())
+        let ctx = Context {
+            unprivileged_port_start: Some(1024),
+        };
+        check(&key, kind_of(&key, current), raw, ctx)
+            .map(|c| c.value)
+            .map_err(|e| e.to_string())
     }
 
     #[test]
     fn modes_are_enumerated() {
         assert_eq!(chk("net.ipv4.tcp_tw_reuse", "2", " 1 "), Ok("1".into()));
         let err = chk("net.ipv4.tcp_tw_reuse", "2", "3").unwrap_err();
-        assert!(err.contains("net.ipv4.tcp_tw_reuse") && err.contains("0, 1 or 2"), "{err}");
+        assert!(
+            err.contains("net.ipv4.tcp_tw_reuse") && err.contains("0, 1 or 2"),
+            "{err}"
+        );
         assert!(chk("net.ipv4.tcp_tw_recycle", "0", "2").is_err());
     }
 
@@ -227,14 +262,27 @@ mod tests {
         assert!(chk("net.ipv4.tcp_fin_timeout", "60", "-5").is_err());
         assert!(chk("net.ipv4.tcp_fin_timeout", "60", "1 2 3").is_err());
         assert!(chk("net.ipv4.tcp_fin_timeout", "60", "0x10").is_err());
-        assert_eq!(chk("net.ipv4.tcp_fin_timeout", "60", "030"), Ok("30".into()));
+        assert_eq!(
+            chk("net.ipv4.tcp_fin_timeout", "60", "030"),
+            Ok("30".into())
+        );
         assert!(chk("net.ipv4.tcp_tw_reuse_delay", "1000", "0").is_err());
-        assert_eq!(chk("net.ipv4.tcp_tw_reuse_delay", "1000", "60000"), Ok("60000".into()));
+        assert_eq!(
+            chk("net.ipv4.tcp_tw_reuse_delay", "1000", "60000"),
+            Ok("60000".into())
+        );
     }
 
     #[test]
     fn port_ranges_are_ordered_pairs_above_the_privileged_ports() {
-        assert_eq!(chk("net.ipv4.ip_local_port_range", "32768 60999", "10000\t65000"), Ok("10000 65000".into()));
+        assert_eq!(
+            chk(
+                "net.ipv4.ip_local_port_range",
+                "32768 60999",
+                "10000\t65000"
+            ),
+            Ok("10000 65000".into())
+        );
         let err = chk("net.ipv4.ip_local_port_range", "", "40000 30000").unwrap_err();
         assert!(err.contains("above the high port"), "{err}");
         assert!(chk("net.ipv4.ip_local_port_range", "", "80 60999").is_err());
@@ -245,14 +293,26 @@ mod tests {
     #[test]
     fn same_parity_is_advice_not_an_error() {
         let key = SysctlKey::ipv4("ip_local_port_range");
-        let checked = check(&key, ValueKind::PortRange, "10000 60000", Context::default()).unwrap();
+        let checked = check(
+            &key,
+            ValueKind::PortRange,
+            "10000 60000",
+            Context::default(),
+        )
+        .unwrap();
         assert_eq!(checked.notes.len(), 1);
     }
 
     #[test]
     fn reserved_ports_are_lists_of_ports_and_ranges() {
-        assert_eq!(chk("net.ipv4.ip_local_reserved_ports", "", "8080, 9000-9100"), Ok("8080,9000-9100".into()));
-        assert_eq!(chk("net.ipv4.ip_local_reserved_ports", "", ""), Ok("".into()));
+        assert_eq!(
+            chk("net.ipv4.ip_local_reserved_ports", "", "8080, 9000-9100"),
+            Ok("8080,9000-9100".into())
+        );
+        assert_eq!(
+            chk("net.ipv4.ip_local_reserved_ports", "", ""),
+            Ok("".into())
+        );
         assert!(chk("net.ipv4.ip_local_reserved_ports", "", "9100-9000").is_err());
         assert!(chk("net.ipv4.ip_local_reserved_ports", "", "http").is_err());
     }
@@ -261,9 +321,15 @@ mod tests {
     fn unknown_keys_are_typed_by_their_current_value() {
         assert_eq!(chk("net.core.somaxconn", "4096", "8192"), Ok("8192".into()));
         assert!(chk("net.core.somaxconn", "4096", "lots").is_err());
-        assert_eq!(chk("net.ipv4.tcp_mem", "1 2 3", "4  5 6"), Ok("4 5 6".into()));
+        assert_eq!(
+            chk("net.ipv4.tcp_mem", "1 2 3", "4  5 6"),
+            Ok("4 5 6".into())
+        );
         assert!(chk("net.ipv4.tcp_mem", "1 2 3", "4 5").is_err());
-        assert_eq!(chk("net.ipv4.tcp_congestion_control", "cubic", "bbr"), Ok("bbr".into()));
+        assert_eq!(
+            chk("net.ipv4.tcp_congestion_control", "cubic", "bbr"),
+            Ok("bbr".into())
+        );
         assert!(chk("net.ipv4.tcp_congestion_control", "cubic", "bbr\nx").is_err());
     }
 }

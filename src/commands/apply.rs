@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use twtune::apply::executor::{self, Options};
 use twtune::apply::journal::{self, FileRecord, KeyRecord};
 use twtune::apply::lock;
@@ -29,7 +29,11 @@ pub fn apply(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<Exit> {
         true => None,
         false => Some(lock::acquire(root, options.lock_wait)?),
     };
-    refuse_if_interrupted(root, lock.is_some(), "apply refuses to start until it is resolved")?;
+    refuse_if_interrupted(
+        root,
+        lock.is_some(),
+        "apply refuses to start until it is resolved",
+    )?;
     // Rules first, as check does: a broken rule file fails before host I/O.
     let rule_set = super::check::load_rules(cli)?;
     if let Some(unknown) = args.skip.iter().find(|id| rule_set.get(id).is_none()) {
@@ -60,7 +64,11 @@ pub fn apply(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<Exit> {
         if cli.format == Format::Human && args.dry_run && !plan.is_empty() {
             emit("Dry run: nothing was changed.")?;
         }
-        return Ok(if plan.is_empty() { Exit::Compliant } else { Exit::ChangesPending });
+        return Ok(if plan.is_empty() {
+            Exit::Compliant
+        } else {
+            Exit::ChangesPending
+        });
     }
     if cli.format == Format::Human {
         emit(&render::human(&plan))?;
@@ -89,7 +97,10 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> anyhow::Result<Exit> {
         if found.running && lock.is_none() {
             bail!("{}; try again when it has finished", found.notice());
         }
-        let found = journal::Interrupted { running: false, ..found };
+        let found = journal::Interrupted {
+            running: false,
+            ..found
+        };
         eprintln!("twtune: {}", found.notice());
         let j = &found.journal;
         // Show what recovery writes: every recorded old value, newest first.
@@ -97,9 +108,18 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> anyhow::Result<Exit> {
             .runtime
             .iter()
             .rev()
-            .map(|r| KeyRecord { key: r.key.clone(), old: r.new.clone(), new: r.old.clone() })
+            .map(|r| KeyRecord {
+                key: r.key.clone(),
+                old: r.new.clone(),
+                new: r.old.clone(),
+            })
             .collect();
-        let persist = j.persist.as_ref().map(|f| FileRecord { file: f.file.clone(), old: f.new.clone(), new: f.old.clone(), temp: f.temp.clone() });
+        let persist = j.persist.as_ref().map(|f| FileRecord {
+            file: f.file.clone(),
+            old: f.new.clone(),
+            new: f.old.clone(),
+            temp: f.temp.clone(),
+        });
         show_restore(cli, "interrupted", &runtime, persist.as_ref(), args.dry_run)?;
         if args.dry_run {
             return Ok(Exit::ChangesPending);
@@ -113,11 +133,16 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> anyhow::Result<Exit> {
         finish_restore(cli, "interrupted", &runtime, persist.as_ref())?;
         return Ok(Exit::Compliant);
     }
-    let Some((runtime, persist)) = executor::rollback_records(root).context("cannot read the last apply")? else {
+    let Some((runtime, persist)) =
+        executor::rollback_records(root).context("cannot read the last apply")?
+    else {
         if cli.format == Format::Json {
             emit(&serde_json::json!({"schema_version": render::PLAN_SCHEMA_VERSION, "rollback_of": null, "changes": [], "persist": null}).to_string())?;
         } else {
-            emit(&format!("Nothing to roll back: no apply is recorded in {}.", journal::last_apply_path(root).display()))?;
+            emit(&format!(
+                "Nothing to roll back: no apply is recorded in {}.",
+                journal::last_apply_path(root).display()
+            ))?;
         }
         return Ok(Exit::Compliant);
     };
@@ -134,19 +159,27 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> anyhow::Result<Exit> {
         return Ok(Exit::ChangesPending);
     }
     let lock = lock.context("internal error: the lock was not taken")?;
-    executor::rollback_last(root, runtime.clone(), persist.clone(), &lock, &options).context("rollback failed")?;
+    executor::rollback_last(root, runtime.clone(), persist.clone(), &lock, &options)
+        .context("rollback failed")?;
     finish_restore(cli, "last-apply", &runtime, persist.as_ref())?;
     Ok(Exit::Compliant)
 }
 
 /// Refuses while a journal exists. `locked`: this process holds the lock, so
 /// the journal's run is dead, not merely under way.
-fn refuse_if_interrupted(root: &std::path::Path, locked: bool, consequence: &str) -> anyhow::Result<()> {
+fn refuse_if_interrupted(
+    root: &std::path::Path,
+    locked: bool,
+    consequence: &str,
+) -> anyhow::Result<()> {
     if let Some(found) = journal::interrupted(root)? {
         if found.running && !locked {
             bail!("{}; try again when it has finished", found.notice());
         }
-        let found = journal::Interrupted { running: false, ..found };
+        let found = journal::Interrupted {
+            running: false,
+            ..found
+        };
         bail!("{}; {consequence}", found.notice());
     }
     Ok(())
@@ -169,12 +202,18 @@ fn print_plan(cli: &Cli, plan: &plan::Plan, dry_run: bool, applied: bool) -> any
     }
 }
 
-fn show_restore(cli: &Cli, kind: &str, runtime: &[KeyRecord], persist: Option<&FileRecord>, dry_run: bool) -> anyhow::Result<()> {
+fn show_restore(
+    cli: &Cli,
+    kind: &str,
+    runtime: &[KeyRecord],
+    persist: Option<&FileRecord>,
+    dry_run: bool,
+) -> anyhow::Result<()> {
     match cli.format {
         // JSON prints once, after the outcome is known, unless nothing will happen.
-        Format::Json if dry_run || (runtime.is_empty() && persist.is_none()) => {
-            emit_json(&render::json_restore(kind, runtime, persist, dry_run, false))
-        }
+        Format::Json if dry_run || (runtime.is_empty() && persist.is_none()) => emit_json(
+            &render::json_restore(kind, runtime, persist, dry_run, false),
+        ),
         Format::Json => Ok(()),
         Format::Human => {
             emit(&render::human_restore(runtime, persist))?;
@@ -186,7 +225,12 @@ fn show_restore(cli: &Cli, kind: &str, runtime: &[KeyRecord], persist: Option<&F
     }
 }
 
-fn finish_restore(cli: &Cli, kind: &str, runtime: &[KeyRecord], persist: Option<&FileRecord>) -> anyhow::Result<()> {
+fn finish_restore(
+    cli: &Cli,
+    kind: &str,
+    runtime: &[KeyRecord],
+    persist: Option<&FileRecord>,
+) -> anyhow::Result<()> {
     match cli.format {
         Format::Json => emit_json(&render::json_restore(kind, runtime, persist, false, true)),
         Format::Human => Ok(emit("Restored.")?),
@@ -199,7 +243,9 @@ fn confirmed(yes: bool, prompt: &str) -> anyhow::Result<bool> {
         return Ok(true);
     }
     if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
-        bail!("not on a terminal and --yes was not given: refusing to change anything without confirmation (nothing was changed)");
+        bail!(
+            "not on a terminal and --yes was not given: refusing to change anything without confirmation (nothing was changed)"
+        );
     }
     dialoguer::Confirm::new()
         .with_prompt(prompt)
@@ -209,10 +255,13 @@ fn confirmed(yes: bool, prompt: &str) -> anyhow::Result<bool> {
 }
 
 fn options() -> anyhow::Result<Options> {
-    let lock_wait = match std::env::var(LOCK_WAIT_ENV) {
-        Ok(ms) => Duration::from_millis(ms.trim().parse().with_context(|| format!("{LOCK_WAIT_ENV}={ms:?} is not a number of milliseconds"))?),
-        Err(_) => executor::DEFAULT_LOCK_WAIT,
-    };
+    let lock_wait =
+        match std::env::var(LOCK_WAIT_ENV) {
+            Ok(ms) => Duration::from_millis(ms.trim().parse().with_context(|| {
+                format!("{LOCK_WAIT_ENV}={ms:?} is not a number of milliseconds")
+            })?),
+            Err(_) => executor::DEFAULT_LOCK_WAIT,
+        };
     Ok(Options {
         lock_wait,
         pause_after_first_write: std::env::var_os(PAUSE_ENV).map(PathBuf::from),

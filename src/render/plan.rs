@@ -1,7 +1,7 @@
 //! Printing plans and rollbacks: a runtime diff (`key: current → new`), the
 //! persisted file as a unified diff, and the same as JSON. Decides nothing.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::apply::journal::{FileRecord, KeyRecord};
 use crate::apply::plan::{Change, Plan};
@@ -19,18 +19,34 @@ pub fn human(plan: &Plan) -> String {
     if !runtime.is_empty() {
         out.push_str(&format!("Runtime ({}):\n", count(runtime.len(), "change")));
         for change in &runtime {
-            out.push_str(&format!("  {}: {} → {}  [{}]\n", change.key, show(&change.from), show(&change.to), source(change)));
+            out.push_str(&format!(
+                "  {}: {} → {}  [{}]\n",
+                change.key,
+                show(&change.from),
+                show(&change.to),
+                source(change)
+            ));
         }
     }
     let persist_only: Vec<&Change> = plan.changes.iter().filter(|c| !c.runtime).collect();
     if !persist_only.is_empty() {
         out.push_str("Persisted only (runtime value left as it is):\n");
         for change in &persist_only {
-            out.push_str(&format!("  {} = {}  [{}] (runtime now {})\n", change.key, show(&change.to), source(change), show(&change.from)));
+            out.push_str(&format!(
+                "  {} = {}  [{}] (runtime now {})\n",
+                change.key,
+                show(&change.to),
+                source(change),
+                show(&change.from)
+            ));
         }
     }
     if let Some(persist) = plan.persist_change() {
-        let state = if persist.before.is_some() { "changed" } else { "new file" };
+        let state = if persist.before.is_some() {
+            "changed"
+        } else {
+            "new file"
+        };
         out.push_str(&format!("Persisted file {} ({state}):\n", persist.file));
         out.push_str(&persist.diff());
     }
@@ -45,12 +61,7 @@ pub fn warnings(plan: &Plan) -> Vec<String> {
             lines.push(format!(
                 "{}:{} sets {} = {} and is read after {}: it wins at the next boot. \
                  Use --persist-to {} to change it there.",
-                shadow.file,
-                shadow.line,
-                shadow.key,
-                shadow.value,
-                persist.file,
-                shadow.suggest
+                shadow.file, shadow.line, shadow.key, shadow.value, persist.file, shadow.suggest
             ));
         }
     }
@@ -66,11 +77,19 @@ fn source(change: &Change) -> String {
 }
 
 fn show(value: &str) -> String {
-    if value.is_empty() { "\"\"".to_string() } else { value.to_string() }
+    if value.is_empty() {
+        "\"\"".to_string()
+    } else {
+        value.to_string()
+    }
 }
 
 fn count(n: usize, what: &str) -> String {
-    if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") }
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
 }
 
 /// The plan as data. `applied`: the changes were made (false on --dry-run).
@@ -103,13 +122,21 @@ pub fn human_restore(runtime: &[KeyRecord], persist: Option<&FileRecord>) -> Str
     if !runtime.is_empty() {
         out.push_str(&format!("Runtime ({}):\n", count(runtime.len(), "key")));
         for record in runtime {
-            out.push_str(&format!("  {}: {} → {}\n", record.key, show(&record.old), show(&record.new)));
+            out.push_str(&format!(
+                "  {}: {} → {}\n",
+                record.key,
+                show(&record.old),
+                show(&record.new)
+            ));
         }
     }
     if let Some(file) = persist {
         match &file.new {
             Some(_) => out.push_str(&format!("Persisted file {} (restored):\n", file.file)),
-            None => out.push_str(&format!("Persisted file {} (removed: it did not exist before):\n", file.file)),
+            None => out.push_str(&format!(
+                "Persisted file {} (removed: it did not exist before):\n",
+                file.file
+            )),
         }
         out.push_str(&restore_diff(file));
     }
@@ -124,14 +151,26 @@ fn restore_diff(file: &FileRecord) -> String {
         Some(_) => format!("{} ({when})", file.file),
         None => "/dev/null (no file)".to_string(),
     };
-    similar::TextDiff::from_lines(file.old.as_deref().unwrap_or(""), file.new.as_deref().unwrap_or(""))
-        .unified_diff()
-        .context_radius(3)
-        .header(&label(&file.old, "now"), &label(&file.new, "after rollback"))
-        .to_string()
+    similar::TextDiff::from_lines(
+        file.old.as_deref().unwrap_or(""),
+        file.new.as_deref().unwrap_or(""),
+    )
+    .unified_diff()
+    .context_radius(3)
+    .header(
+        &label(&file.old, "now"),
+        &label(&file.new, "after rollback"),
+    )
+    .to_string()
 }
 
-pub fn json_restore(kind: &str, runtime: &[KeyRecord], persist: Option<&FileRecord>, dry_run: bool, done: bool) -> Value {
+pub fn json_restore(
+    kind: &str,
+    runtime: &[KeyRecord],
+    persist: Option<&FileRecord>,
+    dry_run: bool,
+    done: bool,
+) -> Value {
     json!({
         "schema_version": PLAN_SCHEMA_VERSION,
         "rollback_of": kind,

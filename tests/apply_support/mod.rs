@@ -26,7 +26,10 @@ pub const WATCHED: &[&str] = &[
 ];
 
 fn host_net_ns() -> String {
-    std::fs::read_link("/proc/self/ns/net").unwrap().display().to_string()
+    std::fs::read_link("/proc/self/ns/net")
+        .unwrap()
+        .display()
+        .to_string()
 }
 
 /// What of the host the tests could touch: the watched sysctls and the host's
@@ -41,13 +44,25 @@ pub struct HostSnapshot {
 pub fn host_snapshot() -> HostSnapshot {
     let sysctls = WATCHED
         .iter()
-        .map(|k| (k.to_string(), std::fs::read_to_string(Path::new("/proc/sys").join(k)).unwrap()))
+        .map(|k| {
+            (
+                k.to_string(),
+                std::fs::read_to_string(Path::new("/proc/sys").join(k)).unwrap(),
+            )
+        })
         .collect();
     let mut sysctl_d: Vec<String> = std::fs::read_dir("/etc/sysctl.d")
-        .map(|d| d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect())
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     sysctl_d.sort();
-    HostSnapshot { sysctls, sysctl_d, state_dir: Path::new("/var/lib/twtune").exists() }
+    HostSnapshot {
+        sysctls,
+        sysctl_d,
+        state_dir: Path::new("/var/lib/twtune").exists(),
+    }
 }
 
 pub struct Netns {
@@ -72,7 +87,16 @@ impl Netns {
     pub fn new() -> Netns {
         let host_before = host_snapshot();
         let mut holder = Command::new("unshare")
-            .args(["--net", "--mount", "--propagation", "private", "--", "sh", "-c", SETUP])
+            .args([
+                "--net",
+                "--mount",
+                "--propagation",
+                "private",
+                "--",
+                "sh",
+                "-c",
+                SETUP,
+            ])
             .env("HOST_NET_NS", host_net_ns())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -80,11 +104,25 @@ impl Netns {
             .spawn()
             .expect("unshare (util-linux) runs; the tests need root");
         let mut line = String::new();
-        BufReader::new(holder.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        assert_eq!(line.trim(), "ready", "namespace setup failed: {:?}", holder.try_wait());
-        let ns = Netns { holder, host_before };
+        BufReader::new(holder.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(
+            line.trim(),
+            "ready",
+            "namespace setup failed: {:?}",
+            holder.try_wait()
+        );
+        let ns = Netns {
+            holder,
+            host_before,
+        };
         let inside = ns.sh("readlink /proc/self/ns/net");
-        assert_ne!(stdout(&inside).trim(), host_net_ns(), "nsenter did not enter the private namespace");
+        assert_ne!(
+            stdout(&inside).trim(),
+            host_net_ns(),
+            "nsenter did not enter the private namespace"
+        );
         ns
     }
 
@@ -96,7 +134,14 @@ impl Netns {
     /// A command run inside the namespace (nsenter execs it: its pid is the program's).
     pub fn command(&self, program: &str) -> Command {
         let mut cmd = Command::new("nsenter");
-        cmd.args(["-t", &self.holder.id().to_string(), "-n", "-m", "--", program]);
+        cmd.args([
+            "-t",
+            &self.holder.id().to_string(),
+            "-n",
+            "-m",
+            "--",
+            program,
+        ]);
         cmd.stdin(Stdio::null());
         cmd
     }
@@ -120,12 +165,17 @@ impl Netns {
         let path = format!("/proc/sys/{}", key.replace('.', "/"));
         let out = self.sh(&format!("cat {path}"));
         assert!(out.status.success(), "{path}: {}", stderr(&out));
-        stdout(&out).split_whitespace().collect::<Vec<_>>().join(" ")
+        stdout(&out)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// A file inside the namespace, `None` when it does not exist.
     pub fn file(&self, path: &str) -> Option<String> {
-        let out = self.sh(&format!("[ -e {path} ] || [ -L {path} ] || exit 3; cat {path}"));
+        let out = self.sh(&format!(
+            "[ -e {path} ] || [ -L {path} ] || exit 3; cat {path}"
+        ));
         match out.status.code() {
             Some(3) => None,
             _ => Some(stdout(&out)),
@@ -181,7 +231,9 @@ pub struct Fixture {
 impl Fixture {
     /// Kernel defaults for the keys the tests use.
     pub fn new() -> Fixture {
-        let fixture = Fixture { dir: tempfile::tempdir().unwrap() };
+        let fixture = Fixture {
+            dir: tempfile::tempdir().unwrap(),
+        };
         fixture.write("proc/sys/kernel/osrelease", "6.18.44\n");
         for (key, value) in [
             ("tcp_tw_reuse", "2"),
@@ -216,6 +268,10 @@ impl Fixture {
     pub fn twtune(&self, args: &[&str]) -> Output {
         let mut all = vec!["--root", self.root().to_str().unwrap()];
         all.extend_from_slice(args);
-        Command::new(BIN).args(all).stdin(Stdio::null()).output().unwrap()
+        Command::new(BIN)
+            .args(all)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
     }
 }
