@@ -189,6 +189,10 @@ fn bad_arguments_fail_clearly_and_change_nothing() {
         ),
         (vec!["--set", "vm.swappiness=10"], "outside net.ipv4"),
         (vec!["--only", "kernel.panic"], "--only"),
+        (
+            vec!["--skip", "no-such-rule"],
+            "--skip no-such-rule: no rule has this id",
+        ),
     ] {
         let mut all = vec!["apply", "--yes"];
         all.extend(args.iter().copied());

@@ -302,12 +302,14 @@ fn kill_9_after_the_first_write_leaves_a_journal_that_rollback_resolves() {
     assert_eq!(journal["runtime"][0]["old"], "60");
     assert!(ns.ls("/etc/sysctl.d").iter().all(|f| f != "90-twtune.conf"));
 
-    let facts = ns.twtune(&["facts"]);
-    assert!(
-        stderr(&facts).contains("was interrupted"),
-        "{}",
-        stderr(&facts)
-    );
+    for command in ["check", "facts", "rules"] {
+        let out = ns.twtune(&[command]);
+        assert!(
+            stderr(&out).contains("was interrupted"),
+            "{command}: {}",
+            stderr(&out)
+        );
+    }
     let refused = apply_three(&ns, &["--yes"]);
     assert_eq!(refused.status.code(), Some(1));
     assert!(

@@ -373,3 +373,76 @@ fn pause_until_removed(marker: &Path) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apply::lock;
+    use crate::apply::plan::{Request, Scope, build};
+    use crate::facts::persisted::PersistedConfig;
+
+    fn fixture() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let ipv4 = dir.path().join("proc/sys/net/ipv4");
+        std::fs::create_dir_all(&ipv4).unwrap();
+        std::fs::write(ipv4.join("tcp_tw_reuse"), "2\n").unwrap();
+        std::fs::write(ipv4.join("tcp_fin_timeout"), "60\n").unwrap();
+        dir
+    }
+
+    fn plan_for(root: &Path, sets: &[String]) -> Plan {
+        let request = Request {
+            findings: &[],
+            sets,
+            only: &[],
+            skip: &[],
+            scope: Scope::Both,
+            persist_to: None,
+        };
+        build(root, &PersistedConfig::default(), &request).unwrap()
+    }
+
+    #[test]
+    fn a_value_changed_after_planning_stops_the_apply_untouched() {
+        let dir = fixture();
+        let sets = [
+            "net.ipv4.tcp_tw_reuse=1".to_string(),
+            "net.ipv4.tcp_fin_timeout=30".to_string(),
+        ];
+        let plan = plan_for(dir.path(), &sets);
+        let fin = dir.path().join("proc/sys/net/ipv4/tcp_fin_timeout");
+        std::fs::write(&fin, "45\n").unwrap();
+        let lock = lock::acquire(dir.path(), Duration::ZERO).unwrap();
+        let err = apply(dir.path(), &plan, &lock, &Options::default()).unwrap_err();
+        assert!(
+            matches!(&err, ApplyError::Stale { what, .. } if what == "net.ipv4.tcp_fin_timeout"),
+            "{err}"
+        );
+        let reuse = dir.path().join("proc/sys/net/ipv4/tcp_tw_reuse");
+        assert_eq!(std::fs::read_to_string(reuse).unwrap(), "2\n");
+        assert!(!journal::journal_path(dir.path()).exists());
+        assert!(!dir.path().join("etc/sysctl.d/90-twtune.conf").exists());
+    }
+
+    #[test]
+    fn apply_then_rollback_last_round_trips_and_forgets_the_record() {
+        let dir = fixture();
+        let root = dir.path();
+        let plan = plan_for(root, &["net.ipv4.tcp_tw_reuse=1".to_string()]);
+        let lock = lock::acquire(root, Duration::ZERO).unwrap();
+        let journal = apply(root, &plan, &lock, &Options::default()).unwrap();
+        assert_eq!(journal.runtime[0].old, "2");
+        let (runtime, persist) = rollback_records(root).unwrap().unwrap();
+        assert_eq!(runtime[0].new, "2");
+        assert_eq!(
+            persist.as_ref().unwrap().new,
+            None,
+            "the file did not exist before"
+        );
+        rollback_last(root, runtime, persist, &lock, &Options::default()).unwrap();
+        let reuse = root.join("proc/sys/net/ipv4/tcp_tw_reuse");
+        assert_eq!(std::fs::read_to_string(reuse).unwrap().trim(), "2");
+        assert!(!root.join("etc/sysctl.d/90-twtune.conf").exists());
+        assert!(rollback_records(root).unwrap().is_none());
+    }
+}
