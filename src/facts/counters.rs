@@ -95,7 +95,7 @@ pub fn parse_sockstat(text: &str) -> Result<BTreeMap<String, CounterGroup>, Coun
         let line = index + 1;
         let (protocol, fields) = split_prefix(raw, line)?;
         let words: Vec<&str> = fields.split_whitespace().collect();
-        if words.len() % 2 != 0 {
+        if !words.len().is_multiple_of(2) {
             return Err(CounterParseError::Malformed {
                 line,
                 text: raw.to_string(),

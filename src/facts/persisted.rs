@@ -54,6 +54,8 @@ pub struct PersistedConfig {
     pub masked: Vec<Masked>,
     /// Every assignment, in the order applied.
     pub settings: Vec<Setting>,
+    /// For each key, the assignment that takes effect at boot: the last applied.
+    pub winners: BTreeMap<String, Setting>,
     pub problems: Vec<LineProblem>,
 }
 
@@ -66,7 +68,7 @@ pub struct Masked {
 impl PersistedConfig {
     /// The assignment that takes effect at boot for `key`: the last one applied.
     pub fn winner(&self, key: &str) -> Option<&Setting> {
-        self.settings.iter().rev().find(|s| s.key == key)
+        self.winners.get(key)
     }
 
     /// Every assignment to `key`, in the order applied.
@@ -216,6 +218,9 @@ pub fn gather(root: &Path) -> Result<PersistedConfig, FactError> {
         config.files.push(name);
         config.settings.extend(settings);
         config.problems.extend(problems);
+    }
+    for setting in &config.settings {
+        config.winners.insert(setting.key.clone(), setting.clone());
     }
     Ok(config)
 }

@@ -152,16 +152,12 @@ pub fn typed_value(value: &str) -> Json {
 }
 
 fn persisted_view(config: &PersistedConfig, runtime: &BTreeMap<String, String>) -> Json {
-    let winners: BTreeMap<&str, _> = config
-        .keys()
-        .into_iter()
-        .filter_map(|k| config.winner(k).map(|w| (k, w)))
-        .collect();
+    let winners = &config.winners;
     // Drift: the value the next boot sets differs from the one running now.
     let drift: Vec<Json> = winners
         .iter()
         .filter_map(|(key, winner)| {
-            let now = runtime.get(*key)?;
+            let now = runtime.get(key.as_str())?;
             (now != &winner.value).then(|| {
                 json!({
                     "key": key, "runtime": now, "persisted": winner.value,
