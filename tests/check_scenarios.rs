@@ -224,6 +224,26 @@ fn an_inverted_range_in_a_sysctl_file_is_caught_before_boot() {
 }
 
 #[test]
+fn a_valid_persisted_range_decides_every_rule() {
+    let run = Scenario::fixture("debian12-defaults")
+        .write("etc/sysctl.d/70-ports.conf", "net.ipv4.ip_local_port_range = 32768 60999\n")
+        .twtune(&["check", "--format", "json"])
+        .expect_code(0);
+    assert_eq!(run.json()["undecided"], json!([]));
+    assert_eq!(run.json()["findings"], json!([]));
+}
+
+#[test]
+fn every_builtin_rule_is_decided_on_every_fixture() {
+    for fixture in ["centos7-tw-recycle", "ubuntu1804-defaults", "debian12-defaults", "jammy-stale-tw-recycle", "container-readonly"] {
+        let run = Scenario::fixture(fixture)
+            .write("etc/sysctl.d/70-ports.conf", "net.ipv4.ip_local_port_range = 32768 60999\nnet.ipv4.tcp_tw_reuse = 1\n")
+            .twtune(&["check", "--format", "json"]);
+        assert_eq!(run.json()["undecided"], json!([]), "{fixture}");
+    }
+}
+
+#[test]
 fn lowered_fin_timeout_is_information_only() {
     let run = Scenario::fixture("debian12-defaults")
         .sysctl("tcp_fin_timeout", "15")

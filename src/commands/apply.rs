@@ -1,10 +1,269 @@
-use twtune::cli::{ApplyArgs, Cli, RollbackArgs};
-use twtune::exit_code::Exit;
+//! `twtune apply` and `twtune rollback`: plan, show, confirm, carry out.
 
-pub fn apply(_cli: &Cli, _args: &ApplyArgs) -> anyhow::Result<Exit> {
-    anyhow::bail!("apply is not implemented yet (issue #4)")
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use twtune::apply::executor::{self, Options};
+use twtune::apply::journal::{self, FileRecord, KeyRecord};
+use twtune::apply::lock;
+use twtune::apply::plan::{self, Request, Scope};
+use twtune::cli::{ApplyArgs, Cli, Format, RollbackArgs};
+use twtune::exit_code::Exit;
+use twtune::render::plan as render;
+use twtune::rules;
+
+use super::output::{emit, emit_json};
+
+/// Milliseconds a run waits for another's lock (default 10 s).
+const LOCK_WAIT_ENV: &str = "TWTUNE_LOCK_WAIT_MS";
+/// Test hook: pause after the first runtime write until this file is removed.
+const PAUSE_ENV: &str = "TWTUNE_TEST_PAUSE_AFTER_FIRST_WRITE";
+
+pub fn apply(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<Exit> {
+    let root = &cli.root;
+    let options = options()?;
+    // Lock before planning, so the plan shows the host the apply will change.
+    let lock = match args.dry_run {
+        true => None,
+        false => Some(lock::acquire(root, options.lock_wait)?),
+    };
+    refuse_if_interrupted(
+        root,
+        lock.is_some(),
+        "apply refuses to start until it is resolved",
+    )?;
+    // Rules first, as check does: a broken rule file fails before host I/O.
+    let rule_set = super::check::load_rules(cli)?;
+    if let Some(unknown) = args.skip.iter().find(|id| rule_set.get(id).is_none()) {
+        bail!("--skip {unknown}: no rule has this id (`twtune rules` lists them)");
+    }
+    let facts = super::check::gather(cli)?;
+    let findings = rules::evaluate(&rule_set, &facts).findings;
+    let scope = match (args.no_persist, args.persist_only) {
+        (true, _) => Scope::RuntimeOnly,
+        (_, true) => Scope::PersistOnly,
+        _ => Scope::Both,
+    };
+    let request = Request {
+        findings: &findings,
+        sets: &args.set,
+        only: &args.only,
+        skip: &args.skip,
+        scope,
+        persist_to: args.persist_to.as_deref(),
+    };
+    let plan = plan::build(root, &facts.persisted, &request).context("cannot plan the changes")?;
+
+    for line in render::warnings(&plan) {
+        eprintln!("twtune: warning: {line}");
+    }
+    if plan.is_empty() || args.dry_run {
+        print_plan(cli, &plan, args.dry_run, false)?;
+        if cli.format == Format::Human && args.dry_run && !plan.is_empty() {
+            emit("Dry run: nothing was changed.")?;
+        }
+        return Ok(if plan.is_empty() {
+            Exit::Compliant
+        } else {
+            Exit::ChangesPending
+        });
+    }
+    if cli.format == Format::Human {
+        emit(&render::human(&plan))?;
+    }
+    if !confirmed(args.yes, "Apply these changes?")? {
+        eprintln!("twtune: not applied; nothing was changed");
+        return Ok(Exit::ChangesPending);
+    }
+    let lock = lock.context("internal error: the lock was not taken")?;
+    executor::apply(root, &plan, &lock, &options).context("apply failed")?;
+    match cli.format {
+        Format::Json => print_plan(cli, &plan, false, true)?,
+        Format::Human => emit("Applied. `twtune rollback` undoes this apply.")?,
+    }
+    Ok(Exit::Compliant)
 }
 
-pub fn rollback(_cli: &Cli, _args: &RollbackArgs) -> anyhow::Result<Exit> {
-    anyhow::bail!("rollback is not implemented yet (issue #4)")
+pub fn rollback(cli: &Cli, args: &RollbackArgs) -> anyhow::Result<Exit> {
+    let root = &cli.root;
+    let options = options()?;
+    let lock = match args.dry_run {
+        true => None,
+        false => Some(lock::acquire(root, options.lock_wait)?),
+    };
+    if let Some(found) = journal::interrupted(root)? {
+        if found.running && lock.is_none() {
+            bail!("{}; try again when it has finished", found.notice());
+        }
+        let found = journal::Interrupted {
+            running: false,
+            ..found
+        };
+        eprintln!("twtune: {}", found.notice());
+        let j = &found.journal;
+        // Show what recovery writes: every recorded old value, newest first.
+        let runtime: Vec<KeyRecord> = j
+            .runtime
+            .iter()
+            .rev()
+            .map(|r| KeyRecord {
+                key: r.key.clone(),
+                old: r.new.clone(),
+                new: r.old.clone(),
+            })
+            .collect();
+        let persist = j.persist.as_ref().map(|f| FileRecord {
+            file: f.file.clone(),
+            old: f.new.clone(),
+            new: f.old.clone(),
+            temp: f.temp.clone(),
+        });
+        show_restore(cli, "interrupted", &runtime, persist.as_ref(), args.dry_run)?;
+        if args.dry_run {
+            return Ok(Exit::ChangesPending);
+        }
+        if !confirmed(args.yes, "Restore these values?")? {
+            eprintln!("twtune: not restored; nothing was changed");
+            return Ok(Exit::ChangesPending);
+        }
+        let lock = lock.context("internal error: the lock was not taken")?;
+        executor::recover(root, &lock).context("rollback failed")?;
+        finish_restore(cli, "interrupted", &runtime, persist.as_ref())?;
+        return Ok(Exit::Compliant);
+    }
+    let Some((runtime, persist)) =
+        executor::rollback_records(root).context("cannot read the last apply")?
+    else {
+        if cli.format == Format::Json {
+            emit(&serde_json::json!({"schema_version": render::PLAN_SCHEMA_VERSION, "rollback_of": null, "changes": [], "persist": null}).to_string())?;
+        } else {
+            emit(&format!(
+                "Nothing to roll back: no apply is recorded in {}.",
+                journal::last_apply_path(root).display()
+            ))?;
+        }
+        return Ok(Exit::Compliant);
+    };
+    let nothing = runtime.is_empty() && persist.is_none();
+    show_restore(cli, "last-apply", &runtime, persist.as_ref(), args.dry_run)?;
+    if nothing {
+        return Ok(Exit::Compliant);
+    }
+    if args.dry_run {
+        return Ok(Exit::ChangesPending);
+    }
+    if !confirmed(args.yes, "Roll back the last apply?")? {
+        eprintln!("twtune: not rolled back; nothing was changed");
+        return Ok(Exit::ChangesPending);
+    }
+    let lock = lock.context("internal error: the lock was not taken")?;
+    executor::rollback_last(root, runtime.clone(), persist.clone(), &lock, &options)
+        .context("rollback failed")?;
+    finish_restore(cli, "last-apply", &runtime, persist.as_ref())?;
+    Ok(Exit::Compliant)
+}
+
+/// Refuses while a journal exists. `locked`: this process holds the lock, so
+/// the journal's run is dead, not merely under way.
+fn refuse_if_interrupted(
+    root: &std::path::Path,
+    locked: bool,
+    consequence: &str,
+) -> anyhow::Result<()> {
+    if let Some(found) = journal::interrupted(root)? {
+        if found.running && !locked {
+            bail!("{}; try again when it has finished", found.notice());
+        }
+        let found = journal::Interrupted {
+            running: false,
+            ..found
+        };
+        bail!("{}; {consequence}", found.notice());
+    }
+    Ok(())
+}
+
+/// Every command but apply and rollback calls this first: a crashed apply
+/// must not go unnoticed, whatever the operator runs next.
+pub fn warn_if_interrupted(cli: &Cli) {
+    match journal::interrupted(&cli.root) {
+        Ok(Some(found)) => eprintln!("twtune: warning: {}", found.notice()),
+        Ok(None) => {}
+        Err(err) => eprintln!("twtune: warning: {err}"),
+    }
+}
+
+fn print_plan(cli: &Cli, plan: &plan::Plan, dry_run: bool, applied: bool) -> anyhow::Result<()> {
+    match cli.format {
+        Format::Json => emit_json(&render::json(plan, dry_run, applied)),
+        Format::Human => Ok(emit(&render::human(plan))?),
+    }
+}
+
+fn show_restore(
+    cli: &Cli,
+    kind: &str,
+    runtime: &[KeyRecord],
+    persist: Option<&FileRecord>,
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    match cli.format {
+        // JSON prints once, after the outcome is known, unless nothing will happen.
+        Format::Json if dry_run || (runtime.is_empty() && persist.is_none()) => emit_json(
+            &render::json_restore(kind, runtime, persist, dry_run, false),
+        ),
+        Format::Json => Ok(()),
+        Format::Human => {
+            emit(&render::human_restore(runtime, persist))?;
+            if dry_run {
+                emit("Dry run: nothing was changed.")?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn finish_restore(
+    cli: &Cli,
+    kind: &str,
+    runtime: &[KeyRecord],
+    persist: Option<&FileRecord>,
+) -> anyhow::Result<()> {
+    match cli.format {
+        Format::Json => emit_json(&render::json_restore(kind, runtime, persist, false, true)),
+        Format::Human => Ok(emit("Restored.")?),
+    }
+}
+
+/// Asks on a terminal; off one, only `--yes` proceeds.
+fn confirmed(yes: bool, prompt: &str) -> anyhow::Result<bool> {
+    if yes {
+        return Ok(true);
+    }
+    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+        bail!(
+            "not on a terminal and --yes was not given: refusing to change anything without confirmation (nothing was changed)"
+        );
+    }
+    dialoguer::Confirm::new()
+        .with_prompt(prompt)
+        .default(false)
+        .interact()
+        .context("cannot read the confirmation")
+}
+
+fn options() -> anyhow::Result<Options> {
+    let lock_wait =
+        match std::env::var(LOCK_WAIT_ENV) {
+            Ok(ms) => Duration::from_millis(ms.trim().parse().with_context(|| {
+                format!("{LOCK_WAIT_ENV}={ms:?} is not a number of milliseconds")
+            })?),
+            Err(_) => executor::DEFAULT_LOCK_WAIT,
+        };
+    Ok(Options {
+        lock_wait,
+        pause_after_first_write: std::env::var_os(PAUSE_ENV).map(PathBuf::from),
+    })
 }

@@ -10,6 +10,10 @@ use twtune::cli::{Cli, Command};
 use twtune::exit_code::Exit;
 
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
+    // apply and rollback handle an interrupted run themselves.
+    if !matches!(cli.command, Command::Apply(_) | Command::Rollback(_)) {
+        apply::warn_if_interrupted(&cli);
+    }
     match &cli.command {
         Command::Check(args) => check::check(&cli, args),
         Command::Facts => check::facts(&cli),

@@ -1,8 +1,9 @@
 //! Rendering: turns findings, facts and rules into text for people (`human`)
-//! and programs (`json`). Renderers decide nothing; they only print.
+//! and programs (`json`); `plan` prints apply plans and rollbacks. Renderers decide nothing; they only print.
 
 pub mod human;
 pub mod json;
+pub mod plan;
 pub mod style;
 
 pub use json::SCHEMA_VERSION;

@@ -1,0 +1,96 @@
+//! Reading and writing one runtime sysctl, and checking that the kernel kept
+//! what was written.
+
+use std::io::{self, Read, Write};
+use std::path::Path;
+
+use crate::sysctl::{SysctlKey, normalize_value};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("{key} does not exist on this kernel ({path})")]
+    Absent { key: String, path: String },
+    #[error("cannot read {key}: {source}")]
+    Read { key: String, source: io::Error },
+    #[error("writing {key} = {value:?} failed: {}", describe(source))]
+    Write {
+        key: String,
+        value: String,
+        source: io::Error,
+    },
+    #[error("{key}: wrote {wrote:?} but it reads back as {got:?}")]
+    ReadBack {
+        key: String,
+        wrote: String,
+        got: String,
+    },
+}
+
+/// Says what an errno means for a sysctl write, since "Invalid argument" alone
+/// does not tell an operator where to look.
+fn describe(err: &io::Error) -> String {
+    let why = match err.raw_os_error() {
+        Some(e) if e == nix::libc::EINVAL => "the kernel rejected the value",
+        Some(e) if e == nix::libc::EACCES => {
+            "the key is read-only here (in this network namespace or on this kernel)"
+        }
+        Some(e) if e == nix::libc::EPERM => {
+            "not permitted (writing net sysctls needs CAP_NET_ADMIN)"
+        }
+        Some(e) if e == nix::libc::EROFS => "/proc/sys is mounted read-only (a container?)",
+        _ => return err.to_string(),
+    };
+    format!("{why} ({err})")
+}
+
+/// The current value, whitespace folded. A missing file is an absent key.
+pub fn read(root: &Path, key: &SysctlKey) -> Result<String, RuntimeError> {
+    let path = key.proc_path(root);
+    match std::fs::read(&path) {
+        Ok(bytes) => Ok(normalize_value(&String::from_utf8_lossy(&bytes))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(RuntimeError::Absent {
+            key: key.to_string(),
+            path: path.display().to_string(),
+        }),
+        Err(source) => Err(RuntimeError::Read {
+            key: key.to_string(),
+            source,
+        }),
+    }
+}
+
+/// Writes `value` in one write(2), as sysctl(8) does (the kernel parses each
+/// write separately), then reads it back.
+pub fn write_and_verify(root: &Path, key: &SysctlKey, value: &str) -> Result<(), RuntimeError> {
+    let path = key.proc_path(root);
+    let write_err = |source| RuntimeError::Write {
+        key: key.to_string(),
+        value: value.to_string(),
+        source,
+    };
+    // Not create: a sysctl the kernel lacks must fail, not appear in a fixture tree.
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&path)
+        .map_err(write_err)?;
+    file.write_all(format!("{value}\n").as_bytes())
+        .map_err(write_err)?;
+    drop(file);
+    let mut text = String::new();
+    std::fs::File::open(&path)
+        .and_then(|mut f| f.read_to_string(&mut text))
+        .map_err(|source| RuntimeError::Read {
+            key: key.to_string(),
+            source,
+        })?;
+    let got = normalize_value(&text);
+    if got != normalize_value(value) {
+        return Err(RuntimeError::ReadBack {
+            key: key.to_string(),
+            wrote: value.to_string(),
+            got,
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,244 @@
+//! `twtune apply` against fixture trees (`--root`): the plan, its JSON, the
+//! persisted-file warnings, refusals, and a kernel that does not keep what
+//! was written (simulated: a key that is a link to /dev/null).
+
+mod apply_support;
+
+use apply_support::{Fixture, stderr, stdout};
+use serde_json::Value;
+
+fn json(out: &std::process::Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(out)))
+}
+
+#[test]
+fn the_json_plan_lists_each_change_and_the_drop_in_diff() {
+    let fx = Fixture::new();
+    let out = fx.twtune(&[
+        "--format",
+        "json",
+        "apply",
+        "--dry-run",
+        "--set",
+        "net.ipv4.tcp_tw_reuse=1",
+        "--set",
+        "net.ipv4.ip_local_port_range=10000\t60999",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let plan = json(&out);
+    assert_eq!(plan["schema_version"], 1);
+    assert_eq!(plan["dry_run"], true);
+    assert_eq!(plan["empty"], false);
+    assert_eq!(plan["changes"][0]["key"], "net.ipv4.tcp_tw_reuse");
+    assert_eq!(plan["changes"][0]["from"], "2");
+    assert_eq!(plan["changes"][0]["to"], "1");
+    assert_eq!(plan["changes"][0]["rule"], Value::Null);
+    assert_eq!(
+        plan["changes"][1]["from"], "32768 60999",
+        "whitespace folded"
+    );
+    assert_eq!(plan["changes"][1]["to"], "10000 60999");
+    assert_eq!(plan["persist"]["file"], "/etc/sysctl.d/90-twtune.conf");
+    assert_eq!(plan["persist"]["exists"], false);
+    let diff = plan["persist"]["diff"].as_str().unwrap();
+    assert!(diff.contains("+net.ipv4.tcp_tw_reuse = 1\n"), "{diff}");
+    assert_eq!(fx.read("etc/sysctl.d/90-twtune.conf"), None);
+    assert_eq!(fx.read("proc/sys/net/ipv4/tcp_tw_reuse").unwrap(), "2\n");
+}
+
+#[test]
+fn a_later_file_that_wins_at_boot_is_named_with_a_way_out() {
+    let fx = Fixture::new();
+    fx.write("etc/sysctl.conf", "# local\nnet.ipv4.tcp_tw_reuse = 0\n");
+    // Debian links 99-sysctl.conf to ../sysctl.conf; the way out is the real file.
+    std::fs::create_dir_all(fx.path("etc/sysctl.d")).unwrap();
+    std::os::unix::fs::symlink("../sysctl.conf", fx.path("etc/sysctl.d/99-sysctl.conf")).unwrap();
+    fx.write(
+        "usr/lib/sysctl.d/50-default.conf",
+        "net.ipv4.tcp_tw_reuse = 2\n",
+    );
+    let out = fx.twtune(&["apply", "--dry-run", "--set", "net.ipv4.tcp_tw_reuse=1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("/etc/sysctl.d/99-sysctl.conf:2 sets net.ipv4.tcp_tw_reuse = 0"),
+        "{err}"
+    );
+    assert!(
+        err.contains("wins at the next boot") && err.contains("--persist-to /etc/sysctl.conf"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("50-default.conf"),
+        "an earlier file does not win: {err}"
+    );
+
+    // Following the advice edits the winning line in place; nothing is left to win over it.
+    let out = fx.twtune(&[
+        "apply",
+        "--yes",
+        "--persist-to",
+        "/etc/sysctl.conf",
+        "--set",
+        "net.ipv4.tcp_tw_reuse=1",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("wins at the next boot"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        fx.read("etc/sysctl.conf").unwrap(),
+        "# local\nnet.ipv4.tcp_tw_reuse = 1\n"
+    );
+    assert_eq!(fx.read("etc/sysctl.d/90-twtune.conf"), None);
+}
+
+#[test]
+fn persist_to_must_be_a_file_read_at_boot() {
+    let fx = Fixture::new();
+    for (file, says) in [
+        ("/tmp/twtune.conf", "not read at boot"),
+        ("/etc/sysctl.d/90-twtune", "*.conf"),
+        ("relative.conf", "absolute"),
+    ] {
+        let out = fx.twtune(&[
+            "apply",
+            "--dry-run",
+            "--persist-to",
+            file,
+            "--set",
+            "net.ipv4.tcp_tw_reuse=1",
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{file}");
+        assert!(stderr(&out).contains(says), "{file}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn a_read_back_that_differs_restores_what_was_written() {
+    let fx = Fixture::new();
+    // Writes to this key vanish: what the kernel does with a value it clamps or ignores.
+    std::fs::remove_file(fx.path("proc/sys/net/ipv4/tcp_tw_reuse")).unwrap();
+    std::os::unix::fs::symlink("/dev/null", fx.path("proc/sys/net/ipv4/tcp_tw_reuse")).unwrap();
+    let out = fx.twtune(&[
+        "apply",
+        "--yes",
+        "--set",
+        "net.ipv4.tcp_fin_timeout=30",
+        "--set",
+        "net.ipv4.tcp_tw_reuse=1",
+        "--set",
+        "net.ipv4.ip_local_port_range=10000 60999",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("net.ipv4.tcp_tw_reuse: wrote \"1\" but it reads back as \"\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("restored net.ipv4.tcp_fin_timeout = 60"),
+        "{err}"
+    );
+    assert_eq!(
+        fx.read("proc/sys/net/ipv4/tcp_fin_timeout").unwrap(),
+        "60\n"
+    );
+    assert_eq!(
+        fx.read("proc/sys/net/ipv4/ip_local_port_range").unwrap(),
+        "32768\t60999\n",
+        "never written"
+    );
+    assert_eq!(fx.read("etc/sysctl.d/90-twtune.conf"), None);
+    assert!(!fx.path("var/lib/twtune/journal.json").exists());
+    assert!(!fx.path("var/lib/twtune/last-apply.json").exists());
+}
+
+#[test]
+fn bad_arguments_fail_clearly_and_change_nothing() {
+    let fx = Fixture::new();
+    for (args, says) in [
+        (vec!["--set", "net.ipv4.tcp_tw_reuse"], "expected KEY=VALUE"),
+        (
+            vec![
+                "--set",
+                "net.ipv4.tcp_tw_reuse=1",
+                "--set",
+                "net.ipv4.tcp_tw_reuse=0",
+            ],
+            "set twice",
+        ),
+        (
+            vec![
+                "--set",
+                "net.ipv4.tcp_tw_reuse=1",
+                "--only",
+                "net.ipv4.tcp_fin_timeout",
+            ],
+            "outside --only",
+        ),
+        (
+            vec!["--set", "net.ipv4.tcp_tw_reuse_delay=10"],
+            "does not exist on this kernel",
+        ),
+        (
+            vec!["--set", "net.ipv4.tcp_fin_timeout=1 2 3"],
+            "one integer is needed",
+        ),
+        (vec!["--set", "vm.swappiness=10"], "outside net.ipv4"),
+        (vec!["--only", "kernel.panic"], "--only"),
+        (
+            vec!["--skip", "no-such-rule"],
+            "--skip no-such-rule: no rule has this id",
+        ),
+    ] {
+        let mut all = vec!["apply", "--yes"];
+        all.extend(args.iter().copied());
+        let out = fx.twtune(&all);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = stderr(&out);
+        assert!(
+            err.contains(says) && !err.contains("panicked"),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(fx.read("proc/sys/net/ipv4/tcp_tw_reuse").unwrap(), "2\n");
+    assert_eq!(
+        fx.read("proc/sys/net/ipv4/tcp_fin_timeout").unwrap(),
+        "60\n"
+    );
+    assert!(!fx.path("etc/sysctl.d/90-twtune.conf").exists());
+}
+
+#[test]
+fn a_damaged_journal_stops_apply_and_is_named() {
+    let fx = Fixture::new();
+    fx.write("var/lib/twtune/journal.json", "{ not json");
+    let out = fx.twtune(&["apply", "--yes", "--set", "net.ipv4.tcp_tw_reuse=1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("journal.json is damaged"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(fx.read("proc/sys/net/ipv4/tcp_tw_reuse").unwrap(), "2\n");
+}
+
+#[test]
+fn an_empty_plan_exits_zero_in_both_formats() {
+    let fx = Fixture::new();
+    let out = fx.twtune(&[
+        "apply",
+        "--dry-run",
+        "--set",
+        "net.ipv4.tcp_tw_reuse=2",
+        "--no-persist",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("Nothing to change"));
+    let out = fx.twtune(&["--format", "json", "apply", "--yes", "--no-persist"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(json(&out)["empty"], true);
+}
