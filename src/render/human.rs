@@ -221,8 +221,40 @@ pub fn facts(facts: &Facts, style: Style) -> String {
     for signal in &facts.nat.signals {
         let _ = writeln!(out, "  {}: {}", signal.name, signal.evidence);
     }
+    if let Some(sockets) = &facts.sockets {
+        sockets_section(&mut out, sockets, style);
+    }
     for problem in &facts.degraded {
         let _ = writeln!(out, "\nerror: {}: {}", problem.file, problem.message);
     }
     out
+}
+
+fn sockets_section(out: &mut String, s: &crate::facts::SocketFacts, style: Style) {
+    let _ = writeln!(out, "\n{}", style.bold(&format!("Sockets (from {})", s.source)));
+    if let Some(reason) = &s.fallback_reason {
+        let _ = writeln!(out, "  netlink refused: {reason}");
+    }
+    let states: Vec<String> = s.states.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{k} {n}")).collect();
+    let _ = writeln!(out, "  states: {}", if states.is_empty() { "none".to_string() } else { states.join(", ") });
+    let _ = writeln!(
+        out,
+        "  TIME_WAIT {}: server side {}, client side {}; CLOSE_WAIT {}",
+        s.time_wait, s.time_wait_server_side, s.time_wait_client_side, s.close_wait
+    );
+    let _ = writeln!(
+        out,
+        "  ephemeral ports {}-{}: {} usable ({} reserved)",
+        s.ephemeral_range.low, s.ephemeral_range.high, s.usable_ports, s.reserved_in_range
+    );
+    for d in s.destinations.iter().take(5) {
+        let _ = writeln!(
+            out,
+            "  {} → {}: TIME_WAIT {}, established {}, ratio {:.3}",
+            d.local, d.remote, d.time_wait, d.established, d.exhaustion_ratio
+        );
+    }
+    for p in &s.close_wait_processes {
+        let _ = writeln!(out, "  CLOSE_WAIT held by pid {} ({}): {}", p.pid, p.command, p.count);
+    }
 }
