@@ -111,9 +111,29 @@ fn collect(program: &str, child: Child) -> Result<String, String> {
     String::from_utf8(output.stdout).map_err(|_| format!("{program} printed non-UTF-8 output"))
 }
 
-/// Runs a tool and returns its stdout; `None` when it is not installed.
-fn run_tool(program: &str, args: &[&str]) -> Option<Result<String, String>> {
-    spawn_tool(program, args).map(|started| started.and_then(|child| collect(program, child)))
+/// `conntrack -L`, summarised as it streams: the table can hold hundreds of
+/// thousands of entries, more than is worth holding in memory as text.
+fn stream_conntrack_tool() -> Option<Result<conntrack::ConntrackSummary, String>> {
+    let mut child = match Command::new("conntrack")
+        .arg("-L")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => return Some(Err(e.to_string())),
+    };
+    let stdout = child.stdout.take()?;
+    let summary = conntrack::summarise(BufReader::new(stdout));
+    let status = child.wait();
+    Some(match (summary, status) {
+        (_, Err(e)) => Err(e.to_string()),
+        (_, Ok(status)) if !status.success() => Err(format!("conntrack -L exited with {status}")),
+        (Err(e), _) => Err(format!("conntrack -L output: {e}")),
+        (Ok(summary), _) => Ok(summary),
+    })
 }
 
 fn garbled(path: &Path, message: impl std::fmt::Display) -> FactError {
@@ -129,7 +149,7 @@ fn conntrack_summary(facts: &mut NatFacts, root: &Path, live: bool) -> Result<()
         Ok(file) => conntrack::summarise(BufReader::new(file)).map_err(|e| garbled(&path, e))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && live => {
             // Kernels built without NF_CONNTRACK_PROCFS: ask over netlink.
-            match run_tool("conntrack", &["-L"]) {
+            match stream_conntrack_tool() {
                 None => {
                     facts
                         .unchecked
@@ -140,8 +160,7 @@ fn conntrack_summary(facts: &mut NatFacts, root: &Path, live: bool) -> Result<()
                     facts.unchecked.push(format!("conntrack: {e}"));
                     return Ok(());
                 }
-                Some(Ok(text)) => conntrack::summarise(text.as_bytes())
-                    .map_err(|e| garbled(Path::new("conntrack -L"), e))?,
+                Some(Ok(summary)) => summary,
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
