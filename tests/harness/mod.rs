@@ -26,9 +26,7 @@ impl Scenario {
 
     /// An empty root.
     pub fn empty() -> Scenario {
-        Scenario {
-            dir: tempfile::tempdir().expect("temp dir"),
-        }
+        Scenario { dir: tempfile::tempdir().expect("temp dir") }
     }
 
     pub fn root(&self) -> &Path {
@@ -48,10 +46,7 @@ impl Scenario {
 
     /// A sysctl at run time: `sysctl("tcp_timestamps", "0")`.
     pub fn sysctl(self, ipv4_key: &str, value: &str) -> Self {
-        self.write(
-            &format!("proc/sys/net/ipv4/{ipv4_key}"),
-            &format!("{value}\n"),
-        )
+        self.write(&format!("proc/sys/net/ipv4/{ipv4_key}"), &format!("{value}\n"))
     }
 
     pub fn remove(self, path: &str) -> Self {
@@ -127,24 +122,13 @@ impl Run {
     }
 
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.output.stdout).unwrap_or_else(|e| {
-            panic!(
-                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
-                self.stdout(),
-                self.stderr()
-            )
-        })
+        serde_json::from_slice(&self.output.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout(), self.stderr()))
     }
 
     /// Asserts the exit status, showing the output when it differs.
     pub fn expect_code(self, code: i32) -> Self {
-        assert_eq!(
-            self.code(),
-            code,
-            "exit status\nstdout:\n{}\nstderr:\n{}",
-            self.stdout(),
-            self.stderr()
-        );
+        assert_eq!(self.code(), code, "exit status\nstdout:\n{}\nstderr:\n{}", self.stdout(), self.stderr());
         self
     }
 
@@ -208,9 +192,6 @@ pub fn write_netns_sysctl(ipv4_key: &str, value: &str) {
     let own = std::fs::read_link("/proc/thread-self/ns/net").unwrap();
     // The process's main thread stays in the namespace the tests started in.
     let host = std::fs::read_link("/proc/self/ns/net").unwrap();
-    assert_ne!(
-        own, host,
-        "refusing to write the host's net.ipv4.{ipv4_key}"
-    );
+    assert_ne!(own, host, "refusing to write the host's net.ipv4.{ipv4_key}");
     std::fs::write(format!("/proc/sys/net/ipv4/{ipv4_key}"), value).unwrap();
 }
