@@ -19,6 +19,7 @@ use std::io::BufReader;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+use nix::errno::Errno;
 use serde::Serialize;
 
 use super::{FactError, GatherOptions, read_optional};
@@ -344,12 +345,26 @@ fn non_listen_states() -> u32 {
         .fold(0, |a, b| a | b)
 }
 
+/// A kernel booted with ipv6.disable=1 has no inet6 diag handler and answers
+/// an IPv6 dump with ENOENT: that host simply has no IPv6 sockets.
+fn no_such_family(family: u8, err: &diag::DiagError) -> bool {
+    family == diag::AF_INET6
+        && matches!(
+            err,
+            diag::DiagError::Kernel(Errno::ENOENT | Errno::EAFNOSUPPORT | Errno::EPROTONOSUPPORT)
+        )
+}
+
 fn gather_netlink(range: PortRange) -> Result<Aggregator, diag::DiagError> {
     let mut agg = Aggregator::new(range);
-    for family in [diag::AF_INET, diag::AF_INET6] {
-        diag::dump(family, diag::state_bit(LISTEN), |r| agg.listener(r))?;
+    let mut families = vec![diag::AF_INET, diag::AF_INET6];
+    for family in families.clone() {
+        match diag::dump(family, diag::state_bit(LISTEN), |r| agg.listener(r)) {
+            Err(e) if no_such_family(family, &e) => families.retain(|f| *f != family),
+            other => other?,
+        }
     }
-    for family in [diag::AF_INET, diag::AF_INET6] {
+    for family in families {
         diag::dump(family, non_listen_states(), |r| agg.observe(r))?;
     }
     Ok(agg)
