@@ -15,6 +15,8 @@ const N: usize = 40;
 fn client_side_time_wait_is_attributed_to_the_client_and_its_destination() {
     let report = in_private_netns(|| {
         let listener = TcpListener::bind(addr("127.0.0.2:8080")).unwrap();
+        // Loopback reuse (the default 2) could recycle a TIME_WAIT port.
+        write_ns_sysctl("net.ipv4.tcp_tw_reuse", "0");
         make_time_wait(&listener, N, true);
         check()
     });
@@ -39,18 +41,22 @@ fn client_side_time_wait_is_attributed_to_the_client_and_its_destination() {
 
 #[test]
 fn server_side_time_wait_is_attributed_to_the_listening_port() {
-    const SERVER_N: usize = 1200;
+    const SERVER_N: u64 = 1500;
     let report = in_private_netns(|| {
         let listener = TcpListener::bind(addr("127.0.0.3:8081")).unwrap();
-        make_time_wait(&listener, SERVER_N, false);
+        make_time_wait(&listener, SERVER_N as usize, false);
         check()
     });
     let s = &report["facts"]["sockets"];
-    assert_eq!(s["time_wait"], SERVER_N as u64, "{s}");
-    assert_eq!(s["time_wait_server_side"], SERVER_N as u64, "{s}");
+    // A client port can come round again while the server still holds its
+    // 4-tuple in TIME_WAIT; the new SYN then ends that TIME_WAIT early (RFC
+    // 6191), so a few of the N may be gone. All that remain are server side.
+    let tw = s["time_wait"].as_u64().unwrap();
+    assert!((1000..=SERVER_N).contains(&tw), "{s}");
+    assert_eq!(s["time_wait_server_side"], tw, "{s}");
     assert_eq!(s["time_wait_client_side"], 0, "{s}");
     assert_eq!(s["server_side_ports"][0]["port"], 8081);
-    assert_eq!(s["server_side_ports"][0]["time_wait"], SERVER_N as u64);
+    assert_eq!(s["server_side_ports"][0]["time_wait"], tw);
     assert_eq!(s["listening_ports"], serde_json::json!([8081]));
     // Server-side TIME_WAIT holds no client port toward anyone.
     assert_eq!(s["max_exhaustion_ratio"], 0.0, "{s}");
@@ -73,6 +79,7 @@ fn server_side_time_wait_is_attributed_to_the_listening_port() {
 fn ipv6_time_wait_is_listed_with_bracketed_destinations() {
     let facts = in_private_netns(|| {
         let listener = TcpListener::bind(addr("[::1]:8443")).unwrap();
+        write_ns_sysctl("net.ipv4.tcp_tw_reuse", "0");
         make_time_wait(&listener, 5, true);
         facts()
     });
@@ -281,7 +288,10 @@ fn proc_fallback_agrees_with_netlink() {
 #[test]
 fn sampling_shows_progress_only_on_a_terminal() {
     require_tool("script", "bsdutils");
-    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/debian12-defaults");
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/debian12-defaults"
+    );
     let command = format!("{TWTUNE} --root {fixture} check --sample 300ms >/dev/null");
     // script(1) gives the command a pseudo-terminal and copies what it shows.
     let on_tty = std::process::Command::new("script")
