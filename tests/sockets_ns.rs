@@ -49,8 +49,8 @@ fn server_side_time_wait_is_attributed_to_the_listening_port() {
     });
     let s = &report["facts"]["sockets"];
     // A client port can come round again while the server still holds its
-    // 4-tuple in TIME_WAIT; the new SYN then ends that TIME_WAIT early (RFC
-    // 6191), so a few of the N may be gone. All that remain are server side.
+    // 4-tuple in TIME_WAIT; the new SYN then ends that TIME_WAIT early (RFC 1122
+    // 4.2.2.13, RFC 6191), so a few of the N may be gone. All that remain are server side.
     let tw = s["time_wait"].as_u64().unwrap();
     assert!((1000..=SERVER_N).contains(&tw), "{s}");
     assert_eq!(s["time_wait_server_side"], tw, "{s}");
