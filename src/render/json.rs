@@ -31,6 +31,15 @@ pub struct KernelSummary<'a> {
     pub version: Option<String>,
 }
 
+impl<'a> KernelSummary<'a> {
+    fn of(facts: &'a Facts) -> Self {
+        KernelSummary {
+            release: facts.kernel.release.as_deref(),
+            version: facts.kernel.version.map(|v| v.to_string()),
+        }
+    }
+}
+
 #[derive(Debug, Default, Serialize)]
 pub struct Summary {
     pub critical: usize,
@@ -65,10 +74,7 @@ pub fn check_report<'a>(facts: &'a Facts, evaluation: &'a Evaluation) -> CheckRe
     CheckReport {
         schema_version: SCHEMA_VERSION,
         twtune_version: env!("CARGO_PKG_VERSION"),
-        kernel: KernelSummary {
-            release: facts.kernel.release.as_deref(),
-            version: facts.kernel.version.map(|v| v.to_string()),
-        },
+        kernel: KernelSummary::of(facts),
         status: status_word(evaluation, facts),
         summary: Summary::of(evaluation),
         findings: &evaluation.findings,
@@ -91,10 +97,7 @@ pub fn facts_report(facts: &Facts) -> FactsReport<'_> {
     FactsReport {
         schema_version: SCHEMA_VERSION,
         twtune_version: env!("CARGO_PKG_VERSION"),
-        kernel: KernelSummary {
-            release: facts.kernel.release.as_deref(),
-            version: facts.kernel.version.map(|v| v.to_string()),
-        },
+        kernel: KernelSummary::of(facts),
         errors: &facts.degraded,
         facts,
     }
