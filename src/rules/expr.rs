@@ -64,7 +64,7 @@ impl Expression {
 fn check_names(root: &IdedExpr, bound: &[&str]) -> Result<(), String> {
     let schema = view::schema_view();
     let mut scope: Vec<String> = bound.iter().map(|s| s.to_string()).collect();
-    walk(root, &schema, &mut scope)
+    walk(root, schema, &mut scope)
 }
 
 fn walk(node: &IdedExpr, schema: &Map<String, Json>, scope: &mut Vec<String>) -> Result<(), String> {

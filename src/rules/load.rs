@@ -185,7 +185,7 @@ fn validate(
     let mut requires = Vec::new();
     for r in &raw.requires {
         let path: Vec<String> = r.get_ref().split('.').map(str::to_string).collect();
-        expr::check_path(&path, &super::view::schema_view(), &[])
+        expr::check_path(&path, super::view::schema_view(), &[])
             .map_err(|m| err(r.span(), format!("requires: {m}")))?;
         requires.push(r.get_ref().clone());
     }

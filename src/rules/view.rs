@@ -85,7 +85,12 @@ pub fn json_view(facts: &Facts) -> Map<String, Json> {
 /// A view with every variable and field present, for checking the names a
 /// condition uses when the rule is loaded (not when it runs on a host that
 /// happens to have them).
-pub fn schema_view() -> Map<String, Json> {
+pub fn schema_view() -> &'static Map<String, Json> {
+    static SCHEMA: std::sync::OnceLock<Map<String, Json>> = std::sync::OnceLock::new();
+    SCHEMA.get_or_init(build_schema_view)
+}
+
+fn build_schema_view() -> Map<String, Json> {
     let sysctl: BTreeMap<String, String> = GATHERED_IPV4_KEYS
         .iter()
         .chain(GATHERED_VENDOR_IPV4_KEYS)
