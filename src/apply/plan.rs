@@ -445,6 +445,7 @@ mod tests {
                 Severity::Warning
             },
             title: String::new(),
+            summary: String::new(),
             key: Some(key.into()),
             current: Some(current.into()),
             recommended: Some(recommended.into()),

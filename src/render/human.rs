@@ -48,7 +48,7 @@ pub fn check(facts: &Facts, evaluation: &Evaluation, options: &CheckOptions, sty
                     f.severity.to_string(),
                     f.key.clone().unwrap_or_else(|| "—".into()),
                     change,
-                    f.title.clone(),
+                    f.summary.clone(),
                 ]
             })
             .collect();

@@ -101,6 +101,10 @@ fn fire(rule: &Rule, facts: &Facts, context: &Context, findings: &mut Vec<Findin
         rule: rule.id.clone(),
         severity,
         title: rule.title.clone(),
+        summary: match &rule.summary {
+            Some(summary) => summary.render(context)?,
+            None => rule.title.clone(),
+        },
         key,
         current,
         recommended,

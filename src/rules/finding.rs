@@ -35,6 +35,9 @@ pub struct Finding {
     pub rule: String,
     pub severity: Severity,
     pub title: String,
+    /// The title made specific to this finding (which file, which destination);
+    /// the title itself where the rule has no summary.
+    pub summary: String,
     /// The full dotted sysctl key concerned, if any.
     pub key: Option<String>,
     /// Its runtime value (folded whitespace), if the key exists.

@@ -52,6 +52,7 @@ struct RawFile {
 struct RawRule {
     id: Spanned<String>,
     title: String,
+    summary: Option<Spanned<String>>,
     severity: Severity,
     #[serde(default)]
     disabled: bool,
@@ -96,6 +97,9 @@ pub struct Escalation {
 pub struct Rule {
     pub id: String,
     pub title: String,
+    /// A one-line, per-finding version of the title (`${…}` allowed), for the
+    /// findings table; rules that fire once per item name the item here.
+    pub summary: Option<Template>,
     pub severity: Severity,
     pub disabled: bool,
     pub escalate: Vec<Escalation>,
@@ -203,6 +207,7 @@ fn validate(
         return Err(err(span, "recommend needs a key".into()));
     }
     let message = template("message", &raw.message)?;
+    let summary = raw.summary.as_ref().map(|s| template("summary", s)).transpose()?;
     let evidence = raw.evidence.iter().map(|e| template("evidence", e)).collect::<Result<_, _>>()?;
     if raw.rationale.trim().is_empty() {
         return Err(err(raw.id.span(), "rationale is empty: it is the rule's documentation".into()));
@@ -213,6 +218,7 @@ fn validate(
     Ok(Rule {
         id: id.clone(),
         title: raw.title,
+        summary,
         severity: raw.severity,
         disabled: raw.disabled,
         escalate,
