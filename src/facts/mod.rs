@@ -13,6 +13,7 @@ pub mod kernel;
 pub mod namespace;
 pub mod nat;
 pub mod persisted;
+pub mod ports;
 pub mod rates;
 pub mod sockets;
 

@@ -24,7 +24,8 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value as Json};
 
 use crate::facts::{Facts, KernelFacts, KernelVersion, NamespaceFacts, NatFacts, PersistedConfig, SocketFacts};
-use crate::sysctl::{parse_port_ranges, GATHERED_IPV4_KEYS, GATHERED_VENDOR_IPV4_KEYS};
+use crate::facts::ports;
+use crate::sysctl::{GATHERED_IPV4_KEYS, GATHERED_VENDOR_IPV4_KEYS};
 
 /// The top-level variables a condition may name.
 pub const ROOTS: &[&str] = &[
@@ -190,23 +191,13 @@ fn persisted_view(config: &PersistedConfig, runtime: &BTreeMap<String, String>) 
 }
 
 fn ports_view(facts: &Facts) -> Option<Json> {
-    let range = facts.sysctl("net.ipv4.ip_local_port_range")?;
-    let mut bounds = range.split_whitespace().map(str::parse::<i64>);
-    let (Some(Ok(low)), Some(Ok(high))) = (bounds.next(), bounds.next()) else {
-        return None;
-    };
+    let range = ports::parse_range(facts.sysctl("net.ipv4.ip_local_port_range")?).ok()?;
     let reserved = facts
         .sysctl("net.ipv4.ip_local_reserved_ports")
-        .and_then(|r| parse_port_ranges(r).ok())
+        .and_then(|r| ports::parse_reserved(r).ok())
         .unwrap_or_default();
-    let reserved_in_range: i64 = reserved
-        .iter()
-        .map(|&(a, b)| {
-            let (a, b) = (i64::from(a).max(low), i64::from(b).min(high));
-            (b - a + 1).max(0)
-        })
-        .sum();
-    Some(ports_fields(low, high, reserved_in_range))
+    let reserved_in_range = range.size() - ports::usable_ports(range, &reserved);
+    Some(ports_fields(i64::from(range.low), i64::from(range.high), i64::from(reserved_in_range)))
 }
 
 fn ports_fields(low: i64, high: i64, reserved_in_range: i64) -> Json {

@@ -10,7 +10,6 @@
 
 pub mod diag;
 pub mod owners;
-pub mod ports;
 pub mod proc_tcp;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -24,7 +23,7 @@ use serde::Serialize;
 
 use super::{FactError, GatherOptions, read_optional};
 pub use owners::SocketOwner;
-pub use ports::PortRange;
+pub use super::ports::{self, PortRange};
 
 /// TIME_WAIT lasts TCP_TIMEWAIT_LEN (include/net/tcp.h); no sysctl changes it.
 pub const TIME_WAIT_SECONDS: f64 = 60.0;
