@@ -343,3 +343,41 @@ references = ["local policy"]
         .expect_code(2);
     assert_eq!(run.rule_ids(), vec!["site-reuse-policy"]);
 }
+
+#[test]
+fn overlapping_reserved_ranges_count_each_port_once() {
+    let run = Scenario::fixture("debian12-defaults")
+        .sysctl("ip_local_reserved_ports", "40000-44999,42000-45999,50000")
+        .twtune(&["check", "--format", "json"])
+        .expect_code(2);
+    let f = &run.findings("ip-local-port-range-reserved")[0];
+    assert!(f["message"].as_str().unwrap().contains("removes 6001 of the 28232 ports"), "{}", f["message"]);
+}
+
+/// Runs `twtune check` on a pseudo-terminal (util-linux `script`), with or
+/// without NO_COLOR, and returns what the terminal showed.
+fn on_a_terminal(no_color: bool) -> String {
+    let scenario = Scenario::fixture("centos7-tw-recycle");
+    let command = format!("{} --root {} check", env!("CARGO_BIN_EXE_twtune"), scenario.root().display());
+    let mut script = std::process::Command::new("script");
+    script.args(["-qec", &command, "/dev/null"]).env_remove("NO_COLOR");
+    if no_color {
+        script.env("NO_COLOR", "1");
+    }
+    let output = script.output().expect("script(1) from util-linux");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn colour_on_a_terminal_and_never_with_no_color() {
+    let coloured = on_a_terminal(false);
+    assert!(coloured.contains("\x1b[1;31mcritical"), "{coloured:?}");
+    let plain = on_a_terminal(true);
+    assert!(plain.contains("critical") && !plain.contains('\x1b'), "{plain:?}");
+    // And never on a pipe, even without NO_COLOR.
+    let scenario = Scenario::fixture("centos7-tw-recycle");
+    let mut command = harness::twtune();
+    command.env_remove("NO_COLOR").arg("--root").arg(scenario.root()).arg("check");
+    let piped = harness::Run::of(command).expect_code(2);
+    assert!(piped.stdout().contains("critical") && !piped.stdout().contains('\x1b'));
+}
