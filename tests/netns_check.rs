@@ -1,19 +1,13 @@
 //! `twtune check` on the real kernel, inside a private network namespace: the
 //! facts come from /proc as the kernel writes it, not from a fixture.
 
-mod harness;
+mod support;
 
-use harness::{in_private_netns, twtune, write_netns_sysctl, Run};
-
-fn check_json() -> serde_json::Value {
-    let mut command = twtune();
-    command.args(["check", "--format", "json"]);
-    Run::of(command).json()
-}
+use support::{check, findings, in_private_netns, twtune_json, write_ns_sysctl};
 
 #[test]
 fn a_fresh_namespace_has_kernel_defaults_and_is_not_the_host() {
-    let doc = in_private_netns(check_json);
+    let doc = in_private_netns(check);
     let sysctl = &doc["facts"]["sysctl"];
     assert_eq!(sysctl["net.ipv4.ip_local_port_range"], "32768 60999");
     assert_eq!(sysctl["net.ipv4.tcp_timestamps"], "1");
@@ -25,20 +19,11 @@ fn a_fresh_namespace_has_kernel_defaults_and_is_not_the_host() {
 #[test]
 fn timestamps_switched_off_in_the_namespace_are_found() {
     let (doc, code) = in_private_netns(|| {
-        write_netns_sysctl("tcp_timestamps", "0");
-        let mut command = twtune();
-        command.args(["check", "--format", "json"]);
-        let run = Run::of(command);
-        (run.json(), run.code())
+        write_ns_sysctl("net.ipv4.tcp_timestamps", "0");
+        twtune_json(&["check", "--format", "json"])
     });
     assert_eq!(code, 2);
-    let finding = doc["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["rule"] == "tcp-timestamps-off")
-        .cloned()
-        .expect("tcp-timestamps-off fires");
+    let finding = findings(&doc, "tcp-timestamps-off")[0];
     assert_eq!(finding["current"], "0");
     assert_eq!(finding["recommended"], "1");
 }
@@ -46,10 +31,10 @@ fn timestamps_switched_off_in_the_namespace_are_found() {
 #[test]
 fn a_narrowed_port_range_in_the_namespace_is_found() {
     let doc = in_private_netns(|| {
-        write_netns_sysctl("ip_local_port_range", "40000 40999");
-        check_json()
+        write_ns_sysctl("net.ipv4.ip_local_port_range", "40000 40999");
+        check()
     });
-    let narrow: Vec<_> = doc["findings"].as_array().unwrap().iter().filter(|f| f["rule"] == "ip-local-port-range-narrow").collect();
+    let narrow = findings(&doc, "ip-local-port-range-narrow");
     assert_eq!(narrow[0]["current"], "40000 40999");
     assert!(narrow[0]["message"].as_str().unwrap().contains("1000 ephemeral ports"));
 }

@@ -169,29 +169,3 @@ pub fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-/// Runs `body` on a new thread moved into a new, empty network namespace.
-/// Namespaces belong to tasks, so only that thread (and the processes it
-/// spawns) see it; the host's own sysctls are never touched. Fails loudly
-/// when the namespace cannot be made: a skipped test is not a passing test.
-pub fn in_private_netns<R: Send + 'static>(body: impl FnOnce() -> R + Send + 'static) -> R {
-    std::thread::spawn(move || {
-        let host = std::fs::read_link("/proc/thread-self/ns/net").expect("read own netns");
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
-            .expect("unshare(CLONE_NEWNET) failed: namespace tests need root (CAP_SYS_ADMIN)");
-        let private = std::fs::read_link("/proc/thread-self/ns/net").unwrap();
-        assert_ne!(host, private, "still in the host's network namespace");
-        body()
-    })
-    .join()
-    .unwrap_or_else(|e| std::panic::resume_unwind(e))
-}
-
-/// Writes a sysctl in the calling thread's network namespace, after checking it
-/// is not the host's.
-pub fn write_netns_sysctl(ipv4_key: &str, value: &str) {
-    let own = std::fs::read_link("/proc/thread-self/ns/net").unwrap();
-    // The process's main thread stays in the namespace the tests started in.
-    let host = std::fs::read_link("/proc/self/ns/net").unwrap();
-    assert_ne!(own, host, "refusing to write the host's net.ipv4.{ipv4_key}");
-    std::fs::write(format!("/proc/sys/net/ipv4/{ipv4_key}"), value).unwrap();
-}
