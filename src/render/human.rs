@@ -115,6 +115,11 @@ pub fn check(facts: &Facts, evaluation: &Evaluation, options: &CheckOptions, sty
         next.push("`twtune explain RULE` for why");
         let _ = writeln!(out, "{}", style.dim(&format!("Next: {}.", next.join(" · "))));
     }
+    // A clean host keeps its one line unless more was asked for.
+    let wanted = !findings.is_empty() || options.verbose || facts.rates.is_some();
+    if let Some(line) = pressure_line(facts).filter(|_| wanted) {
+        let _ = writeln!(out, "{}", style.dim(&line));
+    }
     for undecided in &evaluation.undecided {
         let _ = writeln!(out, "{} rule {} undecided: {}", style.dim("?"), undecided.rule, undecided.reason);
     }
@@ -122,6 +127,33 @@ pub fn check(facts: &Facts, evaluation: &Evaluation, options: &CheckOptions, sty
         let _ = writeln!(out, "{} {}: {}", style.severity(Severity::Critical, "error:"), problem.file, problem.message);
     }
     out
+}
+
+/// One line of context under a check: the socket counts, and the sampled
+/// rates when `--sample` was given.
+fn pressure_line(facts: &Facts) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(sockets) = &facts.sockets {
+        parts.push(format!(
+            "TIME_WAIT {} (server side {}, client side {}), CLOSE_WAIT {}",
+            sockets.time_wait, sockets.time_wait_server_side, sockets.time_wait_client_side, sockets.close_wait
+        ));
+    }
+    if let Some(rates) = &facts.rates {
+        let rate = |name: &str, value: Option<f64>| value.map(|v| format!("{name} {v:.1}/s"));
+        let sampled: Vec<String> = [
+            rate("new outbound", rates.active_opens),
+            rate("accepted", rates.passive_opens),
+            rate("entering TIME_WAIT", rates.time_wait_entered),
+            rate("TIME_WAIT reused", rates.time_wait_reused),
+            rate("TIME_WAIT overflow", rates.time_wait_overflow),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        parts.push(format!("over {:.1} s: {}", rates.interval_seconds, sampled.join(", ")));
+    }
+    (!parts.is_empty()).then(|| parts.join(" · "))
 }
 
 pub fn rules_list(rules: &RuleSet, style: Style) -> String {
