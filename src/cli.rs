@@ -54,6 +54,16 @@ pub enum Command {
         id: String,
     },
     /// Apply the recommendations: runtime sysctls and a persisted drop-in, atomically.
+    #[command(after_long_help = "\
+Every key is written and read back, or none is: on any failure the keys already \
+written are restored and the exit status is 1. Old values are journalled under \
+ROOT/var/lib/twtune/ before the first write.
+
+Exit status: 0 applied or nothing to do; 2 a non-empty plan with --dry-run, or \
+the confirmation declined; 1 error.
+
+Environment: TWTUNE_LOCK_WAIT_MS, how long to wait for another apply's lock \
+(default 10000).")]
     Apply(ApplyArgs),
     /// Undo the last apply, or finish an interrupted one, from its journal.
     Rollback(RollbackArgs),
