@@ -137,24 +137,32 @@ fn build_schema_view() -> Map<String, Json> {
 fn typed_sysctl_tree(sysctl: &BTreeMap<String, String>) -> Json {
     let mut tree = Map::new();
     for (key, value) in sysctl {
-        let mut parts: Vec<&str> = key.split('.').collect();
-        if parts.first() != Some(&"net") || parts.len() < 3 {
-            continue;
+        let parts: Vec<&str> = key.split('.').collect();
+        if let ["net", path @ ..] = parts.as_slice()
+            && path.len() >= 2
+        {
+            insert_at(&mut tree, path, typed_value(value));
         }
-        parts.remove(0);
-        let leaf = parts.pop().unwrap_or_default();
-        let mut node = &mut tree;
-        for part in parts {
-            let entry = node.entry(part.to_string()).or_insert_with(|| Json::Object(Map::new()));
-            if !entry.is_object() {
-                *entry = Json::Object(Map::new());
-            }
-            let Json::Object(next) = entry else { unreachable!("just made an object") };
-            node = next;
-        }
-        node.insert(leaf.to_string(), typed_value(value));
     }
     Json::Object(tree)
+}
+
+/// Inserts `value` at `path`, making the folders on the way. No sysctl is both
+/// a file and a folder, so a clash cannot arise from /proc; were one to, the
+/// file wins and the deeper value is left out.
+fn insert_at(map: &mut Map<String, Json>, path: &[&str], value: Json) {
+    match path {
+        [] => {}
+        [leaf] => {
+            map.insert(leaf.to_string(), value);
+        }
+        [folder, rest @ ..] => {
+            let entry = map.entry(folder.to_string()).or_insert_with(|| Json::Object(Map::new()));
+            if let Json::Object(inner) = entry {
+                insert_at(inner, rest, value);
+            }
+        }
+    }
 }
 
 pub fn typed_value(value: &str) -> Json {
