@@ -102,7 +102,7 @@ pub struct ApplyArgs {
     #[arg(long = "skip", value_name = "RULE")]
     pub skip: Vec<String>,
 
-    /// Write the persisted settings to this file instead of /etc/sysctl.d/<NN>-twtune.conf.
+    /// Write the persisted settings to this file instead of `/etc/sysctl.d/90-twtune.conf`.
     #[arg(long, value_name = "FILE")]
     pub persist_to: Option<PathBuf>,
 
@@ -143,7 +143,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         _ => return Err(format!("{text:?}: unknown unit {unit:?} (use ms, s or m)")),
     };
     if !(seconds > 0.0 && seconds <= 3600.0) {
-        return Err(format!("{text:?}: a sample lasts more than 0 and at most 1h"));
+        return Err(format!(
+            "{text:?}: a sample lasts more than 0 and at most 1h"
+        ));
     }
     Ok(Duration::from_secs_f64(seconds))
 }

@@ -17,7 +17,12 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
-            return if err.use_stderr() { Exit::Error } else { Exit::Compliant }.into();
+            return if err.use_stderr() {
+                Exit::Error
+            } else {
+                Exit::Compliant
+            }
+            .into();
         }
     };
     match commands::run(cli) {

@@ -48,7 +48,10 @@ fn render() -> Vec<u8> {
         if name == "help" {
             continue;
         }
-        let sub_man = clap_mangen::Man::new(sub.clone().name(Box::leak(format!("twtune {name}").into_boxed_str()) as &str));
+        let sub_man = clap_mangen::Man::new(
+            sub.clone()
+                .name(Box::leak(format!("twtune {name}").into_boxed_str()) as &str),
+        );
         out.extend_from_slice(format!(".SH \"twtune {}\"\n", name.to_uppercase()).as_bytes());
         sub_man.render_synopsis_section(&mut out).unwrap();
         sub_man.render_description_section(&mut out).unwrap();

@@ -36,5 +36,10 @@ fn a_narrowed_port_range_in_the_namespace_is_found() {
     });
     let narrow = findings(&doc, "ip-local-port-range-narrow");
     assert_eq!(narrow[0]["current"], "40000 40999");
-    assert!(narrow[0]["message"].as_str().unwrap().contains("1000 ephemeral ports"));
+    assert!(
+        narrow[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("1000 ephemeral ports")
+    );
 }

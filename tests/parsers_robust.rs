@@ -24,7 +24,10 @@ impl Noise {
 /// Every prefix of `text` (on char boundaries), then 300 copies with a few
 /// bytes replaced by ASCII noise that parsers care about (digits, separators).
 fn mutations(text: &str) -> Vec<String> {
-    let mut out: Vec<String> = (0..=text.len()).filter(|&i| text.is_char_boundary(i)).map(|i| text[..i].to_string()).collect();
+    let mut out: Vec<String> = (0..=text.len())
+        .filter(|&i| text.is_char_boundary(i))
+        .map(|i| text[..i].to_string())
+        .collect();
     let alphabet = b"0123456789abcdefABCDEF:;=-,. \t\n#[]{}\"x/";
     let mut noise = Noise(0x7477_7475_6e65);
     for _ in 0..300 {
@@ -44,7 +47,12 @@ fn mutations(text: &str) -> Vec<String> {
 }
 
 fn fixture(path: &str) -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(path)).unwrap()
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(path),
+    )
+    .unwrap()
 }
 
 const PROC_TCP: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
@@ -60,7 +68,10 @@ const NFT: &str = r#"{"nftables": [{"metainfo": {"version": "1.0.6"}}, {"rule": 
 
 #[test]
 fn counter_parsers() {
-    for text in mutations(&fixture("centos7-tw-recycle/proc/net/netstat")).iter().chain(&mutations(&fixture("centos7-tw-recycle/proc/net/snmp"))) {
+    for text in mutations(&fixture("centos7-tw-recycle/proc/net/netstat"))
+        .iter()
+        .chain(&mutations(&fixture("centos7-tw-recycle/proc/net/snmp")))
+    {
         let _ = counters::parse_paired_counters(text);
     }
     for text in mutations(&fixture("centos7-tw-recycle/proc/net/sockstat")) {
@@ -73,7 +84,10 @@ fn sysctl_file_and_value_parsers() {
     for text in mutations(&fixture("centos7-tw-recycle/etc/sysctl.conf")) {
         let _ = persisted::parse_sysctl_file("/etc/sysctl.conf", &text);
     }
-    for text in mutations("32768\t60999\n").iter().chain(&mutations("8080,9000-9100,65535")) {
+    for text in mutations("32768\t60999\n")
+        .iter()
+        .chain(&mutations("8080,9000-9100,65535"))
+    {
         let _ = ports::parse_range(text);
         let _ = ports::parse_reserved(text);
     }
@@ -118,14 +132,18 @@ fn nat_signal_parsers() {
     for text in mutations("-A POSTROUTING -s 10.0.0.0/8 -o eth0 -j MASQUERADE\n") {
         let _ = ruleset::parse_iptables_save(&text);
     }
-    for text in mutations("Inter-|   Receive\n face |bytes\n    lo: 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\ndocker0: 1 2 3\n") {
+    for text in mutations(
+        "Inter-|   Receive\n face |bytes\n    lo: 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\ndocker0: 1 2 3\n",
+    ) {
         let _ = host::parse_proc_net_dev(&text);
     }
     let fib_trie = "Main:\n  +-- 0.0.0.0/0 3 0 5\n     |-- 10.0.2.15\n        /32 host LOCAL\nLocal:\n  +-- 0.0.0.0/0 3 0 5\n     |-- 10.0.2.15\n        /32 host LOCAL\n";
     for text in mutations(fib_trie) {
         let _ = host::parse_fib_trie(&text);
     }
-    for text in mutations("00000000000000000000000000000001 01 80 10 80       lo\nfd000000000000000000000000000002 02 40 00 80     eth0\n") {
+    for text in mutations(
+        "00000000000000000000000000000001 01 80 10 80       lo\nfd000000000000000000000000000002 02 40 00 80     eth0\n",
+    ) {
         let _ = host::parse_if_inet6(&text);
     }
 }

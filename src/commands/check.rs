@@ -32,7 +32,12 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
                 verbose: args.verbose,
                 rules_checked: rule_set.rules().count(),
             };
-            super::output::emit(&human::check(&facts, &evaluation, &options, Style::for_stdout()))?;
+            super::output::emit(&human::check(
+                &facts,
+                &evaluation,
+                &options,
+                Style::for_stdout(),
+            ))?;
         }
     }
     Ok(if !facts.degraded.is_empty() {
@@ -50,5 +55,9 @@ pub fn facts(cli: &Cli) -> anyhow::Result<Exit> {
         Format::Json => super::output::emit_json(&render::json::facts_report(&facts))?,
         Format::Human => super::output::emit(&human::facts(&facts, Style::for_stdout()))?,
     }
-    Ok(if facts.degraded.is_empty() { Exit::Compliant } else { Exit::Error })
+    Ok(if facts.degraded.is_empty() {
+        Exit::Compliant
+    } else {
+        Exit::Error
+    })
 }

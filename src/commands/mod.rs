@@ -2,8 +2,8 @@
 //! library's layers and returns the exit status. Context is added to errors here.
 
 mod apply;
-mod output;
 mod check;
+mod output;
 mod rules;
 
 use twtune::cli::{Cli, Command};

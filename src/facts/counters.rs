@@ -46,7 +46,10 @@ pub fn parse_paired_counters(
     text: &str,
 ) -> Result<BTreeMap<String, CounterGroup>, CounterParseError> {
     let mut groups = BTreeMap::new();
-    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
     while let Some((index, header)) = lines.next() {
         let line = index + 1;
         let (prefix, names) = split_prefix(header, line)?;
@@ -75,10 +78,12 @@ pub fn parse_paired_counters(
         }
         let group: &mut CounterGroup = groups.entry(prefix.to_string()).or_default();
         for (name, value) in names.into_iter().zip(values) {
-            let value = value.parse::<i64>().map_err(|_| CounterParseError::NotANumber {
-                line: value_index + 1,
-                value: value.to_string(),
-            })?;
+            let value = value
+                .parse::<i64>()
+                .map_err(|_| CounterParseError::NotANumber {
+                    line: value_index + 1,
+                    value: value.to_string(),
+                })?;
             group.insert(name.to_string(), value);
         }
     }
@@ -103,10 +108,12 @@ pub fn parse_sockstat(text: &str) -> Result<BTreeMap<String, CounterGroup>, Coun
         }
         let group: &mut CounterGroup = protocols.entry(protocol.to_string()).or_default();
         for pair in words.chunks_exact(2) {
-            let value = pair[1].parse::<i64>().map_err(|_| CounterParseError::NotANumber {
-                line,
-                value: pair[1].to_string(),
-            })?;
+            let value = pair[1]
+                .parse::<i64>()
+                .map_err(|_| CounterParseError::NotANumber {
+                    line,
+                    value: pair[1].to_string(),
+                })?;
             group.insert(pair[0].to_string(), value);
         }
     }
@@ -186,7 +193,8 @@ IpExt: 0 0
 
     #[test]
     fn sockstat_fields_are_pairs() {
-        let text = "sockets: used 290\nTCP: inuse 5 orphan 0 tw 1520 alloc 7 mem 1\nUDP: inuse 2 mem 0\n";
+        let text =
+            "sockets: used 290\nTCP: inuse 5 orphan 0 tw 1520 alloc 7 mem 1\nUDP: inuse 2 mem 0\n";
         let groups = parse_sockstat(text).unwrap();
         assert_eq!(groups["TCP"]["tw"], 1520);
         assert_eq!(groups["sockets"]["used"], 290);

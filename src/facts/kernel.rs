@@ -16,7 +16,11 @@ pub struct KernelVersion {
 
 impl KernelVersion {
     pub const fn new(major: u32, minor: u32, patch: u32) -> Self {
-        KernelVersion { major, minor, patch }
+        KernelVersion {
+            major,
+            minor,
+            patch,
+        }
     }
 
     /// Parses the leading `MAJOR.MINOR[.PATCH]` of a release string.
@@ -27,7 +31,11 @@ impl KernelVersion {
             let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
             if digits == 0 {
                 // MAJOR and MINOR are required; PATCH is optional ("5.4-foo").
-                return if i >= 2 { Some(Self::from(numbers)) } else { None };
+                return if i >= 2 {
+                    Some(Self::from(numbers))
+                } else {
+                    None
+                };
             }
             *slot = rest[..digits].parse().ok()?;
             rest = &rest[digits..];

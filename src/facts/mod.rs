@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::sysctl::{normalize_value, SysctlKey, GATHERED_IPV4_KEYS, GATHERED_VENDOR_IPV4_KEYS};
+use crate::sysctl::{GATHERED_IPV4_KEYS, GATHERED_VENDOR_IPV4_KEYS, SysctlKey, normalize_value};
 pub use counters::Counters;
 pub use kernel::{KernelFacts, KernelVersion};
 pub use namespace::NamespaceFacts;
@@ -164,7 +164,10 @@ pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
                 sysctl.insert(key.to_string(), normalize_value(&value));
             }
             None => {
-                if !GATHERED_VENDOR_IPV4_KEYS.iter().any(|k| key == SysctlKey::ipv4(k)) {
+                if !GATHERED_VENDOR_IPV4_KEYS
+                    .iter()
+                    .any(|k| key == SysctlKey::ipv4(k))
+                {
                     sysctl_absent.push(key.to_string())
                 }
             }

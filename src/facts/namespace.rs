@@ -83,8 +83,8 @@ pub fn gather(root: &Path, kernel: Option<KernelVersion>) -> Result<NamespaceFac
 /// A write bit in the mode (fixture trees mark read-only keys 0444), a mount that
 /// is not read-only (containers mount /proc/sys ro), and access(2) agreeing.
 fn writable(path: &Path) -> bool {
-    use nix::sys::statvfs::{statvfs, FsFlags};
-    use nix::unistd::{access, AccessFlags};
+    use nix::sys::statvfs::{FsFlags, statvfs};
+    use nix::unistd::{AccessFlags, access};
     let Ok(meta) = std::fs::metadata(path) else {
         return false;
     };
@@ -110,7 +110,10 @@ mod tests {
 
     #[test]
     fn fixed_inode_means_initial() {
-        assert_eq!(is_initial(Some(PROC_NET_INIT_INO), None, None, None), Some(true));
+        assert_eq!(
+            is_initial(Some(PROC_NET_INIT_INO), None, None, None),
+            Some(true)
+        );
     }
 
     #[test]
@@ -123,7 +126,10 @@ mod tests {
     fn old_kernels_compare_with_pid_one() {
         let v = Some(KernelVersion::new(5, 15, 0));
         assert_eq!(is_initial(Some(10), Some(11), None, v), Some(false));
-        assert_eq!(is_initial(Some(10), Some(10), Some(PROC_PID_INIT_INO), v), Some(true));
+        assert_eq!(
+            is_initial(Some(10), Some(10), Some(PROC_PID_INIT_INO), v),
+            Some(true)
+        );
         // Same as pid 1 but inside a pid namespace: pid 1 may be a container's init.
         assert_eq!(is_initial(Some(10), Some(10), Some(99), v), None);
         assert_eq!(is_initial(None, Some(10), None, v), None);

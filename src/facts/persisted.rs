@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::{read_optional, FactError};
-use crate::sysctl::{normalize_value, SysctlKey};
+use super::{FactError, read_optional};
+use crate::sysctl::{SysctlKey, normalize_value};
 
 /// Folders in masking priority: a name in an earlier one hides the same name later.
 pub const SYSCTL_D_DIRS: &[&str] = &[
@@ -141,7 +141,7 @@ fn ordered_files(root: &Path) -> Result<(Vec<PathBuf>, Vec<Masked>), FactError> 
                 return Err(FactError::Read {
                     path: dir_path,
                     source,
-                })
+                });
             }
         };
         let mut names: Vec<String> = Vec::new();
@@ -234,7 +234,10 @@ mod tests {
         let text = "# comment\n; also comment\nnet.ipv4.tcp_tw_reuse = 1\nnet/ipv4/tcp_timestamps=0\n\n-net.ipv4.tcp_tw_recycle = 1\n";
         let (settings, problems) = parse_sysctl_file("/etc/sysctl.conf", text);
         assert!(problems.is_empty());
-        let keys: Vec<_> = settings.iter().map(|s| (s.key.as_str(), s.value.as_str(), s.line)).collect();
+        let keys: Vec<_> = settings
+            .iter()
+            .map(|s| (s.key.as_str(), s.value.as_str(), s.line))
+            .collect();
         assert_eq!(
             keys,
             vec![
@@ -248,13 +251,15 @@ mod tests {
 
     #[test]
     fn port_range_value_whitespace_is_folded() {
-        let (settings, _) = parse_sysctl_file("f", "net.ipv4.ip_local_port_range =  1024\t65000  \n");
+        let (settings, _) =
+            parse_sysctl_file("f", "net.ipv4.ip_local_port_range =  1024\t65000  \n");
         assert_eq!(settings[0].value, "1024 65000");
     }
 
     #[test]
     fn a_line_without_equals_is_reported_with_its_line() {
-        let (settings, problems) = parse_sysctl_file("/etc/sysctl.d/x.conf", "net.ipv4.tcp_tw_reuse 1\n");
+        let (settings, problems) =
+            parse_sysctl_file("/etc/sysctl.d/x.conf", "net.ipv4.tcp_tw_reuse 1\n");
         assert!(settings.is_empty());
         assert_eq!(problems[0].line, 1);
         assert_eq!(problems[0].file, "/etc/sysctl.d/x.conf");
@@ -268,9 +273,18 @@ mod tests {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, t).unwrap();
         };
-        w("usr/lib/sysctl.d/50-default.conf", "net.ipv4.tcp_tw_reuse = 0\n");
-        w("usr/lib/sysctl.d/10-masked.conf", "net.ipv4.tcp_timestamps = 0\n");
-        w("etc/sysctl.d/10-masked.conf", "net.ipv4.tcp_timestamps = 1\n");
+        w(
+            "usr/lib/sysctl.d/50-default.conf",
+            "net.ipv4.tcp_tw_reuse = 0\n",
+        );
+        w(
+            "usr/lib/sysctl.d/10-masked.conf",
+            "net.ipv4.tcp_timestamps = 0\n",
+        );
+        w(
+            "etc/sysctl.d/10-masked.conf",
+            "net.ipv4.tcp_timestamps = 1\n",
+        );
         w("run/sysctl.d/60-run.conf", "net.ipv4.tcp_tw_reuse = 2\n");
         w("etc/sysctl.d/README", "not a conf file\n");
         w("etc/sysctl.conf", "net.ipv4.tcp_tw_reuse = 1\n");
@@ -286,7 +300,10 @@ mod tests {
         );
         assert_eq!(config.masked[0].file, "/usr/lib/sysctl.d/10-masked.conf");
         let winner = config.winner("net.ipv4.tcp_tw_reuse").unwrap();
-        assert_eq!((winner.file.as_str(), winner.value.as_str()), ("/etc/sysctl.conf", "1"));
+        assert_eq!(
+            (winner.file.as_str(), winner.value.as_str()),
+            ("/etc/sysctl.conf", "1")
+        );
         assert_eq!(config.settings_for("net.ipv4.tcp_tw_reuse").count(), 3);
         assert_eq!(config.winner("net.ipv4.tcp_timestamps").unwrap().value, "1");
     }

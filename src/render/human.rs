@@ -21,7 +21,12 @@ fn host_line(facts: &Facts) -> String {
     format!("kernel {kernel} · {namespace}")
 }
 
-pub fn check(facts: &Facts, evaluation: &Evaluation, options: &CheckOptions, style: Style) -> String {
+pub fn check(
+    facts: &Facts,
+    evaluation: &Evaluation,
+    options: &CheckOptions,
+    style: Style,
+) -> String {
     let mut out = String::new();
     let findings = &evaluation.findings;
     if findings.is_empty() {
@@ -33,7 +38,11 @@ pub fn check(facts: &Facts, evaluation: &Evaluation, options: &CheckOptions, sty
             host_line(facts)
         );
     } else {
-        let _ = writeln!(out, "{}\n", style.bold(&format!("twtune check · {}", host_line(facts))));
+        let _ = writeln!(
+            out,
+            "{}\n",
+            style.bold(&format!("twtune check · {}", host_line(facts)))
+        );
         let rows: Vec<[String; 4]> = findings
             .iter()
             .map(|f| {
@@ -54,9 +63,20 @@ pub fn check(facts: &Facts, evaluation: &Evaluation, options: &CheckOptions, sty
             .collect();
         let header = ["SEVERITY", "KEY", "CURRENT → RECOMMENDED", "FINDING"];
         let widths: Vec<usize> = (0..3)
-            .map(|i| rows.iter().map(|r| r[i].chars().count()).chain([header[i].chars().count()]).max().unwrap_or(0))
+            .map(|i| {
+                rows.iter()
+                    .map(|r| r[i].chars().count())
+                    .chain([header[i].chars().count()])
+                    .max()
+                    .unwrap_or(0)
+            })
             .collect();
-        let pad = |text: &str, width: usize| format!("{text}{}", " ".repeat(width.saturating_sub(text.chars().count())));
+        let pad = |text: &str, width: usize| {
+            format!(
+                "{text}{}",
+                " ".repeat(width.saturating_sub(text.chars().count()))
+            )
+        };
         let _ = writeln!(
             out,
             "{}",
@@ -113,7 +133,11 @@ pub fn check(facts: &Facts, evaluation: &Evaluation, options: &CheckOptions, sty
             next.push("`twtune apply --dry-run` for the changes");
         }
         next.push("`twtune explain RULE` for why");
-        let _ = writeln!(out, "{}", style.dim(&format!("Next: {}.", next.join(" · "))));
+        let _ = writeln!(
+            out,
+            "{}",
+            style.dim(&format!("Next: {}.", next.join(" · ")))
+        );
     }
     // A clean host keeps its one line unless more was asked for.
     let wanted = !findings.is_empty() || options.verbose || facts.rates.is_some();
@@ -121,10 +145,22 @@ pub fn check(facts: &Facts, evaluation: &Evaluation, options: &CheckOptions, sty
         let _ = writeln!(out, "{}", style.dim(&line));
     }
     for undecided in &evaluation.undecided {
-        let _ = writeln!(out, "{} rule {} undecided: {}", style.dim("?"), undecided.rule, undecided.reason);
+        let _ = writeln!(
+            out,
+            "{} rule {} undecided: {}",
+            style.dim("?"),
+            undecided.rule,
+            undecided.reason
+        );
     }
     for problem in &facts.degraded {
-        let _ = writeln!(out, "{} {}: {}", style.severity(Severity::Critical, "error:"), problem.file, problem.message);
+        let _ = writeln!(
+            out,
+            "{} {}: {}",
+            style.severity(Severity::Critical, "error:"),
+            problem.file,
+            problem.message
+        );
     }
     out
 }
@@ -136,7 +172,10 @@ fn pressure_line(facts: &Facts) -> Option<String> {
     if let Some(sockets) = &facts.sockets {
         parts.push(format!(
             "TIME_WAIT {} (server side {}, client side {}), CLOSE_WAIT {}",
-            sockets.time_wait, sockets.time_wait_server_side, sockets.time_wait_client_side, sockets.close_wait
+            sockets.time_wait,
+            sockets.time_wait_server_side,
+            sockets.time_wait_client_side,
+            sockets.close_wait
         ));
     }
     if let Some(rates) = &facts.rates {
@@ -151,7 +190,11 @@ fn pressure_line(facts: &Facts) -> Option<String> {
         .into_iter()
         .flatten()
         .collect();
-        parts.push(format!("over {:.1} s: {}", rates.interval_seconds, sampled.join(", ")));
+        parts.push(format!(
+            "over {:.1} s: {}",
+            rates.interval_seconds,
+            sampled.join(", ")
+        ));
     }
     (!parts.is_empty()).then(|| parts.join(" · "))
 }
@@ -174,7 +217,12 @@ pub fn rules_list(rules: &RuleSet, style: Style) -> String {
 
 pub fn explain(rule: &Rule, style: Style) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{}  {}", style.bold(&rule.id), style.severity(rule.severity, rule.severity.as_str()));
+    let _ = writeln!(
+        out,
+        "{}  {}",
+        style.bold(&rule.id),
+        style.severity(rule.severity, rule.severity.as_str())
+    );
     let _ = writeln!(out, "{}\n", rule.title);
     let _ = writeln!(out, "{}", rule.rationale);
     let _ = writeln!(out, "\n{}", style.bold("Fires when"));
@@ -183,10 +231,19 @@ pub fn explain(rule: &Rule, style: Style) -> String {
     }
     let _ = writeln!(out, "  {}", rule.when.source.trim());
     for escalation in &rule.escalate {
-        let _ = writeln!(out, "  {} when: {}", escalation.severity, escalation.when.source.trim());
+        let _ = writeln!(
+            out,
+            "  {} when: {}",
+            escalation.severity,
+            escalation.when.source.trim()
+        );
     }
     if !rule.requires.is_empty() {
-        let _ = writeln!(out, "  undecided unless known: {}", rule.requires.join(", "));
+        let _ = writeln!(
+            out,
+            "  undecided unless known: {}",
+            rule.requires.join(", ")
+        );
     }
     if let Some(key) = &rule.key {
         let _ = writeln!(out, "\n{}", style.bold("Key"));
@@ -199,7 +256,14 @@ pub fn explain(rule: &Rule, style: Style) -> String {
     for reference in &rule.references {
         let _ = writeln!(out, "  {reference}");
     }
-    let _ = writeln!(out, "\n{}", style.dim(&format!("defined at {}:{}", rule.origin.file, rule.origin.line)));
+    let _ = writeln!(
+        out,
+        "\n{}",
+        style.dim(&format!(
+            "defined at {}:{}",
+            rule.origin.file, rule.origin.line
+        ))
+    );
     out
 }
 
@@ -212,7 +276,11 @@ pub fn facts(facts: &Facts, style: Style) -> String {
     let _ = writeln!(
         out,
         "/proc/sys/net writable: {}",
-        if facts.namespace.proc_sys_net_writable { "yes" } else { "no" }
+        if facts.namespace.proc_sys_net_writable {
+            "yes"
+        } else {
+            "no"
+        }
     );
     let _ = writeln!(out, "\n{}", style.bold("Runtime sysctls"));
     for (key, value) in &facts.sysctl {
@@ -226,19 +294,36 @@ pub fn facts(facts: &Facts, style: Style) -> String {
     for key in &facts.sysctl_absent {
         let _ = writeln!(out, "  {key} {}", style.dim("(absent on this kernel)"));
     }
-    let _ = writeln!(out, "\n{}", style.bold("Persisted sysctl files, in the order applied"));
+    let _ = writeln!(
+        out,
+        "\n{}",
+        style.bold("Persisted sysctl files, in the order applied")
+    );
     for file in &facts.persisted.files {
         let _ = writeln!(out, "  {file}");
     }
     for masked in &facts.persisted.masked {
-        let _ = writeln!(out, "  {} {} (masked by {})", style.dim("-"), masked.file, masked.by);
+        let _ = writeln!(
+            out,
+            "  {} {} (masked by {})",
+            style.dim("-"),
+            masked.file,
+            masked.by
+        );
     }
     let _ = writeln!(out, "\n{}", style.bold("Counters"));
     for (protocol, fields) in &facts.counters.sockstat {
         let fields: Vec<String> = fields.iter().map(|(k, v)| format!("{k} {v}")).collect();
         let _ = writeln!(out, "  sockstat {protocol}: {}", fields.join(", "));
     }
-    for name in ["TW", "TWRecycled", "TWKilled", "TCPTimeWaitOverflow", "PAWSActive", "PAWSEstab"] {
+    for name in [
+        "TW",
+        "TWRecycled",
+        "TWKilled",
+        "TCPTimeWaitOverflow",
+        "PAWSActive",
+        "PAWSEstab",
+    ] {
         if let Some(v) = facts.counters.tcp_ext.get(name) {
             let _ = writeln!(out, "  TcpExt {name} = {v}");
         }
@@ -249,7 +334,14 @@ pub fn facts(facts: &Facts, style: Style) -> String {
         }
     }
     let _ = writeln!(out, "\n{}", style.bold("NAT"));
-    let _ = writeln!(out, "  verdict: {}", serde_json::to_value(facts.nat.verdict).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default());
+    let _ = writeln!(
+        out,
+        "  verdict: {}",
+        serde_json::to_value(facts.nat.verdict)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    );
     for signal in &facts.nat.signals {
         let _ = writeln!(out, "  {}: {}", signal.name, signal.evidence);
     }
@@ -263,12 +355,29 @@ pub fn facts(facts: &Facts, style: Style) -> String {
 }
 
 fn sockets_section(out: &mut String, s: &crate::facts::SocketFacts, style: Style) {
-    let _ = writeln!(out, "\n{}", style.bold(&format!("Sockets (from {})", s.source)));
+    let _ = writeln!(
+        out,
+        "\n{}",
+        style.bold(&format!("Sockets (from {})", s.source))
+    );
     if let Some(reason) = &s.fallback_reason {
         let _ = writeln!(out, "  netlink refused: {reason}");
     }
-    let states: Vec<String> = s.states.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{k} {n}")).collect();
-    let _ = writeln!(out, "  states: {}", if states.is_empty() { "none".to_string() } else { states.join(", ") });
+    let states: Vec<String> = s
+        .states
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    let _ = writeln!(
+        out,
+        "  states: {}",
+        if states.is_empty() {
+            "none".to_string()
+        } else {
+            states.join(", ")
+        }
+    );
     let _ = writeln!(
         out,
         "  TIME_WAIT {}: server side {}, client side {}; CLOSE_WAIT {}",
@@ -287,6 +396,10 @@ fn sockets_section(out: &mut String, s: &crate::facts::SocketFacts, style: Style
         );
     }
     for p in &s.close_wait_processes {
-        let _ = writeln!(out, "  CLOSE_WAIT held by pid {} ({}): {}", p.pid, p.command, p.count);
+        let _ = writeln!(
+            out,
+            "  CLOSE_WAIT held by pid {} ({}): {}",
+            p.pid, p.command, p.count
+        );
     }
 }

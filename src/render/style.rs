@@ -1,5 +1,5 @@
 //! Colour on a terminal, none elsewhere; `NO_COLOR` (any non-empty value) turns
-//! it off everywhere (https://no-color.org). Three ANSI codes do not warrant a
+//! it off everywhere (<https://no-color.org>). Three ANSI codes do not warrant a
 //! crate.
 
 use std::io::IsTerminal;

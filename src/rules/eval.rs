@@ -6,7 +6,7 @@ use serde_json::{Map, Value as Json};
 
 use super::expr::env;
 use super::finding::{Finding, Severity, Undecided};
-use super::load::{Rule, RuleSet, ITEM};
+use super::load::{ITEM, Rule, RuleSet};
 use super::view::{self, cel_to_text, to_cel};
 use crate::facts::Facts;
 
@@ -44,9 +44,11 @@ pub fn evaluate(rules: &RuleSet, facts: &Facts) -> Evaluation {
             });
         }
     }
-    evaluation
-        .findings
-        .sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.rule.cmp(&b.rule)));
+    evaluation.findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.rule.cmp(&b.rule))
+    });
     evaluation
 }
 
@@ -77,7 +79,12 @@ fn evaluate_rule(
     Ok(())
 }
 
-fn fire(rule: &Rule, facts: &Facts, context: &Context, findings: &mut Vec<Finding>) -> Result<(), String> {
+fn fire(
+    rule: &Rule,
+    facts: &Facts,
+    context: &Context,
+    findings: &mut Vec<Finding>,
+) -> Result<(), String> {
     match rule.when.evaluate(context)? {
         cel::Value::Bool(true) => {}
         cel::Value::Bool(false) => return Ok(()),
@@ -96,7 +103,10 @@ fn fire(rule: &Rule, facts: &Facts, context: &Context, findings: &mut Vec<Findin
         .as_ref()
         .map(|r| r.evaluate(context).map(|v| cel_to_text(&v)))
         .transpose()?;
-    let current = key.as_deref().and_then(|k| facts.sysctl(k)).map(str::to_string);
+    let current = key
+        .as_deref()
+        .and_then(|k| facts.sysctl(k))
+        .map(str::to_string);
     findings.push(Finding {
         rule: rule.id.clone(),
         severity,
@@ -130,7 +140,9 @@ fn lookup<'a>(view: &'a Map<String, Json>, path: &str) -> Option<&'a Json> {
 
 fn unknown_reason(path: &str, facts: &Facts) -> String {
     match (path.starts_with("kernel.version"), &facts.kernel.release) {
-        (true, Some(release)) => format!("needs the kernel version, and release {release:?} does not parse"),
+        (true, Some(release)) => {
+            format!("needs the kernel version, and release {release:?} does not parse")
+        }
         (true, None) => "needs the kernel version, and osrelease is missing".into(),
         _ => format!("needs {path}, which is unknown on this host"),
     }

@@ -46,7 +46,11 @@ impl std::fmt::Debug for Expression {
 pub fn compile(source: &str, bound: &[&str]) -> Result<Expression, String> {
     let program = env().compile(source).map_err(|e| {
         // The crate's message quotes the source with a caret; one line is enough here.
-        e.to_string().lines().next().unwrap_or("syntax error").to_string()
+        e.to_string()
+            .lines()
+            .next()
+            .unwrap_or("syntax error")
+            .to_string()
     })?;
     check_names(program.expression(), bound)?;
     Ok(Expression {
@@ -67,7 +71,11 @@ fn check_names(root: &IdedExpr, bound: &[&str]) -> Result<(), String> {
     walk(root, schema, &mut scope)
 }
 
-fn walk(node: &IdedExpr, schema: &Map<String, Json>, scope: &mut Vec<String>) -> Result<(), String> {
+fn walk(
+    node: &IdedExpr,
+    schema: &Map<String, Json>,
+    scope: &mut Vec<String>,
+) -> Result<(), String> {
     match &node.expr {
         Expr::Ident(_) | Expr::Select(_) => {
             if let Some(path) = qualified_path(node) {
@@ -103,7 +111,10 @@ fn walk(node: &IdedExpr, schema: &Map<String, Json>, scope: &mut Vec<String>) ->
             scope.truncate(scope.len() - pushed);
             result
         }
-        Expr::List(list) => list.elements.iter().try_for_each(|e| walk(e, schema, scope)),
+        Expr::List(list) => list
+            .elements
+            .iter()
+            .try_for_each(|e| walk(e, schema, scope)),
         Expr::Map(map) => walk_entries(&map.entries, schema, scope),
         Expr::Struct(s) => walk_entries(&s.entries, schema, scope),
         Expr::Literal(_) | Expr::Unspecified => Ok(()),
@@ -138,7 +149,11 @@ fn qualified_path(node: &IdedExpr) -> Option<Vec<String>> {
     }
 }
 
-pub fn check_path(path: &[String], schema: &Map<String, Json>, scope: &[String]) -> Result<(), String> {
+pub fn check_path(
+    path: &[String],
+    schema: &Map<String, Json>,
+    scope: &[String],
+) -> Result<(), String> {
     let root = &path[0];
     if scope.contains(root) {
         return Ok(());
@@ -199,8 +214,7 @@ impl Template {
         while let Some(start) = rest.find("${") {
             parts.push(Part::Text(rest[..start].to_string()));
             let inner = &rest[start + 2..];
-            let end = closing_brace(inner)
-                .ok_or_else(|| format!("unclosed ${{ in {source:?}"))?;
+            let end = closing_brace(inner).ok_or_else(|| format!("unclosed ${{ in {source:?}"))?;
             parts.push(Part::Expr(compile(&inner[..end], bound)?));
             rest = &inner[end + 1..];
         }

@@ -119,7 +119,11 @@ pub struct Rule {
 pub const ITEM: &str = "item";
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|&b| b == b'\n')
+        .count()
+        + 1
 }
 
 /// Parses and validates one rule file's text. `file` labels errors.
@@ -147,7 +151,10 @@ pub fn parse_rule_file(file: &str, text: &str) -> Result<Vec<Rule>, Vec<RuleErro
             message,
         };
         if let Some(first) = seen.insert(id.clone(), rule_line) {
-            errors.push(err(raw.id.span(), format!("duplicate rule id (first at line {first})")));
+            errors.push(err(
+                raw.id.span(),
+                format!("duplicate rule id (first at line {first})"),
+            ));
             continue;
         }
         match validate(raw, file, rule_line, &err) {
@@ -155,7 +162,11 @@ pub fn parse_rule_file(file: &str, text: &str) -> Result<Vec<Rule>, Vec<RuleErro
             Err(e) => errors.push(e),
         }
     }
-    if errors.is_empty() { Ok(rules) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(rules)
+    } else {
+        Err(errors)
+    }
 }
 
 fn validate(
@@ -165,8 +176,15 @@ fn validate(
     err: &dyn Fn(std::ops::Range<usize>, String) -> RuleError,
 ) -> Result<Rule, RuleError> {
     let id = raw.id.get_ref();
-    if id.is_empty() || !id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
-        return Err(err(raw.id.span(), "an id is kebab-case: lowercase letters, digits and '-'".into()));
+    if id.is_empty()
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return Err(err(
+            raw.id.span(),
+            "an id is kebab-case: lowercase letters, digits and '-'".into(),
+        ));
     }
     let bound: &[&str] = if raw.for_each.is_some() { &[ITEM] } else { &[] };
     let compile = |field: &str, s: &Spanned<String>, bound: &[&str]| {
@@ -175,7 +193,11 @@ fn validate(
     let template = |field: &str, s: &Spanned<String>| {
         Template::compile(s.get_ref(), bound).map_err(|m| err(s.span(), format!("{field}: {m}")))
     };
-    let for_each = raw.for_each.as_ref().map(|s| compile("for_each", s, &[])).transpose()?;
+    let for_each = raw
+        .for_each
+        .as_ref()
+        .map(|s| compile("for_each", s, &[]))
+        .transpose()?;
     let when = compile("when", &raw.when, bound)?;
     let mut escalate = Vec::new();
     for e in &raw.escalate {
@@ -195,25 +217,44 @@ fn validate(
     }
     let key = match &raw.key {
         Some(k) if !k.get_ref().contains("${") => {
-            SysctlKey::parse_managed(k.get_ref()).map_err(|e| err(k.span(), format!("key: {e}")))?;
+            SysctlKey::parse_managed(k.get_ref())
+                .map_err(|e| err(k.span(), format!("key: {e}")))?;
             Some(template("key", k)?)
         }
         Some(k) => Some(template("key", k)?),
         None => None,
     };
-    let recommend = raw.recommend.as_ref().map(|s| compile("recommend", s, bound)).transpose()?;
+    let recommend = raw
+        .recommend
+        .as_ref()
+        .map(|s| compile("recommend", s, bound))
+        .transpose()?;
     if recommend.is_some() && key.is_none() {
         let span = raw.recommend.as_ref().map(|s| s.span()).unwrap_or_default();
         return Err(err(span, "recommend needs a key".into()));
     }
     let message = template("message", &raw.message)?;
-    let summary = raw.summary.as_ref().map(|s| template("summary", s)).transpose()?;
-    let evidence = raw.evidence.iter().map(|e| template("evidence", e)).collect::<Result<_, _>>()?;
+    let summary = raw
+        .summary
+        .as_ref()
+        .map(|s| template("summary", s))
+        .transpose()?;
+    let evidence = raw
+        .evidence
+        .iter()
+        .map(|e| template("evidence", e))
+        .collect::<Result<_, _>>()?;
     if raw.rationale.trim().is_empty() {
-        return Err(err(raw.id.span(), "rationale is empty: it is the rule's documentation".into()));
+        return Err(err(
+            raw.id.span(),
+            "rationale is empty: it is the rule's documentation".into(),
+        ));
     }
     if raw.references.is_empty() {
-        return Err(err(raw.id.span(), "references are empty: cite the kernel documentation or commit".into()));
+        return Err(err(
+            raw.id.span(),
+            "references are empty: cite the kernel documentation or commit".into(),
+        ));
     }
     Ok(Rule {
         id: id.clone(),
@@ -248,10 +289,12 @@ impl RuleSet {
     /// Built-in rules, then `ROOT/etc/twtune/rules.d/*.toml`, then each `--rules`
     /// folder; a later layer's rule replaces an earlier one with the same id.
     pub fn load(root: &Path, extra_dirs: &[PathBuf]) -> Result<RuleSet, LoadError> {
-        let mut layers: Vec<Vec<(String, String)>> = vec![EMBEDDED_RULES
-            .iter()
-            .map(|(name, text)| (format!("rules/{name}"), text.to_string()))
-            .collect()];
+        let mut layers: Vec<Vec<(String, String)>> = vec![
+            EMBEDDED_RULES
+                .iter()
+                .map(|(name, text)| (format!("rules/{name}"), text.to_string()))
+                .collect(),
+        ];
         let site = root.join(SITE_RULES_DIR);
         if site.is_dir() {
             layers.push(read_dir_rules(&site)?);
@@ -363,14 +406,18 @@ references = ["Documentation/networking/ip-sysctl.rst"]
 
     #[test]
     fn condition_error_names_rule_and_line() {
-        let e = error_of(&GOOD.replace("net.ipv4.tcp_timestamps == 0", "net.ipv4.tcp_timestamps =="));
+        let e =
+            error_of(&GOOD.replace("net.ipv4.tcp_timestamps == 0", "net.ipv4.tcp_timestamps =="));
         assert_eq!(e.rule.as_deref(), Some("demo"));
         assert_eq!(e.line, 6);
     }
 
     #[test]
     fn unknown_fact_is_an_error() {
-        let e = error_of(&GOOD.replace("when = \"net.ipv4.tcp_timestamps", "when = \"net.ipv4.tcp_timestamp"));
+        let e = error_of(&GOOD.replace(
+            "when = \"net.ipv4.tcp_timestamps",
+            "when = \"net.ipv4.tcp_timestamp",
+        ));
         assert!(e.message.contains("unknown fact"), "{e}");
     }
 
@@ -384,7 +431,10 @@ references = ["Documentation/networking/ip-sysctl.rst"]
 
     #[test]
     fn keys_outside_the_network_trees_are_refused() {
-        let e = error_of(&GOOD.replace("key = \"net.ipv4.tcp_timestamps\"", "key = \"kernel.panic\""));
+        let e = error_of(&GOOD.replace(
+            "key = \"net.ipv4.tcp_timestamps\"",
+            "key = \"kernel.panic\"",
+        ));
         assert!(e.message.contains("outside net.ipv4"), "{e}");
     }
 
@@ -399,7 +449,11 @@ references = ["Documentation/networking/ip-sysctl.rst"]
         let set = RuleSet::load(Path::new("/nonexistent-root"), &[]).unwrap();
         assert!(set.rules().count() >= 7);
         for rule in set.rules() {
-            assert!(!rule.rationale.is_empty() && !rule.references.is_empty(), "{}", rule.id);
+            assert!(
+                !rule.rationale.is_empty() && !rule.references.is_empty(),
+                "{}",
+                rule.id
+            );
         }
     }
 }

@@ -21,15 +21,26 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use serde_json::{json, Map, Value as Json};
+use serde_json::{Map, Value as Json, json};
 
-use crate::facts::{Facts, KernelFacts, KernelVersion, NamespaceFacts, NatFacts, PersistedConfig, SocketFacts};
 use crate::facts::ports;
+use crate::facts::{
+    Facts, KernelFacts, KernelVersion, NamespaceFacts, NatFacts, PersistedConfig, SocketFacts,
+};
 use crate::sysctl::{GATHERED_IPV4_KEYS, GATHERED_VENDOR_IPV4_KEYS};
 
 /// The top-level variables a condition may name.
 pub const ROOTS: &[&str] = &[
-    "kernel", "net", "sysctl", "persisted", "counters", "sockstat", "ports", "namespace", "nat", "sockets",
+    "kernel",
+    "net",
+    "sysctl",
+    "persisted",
+    "counters",
+    "sockstat",
+    "ports",
+    "namespace",
+    "nat",
+    "sockets",
     "rates",
 ];
 
@@ -47,10 +58,19 @@ pub const OPEN_MAPS: &[&str] = &[
 /// Builds the JSON view of the facts.
 pub fn json_view(facts: &Facts) -> Map<String, Json> {
     let mut view = Map::new();
-    view.insert("kernel".into(), serde_json::to_value(&facts.kernel).unwrap_or(Json::Null));
+    view.insert(
+        "kernel".into(),
+        serde_json::to_value(&facts.kernel).unwrap_or(Json::Null),
+    );
     view.insert("net".into(), typed_sysctl_tree(&facts.sysctl));
-    view.insert("sysctl".into(), serde_json::to_value(&facts.sysctl).unwrap_or(Json::Null));
-    view.insert("persisted".into(), persisted_view(&facts.persisted, &facts.sysctl));
+    view.insert(
+        "sysctl".into(),
+        serde_json::to_value(&facts.sysctl).unwrap_or(Json::Null),
+    );
+    view.insert(
+        "persisted".into(),
+        persisted_view(&facts.persisted, &facts.sysctl),
+    );
     view.insert(
         "counters".into(),
         json!({ "tcp_ext": facts.counters.tcp_ext, "tcp": facts.counters.tcp }),
@@ -65,19 +85,38 @@ pub fn json_view(facts: &Facts) -> Map<String, Json> {
     if let Some(ports) = ports_view(facts) {
         view.insert("ports".into(), ports);
     }
-    view.insert("namespace".into(), serde_json::to_value(&facts.namespace).unwrap_or(Json::Null));
-    view.insert("nat".into(), serde_json::to_value(&facts.nat).unwrap_or(Json::Null));
+    view.insert(
+        "namespace".into(),
+        serde_json::to_value(&facts.namespace).unwrap_or(Json::Null),
+    );
+    view.insert(
+        "nat".into(),
+        serde_json::to_value(&facts.nat).unwrap_or(Json::Null),
+    );
     // Sockets (absent in a fixture tree without socket tables) and rates
     // (only with --sample) are empty maps when missing, so rules test their
     // members with has() instead of failing on an undeclared variable.
-    let or_empty = |v: Option<Json>| v.filter(Json::is_object).unwrap_or_else(|| Json::Object(Map::new()));
+    let or_empty = |v: Option<Json>| {
+        v.filter(Json::is_object)
+            .unwrap_or_else(|| Json::Object(Map::new()))
+    };
     view.insert(
         "sockets".into(),
-        or_empty(facts.sockets.as_ref().and_then(|s| serde_json::to_value(s).ok())),
+        or_empty(
+            facts
+                .sockets
+                .as_ref()
+                .and_then(|s| serde_json::to_value(s).ok()),
+        ),
     );
     view.insert(
         "rates".into(),
-        or_empty(facts.rates.as_ref().and_then(|r| serde_json::to_value(r).ok())),
+        or_empty(
+            facts
+                .rates
+                .as_ref()
+                .and_then(|r| serde_json::to_value(r).ok()),
+        ),
     );
     drop_nulls(&mut view);
     view
@@ -157,7 +196,9 @@ fn insert_at(map: &mut Map<String, Json>, path: &[&str], value: Json) {
             map.insert(leaf.to_string(), value);
         }
         [folder, rest @ ..] => {
-            let entry = map.entry(folder.to_string()).or_insert_with(|| Json::Object(Map::new()));
+            let entry = map
+                .entry(folder.to_string())
+                .or_insert_with(|| Json::Object(Map::new()));
             if let Json::Object(inner) = entry {
                 insert_at(inner, rest, value);
             }
@@ -205,7 +246,11 @@ fn ports_view(facts: &Facts) -> Option<Json> {
         .and_then(|r| ports::parse_reserved(r).ok())
         .unwrap_or_default();
     let reserved_in_range = range.size() - ports::usable_ports(range, &reserved);
-    Some(ports_fields(i64::from(range.low), i64::from(range.high), i64::from(reserved_in_range)))
+    Some(ports_fields(
+        i64::from(range.low),
+        i64::from(range.high),
+        i64::from(reserved_in_range),
+    ))
 }
 
 fn ports_fields(low: i64, high: i64, reserved_in_range: i64) -> Json {

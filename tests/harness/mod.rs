@@ -26,7 +26,9 @@ impl Scenario {
 
     /// An empty root.
     pub fn empty() -> Scenario {
-        Scenario { dir: tempfile::tempdir().expect("temp dir") }
+        Scenario {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -46,7 +48,10 @@ impl Scenario {
 
     /// A sysctl at run time: `sysctl("tcp_timestamps", "0")`.
     pub fn sysctl(self, ipv4_key: &str, value: &str) -> Self {
-        self.write(&format!("proc/sys/net/ipv4/{ipv4_key}"), &format!("{value}\n"))
+        self.write(
+            &format!("proc/sys/net/ipv4/{ipv4_key}"),
+            &format!("{value}\n"),
+        )
     }
 
     pub fn remove(self, path: &str) -> Self {
@@ -122,13 +127,24 @@ impl Run {
     }
 
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.output.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout(), self.stderr()))
+        serde_json::from_slice(&self.output.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout(),
+                self.stderr()
+            )
+        })
     }
 
     /// Asserts the exit status, showing the output when it differs.
     pub fn expect_code(self, code: i32) -> Self {
-        assert_eq!(self.code(), code, "exit status\nstdout:\n{}\nstderr:\n{}", self.stdout(), self.stderr());
+        assert_eq!(
+            self.code(),
+            code,
+            "exit status\nstdout:\n{}\nstderr:\n{}",
+            self.stdout(),
+            self.stderr()
+        );
         self
     }
 
@@ -168,4 +184,3 @@ pub fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
-

@@ -21,9 +21,9 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use serde::Serialize;
 
+pub use super::ports::{self, PortRange};
 use super::{FactError, GatherOptions, read_optional};
 pub use owners::SocketOwner;
-pub use super::ports::{self, PortRange};
 
 /// TIME_WAIT lasts TCP_TIMEWAIT_LEN (include/net/tcp.h); no sysctl changes it.
 pub const TIME_WAIT_SECONDS: f64 = 60.0;
@@ -112,7 +112,7 @@ pub struct PortCount {
 /// the unit the kernel's 4-tuple uniqueness makes ports scarce for.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Destination {
-    /// "addr:port", IPv6 as "[addr]:port".
+    /// "addr:port", IPv6 as `"[addr]:port"`.
     pub remote: String,
     pub local: String,
     pub time_wait: u64,
