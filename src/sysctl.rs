@@ -20,6 +20,9 @@ pub const GATHERED_IPV4_KEYS: &[&str] = &[
     "tcp_tw_recycle",
     "tcp_timestamps",
     "tcp_max_tw_buckets",
+    // Established hash size (6.1+; negative in a namespace sharing the
+    // global table): the default tcp_max_tw_buckets is half of it.
+    "tcp_ehash_entries",
     "tcp_fin_timeout",
     "tcp_rfc1337",
     "tcp_max_orphans",

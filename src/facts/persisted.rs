@@ -339,7 +339,9 @@ impl BootReplay {
                     _ => return Err("more than two values: a range is low and high".into()),
                 };
                 if !(1..=65535).contains(&low) || !(1..=65535).contains(&high) {
-                    return Err("ports are 1..65535 (0 and anything above 65535 are refused)".into());
+                    return Err(
+                        "ports are 1..65535 (0 and anything above 65535 are refused)".into(),
+                    );
                 }
                 if high < low {
                     return Err(format!("the low end {low} is above the high end {high}"));
@@ -435,7 +437,9 @@ fn reserved_ports_syntax(value: &str) -> Result<(), String> {
             _ => false,
         };
         if !ok {
-            return Err(format!("{part:?} is not a port or a range low-high within 0..65535"));
+            return Err(format!(
+                "{part:?} is not a port or a range low-high within 0..65535"
+            ));
         }
     }
     Ok(())
@@ -476,7 +480,11 @@ mod tests {
         let lines: Vec<usize> = refused.iter().map(|(l, _)| *l).collect();
         assert_eq!(lines, [1, 2, 3, 4, 5], "{refused:?}");
         assert!(refused[0].1.contains("above the high end"));
-        assert!(refused[3].1.contains("below ip_unprivileged_port_start (1024"));
+        assert!(
+            refused[3]
+                .1
+                .contains("below ip_unprivileged_port_start (1024")
+        );
     }
 
     #[test]

@@ -608,7 +608,9 @@ mod tests {
         assert!(!nat.signals[1].evidence.contains("likely"));
         // PAWSEstab since boot is noise without --sample: noted, not weighed.
         assert!(
-            nat.unchecked.iter().any(|u| u.contains("PAWSEstab=3 since boot")),
+            nat.unchecked
+                .iter()
+                .any(|u| u.contains("PAWSEstab=3 since boot")),
             "{:?}",
             nat.unchecked
         );
