@@ -32,6 +32,16 @@ pub const GATHERED_IPV4_KEYS: &[&str] = &[
     "ip_forward",
 ];
 
+/// Connection tracking, when the module is loaded (net.netfilter.*): the
+/// table's fill and size and its TIME_WAIT timeout. Absent when conntrack is
+/// not loaded, which is no problem to report.
+pub const GATHERED_NETFILTER_KEYS: &[&str] = &[
+    "nf_conntrack_count",
+    "nf_conntrack_max",
+    "nf_conntrack_buckets",
+    "nf_conntrack_tcp_timeout_time_wait",
+];
+
 /// Out-of-tree knob on Alibaba Cloud Linux kernels; only its presence is a fact.
 pub const GATHERED_VENDOR_IPV4_KEYS: &[&str] = &["tcp_tw_timeout"];
 

@@ -729,3 +729,232 @@ fn colour_on_a_terminal_and_never_with_no_color() {
     let piped = harness::Run::of(command).expect_code(2);
     assert!(piped.stdout().contains("critical") && !piped.stdout().contains('\x1b'));
 }
+
+/// TIME_WAIT toward 192.168.0.2:8080 from `count` local ports starting at
+/// `first`, plus listeners on `listening`: a /proc/net/tcp body.
+fn proc_net_tcp(first: u16, count: u16, listening: &[u16]) -> String {
+    let mut tcp = String::from(
+        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n",
+    );
+    for (i, port) in listening.iter().enumerate() {
+        tcp.push_str(&format!(
+            "{i:4}: 00000000:{port:04X} 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 {} 1 0000000000000000\n",
+            1000 + i
+        ));
+    }
+    for i in 0..count {
+        tcp.push_str(&format!(
+            "{i:4}: 0100007F:{:04X} 0200A8C0:1F90 06 00000000:00000000 03:00001000 00000000     0        0 0 3 0000000000000000\n",
+            first + i
+        ));
+    }
+    tcp
+}
+
+#[test]
+fn reserved_ports_are_a_warning_once_a_destination_runs_short() {
+    // 1001 ports, 400 reserved, 500 TIME_WAIT toward one destination.
+    let run = Scenario::fixture("debian12-defaults")
+        .sysctl("ip_local_port_range", "50000\t51000")
+        .sysctl("ip_local_reserved_ports", "50600-50999")
+        .write("proc/net/tcp", &proc_net_tcp(50000, 500, &[51500]))
+        .write("proc/net/tcp6", "  sl  local_address\n")
+        .twtune(&["check", "--format", "json"])
+        .expect_code(2);
+    let f = &run.findings("ip-local-port-range-reserved")[0];
+    assert_eq!(f["severity"], "warning");
+    let message = f["message"].as_str().unwrap();
+    // The listener above the range must be reserved before widening.
+    assert!(
+        message.contains("services listen on 51500 there"),
+        "{message}"
+    );
+}
+
+#[test]
+fn widening_a_narrow_range_names_listeners_nodeports_and_firewalls() {
+    let run = Scenario::fixture("debian12-defaults")
+        .sysctl("ip_local_port_range", "50000\t51001")
+        .write(
+            "proc/net/tcp",
+            &proc_net_tcp(50000, 10, &[22, 40000, 50500]),
+        )
+        .write("proc/net/tcp6", "  sl  local_address\n")
+        .twtune(&["check", "--format", "json"])
+        .expect_code(2);
+    let message = run.findings("ip-local-port-range-narrow")[0]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // 40000 is inside 32768-60999 and outside today's range; 50500 is
+    // already inside it, 22 is far below.
+    assert!(
+        message.contains("services listen on 40000 inside the new span"),
+        "{message}"
+    );
+    assert!(message.contains("Kubernetes NodePorts (30000-32767)"));
+    assert!(message.contains("32768-60999 must be widened too"));
+    // Different parity: no parity note.
+    assert!(run.findings("ip-local-port-range-parity").is_empty());
+}
+
+#[test]
+fn same_parity_ends_say_connect_never_uses_the_top_port_and_cite_4_2() {
+    let run = Scenario::fixture("debian12-defaults")
+        .sysctl("ip_local_port_range", "32768\t61000")
+        .twtune(&["check", "--format", "json"])
+        .expect_code(0);
+    let f = &run.findings("ip-local-port-range-parity")[0];
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("connect() never uses the top port 61000")
+    );
+    let refs = f["references"].to_string();
+    assert!(
+        refs.contains("07f4c90062f8") && refs.contains("Linux 4.2"),
+        "{refs}"
+    );
+    assert!(
+        refs.contains("1580ab63fc9a") && refs.contains("Linux 4.6"),
+        "{refs}"
+    );
+}
+
+#[test]
+fn the_vendor_tw_timeout_is_used_in_its_own_arithmetic() {
+    let run = Scenario::fixture("debian12-defaults")
+        .sysctl("tcp_tw_timeout", "10")
+        .twtune(&["check", "--format", "json"])
+        .expect_code(0);
+    let message = run.findings("tcp-tw-timeout-vendor")[0]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // 28232 usable ports / 10 s.
+    assert!(
+        message.contains("about 2823 new connections per second"),
+        "{message}"
+    );
+    assert!(message.contains("assume 60 s"), "{message}");
+    let quiet = Scenario::fixture("debian12-defaults")
+        .twtune(&["check", "--format", "json"])
+        .expect_code(0);
+    assert!(quiet.findings("tcp-tw-timeout-vendor").is_empty());
+}
+
+#[test]
+fn a_lower_reuse_delay_is_offered_to_a_port_starved_client_with_the_clock_caveat() {
+    let starved = || {
+        Scenario::fixture("debian12-defaults")
+            .write("proc/sys/kernel/osrelease", "6.14.0\n")
+            .sysctl("tcp_tw_reuse", "1")
+            .sysctl("ip_local_port_range", "50000\t50999")
+            .write("proc/net/tcp", &proc_net_tcp(50000, 900, &[]))
+            .write("proc/net/tcp6", "  sl  local_address\n")
+    };
+    let run = starved()
+        .sysctl("tcp_tw_reuse_delay", "1000")
+        .twtune(&["check", "--format", "json"]);
+    let f = &run.findings("tcp-tw-reuse-delay-may-be-lowered")[0];
+    assert_eq!(f["severity"], "info");
+    assert_eq!(f["recommended"], serde_json::Value::Null);
+    assert!(f["message"].as_str().unwrap().contains("timestamp clock"));
+    // Already lowered, or no such key (before 6.14): quiet.
+    let lowered = starved()
+        .sysctl("tcp_tw_reuse_delay", "100")
+        .twtune(&["check", "--format", "json"]);
+    assert!(
+        lowered
+            .findings("tcp-tw-reuse-delay-may-be-lowered")
+            .is_empty()
+    );
+    let old = starved().twtune(&["check", "--format", "json"]);
+    assert!(old.findings("tcp-tw-reuse-delay-may-be-lowered").is_empty());
+}
+
+#[test]
+fn drift_in_a_containers_namespace_is_information_and_says_why() {
+    let scenario = Scenario::fixture("debian12-defaults")
+        .write("etc/sysctl.d/60-reuse.conf", "net.ipv4.tcp_tw_reuse = 1\n");
+    let ns = scenario.root().join("proc/self/ns");
+    std::fs::create_dir_all(&ns).unwrap();
+    std::os::unix::fs::symlink("net:[4026532731]", ns.join("net")).unwrap();
+    let pid1 = scenario.root().join("proc/1/ns");
+    std::fs::create_dir_all(&pid1).unwrap();
+    std::os::unix::fs::symlink("net:[4026531840]", pid1.join("net")).unwrap();
+    let run = scenario
+        .twtune(&["check", "--format", "json"])
+        .expect_code(0);
+    assert_eq!(run.json()["facts"]["namespace"]["initial"], false);
+    let drift = &run.findings("persisted-drift")[0];
+    assert_eq!(drift["severity"], "info");
+    assert!(
+        drift["message"]
+            .as_str()
+            .unwrap()
+            .contains("not the initial network namespace")
+    );
+}
+
+#[test]
+fn a_kubernetes_node_with_a_nearly_full_conntrack_table() {
+    let run = Scenario::fixture("k8s-node-conntrack-full")
+        .twtune(&["check", "--format", "json"])
+        .expect_code(2);
+    let doc = run.json();
+    assert_eq!(doc["facts"]["nat"]["translates"], "likely");
+    assert_eq!(doc["facts"]["nat"]["conntrack"]["time_wait"], 2);
+    assert_eq!(doc["facts"]["nat"]["conntrack_stats"]["insert_failed"], 23);
+    let full = &run.findings("conntrack-table-near-full")[0];
+    assert_eq!(full["severity"], "warning");
+    assert_eq!(full["current"], "131072");
+    assert_eq!(full["recommended"], "262144");
+    assert!(full["message"].as_str().unwrap().contains("kube-proxy"));
+    let tw = &run.findings("conntrack-time-wait-timeout")[0];
+    assert_eq!(
+        (tw["current"].as_str(), tw["recommended"].as_str()),
+        (Some("120"), Some("60"))
+    );
+    assert_eq!(
+        run.findings("conntrack-insert-failures")[0]["severity"],
+        "info"
+    );
+    // A full table is critical.
+    let run = Scenario::fixture("k8s-node-conntrack-full")
+        .write("proc/sys/net/netfilter/nf_conntrack_count", "131072\n")
+        .twtune(&["check", "--format", "json"])
+        .expect_code(2);
+    assert_eq!(
+        run.findings("conntrack-table-near-full")[0]["severity"],
+        "critical"
+    );
+}
+
+#[test]
+fn a_roomy_conntrack_table_and_a_host_without_conntrack_are_quiet() {
+    let run = Scenario::fixture("k8s-node-conntrack-full")
+        .write("proc/sys/net/netfilter/nf_conntrack_count", "20000\n")
+        .write(
+            "proc/net/stat/nf_conntrack",
+            "entries insert_failed drop early_drop\n00004e20 00000000 00000000 00000000\n",
+        )
+        .twtune(&["check", "--format", "json"])
+        .expect_code(0);
+    for rule in [
+        "conntrack-table-near-full",
+        "conntrack-time-wait-timeout",
+        "conntrack-insert-failures",
+    ] {
+        assert!(run.findings(rule).is_empty(), "{rule}");
+    }
+    let plain = Scenario::fixture("debian12-defaults")
+        .twtune(&["check", "--format", "json"])
+        .expect_code(0);
+    assert_eq!(plain.json()["undecided"], json!([]));
+    assert_eq!(
+        plain.json()["facts"]["nat"]["conntrack_stats"],
+        serde_json::Value::Null
+    );
+}

@@ -24,7 +24,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::sysctl::{GATHERED_IPV4_KEYS, GATHERED_VENDOR_IPV4_KEYS, SysctlKey, normalize_value};
+use crate::sysctl::{
+    GATHERED_IPV4_KEYS, GATHERED_NETFILTER_KEYS, GATHERED_VENDOR_IPV4_KEYS, SysctlKey,
+    normalize_value,
+};
 pub use counters::Counters;
 pub use kernel::{KernelFacts, KernelVersion};
 pub use namespace::NamespaceFacts;
@@ -142,6 +145,21 @@ pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
         .chain(GATHERED_VENDOR_IPV4_KEYS)
         .map(|k| SysctlKey::ipv4(k))
         .collect();
+    let optional: Vec<SysctlKey> = GATHERED_VENDOR_IPV4_KEYS
+        .iter()
+        .map(|k| SysctlKey::ipv4(k))
+        .chain(
+            GATHERED_NETFILTER_KEYS
+                .iter()
+                .filter_map(|k| SysctlKey::parse_managed(&format!("net.netfilter.{k}")).ok()),
+        )
+        .collect();
+    keys.extend(
+        optional
+            .iter()
+            .skip(GATHERED_VENDOR_IPV4_KEYS.len())
+            .cloned(),
+    );
     for key in persisted.keys() {
         if let Ok(key) = SysctlKey::parse_managed(key)
             && !key.as_str().contains('*')
@@ -157,14 +175,10 @@ pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
             Some(value) => {
                 sysctl.insert(key.to_string(), normalize_value(&value));
             }
-            None => {
-                if !GATHERED_VENDOR_IPV4_KEYS
-                    .iter()
-                    .any(|k| key == SysctlKey::ipv4(k))
-                {
-                    sysctl_absent.push(key.to_string())
-                }
-            }
+            // Optional keys (a vendor knob, conntrack not loaded) are
+            // simply not there; the others are facts of this kernel.
+            None if optional.contains(&key) => {}
+            None => sysctl_absent.push(key.to_string()),
         }
     }
     sysctl_absent.sort();

@@ -28,7 +28,7 @@ use crate::facts::ports;
 use crate::facts::{
     Facts, KernelFacts, KernelVersion, NamespaceFacts, NatFacts, PersistedConfig, SocketFacts,
 };
-use crate::sysctl::{GATHERED_IPV4_KEYS, GATHERED_VENDOR_IPV4_KEYS};
+use crate::sysctl::{GATHERED_IPV4_KEYS, GATHERED_NETFILTER_KEYS, GATHERED_VENDOR_IPV4_KEYS};
 
 /// The top-level variables a condition may name.
 pub const ROOTS: &[&str] = &[
@@ -138,6 +138,11 @@ fn build_schema_view() -> Map<String, Json> {
         .iter()
         .chain(GATHERED_VENDOR_IPV4_KEYS)
         .map(|k| (format!("net.ipv4.{k}"), "0".to_string()))
+        .chain(
+            GATHERED_NETFILTER_KEYS
+                .iter()
+                .map(|k| (format!("net.netfilter.{k}"), "0".to_string())),
+        )
         .collect();
     let persisted = PersistedConfig {
         settings: vec![crate::facts::persisted::Setting {
@@ -164,7 +169,15 @@ fn build_schema_view() -> Map<String, Json> {
             proc_sys_net_writable: true,
         },
         sockets: Some(SocketFacts::default()),
-        nat: NatFacts::default(),
+        nat: NatFacts {
+            conntrack: Some(Default::default()),
+            conntrack_stats: Some(crate::facts::nat::table::ConntrackStats {
+                insert_failed: Some(0),
+                drop: Some(0),
+                early_drop: Some(0),
+            }),
+            ..NatFacts::default()
+        },
         rates: Some(crate::facts::rates::Rates::schema()),
         degraded: Vec::new(),
     };

@@ -32,6 +32,7 @@
 pub mod conntrack;
 pub mod host;
 pub mod ruleset;
+pub mod table;
 
 use std::fs::File;
 use std::io::BufReader;
@@ -93,6 +94,10 @@ pub struct NatFacts {
     pub unchecked: Vec<String>,
     /// Conntrack entries seen and how many had NAT applied (null if unread).
     pub conntrack: Option<conntrack::ConntrackSummary>,
+    /// /proc/net/stat/nf_conntrack, summed over CPUs (null if unreadable or
+    /// conntrack is not loaded). The table's size and fill are the sysctls
+    /// net.netfilter.nf_conntrack_{count,max}.
+    pub conntrack_stats: Option<table::ConntrackStats>,
 }
 
 impl Default for NatFacts {
@@ -105,6 +110,7 @@ impl Default for NatFacts {
             checked: Vec::new(),
             unchecked: Vec::new(),
             conntrack: None,
+            conntrack_stats: None,
         }
     }
 }
@@ -252,6 +258,28 @@ fn conntrack_summary(facts: &mut NatFacts, root: &Path, live: bool) -> Result<()
         );
     }
     facts.conntrack = Some(summary);
+    Ok(())
+}
+
+fn conntrack_stats(facts: &mut NatFacts, root: &Path) -> Result<(), FactError> {
+    let path = root.join("proc/net/stat/nf_conntrack");
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let text =
+                String::from_utf8(bytes).map_err(|_| FactError::NotText { path: path.clone() })?;
+            facts.conntrack_stats = Some(table::parse_stats(&text).map_err(|e| garbled(&path, e))?);
+        }
+        // Not loaded, or hidden from an unprivileged reader: unknown, not zero.
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                || e.kind() == std::io::ErrorKind::PermissionDenied =>
+        {
+            facts
+                .unchecked
+                .push(format!("conntrack statistics: {}: {e}", path.display()));
+        }
+        Err(source) => return Err(FactError::Read { path, source }),
+    }
     Ok(())
 }
 
@@ -488,6 +516,7 @@ pub fn gather(
     };
 
     conntrack_summary(&mut facts, root, options.is_live())?;
+    conntrack_stats(&mut facts, root)?;
     if options.is_live() {
         nat_rules(&mut facts);
     } else {
