@@ -118,15 +118,20 @@ fn ubuntu1804_defaults_are_compliant() {
 }
 
 #[test]
-fn debian12_defaults_are_compliant_and_say_so_in_one_line() {
+fn debian12_defaults_are_compliant_and_say_what_was_seen_in_one_line() {
     let run = Scenario::fixture("debian12-defaults")
         .twtune(&["check"])
         .expect_code(0);
     let lines: Vec<_> = run.stdout().lines().map(str::to_string).collect();
-    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines.len(), 2, "{lines:?}");
     assert!(
         lines[0].contains("no TIME_WAIT-related problems found"),
         "{lines:?}"
+    );
+    // "No problems" rests on evidence: what was seen, in one line.
+    assert_eq!(
+        lines[1],
+        "Seen: TIME_WAIT 35 (sockstat; no socket table to split it) · NAT unknown (translates here: unknown; own traffic translated: unknown)."
     );
     // /etc/sysctl.d/99-sysctl.conf links to /etc/sysctl.conf: it is read once.
     let facts = Scenario::fixture("debian12-defaults")
@@ -956,5 +961,132 @@ fn a_roomy_conntrack_table_and_a_host_without_conntrack_are_quiet() {
     assert_eq!(
         plain.json()["facts"]["nat"]["conntrack_stats"],
         serde_json::Value::Null
+    );
+}
+
+#[test]
+fn with_findings_what_was_seen_comes_before_the_next_hint() {
+    let run = Scenario::fixture("debian12-defaults")
+        .sysctl("tcp_timestamps", "0")
+        .write("proc/net/tcp", &proc_net_tcp(40000, 3, &[8080]))
+        .write("proc/net/tcp6", "  sl  local_address\n")
+        .twtune(&["check"])
+        .expect_code(2);
+    let out = run.stdout();
+    let seen = out.find("Seen: TIME_WAIT 3 (0 server side, 3 client side) · CLOSE_WAIT 0 · busiest destination 192.168.0.2:8080 uses 0.0% of its 28232 ports").unwrap_or_else(|| panic!("{out}"));
+    let next = out.find("Next:").unwrap();
+    assert!(seen < next, "{out}");
+    assert!(
+        out.contains("1 finding: 0 critical, 1 warning, 0 info."),
+        "{out}"
+    );
+}
+
+#[test]
+fn check_shows_the_value_apply_sets_when_two_rules_recommend_for_one_key() {
+    // 40000-40100: narrow (warning, 32768 60999) and same parity (info,
+    // 40000 40101). Both rows show what apply will set.
+    let run = Scenario::fixture("debian12-defaults")
+        .sysctl("ip_local_port_range", "40000\t40100")
+        .twtune(&["check", "--verbose"])
+        .expect_code(2);
+    let out = run.stdout();
+    let rows: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("net.ipv4.ip_local_port_range"))
+        .take(2)
+        .collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    for row in &rows {
+        assert!(row.contains("40000 40100 → 32768 60999"), "{row}");
+    }
+    assert!(
+        out.contains("this rule alone recommends 40000 40101; apply sets 32768 60999 (rule ip-local-port-range-narrow is more severe)"),
+        "{out}"
+    );
+    let json = Scenario::fixture("debian12-defaults")
+        .sysctl("ip_local_port_range", "40000\t40100")
+        .twtune(&["check", "--format", "json"])
+        .json();
+    assert_eq!(
+        json["recommendations"]["net.ipv4.ip_local_port_range"],
+        json!({"value": "32768 60999", "rule": "ip-local-port-range-narrow"})
+    );
+    // apply --dry-run plans the same value.
+    let plan = Scenario::fixture("debian12-defaults")
+        .sysctl("ip_local_port_range", "40000\t40100")
+        .twtune(&["apply", "--dry-run", "--format", "json"])
+        .expect_code(2)
+        .json();
+    assert_eq!(plan["changes"][0]["to"], "32768 60999");
+}
+
+#[test]
+fn apply_dry_run_names_what_it_cannot_fix_and_keeps_the_plans_exit_status() {
+    let run = Scenario::fixture("jammy-stale-tw-recycle")
+        .twtune(&["apply", "--dry-run", "--format", "json"])
+        .expect_code(0);
+    let plan = run.json();
+    assert_eq!(plan["empty"], true);
+    // No file and nothing to write: the persist block claims no change.
+    assert_eq!(plan["persist"]["changed"], false);
+    let manual = plan["manual"].as_array().unwrap();
+    assert_eq!(manual.len(), 1, "{manual:?}");
+    assert_eq!(manual[0]["rule"], "tcp-tw-recycle-persisted-removed");
+    assert!(
+        manual[0]["fix"]
+            .as_str()
+            .unwrap()
+            .starts_with("delete line 3 of /etc/sysctl.d/60-tcp-tuning.conf")
+    );
+    let human = Scenario::fixture("jammy-stale-tw-recycle")
+        .twtune(&["apply", "--dry-run"])
+        .expect_code(0);
+    assert!(
+        human
+            .stdout()
+            .contains("By hand (1 finding twtune cannot fix):"),
+        "{}",
+        human.stdout()
+    );
+    // A host with nothing to do by hand has an empty manual[].
+    let clean = Scenario::fixture("debian12-defaults")
+        .twtune(&["apply", "--dry-run", "--format", "json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(clean["manual"], json!([]));
+}
+
+#[test]
+fn rules_list_has_a_header_and_shows_escalation() {
+    let out = Scenario::fixture("debian12-defaults")
+        .twtune(&["rules"])
+        .expect_code(0)
+        .stdout();
+    let first = out.lines().next().unwrap();
+    assert!(
+        first.starts_with("RULE") && first.contains("SEVERITY") && first.contains("TITLE"),
+        "{first}"
+    );
+    let conntrack = out
+        .lines()
+        .find(|l| l.starts_with("conntrack-table-near-full"))
+        .unwrap();
+    assert!(conntrack.contains("warning→critical"), "{conntrack}");
+}
+
+#[test]
+fn facts_label_cumulative_counters_and_show_ratios_as_percentages() {
+    let out = Scenario::fixture("debian12-defaults")
+        .write("proc/net/tcp", &proc_net_tcp(40000, 3, &[]))
+        .write("proc/net/tcp6", "  sl  local_address\n")
+        .twtune(&["facts"])
+        .expect_code(0)
+        .stdout();
+    let tw = out.lines().find(|l| l.contains("TcpExt TW =")).unwrap();
+    assert!(tw.ends_with("(cumulative since boot)"), "{tw}");
+    assert!(
+        out.contains("0.0% of 28232 usable ports") || out.contains("% of 2823"),
+        "{out}"
     );
 }
