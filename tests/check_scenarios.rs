@@ -1090,3 +1090,40 @@ fn facts_label_cumulative_counters_and_show_ratios_as_percentages() {
         "{out}"
     );
 }
+
+#[test]
+fn every_rule_changed_for_issue_13_cites_kernel_sources_in_explain() {
+    for rule in [
+        "tcp-tw-recycle-enabled",
+        "tcp-tw-recycle-persisted-removed",
+        "tcp-max-tw-buckets-near-limit",
+        "ip-local-port-range-narrow",
+        "ip-local-port-range-reserved",
+        "ip-local-port-range-persisted-invalid",
+        "ip-local-port-range-parity",
+        "persisted-drift",
+        "persisted-value-refused",
+        "tcp-tw-timeout-vendor",
+        "tcp-tw-reuse-delay-may-be-lowered",
+        "conntrack-table-near-full",
+        "conntrack-time-wait-timeout",
+        "conntrack-insert-failures",
+    ] {
+        let text = Scenario::fixture("debian12-defaults")
+            .twtune(&["explain", rule])
+            .expect_code(0)
+            .stdout();
+        let references = text
+            .split("References")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{rule}: no references\n{text}"));
+        assert!(
+            references.lines().any(|l| l.contains("net/")
+                || l.contains("include/")
+                || l.contains("kernel/")
+                || l.contains("commit ")
+                || l.contains("Documentation/networking/")),
+            "{rule} cites no kernel source:\n{references}"
+        );
+    }
+}
