@@ -20,6 +20,9 @@ pub const GATHERED_IPV4_KEYS: &[&str] = &[
     "tcp_tw_recycle",
     "tcp_timestamps",
     "tcp_max_tw_buckets",
+    // Established hash size (6.1+; negative in a namespace sharing the
+    // global table): the default tcp_max_tw_buckets is half of it.
+    "tcp_ehash_entries",
     "tcp_fin_timeout",
     "tcp_rfc1337",
     "tcp_max_orphans",
@@ -27,6 +30,16 @@ pub const GATHERED_IPV4_KEYS: &[&str] = &[
     "ip_local_reserved_ports",
     "ip_unprivileged_port_start",
     "ip_forward",
+];
+
+/// Connection tracking, when the module is loaded (net.netfilter.*): the
+/// table's fill and size and its TIME_WAIT timeout. Absent when conntrack is
+/// not loaded, which is no problem to report.
+pub const GATHERED_NETFILTER_KEYS: &[&str] = &[
+    "nf_conntrack_count",
+    "nf_conntrack_max",
+    "nf_conntrack_buckets",
+    "nf_conntrack_tcp_timeout_time_wait",
 ];
 
 /// Out-of-tree knob on Alibaba Cloud Linux kernels; only its presence is a fact.

@@ -94,9 +94,31 @@ fn masquerading_router_is_likely_and_its_ends_see_none() {
         "the translated tuple is the evidence: {ct}"
     );
     assert!(signal(&router_facts, "ip_forward").is_some());
+    // The split: the router translates; its own addresses (RFC 5737) say
+    // nothing about its own traffic being translated.
+    assert_eq!(nat["translates"], "likely", "{nat}");
+    assert_eq!(nat["translated"], "none", "{nat}");
+    // Conntrack's own table, read from this namespace's /proc/sys/net/netfilter:
+    // the masqueraded connection is counted, and the TIME_WAIT timeout is the
+    // kernel's 120 s.
+    let count = router_facts["sysctl"]["net.netfilter.nf_conntrack_count"]
+        .as_str()
+        .and_then(|c| c.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("{}", router_facts["sysctl"]));
+    assert!(count >= 1, "{count}");
+    assert_eq!(
+        router_facts["sysctl"]["net.netfilter.nf_conntrack_tcp_timeout_time_wait"],
+        "120"
+    );
+    assert!(
+        router_facts["nat"]["conntrack_stats"].is_object(),
+        "{}",
+        router_facts["nat"]
+    );
 
     for (who, facts) in [("client", &client_facts), ("server", &server_facts)] {
         assert_eq!(facts["nat"]["verdict"], "none", "{who}: {}", facts["nat"]);
+        assert_eq!(facts["nat"]["translates"], "none", "{who}");
         assert_eq!(facts["nat"]["signals"], serde_json::json!([]), "{who}");
     }
 }

@@ -10,6 +10,7 @@ pub mod dropin;
 pub mod executor;
 pub mod journal;
 pub mod lock;
+pub mod manual;
 pub mod plan;
 pub mod runtime;
 pub mod value;

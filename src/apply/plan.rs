@@ -76,8 +76,10 @@ pub struct PersistPlan {
 }
 
 impl PersistPlan {
+    /// The file's text changes. No file and nothing to write is no change
+    /// (it would otherwise claim a change beside an empty plan).
     pub fn changes(&self) -> bool {
-        self.before.as_deref() != Some(self.after.as_str())
+        self.before.as_deref().unwrap_or("") != self.after
     }
 
     /// The unified diff of the file, before → after; empty when unchanged.
@@ -450,6 +452,7 @@ mod tests {
             current: Some(current.into()),
             recommended: Some(recommended.into()),
             message: String::new(),
+            manual: None,
             evidence: vec![],
             references: vec![],
         }

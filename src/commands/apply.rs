@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use twtune::apply::executor::{self, Options};
 use twtune::apply::journal::{self, FileRecord, KeyRecord};
 use twtune::apply::lock;
+use twtune::apply::manual::{self, ManualFix};
 use twtune::apply::plan::{self, Request, Scope};
 use twtune::cli::{ApplyArgs, Cli, Format, RollbackArgs};
 use twtune::exit_code::Exit;
@@ -41,6 +42,7 @@ pub fn apply(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<Exit> {
     }
     let facts = super::check::gather(cli)?;
     let findings = rules::evaluate(&rule_set, &facts).findings;
+    let manual = manual::manual_fixes(&findings, &args.skip);
     let scope = match (args.no_persist, args.persist_only) {
         (true, _) => Scope::RuntimeOnly,
         (_, true) => Scope::PersistOnly,
@@ -60,9 +62,15 @@ pub fn apply(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<Exit> {
         eprintln!("twtune: warning: {line}");
     }
     if plan.is_empty() || args.dry_run {
-        print_plan(cli, &plan, args.dry_run, false)?;
-        if cli.format == Format::Human && args.dry_run && !plan.is_empty() {
-            emit("Dry run: nothing was changed.")?;
+        print_plan(cli, &plan, args.dry_run, false, &manual)?;
+        if cli.format == Format::Human {
+            let by_hand = render::human_manual(&manual);
+            if !by_hand.is_empty() {
+                emit(by_hand.trim_end())?;
+            }
+            if args.dry_run && !plan.is_empty() {
+                emit("Dry run: nothing was changed.")?;
+            }
         }
         return Ok(if plan.is_empty() {
             Exit::Compliant
@@ -72,6 +80,10 @@ pub fn apply(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<Exit> {
     }
     if cli.format == Format::Human {
         emit(&render::human(&plan))?;
+        let by_hand = render::human_manual(&manual);
+        if !by_hand.is_empty() {
+            emit(by_hand.trim_end())?;
+        }
     }
     if !confirmed(args.yes, "Apply these changes?")? {
         eprintln!("twtune: not applied; nothing was changed");
@@ -80,7 +92,7 @@ pub fn apply(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<Exit> {
     let lock = lock.context("internal error: the lock was not taken")?;
     executor::apply(root, &plan, &lock, &options).context("apply failed")?;
     match cli.format {
-        Format::Json => print_plan(cli, &plan, false, true)?,
+        Format::Json => print_plan(cli, &plan, false, true, &manual)?,
         Format::Human => emit("Applied. `twtune rollback` undoes this apply.")?,
     }
     Ok(Exit::Compliant)
@@ -195,9 +207,15 @@ pub fn warn_if_interrupted(cli: &Cli) {
     }
 }
 
-fn print_plan(cli: &Cli, plan: &plan::Plan, dry_run: bool, applied: bool) -> anyhow::Result<()> {
+fn print_plan(
+    cli: &Cli,
+    plan: &plan::Plan,
+    dry_run: bool,
+    applied: bool,
+    manual: &[ManualFix],
+) -> anyhow::Result<()> {
     match cli.format {
-        Format::Json => emit_json(&render::json(plan, dry_run, applied)),
+        Format::Json => emit_json(&render::json(plan, dry_run, applied, manual)),
         Format::Human => Ok(emit(&render::human(plan))?),
     }
 }

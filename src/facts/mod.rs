@@ -5,8 +5,8 @@
 //! takes text; this module opens files and assembles [`Facts`].
 //!
 //! Missing files are facts ("absent"); unreadable or garbled ones are errors
-//! that name the file. The one soft failure is a kernel release that does not
-//! parse: version-dependent rules then say "unknown", and the run reports it.
+//! that name the file. A kernel release that does not parse is not an error:
+//! version-dependent rules are then undecided, and the run reports them.
 
 pub mod counters;
 pub mod kernel;
@@ -24,7 +24,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::sysctl::{GATHERED_IPV4_KEYS, GATHERED_VENDOR_IPV4_KEYS, SysctlKey, normalize_value};
+use crate::sysctl::{
+    GATHERED_IPV4_KEYS, GATHERED_NETFILTER_KEYS, GATHERED_VENDOR_IPV4_KEYS, SysctlKey,
+    normalize_value,
+};
 pub use counters::Counters;
 pub use kernel::{KernelFacts, KernelVersion};
 pub use namespace::NamespaceFacts;
@@ -124,22 +127,16 @@ pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
             path: root.to_path_buf(),
         });
     }
-    let mut degraded = Vec::new();
+    let degraded = Vec::new();
 
     let release_path = root.join("proc/sys/kernel/osrelease");
     let release = read_optional(&release_path)?;
+    // A release that does not parse (a custom build) is not bad input: the
+    // version-gated rules report themselves undecided, and everything else
+    // still decides the verdict. So it is no `Degraded` entry.
     let kernel = KernelFacts::from_release(release.as_deref());
-    if kernel.version.is_none() {
-        degraded.push(Degraded {
-            file: persisted::host_path(root, &release_path),
-            message: match &kernel.release {
-                Some(r) => format!("kernel release {r:?} does not parse as a version; version-dependent rules are unknown"),
-                None => "missing; version-dependent rules are unknown".to_string(),
-            },
-        });
-    }
 
-    let persisted = persisted::gather(root)?;
+    let mut persisted = persisted::gather(root)?;
 
     // Runtime values: the gathered keys, plus every managed key a file persists,
     // so drift between the two can be judged.
@@ -148,6 +145,21 @@ pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
         .chain(GATHERED_VENDOR_IPV4_KEYS)
         .map(|k| SysctlKey::ipv4(k))
         .collect();
+    let optional: Vec<SysctlKey> = GATHERED_VENDOR_IPV4_KEYS
+        .iter()
+        .map(|k| SysctlKey::ipv4(k))
+        .chain(
+            GATHERED_NETFILTER_KEYS
+                .iter()
+                .filter_map(|k| SysctlKey::parse_managed(&format!("net.netfilter.{k}")).ok()),
+        )
+        .collect();
+    keys.extend(
+        optional
+            .iter()
+            .skip(GATHERED_VENDOR_IPV4_KEYS.len())
+            .cloned(),
+    );
     for key in persisted.keys() {
         if let Ok(key) = SysctlKey::parse_managed(key)
             && !key.as_str().contains('*')
@@ -163,17 +175,18 @@ pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
             Some(value) => {
                 sysctl.insert(key.to_string(), normalize_value(&value));
             }
-            None => {
-                if !GATHERED_VENDOR_IPV4_KEYS
-                    .iter()
-                    .any(|k| key == SysctlKey::ipv4(k))
-                {
-                    sysctl_absent.push(key.to_string())
-                }
-            }
+            // Optional keys (a vendor knob, conntrack not loaded) are
+            // simply not there; the others are facts of this kernel.
+            None if optional.contains(&key) => {}
+            None => sysctl_absent.push(key.to_string()),
         }
     }
     sysctl_absent.sort();
+    persisted::BootReplay {
+        has_unprivileged_port_start: sysctl.contains_key("net.ipv4.ip_unprivileged_port_start"),
+        tw_reuse_bounded: kernel.version.map(|v| v >= KernelVersion::new(4, 18, 0)),
+    }
+    .judge(&mut persisted);
 
     let before = match options.sample {
         Some(interval) => {
@@ -191,7 +204,7 @@ pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
     if let (Some(sockets), Some(rates)) = (sockets.as_mut(), rates.as_ref()) {
         rates::apply_headroom(sockets, rates);
     }
-    let nat = nat::gather(options, &counters)?;
+    let nat = nat::gather(options, &counters, rates.as_ref())?;
 
     Ok(Facts {
         kernel,

@@ -57,6 +57,20 @@ pub struct PersistedConfig {
     /// For each key, the assignment that takes effect at boot: the last applied.
     pub winners: BTreeMap<String, Setting>,
     pub problems: Vec<LineProblem>,
+    /// Assignments the kernel will refuse (EINVAL) when they are applied at
+    /// boot, in the order applied: the key keeps its previous value.
+    pub refused: Vec<Refused>,
+}
+
+/// An assignment the kernel's handler rejects.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Refused {
+    pub key: String,
+    pub value: String,
+    pub file: String,
+    pub line: usize,
+    /// Why, in the kernel's terms.
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -74,6 +88,23 @@ impl PersistedConfig {
     /// Every assignment to `key`, in the order applied.
     pub fn settings_for<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a Setting> + 'a {
         self.settings.iter().filter(move |s| s.key == key)
+    }
+
+    /// The assignment that will take effect at boot for `key`: the last one
+    /// the kernel accepts. `None` when every one is refused (the kernel
+    /// default stays) or none exists.
+    pub fn boot_winner(&self, key: &str) -> Option<&Setting> {
+        self.settings
+            .iter()
+            .rev()
+            .filter(|s| s.key == key)
+            .find(|s| !self.is_refused(s))
+    }
+
+    pub fn is_refused(&self, setting: &Setting) -> bool {
+        self.refused
+            .iter()
+            .any(|r| r.file == setting.file && r.line == setting.line)
     }
 
     /// The distinct keys set anywhere, sorted.
@@ -225,9 +256,271 @@ pub fn gather(root: &Path) -> Result<PersistedConfig, FactError> {
     Ok(config)
 }
 
+/// What the kernel itself checks when a persisted value is written at boot,
+/// replayed in file order from the boot defaults (a value's validity can
+/// depend on an earlier line: the port range against
+/// ip_unprivileged_port_start). Only refusals the kernel makes on every
+/// version that has the key are claimed (net/ipv4/sysctl_net_ipv4.c:
+/// `ipv4_local_port_range()`, `ipv4_privileged_ports()`, the
+/// `proc_do*vec_minmax` bounds of each table entry).
+pub struct BootReplay {
+    /// The kernel has `ip_unprivileged_port_start` (4.11+).
+    pub has_unprivileged_port_start: bool,
+    /// tcp_tw_reuse is bounded 0..=2 (4.18+, commit 79e9fed46038); before,
+    /// `proc_dointvec` took any integer. `None`: the version is unknown.
+    pub tw_reuse_bounded: Option<bool>,
+}
+
+impl BootReplay {
+    pub fn judge(&self, config: &mut PersistedConfig) {
+        // Kernel defaults at boot (4.2+ range; include/net/ip.h, af_inet.c).
+        let mut range = (32768_i64, 60999_i64);
+        let mut unprivileged = self.has_unprivileged_port_start.then_some(1024_i64);
+        let mut refused = Vec::new();
+        for s in &config.settings {
+            let verdict = self.refusal(&s.key, &s.value, range, unprivileged);
+            match verdict {
+                Err(reason) => refused.push(Refused {
+                    key: s.key.clone(),
+                    value: s.value.clone(),
+                    file: s.file.clone(),
+                    line: s.line,
+                    reason,
+                }),
+                Ok(Accepted::Range(low, high)) => range = (low, high),
+                Ok(Accepted::UnprivilegedStart(start)) => unprivileged = Some(start),
+                Ok(Accepted::Other) => {}
+            }
+        }
+        config.refused = refused;
+    }
+
+    fn refusal(
+        &self,
+        key: &str,
+        value: &str,
+        range: (i64, i64),
+        unprivileged: Option<i64>,
+    ) -> Result<Accepted, String> {
+        let Some(name) = key.strip_prefix("net.ipv4.") else {
+            return Ok(Accepted::Other);
+        };
+        let ints = || -> Result<Vec<i64>, String> {
+            value
+                .split_whitespace()
+                .map(|w| {
+                    kernel_int(w).ok_or_else(|| format!("{w:?} is not an integer the kernel reads"))
+                })
+                .collect()
+        };
+        let one = || -> Result<i64, String> {
+            match ints()?.as_slice() {
+                [n] => Ok(*n),
+                [] => Err("empty: the kernel reads no integer".into()),
+                // proc_dointvec stores one int and ignores the rest.
+                [n, ..] => Ok(*n),
+            }
+        };
+        let within = |n: i64, min: i64, max: i64| {
+            if (min..=max).contains(&n) {
+                Ok(Accepted::Other)
+            } else {
+                Err(format!("{n} is outside {min}..{max}"))
+            }
+        };
+        match name {
+            "ip_local_port_range" => {
+                let values = ints()?;
+                let (low, high) = match values.as_slice() {
+                    [low, high] => (*low, *high),
+                    // One value writes the low end only; the high end stays.
+                    [low] => (*low, range.1),
+                    [] => return Err("empty: a range is two integers, low and high".into()),
+                    _ => return Err("more than two values: a range is low and high".into()),
+                };
+                if !(1..=65535).contains(&low) || !(1..=65535).contains(&high) {
+                    return Err(
+                        "ports are 1..65535 (0 and anything above 65535 are refused)".into(),
+                    );
+                }
+                if high < low {
+                    return Err(format!("the low end {low} is above the high end {high}"));
+                }
+                if let Some(start) = unprivileged
+                    && low < start
+                {
+                    return Err(format!(
+                        "the low end {low} is below ip_unprivileged_port_start ({start} at that point of the boot)"
+                    ));
+                }
+                Ok(Accepted::Range(low, high))
+            }
+            "ip_unprivileged_port_start" => {
+                let start = one()?;
+                within(start, 0, 65535)?;
+                if start > range.0 {
+                    return Err(format!(
+                        "{start} is above the low end of ip_local_port_range ({} at that point of the boot)",
+                        range.0
+                    ));
+                }
+                Ok(Accepted::UnprivilegedStart(start))
+            }
+            "tcp_tw_reuse" => {
+                let n = one()?;
+                match self.tw_reuse_bounded {
+                    Some(true) => within(n, 0, 2),
+                    _ => within(n, i64::from(i32::MIN), i64::from(i32::MAX)),
+                }
+            }
+            "tcp_tw_reuse_delay" => within(one()?, 1, 60_000),
+            // proc_dointvec_jiffies refuses seconds above INT_MAX / HZ; HZ is
+            // at least 100, so anything above INT_MAX / 100 is refused.
+            "tcp_fin_timeout" => within(one()?, i64::from(i32::MIN), i64::from(i32::MAX) / 100),
+            "tcp_timestamps" | "tcp_tw_recycle" | "tcp_rfc1337" | "tcp_max_tw_buckets"
+            | "tcp_max_orphans" | "ip_forward" => {
+                within(one()?, i64::from(i32::MIN), i64::from(i32::MAX))
+            }
+            "ip_local_reserved_ports" => reserved_ports_syntax(value).map(|()| Accepted::Other),
+            _ => Ok(Accepted::Other),
+        }
+    }
+}
+
+enum Accepted {
+    Range(i64, i64),
+    UnprivilegedStart(i64),
+    Other,
+}
+
+/// An integer as the kernel's `proc_get_long()` reads it: an optional minus,
+/// then decimal, `0x` hex or leading-zero octal (base 0).
+fn kernel_int(word: &str) -> Option<i64> {
+    let (negative, digits) = match word.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, word),
+    };
+    let magnitude = if let Some(hex) = digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
+        i64::from_str_radix(hex, 16).ok()?
+    } else if digits.len() > 1 && digits.starts_with('0') {
+        i64::from_str_radix(&digits[1..], 8).ok()?
+    } else if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        digits.parse().ok()?
+    } else {
+        return None;
+    };
+    Some(if negative { -magnitude } else { magnitude })
+}
+
+/// `proc_do_large_bitmap()`: comma-separated ports or `low-high` ranges of
+/// 0..65535 with low ≤ high; empty clears the bitmap.
+fn reserved_ports_syntax(value: &str) -> Result<(), String> {
+    let text: String = value.split_whitespace().collect();
+    if text.is_empty() {
+        return Ok(());
+    }
+    for part in text.split(',') {
+        let bounds: Vec<Option<i64>> = part
+            .splitn(2, '-')
+            .map(|p| {
+                (!p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+                    .then(|| p.parse().ok())
+                    .flatten()
+            })
+            .collect();
+        let ok = match bounds.as_slice() {
+            [Some(p)] => (0..=65535).contains(p),
+            [Some(a), Some(b)] => (0..=65535).contains(a) && (0..=65535).contains(b) && a <= b,
+            _ => false,
+        };
+        if !ok {
+            return Err(format!(
+                "{part:?} is not a port or a range low-high within 0..65535"
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn refused_of(text: &str, replay: BootReplay) -> Vec<(usize, String)> {
+        let (settings, _) = parse_sysctl_file("/etc/sysctl.d/70-x.conf", text);
+        let mut config = PersistedConfig {
+            settings,
+            ..Default::default()
+        };
+        replay.judge(&mut config);
+        config
+            .refused
+            .into_iter()
+            .map(|r| (r.line, r.reason))
+            .collect()
+    }
+
+    const MODERN: BootReplay = BootReplay {
+        has_unprivileged_port_start: true,
+        tw_reuse_bounded: Some(true),
+    };
+
+    #[test]
+    fn port_ranges_the_kernel_refuses_at_boot() {
+        let text = "net.ipv4.ip_local_port_range = 61000 32768\n\
+                    net.ipv4.ip_local_port_range = 0 60999\n\
+                    net.ipv4.ip_local_port_range = 32768 65536\n\
+                    net.ipv4.ip_local_port_range = 1000 60999\n\
+                    net.ipv4.ip_local_port_range = low high\n\
+                    net.ipv4.ip_local_port_range = 10000 60999\n";
+        let refused = refused_of(text, MODERN);
+        let lines: Vec<usize> = refused.iter().map(|(l, _)| *l).collect();
+        assert_eq!(lines, [1, 2, 3, 4, 5], "{refused:?}");
+        assert!(refused[0].1.contains("above the high end"));
+        assert!(
+            refused[3]
+                .1
+                .contains("below ip_unprivileged_port_start (1024")
+        );
+    }
+
+    #[test]
+    fn an_earlier_line_can_make_a_range_valid() {
+        let text = "net.ipv4.ip_unprivileged_port_start = 500\n\
+                    net.ipv4.ip_local_port_range = 1000 60999\n";
+        assert_eq!(refused_of(text, MODERN), []);
+        // Before 4.11 there is no such floor.
+        let old = BootReplay {
+            has_unprivileged_port_start: false,
+            tw_reuse_bounded: Some(false),
+        };
+        assert_eq!(
+            refused_of("net.ipv4.ip_local_port_range = 1000 60999\n", old),
+            []
+        );
+    }
+
+    #[test]
+    fn bounded_integers_and_the_kernel_number_syntax() {
+        let text = "net.ipv4.tcp_tw_reuse = 3\n\
+                    net.ipv4.tcp_tw_reuse_delay = 0\n\
+                    net.ipv4.tcp_max_tw_buckets = 0x40000\n\
+                    net.ipv4.tcp_fin_timeout = thirty\n\
+                    net.ipv4.ip_local_reserved_ports = 30000-29999\n\
+                    net.core.somaxconn = anything\n";
+        let refused = refused_of(text, MODERN);
+        let lines: Vec<usize> = refused.iter().map(|(l, _)| *l).collect();
+        assert_eq!(lines, [1, 2, 4, 5], "{refused:?}");
+        // Before 4.18 tcp_tw_reuse took any integer; unknown: not claimed.
+        let unknown = BootReplay {
+            has_unprivileged_port_start: true,
+            tw_reuse_bounded: None,
+        };
+        assert_eq!(refused_of("net.ipv4.tcp_tw_reuse = 3\n", unknown), []);
+    }
 
     #[test]
     fn both_assignment_spellings_and_comments() {

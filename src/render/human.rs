@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use super::style::Style;
 use crate::facts::Facts;
-use crate::rules::{Evaluation, Rule, RuleSet, Severity};
+use crate::rules::{Evaluation, Resolved, Rule, RuleSet, Severity, resolve_recommendations};
 
 pub struct CheckOptions {
     pub verbose: bool,
@@ -37,7 +37,10 @@ pub fn check(
             options.rules_checked,
             host_line(facts)
         );
+        // "No problems" is visibly based on what was seen.
+        let _ = writeln!(out, "{}", style.dim(&seen_line(facts)));
     } else {
+        let resolved = resolve_recommendations(findings);
         let _ = writeln!(
             out,
             "{}\n",
@@ -46,7 +49,19 @@ pub fn check(
         let rows: Vec<[String; 4]> = findings
             .iter()
             .map(|f| {
-                let change = match (&f.current, &f.recommended) {
+                // The value `apply` sets for this key, which a more severe
+                // finding on the same key may decide.
+                let planned = f.key.as_deref().and_then(|k| resolved.get(k));
+                let recommended = match planned {
+                    Some(Resolved::Value { value, .. }) if f.recommended.is_some() => {
+                        Some(value.clone())
+                    }
+                    Some(Resolved::Conflict { .. }) if f.recommended.is_some() => {
+                        Some("? (rules disagree)".to_string())
+                    }
+                    _ => f.recommended.clone(),
+                };
+                let change = match (&f.current, &recommended) {
                     (Some(c), Some(r)) => format!("{c} → {r}"),
                     (None, Some(r)) => format!("(absent) → {r}"),
                     (Some(c), None) => c.clone(),
@@ -107,6 +122,31 @@ pub fn check(
                     style.bold(&finding.rule)
                 );
                 let _ = writeln!(out, "  {}", finding.message);
+                if let (Some(key), Some(own)) = (&finding.key, &finding.recommended) {
+                    match resolved.get(key) {
+                        Some(Resolved::Value { value, rule })
+                            if rule != &finding.rule && value != own =>
+                        {
+                            let _ = writeln!(
+                                out,
+                                "  {} this rule alone recommends {own}; apply sets {value} (rule {rule} is more severe)",
+                                style.dim("plan:")
+                            );
+                        }
+                        Some(Resolved::Conflict { conflict, .. }) => {
+                            let _ = writeln!(
+                                out,
+                                "  {} rules {} disagree on {key}: choose with `twtune apply --set {key}=VALUE`",
+                                style.dim("plan:"),
+                                conflict.join(", ")
+                            );
+                        }
+                        _ => {}
+                    }
+                }
+                if let Some(manual) = &finding.manual {
+                    let _ = writeln!(out, "  {} {manual}", style.dim("by hand:"));
+                }
                 for evidence in &finding.evidence {
                     let _ = writeln!(out, "  {} {evidence}", style.dim("evidence:"));
                 }
@@ -118,13 +158,14 @@ pub fn check(
         let count = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
         let _ = writeln!(
             out,
-            "\n{} finding{}: {} critical, {} warning, {} info.",
-            findings.len(),
-            if findings.len() == 1 { "" } else { "s" },
+            "\n{}: {} critical, {}, {} info.",
+            plural(findings.len(), "finding"),
             count(Severity::Critical),
-            count(Severity::Warning),
+            plural(count(Severity::Warning), "warning"),
             count(Severity::Info)
         );
+        // What was seen comes before what to do next.
+        let _ = writeln!(out, "{}", style.dim(&seen_line(facts)));
         let mut next = Vec::new();
         if !options.verbose {
             next.push("`twtune check --verbose` for evidence");
@@ -138,11 +179,6 @@ pub fn check(
             "{}",
             style.dim(&format!("Next: {}.", next.join(" · ")))
         );
-    }
-    // A clean host keeps its one line unless more was asked for.
-    let wanted = !findings.is_empty() || options.verbose || facts.rates.is_some();
-    if let Some(line) = pressure_line(facts).filter(|_| wanted) {
-        let _ = writeln!(out, "{}", style.dim(&line));
     }
     for undecided in &evaluation.undecided {
         let _ = writeln!(
@@ -165,19 +201,54 @@ pub fn check(
     out
 }
 
-/// One line of context under a check: the socket counts, and the sampled
-/// rates when `--sample` was given.
-fn pressure_line(facts: &Facts) -> Option<String> {
-    let mut parts = Vec::new();
-    if let Some(sockets) = &facts.sockets {
-        parts.push(format!(
-            "TIME_WAIT {} (server side {}, client side {}), CLOSE_WAIT {}",
-            sockets.time_wait,
-            sockets.time_wait_server_side,
-            sockets.time_wait_client_side,
-            sockets.close_wait
-        ));
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
     }
+}
+
+/// What the check saw, in one line: TIME_WAIT with its client/server split,
+/// CLOSE_WAIT, the busiest destination's use of its ports, the NAT verdict,
+/// and the sampled rates with `--sample`.
+fn seen_line(facts: &Facts) -> String {
+    let mut parts = Vec::new();
+    match &facts.sockets {
+        Some(s) => {
+            parts.push(format!(
+                "TIME_WAIT {} ({} server side, {} client side)",
+                s.time_wait, s.time_wait_server_side, s.time_wait_client_side
+            ));
+            parts.push(format!("CLOSE_WAIT {}", s.close_wait));
+            match s.destinations.first() {
+                Some(d) => parts.push(format!(
+                    "busiest destination {} uses {} of its {} ports",
+                    d.remote,
+                    percent(d.exhaustion_ratio),
+                    d.usable_ports
+                )),
+                None => parts.push("no client-side destination".to_string()),
+            }
+        }
+        None => {
+            let tw = facts
+                .counters
+                .sockstat
+                .values()
+                .filter_map(|g| g.get("tw"))
+                .sum::<i64>();
+            parts.push(format!(
+                "TIME_WAIT {tw} (sockstat; no socket table to split it)"
+            ));
+        }
+    }
+    parts.push(format!(
+        "NAT {} (translates here: {}; own traffic translated: {})",
+        verdict_word(facts.nat.verdict),
+        verdict_word(facts.nat.translates),
+        verdict_word(facts.nat.translated)
+    ));
     if let Some(rates) = &facts.rates {
         let rate = |name: &str, value: Option<f64>| value.map(|v| format!("{name} {v:.1}/s"));
         let sampled: Vec<String> = [
@@ -196,22 +267,68 @@ fn pressure_line(facts: &Facts) -> Option<String> {
             sampled.join(", ")
         ));
     }
-    (!parts.is_empty()).then(|| parts.join(" · "))
+    format!("Seen: {}.", parts.join(" · "))
+}
+
+/// A ratio as people read it, the same way everywhere: "12.3%".
+fn percent(ratio: f64) -> String {
+    format!("{:.1}%", ratio * 100.0)
+}
+
+fn verdict_word(verdict: crate::facts::nat::NatVerdict) -> String {
+    serde_json::to_value(verdict)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 pub fn rules_list(rules: &RuleSet, style: Style) -> String {
     let all: Vec<&Rule> = rules.rules().collect();
-    let width = all.iter().map(|r| r.id.len()).max().unwrap_or(0);
+    // "warning→critical": the severity a rule starts at, and the ones it can
+    // escalate to (`twtune explain RULE` says when).
+    let severity_of = |rule: &Rule| {
+        let mut words = vec![rule.severity.as_str()];
+        for escalation in &rule.escalate {
+            if !words.contains(&escalation.severity.as_str()) {
+                words.push(escalation.severity.as_str());
+            }
+        }
+        words.join("→")
+    };
+    let width = all.iter().map(|r| r.id.len()).max().unwrap_or(0).max(4);
+    let severity_width = all
+        .iter()
+        .map(|r| severity_of(r).chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(8);
     let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}",
+        style.dim(&format!(
+            "{:width$}  {:severity_width$}  TITLE",
+            "RULE", "SEVERITY"
+        ))
+    );
     for rule in all {
+        let severity = severity_of(rule);
+        let pad = " ".repeat(severity_width.saturating_sub(severity.chars().count()));
         let _ = writeln!(
             out,
-            "{}  {}  {}",
+            "{}  {}{pad}  {}",
             format_args!("{:width$}", rule.id),
-            style.severity(rule.severity, &format!("{:8}", rule.severity.as_str())),
+            style.severity(rule.severity, &severity),
             rule.title
         );
     }
+    let _ = writeln!(
+        out,
+        "{}",
+        style.dim(
+            "a→b: starts at a and escalates to b when its condition holds (`twtune explain RULE`)"
+        )
+    );
     out
 }
 
@@ -316,6 +433,7 @@ pub fn facts(facts: &Facts, style: Style) -> String {
         let fields: Vec<String> = fields.iter().map(|(k, v)| format!("{k} {v}")).collect();
         let _ = writeln!(out, "  sockstat {protocol}: {}", fields.join(", "));
     }
+    // Beside sockstat's "tw" (TIME_WAIT now), these count events since boot.
     for name in [
         "TW",
         "TWRecycled",
@@ -325,7 +443,11 @@ pub fn facts(facts: &Facts, style: Style) -> String {
         "PAWSEstab",
     ] {
         if let Some(v) = facts.counters.tcp_ext.get(name) {
-            let _ = writeln!(out, "  TcpExt {name} = {v}");
+            let _ = writeln!(
+                out,
+                "  TcpExt {name} = {v} {}",
+                style.dim("(cumulative since boot)")
+            );
         }
     }
     for name in ["ActiveOpens", "PassiveOpens", "CurrEstab"] {
@@ -336,11 +458,10 @@ pub fn facts(facts: &Facts, style: Style) -> String {
     let _ = writeln!(out, "\n{}", style.bold("NAT"));
     let _ = writeln!(
         out,
-        "  verdict: {}",
-        serde_json::to_value(facts.nat.verdict)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default()
+        "  verdict: {} (this host translates: {}; its own traffic is translated: {})",
+        verdict_word(facts.nat.verdict),
+        verdict_word(facts.nat.translates),
+        verdict_word(facts.nat.translated)
     );
     for signal in &facts.nat.signals {
         let _ = writeln!(out, "  {}: {}", signal.name, signal.evidence);
@@ -391,8 +512,13 @@ fn sockets_section(out: &mut String, s: &crate::facts::SocketFacts, style: Style
     for d in s.destinations.iter().take(5) {
         let _ = writeln!(
             out,
-            "  {} → {}: TIME_WAIT {}, established {}, ratio {:.3}",
-            d.local, d.remote, d.time_wait, d.established, d.exhaustion_ratio
+            "  {} → {}: TIME_WAIT {}, established {}, {} of {} usable ports",
+            d.local,
+            d.remote,
+            d.time_wait,
+            d.established,
+            percent(d.exhaustion_ratio),
+            d.usable_ports
         );
     }
     for p in &s.close_wait_processes {

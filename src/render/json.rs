@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::facts::{Degraded, Facts};
-use crate::rules::{Evaluation, Finding, Severity, Undecided};
+use crate::rules::{Evaluation, Finding, Resolved, Severity, Undecided, resolve_recommendations};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -18,6 +18,9 @@ pub struct CheckReport<'a> {
     pub status: &'static str,
     pub summary: Summary,
     pub findings: &'a [Finding],
+    /// Key → the value `apply` would set (`value`, `rule`), or a conflict
+    /// (`value` null, `conflict[]` the rules that disagree).
+    pub recommendations: std::collections::BTreeMap<String, Resolved>,
     pub undecided: &'a [Undecided],
     /// Input problems that make the verdict incomplete (exit status 1).
     pub errors: &'a [Degraded],
@@ -84,6 +87,7 @@ pub fn check_report<'a>(facts: &'a Facts, evaluation: &'a Evaluation) -> CheckRe
         status: status_word(evaluation, facts),
         summary: Summary::of(evaluation),
         findings: &evaluation.findings,
+        recommendations: resolve_recommendations(&evaluation.findings),
         undecided: &evaluation.undecided,
         errors: &facts.degraded,
         facts,

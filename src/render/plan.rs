@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::apply::journal::{FileRecord, KeyRecord};
+use crate::apply::manual::ManualFix;
 use crate::apply::plan::{Change, Plan};
 
 /// Version of the JSON plan and rollback objects.
@@ -53,6 +54,21 @@ pub fn human(plan: &Plan) -> String {
     out
 }
 
+/// Findings the plan cannot fix, with their fix by hand; empty when none.
+pub fn human_manual(manual: &[ManualFix]) -> String {
+    if manual.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "By hand ({} twtune cannot fix):\n",
+        count(manual.len(), "finding")
+    );
+    for m in manual {
+        out.push_str(&format!("  [{}] {}: {}\n", m.rule, m.summary, m.fix));
+    }
+    out
+}
+
 /// Warnings and advice to print after the plan (on stderr).
 pub fn warnings(plan: &Plan) -> Vec<String> {
     let mut lines = Vec::new();
@@ -93,7 +109,8 @@ fn count(n: usize, what: &str) -> String {
 }
 
 /// The plan as data. `applied`: the changes were made (false on --dry-run).
-pub fn json(plan: &Plan, dry_run: bool, applied: bool) -> Value {
+/// `manual`: the findings the plan cannot fix (see [`crate::apply::manual`]).
+pub fn json(plan: &Plan, dry_run: bool, applied: bool, manual: &[ManualFix]) -> Value {
     let persist = plan.persist.as_ref().map(|p| {
         json!({
             "file": p.file,
@@ -112,6 +129,7 @@ pub fn json(plan: &Plan, dry_run: bool, applied: bool) -> Value {
         "changes": plan.changes,
         "persist": persist,
         "notes": plan.notes,
+        "manual": manual,
     })
 }
 

@@ -119,6 +119,11 @@ fn fire(
         current,
         recommended,
         message: rule.message.render(context)?,
+        manual: rule
+            .manual
+            .as_ref()
+            .map(|m| m.render(context))
+            .transpose()?,
         evidence: rule
             .evidence
             .iter()

@@ -45,6 +45,9 @@ pub struct Finding {
     /// The value to set, if the rule recommends one.
     pub recommended: Option<String>,
     pub message: String,
+    /// The fix by hand when no sysctl makes it (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manual: Option<String>,
     pub evidence: Vec<String>,
     pub references: Vec<String>,
 }
@@ -64,4 +67,128 @@ impl Finding {
 pub struct Undecided {
     pub rule: String,
     pub reason: String,
+}
+
+/// What `apply` would set for one key, given every finding that recommends a
+/// value for it: the most severe finding's value (a narrow port range outranks
+/// its parity advice), or a conflict when equally severe findings disagree.
+/// The same policy as the planner (`apply::plan::build`), so `check` shows the
+/// value `apply` sets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Resolved {
+    Value {
+        value: String,
+        rule: String,
+    },
+    Conflict {
+        value: Option<String>,
+        conflict: Vec<String>,
+    },
+}
+
+impl Resolved {
+    pub fn value(&self) -> Option<&str> {
+        match self {
+            Resolved::Value { value, .. } => Some(value),
+            Resolved::Conflict { .. } => None,
+        }
+    }
+}
+
+/// Key → resolved recommendation, over findings with a change to make.
+pub fn resolve_recommendations(
+    findings: &[Finding],
+) -> std::collections::BTreeMap<String, Resolved> {
+    let mut out = std::collections::BTreeMap::new();
+    // Most severe first, so the first value seen for a key is the winner
+    // unless an equally severe finding disagrees.
+    let mut ordered: Vec<&Finding> = findings.iter().collect();
+    ordered.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    let mut winners: std::collections::BTreeMap<&str, (&Finding, &str)> = Default::default();
+    for finding in ordered {
+        let Some((key, value)) = finding.recommendation() else {
+            continue;
+        };
+        match winners.get(key) {
+            None => {
+                winners.insert(key, (finding, value));
+                out.insert(
+                    key.to_string(),
+                    Resolved::Value {
+                        value: value.to_string(),
+                        rule: finding.rule.clone(),
+                    },
+                );
+            }
+            Some((first, first_value))
+                if first.severity == finding.severity
+                    && crate::sysctl::normalize_value(first_value)
+                        != crate::sysctl::normalize_value(value) =>
+            {
+                let entry = out.entry(key.to_string()).or_insert(Resolved::Conflict {
+                    value: None,
+                    conflict: vec![],
+                });
+                match entry {
+                    Resolved::Conflict { conflict, .. } => conflict.push(finding.rule.clone()),
+                    Resolved::Value { rule, .. } => {
+                        *entry = Resolved::Conflict {
+                            value: None,
+                            conflict: vec![rule.clone(), finding.rule.clone()],
+                        }
+                    }
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(rule: &str, severity: Severity, value: &str) -> Finding {
+        Finding {
+            rule: rule.into(),
+            severity,
+            title: String::new(),
+            summary: String::new(),
+            key: Some("net.ipv4.ip_local_port_range".into()),
+            current: Some("40000 40100".into()),
+            recommended: Some(value.into()),
+            message: String::new(),
+            manual: None,
+            evidence: vec![],
+            references: vec![],
+        }
+    }
+
+    #[test]
+    fn the_most_severe_value_wins_and_equal_severities_that_disagree_conflict() {
+        let findings = [
+            rec("parity", Severity::Info, "40000 40101"),
+            rec("narrow", Severity::Warning, "32768 60999"),
+        ];
+        let resolved = resolve_recommendations(&findings);
+        assert_eq!(
+            resolved["net.ipv4.ip_local_port_range"],
+            Resolved::Value {
+                value: "32768 60999".into(),
+                rule: "narrow".into()
+            }
+        );
+        let findings = [
+            rec("a", Severity::Warning, "1 2"),
+            rec("b", Severity::Warning, "3 4"),
+        ];
+        let resolved = resolve_recommendations(&findings);
+        assert_eq!(resolved["net.ipv4.ip_local_port_range"].value(), None);
+        assert_eq!(
+            serde_json::to_value(&resolved["net.ipv4.ip_local_port_range"]).unwrap()["conflict"],
+            serde_json::json!(["a", "b"])
+        );
+    }
 }

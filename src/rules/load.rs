@@ -65,6 +65,8 @@ struct RawRule {
     key: Option<Spanned<String>>,
     recommend: Option<Spanned<String>>,
     message: Spanned<String>,
+    /// What an operator does by hand when no sysctl fixes it.
+    manual: Option<Spanned<String>>,
     #[serde(default)]
     evidence: Vec<Spanned<String>>,
     rationale: String,
@@ -109,6 +111,9 @@ pub struct Rule {
     pub key: Option<Template>,
     pub recommend: Option<Expression>,
     pub message: Template,
+    /// The fix by hand, for findings `apply` cannot make (a line in a file
+    /// the administrator owns, a program that leaks sockets).
+    pub manual: Option<Template>,
     pub evidence: Vec<Template>,
     pub rationale: String,
     pub references: Vec<String>,
@@ -239,6 +244,11 @@ fn validate(
         .as_ref()
         .map(|s| template("summary", s))
         .transpose()?;
+    let manual = raw
+        .manual
+        .as_ref()
+        .map(|s| template("manual", s))
+        .transpose()?;
     let evidence = raw
         .evidence
         .iter()
@@ -269,6 +279,7 @@ fn validate(
         key,
         recommend,
         message,
+        manual,
         evidence,
         rationale: raw.rationale.trim().to_string(),
         references: raw.references,

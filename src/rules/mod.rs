@@ -11,5 +11,5 @@ pub mod load;
 pub mod view;
 
 pub use eval::{Evaluation, evaluate};
-pub use finding::{Finding, Severity, Undecided};
+pub use finding::{Finding, Resolved, Severity, Undecided, resolve_recommendations};
 pub use load::{LoadError, Rule, RuleError, RuleSet};

@@ -9,11 +9,12 @@
 //! | `kernel`    | `release`, `version.{major,minor,patch}` (absent when unknown) |
 //! | `net`       | runtime sysctls by path: `net.ipv4.tcp_tw_reuse` (int), `net.ipv4.ip_local_port_range` (list of ints), absent keys are absent — test with `has()` |
 //! | `sysctl`    | the same as text, by full dotted key: `sysctl['net.ipv4.tcp_tw_reuse']` |
-//! | `persisted` | `settings[]`, `winners` (key → setting), `drift[]`, `problems[]`, `files[]` |
+//! | `persisted` | `settings[]`, `winners` (key → setting), `drift[]`, `problems[]`, `refused[]`, `files[]` |
 //! | `counters`  | `tcp_ext.<Name>`, `tcp.<Name>` (absent counters are absent) |
 //! | `sockstat`  | `tcp.{inuse,orphan,tw,alloc,mem}`, `tcp6.inuse` |
 //! | `ports`     | the ephemeral range: `low`, `high`, `count`, `reserved_in_range`, `usable` |
 //! | `namespace` | `initial` (absent when unknown), `proc_sys_net_writable` |
+//! | `netns`     | the same as `namespace`, which CEL reserves: conditions use this one |
 //! | `nat`       | `verdict` ("none", "possible", "likely", "unknown"), `signals[]` |
 //! | `sockets`   | socket pressure, when gathered (an empty map otherwise) |
 //! | `rates`     | per-second counter rates with `check --sample` (an empty map otherwise) |
@@ -27,7 +28,7 @@ use crate::facts::ports;
 use crate::facts::{
     Facts, KernelFacts, KernelVersion, NamespaceFacts, NatFacts, PersistedConfig, SocketFacts,
 };
-use crate::sysctl::{GATHERED_IPV4_KEYS, GATHERED_VENDOR_IPV4_KEYS};
+use crate::sysctl::{GATHERED_IPV4_KEYS, GATHERED_NETFILTER_KEYS, GATHERED_VENDOR_IPV4_KEYS};
 
 /// The top-level variables a condition may name.
 pub const ROOTS: &[&str] = &[
@@ -39,6 +40,9 @@ pub const ROOTS: &[&str] = &[
     "sockstat",
     "ports",
     "namespace",
+    // `namespace` is a reserved word in CEL, so conditions cannot name it;
+    // `netns` is the same map under a name they can.
+    "netns",
     "nat",
     "sockets",
     "rates",
@@ -85,10 +89,9 @@ pub fn json_view(facts: &Facts) -> Map<String, Json> {
     if let Some(ports) = ports_view(facts) {
         view.insert("ports".into(), ports);
     }
-    view.insert(
-        "namespace".into(),
-        serde_json::to_value(&facts.namespace).unwrap_or(Json::Null),
-    );
+    let namespace = serde_json::to_value(&facts.namespace).unwrap_or(Json::Null);
+    view.insert("netns".into(), namespace.clone());
+    view.insert("namespace".into(), namespace);
     view.insert(
         "nat".into(),
         serde_json::to_value(&facts.nat).unwrap_or(Json::Null),
@@ -135,6 +138,11 @@ fn build_schema_view() -> Map<String, Json> {
         .iter()
         .chain(GATHERED_VENDOR_IPV4_KEYS)
         .map(|k| (format!("net.ipv4.{k}"), "0".to_string()))
+        .chain(
+            GATHERED_NETFILTER_KEYS
+                .iter()
+                .map(|k| (format!("net.netfilter.{k}"), "0".to_string())),
+        )
         .collect();
     let persisted = PersistedConfig {
         settings: vec![crate::facts::persisted::Setting {
@@ -161,7 +169,15 @@ fn build_schema_view() -> Map<String, Json> {
             proc_sys_net_writable: true,
         },
         sockets: Some(SocketFacts::default()),
-        nat: NatFacts::default(),
+        nat: NatFacts {
+            conntrack: Some(Default::default()),
+            conntrack_stats: Some(crate::facts::nat::table::ConntrackStats {
+                insert_failed: Some(0),
+                drop: Some(0),
+                early_drop: Some(0),
+            }),
+            ..NatFacts::default()
+        },
         rates: Some(crate::facts::rates::Rates::schema()),
         degraded: Vec::new(),
     };
@@ -216,11 +232,14 @@ pub fn typed_value(value: &str) -> Json {
 }
 
 fn persisted_view(config: &PersistedConfig, runtime: &BTreeMap<String, String>) -> Json {
-    let winners = &config.winners;
     // Drift: the value the next boot sets differs from the one running now.
-    let drift: Vec<Json> = winners
-        .iter()
-        .filter_map(|(key, winner)| {
+    // The next boot sets the last value the kernel accepts; a refused line
+    // sets nothing, so it is never what "will apply".
+    let drift: Vec<Json> = config
+        .winners
+        .keys()
+        .filter_map(|key| {
+            let winner = config.boot_winner(key)?;
             let now = runtime.get(key.as_str())?;
             (now != &winner.value).then(|| {
                 json!({
@@ -233,9 +252,10 @@ fn persisted_view(config: &PersistedConfig, runtime: &BTreeMap<String, String>) 
     json!({
         "files": config.files,
         "settings": config.settings,
-        "winners": winners,
+        "winners": config.winners,
         "drift": drift,
         "problems": config.problems,
+        "refused": config.refused,
     })
 }
 

@@ -93,6 +93,9 @@ pub struct ConntrackSummary {
     pub entries: u64,
     pub snat: u64,
     pub dnat: u64,
+    /// TCP entries in conntrack's TIME_WAIT state (kept 120 s by default,
+    /// twice TCP's own TIME_WAIT).
+    pub time_wait: u64,
     /// The first SNAT entry (or DNAT, if none), as evidence.
     pub example: Option<String>,
 }
@@ -125,6 +128,9 @@ pub fn summarise(mut reader: impl BufRead) -> Result<ConntrackSummary, Conntrack
             continue;
         };
         summary.entries += 1;
+        if line.split_whitespace().any(|w| w == "TIME_WAIT") {
+            summary.time_wait += 1;
+        }
         if nat.snat {
             summary.snat += 1;
             if summary.example.is_none() {
@@ -162,6 +168,7 @@ ipv6     10 tcp      6 60 SYN_SENT src=2001:db8::2 dst=2001:db8:1::2 sport=5000 
         assert_eq!(s.entries, 6);
         assert_eq!(s.snat, 2, "tcp and icmp masqueraded");
         assert_eq!(s.dnat, 1, "the port forward to 172.17.0.2");
+        assert_eq!(s.time_wait, 1);
         assert_eq!(
             s.example.as_deref(),
             Some(

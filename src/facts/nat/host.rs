@@ -52,6 +52,9 @@ pub fn parse_if_inet6(text: &str) -> Result<BTreeSet<Ipv6Addr>, String> {
     Ok(out)
 }
 
+/// The kind [`nat_range`] gives a shared carrier-grade NAT address.
+pub const CGNAT: &str = "CGNAT (RFC 6598)";
+
 /// Private (RFC 1918), shared CGNAT (RFC 6598, 100.64/10) or unique-local
 /// IPv6: addresses that reach the internet only through NAT.
 pub fn nat_range(addr: IpAddr) -> Option<&'static str> {
@@ -61,7 +64,7 @@ pub fn nat_range(addr: IpAddr) -> Option<&'static str> {
             if a.is_private() {
                 Some("private (RFC 1918)")
             } else if o1 == 100 && (64..128).contains(&o2) {
-                Some("CGNAT (RFC 6598)")
+                Some(CGNAT)
             } else {
                 None
             }

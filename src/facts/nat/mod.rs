@@ -4,32 +4,45 @@
 //! rules need to know whether NAT is in the path. No single file proves it;
 //! each signal below is weighed:
 //!
-//! | signal | weight |
-//! |---|---|
-//! | `nat_rules`: a masquerade or SNAT rule (nft, iptables) | likely |
-//! | `conntrack_snat`: tracked connections whose source was rewritten | likely |
-//! | `conntrack_dnat`: tracked connections whose destination was rewritten | possible |
-//! | `ip_forward`: net.ipv4.ip_forward = 1 | possible |
-//! | `container_interfaces`: docker0, cni*, cilium_*, flannel*, …, or many veth | possible |
-//! | `private_addresses`: a host address in RFC 1918, CGNAT or ULA space | possible |
-//! | `paws_rejects`: TcpExt PAWSActive or PAWSEstab non-zero | possible |
+//! | signal | weight | side |
+//! |---|---|---|
+//! | `nat_rules`: a masquerade or SNAT rule (nft, iptables) | likely | translates |
+//! | `conntrack_snat`: tracked connections whose source was rewritten | likely | translates |
+//! | `conntrack_dnat`: tracked connections whose destination was rewritten | possible | translates |
+//! | `ip_forward`: net.ipv4.ip_forward = 1 | possible | translates |
+//! | `container_interfaces`: docker0, cni*, cilium_*, flannel*, …, or many veth | possible | translates |
+//! | `private_addresses`: a host address in CGNAT space (RFC 6598) | possible | translated |
+//! | `private_addresses`: only RFC 1918 or ULA addresses | weak | translated |
+//! | `paws_rejects`: PAWSActive or PAWSEstab *growing* during `--sample` | possible | peers |
 //!
-//! The verdict is the strongest weight present. With no signal it is "none"
-//! only when ip_forward was read and at least one of the rule set or the
-//! conntrack table could be inspected; otherwise too little was seen and it
-//! is "unknown" (a fixture tree without conntrack data, an unprivileged run).
+//! Two questions hide in "is there NAT": does **this host translate** other
+//! hosts' traffic (a router, a container host, a Kubernetes node), and is
+//! **this host's own traffic translated** on its way out (it sits behind a NAT
+//! gateway). `translates` and `translated` answer them separately; `verdict`
+//! stays the strongest weight of all signals, `weak` ones excepted (an RFC 1918
+//! address alone says little: most such hosts talk to private peers directly).
+//! PAWS counters since boot are not evidence: only their growth during
+//! `--sample` is a signal.
+//!
+//! With no signal, the verdict is "none" only when ip_forward was read and at
+//! least one of the rule set or the conntrack table could be inspected;
+//! otherwise too little was seen and it is "unknown" (a fixture tree without
+//! conntrack data, an unprivileged run).
 
 pub mod conntrack;
 pub mod host;
 pub mod ruleset;
+pub mod table;
 
 use std::fs::File;
 use std::io::BufReader;
+use std::net::IpAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use serde::Serialize;
 
+use super::rates::Rates;
 use super::{Counters, FactError, GatherOptions, read_optional};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -37,21 +50,43 @@ use super::{Counters, FactError, GatherOptions, read_optional};
 pub enum NatVerdict {
     Unknown,
     None,
+    /// Only as a signal's weight: worth showing, too weak to move a verdict.
+    Weak,
     Possible,
     Likely,
+}
+
+/// Which question a signal answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NatSide {
+    /// This host translates other hosts' traffic (router, container host).
+    Translates,
+    /// This host's own traffic is translated by a NAT in front of it.
+    Translated,
+    /// The remote peers seem to share addresses (PAWS rejects): a NAT in
+    /// front of them, invisible from here.
+    Peers,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NatSignal {
     pub name: String,
-    /// "likely" or "possible": what this signal alone says.
+    /// "likely", "possible" or "weak": what this signal alone says.
     pub weight: NatVerdict,
+    pub side: NatSide,
     pub evidence: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NatFacts {
+    /// The strongest weight of all signals (weak ones excepted).
     pub verdict: NatVerdict,
+    /// Does this host translate others' traffic (masquerade/SNAT rules,
+    /// conntrack NAT entries, forwarding, container bridges)?
+    pub translates: NatVerdict,
+    /// Is this host's own traffic translated (private or CGNAT addresses)?
+    pub translated: NatVerdict,
     pub signals: Vec<NatSignal>,
     /// Sources that were read, e.g. "ip_forward", "nft", "conntrack".
     pub checked: Vec<String>,
@@ -59,27 +94,47 @@ pub struct NatFacts {
     pub unchecked: Vec<String>,
     /// Conntrack entries seen and how many had NAT applied (null if unread).
     pub conntrack: Option<conntrack::ConntrackSummary>,
+    /// /proc/net/stat/nf_conntrack, summed over CPUs (null if unreadable or
+    /// conntrack is not loaded). The table's size and fill are the sysctls
+    /// net.netfilter.nf_conntrack_{count,max}.
+    pub conntrack_stats: Option<table::ConntrackStats>,
 }
 
 impl Default for NatFacts {
     fn default() -> Self {
         NatFacts {
             verdict: NatVerdict::Unknown,
+            translates: NatVerdict::Unknown,
+            translated: NatVerdict::Unknown,
             signals: Vec::new(),
             checked: Vec::new(),
             unchecked: Vec::new(),
             conntrack: None,
+            conntrack_stats: None,
         }
     }
 }
 
 impl NatFacts {
-    fn signal(&mut self, name: &str, weight: NatVerdict, evidence: String) {
+    fn signal(&mut self, name: &str, weight: NatVerdict, side: NatSide, evidence: String) {
         self.signals.push(NatSignal {
             name: name.to_string(),
             weight,
+            side,
             evidence,
         });
+    }
+
+    /// The strongest non-weak weight among the signals of `side` (all sides
+    /// when `None`), or `if_none` when there is none.
+    fn strongest(&self, side: Option<NatSide>, if_none: NatVerdict) -> NatVerdict {
+        self.signals
+            .iter()
+            .filter(|s| side.is_none_or(|side| s.side == side))
+            .map(|s| s.weight)
+            .filter(|w| *w > NatVerdict::Weak)
+            .max()
+            .unwrap_or(if_none)
     }
 }
 
@@ -182,6 +237,7 @@ fn conntrack_summary(facts: &mut NatFacts, root: &Path, live: bool) -> Result<()
         facts.signal(
             "conntrack_snat",
             NatVerdict::Likely,
+            NatSide::Translates,
             format!(
                 "{} of {} tracked connections have their source rewritten (SNAT/masquerade), e.g. {}",
                 summary.snat,
@@ -194,6 +250,7 @@ fn conntrack_summary(facts: &mut NatFacts, root: &Path, live: bool) -> Result<()
         facts.signal(
             "conntrack_dnat",
             NatVerdict::Possible,
+            NatSide::Translates,
             format!(
                 "{} of {} tracked connections have their destination rewritten (DNAT)",
                 summary.dnat, summary.entries
@@ -201,6 +258,28 @@ fn conntrack_summary(facts: &mut NatFacts, root: &Path, live: bool) -> Result<()
         );
     }
     facts.conntrack = Some(summary);
+    Ok(())
+}
+
+fn conntrack_stats(facts: &mut NatFacts, root: &Path) -> Result<(), FactError> {
+    let path = root.join("proc/net/stat/nf_conntrack");
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let text =
+                String::from_utf8(bytes).map_err(|_| FactError::NotText { path: path.clone() })?;
+            facts.conntrack_stats = Some(table::parse_stats(&text).map_err(|e| garbled(&path, e))?);
+        }
+        // Not loaded, or hidden from an unprivileged reader: unknown, not zero.
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                || e.kind() == std::io::ErrorKind::PermissionDenied =>
+        {
+            facts
+                .unchecked
+                .push(format!("conntrack statistics: {}: {e}", path.display()));
+        }
+        Err(source) => return Err(FactError::Read { path, source }),
+    }
     Ok(())
 }
 
@@ -249,6 +328,7 @@ fn nat_rules(facts: &mut NatFacts) {
         facts.signal(
             "nat_rules",
             NatVerdict::Likely,
+            NatSide::Translates,
             format!("{} source-NAT rule(s): {}", rules.len(), shown.join("; ")),
         );
     }
@@ -294,6 +374,7 @@ fn interfaces(facts: &mut NatFacts, root: &Path) -> Result<(), FactError> {
         facts.signal(
             "container_interfaces",
             NatVerdict::Possible,
+            NatSide::Translates,
             evidence.join("; "),
         );
     }
@@ -301,24 +382,26 @@ fn interfaces(facts: &mut NatFacts, root: &Path) -> Result<(), FactError> {
 }
 
 fn addresses(facts: &mut NatFacts, root: &Path) -> Result<(), FactError> {
+    let mut shared = Vec::new();
     let mut private = Vec::new();
     let trie = root.join("proc/net/fib_trie");
     let inet6 = root.join("proc/net/if_inet6");
     let mut read_any = false;
+    let mut sort = |addr: IpAddr| match host::nat_range(addr) {
+        Some(kind @ host::CGNAT) => shared.push(format!("{addr} {kind}")),
+        Some(kind) => private.push(format!("{addr} {kind}")),
+        None => {}
+    };
     if let Some(text) = read_optional(&trie)? {
         read_any = true;
         for addr in host::parse_fib_trie(&text).map_err(|e| garbled(&trie, e))? {
-            if let Some(kind) = host::nat_range(addr.into()) {
-                private.push(format!("{addr} {kind}"));
-            }
+            sort(addr.into());
         }
     }
     if let Some(text) = read_optional(&inet6)? {
         read_any = true;
         for addr in host::parse_if_inet6(&text).map_err(|e| garbled(&inet6, e))? {
-            if let Some(kind) = host::nat_range(addr.into()) {
-                private.push(format!("{addr} {kind}"));
-            }
+            sort(addr.into());
         }
     }
     if !read_any {
@@ -328,12 +411,24 @@ fn addresses(facts: &mut NatFacts, root: &Path) -> Result<(), FactError> {
         return Ok(());
     }
     facts.checked.push("addresses".into());
-    if !private.is_empty() {
+    if !shared.is_empty() {
+        // RFC 6598 space exists only behind a carrier-grade NAT.
         facts.signal(
             "private_addresses",
             NatVerdict::Possible,
+            NatSide::Translated,
             format!(
-                "this host has {}: its own outbound traffic is likely translated by a NAT gateway",
+                "this host has {}: shared address space, reachable from the internet only through a carrier-grade NAT, so its own outbound traffic is possibly translated",
+                shared.join(", ")
+            ),
+        );
+    } else if !private.is_empty() {
+        facts.signal(
+            "private_addresses",
+            NatVerdict::Weak,
+            NatSide::Translated,
+            format!(
+                "this host has {}: weak evidence on its own (private peers are reached without NAT); its traffic to the internet, if any, passes a NAT gateway",
                 private.join(", ")
             ),
         );
@@ -341,7 +436,62 @@ fn addresses(facts: &mut NatFacts, root: &Path) -> Result<(), FactError> {
     Ok(())
 }
 
-pub fn gather(options: &GatherOptions, counters: &Counters) -> Result<NatFacts, FactError> {
+/// PAWS rejects as a NAT signal: only their growth while sampling counts.
+/// A since-boot total says nothing about now (one misbehaving peer a month
+/// ago, a clock jump), so without `--sample` it is noted and not weighed.
+fn paws(facts: &mut NatFacts, counters: &Counters, rates: Option<&Rates>) {
+    match rates {
+        Some(rates) => {
+            let growing: Vec<String> = [
+                ("PAWSActive", rates.paws_active),
+                ("PAWSEstab", rates.paws_estab),
+            ]
+            .iter()
+            .filter_map(|(name, rate)| {
+                rate.filter(|r| *r > 0.0)
+                    .map(|r| format!("{name} +{r:.1}/s"))
+            })
+            .collect();
+            facts.checked.push("paws".into());
+            if !growing.is_empty() {
+                facts.signal(
+                    "paws_rejects",
+                    NatVerdict::Possible,
+                    NatSide::Peers,
+                    format!(
+                        "TcpExt {} over {:.1} s: segments rejected for old timestamps now, as when peers behind one address have unrelated clocks",
+                        growing.join(", "),
+                        rates.interval_seconds
+                    ),
+                );
+            }
+        }
+        None => {
+            let since_boot: Vec<String> = ["PAWSActive", "PAWSEstab"]
+                .iter()
+                .filter_map(|k| {
+                    counters
+                        .tcp_ext
+                        .get(*k)
+                        .filter(|v| **v > 0)
+                        .map(|v| format!("{k}={v}"))
+                })
+                .collect();
+            if !since_boot.is_empty() {
+                facts.unchecked.push(format!(
+                    "paws: TcpExt {} since boot is not evidence of NAT now; `check --sample` measures whether it grows",
+                    since_boot.join(", ")
+                ));
+            }
+        }
+    }
+}
+
+pub fn gather(
+    options: &GatherOptions,
+    counters: &Counters,
+    rates: Option<&Rates>,
+) -> Result<NatFacts, FactError> {
     let root = options.root.as_path();
     let mut facts = NatFacts::default();
 
@@ -353,6 +503,7 @@ pub fn gather(options: &GatherOptions, counters: &Counters) -> Result<NatFacts, 
                 facts.signal(
                     "ip_forward",
                     NatVerdict::Possible,
+                    NatSide::Translates,
                     "net.ipv4.ip_forward = 1: this host routes packets for others".into(),
                 );
             }
@@ -365,6 +516,7 @@ pub fn gather(options: &GatherOptions, counters: &Counters) -> Result<NatFacts, 
     };
 
     conntrack_summary(&mut facts, root, options.is_live())?;
+    conntrack_stats(&mut facts, root)?;
     if options.is_live() {
         nat_rules(&mut facts);
     } else {
@@ -374,37 +526,30 @@ pub fn gather(options: &GatherOptions, counters: &Counters) -> Result<NatFacts, 
     }
     interfaces(&mut facts, root)?;
     addresses(&mut facts, root)?;
-
-    let paws: Vec<String> = ["PAWSActive", "PAWSEstab"]
-        .iter()
-        .filter_map(|k| {
-            counters
-                .tcp_ext
-                .get(*k)
-                .filter(|v| **v > 0)
-                .map(|v| format!("{k}={v}"))
-        })
-        .collect();
-    if !paws.is_empty() {
-        facts.signal(
-            "paws_rejects",
-            NatVerdict::Possible,
-            format!(
-                "TcpExt {}: segments rejected for old timestamps, as when peers behind one address have unrelated clocks",
-                paws.join(", ")
-            ),
-        );
-    }
+    paws(&mut facts, counters, rates);
 
     let inspected = facts
         .checked
         .iter()
         .any(|c| c == "conntrack" || c == "nft" || c.ends_with("tables-save"));
-    facts.verdict = match facts.signals.iter().map(|s| s.weight).max() {
-        Some(strongest) => strongest,
-        None if forward_read && inspected => NatVerdict::None,
-        None => NatVerdict::Unknown,
+    let quiet = if forward_read && inspected {
+        NatVerdict::None
+    } else {
+        NatVerdict::Unknown
     };
+    facts.verdict = facts.strongest(None, quiet);
+    facts.translates = facts.strongest(Some(NatSide::Translates), quiet);
+    // Whether a NAT stands in front of this host cannot be seen from inside
+    // it: the addresses can make it possible, never rule it out.
+    let addresses_read = facts.checked.iter().any(|c| c == "addresses");
+    facts.translated = facts.strongest(
+        Some(NatSide::Translated),
+        if addresses_read {
+            NatVerdict::None
+        } else {
+            NatVerdict::Unknown
+        },
+    );
     Ok(facts)
 }
 
@@ -434,11 +579,12 @@ mod tests {
                 "ipv4 2 tcp 6 117 TIME_WAIT src=192.0.2.2 dst=198.51.100.2 sport=41000 dport=8080 src=198.51.100.2 dst=198.51.100.1 sport=8080 dport=41000 [ASSURED] use=2\n",
             ),
         ]);
-        let nat = gather(&GatherOptions::new(root.path()), &Counters::default()).unwrap();
+        let nat = gather(&GatherOptions::new(root.path()), &Counters::default(), None).unwrap();
         assert_eq!(nat.verdict, NatVerdict::Likely);
         let names: Vec<&str> = nat.signals.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["ip_forward", "conntrack_snat"]);
         assert!(nat.signals[1].evidence.contains("198.51.100.1:41000"));
+        assert_eq!(nat.translates, NatVerdict::Likely);
         assert_eq!(serde_json::to_value(&nat).unwrap()["verdict"], "likely");
     }
 
@@ -453,7 +599,7 @@ mod tests {
             ),
         ];
         let root = tree(&files);
-        let nat = gather(&GatherOptions::new(root.path()), &Counters::default()).unwrap();
+        let nat = gather(&GatherOptions::new(root.path()), &Counters::default(), None).unwrap();
         assert_eq!(
             nat.verdict,
             NatVerdict::Unknown,
@@ -463,7 +609,7 @@ mod tests {
         let mut with_ct = files.to_vec();
         with_ct.push(("proc/net/nf_conntrack", ""));
         let root = tree(&with_ct);
-        let nat = gather(&GatherOptions::new(root.path()), &Counters::default()).unwrap();
+        let nat = gather(&GatherOptions::new(root.path()), &Counters::default(), None).unwrap();
         assert_eq!(nat.verdict, NatVerdict::None, "{nat:?}");
     }
 
@@ -480,19 +626,88 @@ mod tests {
         ]);
         let mut counters = Counters::default();
         counters.tcp_ext.insert("PAWSEstab".into(), 3);
-        let nat = gather(&GatherOptions::new(root.path()), &counters).unwrap();
+        let nat = gather(&GatherOptions::new(root.path()), &counters, None).unwrap();
         assert_eq!(nat.verdict, NatVerdict::Possible);
+        assert_eq!(nat.translates, NatVerdict::Possible);
+        // An RFC 1918 address alone is weak: shown, but it moves no verdict.
+        assert_eq!(nat.translated, NatVerdict::None);
         let names: Vec<&str> = nat.signals.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(
-            names,
-            ["container_interfaces", "private_addresses", "paws_rejects"]
+        assert_eq!(names, ["container_interfaces", "private_addresses"]);
+        assert_eq!(nat.signals[1].weight, NatVerdict::Weak);
+        assert!(!nat.signals[1].evidence.contains("likely"));
+        // PAWSEstab since boot is noise without --sample: noted, not weighed.
+        assert!(
+            nat.unchecked
+                .iter()
+                .any(|u| u.contains("PAWSEstab=3 since boot")),
+            "{:?}",
+            nat.unchecked
         );
+    }
+
+    #[test]
+    fn paws_growth_while_sampling_is_a_signal_about_the_peers() {
+        let root = tree(&[
+            ("proc/sys/net/ipv4/ip_forward", "0\n"),
+            ("proc/net/nf_conntrack", ""),
+            ("proc/net/dev", NO_DEV),
+        ]);
+        let rates = Rates {
+            interval_seconds: 5.0,
+            paws_estab: Some(0.4),
+            paws_active: Some(0.0),
+            ..Rates::default()
+        };
+        let nat = gather(
+            &GatherOptions::new(root.path()),
+            &Counters::default(),
+            Some(&rates),
+        )
+        .unwrap();
+        assert_eq!(nat.signals[0].name, "paws_rejects");
+        assert_eq!(nat.signals[0].side, NatSide::Peers);
+        assert!(nat.signals[0].evidence.contains("PAWSEstab +0.4/s"));
+        assert_eq!(nat.verdict, NatVerdict::Possible);
+        // Neither question is answered by the peers' clocks.
+        assert_eq!(nat.translates, NatVerdict::None);
+        // A sample where the counters stand still is no signal.
+        let still = Rates {
+            paws_estab: Some(0.0),
+            ..rates
+        };
+        let nat = gather(
+            &GatherOptions::new(root.path()),
+            &Counters::default(),
+            Some(&still),
+        )
+        .unwrap();
+        assert_eq!(nat.verdict, NatVerdict::None, "{nat:?}");
+    }
+
+    #[test]
+    fn a_cgnat_address_makes_own_translation_possible() {
+        let root = tree(&[
+            ("proc/sys/net/ipv4/ip_forward", "0\n"),
+            ("proc/net/nf_conntrack", ""),
+            ("proc/net/dev", NO_DEV),
+            (
+                "proc/net/fib_trie",
+                "Local:\n     |-- 100.72.1.9\n        /32 host LOCAL\n",
+            ),
+        ]);
+        let nat = gather(&GatherOptions::new(root.path()), &Counters::default(), None).unwrap();
+        assert_eq!(nat.translated, NatVerdict::Possible);
+        assert_eq!(nat.translates, NatVerdict::None);
+        assert!(nat.signals[0].evidence.contains("possibly translated"));
+        let json = serde_json::to_value(&nat).unwrap();
+        assert_eq!(json["translated"], "possible");
+        assert_eq!(json["signals"][0]["side"], "translated");
     }
 
     #[test]
     fn garbled_conntrack_names_the_file() {
         let root = tree(&[("proc/net/nf_conntrack", "ipv4 2 tcp 6 1 src=1.1.1.1\n")]);
-        let err = gather(&GatherOptions::new(root.path()), &Counters::default())
+        let err = gather(&GatherOptions::new(root.path()), &Counters::default(), None)
             .unwrap_err()
             .to_string();
         assert!(
