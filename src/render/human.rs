@@ -385,14 +385,46 @@ fn sockets_section(out: &mut String, s: &crate::facts::SocketFacts, style: Style
     );
     let _ = writeln!(
         out,
-        "  ephemeral ports {}-{}: {} usable ({} reserved)",
-        s.ephemeral_range.low, s.ephemeral_range.high, s.usable_ports, s.reserved_in_range
+        "  ephemeral ports {}-{}: {} usable ({} reserved, {} held by listeners); client sockets hold {} ({}%)",
+        s.ephemeral_range.low,
+        s.ephemeral_range.high,
+        s.usable_ports,
+        s.reserved_in_range,
+        s.listeners_in_range,
+        s.host_ports.in_use,
+        (s.host_ports.ratio * 100.0) as u64
     );
-    for d in s.destinations.iter().take(5) {
+    let _ = writeln!(
+        out,
+        "  TIME_WAIT reuse by connect(): {:?}, delay {} ms; {} client-side TIME_WAIT reusable now",
+        s.reuse.scope, s.reuse.delay_ms, s.time_wait_reusable
+    );
+    const SHOWN: usize = 5;
+    for d in s.destinations.iter().take(SHOWN) {
+        let rate = d
+            .new_per_second
+            .map(|r| format!(", {r} new/s"))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "  {} → {}: TIME_WAIT {}, established {}, ratio {:.3}",
-            d.local, d.remote, d.time_wait, d.established, d.exhaustion_ratio
+            "  {} → {}: {} of {} ports taken ({}%); TIME_WAIT {} ({} reusable), established {}, other {}{rate}",
+            d.local,
+            d.remote,
+            d.taken,
+            d.usable_ports,
+            (d.exhaustion_ratio * 100.0) as u64,
+            d.time_wait,
+            d.time_wait_reusable,
+            d.established,
+            d.other
+        );
+    }
+    let more = s.destination_count.saturating_sub(SHOWN.min(s.destinations.len()) as u64);
+    if more > 0 {
+        let _ = writeln!(
+            out,
+            "  … and {more} more {}",
+            if more == 1 { "destination" } else { "destinations" }
         );
     }
     for p in &s.close_wait_processes {
