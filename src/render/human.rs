@@ -419,12 +419,18 @@ fn sockets_section(out: &mut String, s: &crate::facts::SocketFacts, style: Style
             d.other
         );
     }
-    let more = s.destination_count.saturating_sub(SHOWN.min(s.destinations.len()) as u64);
+    let more = s
+        .destination_count
+        .saturating_sub(SHOWN.min(s.destinations.len()) as u64);
     if more > 0 {
         let _ = writeln!(
             out,
             "  … and {more} more {}",
-            if more == 1 { "destination" } else { "destinations" }
+            if more == 1 {
+                "destination"
+            } else {
+                "destinations"
+            }
         );
     }
     for p in &s.close_wait_processes {

@@ -246,13 +246,18 @@ pub struct SocketFacts {
 /// no socket holds at all.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct HostPorts {
-    /// Distinct usable ports some client socket (any state) holds.
+    /// Distinct usable ports a client socket holds that connect() could not
+    /// take over (anything but TIME_WAIT it may reuse).
     pub in_use: u32,
+    /// Distinct usable ports any client socket holds, reusable TIME_WAIT
+    /// included: bind(0) without SO_REUSEADDR cannot take those either.
+    pub in_use_with_time_wait: u32,
     pub usable: u32,
     /// in_use / usable (0 when nothing is usable and nothing in use).
     pub ratio: f64,
     /// connect() tries ports of the low end's parity first (since 4.2,
-    /// 07f4c90062f8): how many of those are usable and held.
+    /// 07f4c90062f8): how many of those are usable, and held by any client
+    /// socket (each one costs the walk a lookup).
     pub first_parity_usable: u32,
     pub first_parity_in_use: u32,
     pub first_parity_ratio: f64,
@@ -387,6 +392,8 @@ pub struct Aggregator {
     server_ports: HashMap<u16, u64>,
     destinations: HashMap<DestKey, DestCount>,
     in_use: PortSet,
+    /// Ports held by something other than TIME_WAIT connect() may reuse.
+    taken: PortSet,
     /// TIME_WAIT on non-listening ports outside the range: (local port,
     /// peer address); which side they are is decided once all are seen.
     unlisted: Vec<(u16, IpAddr)>,
@@ -414,6 +421,7 @@ impl Aggregator {
             server_ports: HashMap::new(),
             destinations: HashMap::new(),
             in_use: PortSet::new(),
+            taken: PortSet::new(),
             unlisted: Vec::new(),
             close_wait_inodes: HashSet::new(),
         }
@@ -494,11 +502,19 @@ impl Aggregator {
                     {
                         count.reusable += 1;
                         self.time_wait_reusable += 1;
+                        return;
                     }
                 }
+                self.taken.insert(record.local_port);
             }
-            ESTABLISHED => count.established += 1,
-            _ => count.other += 1,
+            ESTABLISHED => {
+                count.established += 1;
+                self.taken.insert(record.local_port);
+            }
+            _ => {
+                count.other += 1;
+                self.taken.insert(record.local_port);
+            }
         }
     }
 
@@ -533,6 +549,7 @@ impl Aggregator {
             }
         };
         let mut in_use = 0;
+        let mut in_use_with_time_wait = 0;
         let mut first_parity_usable = 0;
         let mut first_parity_in_use = 0;
         if self.range.size() > 0 {
@@ -541,7 +558,8 @@ impl Aggregator {
                     continue;
                 }
                 let held = self.in_use.contains(port);
-                in_use += u32::from(held);
+                in_use_with_time_wait += u32::from(held);
+                in_use += u32::from(self.taken.contains(port));
                 if port % 2 == self.range.low % 2 {
                     first_parity_usable += 1;
                     first_parity_in_use += u32::from(held);
@@ -550,6 +568,7 @@ impl Aggregator {
         }
         HostPorts {
             in_use,
+            in_use_with_time_wait,
             usable,
             ratio: ratio(in_use, usable),
             first_parity_usable,
@@ -977,8 +996,9 @@ mod tests {
         assert!(d.reuse_effective);
         assert!((d.exhaustion_ratio - 21.0 / 99.0).abs() < 1e-9);
         assert_eq!(f.time_wait_reusable, 40);
-        // The host view counts every held port, reusable or not.
-        assert_eq!(f.host_ports.in_use, 61);
+        // The host view: 21 ports taken, 61 with the reusable TIME_WAIT.
+        assert_eq!(f.host_ports.in_use, 21);
+        assert_eq!(f.host_ports.in_use_with_time_wait, 61);
         assert_eq!(f.host_ports.usable, 99);
         // Ports of 40000's parity: 50, minus the listener's 40010.
         assert_eq!(f.host_ports.first_parity_usable, 49);
