@@ -497,19 +497,36 @@ fn a_client_binding_its_own_low_ports_is_client_side() {
 
 #[test]
 fn a_server_listening_inside_the_ephemeral_range_is_server_side() {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrIn, bind, socket};
+    use std::os::fd::AsRawFd;
     let report = in_private_netns(|| {
         let listener = TcpListener::bind(addr("127.0.0.12:40500")).unwrap();
         make_time_wait(&listener, 30, false);
-        check()
+        // A socket only bound inside the range (no listen, no connect).
+        let bound = socket(
+            AddressFamily::Inet,
+            SockType::Stream,
+            SockFlag::empty(),
+            None,
+        )
+        .unwrap();
+        bind(bound.as_raw_fd(), &SockaddrIn::new(127, 0, 0, 12, 40600)).unwrap();
+        let report = check();
+        drop(bound);
+        report
     });
     let s = &report["facts"]["sockets"];
     assert_eq!(s["time_wait_server_side"], s["time_wait"], "{s}");
     assert!(s["time_wait"].as_u64().unwrap() >= 25, "{s}");
     assert_eq!(s["time_wait_client_side"], 0, "{s}");
     assert_eq!(s["server_side_ports"][0]["port"], 40500);
-    // Its port is no longer one connect() may choose.
+    // Neither its port nor the bound one is one connect() may choose.
     assert_eq!(s["listeners_in_range"], 1, "{s}");
-    assert_eq!(s["usable_ports"], 28231, "{s}");
+    assert_eq!(s["bound_in_range"], 1, "{s}");
+    assert_eq!(s["states"]["CLOSE"], 1, "{s}");
+    // A bound-only socket is no destination.
+    assert!(destination(&report["facts"], "0.0.0.0:0").is_none(), "{s}");
+    assert_eq!(s["usable_ports"], 28230, "{s}");
 }
 
 #[test]

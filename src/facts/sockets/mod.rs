@@ -37,6 +37,12 @@ pub const ESTABLISHED: u8 = 1;
 pub const TIME_WAIT: u8 = 6;
 pub const CLOSE_WAIT: u8 = 8;
 pub const LISTEN: u8 = 10;
+pub const CLOSE: u8 = 7;
+/// TCP_BOUND_INACTIVE: the pseudo-state a sock_diag request names to get
+/// sockets bound to a port but neither listening nor connected (commit
+/// 91051f003948, "tcp: Dump bound-only sockets in inet_diag."); they come
+/// back in state CLOSE with no peer. Older kernels list none.
+pub const BOUND_INACTIVE: u8 = 13;
 
 /// Names as `ss` and the kernel's tcp_states.h spell them, by state number.
 const STATE_NAMES: [&str; 13] = [
@@ -224,8 +230,14 @@ pub struct SocketFacts {
     /// Listening ports inside the ephemeral range and not reserved: connect()
     /// skips them for every destination.
     pub listeners_in_range: u32,
+    /// Other ports inside the range that sockets bound without listening or
+    /// connecting hold (sock_diag's BOUND_INACTIVE, 6.x kernels): connect()
+    /// skips them too. A connected socket that bound its port explicitly is
+    /// skipped the same way but looks like connect()'s own in both listings,
+    /// so it is not counted here.
+    pub bound_in_range: u32,
     /// Ports connect() may choose toward one destination: the range minus
-    /// reserved ports and ports listeners hold.
+    /// reserved ports and ports listeners and bound-only sockets hold.
     pub usable_ports: u32,
     /// Outbound destinations by ports taken, highest first (top 20).
     pub destinations: Vec<Destination>,
@@ -385,6 +397,8 @@ pub struct Aggregator {
     policy: ReusePolicy,
     previous: Option<Sample>,
     listening: HashSet<u16>,
+    /// Ports inside the range held by sockets only bound (BOUND_INACTIVE).
+    bound_only: HashSet<u16>,
     states: [u64; STATE_NAMES.len()],
     time_wait_server: u64,
     time_wait_client: u64,
@@ -414,6 +428,7 @@ impl Aggregator {
             policy,
             previous: None,
             listening: HashSet::new(),
+            bound_only: HashSet::new(),
             states: [0; STATE_NAMES.len()],
             time_wait_server: 0,
             time_wait_client: 0,
@@ -445,6 +460,7 @@ impl Aggregator {
     fn usable(&self, port: u16) -> bool {
         self.range.contains(port)
             && !self.listening.contains(&port)
+            && !self.bound_only.contains(&port)
             && !self.reserved.iter().any(|r| r.contains(port))
     }
 
@@ -454,8 +470,20 @@ impl Aggregator {
             // Counted by the first pass.
             return;
         }
-        let state = usize::from(record.state).min(STATE_NAMES.len() - 1);
+        let state = usize::from(record.state);
+        // Out-of-range states count as UNKNOWN (index 0), never named.
+        let state = if state < STATE_NAMES.len() { state } else { 0 };
         self.states[state] += 1;
+        let bound_only = record.state == BOUND_INACTIVE
+            || (record.state == CLOSE && record.remote_port == 0 && record.remote.is_unspecified());
+        if bound_only {
+            // bind() without listen() or connect(): its bind bucket makes
+            // connect() skip the port for every destination.
+            if self.range.contains(record.local_port) {
+                self.bound_only.insert(record.local_port);
+            }
+            return;
+        }
         if record.state == CLOSE_WAIT && record.inode != 0 {
             self.close_wait_inodes.insert(record.inode);
         }
@@ -586,6 +614,12 @@ impl Aggregator {
                 .iter()
                 .map(|&p| PortRange { low: p, high: p }),
         );
+        let without_listeners = ports::usable_ports(self.range, &blocked);
+        blocked.extend(
+            self.bound_only
+                .iter()
+                .map(|&p| PortRange { low: p, high: p }),
+        );
         let usable = ports::usable_ports(self.range, &blocked);
         let per = |n: u64| {
             if usable == 0 {
@@ -681,7 +715,8 @@ impl Aggregator {
             server_side_ports: server_ports,
             ephemeral_range: self.range,
             reserved_in_range: self.range.size() - unreserved,
-            listeners_in_range: unreserved - usable,
+            listeners_in_range: unreserved - without_listeners,
+            bound_in_range: without_listeners - usable,
             usable_ports: usable,
             destinations,
             destination_count,
@@ -757,12 +792,13 @@ fn reuse_settings(root: &Path) -> Result<ReuseSettings, FactError> {
     })
 }
 
-/// Every state but LISTEN, which the first pass already has.
+/// Every state but LISTEN, which the first pass already has, and the
+/// bound-only sockets (kernels before 91051f003948 simply never match it).
 fn non_listen_states() -> u32 {
     (1..STATE_NAMES.len() as u8)
         .filter(|&s| s != LISTEN)
         .map(diag::state_bit)
-        .fold(0, |a, b| a | b)
+        .fold(diag::state_bit(BOUND_INACTIVE), |a, b| a | b)
 }
 
 /// A kernel booted with ipv6.disable=1 has no inet6 diag handler and answers
