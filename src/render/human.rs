@@ -195,6 +195,12 @@ fn pressure_line(facts: &Facts) -> Option<String> {
             rates.interval_seconds,
             sampled.join(", ")
         ));
+        if !rates.counters_went_back.is_empty() {
+            parts.push(format!(
+                "no rate for {} (lower at the second reading: wrapped or reset)",
+                rates.counters_went_back.join(", ")
+            ));
+        }
     }
     (!parts.is_empty()).then(|| parts.join(" · "))
 }
@@ -394,10 +400,15 @@ fn sockets_section(out: &mut String, s: &crate::facts::SocketFacts, style: Style
         s.host_ports.in_use,
         (s.host_ports.ratio * 100.0) as u64
     );
+    let scope = match s.reuse.scope {
+        crate::facts::sockets::ReuseScope::None => "off",
+        crate::facts::sockets::ReuseScope::All => "all destinations",
+        crate::facts::sockets::ReuseScope::Loopback => "loopback only",
+    };
     let _ = writeln!(
         out,
-        "  TIME_WAIT reuse by connect(): {:?}, delay {} ms; {} client-side TIME_WAIT reusable now",
-        s.reuse.scope, s.reuse.delay_ms, s.time_wait_reusable
+        "  TIME_WAIT reuse by connect(): {scope}, after {} ms; {} client-side TIME_WAIT reusable now",
+        s.reuse.delay_ms, s.time_wait_reusable
     );
     const SHOWN: usize = 5;
     for d in s.destinations.iter().take(SHOWN) {
