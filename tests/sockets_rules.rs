@@ -120,6 +120,8 @@ fn below_half_the_ports_is_no_evidence() {
         run.findings("ephemeral-ports-exhausted-toward-destination")
             .is_empty()
     );
+    assert!(run.findings("ephemeral-ports-host-wide").is_empty());
+    assert!(run.findings("connect-port-scan-cost").is_empty());
 }
 
 #[test]
@@ -174,6 +176,8 @@ fn close_wait_owner_from_a_fixture_proc_tree() {
     std::os::unix::fs::symlink("socket:[90001]", fd.join("7")).unwrap();
     std::os::unix::fs::symlink("socket:[90002]", fd.join("8")).unwrap();
     let run = scenario.twtune(&["check", "--format", "json"]);
+    // Every CLOSE_WAIT has a known owner: nothing is unattributed.
+    assert!(run.findings("close-wait-unattributed").is_empty());
     let f = run.findings("close-wait-held-by-process");
     assert_eq!(f.len(), 1, "{}", run.stdout());
     assert_eq!(f[0]["severity"], "info");
@@ -321,6 +325,8 @@ fn host_wide_pressure_across_many_destinations() {
         run.findings("ephemeral-ports-exhausted-toward-destination")
             .is_empty()
     );
+    // The scan-cost note gives way to the host-wide warning.
+    assert!(run.findings("connect-port-scan-cost").is_empty());
     // The facts say how many more destinations there are than shown.
     let facts = scenario("2", HOST, BACKEND)
         .write("proc/net/tcp", &text)

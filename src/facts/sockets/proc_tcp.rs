@@ -11,7 +11,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::SockRecord;
 
-/// The clock-tick rate the /proc timer column is printed in.
+/// The clock-tick rate the /proc timer column is printed in (USER_HZ; alpha
+/// uses 1024, where ages read from /proc would come out wrong).
 const USER_HZ: u64 = 100;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -75,8 +76,8 @@ pub fn parse_line(line: &str) -> Result<Option<SockRecord>, String> {
     next("queues")?;
     let timer = next("timer")?;
     // `tr:when`: the timer kind and what is left of it in clock ticks
-    // (jiffies_delta_to_clock_t(), USER_HZ = 100 on every architecture
-    // Linux runs on). Kind 3 is the TIME_WAIT timer (get_timewait4_sock()).
+    // (jiffies_delta_to_clock_t(): USER_HZ, 100 on x86, arm, arm64, ppc,
+    // s390 and riscv). Kind 3 is the TIME_WAIT timer (get_timewait4_sock()).
     let timer_left_ms = match timer.split_once(':') {
         Some((kind, when)) if u8::from_str_radix(kind, 16) == Ok(super::diag::TIME_WAIT_TIMER) => {
             let ticks =
