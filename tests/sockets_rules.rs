@@ -439,6 +439,22 @@ fn orphans_near_tcp_max_orphans() {
         .write("proc/net/sockstat", &sockstat(100))
         .twtune(&["check", "--format", "json"]);
     assert!(quiet.findings("tcp-orphans-near-limit").is_empty());
+    // No sockstat: undecided, not quietly fine.
+    let unknown = Scenario::fixture("debian12-defaults")
+        .remove("proc/net/sockstat")
+        .twtune(&["check", "--format", "json"]);
+    let doc = unknown.json();
+    let undecided: Vec<&str> = doc["undecided"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["rule"].as_str().unwrap())
+        .collect();
+    assert!(
+        undecided.contains(&"tcp-orphans-near-limit"),
+        "{}",
+        doc["undecided"]
+    );
 }
 
 #[test]
