@@ -75,7 +75,7 @@ pub struct CheckArgs {
     #[arg(long, short)]
     pub verbose: bool,
 
-    /// Sample the counters twice, this far apart (e.g. 5s, 500ms), and report rates.
+    /// Sample the counters and sockets twice, this far apart (e.g. 5s, 500ms, 1m30s), and report rates.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub sample: Option<Duration>,
 }
@@ -126,28 +126,24 @@ pub struct RollbackArgs {
     pub yes: bool,
 }
 
-/// Parses "5s", "500ms", "2m" or a bare number of seconds.
+/// Parses a sample length: "5s", "500ms", "2m", compound "1m30s" (the
+/// humantime crate's syntax), or a bare number of seconds ("2", "0.5").
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 5s or 500ms"))?;
-    let seconds = match unit {
-        "" | "s" => number,
-        "ms" => number / 1000.0,
-        "m" => number * 60.0,
-        _ => return Err(format!("{text:?}: unknown unit {unit:?} (use ms, s or m)")),
+    let duration = match text.parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() && seconds > 0.0 && seconds <= 3600.0 => {
+            Duration::from_secs_f64(seconds)
+        }
+        Ok(_) => Duration::ZERO,
+        Err(_) => humantime::parse_duration(text)
+            .map_err(|e| format!("{text:?} is not a duration like 5s, 500ms or 1m30s ({e})"))?,
     };
-    if !(seconds > 0.0 && seconds <= 3600.0) {
+    if duration.is_zero() || duration > Duration::from_secs(3600) {
         return Err(format!(
             "{text:?}: a sample lasts more than 0 and at most 1h"
         ));
     }
-    Ok(Duration::from_secs_f64(seconds))
+    Ok(duration)
 }
 
 #[cfg(test)]
@@ -159,9 +155,19 @@ mod tests {
         assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1m 30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("-1").is_err());
+        assert!(parse_duration("NaN").is_err());
+        assert!(parse_duration("inf").is_err());
         assert!(parse_duration("5h").is_err());
+        assert!(parse_duration("1h1s").is_err());
         assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("99999999999999999999h").is_err());
     }
 
     #[test]

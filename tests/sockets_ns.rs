@@ -172,7 +172,8 @@ fn a_shrunk_port_range_runs_dry_toward_one_destination() {
     assert_eq!(dry[0]["severity"], "critical");
     let message = dry[0]["message"].as_str().unwrap();
     assert!(
-        message.contains("127.0.0.5:8082") && message.contains("ratio 1"),
+        message.contains("127.0.0.5:8082")
+            && message.contains("200 of 200 usable ports taken (100%)"),
         "{message}"
     );
     assert!(
@@ -198,6 +199,8 @@ fn sampling_reports_rates_and_time_to_exhaustion() {
     let (out, opened) = in_private_netns(|| {
         write_ns_sysctl("net.ipv4.ip_local_port_range", "40000 40999");
         write_ns_sysctl("net.ipv4.tcp_tw_reuse", "0");
+        let idle = TcpListener::bind(addr("127.0.0.7:8085")).unwrap();
+        make_time_wait(&idle, 200, true);
         let listener = TcpListener::bind(addr("127.0.0.7:8084")).unwrap();
         make_time_wait(&listener, 600, true);
         // Keep opening connections, paced, while twtune samples. The thread
@@ -233,6 +236,21 @@ fn sampling_reports_rates_and_time_to_exhaustion() {
         .as_f64()
         .unwrap_or_else(|| panic!("{d}"));
     assert!(eta > 0.0 && eta < 600.0, "{d}");
+    // Its own rate, not the host's ActiveOpens: the only busy destination.
+    let own = d["new_per_second"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{d}"));
+    assert!(own > 20.0 && own <= active * 1.5, "{d} vs {rates}");
+    // Nobody connects to the idle one: no time to exhaustion for it.
+    let idle = destination(&report["facts"], "127.0.0.7:8085").unwrap();
+    assert_eq!(idle["new_per_second"], 0.0, "{idle}");
+    assert!(idle["seconds_to_exhaustion"].is_null(), "{idle}");
+    // Rates are rounded for people.
+    let text = rates["active_opens"].to_string();
+    assert!(
+        text.split('.').nth(1).is_none_or(|d| d.len() <= 1),
+        "{text}"
+    );
     let dry = findings(&report, "ephemeral-ports-exhausted-toward-destination");
     assert!(
         dry[0]["message"]
@@ -260,6 +278,14 @@ fn proc_fallback_agrees_with_netlink() {
         std::fs::create_dir_all(&net).unwrap();
         for f in ["tcp", "tcp6"] {
             std::fs::copy(format!("/proc/thread-self/net/{f}"), net.join(f)).unwrap();
+        }
+        // The sysctls that decide TIME_WAIT reuse, as this namespace has them.
+        let sys = root.path().join("proc/sys/net/ipv4");
+        std::fs::create_dir_all(&sys).unwrap();
+        for key in ["tcp_tw_reuse", "tcp_timestamps", "tcp_tw_reuse_delay"] {
+            if let Ok(value) = std::fs::read(format!("/proc/sys/net/ipv4/{key}")) {
+                std::fs::write(sys.join(key), value).unwrap();
+            }
         }
         let (report, _) = twtune_json(&[
             "--root",
@@ -305,4 +331,254 @@ fn sampling_shows_progress_only_on_a_terminal() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&piped.stderr), "");
+}
+
+/// `check --format json` with ip-local-port-range-narrow switched off: these
+/// namespaces shrink the range on purpose, and the verdict under test is the
+/// socket rules' alone. The exit status then follows them.
+fn check_socket_rules() -> (serde_json::Value, i32) {
+    let rules = tempfile::tempdir().unwrap();
+    std::fs::write(
+        rules.path().join("off.toml"),
+        "[[rule]]\nid = \"ip-local-port-range-narrow\"\ndisabled = true\ntitle = \"off\"\nseverity = \"info\"\nwhen = \"false\"\nmessage = \"off\"\nrationale = \"off\"\nreferences = [\"test\"]\n",
+    )
+    .unwrap();
+    twtune_json(&[
+        "--rules",
+        rules.path().to_str().unwrap(),
+        "check",
+        "--format",
+        "json",
+    ])
+}
+
+/// The findings at warning or above, as (rule, severity).
+fn alarms(report: &serde_json::Value) -> Vec<(String, String)> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["severity"] != "info")
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap().to_string(),
+                f["severity"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn loopback_time_wait_under_the_default_reuse_2_raises_no_alarm() {
+    // The "done when": a stock kernel (tcp_tw_reuse 2, default
+    // delay) whose only TIME_WAIT is toward a local service. The range is
+    // shrunk so the same sockets would be 75% of it if they counted.
+    let (report, code) = in_private_netns(|| {
+        write_ns_sysctl("net.ipv4.ip_local_port_range", "40000 40199");
+        assert_eq!(
+            std::fs::read_to_string("/proc/sys/net/ipv4/tcp_tw_reuse")
+                .unwrap()
+                .trim(),
+            "2"
+        );
+        let listener = TcpListener::bind(addr("127.0.0.10:8086")).unwrap();
+        make_time_wait(&listener, 150, true);
+        // Past the reuse delay (1 s by default, 2 s without the sysctl).
+        let delay_ms: u64 = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_tw_reuse_delay")
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(2000);
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms + 100));
+        check_socket_rules()
+    });
+    assert_eq!(alarms(&report), vec![], "{}", report["findings"]);
+    assert_eq!(code, 0, "{}", report["findings"]);
+    let d = destination(&report["facts"], "127.0.0.10:8086").unwrap();
+    assert_eq!(d["time_wait"], 150, "{d}");
+    assert_eq!(d["time_wait_reusable"], 150, "{d}");
+    assert_eq!(d["taken"], 0, "{d}");
+    assert_eq!(d["reuse_effective"], true);
+    assert_eq!(report["facts"]["sockets"]["reuse"]["scope"], "loopback");
+}
+
+/// A server in `ns` on `address` that reads each connection to its end and
+/// then closes: the client closes first and keeps the TIME_WAIT.
+fn serve_until_eof(ns: &NamedNs, address: &'static str) -> std::sync::mpsc::Receiver<()> {
+    let (ready, wait) = std::sync::mpsc::channel();
+    let _server = ns.run(move || {
+        use std::io::Read;
+        let listener = TcpListener::bind(addr(address)).unwrap();
+        ready.send(()).unwrap();
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let mut buf = [0u8; 16];
+            while matches!(conn.read(&mut buf), Ok(n) if n > 0) {}
+        }
+    });
+    wait
+}
+
+#[test]
+fn reuse_1_toward_a_veth_peer_frees_aged_time_wait_and_2_does_not() {
+    let client = NamedNs::new("client");
+    let server = NamedNs::new("server");
+    veth(&client, "c0", "10.77.0.1/24", &server, "s0", "10.77.0.2/24");
+    let wait = serve_until_eof(&server, "10.77.0.2:8087");
+    wait.recv().unwrap();
+    let reports = client
+        .run(|| {
+            write_ns_sysctl("net.ipv4.ip_local_port_range", "40000 40199");
+            write_ns_sysctl("net.ipv4.tcp_tw_reuse", "1");
+            for _ in 0..150 {
+                let c = std::net::TcpStream::connect(addr("10.77.0.2:8087")).unwrap();
+                drop(c);
+            }
+            let delay_ms: u64 = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_tw_reuse_delay")
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+                .unwrap_or(2000);
+            std::thread::sleep(std::time::Duration::from_millis(delay_ms + 100));
+            let covered = check_socket_rules();
+            // The same sockets with reuse for loopback only: now it counts.
+            write_ns_sysctl("net.ipv4.tcp_tw_reuse", "2");
+            let uncovered = check_socket_rules();
+            (covered, uncovered)
+        })
+        .join()
+        .unwrap();
+    let ((covered, code), (uncovered, _)) = reports;
+    let d = destination(&covered["facts"], "10.77.0.2:8087")
+        .unwrap_or_else(|| panic!("{}", covered["facts"]["sockets"]));
+    assert!(d["time_wait"].as_u64().unwrap() >= 100, "{d}");
+    assert_eq!(d["time_wait_reusable"], d["time_wait"], "{d}");
+    assert_eq!(alarms(&covered), vec![], "{}", covered["findings"]);
+    assert_eq!(code, 0);
+
+    let reuse = findings(&uncovered, "tcp-tw-reuse-outbound-pressure");
+    assert_eq!(reuse.len(), 1, "{}", uncovered["findings"]);
+    assert_eq!(reuse[0]["severity"], "warning");
+    assert_eq!(reuse[0]["recommended"], "1");
+    let message = reuse[0]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("10.77.0.1 → 10.77.0.2:8087")
+            && message.contains("covers loopback only"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_client_binding_its_own_low_ports_is_client_side() {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrIn, bind, connect, socket};
+    use std::os::fd::AsRawFd;
+    let report = in_private_netns(|| {
+        let listener = TcpListener::bind(addr("127.0.0.11:9001")).unwrap();
+        for port in 1000..1020u16 {
+            let fd = socket(
+                AddressFamily::Inet,
+                SockType::Stream,
+                SockFlag::empty(),
+                None,
+            )
+            .unwrap();
+            bind(fd.as_raw_fd(), &SockaddrIn::new(127, 0, 0, 1, port)).unwrap();
+            connect(fd.as_raw_fd(), &SockaddrIn::new(127, 0, 0, 11, 9001)).unwrap();
+            let client = std::net::TcpStream::from(fd);
+            let (server, _) = listener.accept().unwrap();
+            close_in_order(client, server);
+        }
+        check()
+    });
+    let s = &report["facts"]["sockets"];
+    assert_eq!(s["time_wait"], 20, "{s}");
+    assert_eq!(s["time_wait_client_side"], 20, "{s}");
+    assert_eq!(s["time_wait_server_side"], 0, "{s}");
+    assert!(findings(&report, "time-wait-server-side").is_empty());
+}
+
+#[test]
+fn a_server_listening_inside_the_ephemeral_range_is_server_side() {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrIn, bind, socket};
+    use std::os::fd::AsRawFd;
+    let report = in_private_netns(|| {
+        let listener = TcpListener::bind(addr("127.0.0.12:40500")).unwrap();
+        make_time_wait(&listener, 30, false);
+        // A socket only bound inside the range (no listen, no connect).
+        let bound = socket(
+            AddressFamily::Inet,
+            SockType::Stream,
+            SockFlag::empty(),
+            None,
+        )
+        .unwrap();
+        bind(bound.as_raw_fd(), &SockaddrIn::new(127, 0, 0, 12, 40600)).unwrap();
+        let report = check();
+        drop(bound);
+        report
+    });
+    let s = &report["facts"]["sockets"];
+    assert_eq!(s["time_wait_server_side"], s["time_wait"], "{s}");
+    assert!(s["time_wait"].as_u64().unwrap() >= 25, "{s}");
+    assert_eq!(s["time_wait_client_side"], 0, "{s}");
+    assert_eq!(s["server_side_ports"][0]["port"], 40500);
+    // Neither its port nor the bound one is one connect() may choose.
+    assert_eq!(s["listeners_in_range"], 1, "{s}");
+    assert_eq!(s["bound_in_range"], 1, "{s}");
+    assert_eq!(s["states"]["CLOSE"], 1, "{s}");
+    // A bound-only socket is no destination.
+    assert!(destination(&report["facts"], "0.0.0.0:0").is_none(), "{s}");
+    assert_eq!(s["usable_ports"], 28230, "{s}");
+}
+
+#[test]
+fn a_non_root_run_gives_the_same_verdict_as_root() {
+    use std::os::unix::process::CommandExt;
+    const HELD: usize = 12;
+    let (root_run, user_run, held) = in_private_netns(|| {
+        let listener = TcpListener::bind(addr("127.0.0.13:9002")).unwrap();
+        let mut held = Vec::new();
+        for _ in 0..HELD {
+            let pair = connect_pair(&listener).unwrap();
+            drop(pair.client);
+            held.push(pair.server);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let run = |unprivileged: bool| {
+            let mut cmd = std::process::Command::new(TWTUNE);
+            cmd.args(["check", "--format", "json"]);
+            if unprivileged {
+                // nobody: cannot read this (root) process's /proc/<pid>/fd.
+                cmd.uid(65534).gid(65534);
+            }
+            let out = cmd.output().unwrap();
+            let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
+                .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+            (doc, out.status.code())
+        };
+        (run(false), run(true), held)
+    });
+    let ((root_doc, root_code), (user_doc, user_code)) = (root_run, user_run);
+    let severities = |doc: &serde_json::Value| {
+        let mut all: Vec<String> = doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["rule"].as_str().unwrap().starts_with("close-wait"))
+            .map(|f| f["severity"].as_str().unwrap().to_string())
+            .collect();
+        all.sort();
+        all
+    };
+    assert_eq!(root_code, Some(2), "{}", root_doc["findings"]);
+    assert_eq!(user_code, root_code, "{}", user_doc["findings"]);
+    assert_eq!(severities(&root_doc), vec!["warning"]);
+    assert_eq!(severities(&user_doc), severities(&root_doc));
+    let unknown = findings(&user_doc, "close-wait-unattributed");
+    assert_eq!(unknown.len(), 1, "{}", user_doc["findings"]);
+    let message = unknown[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("owner unknown: run as root to name the process"),
+        "{message}"
+    );
+    assert_eq!(user_doc["facts"]["sockets"]["close_wait"], HELD as u64);
+    drop(held);
 }

@@ -120,6 +120,8 @@ fn below_half_the_ports_is_no_evidence() {
         run.findings("ephemeral-ports-exhausted-toward-destination")
             .is_empty()
     );
+    assert!(run.findings("ephemeral-ports-host-wide").is_empty());
+    assert!(run.findings("connect-port-scan-cost").is_empty());
 }
 
 #[test]
@@ -174,12 +176,16 @@ fn close_wait_owner_from_a_fixture_proc_tree() {
     std::os::unix::fs::symlink("socket:[90001]", fd.join("7")).unwrap();
     std::os::unix::fs::symlink("socket:[90002]", fd.join("8")).unwrap();
     let run = scenario.twtune(&["check", "--format", "json"]);
+    // Every CLOSE_WAIT has a known owner: nothing is unattributed.
+    assert!(run.findings("close-wait-unattributed").is_empty());
     let f = run.findings("close-wait-held-by-process");
     assert_eq!(f.len(), 1, "{}", run.stdout());
     assert_eq!(f[0]["severity"], "info");
     let message = f[0]["message"].as_str().unwrap();
     assert!(
-        message.starts_with("pid 4242 (leaky-worker) holds 2 socket(s) in CLOSE_WAIT"),
+        message.starts_with("pid 4242 (leaky-worker) holds 2 sockets in CLOSE_WAIT")
+            && message.contains("only close() frees it")
+            && message.contains("pool idle timeout below the server's keep-alive"),
         "{message}"
     );
 }
@@ -198,4 +204,305 @@ fn a_garbled_socket_table_is_an_error_naming_file_and_line() {
         stderr.contains("proc/net/tcp6") && stderr.contains("line 2"),
         "{stderr}"
     );
+}
+
+/// A TIME_WAIT line with `left_ms` of its timer left (printed in clock ticks
+/// of 10 ms, as get_timewait4_sock() does).
+fn time_wait_line(
+    slot: usize,
+    local: (Ipv4Addr, u16),
+    remote: (Ipv4Addr, u16),
+    left_ms: u32,
+) -> String {
+    line(slot, local, remote, 6, 0).replacen(
+        " 00:00000000 ",
+        &format!(" 03:{:08X} ", left_ms / 10),
+        1,
+    )
+}
+
+#[test]
+fn aged_time_wait_under_reuse_1_is_free_and_raises_no_alarm() {
+    // 150 TIME_WAIT toward a remote backend, 30 s old: reuse=1 may take them all.
+    let mut text = HEADER.to_string();
+    for i in 0..150u16 {
+        text += &time_wait_line(usize::from(i), (HOST, 40000 + i), BACKEND, 30_000);
+    }
+    let run = scenario("1", HOST, BACKEND)
+        .write("proc/net/tcp", &text)
+        .twtune(&["check", "--format", "json"]);
+    let doc = run.json();
+    let d = &doc["facts"]["sockets"]["destinations"][0];
+    assert_eq!(d["time_wait_reusable"], 150, "{d}");
+    assert_eq!(d["taken"], 0, "{d}");
+    assert!(run.findings("tcp-tw-reuse-outbound-pressure").is_empty());
+    assert!(
+        run.findings("ephemeral-ports-exhausted-toward-destination")
+            .is_empty()
+    );
+    assert!(run.findings("ephemeral-ports-host-wide").is_empty());
+}
+
+#[test]
+fn tw_reuse_advice_is_bound_to_each_uncovered_destination() {
+    // Loopback at 95% (covered by reuse=2, young so still taken) and a remote
+    // backend at 60%: one tcp_tw_reuse finding, for the backend, at its own
+    // severity, not the loopback's critical.
+    let mut text = HEADER.to_string();
+    for i in 0..190u16 {
+        text += &line(
+            usize::from(i),
+            (Ipv4Addr::LOCALHOST, 40000 + i),
+            (Ipv4Addr::new(127, 0, 0, 9), 6379),
+            6,
+            0,
+        );
+    }
+    for i in 0..120u16 {
+        text += &line(usize::from(i) + 190, (HOST, 40000 + i), BACKEND, 6, 0);
+    }
+    let run = scenario("2", HOST, BACKEND)
+        .write("proc/net/tcp", &text)
+        .twtune(&["check", "--format", "json"]);
+    let reuse = run.findings("tcp-tw-reuse-outbound-pressure");
+    assert_eq!(reuse.len(), 1, "{}", run.stdout());
+    assert_eq!(reuse[0]["severity"], "warning");
+    let message = reuse[0]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("192.0.2.1 → 192.0.2.10:443 has 120 of 200"),
+        "{message}"
+    );
+    assert!(
+        reuse[0]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("192.0.2.10:443")
+    );
+    // The loopback destination is still reported as pressure, at critical.
+    let dry = run.findings("ephemeral-ports-exhausted-toward-destination");
+    assert_eq!(dry.len(), 2);
+    assert_eq!(dry[0]["severity"], "critical");
+    assert!(
+        dry[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("TIME_WAIT reuse already covers")
+    );
+}
+
+#[test]
+fn host_wide_pressure_across_many_destinations() {
+    // 120 destinations with one connection each: no destination is short,
+    // the range as a whole is 60% held.
+    let mut text = HEADER.to_string();
+    for i in 0..120u16 {
+        let peer = (
+            Ipv4Addr::new(198, 51, 100, (i % 250) as u8 + 1),
+            443 + i / 250,
+        );
+        text += &line(
+            usize::from(i),
+            (HOST, 40000 + i),
+            peer,
+            1,
+            1000 + u64::from(i),
+        );
+    }
+    let run = scenario("2", HOST, BACKEND)
+        .write("proc/net/tcp", &text)
+        .twtune(&["check", "--format", "json"]);
+    let host = run.findings("ephemeral-ports-host-wide");
+    assert_eq!(host.len(), 1, "{}", run.stdout());
+    assert_eq!(host[0]["severity"], "warning");
+    let message = host[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("120 of the 200")
+            && message.contains("IP_BIND_ADDRESS_NO_PORT")
+            && message.contains("IP_LOCAL_PORT_RANGE"),
+        "{message}"
+    );
+    assert!(
+        run.findings("ephemeral-ports-exhausted-toward-destination")
+            .is_empty()
+    );
+    // The scan-cost note gives way to the host-wide warning.
+    assert!(run.findings("connect-port-scan-cost").is_empty());
+    // The facts say how many more destinations there are than shown.
+    let facts = scenario("2", HOST, BACKEND)
+        .write("proc/net/tcp", &text)
+        .twtune(&["facts"]);
+    assert!(
+        facts.stdout().contains("and 115 more destinations"),
+        "{}",
+        facts.stdout()
+    );
+}
+
+#[test]
+fn connect_scan_cost_once_half_of_one_parity_is_held() {
+    // 60 of the 100 even ports held, 30% of the range: the scan rule only.
+    let mut text = HEADER.to_string();
+    for i in 0..60u16 {
+        text += &line(
+            usize::from(i),
+            (HOST, 40000 + 2 * i),
+            BACKEND,
+            1,
+            5000 + u64::from(i),
+        );
+    }
+    let run = scenario("0", HOST, BACKEND)
+        .write("proc/net/tcp", &text)
+        .twtune(&["check", "--format", "json"]);
+    let scan = run.findings("connect-port-scan-cost");
+    assert_eq!(scan.len(), 1, "{}", run.stdout());
+    assert_eq!(scan[0]["severity"], "info");
+    assert!(run.findings("ephemeral-ports-host-wide").is_empty());
+}
+
+#[test]
+fn server_side_rule_needs_a_listener() {
+    // 1500 TIME_WAIT on port 443 from many client ports, nothing listening:
+    // the pattern says server side, but without a listener the rule is quiet.
+    let mut text = HEADER.to_string();
+    for i in 0..1500u16 {
+        let client = Ipv4Addr::new(198, 51, 100, (i % 50) as u8 + 1);
+        text += &line(usize::from(i), (HOST, 443), (client, 50000 + i), 6, 0);
+    }
+    let run = Scenario::fixture("debian12-defaults")
+        .write("proc/net/tcp", &text)
+        .twtune(&["check", "--format", "json"]);
+    assert_eq!(
+        run.json()["facts"]["sockets"]["time_wait_server_side"],
+        1500
+    );
+    assert!(run.findings("time-wait-server-side").is_empty());
+}
+
+#[test]
+fn close_wait_without_a_visible_owner_is_a_warning_from_ten() {
+    let table = |n: u16| {
+        let mut text = HEADER.to_string();
+        for i in 0..n {
+            text += &line(
+                usize::from(i),
+                (HOST, 8080),
+                (Ipv4Addr::new(198, 51, 100, 7), 51000 + i),
+                8,
+                70000 + u64::from(i),
+            );
+        }
+        text
+    };
+    let run = Scenario::fixture("debian12-defaults")
+        .write("proc/net/tcp", &table(12))
+        .twtune(&["check", "--format", "json"])
+        .expect_code(2);
+    let f = run.findings("close-wait-unattributed");
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0]["severity"], "warning");
+    let message = f[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("owner unknown: run as root to name the process")
+            && message.contains("pool idle timeout"),
+        "{message}"
+    );
+    // No sysctl fixes it: apply --dry-run names it under manual[], with the
+    // fix, and its exit status stays the (empty) plan's.
+    let plan = Scenario::fixture("debian12-defaults")
+        .write("proc/net/tcp", &table(12))
+        .twtune(&["apply", "--dry-run", "--format", "json"])
+        .expect_code(0)
+        .json();
+    let manual = plan["manual"].as_array().unwrap();
+    assert_eq!(manual.len(), 1, "{manual:?}");
+    assert_eq!(manual[0]["rule"], "close-wait-unattributed");
+    assert!(
+        manual[0]["fix"]
+            .as_str()
+            .unwrap()
+            .contains("run twtune as root"),
+        "{manual:?}"
+    );
+    let few = Scenario::fixture("debian12-defaults")
+        .write("proc/net/tcp", &table(2))
+        .twtune(&["check", "--format", "json"]);
+    assert_eq!(
+        few.findings("close-wait-unattributed")[0]["severity"],
+        "info"
+    );
+}
+
+#[test]
+fn orphans_near_tcp_max_orphans() {
+    let sockstat = |orphan: u32| {
+        format!("sockets: used 310\nTCP: inuse 27 orphan {orphan} tw 35 alloc 40 mem 5\n")
+    };
+    let run = Scenario::fixture("debian12-defaults")
+        .sysctl("tcp_max_orphans", "1000")
+        .write("proc/net/sockstat", &sockstat(950))
+        .twtune(&["check", "--format", "json"]);
+    let f = run.findings("tcp-orphans-near-limit");
+    assert_eq!(f.len(), 1, "{}", run.stdout());
+    assert_eq!(f[0]["severity"], "critical");
+    assert!(
+        f[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("too many orphaned sockets")
+    );
+    let quiet = Scenario::fixture("debian12-defaults")
+        .sysctl("tcp_max_orphans", "1000")
+        .write("proc/net/sockstat", &sockstat(100))
+        .twtune(&["check", "--format", "json"]);
+    assert!(quiet.findings("tcp-orphans-near-limit").is_empty());
+    // No sockstat: undecided, not quietly fine.
+    let unknown = Scenario::fixture("debian12-defaults")
+        .remove("proc/net/sockstat")
+        .twtune(&["check", "--format", "json"]);
+    let doc = unknown.json();
+    let undecided: Vec<&str> = doc["undecided"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["rule"].as_str().unwrap())
+        .collect();
+    assert!(
+        undecided.contains(&"tcp-orphans-near-limit"),
+        "{}",
+        doc["undecided"]
+    );
+}
+
+#[test]
+fn fin_wait2_piling_up_points_at_tcp_fin_timeout() {
+    let table = |n: u16| {
+        let mut text = HEADER.to_string();
+        for i in 0..n {
+            text += &line(
+                usize::from(i),
+                (HOST, 40000 + i % 1000),
+                (Ipv4Addr::new(198, 51, 100, (i / 1000) as u8 + 1), 80),
+                5,
+                0,
+            );
+        }
+        text
+    };
+    let run = Scenario::fixture("debian12-defaults")
+        .write("proc/net/tcp", &table(1200))
+        .twtune(&["check", "--format", "json"]);
+    let f = run.findings("fin-wait2-piling-up");
+    assert_eq!(f.len(), 1, "{}", run.stdout());
+    assert_eq!(f[0]["key"], "net.ipv4.tcp_fin_timeout");
+    assert!(
+        f[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not shorten TIME_WAIT")
+    );
+    let quiet = Scenario::fixture("debian12-defaults")
+        .write("proc/net/tcp", &table(10))
+        .twtune(&["check", "--format", "json"]);
+    assert!(quiet.findings("fin-wait2-piling-up").is_empty());
 }

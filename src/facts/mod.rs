@@ -188,22 +188,25 @@ pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
     }
     .judge(&mut persisted);
 
-    let before = match options.sample {
+    // With --sample, the sockets are listed at both ends of the interval too,
+    // so each destination gets its own rate of new connections.
+    let (before, first_listing) = match options.sample {
         Some(interval) => {
             let before = gather_counters(root)?;
+            let listing = sockets::first_sample(options)?;
             let start = std::time::Instant::now();
             rates::wait(interval);
-            Some((before, start.elapsed()))
+            (
+                Some((before, start.elapsed())),
+                listing.map(|l| (l, start.elapsed())),
+            )
         }
-        None => None,
+        None => (None, None),
     };
     let counters = gather_counters(root)?;
     let rates = before.map(|(before, elapsed)| rates::compute(&before, &counters, elapsed));
     let namespace = namespace::gather(root, kernel.version)?;
-    let mut sockets = sockets::gather(options)?;
-    if let (Some(sockets), Some(rates)) = (sockets.as_mut(), rates.as_ref()) {
-        rates::apply_headroom(sockets, rates);
-    }
+    let sockets = sockets::gather(options, kernel.version, first_listing)?;
     let nat = nat::gather(options, &counters, rates.as_ref())?;
 
     Ok(Facts {

@@ -1,8 +1,10 @@
-//! Per-second rates from two samples of the counters (`check --sample`), and
-//! the port-headroom model they feed.
+//! Per-second rates from two samples of the counters (`check --sample`).
 //!
 //! A counter the kernel lacks is null in both samples' rate, never 0: "no
-//! PAWSPassive since 4.12" is not "no passive PAWS rejects".
+//! PAWSPassive since 4.12" is not "no passive PAWS rejects". Kernel counters
+//! are unsigned 64-bit and only grow; a second reading below the first (a
+//! wrap, a reset, a namespace that went away) gives no rate and is named in
+//! `counters_went_back`, never a negative or wrapped-around number.
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
@@ -10,12 +12,13 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::Counters;
-use super::sockets::SocketFacts;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Rates {
     pub interval_seconds: f64,
-    /// Tcp ActiveOpens: new outbound connections.
+    /// Tcp ActiveOpens: new outbound connections, host-wide (every
+    /// destination together; each destination's own rate is its
+    /// `new_per_second`).
     pub active_opens: Option<f64>,
     /// Tcp PassiveOpens: accepted connections.
     pub passive_opens: Option<f64>,
@@ -28,8 +31,12 @@ pub struct Rates {
     pub time_wait_overflow: Option<f64>,
     pub paws_active: Option<f64>,
     pub paws_estab: Option<f64>,
-    /// Change of sockstat `tw` (IPv4 + IPv6) per second: TIME_WAIT growing or draining.
+    /// Change of sockstat `tw` (IPv4 + IPv6) per second: TIME_WAIT growing
+    /// (positive) or draining (negative). A gauge, not a counter.
     pub sockstat_tw_change: Option<f64>,
+    /// Counters whose second reading was below the first (wrapped or reset):
+    /// their rate is null.
+    pub counters_went_back: Vec<String>,
 }
 
 impl Rates {
@@ -47,64 +54,93 @@ impl Rates {
             paws_active: some,
             paws_estab: some,
             sockstat_tw_change: some,
+            counters_went_back: vec![String::new()],
         }
     }
 }
 
-fn sockstat_tw(c: &Counters) -> Option<i64> {
-    let v4 = c.sockstat.get("TCP").and_then(|g| g.get("tw"));
-    let v6 = c.sockstat.get("TCP6").and_then(|g| g.get("tw"));
+/// A rate rounded for people: one decimal ("818.6"), or two significant
+/// digits below 1/s ("0.042"), so messages never print 818.6467549945272.
+pub fn round_rate(rate: f64) -> f64 {
+    if !rate.is_finite() || rate == 0.0 {
+        return rate;
+    }
+    if rate.abs() >= 1.0 {
+        (rate * 10.0).round() / 10.0
+    } else {
+        let scale = 10f64.powi(1 - rate.abs().log10().floor() as i32);
+        (rate * scale).round() / scale
+    }
+}
+
+/// A counter value as the kernel keeps it: unsigned. The parser stores
+/// signed numbers; a negative one cannot be a kernel counter.
+fn unsigned(value: Option<&i64>) -> Option<u64> {
+    value.and_then(|v| u64::try_from(*v).ok())
+}
+
+fn sockstat_tw(c: &Counters) -> Option<u64> {
+    let v4 = unsigned(c.sockstat.get("TCP").and_then(|g| g.get("tw")));
+    let v6 = unsigned(c.sockstat.get("TCP6").and_then(|g| g.get("tw")));
     match (v4, v6) {
         (None, None) => None,
-        (a, b) => Some(a.copied().unwrap_or(0) + b.copied().unwrap_or(0)),
+        (a, b) => a.unwrap_or(0).checked_add(b.unwrap_or(0)),
     }
 }
 
 pub fn compute(before: &Counters, after: &Counters, interval: Duration) -> Rates {
     let secs = interval.as_secs_f64().max(f64::MIN_POSITIVE);
-    let rate = |a: Option<&i64>, b: Option<&i64>| match (a, b) {
-        // Counters are monotonic; a smaller second value means a wrap or a
-        // reset, and a negative rate would only mislead.
-        (Some(a), Some(b)) => Some((b - a).max(0) as f64 / secs),
+    let mut went_back = Vec::new();
+    let mut rate = |name: String, a: Option<&i64>, b: Option<&i64>| {
+        let (a, b) = (unsigned(a)?, unsigned(b)?);
+        match b.checked_sub(a) {
+            Some(delta) => Some(round_rate(delta as f64 / secs)),
+            None => {
+                went_back.push(name);
+                None
+            }
+        }
+    };
+    let mut tcp = |k: &str| rate(format!("Tcp {k}"), before.tcp.get(k), after.tcp.get(k));
+    let active_opens = tcp("ActiveOpens");
+    let passive_opens = tcp("PassiveOpens");
+    let mut ext = |k: &str| {
+        rate(
+            format!("TcpExt {k}"),
+            before.tcp_ext.get(k),
+            after.tcp_ext.get(k),
+        )
+    };
+    let time_wait_entered = ext("TW");
+    let time_wait_reused = ext("TWRecycled");
+    let time_wait_killed = ext("TWKilled");
+    let time_wait_overflow = ext("TCPTimeWaitOverflow");
+    let paws_active = ext("PAWSActive");
+    let paws_estab = ext("PAWSEstab");
+    // sockstat tw is a gauge: it may fall, and the difference is signed.
+    let sockstat_tw_change = match (sockstat_tw(before), sockstat_tw(after)) {
+        (Some(a), Some(b)) => {
+            let change = if b >= a {
+                (b - a) as f64
+            } else {
+                -((a - b) as f64)
+            };
+            Some(round_rate(change / secs))
+        }
         _ => None,
     };
-    let tcp = |k: &str| rate(before.tcp.get(k), after.tcp.get(k));
-    let ext = |k: &str| rate(before.tcp_ext.get(k), after.tcp_ext.get(k));
     Rates {
         interval_seconds: secs,
-        active_opens: tcp("ActiveOpens"),
-        passive_opens: tcp("PassiveOpens"),
-        time_wait_entered: ext("TW"),
-        time_wait_reused: ext("TWRecycled"),
-        time_wait_killed: ext("TWKilled"),
-        time_wait_overflow: ext("TCPTimeWaitOverflow"),
-        paws_active: ext("PAWSActive"),
-        paws_estab: ext("PAWSEstab"),
-        sockstat_tw_change: match (sockstat_tw(before), sockstat_tw(after)) {
-            (Some(a), Some(b)) => Some((b - a) as f64 / secs),
-            _ => None,
-        },
-    }
-}
-
-/// Time to exhaustion per destination, in the worst case that every observed
-/// new outbound connection goes to it: ports fill at the open rate and drain
-/// at the close rate its TIME_WAIT population implies.
-pub fn apply_headroom(sockets: &mut SocketFacts, rates: &Rates) {
-    let Some(opens) = rates.active_opens else {
-        return;
-    };
-    for d in &mut sockets.destinations {
-        let in_use = (d.time_wait + d.established + d.other) as f64;
-        let free = (f64::from(d.usable_ports) - in_use).max(0.0);
-        let growth = opens - d.closes_per_second;
-        d.seconds_to_exhaustion = if free == 0.0 {
-            Some(0.0)
-        } else if growth > 0.0 {
-            Some(free / growth)
-        } else {
-            None
-        };
+        active_opens,
+        passive_opens,
+        time_wait_entered,
+        time_wait_reused,
+        time_wait_killed,
+        time_wait_overflow,
+        paws_active,
+        paws_estab,
+        sockstat_tw_change,
+        counters_went_back: went_back,
     }
 }
 
@@ -137,7 +173,6 @@ pub fn wait(duration: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::facts::sockets::Destination;
 
     fn counters(active: i64, tw: i64, sock_tw: i64) -> Counters {
         let mut c = Counters::default();
@@ -161,47 +196,55 @@ mod tests {
         assert_eq!(r.time_wait_entered, Some(250.0));
         assert_eq!(r.sockstat_tw_change, Some(10.0));
         assert_eq!(r.paws_active, None);
-        let reset = compute(
-            &counters(100, 0, 0),
-            &counters(5, 0, 0),
-            Duration::from_secs(1),
+        assert!(r.counters_went_back.is_empty());
+        let draining = compute(
+            &counters(0, 0, 30),
+            &counters(0, 0, 10),
+            Duration::from_secs(2),
         );
-        assert_eq!(reset.active_opens, Some(0.0));
+        assert_eq!(draining.sockstat_tw_change, Some(-10.0));
     }
 
     #[test]
-    fn headroom_model() {
-        let dest = |tw: u64| Destination {
-            remote: "192.0.2.1:80".into(),
-            local: "192.0.2.2".into(),
-            time_wait: tw,
-            established: 0,
-            other: 0,
-            usable_ports: 600,
-            exhaustion_ratio: tw as f64 / 600.0,
-            max_new_per_second: 10.0,
-            closes_per_second: tw as f64 / 60.0,
-            headroom_per_second: (600.0 - tw as f64) / 60.0,
-            seconds_to_exhaustion: None,
-        };
-        let mut s = SocketFacts {
-            destinations: vec![dest(120), dest(600), dest(0)],
-            ..Default::default()
-        };
-        let rates = Rates {
-            active_opens: Some(12.0),
-            ..Default::default()
-        };
-        apply_headroom(&mut s, &rates);
-        // 480 free ports, filling at 12/s and draining at 2/s.
-        assert_eq!(s.destinations[0].seconds_to_exhaustion, Some(48.0));
-        assert_eq!(s.destinations[1].seconds_to_exhaustion, Some(0.0));
-        assert_eq!(s.destinations[2].seconds_to_exhaustion, Some(50.0));
-        let slow = Rates {
-            active_opens: Some(1.0),
-            ..Default::default()
-        };
-        apply_headroom(&mut s, &slow);
-        assert_eq!(s.destinations[0].seconds_to_exhaustion, None);
+    fn a_counter_that_went_back_is_named_not_wrapped() {
+        let reset = compute(
+            &counters(100, i64::MAX, 0),
+            &counters(5, 0, 0),
+            Duration::from_secs(1),
+        );
+        assert_eq!(reset.active_opens, None);
+        assert_eq!(reset.time_wait_entered, None);
+        assert_eq!(
+            reset.counters_went_back,
+            vec!["Tcp ActiveOpens".to_string(), "TcpExt TW".to_string()]
+        );
+        // Extremes neither panic nor wrap.
+        let huge = compute(
+            &counters(0, 0, i64::MAX),
+            &counters(i64::MAX, i64::MAX, 0),
+            Duration::from_nanos(1),
+        );
+        assert!(huge.active_opens.unwrap() > 1e18);
+        assert!(huge.sockstat_tw_change.unwrap() < -1e18);
+        let negative = compute(
+            &counters(-5, 0, 0),
+            &counters(5, 0, 0),
+            Duration::from_secs(1),
+        );
+        assert_eq!(negative.active_opens, None);
+    }
+
+    #[test]
+    fn rates_are_rounded_for_people() {
+        assert_eq!(round_rate(818.6467549945272), 818.6);
+        assert_eq!(round_rate(0.04213), 0.042);
+        assert_eq!(round_rate(-3.333), -3.3);
+        assert_eq!(round_rate(0.0), 0.0);
+        let r = compute(
+            &counters(0, 0, 0),
+            &counters(2456, 0, 0),
+            Duration::from_secs(3),
+        );
+        assert_eq!(r.active_opens, Some(818.7));
     }
 }

@@ -266,6 +266,12 @@ fn seen_line(facts: &Facts) -> String {
             rates.interval_seconds,
             sampled.join(", ")
         ));
+        if !rates.counters_went_back.is_empty() {
+            parts.push(format!(
+                "no rate for {} (lower at the second reading: wrapped or reset)",
+                rates.counters_went_back.join(", ")
+            ));
+        }
     }
     format!("Seen: {}.", parts.join(" · "))
 }
@@ -506,19 +512,57 @@ fn sockets_section(out: &mut String, s: &crate::facts::SocketFacts, style: Style
     );
     let _ = writeln!(
         out,
-        "  ephemeral ports {}-{}: {} usable ({} reserved)",
-        s.ephemeral_range.low, s.ephemeral_range.high, s.usable_ports, s.reserved_in_range
+        "  ephemeral ports {}-{}: {} usable ({} reserved, {} held by listeners); client sockets hold {} ({})",
+        s.ephemeral_range.low,
+        s.ephemeral_range.high,
+        s.usable_ports,
+        s.reserved_in_range,
+        s.listeners_in_range,
+        s.host_ports.in_use,
+        percent(s.host_ports.ratio)
     );
-    for d in s.destinations.iter().take(5) {
+    let scope = match s.reuse.scope {
+        crate::facts::sockets::ReuseScope::None => "off",
+        crate::facts::sockets::ReuseScope::All => "all destinations",
+        crate::facts::sockets::ReuseScope::Loopback => "loopback only",
+    };
+    let _ = writeln!(
+        out,
+        "  TIME_WAIT reuse by connect(): {scope}, after {} ms; {} client-side TIME_WAIT reusable now",
+        s.reuse.delay_ms, s.time_wait_reusable
+    );
+    const SHOWN: usize = 5;
+    for d in s.destinations.iter().take(SHOWN) {
+        let rate = d
+            .new_per_second
+            .map(|r| format!(", {r} new/s"))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "  {} → {}: TIME_WAIT {}, established {}, {} of {} usable ports",
+            "  {} → {}: {} of {} ports taken ({}); TIME_WAIT {} ({} reusable), established {}, other {}{rate}",
             d.local,
             d.remote,
-            d.time_wait,
-            d.established,
+            d.taken,
+            d.usable_ports,
             percent(d.exhaustion_ratio),
-            d.usable_ports
+            d.time_wait,
+            d.time_wait_reusable,
+            d.established,
+            d.other
+        );
+    }
+    let more = s
+        .destination_count
+        .saturating_sub(SHOWN.min(s.destinations.len()) as u64);
+    if more > 0 {
+        let _ = writeln!(
+            out,
+            "  … and {more} more {}",
+            if more == 1 {
+                "destination"
+            } else {
+                "destinations"
+            }
         );
     }
     for p in &s.close_wait_processes {

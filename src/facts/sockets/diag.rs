@@ -34,6 +34,8 @@ const NLM_F_DUMP: u16 = 0x300;
 const INET_DIAG_REQ_V2_LEN: usize = 56;
 const INET_DIAG_MSG_LEN: usize = 72;
 const IPPROTO_TCP: u8 = 6;
+/// `idiag_timer` / the /proc `tr` column for a TIME_WAIT socket's timer.
+pub const TIME_WAIT_TIMER: u8 = 3;
 pub const AF_INET: u8 = 2;
 pub const AF_INET6: u8 = 10;
 
@@ -152,13 +154,20 @@ pub fn decode(buf: &[u8], mut each: impl FnMut(SockRecord)) -> Result<Progress, 
                 if family != AF_INET && family != AF_INET6 {
                     return Err(DiagError::Family { offset, family });
                 }
-                // inet_diag_sockid starts at byte 4: sport, dport, src[16], dst[16].
+                // inet_diag_sockid starts at byte 4: sport, dport, src[16],
+                // dst[16], if, cookie[2]; then expires (ms), rqueue, wqueue,
+                // uid, inode. idiag_timer 3 is the TIME_WAIT timer
+                // (inet_twsk_diag_fill), whose expiry is what is left of the
+                // 60 s.
+                let timer = body[2];
                 each(SockRecord {
                     state: body[1],
                     local_port: be_port(body, 4),
                     remote_port: be_port(body, 6),
                     local: address(family, &body[8..24]),
                     remote: address(family, &body[24..40]),
+                    bound_dev_if: u32_at(body, 40),
+                    timer_left_ms: (timer == TIME_WAIT_TIMER).then(|| u32_at(body, 52)),
                     inode: u64::from(u32_at(body, 68)),
                 });
             }
@@ -241,6 +250,11 @@ mod tests {
         body[8..8 + src.len()].copy_from_slice(src);
         body[24..24 + dst.len()].copy_from_slice(dst);
         body[68..72].copy_from_slice(&inode.to_ne_bytes());
+        if state == 6 {
+            body[2] = TIME_WAIT_TIMER;
+            body[52..56].copy_from_slice(&59_000u32.to_ne_bytes());
+        }
+        body[40..44].copy_from_slice(&1u32.to_ne_bytes());
         m.extend_from_slice(&body);
         m
     }
@@ -277,6 +291,9 @@ mod tests {
         assert_eq!(got[0].remote_port, 8080);
         assert_eq!(got[0].local_port, 40000);
         assert_eq!(got[0].state, 6);
+        assert_eq!(got[0].timer_left_ms, Some(59_000));
+        assert_eq!(got[0].bound_dev_if, 1);
+        assert_eq!(got[1].timer_left_ms, None);
         assert_eq!(got[1].remote, "::1".parse::<IpAddr>().unwrap());
         assert_eq!(got[1].inode, 1234);
 

@@ -22,11 +22,13 @@ use nix::errno::Errno;
 use serde::Serialize;
 
 pub use super::ports::{self, PortRange};
-use super::{FactError, GatherOptions, read_optional};
+use super::{FactError, GatherOptions, KernelVersion, read_optional};
 pub use owners::SocketOwner;
 
-/// TIME_WAIT lasts TCP_TIMEWAIT_LEN (include/net/tcp.h); no sysctl changes it.
+/// TIME_WAIT lasts TCP_TIMEWAIT_LEN (include/net/tcp.h); no mainline
+/// sysctl changes it.
 pub const TIME_WAIT_SECONDS: f64 = 60.0;
+const TIME_WAIT_MS: u32 = 60_000;
 /// How many destinations the facts keep, by pressure.
 pub const TOP_DESTINATIONS: usize = 20;
 const TOP_SERVER_PORTS: usize = 10;
@@ -35,6 +37,12 @@ pub const ESTABLISHED: u8 = 1;
 pub const TIME_WAIT: u8 = 6;
 pub const CLOSE_WAIT: u8 = 8;
 pub const LISTEN: u8 = 10;
+pub const CLOSE: u8 = 7;
+/// TCP_BOUND_INACTIVE: the pseudo-state a sock_diag request names to get
+/// sockets bound to a port but neither listening nor connected (commit
+/// 91051f003948, "tcp: Dump bound-only sockets in inet_diag."); they come
+/// back in state CLOSE with no peer. Older kernels list none.
+pub const BOUND_INACTIVE: u8 = 13;
 
 /// Names as `ss` and the kernel's tcp_states.h spell them, by state number.
 const STATE_NAMES: [&str; 13] = [
@@ -61,8 +69,132 @@ pub struct SockRecord {
     pub local_port: u16,
     pub remote: IpAddr,
     pub remote_port: u16,
+    /// The interface the socket is bound to (SO_BINDTODEVICE), 0 for none;
+    /// only sock_diag reports it.
+    pub bound_dev_if: u32,
+    /// For TIME_WAIT: what is left of its timer, in milliseconds.
+    pub timer_left_ms: Option<u32>,
     /// 0 for TIME_WAIT: those have no file.
     pub inode: u64,
+}
+
+/// The loopback device's index (LOOPBACK_IFINDEX, include/net/flow.h).
+const LOOPBACK_IFINDEX: u32 = 1;
+
+/// Which TIME_WAIT sockets connect() may take over in this namespace.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReuseScope {
+    /// tcp_tw_reuse = 0, or timestamps off: no reuse at all.
+    #[default]
+    None,
+    /// Every destination (tcp_tw_reuse = 1, or any non-zero value before 4.18).
+    All,
+    /// tcp_tw_reuse = 2 from 4.18 on: a loopback address at either end, or a
+    /// socket bound to `lo`.
+    Loopback,
+}
+
+/// What tcp_twsk_unique() (net/ipv4/tcp_ipv4.c) needs before connect() may
+/// reuse a TIME_WAIT port: tcp_tw_reuse covering the socket, the peer's
+/// timestamp recorded (so timestamps on here), and the TIME_WAIT older than
+/// the reuse delay.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReusePolicy {
+    /// Runtime tcp_tw_reuse, when readable.
+    pub tcp_tw_reuse: Option<i64>,
+    /// Runtime tcp_timestamps != 0 (absent counts as the default, on).
+    pub timestamps: bool,
+    pub scope: ReuseScope,
+    /// A TIME_WAIT socket must be at least this old before connect() may
+    /// take its port.
+    pub delay_ms: u32,
+    /// Where `delay_ms` comes from.
+    pub delay_source: String,
+    /// How long TIME_WAIT lasts: 60 s (TCP_TIMEWAIT_LEN), or the vendor
+    /// tcp_tw_timeout where a kernel has it.
+    pub time_wait_ms: u32,
+}
+
+impl Default for ReusePolicy {
+    fn default() -> Self {
+        ReusePolicy::from_settings(ReuseSettings::default(), None)
+    }
+}
+
+/// The sysctls the reuse policy is made of, as read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReuseSettings {
+    pub tcp_tw_reuse: Option<i64>,
+    pub tcp_timestamps: Option<i64>,
+    pub tcp_tw_reuse_delay: Option<i64>,
+    pub tcp_tw_timeout: Option<i64>,
+}
+
+/// Before tcp_tw_reuse_delay (6.14, commit ca6a6f93867a) the test was in
+/// whole seconds: "a later second than the last timestamp received"
+/// (`time_after32(ktime_get_seconds(), tw_ts_recent_stamp)`), and "more than
+/// one second" on older kernels (`get_seconds() - tw_ts_recent_stamp > 1`).
+/// Two seconds is past both.
+const SECOND_GRANULAR_DELAY_MS: u32 = 2000;
+
+impl ReusePolicy {
+    pub fn from_settings(s: ReuseSettings, kernel: Option<KernelVersion>) -> Self {
+        let timestamps = s.tcp_timestamps.is_none_or(|t| t != 0);
+        let loopback_only_kernel = kernel.is_none_or(|v| v >= KernelVersion::new(4, 18, 0));
+        let scope = match s.tcp_tw_reuse {
+            _ if !timestamps => ReuseScope::None,
+            None | Some(0) => ReuseScope::None,
+            // 79e9fed46038 (4.18) made 2 "loopback only"; before, any
+            // non-zero value was on. An unknown version is read the modern
+            // way, which counts fewer ports as free.
+            Some(2) if loopback_only_kernel => ReuseScope::Loopback,
+            Some(_) => ReuseScope::All,
+        };
+        let (delay_ms, delay_source) = match s.tcp_tw_reuse_delay {
+            Some(ms) => (
+                u32::try_from(ms.max(0)).unwrap_or(u32::MAX),
+                "net.ipv4.tcp_tw_reuse_delay".to_string(),
+            ),
+            None => (
+                SECOND_GRANULAR_DELAY_MS,
+                "no tcp_tw_reuse_delay (before 6.14): whole seconds, at most 2 s".to_string(),
+            ),
+        };
+        let time_wait_ms = s
+            .tcp_tw_timeout
+            .filter(|&secs| secs > 0)
+            .and_then(|secs| u32::try_from(secs.saturating_mul(1000)).ok())
+            .unwrap_or(TIME_WAIT_MS);
+        ReusePolicy {
+            tcp_tw_reuse: s.tcp_tw_reuse,
+            timestamps,
+            scope,
+            delay_ms,
+            delay_source,
+            time_wait_ms,
+        }
+    }
+
+    /// Whether tcp_tw_reuse covers a socket with these endpoints, as the
+    /// loopback test in tcp_twsk_unique() decides.
+    pub fn covers(&self, local: IpAddr, remote: IpAddr, bound_dev_if: u32) -> bool {
+        match self.scope {
+            ReuseScope::None => false,
+            ReuseScope::All => true,
+            ReuseScope::Loopback => {
+                bound_dev_if == LOOPBACK_IFINDEX
+                    || canonical(local).is_loopback()
+                    || canonical(remote).is_loopback()
+            }
+        }
+    }
+
+    /// Whether a TIME_WAIT socket is old enough to be taken over; its age is
+    /// the lifetime minus what is left of its timer. Unknown age: not yet.
+    pub fn aged(&self, timer_left_ms: Option<u32>) -> bool {
+        timer_left_ms.is_some_and(|left| self.time_wait_ms.saturating_sub(left) > self.delay_ms)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -76,30 +208,71 @@ pub struct SocketFacts {
     pub total: u64,
     pub time_wait: u64,
     pub close_wait: u64,
-    /// TIME_WAIT on a listening port or a port outside the ephemeral range:
-    /// this host closed first as a server. tcp_tw_reuse cannot help these.
+    /// TIME_WAIT on a port something listens on now, or on a non-listening
+    /// port outside the ephemeral range where one peer address reached it
+    /// from many ports (a server that stopped listening): this host closed
+    /// first as a server. tcp_tw_reuse cannot help these.
     pub time_wait_server_side: u64,
-    /// TIME_WAIT on an ephemeral local port: outbound connections this host
-    /// closed first; they hold ports toward their destination.
+    /// Every other TIME_WAIT: connections this host opened and closed first,
+    /// including those from ports a client bound itself (below the range).
     pub time_wait_client_side: u64,
+    /// Client-side TIME_WAIT connect() may take over now (see `reuse`):
+    /// counted as free ports, not taken ones.
+    pub time_wait_reusable: u64,
+    /// How connect() reuses TIME_WAIT here.
+    pub reuse: ReusePolicy,
     pub listening_ports: Vec<u16>,
     /// Server-side TIME_WAIT by local port, most first (top 10).
     pub server_side_ports: Vec<PortCount>,
     pub ephemeral_range: PortRange,
     /// Reserved ports (ip_local_reserved_ports) inside the ephemeral range.
     pub reserved_in_range: u32,
-    /// Ports connect() may choose toward one destination.
+    /// Listening ports inside the ephemeral range and not reserved: connect()
+    /// skips them for every destination.
+    pub listeners_in_range: u32,
+    /// Other ports inside the range that sockets bound without listening or
+    /// connecting hold (sock_diag's BOUND_INACTIVE, 6.x kernels): connect()
+    /// skips them too. A connected socket that bound its port explicitly is
+    /// skipped the same way but looks like connect()'s own in both listings,
+    /// so it is not counted here.
+    pub bound_in_range: u32,
+    /// Ports connect() may choose toward one destination: the range minus
+    /// reserved ports and ports listeners and bound-only sockets hold.
     pub usable_ports: u32,
-    /// Outbound destinations by port pressure, highest first (top 20).
+    /// Outbound destinations by ports taken, highest first (top 20).
     pub destinations: Vec<Destination>,
     /// Distinct outbound destinations seen, before the cut to the top 20.
     pub destination_count: u64,
     /// The highest exhaustion ratio of any destination (0 when none).
     pub max_exhaustion_ratio: f64,
+    /// The whole range, all destinations together.
+    pub host_ports: HostPorts,
     /// Processes holding CLOSE_WAIT sockets, most first.
     pub close_wait_processes: Vec<SocketOwner>,
     /// CLOSE_WAIT sockets no readable process holds (gone, or not ours to see).
     pub close_wait_unattributed: u64,
+}
+
+/// The ephemeral range as a whole: every client socket, whatever its
+/// destination. bind(0) and clients without a destination yet need a port
+/// no socket holds at all.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct HostPorts {
+    /// Distinct usable ports a client socket holds that connect() could not
+    /// take over (anything but TIME_WAIT it may reuse).
+    pub in_use: u32,
+    /// Distinct usable ports any client socket holds, reusable TIME_WAIT
+    /// included: bind(0) without SO_REUSEADDR cannot take those either.
+    pub in_use_with_time_wait: u32,
+    pub usable: u32,
+    /// in_use / usable (0 when nothing is usable and nothing in use).
+    pub ratio: f64,
+    /// connect() tries ports of the low end's parity first (since 4.2,
+    /// 07f4c90062f8): how many of those are usable, and held by any client
+    /// socket (each one costs the walk a lookup).
+    pub first_parity_usable: u32,
+    pub first_parity_in_use: u32,
+    pub first_parity_ratio: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -115,12 +288,22 @@ pub struct Destination {
     /// "addr:port", IPv6 as `"[addr]:port"`.
     pub remote: String,
     pub local: String,
+    /// Every TIME_WAIT toward it from the ephemeral range.
     pub time_wait: u64,
+    /// Of those, the ones connect() may take over now: free, not taken.
+    pub time_wait_reusable: u64,
+    /// Of those, the ones older than the reuse delay: what tcp_tw_reuse
+    /// would free if it covered this destination.
+    pub time_wait_aged: u64,
     pub established: u64,
     /// Client-side sockets in other states (SYN_SENT, FIN_WAIT*, …): they hold a port too.
     pub other: u64,
+    /// Ports really taken: established + other + TIME_WAIT not reusable.
+    pub taken: u64,
+    /// Whether tcp_tw_reuse (with timestamps) covers this destination.
+    pub reuse_effective: bool,
     pub usable_ports: u32,
-    /// (time_wait + established + other) / usable_ports.
+    /// taken / usable_ports.
     pub exhaustion_ratio: f64,
     /// usable_ports / 60: the sustained rate of new connections this
     /// destination allows without TIME_WAIT reuse.
@@ -131,16 +314,29 @@ pub struct Destination {
     /// max_new_per_second - closes_per_second: how many more new connections
     /// per second this destination can take before it runs dry.
     pub headroom_per_second: f64,
-    /// With `--sample`: seconds until no port is left if every observed new
-    /// outbound connection went here; null when the pool is not shrinking.
+    /// With `--sample`: new connections per second toward this destination
+    /// (client sockets in the second listing that the first did not have).
+    pub new_per_second: Option<f64>,
+    /// With `--sample`: seconds until no port is left at this destination's
+    /// own sampled rate; null when nobody connects to it or the pool is not
+    /// shrinking.
     pub seconds_to_exhaustion: Option<f64>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
 struct DestCount {
     time_wait: u64,
+    reusable: u64,
+    aged: u64,
     established: u64,
     other: u64,
+    new: u64,
+}
+
+impl DestCount {
+    fn taken(&self) -> u64 {
+        self.established + self.other + (self.time_wait - self.reusable)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -150,16 +346,71 @@ struct DestKey {
     remote_port: u16,
 }
 
+/// The sockets of a first listing, for telling new connections from old:
+/// one 64-bit hash per 4-tuple.
+#[derive(Debug, Clone, Default)]
+pub struct Sample {
+    tuples: HashSet<u64>,
+    /// Time between the two listings.
+    pub elapsed: std::time::Duration,
+}
+
+fn tuple_hash(r: &SockRecord) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (
+        canonical(r.local),
+        r.local_port,
+        canonical(r.remote),
+        r.remote_port,
+    )
+        .hash(&mut h);
+    h.finish()
+}
+
+/// Ephemeral-range ports as a bitset, for counting distinct ports.
+#[derive(Debug)]
+struct PortSet(Vec<u64>);
+
+impl PortSet {
+    fn new() -> Self {
+        PortSet(vec![0; 1024])
+    }
+    fn insert(&mut self, port: u16) {
+        self.0[usize::from(port / 64)] |= 1 << (port % 64);
+    }
+    fn contains(&self, port: u16) -> bool {
+        self.0[usize::from(port / 64)] & (1 << (port % 64)) != 0
+    }
+}
+
+/// A non-listening port outside the ephemeral range with this many
+/// TIME_WAIT from one peer address is a server's port (its listener gone):
+/// a client that bound the port itself has one connection per peer port.
+const SERVER_PATTERN_MIN: u64 = 8;
+
 /// Folds socket records into counts as they stream past.
 #[derive(Debug)]
 pub struct Aggregator {
     range: PortRange,
+    reserved: Vec<PortRange>,
+    policy: ReusePolicy,
+    previous: Option<Sample>,
     listening: HashSet<u16>,
+    /// Ports inside the range held by sockets only bound (BOUND_INACTIVE).
+    bound_only: HashSet<u16>,
     states: [u64; STATE_NAMES.len()],
     time_wait_server: u64,
     time_wait_client: u64,
+    time_wait_reusable: u64,
     server_ports: HashMap<u16, u64>,
     destinations: HashMap<DestKey, DestCount>,
+    in_use: PortSet,
+    /// Ports held by something other than TIME_WAIT connect() may reuse.
+    taken: PortSet,
+    /// TIME_WAIT on non-listening ports outside the range: (local port,
+    /// peer address); which side they are is decided once all are seen.
+    unlisted: Vec<(u16, IpAddr)>,
     close_wait_inodes: HashSet<u64>,
 }
 
@@ -170,17 +421,32 @@ fn canonical(addr: IpAddr) -> IpAddr {
 }
 
 impl Aggregator {
-    pub fn new(range: PortRange) -> Self {
+    pub fn new(range: PortRange, reserved: Vec<PortRange>, policy: ReusePolicy) -> Self {
         Aggregator {
             range,
+            reserved,
+            policy,
+            previous: None,
             listening: HashSet::new(),
+            bound_only: HashSet::new(),
             states: [0; STATE_NAMES.len()],
             time_wait_server: 0,
             time_wait_client: 0,
+            time_wait_reusable: 0,
             server_ports: HashMap::new(),
             destinations: HashMap::new(),
+            in_use: PortSet::new(),
+            taken: PortSet::new(),
+            unlisted: Vec::new(),
             close_wait_inodes: HashSet::new(),
         }
+    }
+
+    /// With `--sample`: the first listing, against which new connections
+    /// are counted.
+    pub fn with_previous(mut self, previous: Option<Sample>) -> Self {
+        self.previous = previous;
+        self
     }
 
     /// First pass: a listening socket marks its port as a server port.
@@ -191,8 +457,11 @@ impl Aggregator {
         }
     }
 
-    fn is_server_side(&self, local_port: u16) -> bool {
-        self.listening.contains(&local_port) || !self.range.contains(local_port)
+    fn usable(&self, port: u16) -> bool {
+        self.range.contains(port)
+            && !self.listening.contains(&port)
+            && !self.bound_only.contains(&port)
+            && !self.reserved.iter().any(|r| r.contains(port))
     }
 
     /// Second pass: every socket.
@@ -201,41 +470,157 @@ impl Aggregator {
             // Counted by the first pass.
             return;
         }
-        let state = usize::from(record.state).min(STATE_NAMES.len() - 1);
+        let state = usize::from(record.state);
+        // Out-of-range states count as UNKNOWN (index 0), never named.
+        let state = if state < STATE_NAMES.len() { state } else { 0 };
         self.states[state] += 1;
-        match record.state {
-            CLOSE_WAIT if record.inode != 0 => {
-                self.close_wait_inodes.insert(record.inode);
+        let bound_only = record.state == BOUND_INACTIVE
+            || (record.state == CLOSE && record.remote_port == 0 && record.remote.is_unspecified());
+        if bound_only {
+            // bind() without listen() or connect(): its bind bucket makes
+            // connect() skip the port for every destination.
+            if self.range.contains(record.local_port) {
+                self.bound_only.insert(record.local_port);
             }
-            _ => {}
-        }
-        let server = self.is_server_side(record.local_port);
-        if record.state == TIME_WAIT {
-            if server {
-                self.time_wait_server += 1;
-                *self.server_ports.entry(record.local_port).or_default() += 1;
-            } else {
-                self.time_wait_client += 1;
-            }
-        }
-        if server {
             return;
         }
+        if record.state == CLOSE_WAIT && record.inode != 0 {
+            self.close_wait_inodes.insert(record.inode);
+        }
+        // A port something listens on is a server's, whatever its number
+        // (its accepted connections share it).
+        if self.listening.contains(&record.local_port) {
+            if record.state == TIME_WAIT {
+                self.server_time_wait(record.local_port, 1);
+            }
+            return;
+        }
+        if !self.range.contains(record.local_port) {
+            // Not a listener and outside the range: a client that bound its
+            // own port (NFS, rsh, some database drivers), or a server whose
+            // listener is gone. Either way it takes no ephemeral port.
+            if record.state == TIME_WAIT {
+                self.unlisted
+                    .push((record.local_port, canonical(record.remote)));
+            }
+            return;
+        }
+        self.in_use.insert(record.local_port);
         let key = DestKey {
             local: canonical(record.local),
             remote: canonical(record.remote),
             remote_port: record.remote_port,
         };
+        let is_new = self
+            .previous
+            .as_ref()
+            .is_some_and(|p| !p.tuples.contains(&tuple_hash(&record)));
         let count = self.destinations.entry(key).or_default();
+        count.new += u64::from(is_new);
         match record.state {
-            TIME_WAIT => count.time_wait += 1,
-            ESTABLISHED => count.established += 1,
-            _ => count.other += 1,
+            TIME_WAIT => {
+                self.time_wait_client += 1;
+                count.time_wait += 1;
+                if self.policy.aged(record.timer_left_ms) {
+                    count.aged += 1;
+                    if self.policy.timestamps
+                        && self
+                            .policy
+                            .covers(record.local, record.remote, record.bound_dev_if)
+                    {
+                        count.reusable += 1;
+                        self.time_wait_reusable += 1;
+                        return;
+                    }
+                }
+                self.taken.insert(record.local_port);
+            }
+            ESTABLISHED => {
+                count.established += 1;
+                self.taken.insert(record.local_port);
+            }
+            _ => {
+                count.other += 1;
+                self.taken.insert(record.local_port);
+            }
         }
     }
 
-    pub fn finish(self, source: &str, reserved: &[PortRange], root: &Path) -> SocketFacts {
-        let usable = ports::usable_ports(self.range, reserved);
+    fn server_time_wait(&mut self, port: u16, n: u64) {
+        self.time_wait_server += n;
+        *self.server_ports.entry(port).or_default() += n;
+    }
+
+    /// Decides the side of TIME_WAIT on non-listening ports outside the range.
+    fn settle_unlisted(&mut self) {
+        let mut per_port: HashMap<u16, HashMap<IpAddr, u64>> = HashMap::new();
+        for (port, peer) in std::mem::take(&mut self.unlisted) {
+            *per_port.entry(port).or_default().entry(peer).or_default() += 1;
+        }
+        for (port, peers) in per_port {
+            let total: u64 = peers.values().sum();
+            let busiest_peer = peers.values().copied().max().unwrap_or(0);
+            if busiest_peer >= SERVER_PATTERN_MIN {
+                self.server_time_wait(port, total);
+            } else {
+                self.time_wait_client += total;
+            }
+        }
+    }
+
+    fn host_ports(&self, usable: u32) -> HostPorts {
+        let ratio = |n: u32, of: u32| {
+            if of == 0 {
+                if n == 0 { 0.0 } else { 1.0 }
+            } else {
+                f64::from(n) / f64::from(of)
+            }
+        };
+        let mut in_use = 0;
+        let mut in_use_with_time_wait = 0;
+        let mut first_parity_usable = 0;
+        let mut first_parity_in_use = 0;
+        if self.range.size() > 0 {
+            for port in self.range.low..=self.range.high {
+                if !self.usable(port) {
+                    continue;
+                }
+                let held = self.in_use.contains(port);
+                in_use_with_time_wait += u32::from(held);
+                in_use += u32::from(self.taken.contains(port));
+                if port % 2 == self.range.low % 2 {
+                    first_parity_usable += 1;
+                    first_parity_in_use += u32::from(held);
+                }
+            }
+        }
+        HostPorts {
+            in_use,
+            in_use_with_time_wait,
+            usable,
+            ratio: ratio(in_use, usable),
+            first_parity_usable,
+            first_parity_in_use,
+            first_parity_ratio: ratio(first_parity_in_use, first_parity_usable),
+        }
+    }
+
+    pub fn finish(mut self, source: &str, root: &Path) -> SocketFacts {
+        self.settle_unlisted();
+        let unreserved = ports::usable_ports(self.range, &self.reserved);
+        let mut blocked = self.reserved.clone();
+        blocked.extend(
+            self.listening
+                .iter()
+                .map(|&p| PortRange { low: p, high: p }),
+        );
+        let without_listeners = ports::usable_ports(self.range, &blocked);
+        blocked.extend(
+            self.bound_only
+                .iter()
+                .map(|&p| PortRange { low: p, high: p }),
+        );
+        let usable = ports::usable_ports(self.range, &blocked);
         let per = |n: u64| {
             if usable == 0 {
                 // No usable port at all: any outbound connection fails.
@@ -244,41 +629,66 @@ impl Aggregator {
                 n as f64 / f64::from(usable)
             }
         };
-        let mut ranked: Vec<(DestKey, DestCount)> = self.destinations.into_iter().collect();
+        let elapsed = self
+            .previous
+            .as_ref()
+            .map(|p| p.elapsed.as_secs_f64().max(f64::MIN_POSITIVE));
+        let lifetime = f64::from(self.policy.time_wait_ms) / 1000.0;
+        let mut ranked: Vec<(DestKey, DestCount)> = self.destinations.drain().collect();
         let destination_count = ranked.len() as u64;
-        let in_use = |c: &DestCount| c.time_wait + c.established + c.other;
         ranked.sort_by(|(ka, a), (kb, b)| {
-            in_use(b).cmp(&in_use(a)).then_with(|| {
-                (ka.remote, ka.remote_port, ka.local).cmp(&(kb.remote, kb.remote_port, kb.local))
-            })
+            b.taken()
+                .cmp(&a.taken())
+                .then(b.time_wait.cmp(&a.time_wait))
+                .then_with(|| {
+                    (ka.remote, ka.remote_port, ka.local).cmp(&(
+                        kb.remote,
+                        kb.remote_port,
+                        kb.local,
+                    ))
+                })
         });
         ranked.truncate(TOP_DESTINATIONS);
+        let policy = &self.policy;
         let destinations: Vec<Destination> = ranked
             .into_iter()
-            .map(|(key, c)| Destination {
-                remote: SocketAddr::new(key.remote, key.remote_port).to_string(),
-                local: key.local.to_string(),
-                time_wait: c.time_wait,
-                established: c.established,
-                other: c.other,
-                usable_ports: usable,
-                exhaustion_ratio: per(in_use(&c)),
-                max_new_per_second: f64::from(usable) / TIME_WAIT_SECONDS,
-                closes_per_second: c.time_wait as f64 / TIME_WAIT_SECONDS,
-                headroom_per_second: (f64::from(usable) - c.time_wait as f64) / TIME_WAIT_SECONDS,
-                seconds_to_exhaustion: None,
+            .map(|(key, c)| {
+                let new_per_second =
+                    elapsed.map(|secs| super::rates::round_rate(c.new as f64 / secs));
+                Destination {
+                    remote: SocketAddr::new(key.remote, key.remote_port).to_string(),
+                    local: key.local.to_string(),
+                    time_wait: c.time_wait,
+                    time_wait_reusable: c.reusable,
+                    time_wait_aged: c.aged,
+                    established: c.established,
+                    other: c.other,
+                    taken: c.taken(),
+                    reuse_effective: policy.timestamps && policy.covers(key.local, key.remote, 0),
+                    usable_ports: usable,
+                    exhaustion_ratio: per(c.taken()),
+                    max_new_per_second: f64::from(usable) / lifetime,
+                    closes_per_second: c.time_wait as f64 / lifetime,
+                    headroom_per_second: (f64::from(usable) - c.time_wait as f64) / lifetime,
+                    new_per_second,
+                    seconds_to_exhaustion: None,
+                }
             })
             .collect();
-        let max_exhaustion_ratio = destinations.first().map_or(0.0, |d| d.exhaustion_ratio);
+        let max_exhaustion_ratio = destinations
+            .iter()
+            .map(|d| d.exhaustion_ratio)
+            .fold(0.0, f64::max);
+        let host_ports = self.host_ports(usable);
 
         let mut server_ports: Vec<PortCount> = self
             .server_ports
-            .into_iter()
+            .drain()
             .map(|(port, time_wait)| PortCount { port, time_wait })
             .collect();
         server_ports.sort_by(|a, b| b.time_wait.cmp(&a.time_wait).then(a.port.cmp(&b.port)));
         server_ports.truncate(TOP_SERVER_PORTS);
-        let mut listening_ports: Vec<u16> = self.listening.into_iter().collect();
+        let mut listening_ports: Vec<u16> = self.listening.iter().copied().collect();
         listening_ports.sort_unstable();
 
         let (close_wait_processes, close_wait_unattributed) =
@@ -290,7 +700,7 @@ impl Aggregator {
             .skip(1)
             .map(|(name, n)| (name.to_string(), n))
             .collect();
-        SocketFacts {
+        let mut facts = SocketFacts {
             source: source.to_string(),
             fallback_reason: None,
             total: self.states.iter().sum(),
@@ -299,17 +709,48 @@ impl Aggregator {
             states,
             time_wait_server_side: self.time_wait_server,
             time_wait_client_side: self.time_wait_client,
+            time_wait_reusable: self.time_wait_reusable,
+            reuse: self.policy,
             listening_ports,
             server_side_ports: server_ports,
             ephemeral_range: self.range,
-            reserved_in_range: self.range.size() - usable,
+            reserved_in_range: self.range.size() - unreserved,
+            listeners_in_range: unreserved - without_listeners,
+            bound_in_range: without_listeners - usable,
             usable_ports: usable,
             destinations,
             destination_count,
             max_exhaustion_ratio,
+            host_ports,
             close_wait_processes,
             close_wait_unattributed,
-        }
+        };
+        apply_headroom(&mut facts);
+        facts
+    }
+}
+
+/// Time to exhaustion per destination at its own sampled rate: ports fill
+/// at that rate and drain at the close rate its TIME_WAIT population
+/// implies. A destination nobody connects to gets none.
+pub fn apply_headroom(sockets: &mut SocketFacts) {
+    for d in &mut sockets.destinations {
+        let Some(opens) = d.new_per_second else {
+            continue;
+        };
+        let free = (f64::from(d.usable_ports) - d.taken as f64).max(0.0);
+        let growth = opens
+            - (d.time_wait - d.time_wait_reusable) as f64
+                / (f64::from(sockets.reuse.time_wait_ms) / 1000.0);
+        d.seconds_to_exhaustion = if opens <= 0.0 {
+            None
+        } else if free == 0.0 {
+            Some(0.0)
+        } else if growth > 0.0 {
+            Some((free / growth).round())
+        } else {
+            None
+        };
     }
 }
 
@@ -336,12 +777,28 @@ fn port_settings(root: &Path) -> Result<(PortRange, Vec<PortRange>), FactError> 
     Ok((range, reserved))
 }
 
-/// Every state but LISTEN, which the first pass already has.
+/// The sysctls tcp_twsk_unique() reads, from the root; absent or garbled
+/// values are `None` (the sysctl facts report them).
+fn reuse_settings(root: &Path) -> Result<ReuseSettings, FactError> {
+    let read = |name: &str| -> Result<Option<i64>, FactError> {
+        let path = root.join("proc/sys/net/ipv4").join(name);
+        Ok(read_optional(&path)?.and_then(|t| t.trim().parse().ok()))
+    };
+    Ok(ReuseSettings {
+        tcp_tw_reuse: read("tcp_tw_reuse")?,
+        tcp_timestamps: read("tcp_timestamps")?,
+        tcp_tw_reuse_delay: read("tcp_tw_reuse_delay")?,
+        tcp_tw_timeout: read("tcp_tw_timeout")?,
+    })
+}
+
+/// Every state but LISTEN, which the first pass already has, and the
+/// bound-only sockets (kernels before 91051f003948 simply never match it).
 fn non_listen_states() -> u32 {
     (1..STATE_NAMES.len() as u8)
         .filter(|&s| s != LISTEN)
         .map(diag::state_bit)
-        .fold(0, |a, b| a | b)
+        .fold(diag::state_bit(BOUND_INACTIVE), |a, b| a | b)
 }
 
 /// A kernel booted with ipv6.disable=1 has no inet6 diag handler and answers
@@ -354,18 +811,30 @@ fn no_such_family(family: u8, err: &diag::DiagError) -> bool {
         )
 }
 
-fn gather_netlink(range: PortRange) -> Result<Aggregator, diag::DiagError> {
-    let mut agg = Aggregator::new(range);
+/// Streams every listed socket twice over netlink: listeners, then the rest.
+fn netlink_passes(
+    mut listener: impl FnMut(SockRecord),
+    mut other: impl FnMut(SockRecord),
+) -> Result<(), diag::DiagError> {
     let mut families = vec![diag::AF_INET, diag::AF_INET6];
     for family in families.clone() {
-        match diag::dump(family, diag::state_bit(LISTEN), |r| agg.listener(r)) {
+        match diag::dump(family, diag::state_bit(LISTEN), &mut listener) {
             Err(e) if no_such_family(family, &e) => families.retain(|f| *f != family),
             other => other?,
         }
     }
     for family in families {
-        diag::dump(family, non_listen_states(), |r| agg.observe(r))?;
+        diag::dump(family, non_listen_states(), &mut other)?;
     }
+    Ok(())
+}
+
+fn gather_netlink(mut agg: Aggregator) -> Result<Aggregator, diag::DiagError> {
+    let agg_cell = std::cell::RefCell::new(&mut agg);
+    netlink_passes(
+        |r| agg_cell.borrow_mut().listener(r),
+        |r| agg_cell.borrow_mut().observe(r),
+    )?;
     Ok(agg)
 }
 
@@ -386,8 +855,7 @@ fn stream_proc(path: &Path, each: impl FnMut(SockRecord)) -> Result<(), FactErro
         .map_err(|e| garbled(path, e))
 }
 
-fn gather_proc(range: PortRange, tables: &[PathBuf]) -> Result<Aggregator, FactError> {
-    let mut agg = Aggregator::new(range);
+fn gather_proc(mut agg: Aggregator, tables: &[PathBuf]) -> Result<Aggregator, FactError> {
     // Two passes: an IPv6 listener can own the port of an IPv4 socket listed
     // before it, so attribution waits until every listener is known.
     for path in tables {
@@ -399,14 +867,52 @@ fn gather_proc(range: PortRange, tables: &[PathBuf]) -> Result<Aggregator, FactE
     Ok(agg)
 }
 
+/// The first listing of `--sample`: every connected socket's 4-tuple, so
+/// the second listing can tell which connections are new. `None` when a
+/// fixture tree has no socket tables.
+pub fn first_sample(options: &GatherOptions) -> Result<Option<HashSet<u64>>, FactError> {
+    let mut tuples = HashSet::new();
+    let mut keep = |r: SockRecord| {
+        if r.state != LISTEN {
+            tuples.insert(tuple_hash(&r));
+        }
+    };
+    if options.is_live() && netlink_passes(|_| {}, &mut keep).is_ok() {
+        return Ok(Some(tuples));
+    }
+    tuples.clear();
+    let tables = proc_tables(&options.root);
+    if tables.is_empty() {
+        return Ok(None);
+    }
+    for path in &tables {
+        stream_proc(path, |r| {
+            if r.state != LISTEN {
+                tuples.insert(tuple_hash(&r));
+            }
+        })?;
+    }
+    Ok(Some(tuples))
+}
+
 /// Gathers socket facts; `None` when a fixture tree has no socket tables.
-pub fn gather(options: &GatherOptions) -> Result<Option<SocketFacts>, FactError> {
+/// `kernel` decides what tcp_tw_reuse = 2 means; `previous` is the first
+/// listing of `--sample` and how long ago it was taken.
+pub fn gather(
+    options: &GatherOptions,
+    kernel: Option<KernelVersion>,
+    previous: Option<(HashSet<u64>, std::time::Duration)>,
+) -> Result<Option<SocketFacts>, FactError> {
     let root = options.root.as_path();
     let (range, reserved) = port_settings(root)?;
+    let policy = ReusePolicy::from_settings(reuse_settings(root)?, kernel);
+    let previous = previous.map(|(tuples, elapsed)| Sample { tuples, elapsed });
+    let fresh =
+        || Aggregator::new(range, reserved.clone(), policy.clone()).with_previous(previous.clone());
     let mut fallback_reason = None;
     if options.is_live() {
-        match gather_netlink(range) {
-            Ok(agg) => return Ok(Some(agg.finish("netlink", &reserved, root))),
+        match gather_netlink(fresh()) {
+            Ok(agg) => return Ok(Some(agg.finish("netlink", root))),
             Err(e) => fallback_reason = Some(e.to_string()),
         }
     }
@@ -414,7 +920,7 @@ pub fn gather(options: &GatherOptions) -> Result<Option<SocketFacts>, FactError>
     if tables.is_empty() {
         return Ok(None);
     }
-    let mut facts = gather_proc(range, &tables)?.finish("proc", &reserved, root);
+    let mut facts = gather_proc(fresh(), &tables)?.finish("proc", root);
     facts.fallback_reason = fallback_reason;
     Ok(Some(facts))
 }
@@ -430,8 +936,190 @@ mod tests {
             local_port: lport,
             remote: remote.parse().unwrap(),
             remote_port: rport,
+            bound_dev_if: 0,
+            // Young: 59 s of 60 left.
+            timer_left_ms: (state == TIME_WAIT).then_some(59_000),
             inode,
         }
+    }
+
+    fn aged(mut r: SockRecord) -> SockRecord {
+        r.timer_left_ms = Some(30_000);
+        r
+    }
+
+    fn policy(reuse: i64, timestamps: i64, kernel: (u32, u32)) -> ReusePolicy {
+        ReusePolicy::from_settings(
+            ReuseSettings {
+                tcp_tw_reuse: Some(reuse),
+                tcp_timestamps: Some(timestamps),
+                tcp_tw_reuse_delay: None,
+                tcp_tw_timeout: None,
+            },
+            Some(KernelVersion::new(kernel.0, kernel.1, 0)),
+        )
+    }
+
+    #[test]
+    fn reuse_policy_follows_tcp_twsk_unique() {
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        let v4mapped_lo: IpAddr = "::ffff:127.0.0.9".parse().unwrap();
+        let far: IpAddr = "192.0.2.1".parse().unwrap();
+        let near: IpAddr = "192.0.2.2".parse().unwrap();
+        let two = policy(2, 1, (6, 1));
+        assert_eq!(two.scope, ReuseScope::Loopback);
+        assert!(two.covers(near, lo, 0));
+        assert!(two.covers(v4mapped_lo, far, 0));
+        assert!(two.covers(near, far, LOOPBACK_IFINDEX));
+        assert!(!two.covers(near, far, 0));
+        // Before 4.18 any non-zero value is "on for all".
+        assert_eq!(policy(2, 1, (4, 14)).scope, ReuseScope::All);
+        assert_eq!(policy(1, 1, (6, 1)).scope, ReuseScope::All);
+        assert_eq!(policy(0, 1, (6, 1)).scope, ReuseScope::None);
+        // No timestamps, no recorded peer timestamp: nothing is reused.
+        assert_eq!(policy(1, 0, (6, 1)).scope, ReuseScope::None);
+        // Unknown version: 2 is read as loopback only.
+        let unknown = ReusePolicy::from_settings(
+            ReuseSettings {
+                tcp_tw_reuse: Some(2),
+                ..Default::default()
+            },
+            None,
+        );
+        assert_eq!(unknown.scope, ReuseScope::Loopback);
+        // The delay: the sysctl where it exists (6.14+), else the 2 s bound.
+        assert_eq!(two.delay_ms, 2000);
+        assert!(!two.aged(Some(58_500)));
+        assert!(two.aged(Some(57_000)));
+        assert!(!two.aged(None));
+        let quick = ReusePolicy::from_settings(
+            ReuseSettings {
+                tcp_tw_reuse: Some(1),
+                tcp_tw_reuse_delay: Some(1),
+                tcp_tw_timeout: Some(30),
+                ..Default::default()
+            },
+            None,
+        );
+        assert_eq!((quick.delay_ms, quick.time_wait_ms), (1, 30_000));
+        assert!(quick.aged(Some(29_990)));
+    }
+
+    #[test]
+    fn reusable_time_wait_is_free_and_listeners_in_range_are_not_usable() {
+        let range = PortRange {
+            low: 40000,
+            high: 40099,
+        };
+        let mut agg = Aggregator::new(range, vec![], policy(1, 1, (6, 1)));
+        agg.listener(rec(LISTEN, "0.0.0.0", 40010, "0.0.0.0", 0, 1));
+        // 60 TIME_WAIT toward one destination: 40 old enough to reuse, 20 young.
+        for p in 0..60u16 {
+            let r = rec(TIME_WAIT, "10.0.0.1", 40020 + p, "10.0.0.2", 80, 0);
+            agg.observe(if p < 40 { aged(r) } else { r });
+        }
+        agg.observe(rec(ESTABLISHED, "10.0.0.1", 40001, "10.0.0.2", 80, 9));
+        let root = tempfile::tempdir().unwrap();
+        let f = agg.finish("proc", root.path());
+        assert_eq!(f.listeners_in_range, 1);
+        assert_eq!(f.usable_ports, 99);
+        let d = &f.destinations[0];
+        assert_eq!(
+            (d.time_wait, d.time_wait_reusable, d.time_wait_aged),
+            (60, 40, 40)
+        );
+        assert_eq!(d.taken, 21);
+        assert!(d.reuse_effective);
+        assert!((d.exhaustion_ratio - 21.0 / 99.0).abs() < 1e-9);
+        assert_eq!(f.time_wait_reusable, 40);
+        // The host view: 21 ports taken, 61 with the reusable TIME_WAIT.
+        assert_eq!(f.host_ports.in_use, 21);
+        assert_eq!(f.host_ports.in_use_with_time_wait, 61);
+        assert_eq!(f.host_ports.usable, 99);
+        // Ports of 40000's parity: 50, minus the listener's 40010.
+        assert_eq!(f.host_ports.first_parity_usable, 49);
+        assert_eq!(f.host_ports.first_parity_in_use, 30);
+
+        // The same sockets with reuse off: every TIME_WAIT is taken.
+        let mut off = Aggregator::new(range, vec![], policy(0, 1, (6, 1)));
+        for p in 0..60u16 {
+            off.observe(aged(rec(
+                TIME_WAIT,
+                "10.0.0.1",
+                40020 + p,
+                "10.0.0.2",
+                80,
+                0,
+            )));
+        }
+        let f = off.finish("proc", root.path());
+        let d = &f.destinations[0];
+        assert_eq!(
+            (d.taken, d.time_wait_reusable, d.time_wait_aged),
+            (60, 0, 60)
+        );
+        assert!(!d.reuse_effective);
+    }
+
+    #[test]
+    fn a_port_outside_the_range_proves_nothing_without_a_listener() {
+        let range = PortRange {
+            low: 40000,
+            high: 40099,
+        };
+        let mut agg = Aggregator::new(range, vec![], policy(0, 1, (6, 1)));
+        // An NFS-like client binding its own low ports toward one server.
+        for p in 0..20u16 {
+            agg.observe(rec(TIME_WAIT, "10.0.0.1", 700 + p, "10.0.0.5", 2049, 0));
+        }
+        // A server whose listener on 8443 is gone: one peer, many of its ports.
+        for p in 0..12u16 {
+            agg.observe(rec(TIME_WAIT, "10.0.0.1", 8443, "10.0.0.7", 50000 + p, 0));
+        }
+        let root = tempfile::tempdir().unwrap();
+        let f = agg.finish("proc", root.path());
+        assert_eq!(f.time_wait_client_side, 20);
+        assert_eq!(f.time_wait_server_side, 12);
+        assert_eq!(f.server_side_ports[0].port, 8443);
+        // Neither takes an ephemeral port.
+        assert!(f.destinations.is_empty());
+        assert_eq!(f.host_ports.in_use, 0);
+    }
+
+    #[test]
+    fn sampled_rates_are_per_destination() {
+        let range = PortRange {
+            low: 40000,
+            high: 40999,
+        };
+        let busy = |p: u16| rec(TIME_WAIT, "10.0.0.1", 40000 + p, "10.0.0.2", 80, 0);
+        let idle = |p: u16| rec(TIME_WAIT, "10.0.0.1", 40500 + p, "10.0.0.3", 80, 0);
+        let first: HashSet<u64> = (0..100)
+            .map(busy)
+            .chain((0..100).map(idle))
+            .map(|r| tuple_hash(&r))
+            .collect();
+        let mut agg =
+            Aggregator::new(range, vec![], policy(0, 1, (6, 1))).with_previous(Some(Sample {
+                tuples: first,
+                elapsed: std::time::Duration::from_secs(2),
+            }));
+        for p in 0..300 {
+            agg.observe(busy(p));
+        }
+        for p in 0..100 {
+            agg.observe(idle(p));
+        }
+        let root = tempfile::tempdir().unwrap();
+        let f = agg.finish("proc", root.path());
+        let busy = &f.destinations[0];
+        assert_eq!(busy.remote, "10.0.0.2:80");
+        assert_eq!(busy.new_per_second, Some(100.0));
+        // 700 free ports, filling at 100/s and draining at 300/60 = 5/s.
+        assert_eq!(busy.seconds_to_exhaustion, Some(7.0));
+        let idle = &f.destinations[1];
+        assert_eq!(idle.new_per_second, Some(0.0));
+        assert_eq!(idle.seconds_to_exhaustion, None);
     }
 
     #[test]
@@ -440,10 +1128,18 @@ mod tests {
             low: 40000,
             high: 40099,
         };
-        let mut agg = Aggregator::new(range);
+        let mut agg = Aggregator::new(
+            range,
+            vec![PortRange {
+                low: 40090,
+                high: 40099,
+            }],
+            policy(0, 1, (6, 1)),
+        );
         agg.listener(rec(LISTEN, "0.0.0.0", 8080, "0.0.0.0", 0, 1));
         agg.listener(rec(LISTEN, "::", 40050, "::", 0, 2));
-        // Server side: on a listening port, and on a port below the range.
+        // Server side: on a listening port. A port below the range with no
+        // listener is a client that bound its own port.
         agg.observe(rec(TIME_WAIT, "10.0.0.1", 8080, "10.0.0.9", 40001, 0));
         agg.observe(rec(TIME_WAIT, "10.0.0.1", 22, "10.0.0.9", 40002, 0));
         // A listener inside the range (seen in the IPv6 table) still makes it server side.
@@ -465,14 +1161,7 @@ mod tests {
         agg.observe(rec(TIME_WAIT, "2001:db8::1", 40040, "2001:db8::2", 443, 0));
         agg.observe(rec(CLOSE_WAIT, "10.0.0.1", 8080, "10.0.0.9", 40003, 77));
         let root = tempfile::tempdir().unwrap();
-        let f = agg.finish(
-            "proc",
-            &[PortRange {
-                low: 40090,
-                high: 40099,
-            }],
-            root.path(),
-        );
+        let f = agg.finish("proc", root.path());
 
         assert_eq!(f.time_wait, 35);
         assert_eq!(f.states["TIME_WAIT"], 35);
@@ -481,19 +1170,21 @@ mod tests {
         assert_eq!(f.states["SYN_SENT"], 1);
         assert_eq!(f.close_wait, 1);
         assert_eq!(f.total, 40);
-        assert_eq!(f.time_wait_server_side, 3);
-        assert_eq!(f.time_wait_client_side, 32);
-        assert_eq!(f.usable_ports, 90);
+        assert_eq!(f.time_wait_server_side, 2);
+        assert_eq!(f.time_wait_client_side, 33);
+        // 100 in the range, 10 reserved, one held by the listener on 40050.
+        assert_eq!(f.usable_ports, 89);
         assert_eq!(f.reserved_in_range, 10);
+        assert_eq!(f.listeners_in_range, 1);
         assert_eq!(f.listening_ports, vec![8080, 40050]);
-        assert_eq!(f.server_side_ports.len(), 3);
+        assert_eq!(f.server_side_ports.len(), 2);
         assert_eq!(f.destination_count, 2);
         let top = &f.destinations[0];
         assert_eq!(top.remote, "10.0.0.2:80");
         assert_eq!(top.local, "10.0.0.1");
         assert_eq!((top.time_wait, top.established, top.other), (31, 1, 1));
-        assert!((top.exhaustion_ratio - 33.0 / 90.0).abs() < 1e-9);
-        assert!((top.max_new_per_second - 1.5).abs() < 1e-9);
+        assert!((top.exhaustion_ratio - 33.0 / 89.0).abs() < 1e-9);
+        assert!((top.max_new_per_second - 89.0 / 60.0).abs() < 1e-9);
         assert_eq!(f.max_exhaustion_ratio, top.exhaustion_ratio);
         assert_eq!(f.destinations[1].remote, "[2001:db8::2]:443");
         assert_eq!(f.close_wait_unattributed, 1);
@@ -510,6 +1201,10 @@ mod tests {
             "time_wait_server_side",
             "time_wait_client_side",
             "destinations",
+            "time_wait_reusable",
+            "reuse",
+            "listeners_in_range",
+            "host_ports",
             "close_wait_processes",
             "fallback_reason",
         ] {
@@ -536,7 +1231,9 @@ mod tests {
 ",
         )
         .unwrap();
-        let facts = gather(&GatherOptions::new(root.path())).unwrap().unwrap();
+        let facts = gather(&GatherOptions::new(root.path()), None, None)
+            .unwrap()
+            .unwrap();
         assert_eq!(facts.source, "proc");
         assert_eq!(facts.time_wait, 2);
         assert_eq!(facts.time_wait_client_side, 1);
@@ -545,18 +1242,21 @@ mod tests {
         assert_eq!(facts.destinations[0].remote, "127.0.0.1:8080");
 
         std::fs::write(sys.join("ip_local_port_range"), "lots\n").unwrap();
-        let err = gather(&GatherOptions::new(root.path()))
+        let err = gather(&GatherOptions::new(root.path()), None, None)
             .unwrap_err()
             .to_string();
         assert!(err.contains("ip_local_port_range"), "{err}");
         std::fs::write(sys.join("ip_local_port_range"), "32768\t60999\n").unwrap();
         std::fs::write(net.join("tcp6"), "  sl  local\n   0: 0100007F:1F90 zz\n").unwrap();
-        let err = gather(&GatherOptions::new(root.path()))
+        let err = gather(&GatherOptions::new(root.path()), None, None)
             .unwrap_err()
             .to_string();
         assert!(err.contains("tcp6") && err.contains("line 2"), "{err}");
 
         let empty = tempfile::tempdir().unwrap();
-        assert_eq!(gather(&GatherOptions::new(empty.path())).unwrap(), None);
+        assert_eq!(
+            gather(&GatherOptions::new(empty.path()), None, None).unwrap(),
+            None
+        );
     }
 }

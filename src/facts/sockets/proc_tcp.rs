@@ -11,6 +11,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::SockRecord;
 
+/// The clock-tick rate the /proc timer column is printed in (USER_HZ; alpha
+/// uses 1024, where ages read from /proc would come out wrong).
+const USER_HZ: u64 = 100;
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("line {line}: {message}")]
 pub struct ProcTcpError {
@@ -69,8 +73,21 @@ pub fn parse_line(line: &str) -> Result<Option<SockRecord>, String> {
         .ok()
         .filter(|s| (1..=12).contains(s))
         .ok_or_else(|| format!("bad state {state:?}"))?;
-    // tx:rx queues, timer, retransmits, uid, timeout, then the inode.
-    for what in ["queues", "timer", "retransmits", "uid", "timeout"] {
+    next("queues")?;
+    let timer = next("timer")?;
+    // `tr:when`: the timer kind and what is left of it in clock ticks
+    // (jiffies_delta_to_clock_t(): USER_HZ, 100 on x86, arm, arm64, ppc,
+    // s390 and riscv). Kind 3 is the TIME_WAIT timer (get_timewait4_sock()).
+    let timer_left_ms = match timer.split_once(':') {
+        Some((kind, when)) if u8::from_str_radix(kind, 16) == Ok(super::diag::TIME_WAIT_TIMER) => {
+            let ticks =
+                u64::from_str_radix(when, 16).map_err(|_| format!("bad timer {timer:?}"))?;
+            Some(u32::try_from(ticks.saturating_mul(1000 / USER_HZ)).unwrap_or(u32::MAX))
+        }
+        Some(_) => None,
+        None => return Err(format!("bad timer {timer:?}")),
+    };
+    for what in ["retransmits", "uid", "timeout"] {
         next(what)?;
     }
     let inode = next("inode")?;
@@ -81,6 +98,9 @@ pub fn parse_line(line: &str) -> Result<Option<SockRecord>, String> {
         local_port,
         remote,
         remote_port,
+        // /proc/net/tcp does not show the bound device.
+        bound_dev_if: 0,
+        timer_left_ms,
         inode,
     }))
 }
@@ -143,6 +163,9 @@ mod tests {
         assert_eq!(got[1].local, "127.0.0.2".parse::<IpAddr>().unwrap());
         assert_eq!(got[1].local_port, 40000);
         assert_eq!(got[1].remote_port, 8080);
+        // 0x1770 ticks of 10 ms: the whole 60 s left.
+        assert_eq!(got[1].timer_left_ms, Some(60_000));
+        assert_eq!(got[0].timer_left_ms, None);
         assert_eq!(got[2].state, 8);
         assert_eq!(got[2].inode, 44123);
     }
@@ -156,6 +179,7 @@ mod tests {
         assert_eq!(got[1].local, "::ffff:127.0.0.1".parse::<IpAddr>().unwrap());
         assert_eq!(got[1].remote, "::ffff:127.0.0.2".parse::<IpAddr>().unwrap());
         assert_eq!(got[1].remote_port, 0xD431);
+        assert_eq!(got[1].timer_left_ms, Some(22_280));
     }
 
     #[test]
@@ -165,6 +189,8 @@ mod tests {
             "   0: 0100007G:1F90 00000000:0000 0A 0:0 0:0 0 0 0 1\n",
             "   0: 0100007F:1F90 00000000:0000 FF 0:0 0:0 0 0 0 1\n",
             "   0: 0100007F:1F90 00000000:0000 0A 0:0 0:0 0 0 0 x\n",
+            "   0: 0100007F:1F90 00000000:0000 06 0:0 03:zz 0 0 0 1\n",
+            "   0: 0100007F:1F90 00000000:0000 06 0:0 0300 0 0 0 1\n",
             "   0: 0100007F1F90 00000000:0000 0A 0:0 0:0 0 0 0 1\n",
             "garbage\n",
         ];
