@@ -131,7 +131,7 @@ fn debian12_defaults_are_compliant_and_say_what_was_seen_in_one_line() {
     // "No problems" rests on evidence: what was seen, in one line.
     assert_eq!(
         lines[1],
-        "Seen: TIME_WAIT 35 (sockstat; no socket table to split it) · NAT unknown (translates here: unknown; own traffic translated: unknown)."
+        "Seen: TIME_WAIT 35 (0 server side, 35 client side) · CLOSE_WAIT 0 · busiest destination 192.0.2.10:443 uses 0.0% of its 28232 ports · NAT unknown (translates here: unknown; own traffic translated: unknown)."
     );
     // /etc/sysctl.d/99-sysctl.conf links to /etc/sysctl.conf: it is read once.
     let facts = Scenario::fixture("debian12-defaults")

@@ -506,3 +506,33 @@ fn fin_wait2_piling_up_points_at_tcp_fin_timeout() {
         .twtune(&["check", "--format", "json"]);
     assert!(quiet.findings("fin-wait2-piling-up").is_empty());
 }
+
+#[test]
+fn without_a_socket_listing_the_socket_rules_are_undecided_not_quiet() {
+    // A --root tree with no proc/net/tcp{,6}: nothing can be said about
+    // destinations, listeners or CLOSE_WAIT, and the report must say so.
+    let run = Scenario::fixture("debian12-defaults")
+        .remove("proc/net/tcp")
+        .remove("proc/net/tcp6")
+        .twtune(&["check", "--format", "json"]);
+    let report = run.json();
+    let undecided: Vec<&str> = report["undecided"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["rule"].as_str().unwrap())
+        .collect();
+    for rule in [
+        "tcp-tw-reuse-outbound-pressure",
+        "ephemeral-ports-exhausted-toward-destination",
+        "ephemeral-ports-host-wide",
+        "time-wait-server-side",
+        "close-wait-held-by-process",
+        "close-wait-unattributed",
+    ] {
+        assert!(undecided.contains(&rule), "{rule} not in {undecided:?}");
+    }
+    // With an (empty) listing the same rules are decided, and quiet.
+    let listed = Scenario::fixture("debian12-defaults").twtune(&["check", "--format", "json"]);
+    assert_eq!(listed.json()["undecided"], serde_json::json!([]));
+}
