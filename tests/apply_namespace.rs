@@ -398,6 +398,38 @@ fn a_second_concurrent_apply_waits_then_fails_and_the_first_completes() {
 }
 
 #[test]
+fn a_read_back_that_differs_restores_what_was_written() {
+    let ns = Netns::new();
+    // The kernel keeps reserved ports as a bitmap and prints adjacent ports
+    // as a range: "1000,1001" is accepted and reads back as "1000-1001".
+    let out = ns.twtune(&[
+        "apply",
+        "--yes",
+        "--set",
+        "net.ipv4.tcp_fin_timeout=30",
+        "--set",
+        "net.ipv4.ip_local_reserved_ports=1000,1001",
+        "--set",
+        "net.ipv4.tcp_tw_reuse=1",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "net.ipv4.ip_local_reserved_ports: wrote \"1000,1001\" but it reads back as \"1000-1001\""
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("restored net.ipv4.ip_local_reserved_ports = , net.ipv4.tcp_fin_timeout = 60"),
+        "{err}"
+    );
+    assert_eq!(ns.sysctl("net.ipv4.ip_local_reserved_ports"), "");
+    assert_untouched(&ns);
+    ns.assert_host_untouched();
+}
+
+#[test]
 fn a_symlink_planted_at_the_drop_in_is_refused_not_followed() {
     let ns = Netns::new();
     let victim = tempfile::tempdir().unwrap();

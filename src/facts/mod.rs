@@ -148,10 +148,12 @@ pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
         .chain(GATHERED_VENDOR_IPV4_KEYS)
         .map(|k| SysctlKey::ipv4(k))
         .collect();
+    // A set, not `keys.contains`: a file with 100,000 keys must stay linear.
+    let mut seen: std::collections::BTreeSet<SysctlKey> = keys.iter().cloned().collect();
     for key in persisted.keys() {
         if let Ok(key) = SysctlKey::parse_managed(key)
             && !key.as_str().contains('*')
-            && !keys.contains(&key)
+            && seen.insert(key.clone())
         {
             keys.push(key);
         }
@@ -159,9 +161,15 @@ pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
     let mut sysctl = BTreeMap::new();
     let mut sysctl_absent = Vec::new();
     for key in keys {
-        match read_optional(&key.proc_path(root))? {
+        let path = key.proc_path(root);
+        match read_optional(&path)? {
             Some(value) => {
-                sysctl.insert(key.to_string(), normalize_value(&value));
+                let value =
+                    check_runtime_value(&key, &value).map_err(|message| FactError::Garbled {
+                        path: path.clone(),
+                        message,
+                    })?;
+                sysctl.insert(key.to_string(), value);
             }
             None => {
                 if !GATHERED_VENDOR_IPV4_KEYS
@@ -207,6 +215,53 @@ pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
     })
 }
 
+/// The value of a runtime sysctl, whitespace folded, or why it cannot be
+/// one. The kernel prints every gathered key as integers (the reserved-port
+/// list as ports and ranges, possibly empty), so anything else — `abc`, an
+/// empty file, a NUL — means the file is not what the kernel wrote, and a
+/// verdict built on it would be wrong: an error naming the file, never a
+/// silent "compliant".
+pub fn check_runtime_value(key: &SysctlKey, raw: &str) -> Result<String, String> {
+    if raw
+        .chars()
+        .any(|c| c == '\0' || (c.is_control() && !c.is_whitespace()))
+    {
+        return Err(format!(
+            "the value of {key} contains a NUL or control character"
+        ));
+    }
+    let value = normalize_value(raw);
+    let gathered = GATHERED_IPV4_KEYS
+        .iter()
+        .chain(GATHERED_VENDOR_IPV4_KEYS)
+        .any(|k| *key == SysctlKey::ipv4(k));
+    if !gathered {
+        return Ok(value);
+    }
+    if *key == SysctlKey::ipv4("ip_local_reserved_ports") {
+        let ok = value
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == ',' || c == '-');
+        return match ok {
+            true => Ok(value),
+            false => Err(format!(
+                "the value of {key} is {value:?}, not a list of ports and ranges"
+            )),
+        };
+    }
+    if value.is_empty() {
+        return Err(format!(
+            "the value of {key} is empty; the kernel prints a number"
+        ));
+    }
+    if value.split(' ').any(|word| word.parse::<i64>().is_err()) {
+        return Err(format!(
+            "the value of {key} is {value:?}, not the integer(s) the kernel prints"
+        ));
+    }
+    Ok(value)
+}
+
 fn gather_counters(root: &Path) -> Result<Counters, FactError> {
     let mut result = Counters::default();
     let parse_err = |path: &Path| {
@@ -237,18 +292,78 @@ fn gather_counters(root: &Path) -> Result<Counters, FactError> {
     Ok(result)
 }
 
-/// Reads a text file; `Ok(None)` when it does not exist.
+/// The largest file twtune reads whole. The biggest legitimate one is a
+/// sysctl.d file or /proc/net/netstat, a few KiB to a few MiB; anything
+/// larger is runaway or hostile and is refused rather than read into memory.
+pub const MAX_FILE_BYTES: u64 = 32 * 1024 * 1024;
+
+/// The longest line twtune accepts in a file it reads whole.
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// Why a bounded read refused a file.
+#[derive(Debug, thiserror::Error)]
+pub enum BoundedReadError {
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    #[error("not a regular file (a FIFO, device or folder where a file was expected)")]
+    NotRegular,
+    #[error("larger than {} MiB; refusing to read it", MAX_FILE_BYTES / (1024 * 1024))]
+    TooLarge,
+    #[error("line {line} is longer than {} KiB", MAX_LINE_BYTES / 1024)]
+    LineTooLong { line: usize },
+}
+
+/// Reads `path` whole, without blocking and within bounds: opened with
+/// O_NONBLOCK (a FIFO planted where a /proc or sysctl file should be must not
+/// hang twtune), refused unless it is a regular file (/proc and /sys files
+/// are regular files too), and refused past [`MAX_FILE_BYTES`] or a line
+/// past [`MAX_LINE_BYTES`]. `Ok(None)` when it does not exist.
+pub fn read_bounded(path: &Path) -> Result<Option<Vec<u8>>, BoundedReadError> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    if !file.metadata()?.is_file() {
+        return Err(BoundedReadError::NotRegular);
+    }
+    let mut bytes = Vec::new();
+    // /proc files report size 0, so the cap is on what is read, not on stat.
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(BoundedReadError::TooLarge);
+    }
+    if let Some(index) = bytes
+        .split(|&b| b == b'\n')
+        .position(|line| line.len() > MAX_LINE_BYTES)
+    {
+        return Err(BoundedReadError::LineTooLong { line: index + 1 });
+    }
+    Ok(Some(bytes))
+}
+
+/// Reads a text file, bounded as [`read_bounded`]; `Ok(None)` when it does not exist.
 pub fn read_optional(path: &Path) -> Result<Option<String>, FactError> {
-    match std::fs::read(path) {
-        Ok(bytes) => String::from_utf8(bytes)
+    match read_bounded(path) {
+        Ok(Some(bytes)) => String::from_utf8(bytes)
             .map(Some)
             .map_err(|_| FactError::NotText {
                 path: path.to_path_buf(),
             }),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(FactError::Read {
+        Ok(None) => Ok(None),
+        Err(BoundedReadError::Io(source)) => Err(FactError::Read {
             path: path.to_path_buf(),
             source,
+        }),
+        Err(refused) => Err(FactError::Garbled {
+            path: path.to_path_buf(),
+            message: refused.to_string(),
         }),
     }
 }
