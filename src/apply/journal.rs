@@ -214,6 +214,9 @@ pub fn check_state_dir(root: &Path) -> Result<bool, JournalError> {
         path: dir.clone(),
         reason,
     };
+    if !root.is_dir() {
+        return Ok(false);
+    }
     confine::parent_beneath(root, &dir).map_err(|e| unsafe_state(e.to_string()))?;
     let meta = match dir.symlink_metadata() {
         Ok(meta) => meta,

@@ -361,9 +361,9 @@ pub fn read_optional(path: &Path) -> Result<Option<String>, FactError> {
             path: path.to_path_buf(),
             source,
         }),
-        Err(refused) => Err(FactError::Garbled {
+        Err(refused) => Err(FactError::Read {
             path: path.to_path_buf(),
-            message: refused.to_string(),
+            source: io::Error::other(refused.to_string()),
         }),
     }
 }

@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use crate::exit_code::Status;
 use crate::facts::{Degraded, Facts};
 use crate::rules::{Evaluation, Finding, Severity, Undecided};
 
@@ -14,13 +15,18 @@ pub struct CheckReport<'a> {
     pub schema_version: u32,
     pub twtune_version: &'static str,
     pub kernel: KernelSummary<'a>,
-    /// "compliant", "changes_pending" or "error" — the exit status in words.
+    /// "compliant", "changes_pending", "incomplete" or "error" — the verdict
+    /// the exit status is derived from ([`Status`]).
     pub status: &'static str,
     pub summary: Summary,
     pub findings: &'a [Finding],
     pub undecided: &'a [Undecided],
-    /// Input problems that make the verdict incomplete (exit status 1).
-    pub errors: &'a [Degraded],
+    /// Input problems: facts that leave the verdict incomplete, and rules
+    /// refused while judging (those make the status "error").
+    pub errors: Vec<Degraded>,
+    /// Rule files loaded from the inspected root's etc/twtune/rules.d (its
+    /// site rules; under --root, rules the inspected tree brought along).
+    pub site_rules: &'a [String],
     pub facts: &'a Facts,
 }
 
@@ -66,17 +72,16 @@ impl Summary {
     }
 }
 
+/// The JSON status word: [`Status`] decides, this only names it.
 pub fn status_word(evaluation: &Evaluation, facts: &Facts) -> &'static str {
-    if !facts.degraded.is_empty() {
-        "error"
-    } else if evaluation.needs_attention() {
-        "changes_pending"
-    } else {
-        "compliant"
-    }
+    Status::of(facts, evaluation).word()
 }
 
-pub fn check_report<'a>(facts: &'a Facts, evaluation: &'a Evaluation) -> CheckReport<'a> {
+pub fn check_report<'a>(
+    facts: &'a Facts,
+    evaluation: &'a Evaluation,
+    site_rules: &'a [String],
+) -> CheckReport<'a> {
     CheckReport {
         schema_version: SCHEMA_VERSION,
         twtune_version: env!("CARGO_PKG_VERSION"),
@@ -85,7 +90,19 @@ pub fn check_report<'a>(facts: &'a Facts, evaluation: &'a Evaluation) -> CheckRe
         summary: Summary::of(evaluation),
         findings: &evaluation.findings,
         undecided: &evaluation.undecided,
-        errors: &facts.degraded,
+        errors: facts
+            .degraded
+            .iter()
+            .cloned()
+            .chain(evaluation.errors.iter().map(|failure| Degraded {
+                file: failure.file.clone(),
+                message: format!(
+                    "line {}: rule {}: {}",
+                    failure.line, failure.rule, failure.message
+                ),
+            }))
+            .collect(),
+        site_rules,
         facts,
     }
 }

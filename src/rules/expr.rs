@@ -29,10 +29,186 @@ pub fn env() -> &'static Arc<Env> {
     })
 }
 
+/// The longest expression a rule may hold. The longest built-in one is
+/// about 600 bytes.
+pub const MAX_EXPRESSION_BYTES: usize = 2048;
+/// How deep brackets may nest. The cel parser recurses per level and, in a
+/// debug build on an 8 MiB stack, overflows near 50 (measured); the check
+/// runs on the text, before the parser sees it.
+pub const MAX_BRACKET_NESTING: usize = 12;
+/// How deep the parsed expression may be (a chain `1+1+…` is as deep as it
+/// is long); evaluation recurses per level.
+pub const MAX_AST_DEPTH: usize = 64;
+/// How deep list macros (`all`, `exists`, `map`, `filter`, …) may nest: each
+/// level multiplies the work by the size of a list read from the host.
+pub const MAX_LOOP_NESTING: usize = 2;
+/// The most list-macro iterations one rule may need, estimated from the
+/// sizes of the lists it walks before it runs.
+pub const MAX_EVALUATION_STEPS: u64 = 2_000_000;
+
+/// A list macro in an expression: the list it walks (a fact path such as
+/// `persisted.settings` when it is one) and the macros nested in its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loop {
+    pub range: Option<String>,
+    pub inner: Vec<Loop>,
+}
+
+impl Loop {
+    /// Iterations this loop needs: `size_of` gives a fact list's length;
+    /// a computed list is assumed as long as `largest`, the longest list
+    /// in the facts (macros over a computed list cannot grow it further).
+    fn steps(&self, size_of: &dyn Fn(&str) -> Option<u64>, largest: u64) -> u64 {
+        let size = self
+            .range
+            .as_deref()
+            .and_then(size_of)
+            .unwrap_or(largest)
+            .max(1);
+        let body = self
+            .inner
+            .iter()
+            .fold(1u64, |sum, l| sum.saturating_add(l.steps(size_of, largest)));
+        size.saturating_mul(body)
+    }
+}
+
 /// A compiled expression and its source text.
 pub struct Expression {
     pub source: String,
     pub program: Program,
+    /// The list macros it contains, outermost first.
+    pub loops: Vec<Loop>,
+}
+
+impl Expression {
+    /// The iterations one evaluation needs at most (see [`Loop::steps`]).
+    pub fn steps(&self, size_of: &dyn Fn(&str) -> Option<u64>, largest: u64) -> u64 {
+        self.loops
+            .iter()
+            .fold(0u64, |sum, l| sum.saturating_add(l.steps(size_of, largest)))
+    }
+}
+
+/// Checks the text against the limits the parser itself lacks.
+fn precheck(source: &str) -> Result<(), String> {
+    if source.len() > MAX_EXPRESSION_BYTES {
+        return Err(format!(
+            "expression is {} bytes; the limit is {MAX_EXPRESSION_BYTES}",
+            source.len()
+        ));
+    }
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for c in source.chars() {
+        match (quote, c) {
+            (Some(_), _) if escaped => escaped = false,
+            (Some(_), '\\') => escaped = true,
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '(' | '[' | '{') => {
+                depth += 1;
+                if depth > MAX_BRACKET_NESTING {
+                    return Err(format!(
+                        "brackets nest deeper than {MAX_BRACKET_NESTING} levels"
+                    ));
+                }
+            }
+            (None, ')' | ']' | '}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The depth of the tree and its list macros, without recursion (the tree
+/// is checked before anything recursive walks it).
+fn shape(root: &IdedExpr) -> Result<Vec<Loop>, String> {
+    use cel::common::ast::EntryExpr;
+    // (node, depth, index of the enclosing loop in `loops`, loop nesting)
+    let mut loops: Vec<(Loop, Option<usize>)> = Vec::new();
+    let mut stack: Vec<(&IdedExpr, usize, Option<usize>, usize)> = vec![(root, 1, None, 0)];
+    while let Some((node, depth, parent, nesting)) = stack.pop() {
+        if depth > MAX_AST_DEPTH {
+            return Err(format!(
+                "expression nests deeper than {MAX_AST_DEPTH} levels"
+            ));
+        }
+        let next = depth + 1;
+        match &node.expr {
+            Expr::Select(select) => stack.push((&select.operand, next, parent, nesting)),
+            Expr::Call(call) => {
+                if call.func_name == "range" || call.func_name == "lists.range" {
+                    return Err(
+                        "lists.range is not allowed in rules: it builds lists of any size".into(),
+                    );
+                }
+                if let Some(target) = &call.target {
+                    stack.push((target, next, parent, nesting));
+                }
+                for arg in &call.args {
+                    stack.push((arg, next, parent, nesting));
+                }
+            }
+            Expr::Comprehension(c) => {
+                if nesting + 1 > MAX_LOOP_NESTING {
+                    return Err(format!(
+                        "list macros nest deeper than {MAX_LOOP_NESTING} levels"
+                    ));
+                }
+                let range = qualified_path(&c.iter_range).map(|p| p.join("."));
+                loops.push((
+                    Loop {
+                        range,
+                        inner: Vec::new(),
+                    },
+                    parent,
+                ));
+                let me = Some(loops.len() - 1);
+                stack.push((&c.iter_range, next, parent, nesting));
+                stack.push((&c.accu_init, next, parent, nesting));
+                for body in [&c.loop_cond, &c.loop_step, &c.result] {
+                    stack.push((body, next, me, nesting + 1));
+                }
+            }
+            Expr::List(list) => {
+                for e in &list.elements {
+                    stack.push((e, next, parent, nesting));
+                }
+            }
+            Expr::Map(map) => push_entries(&map.entries, &mut stack, next, parent, nesting),
+            Expr::Struct(st) => push_entries(&st.entries, &mut stack, next, parent, nesting),
+            Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
+        }
+    }
+    fn push_entries<'a>(
+        entries: &'a [cel::common::ast::IdedEntryExpr],
+        stack: &mut Vec<(&'a IdedExpr, usize, Option<usize>, usize)>,
+        depth: usize,
+        parent: Option<usize>,
+        nesting: usize,
+    ) {
+        for entry in entries {
+            match &entry.expr {
+                EntryExpr::MapEntry(e) => {
+                    stack.push((&e.key, depth, parent, nesting));
+                    stack.push((&e.value, depth, parent, nesting));
+                }
+                EntryExpr::StructField(f) => stack.push((&f.value, depth, parent, nesting)),
+            }
+        }
+    }
+    // Children were pushed after their parents: fold them in from the end.
+    let mut top = Vec::new();
+    while let Some((l, parent)) = loops.pop() {
+        match parent {
+            Some(p) => loops[p].0.inner.push(l),
+            None => top.push(l),
+        }
+    }
+    Ok(top)
 }
 
 impl std::fmt::Debug for Expression {
@@ -44,6 +220,7 @@ impl std::fmt::Debug for Expression {
 /// Compiles `source` and checks the fact names it uses. `bound` names extra
 /// variables the caller provides (e.g. `item` inside `for_each` rules).
 pub fn compile(source: &str, bound: &[&str]) -> Result<Expression, String> {
+    precheck(source)?;
     let program = env().compile(source).map_err(|e| {
         // The crate's message quotes the source with a caret; one line is enough here.
         e.to_string()
@@ -52,10 +229,12 @@ pub fn compile(source: &str, bound: &[&str]) -> Result<Expression, String> {
             .unwrap_or("syntax error")
             .to_string()
     })?;
+    let loops = shape(program.expression())?;
     check_names(program.expression(), bound)?;
     Ok(Expression {
         source: source.to_string(),
         program,
+        loops,
     })
 }
 
@@ -222,6 +401,14 @@ impl Template {
         Ok(Template {
             source: source.to_string(),
             parts,
+        })
+    }
+
+    /// The list-macro iterations one rendering needs at most.
+    pub fn steps(&self, size_of: &dyn Fn(&str) -> Option<u64>, largest: u64) -> u64 {
+        self.parts.iter().fold(0u64, |sum, part| match part {
+            Part::Text(_) => sum,
+            Part::Expr(e) => sum.saturating_add(e.steps(size_of, largest)),
         })
     }
 
