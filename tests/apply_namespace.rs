@@ -469,6 +469,34 @@ fn a_full_disk_for_the_drop_in_changes_nothing() {
 }
 
 #[test]
+fn a_full_disk_for_the_state_changes_nothing_journal_or_last_apply() {
+    // /var/lib on a 4-page tmpfs. First completely full: the journal, written
+    // before any change, cannot be. Then with one page left: the journal fits
+    // (one page) but the last-apply record, staged before the first change,
+    // does not — the apply must end "not applied", never "applied, failed".
+    for (filler_pages, what) in [(4, "journal.json"), (3, "last-apply.json")] {
+        let ns = Netns::new();
+        ns.must(&format!(
+            "umount /var/lib && mount -t tmpfs -o size=16k twtune-full /var/lib && mkdir -m 0700 /var/lib/twtune && (dd if=/dev/zero of=/var/lib/filler bs=4096 count={filler_pages} 2>/dev/null || true)"
+        ));
+        let out = apply_three(&ns, &["--yes"]);
+        assert_eq!(out.status.code(), Some(1), "{what}");
+        let err = stderr(&out);
+        assert!(
+            err.contains(what) && err.contains("No space left"),
+            "{what}: {err}"
+        );
+        assert_untouched(&ns);
+        assert_eq!(
+            ns.ls("/var/lib/twtune"),
+            ["lock"],
+            "{what}: no record, no temporary file left"
+        );
+        ns.assert_host_untouched();
+    }
+}
+
+#[test]
 fn without_a_terminal_and_without_yes_nothing_is_changed() {
     let ns = Netns::new();
     let out = apply_three(&ns, &[]);
