@@ -46,30 +46,60 @@ pub const MAX_LOOP_NESTING: usize = 2;
 /// sizes of the lists it walks before it runs.
 pub const MAX_EVALUATION_STEPS: u64 = 2_000_000;
 
-/// A list macro in an expression: the list it walks (a fact path such as
-/// `persisted.settings` when it is one) and the macros nested in its body.
+/// How many items a list built from one item's fields (`s.value.split(' ')`)
+/// is assumed to hold: such lists split one value, and values are short.
+pub const SMALL_LIST: u64 = 16;
+
+/// What a list macro walks, as far as its size can be told before running.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Range {
+    /// A fact list by path (`persisted.settings`): its length on this host.
+    Fact(String),
+    /// Built from fact lists some other way: as long as the longest of them.
+    FromFacts,
+    /// Built from the output of list macros: as long as their largest input.
+    FromLoops(Vec<Loop>),
+    /// Built only from bound variables and literals: [`SMALL_LIST`].
+    Local,
+}
+
+/// A list macro in an expression: the list it walks and the macros nested
+/// in its body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Loop {
-    pub range: Option<String>,
+    pub range: Range,
     pub inner: Vec<Loop>,
 }
 
 impl Loop {
-    /// Iterations this loop needs: `size_of` gives a fact list's length;
-    /// a computed list is assumed as long as `largest`, the longest list
-    /// in the facts (macros over a computed list cannot grow it further).
+    /// The most items this loop's list can hold.
+    fn size(&self, size_of: &dyn Fn(&str) -> Option<u64>, largest: u64) -> u64 {
+        match &self.range {
+            Range::Fact(path) => size_of(path).unwrap_or(largest),
+            Range::FromFacts => largest,
+            Range::FromLoops(loops) => loops
+                .iter()
+                .map(|l| l.size(size_of, largest))
+                .max()
+                .unwrap_or(SMALL_LIST),
+            Range::Local => SMALL_LIST,
+        }
+    }
+
+    /// Iterations this loop needs, its range's macros included.
     fn steps(&self, size_of: &dyn Fn(&str) -> Option<u64>, largest: u64) -> u64 {
-        let size = self
-            .range
-            .as_deref()
-            .and_then(size_of)
-            .unwrap_or(largest)
-            .max(1);
+        let size = self.size(size_of, largest).max(1);
         let body = self
             .inner
             .iter()
             .fold(1u64, |sum, l| sum.saturating_add(l.steps(size_of, largest)));
-        size.saturating_mul(body)
+        let range_steps = match &self.range {
+            Range::FromLoops(loops) => loops
+                .iter()
+                .fold(0u64, |sum, l| sum.saturating_add(l.steps(size_of, largest))),
+            _ => 0,
+        };
+        size.saturating_mul(body).saturating_add(range_steps)
     }
 }
 
@@ -126,10 +156,46 @@ fn precheck(source: &str) -> Result<(), String> {
 /// The depth of the tree and its list macros, without recursion (the tree
 /// is checked before anything recursive walks it).
 fn shape(root: &IdedExpr) -> Result<Vec<Loop>, String> {
+    shape_at(root, 1, 0)
+}
+
+/// Whether `node` reads any fact (an identifier that is a fact root).
+fn mentions_fact(node: &IdedExpr) -> bool {
+    let mut stack = vec![node];
+    while let Some(node) = stack.pop() {
+        match &node.expr {
+            Expr::Ident(name) if view::ROOTS.contains(&name.as_str()) => return true,
+            Expr::Select(select) => stack.push(&select.operand),
+            Expr::Call(call) => {
+                stack.extend(call.target.as_deref());
+                stack.extend(call.args.iter());
+            }
+            Expr::Comprehension(c) => {
+                stack.extend([
+                    &c.iter_range,
+                    &c.accu_init,
+                    &c.loop_cond,
+                    &c.loop_step,
+                    &c.result,
+                ]);
+            }
+            Expr::List(list) => stack.extend(list.elements.iter()),
+            _ => {}
+        }
+    }
+    false
+}
+
+fn shape_at(
+    root: &IdedExpr,
+    start_depth: usize,
+    start_nesting: usize,
+) -> Result<Vec<Loop>, String> {
     use cel::common::ast::EntryExpr;
     // (node, depth, index of the enclosing loop in `loops`, loop nesting)
     let mut loops: Vec<(Loop, Option<usize>)> = Vec::new();
-    let mut stack: Vec<(&IdedExpr, usize, Option<usize>, usize)> = vec![(root, 1, None, 0)];
+    let mut stack: Vec<(&IdedExpr, usize, Option<usize>, usize)> =
+        vec![(root, start_depth, None, start_nesting)];
     while let Some((node, depth, parent, nesting)) = stack.pop() {
         if depth > MAX_AST_DEPTH {
             return Err(format!(
@@ -158,7 +224,23 @@ fn shape(root: &IdedExpr) -> Result<Vec<Loop>, String> {
                         "list macros nest deeper than {MAX_LOOP_NESTING} levels"
                     ));
                 }
-                let range = qualified_path(&c.iter_range).map(|p| p.join("."));
+                let range = match qualified_path(&c.iter_range) {
+                    Some(path) if view::ROOTS.contains(&path[0].as_str()) => {
+                        Range::Fact(path.join("."))
+                    }
+                    _ => {
+                        // The range's own macros run once, before this loop:
+                        // they are part of its range, not of its body.
+                        let inner = shape_at(&c.iter_range, next, nesting)?;
+                        if !inner.is_empty() {
+                            Range::FromLoops(inner)
+                        } else if mentions_fact(&c.iter_range) {
+                            Range::FromFacts
+                        } else {
+                            Range::Local
+                        }
+                    }
+                };
                 loops.push((
                     Loop {
                         range,
@@ -167,7 +249,6 @@ fn shape(root: &IdedExpr) -> Result<Vec<Loop>, String> {
                     parent,
                 ));
                 let me = Some(loops.len() - 1);
-                stack.push((&c.iter_range, next, parent, nesting));
                 stack.push((&c.accu_init, next, parent, nesting));
                 for body in [&c.loop_cond, &c.loop_step, &c.result] {
                     stack.push((body, next, me, nesting + 1));
