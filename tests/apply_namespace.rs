@@ -497,6 +497,28 @@ fn a_full_disk_for_the_state_changes_nothing_journal_or_last_apply() {
 }
 
 #[test]
+fn read_only_folders_change_nothing() {
+    // The drop-in's folder read-only: staging fails before the first write.
+    // The state folder read-only: the journal cannot be written, so nothing starts.
+    for (folder, says) in [
+        ("/etc/sysctl.d", "/etc/sysctl.d/90-twtune.conf"),
+        ("/var/lib", "/var/lib/twtune"),
+    ] {
+        let ns = Netns::new();
+        ns.must(&format!("mount -o remount,ro {folder}"));
+        let out = apply_three(&ns, &["--yes"]);
+        assert_eq!(out.status.code(), Some(1), "{folder}");
+        let err = stderr(&out);
+        assert!(
+            err.contains(says) && err.contains("Read-only file system"),
+            "{folder}: {err}"
+        );
+        assert_untouched(&ns);
+        ns.assert_host_untouched();
+    }
+}
+
+#[test]
 fn without_a_terminal_and_without_yes_nothing_is_changed() {
     let ns = Netns::new();
     let out = apply_three(&ns, &[]);

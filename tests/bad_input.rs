@@ -455,3 +455,59 @@ fn site_rules_in_a_root_tree_are_loaded_under_the_same_limits_and_named() {
         ],
     );
 }
+
+#[test]
+fn a_link_in_a_root_tree_is_resolved_inside_the_tree_never_outside() {
+    // A hostile tree links a sysctl.d file and a /proc value to files outside it.
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(
+        outside.path().join("evil.conf"),
+        "net.ipv4.tcp_tw_reuse = 0\n",
+    )
+    .unwrap();
+    std::fs::write(outside.path().join("value"), "0\n").unwrap();
+    let scenario =
+        Scenario::fixture("debian12-defaults").remove("proc/sys/net/ipv4/tcp_fin_timeout");
+    std::os::unix::fs::symlink(
+        outside.path().join("evil.conf"),
+        scenario.root().join("etc/sysctl.d/50-evil.conf"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("value"),
+        scenario.root().join("proc/sys/net/ipv4/tcp_fin_timeout"),
+    )
+    .unwrap();
+    let doc = scenario.twtune(&["facts", "--format", "json"]).json();
+    let settings = doc["facts"]["persisted"]["settings"].as_array().unwrap();
+    assert!(
+        settings
+            .iter()
+            .all(|s| s["file"] != "/etc/sysctl.d/50-evil.conf"),
+        "read through a link out of the tree: {settings:?}"
+    );
+    assert_eq!(
+        doc["facts"]["sysctl"]["net.ipv4.tcp_fin_timeout"],
+        serde_json::Value::Null,
+        "the value outside the tree was read"
+    );
+    // The same link made relative and inside the tree is followed as usual.
+    std::fs::write(
+        scenario.root().join("etc/inside.conf"),
+        "net.ipv4.tcp_timestamps = 1\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        "/etc/inside.conf",
+        scenario.root().join("etc/sysctl.d/60-inside.conf"),
+    )
+    .unwrap();
+    let doc = scenario.twtune(&["facts", "--format", "json"]).json();
+    let settings = doc["facts"]["persisted"]["settings"].as_array().unwrap();
+    assert!(
+        settings
+            .iter()
+            .any(|s| s["file"] == "/etc/sysctl.d/60-inside.conf"),
+        "{settings:?}"
+    );
+}

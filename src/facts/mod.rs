@@ -124,6 +124,7 @@ pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
             path: root.to_path_buf(),
         });
     }
+    let _confined = ConfinedReads::to(root);
     let mut degraded = Vec::new();
 
     let release_path = root.join("proc/sys/kernel/osrelease");
@@ -320,12 +321,7 @@ pub enum BoundedReadError {
 /// past [`MAX_LINE_BYTES`]. `Ok(None)` when it does not exist.
 pub fn read_bounded(path: &Path) -> Result<Option<Vec<u8>>, BoundedReadError> {
     use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = match std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
-        .open(path)
-    {
+    let file = match open_confined(path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e.into()),
@@ -346,6 +342,68 @@ pub fn read_bounded(path: &Path) -> Result<Option<Vec<u8>>, BoundedReadError> {
         return Err(BoundedReadError::LineTooLong { line: index + 1 });
     }
     Ok(Some(bytes))
+}
+
+thread_local! {
+    /// The `--root` tree [`gather`] is reading, while it reads it.
+    static READ_ROOT: std::cell::RefCell<Option<PathBuf>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Confines this thread's reads under `root` to the tree until dropped.
+struct ConfinedReads;
+
+impl ConfinedReads {
+    fn to(root: &Path) -> ConfinedReads {
+        let host = root.canonicalize().is_ok_and(|r| r == Path::new("/"));
+        READ_ROOT.with(|r| *r.borrow_mut() = (!host).then(|| root.to_path_buf()));
+        ConfinedReads
+    }
+}
+
+impl Drop for ConfinedReads {
+    fn drop(&mut self) {
+        READ_ROOT.with(|r| *r.borrow_mut() = None);
+    }
+}
+
+/// Opens `path` for reading without blocking. While [`gather`] reads a
+/// `--root` tree, a path inside it is resolved with openat2(2)
+/// RESOLVE_IN_ROOT: every link, absolute ones included, is resolved as if
+/// the tree were `/`, so no link reads a file outside the tree.
+fn open_confined(path: &Path) -> io::Result<std::fs::File> {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let flags = nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY | nix::libc::O_CLOEXEC;
+    let root = READ_ROOT.with(|r| r.borrow().clone());
+    let inside = root.and_then(|root| {
+        let rel = path.strip_prefix(&root).ok()?.to_path_buf();
+        Some((root, rel))
+    });
+    let Some((root, rel)) = inside else {
+        return std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(flags)
+            .open(path);
+    };
+    use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
+    let dir = std::fs::File::open(&root)?;
+    let how = OpenHow::new()
+        .flags(OFlag::O_RDONLY | OFlag::from_bits_truncate(flags))
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    let rel = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel.as_path()
+    };
+    match openat2(dir.as_fd(), rel, how) {
+        Ok(fd) => Ok(std::fs::File::from(fd)),
+        // Kernels before 5.6: the plain open, as before.
+        Err(nix::errno::Errno::ENOSYS) => std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(flags)
+            .open(path),
+        Err(errno) => Err(io::Error::from(errno)),
+    }
 }
 
 /// Reads a text file, bounded as [`read_bounded`]; `Ok(None)` when it does not exist.
