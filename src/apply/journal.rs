@@ -605,6 +605,23 @@ mod tests {
         .unwrap();
         let err = write(&journal_path(root.path()), &journal).unwrap_err();
         assert!(err.to_string().contains("others can write it"), "{err}");
+
+        // Someone else's folder (only root can hand one over; skip otherwise).
+        std::fs::set_permissions(
+            state_dir(root.path()),
+            std::fs::Permissions::from_mode(0o700),
+        )
+        .unwrap();
+        if nix::unistd::geteuid().is_root() {
+            nix::unistd::chown(
+                &state_dir(root.path()),
+                Some(nix::unistd::Uid::from_raw(4321)),
+                None,
+            )
+            .unwrap();
+            let err = write(&journal_path(root.path()), &journal).unwrap_err();
+            assert!(err.to_string().contains("owned by uid 4321"), "{err}");
+        }
     }
 
     #[test]
