@@ -268,10 +268,14 @@ fn a_fifo_where_a_sysctl_should_be_does_not_hang() {
 
 #[test]
 fn a_device_where_a_sysctl_d_file_should_be_is_refused_not_read_forever() {
+    // A device node in the tree (a link to the host's /dev/zero would be
+    // resolved inside the tree and find nothing): this one is /dev/zero's twin.
     let scenario = Scenario::fixture("debian12-defaults");
-    std::os::unix::fs::symlink(
-        "/dev/zero",
-        scenario.root().join("etc/sysctl.d/50-zero.conf"),
+    nix::sys::stat::mknod(
+        &scenario.root().join("etc/sysctl.d/50-zero.conf"),
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::from_bits_truncate(0o644),
+        nix::sys::stat::makedev(1, 5),
     )
     .unwrap();
     expect_error(
