@@ -49,8 +49,8 @@ pub enum FactError {
     Garbled { path: PathBuf, message: String },
 }
 
-/// A problem that does not stop the check but makes its verdict incomplete;
-/// the run still reports findings, then exits 1.
+/// A problem that does not stop the check but makes its verdict incomplete:
+/// the status is `incomplete` (exit 0) unless a finding needs attention.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Degraded {
     pub file: String,

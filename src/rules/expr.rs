@@ -112,7 +112,8 @@ pub struct Expression {
 }
 
 impl Expression {
-    /// The iterations one evaluation needs at most (see [`Loop::steps`]).
+    /// The list-macro iterations one evaluation needs at most, estimated from
+    /// the sizes of the lists it walks.
     pub fn steps(&self, size_of: &dyn Fn(&str) -> Option<u64>, largest: u64) -> u64 {
         self.loops
             .iter()
