@@ -515,3 +515,14 @@ fn a_link_in_a_root_tree_is_resolved_inside_the_tree_never_outside() {
         "{settings:?}"
     );
 }
+
+#[test]
+fn a_fifo_where_a_streamed_proc_table_should_be_does_not_hang() {
+    for table in ["proc/net/tcp", "proc/net/nf_conntrack"] {
+        let scenario = Scenario::fixture("debian12-defaults");
+        let fifo = scenario.root().join(table);
+        let _ = std::fs::remove_file(&fifo);
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        expect_error(scenario.twtune(&["check"]), &[table, "not a regular file"]);
+    }
+}

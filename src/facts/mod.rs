@@ -411,6 +411,18 @@ fn open_confined(path: &Path) -> io::Result<std::fs::File> {
     }
 }
 
+/// Opens a file that is read as a stream (/proc/net/tcp, nf_conntrack: they
+/// can legitimately be hundreds of MiB) the way [`read_bounded`] opens one:
+/// without blocking, inside the `--root` tree, and only if it is a regular
+/// file, so a FIFO or a device in its place cannot hang or flood a command.
+pub fn open_streaming(path: &Path) -> io::Result<std::fs::File> {
+    let file = open_confined(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::other(BoundedReadError::NotRegular.to_string()));
+    }
+    Ok(file)
+}
+
 /// Reads a text file, bounded as [`read_bounded`]; `Ok(None)` when it does not exist.
 pub fn read_optional(path: &Path) -> Result<Option<String>, FactError> {
     match read_bounded(path) {
