@@ -14,8 +14,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     long_about = "twtune reads a Linux host's TCP settings, kernel version, counters, sockets and \
                   persisted sysctl files, says what is wrong with its TIME_WAIT handling and why, \
                   and applies the fix atomically.\n\n\
-                  Exit status: 0 compliant, 2 findings at warning or above (or a non-empty plan), \
-                  1 error."
+                  Exit status: 0 compliant (or incomplete: some rule undecided, nothing needing \
+                  attention), 2 findings at warning or above (or a non-empty plan), 1 error \
+                  (bad input, or a refused or failed write)."
 )]
 pub struct Cli {
     /// Read the host under DIR instead of / (a fixture tree: DIR/proc/sys/…, DIR/etc/sysctl.d/…).

@@ -28,7 +28,10 @@ fn main() -> ExitCode {
     match commands::run(cli) {
         Ok(exit) => exit.into(),
         Err(err) => {
-            // `twtune check | head` closes our stdout early: that is success.
+            // `twtune check | head` closes our stdout early: the reader has
+            // gone, not the verdict. The output module swallows that write
+            // error and keeps the status; one surfacing here anyway is no
+            // failure of the check.
             if err
                 .chain()
                 .filter_map(|e| e.downcast_ref::<io::Error>())
@@ -44,6 +47,9 @@ fn main() -> ExitCode {
                     message = format!("{message}: {cause}");
                 }
             }
+            // File names, values and rule texts in the chain come from the
+            // inspected system: no control character reaches the terminal.
+            let message = twtune::render::escape::lines(&message);
             let _ = writeln!(io::stderr().lock(), "twtune: error: {message}");
             Exit::Error.into()
         }

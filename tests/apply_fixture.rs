@@ -117,11 +117,15 @@ fn persist_to_must_be_a_file_read_at_boot() {
 }
 
 #[test]
-fn a_read_back_that_differs_restores_what_was_written() {
+fn a_sysctl_linked_out_of_the_tree_is_neither_read_nor_written() {
+    // A hostile tree: its tcp_tw_reuse is a link to a file outside it (here
+    // a victim file; ROOT/proc -> /proc would be the host's own sysctls).
     let fx = Fixture::new();
-    // Writes to this key vanish: what the kernel does with a value it clamps or ignores.
+    let victim = tempfile::tempdir().unwrap();
+    let target = victim.path().join("precious");
+    std::fs::write(&target, "2\n").unwrap();
     std::fs::remove_file(fx.path("proc/sys/net/ipv4/tcp_tw_reuse")).unwrap();
-    std::os::unix::fs::symlink("/dev/null", fx.path("proc/sys/net/ipv4/tcp_tw_reuse")).unwrap();
+    std::os::unix::fs::symlink(&target, fx.path("proc/sys/net/ipv4/tcp_tw_reuse")).unwrap();
     let out = fx.twtune(&[
         "apply",
         "--yes",
@@ -129,31 +133,48 @@ fn a_read_back_that_differs_restores_what_was_written() {
         "net.ipv4.tcp_fin_timeout=30",
         "--set",
         "net.ipv4.tcp_tw_reuse=1",
-        "--set",
-        "net.ipv4.ip_local_port_range=10000 60999",
     ]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(
-        err.contains("net.ipv4.tcp_tw_reuse: wrote \"1\" but it reads back as \"\""),
-        "{err}"
-    );
-    assert!(
-        err.contains("restored net.ipv4.tcp_fin_timeout = 60"),
-        "{err}"
-    );
+    assert!(err.contains("net.ipv4.tcp_tw_reuse"), "{err}");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "2\n");
     assert_eq!(
         fx.read("proc/sys/net/ipv4/tcp_fin_timeout").unwrap(),
         "60\n"
     );
-    assert_eq!(
-        fx.read("proc/sys/net/ipv4/ip_local_port_range").unwrap(),
-        "32768\t60999\n",
-        "never written"
-    );
     assert_eq!(fx.read("etc/sysctl.d/90-twtune.conf"), None);
     assert!(!fx.path("var/lib/twtune/journal.json").exists());
     assert!(!fx.path("var/lib/twtune/last-apply.json").exists());
+}
+
+#[test]
+fn a_proc_folder_linked_out_of_the_tree_is_refused() {
+    // ROOT/proc/sys/net -> a folder outside the tree: the write would land there.
+    let fx = Fixture::new();
+    let outside = tempfile::tempdir().unwrap();
+    let ipv4 = outside.path().join("ipv4");
+    std::fs::create_dir_all(&ipv4).unwrap();
+    for (key, value) in [("tcp_tw_reuse", "2\n"), ("tcp_fin_timeout", "60\n")] {
+        std::fs::write(ipv4.join(key), value).unwrap();
+    }
+    let net = fx.path("proc/sys/net");
+    std::fs::rename(&net, fx.path("proc/sys/net-real")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), &net).unwrap();
+    let out = fx.twtune(&[
+        "apply",
+        "--yes",
+        "--no-persist",
+        "--set",
+        "net.ipv4.tcp_fin_timeout=30",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("leaves the root"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(ipv4.join("tcp_fin_timeout")).unwrap(),
+        "60\n"
+    );
+    assert!(!fx.path("var/lib/twtune/journal.json").exists());
 }
 
 #[test]
@@ -241,4 +262,200 @@ fn an_empty_plan_exits_zero_in_both_formats() {
     let out = fx.twtune(&["--format", "json", "apply", "--yes", "--no-persist"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(json(&out)["empty"], true);
+}
+
+/// A journal as a crashed apply would leave it, with `runtime` and `persist` crafted.
+fn crafted_journal(runtime: &str, persist: &str) -> String {
+    format!(
+        r#"{{"version":1,"operation":"apply","pid":4242,"started":0,"runtime":[{runtime}],"persist":{persist}}}"#
+    )
+}
+
+fn plant_state(fx: &Fixture, file: &str, text: &str) {
+    let dir = fx.path("var/lib/twtune");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    std::fs::write(dir.join(file), text).unwrap();
+}
+
+#[test]
+fn a_crafted_journal_cannot_make_rollback_write_a_sysctl_outside_the_managed_trees() {
+    let fx = Fixture::new();
+    fx.write("proc/sys/kernel/core_pattern", "core\n");
+    plant_state(
+        &fx,
+        "journal.json",
+        &crafted_journal(
+            r#"{"key":"kernel.core_pattern","old":"|/tmp/evil","new":"core"}"#,
+            "null",
+        ),
+    );
+    let out = fx.twtune(&["rollback", "--yes"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("journal.json is damaged or not a record twtune wrote")
+            && err.contains("outside net.ipv4"),
+        "{err}"
+    );
+    assert_eq!(fx.read("proc/sys/kernel/core_pattern").unwrap(), "core\n");
+}
+
+#[test]
+fn a_crafted_journal_cannot_make_rollback_delete_or_write_a_file_outside_sysctl_d() {
+    for target in [
+        "/etc/shadow",
+        "/etc/sysctl.d/../shadow",
+        "/etc/sysctl.d/x/../../shadow.conf",
+    ] {
+        let fx = Fixture::new();
+        fx.write("etc/shadow", "root:secret\n");
+        plant_state(
+            &fx,
+            "journal.json",
+            &crafted_journal(
+                "",
+                &format!(r#"{{"file":"{target}","old":null,"new":"x","temp":"/etc/shadow"}}"#),
+            ),
+        );
+        let out = fx.twtune(&["rollback", "--yes"]);
+        assert_eq!(out.status.code(), Some(1), "{target}");
+        assert!(stderr(&out).contains("journal.json"), "{}", stderr(&out));
+        assert_eq!(fx.read("etc/shadow").unwrap(), "root:secret\n", "{target}");
+    }
+}
+
+#[test]
+fn the_temporary_path_is_derived_never_read_from_the_journal() {
+    let fx = Fixture::new();
+    fx.write("etc/important", "keep me\n");
+    fx.write("etc/sysctl.d/90-twtune.conf", "net.ipv4.tcp_tw_reuse = 1\n");
+    plant_state(
+        &fx,
+        "journal.json",
+        &crafted_journal(
+            "",
+            r#"{"file":"/etc/sysctl.d/90-twtune.conf","old":null,"new":"net.ipv4.tcp_tw_reuse = 1\n","temp":"/etc/important"}"#,
+        ),
+    );
+    let out = fx.twtune(&["rollback", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(fx.read("etc/important").unwrap(), "keep me\n");
+    assert_eq!(
+        fx.read("etc/sysctl.d/90-twtune.conf"),
+        None,
+        "restored to absent"
+    );
+}
+
+#[test]
+fn a_crafted_last_apply_record_is_refused_and_changes_nothing() {
+    let fx = Fixture::new();
+    fx.write("etc/passwd", "root:x:0:0\n");
+    plant_state(
+        &fx,
+        "last-apply.json",
+        &crafted_journal(
+            r#"{"key":"net.ipv4.tcp_tw_reuse","old":"0\nkernel.panic=1","new":"2"}"#,
+            r#"{"file":"/etc/passwd","old":null,"new":"x","temp":""}"#,
+        ),
+    );
+    for args in [&["rollback", "--dry-run"][..], &["rollback", "--yes"][..]] {
+        let out = fx.twtune(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(stderr(&out).contains("last-apply.json"), "{}", stderr(&out));
+    }
+    assert_eq!(fx.read("etc/passwd").unwrap(), "root:x:0:0\n");
+    assert_eq!(fx.read("proc/sys/net/ipv4/tcp_tw_reuse").unwrap(), "2\n");
+}
+
+#[test]
+fn a_state_folder_linked_out_of_the_tree_is_refused() {
+    let fx = Fixture::new();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(fx.path("var/lib")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), fx.path("var/lib/twtune")).unwrap();
+    let out = fx.twtune(&["apply", "--yes", "--set", "net.ipv4.tcp_tw_reuse=1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("var/lib/twtune"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+    assert_eq!(fx.read("proc/sys/net/ipv4/tcp_tw_reuse").unwrap(), "2\n");
+    assert_eq!(fx.read("etc/sysctl.d/90-twtune.conf"), None);
+}
+
+#[test]
+fn a_sysctl_d_folder_linked_out_of_the_tree_is_refused() {
+    let fx = Fixture::new();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("90-twtune.conf"), "precious\n").unwrap();
+    std::fs::create_dir_all(fx.path("etc")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), fx.path("etc/sysctl.d")).unwrap();
+    let out = fx.twtune(&["apply", "--yes", "--set", "net.ipv4.tcp_tw_reuse=1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("leaves the root"), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(outside.path().join("90-twtune.conf")).unwrap(),
+        "precious\n"
+    );
+    assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 1);
+    assert_eq!(fx.read("proc/sys/net/ipv4/tcp_tw_reuse").unwrap(), "2\n");
+}
+
+#[test]
+fn links_planted_at_the_state_files_are_never_followed() {
+    let fx = Fixture::new();
+    let victim = tempfile::tempdir().unwrap();
+    let precious = victim.path().join("precious");
+    std::fs::write(&precious, "precious\n").unwrap();
+    plant_state(&fx, "placeholder", "");
+    let state = fx.path("var/lib/twtune");
+    // The journal's temporary file: removed, never written through.
+    std::os::unix::fs::symlink(&precious, state.join("journal.json.tmp")).unwrap();
+    let out = fx.twtune(&["apply", "--yes", "--set", "net.ipv4.tcp_tw_reuse=1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "precious\n");
+    // The lock, dangling: not created through.
+    let fx = Fixture::new();
+    plant_state(&fx, "placeholder", "");
+    let created = victim.path().join("created");
+    std::os::unix::fs::symlink(&created, fx.path("var/lib/twtune/lock")).unwrap();
+    let out = fx.twtune(&["apply", "--yes", "--set", "net.ipv4.tcp_tw_reuse=1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!created.exists());
+    assert_eq!(fx.read("proc/sys/net/ipv4/tcp_tw_reuse").unwrap(), "2\n");
+    // The journal itself: refused when read.
+    let fx = Fixture::new();
+    plant_state(&fx, "placeholder", "");
+    std::os::unix::fs::symlink(&precious, fx.path("var/lib/twtune/journal.json")).unwrap();
+    let out = fx.twtune(&["rollback", "--yes"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("symbolic link"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "precious\n");
+}
+
+#[test]
+fn state_is_written_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let fx = Fixture::new();
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "umask 000; exec {} --root {} apply --yes --set net.ipv4.tcp_tw_reuse=1",
+            apply_support::BIN,
+            fx.root().display()
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mode = |rel: &str| {
+        std::fs::metadata(fx.path(rel))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("var/lib/twtune"), 0o700);
+    assert_eq!(mode("var/lib/twtune/last-apply.json"), 0o600);
+    assert_eq!(mode("var/lib/twtune/lock"), 0o600);
+    assert_eq!(mode("etc/sysctl.d/90-twtune.conf"), 0o644);
 }

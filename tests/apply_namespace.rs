@@ -398,6 +398,38 @@ fn a_second_concurrent_apply_waits_then_fails_and_the_first_completes() {
 }
 
 #[test]
+fn a_read_back_that_differs_restores_what_was_written() {
+    let ns = Netns::new();
+    // The kernel keeps reserved ports as a bitmap and prints adjacent ports
+    // as a range: "1000,1001" is accepted and reads back as "1000-1001".
+    let out = ns.twtune(&[
+        "apply",
+        "--yes",
+        "--set",
+        "net.ipv4.tcp_fin_timeout=30",
+        "--set",
+        "net.ipv4.ip_local_reserved_ports=1000,1001",
+        "--set",
+        "net.ipv4.tcp_tw_reuse=1",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "net.ipv4.ip_local_reserved_ports: wrote \"1000,1001\" but it reads back as \"1000-1001\""
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("restored net.ipv4.ip_local_reserved_ports = , net.ipv4.tcp_fin_timeout = 60"),
+        "{err}"
+    );
+    assert_eq!(ns.sysctl("net.ipv4.ip_local_reserved_ports"), "");
+    assert_untouched(&ns);
+    ns.assert_host_untouched();
+}
+
+#[test]
 fn a_symlink_planted_at_the_drop_in_is_refused_not_followed() {
     let ns = Netns::new();
     let victim = tempfile::tempdir().unwrap();
@@ -434,6 +466,56 @@ fn a_full_disk_for_the_drop_in_changes_nothing() {
     assert_untouched(&ns);
     assert_eq!(ns.ls("/etc/sysctl.d"), ["filler"], "no temporary file left");
     ns.assert_host_untouched();
+}
+
+#[test]
+fn a_full_disk_for_the_state_changes_nothing_journal_or_last_apply() {
+    // /var/lib on a 4-page tmpfs. First completely full: the journal, written
+    // before any change, cannot be. Then with one page left: the journal fits
+    // (one page) but the last-apply record, staged before the first change,
+    // does not — the apply must end "not applied", never "applied, failed".
+    for (filler_pages, what) in [(4, "journal.json"), (3, "last-apply.json")] {
+        let ns = Netns::new();
+        ns.must(&format!(
+            "umount /var/lib && mount -t tmpfs -o size=16k twtune-full /var/lib && mkdir -m 0700 /var/lib/twtune && (dd if=/dev/zero of=/var/lib/filler bs=4096 count={filler_pages} 2>/dev/null || true)"
+        ));
+        let out = apply_three(&ns, &["--yes"]);
+        assert_eq!(out.status.code(), Some(1), "{what}");
+        let err = stderr(&out);
+        assert!(
+            err.contains(what) && err.contains("No space left"),
+            "{what}: {err}"
+        );
+        assert_untouched(&ns);
+        assert_eq!(
+            ns.ls("/var/lib/twtune"),
+            ["lock"],
+            "{what}: no record, no temporary file left"
+        );
+        ns.assert_host_untouched();
+    }
+}
+
+#[test]
+fn read_only_folders_change_nothing() {
+    // The drop-in's folder read-only: staging fails before the first write.
+    // The state folder read-only: the journal cannot be written, so nothing starts.
+    for (folder, says) in [
+        ("/etc/sysctl.d", "/etc/sysctl.d/90-twtune.conf"),
+        ("/var/lib", "/var/lib/twtune"),
+    ] {
+        let ns = Netns::new();
+        ns.must(&format!("mount -o remount,ro {folder}"));
+        let out = apply_three(&ns, &["--yes"]);
+        assert_eq!(out.status.code(), Some(1), "{folder}");
+        let err = stderr(&out);
+        assert!(
+            err.contains(says) && err.contains("Read-only file system"),
+            "{folder}: {err}"
+        );
+        assert_untouched(&ns);
+        ns.assert_host_untouched();
+    }
 }
 
 #[test]

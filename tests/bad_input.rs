@@ -236,3 +236,293 @@ fn a_closed_stdout_is_not_a_crash() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(output.status.code(), Some(0), "{stderr}");
 }
+
+#[test]
+fn a_closed_stdout_keeps_the_real_exit_status() {
+    use std::process::Stdio;
+    // centos7-tw-recycle has a critical finding: status 2, pipe or no pipe.
+    let scenario = Scenario::fixture("centos7-tw-recycle");
+    let mut child = twtune()
+        .args(["--root", scenario.root().to_str().unwrap(), "check"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // like `twtune check | head -0`
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+}
+
+#[test]
+fn a_fifo_where_a_sysctl_should_be_does_not_hang() {
+    let scenario = Scenario::fixture("debian12-defaults").remove("proc/sys/net/ipv4/tcp_tw_reuse");
+    let fifo = scenario.root().join("proc/sys/net/ipv4/tcp_tw_reuse");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    expect_error(
+        scenario.twtune(&["check"]),
+        &["proc/sys/net/ipv4/tcp_tw_reuse", "not a regular file"],
+    );
+}
+
+#[test]
+fn a_device_where_a_sysctl_d_file_should_be_is_refused_not_read_forever() {
+    // A device node in the tree (a link to the host's /dev/zero would be
+    // resolved inside the tree and find nothing): this one is /dev/zero's twin.
+    let scenario = Scenario::fixture("debian12-defaults");
+    nix::sys::stat::mknod(
+        &scenario.root().join("etc/sysctl.d/50-zero.conf"),
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::from_bits_truncate(0o644),
+        nix::sys::stat::makedev(1, 5),
+    )
+    .unwrap();
+    expect_error(
+        scenario.twtune(&["check"]),
+        &["etc/sysctl.d/50-zero.conf", "not a regular file"],
+    );
+}
+
+#[test]
+fn a_runaway_file_and_a_runaway_line_are_refused() {
+    let scenario = Scenario::fixture("debian12-defaults");
+    // Sparse: 40 MiB of zeros that take no disk.
+    let huge = std::fs::File::create(scenario.root().join("etc/sysctl.d/60-huge.conf")).unwrap();
+    huge.set_len(40 * 1024 * 1024).unwrap();
+    expect_error(
+        scenario.twtune(&["check"]),
+        &["etc/sysctl.d/60-huge.conf", "larger than 32 MiB"],
+    );
+    let scenario = Scenario::fixture("debian12-defaults").write(
+        "etc/sysctl.d/60-long.conf",
+        &format!("net.ipv4.tcp_tw_reuse = 1\n# {}\n", "x".repeat(100_000)),
+    );
+    expect_error(
+        scenario.twtune(&["check"]),
+        &["etc/sysctl.d/60-long.conf", "line 2 is longer than 64 KiB"],
+    );
+}
+
+#[test]
+fn a_garbled_runtime_value_is_an_error_never_compliant() {
+    for (value, says) in [("abc\n", "\"abc\""), ("", "empty"), ("1\0", "NUL")] {
+        let scenario = Scenario::fixture("debian12-defaults").sysctl("tcp_tw_reuse", value);
+        expect_error(
+            scenario.twtune(&["check", "--format", "json"]),
+            &["proc/sys/net/ipv4/tcp_tw_reuse", says],
+        );
+    }
+}
+
+#[test]
+fn control_characters_from_the_host_never_reach_the_terminal() {
+    // A hostile tree: an escape sequence in the kernel release and in a
+    // sysctl.d file name, both of which twtune prints.
+    let scenario = Scenario::fixture("centos7-tw-recycle")
+        .write(
+            "proc/sys/kernel/osrelease",
+            "3.10.0\x1b]0;owned\x07\x1b[2J\n",
+        )
+        .write(
+            "etc/sysctl.d/\x1b[31mred.conf",
+            "net.ipv4.tcp_tw_reuse = 1\n",
+        );
+    for args in [&["check", "--verbose"][..], &["facts"][..]] {
+        let run = scenario.twtune(args);
+        let out = format!("{}{}", run.stdout(), run.stderr());
+        assert!(
+            !out.contains('\x1b') && !out.contains('\x07'),
+            "{args:?}: {out:?}"
+        );
+        assert!(out.contains("\\x1b"), "{args:?}: shown escaped: {out}");
+    }
+}
+
+#[test]
+fn a_rule_nested_past_the_parser_stack_is_an_error_naming_it() {
+    let rules = tempfile::tempdir().unwrap();
+    for (name, when, says) in [
+        (
+            "deep.toml",
+            format!("{}1{} == 1", "[".repeat(200), "]".repeat(200)),
+            "brackets nest deeper than 12",
+        ),
+        (
+            "long.toml",
+            format!("1{} == 1", " + 1".repeat(1000)),
+            "the limit is 2048",
+        ),
+        (
+            "chain.toml",
+            format!("1{} == 1", "+1".repeat(300)),
+            "nests deeper than 64",
+        ),
+        (
+            "loops.toml",
+            "[1].all(a, [1].all(b, [1].all(c, true)))".to_string(),
+            "list macros nest deeper than 2",
+        ),
+        (
+            "range.toml",
+            "lists.range(100000000).size() > 0".to_string(),
+            "lists.range",
+        ),
+    ] {
+        let dir = rules.path().join(name.trim_end_matches(".toml"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(name), rule_with(&when, "net.ipv4.tcp_tw_reuse")).unwrap();
+        let run = Scenario::fixture("debian12-defaults").twtune(&[
+            "check",
+            "--rules",
+            dir.to_str().unwrap(),
+        ]);
+        expect_error(run, &[name, "rule local-rule", says]);
+    }
+}
+
+#[test]
+fn a_rule_whose_work_grows_with_the_host_past_the_budget_is_an_error() {
+    // 2,000 settings; a rule comparing each with each needs 4,000,000 steps.
+    let text: String = (0..2000)
+        .map(|i| format!("net.ipv4.conf.eth{i}.forwarding = 0\n"))
+        .collect();
+    let scenario = Scenario::fixture("debian12-defaults").write("etc/sysctl.d/70-many.conf", &text);
+    let rules = tempfile::tempdir().unwrap();
+    std::fs::write(
+        rules.path().join("quadratic.toml"),
+        rule_with(
+            "persisted.settings.exists(a, persisted.settings.exists(b, a.key == b.key && a.line != b.line))",
+            "net.ipv4.tcp_tw_reuse",
+        ),
+    )
+    .unwrap();
+    let run = scenario.twtune(&[
+        "check",
+        "--format",
+        "json",
+        "--rules",
+        rules.path().to_str().unwrap(),
+    ]);
+    let run = run.expect_code(1);
+    assert!(
+        run.stderr().contains("quadratic.toml") && run.stderr().contains("rule local-rule"),
+        "{}",
+        run.stderr()
+    );
+    let doc = run.json();
+    assert_eq!(doc["status"], "error");
+    assert!(
+        doc["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("over the limit")
+    );
+}
+
+#[test]
+fn site_rules_in_a_root_tree_are_loaded_under_the_same_limits_and_named() {
+    let scenario = Scenario::fixture("debian12-defaults").write(
+        "etc/twtune/rules.d/site.toml",
+        &rule_with("net.ipv4.tcp_tw_reuse == 2", "net.ipv4.tcp_tw_reuse"),
+    );
+    let run = scenario.twtune(&["check", "--format", "json"]);
+    let doc = run.json();
+    let site = doc["site_rules"].as_array().unwrap();
+    assert!(
+        site[0]
+            .as_str()
+            .unwrap()
+            .ends_with("etc/twtune/rules.d/site.toml"),
+        "{doc}"
+    );
+    assert!(!run.findings("local-rule").is_empty());
+    let human = scenario.twtune(&["check"]);
+    assert!(
+        human.stdout().contains("Site rules loaded from"),
+        "{}",
+        human.stdout()
+    );
+    let hostile = Scenario::fixture("debian12-defaults").write(
+        "etc/twtune/rules.d/site.toml",
+        &rule_with(
+            &format!("{}1{} == 1", "(".repeat(500), ")".repeat(500)),
+            "net.ipv4.tcp_tw_reuse",
+        ),
+    );
+    expect_error(
+        hostile.twtune(&["check"]),
+        &[
+            "etc/twtune/rules.d/site.toml",
+            "rule local-rule",
+            "brackets nest",
+        ],
+    );
+}
+
+#[test]
+fn a_link_in_a_root_tree_is_resolved_inside_the_tree_never_outside() {
+    // A hostile tree links a sysctl.d file and a /proc value to files outside it.
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(
+        outside.path().join("evil.conf"),
+        "net.ipv4.tcp_tw_reuse = 0\n",
+    )
+    .unwrap();
+    std::fs::write(outside.path().join("value"), "0\n").unwrap();
+    let scenario =
+        Scenario::fixture("debian12-defaults").remove("proc/sys/net/ipv4/tcp_fin_timeout");
+    std::os::unix::fs::symlink(
+        outside.path().join("evil.conf"),
+        scenario.root().join("etc/sysctl.d/50-evil.conf"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("value"),
+        scenario.root().join("proc/sys/net/ipv4/tcp_fin_timeout"),
+    )
+    .unwrap();
+    let doc = scenario.twtune(&["facts", "--format", "json"]).json();
+    let settings = doc["facts"]["persisted"]["settings"].as_array().unwrap();
+    assert!(
+        settings
+            .iter()
+            .all(|s| s["file"] != "/etc/sysctl.d/50-evil.conf"),
+        "read through a link out of the tree: {settings:?}"
+    );
+    assert_eq!(
+        doc["facts"]["sysctl"]["net.ipv4.tcp_fin_timeout"],
+        serde_json::Value::Null,
+        "the value outside the tree was read"
+    );
+    // The same link made relative and inside the tree is followed as usual.
+    std::fs::write(
+        scenario.root().join("etc/inside.conf"),
+        "net.ipv4.tcp_timestamps = 1\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        "/etc/inside.conf",
+        scenario.root().join("etc/sysctl.d/60-inside.conf"),
+    )
+    .unwrap();
+    let doc = scenario.twtune(&["facts", "--format", "json"]).json();
+    let settings = doc["facts"]["persisted"]["settings"].as_array().unwrap();
+    assert!(
+        settings
+            .iter()
+            .any(|s| s["file"] == "/etc/sysctl.d/60-inside.conf"),
+        "{settings:?}"
+    );
+}
+
+#[test]
+fn a_fifo_where_a_streamed_proc_table_should_be_does_not_hang() {
+    for table in ["proc/net/tcp", "proc/net/nf_conntrack"] {
+        let scenario = Scenario::fixture("debian12-defaults");
+        let fifo = scenario.root().join(table);
+        let _ = std::fs::remove_file(&fifo);
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        expect_error(scenario.twtune(&["check"]), &[table, "not a regular file"]);
+    }
+}

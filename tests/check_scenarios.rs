@@ -327,7 +327,7 @@ fn tcp_tw_reuse_2_on_a_4_15_kernel_is_global_reuse() {
 #[test]
 fn an_unparsable_kernel_release_leaves_version_rules_undecided_and_exits_by_the_findings() {
     // A custom kernel must not turn a fleet's dashboards red: no finding,
-    // exit 0; the version-gated rule is reported undecided.
+    // exit 0, status incomplete; the version-gated rules are reported undecided.
     let run = Scenario::fixture("ubuntu1804-defaults")
         .sysctl("tcp_tw_reuse", "2")
         .write("proc/sys/kernel/osrelease", "custom-build\n")
@@ -335,6 +335,7 @@ fn an_unparsable_kernel_release_leaves_version_rules_undecided_and_exits_by_the_
         .expect_code(0);
     let doc = run.json();
     assert_eq!(doc["kernel"]["version"], serde_json::Value::Null);
+    assert_eq!(doc["status"], "incomplete");
     let undecided: Vec<&str> = doc["undecided"]
         .as_array()
         .unwrap()

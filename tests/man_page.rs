@@ -10,10 +10,10 @@ use twtune::cli::Cli;
 const EXTRA: &str = r#".SH "EXIT STATUS"
 .TP
 \fB0\fR
-Compliant: no finding at warning or above (check), an empty plan (apply \-\-dry\-run), or a successful apply or rollback.
+Compliant: no finding at warning or above (check), an empty plan (apply \-\-dry\-run), or a successful apply or rollback. A check whose every finding is below warning but which could not decide some rule (an unparsable custom kernel release, a fact the host lacks) also exits 0; its JSON status is "incomplete".
 .TP
 \fB1\fR
-Error: bad input (a missing \-\-root, an unreadable or garbled /proc file, a rule file error, a usage error), a refused or failed write. Nothing is left half\-applied.
+Error: bad input (a missing \-\-root, an unreadable or garbled file twtune relies on such as a /proc value reading "abc", empty or with a NUL, a FIFO or device where a file should be, a file over 32 MiB, a rule file error or a rule over its limits, a damaged or crafted journal or last\-apply record, a link leaving the \-\-root tree, a usage error), a refused or failed write. Nothing is left half\-applied. A closed output pipe is not an error: the status stays what the command decided.
 .TP
 \fB2\fR
 Changes pending: a finding at warning or above, or a non\-empty plan.

@@ -44,9 +44,13 @@ pub enum DropinError {
     Write { file: String, source: io::Error },
 }
 
-/// Checks that `file` (a host path) is one systemd-sysctl reads at boot, and
-/// not hidden by a same-name file in a folder it reads first.
-pub fn check_location(root: &Path, file: &str) -> Result<(), DropinError> {
+/// Checks the text of `file` (a host path) alone: an absolute path, with no
+/// `.`, `..` or empty component and no control character, naming
+/// /etc/sysctl.conf or a `*.conf` file directly in a folder systemd-sysctl
+/// reads at boot. Pure, so the same check guards `--persist-to` and the
+/// path read back from a state record. Returns the folder's rank in
+/// [`SYSCTL_D_DIRS`] (`None` for /etc/sysctl.conf).
+pub fn check_location_text(file: &str) -> Result<Option<usize>, DropinError> {
     let location = |reason: &str| DropinError::Location {
         file: file.to_string(),
         reason: reason.to_string(),
@@ -55,8 +59,19 @@ pub fn check_location(root: &Path, file: &str) -> Result<(), DropinError> {
     if !path.is_absolute() {
         return Err(location("must be an absolute path"));
     }
+    if file.chars().any(char::is_control) {
+        return Err(location("contains a control character"));
+    }
+    if file[1..]
+        .split('/')
+        .any(|part| part.is_empty() || part == "." || part == "..")
+    {
+        return Err(location(
+            "must be a plain path, without `.`, `..` or doubled slashes",
+        ));
+    }
     if file == format!("/{SYSCTL_CONF}") {
-        return Ok(());
+        return Ok(None);
     }
     let name = path
         .file_name()
@@ -71,6 +86,20 @@ pub fn check_location(root: &Path, file: &str) -> Result<(), DropinError> {
     if !name.ends_with(".conf") || name.starts_with('.') {
         return Err(location("systemd-sysctl only reads files named *.conf"));
     }
+    Ok(Some(rank))
+}
+
+/// Checks that `file` (a host path) is one systemd-sysctl reads at boot, not
+/// hidden by a same-name file in a folder it reads first, and under `--root`
+/// in a folder that resolves inside the root.
+pub fn check_location(root: &Path, file: &str) -> Result<(), DropinError> {
+    let Some(rank) = check_location_text(file)? else {
+        return confined(root, file).map(|_| ());
+    };
+    let name = Path::new(file)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
     for dir in &SYSCTL_D_DIRS[..rank] {
         let other = root.join(dir).join(name);
         if other.symlink_metadata().is_ok() {
@@ -80,17 +109,27 @@ pub fn check_location(root: &Path, file: &str) -> Result<(), DropinError> {
             });
         }
     }
-    Ok(())
+    confined(root, file).map(|_| ())
+}
+
+/// `ROOT/file`, once its folder is known to resolve inside `root`.
+fn confined(root: &Path, file: &str) -> Result<PathBuf, DropinError> {
+    let path = host_join(root, file);
+    super::confine::parent_beneath(root, &path).map_err(|e| DropinError::Location {
+        file: file.to_string(),
+        reason: e.to_string(),
+    })?;
+    Ok(path)
 }
 
 /// The file's text, `None` when it does not exist. Refuses a symlink.
 pub fn read_current(root: &Path, file: &str) -> Result<Option<String>, DropinError> {
-    let path = host_join(root, file);
+    let path = confined(root, file)?;
     let opened = OpenOptions::new()
         .read(true)
-        .custom_flags(nix::libc::O_NOFOLLOW)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
         .open(&path);
-    let mut handle = match opened {
+    let handle = match opened {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => {
@@ -116,6 +155,7 @@ pub fn read_current(root: &Path, file: &str) -> Result<Option<String>, DropinErr
     }
     let mut bytes = Vec::new();
     handle
+        .take(crate::facts::MAX_FILE_BYTES)
         .read_to_end(&mut bytes)
         .map_err(|source| DropinError::Read {
             file: file.to_string(),
@@ -198,8 +238,13 @@ impl Staged {
     }
 }
 
-/// The temporary name for `file`: hidden, and not `*.conf`.
+/// The temporary name for `file` in this run: hidden, and not `*.conf`.
 pub fn temp_name(file: &str) -> String {
+    temp_name_for(file, std::process::id())
+}
+
+/// The temporary name the run with process id `pid` used for `file`.
+pub fn temp_name_for(file: &str, pid: u32) -> String {
     let path = Path::new(file);
     let name = path
         .file_name()
@@ -209,13 +254,13 @@ pub fn temp_name(file: &str) -> String {
     format!(
         "{}/.{name}.twtune-{}.tmp",
         parent.trim_end_matches('/'),
-        std::process::id()
+        pid
     )
 }
 
 /// Writes `text` to the temporary file for `file` (mode 0644) and fsyncs it.
 pub fn stage(root: &Path, file: &str, text: &str) -> Result<Staged, DropinError> {
-    let dest = host_join(root, file);
+    let dest = confined(root, file)?;
     let temp = host_join(root, &temp_name(file));
     let werr = |source| DropinError::Write {
         file: file.to_string(),
@@ -224,6 +269,10 @@ pub fn stage(root: &Path, file: &str, text: &str) -> Result<Staged, DropinError>
     if let Some(dir) = dest.parent() {
         std::fs::create_dir_all(dir).map_err(werr)?;
     }
+    // Again once the folders exist: nothing raced a link in while creating them.
+    confined(root, file)?;
+    // A leftover of this name (pid reuse after a crash) is removed, never opened.
+    let _ = std::fs::remove_file(&temp);
     let result = (|| -> io::Result<()> {
         let mut handle = OpenOptions::new()
             .write(true)
@@ -289,7 +338,7 @@ pub fn restore(root: &Path, file: &str, text: Option<&str>) -> Result<(), Dropin
     match text {
         Some(text) => stage(root, file, text)?.commit(),
         None => {
-            let dest = host_join(root, file);
+            let dest = confined(root, file)?;
             refuse_non_file(&dest, file)?;
             match std::fs::remove_file(&dest) {
                 Ok(()) => sync_dir(&dest).map_err(|source| DropinError::Write {

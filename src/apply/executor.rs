@@ -34,6 +34,8 @@ pub enum StepError {
     Runtime(#[from] RuntimeError),
     #[error(transparent)]
     Dropin(#[from] DropinError),
+    #[error(transparent)]
+    Record(Box<JournalError>),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -122,8 +124,8 @@ pub fn apply(
         root,
         Journal::new(Operation::Apply, runtime, persist),
         options,
+        Record::LastApply,
     )?;
-    journal::write(&journal::last_apply_path(root), &journal)?;
     journal::remove(&journal::journal_path(root))?;
     Ok(journal)
 }
@@ -175,6 +177,7 @@ pub fn rollback_last(
         root,
         Journal::new(Operation::Rollback, runtime, persist),
         options,
+        Record::None,
     )?;
     journal::remove(&journal::last_apply_path(root))?;
     journal::remove(&journal::journal_path(root))?;
@@ -195,7 +198,12 @@ pub fn recover(root: &Path, _lock: &Lock) -> Result<Option<Journal>, ApplyError>
         }
     }
     if let Some(file) = &journal.persist {
-        let _ = std::fs::remove_file(dropin::host_join(root, &file.temp));
+        // `temp` was derived from the file and the run's pid when the journal
+        // was read, never taken from it; its folder is the file's, checked.
+        let temp = dropin::host_join(root, &file.temp);
+        if super::confine::parent_beneath(root, &temp).is_ok() {
+            let _ = std::fs::remove_file(temp);
+        }
         let result = dropin::read_current(root, &file.file).and_then(|now| {
             if now != file.old {
                 dropin::restore(root, &file.file, file.old.as_deref())
@@ -233,17 +241,35 @@ fn refuse_if_interrupted(root: &Path) -> Result<(), ApplyError> {
 
 fn key_of(text: &str) -> Result<SysctlKey, ApplyError> {
     SysctlKey::parse_managed(text).map_err(|e| {
-        ApplyError::Journal(JournalError::Garbled {
+        ApplyError::Journal(JournalError::Invalid {
             path: PathBuf::from(journal::LAST_APPLY),
-            source: serde::de::Error::custom(e),
+            source: journal::RecordError::Key(e.to_string()),
         })
     })
+}
+
+/// The record a successful run leaves behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Record {
+    /// `last-apply.json`, the record `rollback` undoes.
+    LastApply,
+    None,
 }
 
 /// The journaled transaction. Returns the journal on success; on failure
 /// everything written is put back and the journal removed, unless putting
 /// back failed, in which case the journal stays for `twtune rollback`.
-fn execute(root: &Path, journal: Journal, options: &Options) -> Result<Journal, ApplyError> {
+///
+/// Everything that needs new disk space — the journal, the staged file, the
+/// staged last-apply record — is written before the first change; after the
+/// changes only renames follow. So a full disk ends in "not applied", and a
+/// success always ends "applied, recorded".
+fn execute(
+    root: &Path,
+    journal: Journal,
+    options: &Options,
+    record: Record,
+) -> Result<Journal, ApplyError> {
     check_not_stale(root, &journal)?;
     let path = journal::journal_path(root);
     journal::write(&path, &journal)?;
@@ -255,9 +281,22 @@ fn execute(root: &Path, journal: Journal, options: &Options) -> Result<Journal, 
     {
         Some((file, text)) => match dropin::stage(root, file, text) {
             Ok(staged) => Some(staged),
-            Err(e) => return Err(give_back(root, &path, &journal, 0, e.into())),
+            Err(e) => return Err(give_back(root, &path, &journal, 0, false, e.into())),
         },
         None => None,
+    };
+    let staged_record = match record {
+        Record::LastApply => match journal::stage(&journal::last_apply_path(root), &journal) {
+            Ok(staged_record) => Some(staged_record),
+            Err(e) => {
+                if let Some(staged) = staged {
+                    staged.discard();
+                }
+                let cause = StepError::Record(Box::new(e));
+                return Err(give_back(root, &path, &journal, 0, false, cause));
+            }
+        },
+        Record::None => None,
     };
     // A file going back to "did not exist" is a removal, not a rename.
     let removal = journal.persist.as_ref().is_some_and(|f| f.new.is_none());
@@ -268,8 +307,11 @@ fn execute(root: &Path, journal: Journal, options: &Options) -> Result<Journal, 
             if let Some(staged) = staged {
                 staged.discard();
             }
+            if let Some(staged_record) = staged_record {
+                staged_record.discard();
+            }
             // The failed key too: a write can half-take (a read-back mismatch).
-            return Err(give_back(root, &path, &journal, index + 1, e.into()));
+            return Err(give_back(root, &path, &journal, index + 1, false, e.into()));
         }
         if index == 0
             && let Some(pause) = &options.pause_after_first_write
@@ -284,12 +326,29 @@ fn execute(root: &Path, journal: Journal, options: &Options) -> Result<Journal, 
         _ => Ok(()),
     };
     if let Err(e) = committed {
+        if let Some(staged_record) = staged_record {
+            staged_record.discard();
+        }
         return Err(give_back(
             root,
             &path,
             &journal,
             journal.runtime.len(),
+            false,
             e.into(),
+        ));
+    }
+    if let Some(staged_record) = staged_record
+        && let Err(e) = staged_record.commit()
+    {
+        let file_changed = journal.persist.is_some();
+        return Err(give_back(
+            root,
+            &path,
+            &journal,
+            journal.runtime.len(),
+            file_changed,
+            StepError::Record(Box::new(e)),
         ));
     }
     Ok(journal)
@@ -319,18 +378,26 @@ fn check_not_stale(root: &Path, journal: &Journal) -> Result<(), ApplyError> {
     Ok(())
 }
 
-/// Restores the first `written` runtime keys, newest first, then drops the
-/// journal if all went back. The file never needs it: it is renamed into
-/// place last, and a failed rename leaves the old one.
+/// Restores the first `written` runtime keys, newest first, and the file when
+/// `file_changed`, then drops the journal if all went back. The file is
+/// renamed into place after the last key, so only a failure after that (the
+/// last-apply record's rename) needs it put back.
 fn give_back(
     root: &Path,
     path: &Path,
     journal: &Journal,
     written: usize,
+    file_changed: bool,
     cause: StepError,
 ) -> ApplyError {
     let mut restored = Vec::new();
     let mut failures = Vec::new();
+    if file_changed && let Some(file) = &journal.persist {
+        match dropin::restore(root, &file.file, file.old.as_deref()) {
+            Ok(()) => restored.push(file.file.clone()),
+            Err(e) => failures.push(e.to_string()),
+        }
+    }
     for record in journal.runtime[..written].iter().rev() {
         match restore_key(root, &record.key, &record.old) {
             Ok(true) => restored.push(format!("{} = {}", record.key, record.old)),
@@ -354,7 +421,7 @@ fn give_back(
 
 /// Puts `key` back to `old`; false when it already was (nothing written).
 fn restore_key(root: &Path, key: &str, old: &str) -> Result<bool, StepError> {
-    let key = SysctlKey::parse(key).map_err(|_| RuntimeError::Absent {
+    let key = SysctlKey::parse_managed(key).map_err(|_| RuntimeError::Absent {
         key: key.to_string(),
         path: String::new(),
     })?;

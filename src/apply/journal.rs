@@ -7,17 +7,29 @@
 //! `rollback` restores the old values it records. A successful apply turns
 //! its journal into `last-apply.json`, the record `rollback` undoes.
 
-use std::io::{self, Write};
+use std::fs::OpenOptions;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::dropin::sync_dir;
+use super::confine;
+use super::dropin::{self, sync_dir};
+use crate::sysctl::{SysctlKey, normalize_value};
 
 pub const STATE_DIR: &str = "var/lib/twtune";
 pub const JOURNAL: &str = "journal.json";
 pub const LAST_APPLY: &str = "last-apply.json";
 const FORMAT_VERSION: u32 = 1;
+
+/// The largest state record read back. A record holds at most the persisted
+/// file's text twice; sysctl files are kilobytes.
+pub const MAX_RECORD_BYTES: u64 = 4 * 1024 * 1024;
+/// The most runtime keys one apply records (twtune manages a few dozen).
+pub const MAX_RECORD_KEYS: usize = 1024;
+/// The longest value one key may hold in a record.
+pub const MAX_VALUE_BYTES: usize = 4096;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -40,11 +52,16 @@ pub struct FileRecord {
     pub file: String,
     pub old: Option<String>,
     pub new: Option<String>,
-    /// The temporary file a crash may leave beside it.
+    /// The temporary file a crash may leave beside it. Written for the
+    /// operator's benefit only: on reading, it is derived again from `file`
+    /// and the run's pid ([`dropin::temp_name_for`]), never taken from the
+    /// record, so a crafted record cannot name a file to delete.
+    #[serde(default)]
     pub temp: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Journal {
     pub version: u32,
     pub operation: Operation,
@@ -71,6 +88,95 @@ impl Journal {
     }
 }
 
+/// Why a state record is not one twtune would have written.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RecordError {
+    #[error("not a twtune record: {0}")]
+    Syntax(String),
+    #[error("format version {0} is not {FORMAT_VERSION}")]
+    Version(u32),
+    #[error("{0}")]
+    Key(String),
+    #[error("{key}: {reason}")]
+    Value { key: String, reason: String },
+    #[error("records {0} runtime keys; an apply records at most {MAX_RECORD_KEYS}")]
+    TooManyKeys(usize),
+    #[error("records {0} twice")]
+    DuplicateKey(String),
+    #[error("persisted file {file:?}: {reason}")]
+    File { file: String, reason: String },
+}
+
+/// Parses and validates a journal or last-apply record from its text.
+///
+/// Pure (text in, record out) so it can be fuzzed and tested on literal
+/// text. The record is untrusted: `rollback` writes what it says, so it is
+/// held to exactly the checks `--set` and `--persist-to` pass — every key a
+/// managed one, every value one line of printable text, the file a `*.conf`
+/// in a sysctl.d folder or /etc/sysctl.conf with no `..` — and the temporary
+/// file's name is derived, not read.
+pub fn parse_record(text: &str) -> Result<Journal, RecordError> {
+    let mut journal: Journal =
+        serde_json::from_str(text).map_err(|e| RecordError::Syntax(e.to_string()))?;
+    if journal.version != FORMAT_VERSION {
+        return Err(RecordError::Version(journal.version));
+    }
+    if journal.runtime.len() > MAX_RECORD_KEYS {
+        return Err(RecordError::TooManyKeys(journal.runtime.len()));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for record in &journal.runtime {
+        let key =
+            SysctlKey::parse_managed(&record.key).map_err(|e| RecordError::Key(e.to_string()))?;
+        if key.as_str() != record.key {
+            return Err(RecordError::Key(format!(
+                "key {:?} is not spelled the way twtune records keys ({key})",
+                record.key
+            )));
+        }
+        if !seen.insert(key.clone()) {
+            return Err(RecordError::DuplicateKey(record.key.clone()));
+        }
+        for value in [&record.old, &record.new] {
+            check_value(value).map_err(|reason| RecordError::Value {
+                key: record.key.clone(),
+                reason,
+            })?;
+        }
+    }
+    if let Some(file) = &mut journal.persist {
+        let invalid = |reason: String| RecordError::File {
+            file: file.file.clone(),
+            reason,
+        };
+        dropin::check_location_text(&file.file).map_err(|e| invalid(e.to_string()))?;
+        for text in [&file.old, &file.new].into_iter().flatten() {
+            if text.contains('\0') {
+                return Err(invalid("its recorded text contains a NUL byte".into()));
+            }
+        }
+        file.temp = dropin::temp_name_for(&file.file, journal.pid);
+    }
+    Ok(journal)
+}
+
+/// A value as twtune records it: read from /proc or checked by `--set`, so
+/// one line of printable text with whitespace already folded.
+fn check_value(value: &str) -> Result<(), String> {
+    if value.len() > MAX_VALUE_BYTES {
+        return Err(format!("a value longer than {MAX_VALUE_BYTES} bytes"));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(format!(
+            "value {value:?} contains a newline or control character"
+        ));
+    }
+    if normalize_value(value) != value {
+        return Err(format!("value {value:?} is not in the form twtune records"));
+    }
+    Ok(())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
     #[error("cannot write {path}: {source}")]
@@ -78,12 +184,13 @@ pub enum JournalError {
     #[error("cannot read {path}: {source}")]
     Read { path: PathBuf, source: io::Error },
     #[error(
-        "{path} is damaged ({source}); inspect it and remove it once the host is as it should be"
+        "{path} is damaged or not a record twtune wrote ({source}); nothing was changed — inspect it and remove it once the host is as it should be"
     )]
-    Garbled {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
+    Invalid { path: PathBuf, source: RecordError },
+    #[error(
+        "{path}: {reason}; twtune keeps its state only in a folder of root's that nobody else can write"
+    )]
+    UnsafeState { path: PathBuf, reason: String },
 }
 
 pub fn state_dir(root: &Path) -> PathBuf {
@@ -98,46 +205,208 @@ pub fn last_apply_path(root: &Path) -> PathBuf {
     state_dir(root).join(LAST_APPLY)
 }
 
-/// Writes `journal` to `path` durably: temp file, fsync, rename, fsync folder.
-pub fn write(path: &Path, journal: &Journal) -> Result<(), JournalError> {
+/// Checks the state folder as it is: not a symlink, owned by root (or the
+/// user running twtune), writable by nobody else, and under `--root` inside
+/// the root.
+/// `Ok(false)` when it does not exist.
+pub fn check_state_dir(root: &Path) -> Result<bool, JournalError> {
+    let dir = state_dir(root);
+    let unsafe_state = |reason: String| JournalError::UnsafeState {
+        path: dir.clone(),
+        reason,
+    };
+    if !root.is_dir() {
+        return Ok(false);
+    }
+    confine::parent_beneath(root, &dir).map_err(|e| unsafe_state(e.to_string()))?;
+    let meta = match dir.symlink_metadata() {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(source) => return Err(JournalError::Read { path: dir, source }),
+    };
+    if meta.file_type().is_symlink() {
+        return Err(unsafe_state("the state folder is a symbolic link".into()));
+    }
+    if !meta.is_dir() {
+        return Err(unsafe_state("the state folder is not a folder".into()));
+    }
+    // Root's, or the user's running twtune (a fixture tree of a non-root
+    // test run); an unprivileged `twtune check` still reads root's state.
+    let me = nix::unistd::geteuid().as_raw();
+    if meta.uid() != 0 && meta.uid() != me {
+        return Err(unsafe_state(format!(
+            "the state folder is owned by uid {}, neither root nor {me}",
+            meta.uid()
+        )));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(unsafe_state(format!(
+            "the state folder has mode {:o}: others can write it",
+            meta.mode() & 0o777
+        )));
+    }
+    Ok(true)
+}
+
+/// Creates the state folder (mode 0700 whatever the umask) or checks the one
+/// there, then narrows an older, wider mode to 0700.
+pub fn prepare_state_dir(root: &Path) -> Result<PathBuf, JournalError> {
+    let dir = state_dir(root);
+    let werr = |source| JournalError::Write {
+        path: dir.clone(),
+        source,
+    };
+    if !check_state_dir(root)? {
+        if let Some(parent) = dir.parent() {
+            std::fs::create_dir_all(parent).map_err(werr)?;
+        }
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(source) => return Err(werr(source)),
+        }
+        check_state_dir(root)?;
+    }
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).map_err(werr)?;
+    Ok(dir)
+}
+
+/// Opens a state file for writing as a new file: O_CREAT|O_EXCL|O_NOFOLLOW,
+/// mode 0600 whatever the umask, so no planted link is followed and no file
+/// is created through a dangling one.
+fn create_new_private(path: &Path) -> io::Result<std::fs::File> {
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+        .mode(0o600)
+        .open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    Ok(file)
+}
+
+/// A record written and fsynced under a temporary name, not yet in place.
+#[derive(Debug)]
+pub struct StagedRecord {
+    temp: PathBuf,
+    path: PathBuf,
+}
+
+impl StagedRecord {
+    /// Renames it into place and fsyncs the folder: no new data blocks, so a
+    /// full disk has already failed at [`stage`].
+    pub fn commit(self) -> Result<(), JournalError> {
+        let result = std::fs::rename(&self.temp, &self.path).and_then(|()| sync_dir(&self.path));
+        if result.is_err() {
+            let _ = std::fs::remove_file(&self.temp);
+        }
+        result.map_err(|source| JournalError::Write {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    pub fn discard(self) {
+        let _ = std::fs::remove_file(&self.temp);
+    }
+}
+
+/// Writes `journal` beside `path` under a temporary name (fsynced) without
+/// replacing anything yet.
+pub fn stage(path: &Path, journal: &Journal) -> Result<StagedRecord, JournalError> {
     let err = |source| JournalError::Write {
         path: path.to_path_buf(),
         source,
     };
-    let dir = path.parent().unwrap_or(Path::new("/"));
-    std::fs::create_dir_all(dir).map_err(err)?;
     let temp = path.with_extension("json.tmp");
+    // A temporary file left by a killed run (or planted) is removed, not
+    // opened: unlink never follows a link.
+    match std::fs::remove_file(&temp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(source) => return Err(err(source)),
+    }
     let result = (|| -> io::Result<()> {
-        let mut file = std::fs::File::create(&temp)?;
+        let mut file = create_new_private(&temp)?;
         let text = serde_json::to_string_pretty(journal).map_err(io::Error::other)?;
         file.write_all(text.as_bytes())?;
         file.write_all(b"\n")?;
-        file.sync_all()?;
-        std::fs::rename(&temp, path)?;
-        sync_dir(path)
+        file.sync_all()
     })();
-    if result.is_err() {
+    if let Err(source) = result {
         let _ = std::fs::remove_file(&temp);
+        return Err(err(source));
     }
-    result.map_err(err)
+    Ok(StagedRecord {
+        temp,
+        path: path.to_path_buf(),
+    })
+}
+
+/// Writes `journal` to `path` durably: temp file, fsync, rename, fsync folder.
+/// `path` is a file in the state folder of the root it lies under.
+pub fn write(path: &Path, journal: &Journal) -> Result<(), JournalError> {
+    if let Some(root) = root_of(path) {
+        prepare_state_dir(&root)?;
+    }
+    stage(path, journal)?.commit()
+}
+
+/// `ROOT` for `ROOT/var/lib/twtune/FILE`.
+fn root_of(path: &Path) -> Option<PathBuf> {
+    let dir = path.parent()?;
+    dir.ends_with(STATE_DIR)
+        .then(|| dir.ancestors().nth(3).map(Path::to_path_buf))
+        .flatten()
 }
 
 pub fn read(path: &Path) -> Result<Option<Journal>, JournalError> {
-    match std::fs::read(path) {
-        Ok(bytes) => {
-            serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|source| JournalError::Garbled {
-                    path: path.to_path_buf(),
-                    source,
-                })
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(JournalError::Read {
-            path: path.to_path_buf(),
-            source,
-        }),
+    if let Some(root) = root_of(path)
+        && !check_state_dir(&root)?
+    {
+        return Ok(None);
     }
+    let rerr = |source| JournalError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC)
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => {
+            return Err(JournalError::UnsafeState {
+                path: path.to_path_buf(),
+                reason: "the state file is a symbolic link".into(),
+            });
+        }
+        Err(source) => return Err(rerr(source)),
+    };
+    if !file.metadata().map_err(rerr)?.is_file() {
+        return Err(JournalError::UnsafeState {
+            path: path.to_path_buf(),
+            reason: "the state file is not a regular file".into(),
+        });
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_RECORD_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(rerr)?;
+    let invalid = |source| JournalError::Invalid {
+        path: path.to_path_buf(),
+        source,
+    };
+    if bytes.len() as u64 > MAX_RECORD_BYTES {
+        return Err(invalid(RecordError::Syntax(format!(
+            "larger than {MAX_RECORD_BYTES} bytes"
+        ))));
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|_| invalid(RecordError::Syntax("not UTF-8 text".into())))?;
+    parse_record(&text).map(Some).map_err(invalid)
 }
 
 pub fn remove(path: &Path) -> Result<(), JournalError> {
@@ -214,6 +483,7 @@ pub fn interrupted(root: &Path) -> Result<Option<Interrupted>, JournalError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn a_journal_round_trips_and_announces_itself() {
@@ -238,6 +508,137 @@ mod tests {
         );
         remove(&journal_path(root.path())).unwrap();
         assert!(interrupted(root.path()).unwrap().is_none());
+    }
+
+    fn record(runtime: &str, persist: &str) -> String {
+        format!(
+            r#"{{"version":1,"operation":"apply","pid":4242,"started":0,"runtime":[{runtime}],"persist":{persist}}}"#
+        )
+    }
+
+    #[test]
+    fn a_record_twtune_wrote_parses_back() {
+        let text = record(
+            r#"{"key":"net.ipv4.tcp_tw_reuse","old":"2","new":"1"}"#,
+            r#"{"file":"/etc/sysctl.d/90-twtune.conf","old":null,"new":"a = 1\n","temp":"/etc/passwd"}"#,
+        );
+        let journal = parse_record(&text).unwrap();
+        assert_eq!(
+            journal.persist.unwrap().temp,
+            "/etc/sysctl.d/.90-twtune.conf.twtune-4242.tmp",
+            "derived from the file and pid, never read"
+        );
+    }
+
+    #[test]
+    fn a_record_is_held_to_the_checks_of_set_and_persist_to() {
+        let key =
+            |k: &str, v: &str| record(&format!(r#"{{"key":"{k}","old":"0","new":"{v}"}}"#), "null");
+        let file = |f: &str| {
+            record(
+                "",
+                &format!(r#"{{"file":"{f}","old":null,"new":"x","temp":""}}"#),
+            )
+        };
+        for (text, says) in [
+            (key("kernel.core_pattern", "1"), "outside net.ipv4"),
+            (key("net/ipv4/../../kernel/x", "1"), "relative component"),
+            (key("net.ipv4.tcp_tw_reuse", "1\n2"), "control character"),
+            (key("net.ipv4.tcp_tw_reuse", " 1"), "not in the form"),
+            (file("/etc/shadow"), "not read at boot"),
+            (file("/etc/sysctl.d/../shadow"), "without `.`, `..`"),
+            (file("/etc/sysctl.d//x.conf"), "doubled slashes"),
+            (file("etc/sysctl.d/x.conf"), "absolute"),
+            (file("/etc/sysctl.d/x"), "*.conf"),
+            (
+                record("", "null").replace("\"version\":1", "\"version\":2"),
+                "version",
+            ),
+            (
+                record("", "null").replace("}", ",\"extra\":1}"),
+                "unknown field",
+            ),
+            (
+                record(
+                    r#"{"key":"net.ipv4.tcp_tw_reuse","old":"2","new":"1"},{"key":"net.ipv4.tcp_tw_reuse","old":"2","new":"1"}"#,
+                    "null",
+                ),
+                "twice",
+            ),
+        ] {
+            let err = parse_record(&text).unwrap_err().to_string();
+            assert!(err.contains(says), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn state_is_private_whatever_the_umask() {
+        let root = tempfile::tempdir().unwrap();
+        let old = nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+        let journal = Journal::new(Operation::Apply, vec![], None);
+        let written = write(&journal_path(root.path()), &journal);
+        nix::sys::stat::umask(old);
+        written.unwrap();
+        let mode = |p: PathBuf| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(state_dir(root.path())), 0o700);
+        assert_eq!(mode(journal_path(root.path())), 0o600);
+    }
+
+    #[test]
+    fn a_state_folder_that_is_a_link_or_writable_by_others_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("var/lib")).unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), state_dir(root.path())).unwrap();
+        let journal = Journal::new(Operation::Apply, vec![], None);
+        let err = write(&journal_path(root.path()), &journal).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert!(read(&journal_path(root.path())).is_err());
+        assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+
+        std::fs::remove_file(state_dir(root.path())).unwrap();
+        std::fs::create_dir(state_dir(root.path())).unwrap();
+        std::fs::set_permissions(
+            state_dir(root.path()),
+            std::fs::Permissions::from_mode(0o777),
+        )
+        .unwrap();
+        let err = write(&journal_path(root.path()), &journal).unwrap_err();
+        assert!(err.to_string().contains("others can write it"), "{err}");
+
+        // Someone else's folder (only root can hand one over; skip otherwise).
+        std::fs::set_permissions(
+            state_dir(root.path()),
+            std::fs::Permissions::from_mode(0o700),
+        )
+        .unwrap();
+        if nix::unistd::geteuid().is_root() {
+            nix::unistd::chown(
+                &state_dir(root.path()),
+                Some(nix::unistd::Uid::from_raw(4321)),
+                None,
+            )
+            .unwrap();
+            let err = write(&journal_path(root.path()), &journal).unwrap_err();
+            assert!(err.to_string().contains("owned by uid 4321"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_link_planted_at_a_state_file_is_never_followed() {
+        let root = tempfile::tempdir().unwrap();
+        let victim = tempfile::tempdir().unwrap();
+        let precious = victim.path().join("precious");
+        std::fs::write(&precious, "precious\n").unwrap();
+        prepare_state_dir(root.path()).unwrap();
+        let temp = journal_path(root.path()).with_extension("json.tmp");
+        std::os::unix::fs::symlink(&precious, &temp).unwrap();
+        std::os::unix::fs::symlink(&precious, last_apply_path(root.path())).unwrap();
+        let journal = Journal::new(Operation::Apply, vec![], None);
+        write(&journal_path(root.path()), &journal).unwrap();
+        assert_eq!(std::fs::read_to_string(&precious).unwrap(), "precious\n");
+        let err = read(&last_apply_path(root.path())).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
     }
 
     #[test]

@@ -4,10 +4,11 @@
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::journal::state_dir;
+use super::journal::{JournalError, prepare_state_dir, state_dir};
 
 /// How long a second run waits for the first by default.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(10);
@@ -16,6 +17,8 @@ pub const DEFAULT_WAIT: Duration = Duration::from_secs(10);
 pub enum LockError {
     #[error("cannot open the lock file {path}: {source}")]
     Open { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    State(#[from] JournalError),
     #[error("another twtune apply or rollback holds {path}; gave up after waiting {}s", waited.as_secs_f64())]
     Busy { path: PathBuf, waited: Duration },
 }
@@ -37,13 +40,26 @@ pub fn acquire(root: &Path, wait: Duration) -> Result<Lock, LockError> {
         path: path.clone(),
         source,
     };
-    std::fs::create_dir_all(state_dir(root)).map_err(open_err)?;
+    prepare_state_dir(root)?;
+    // O_NOFOLLOW: a link planted at the lock's name is refused, not followed
+    // (creating through a dangling link would make a file anywhere).
     let file = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
+        .mode(0o600)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC)
         .open(&path)
+        .map_err(open_err)?;
+    let meta = file.metadata().map_err(open_err)?;
+    if !meta.is_file() {
+        return Err(LockError::Open {
+            path,
+            source: io::Error::other("not a regular file"),
+        });
+    }
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
         .map_err(open_err)?;
     let start = Instant::now();
     loop {
@@ -63,7 +79,11 @@ pub fn acquire(root: &Path, wait: Duration) -> Result<Lock, LockError> {
 /// True when another process holds the lock right now (an apply under way),
 /// without creating anything: the lock file is opened read-only if it exists.
 pub fn held_elsewhere(root: &Path) -> bool {
-    match File::open(lock_path(root)) {
+    let opened = OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC)
+        .open(lock_path(root));
+    match opened {
         Ok(file) => matches!(file.try_lock(), Err(TryLockError::WouldBlock)),
         Err(_) => false,
     }

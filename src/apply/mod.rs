@@ -6,6 +6,7 @@
 //! (one /proc/sys key), [`dropin`] (the persisted file), [`journal`] and
 //! [`lock`] (crash and concurrency safety), [`plan`], [`executor`].
 
+pub mod confine;
 pub mod dropin;
 pub mod executor;
 pub mod journal;

@@ -1,7 +1,8 @@
 //! Reading and writing one runtime sysctl, and checking that the kernel kept
 //! what was written.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use crate::sysctl::{SysctlKey, normalize_value};
@@ -46,16 +47,19 @@ fn describe(err: &io::Error) -> String {
 /// The current value, whitespace folded. A missing file is an absent key.
 pub fn read(root: &Path, key: &SysctlKey) -> Result<String, RuntimeError> {
     let path = key.proc_path(root);
-    match std::fs::read(&path) {
-        Ok(bytes) => Ok(normalize_value(&String::from_utf8_lossy(&bytes))),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(RuntimeError::Absent {
+    let read_err = |source| RuntimeError::Read {
+        key: key.to_string(),
+        source,
+    };
+    super::confine::parent_beneath(root, &path).map_err(|e| read_err(e.into()))?;
+    match crate::facts::read_bounded(&path) {
+        Ok(Some(bytes)) => Ok(normalize_value(&String::from_utf8_lossy(&bytes))),
+        Ok(None) => Err(RuntimeError::Absent {
             key: key.to_string(),
             path: path.display().to_string(),
         }),
-        Err(source) => Err(RuntimeError::Read {
-            key: key.to_string(),
-            source,
-        }),
+        Err(crate::facts::BoundedReadError::Io(source)) => Err(read_err(source)),
+        Err(refused) => Err(read_err(io::Error::other(refused.to_string()))),
     }
 }
 
@@ -68,23 +72,24 @@ pub fn write_and_verify(root: &Path, key: &SysctlKey, value: &str) -> Result<(),
         value: value.to_string(),
         source,
     };
+    // Under --root, never through a link out of the tree (ROOT/proc -> /proc
+    // would write the host's own sysctl).
+    super::confine::parent_beneath(root, &path).map_err(|e| write_err(e.into()))?;
     // Not create: a sysctl the kernel lacks must fail, not appear in a fixture tree.
+    // O_NOFOLLOW: /proc/sys entries are never links; a planted one is refused.
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .truncate(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC)
         .open(&path)
         .map_err(write_err)?;
+    if !file.metadata().map_err(write_err)?.is_file() {
+        return Err(write_err(io::Error::other("not a regular file")));
+    }
     file.write_all(format!("{value}\n").as_bytes())
         .map_err(write_err)?;
     drop(file);
-    let mut text = String::new();
-    std::fs::File::open(&path)
-        .and_then(|mut f| f.read_to_string(&mut text))
-        .map_err(|source| RuntimeError::Read {
-            key: key.to_string(),
-            source,
-        })?;
-    let got = normalize_value(&text);
+    let got = read(root, key)?;
     if got != normalize_value(value) {
         return Err(RuntimeError::ReadBack {
             key: key.to_string(),

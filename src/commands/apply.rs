@@ -12,6 +12,7 @@ use twtune::apply::manual::{self, ManualFix};
 use twtune::apply::plan::{self, Request, Scope};
 use twtune::cli::{ApplyArgs, Cli, Format, RollbackArgs};
 use twtune::exit_code::Exit;
+use twtune::render::escape;
 use twtune::render::plan as render;
 use twtune::rules;
 
@@ -59,7 +60,7 @@ pub fn apply(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<Exit> {
     let plan = plan::build(root, &facts.persisted, &request).context("cannot plan the changes")?;
 
     for line in render::warnings(&plan) {
-        eprintln!("twtune: warning: {line}");
+        eprintln!("twtune: warning: {}", escape::lines(&line));
     }
     if plan.is_empty() || args.dry_run {
         print_plan(cli, &plan, args.dry_run, false, &manual)?;
@@ -113,7 +114,7 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> anyhow::Result<Exit> {
             running: false,
             ..found
         };
-        eprintln!("twtune: {}", found.notice());
+        eprintln!("twtune: {}", escape::lines(&found.notice()));
         let j = &found.journal;
         // Show what recovery writes: every recorded old value, newest first.
         let runtime: Vec<KeyRecord> = j
@@ -201,9 +202,9 @@ fn refuse_if_interrupted(
 /// must not go unnoticed, whatever the operator runs next.
 pub fn warn_if_interrupted(cli: &Cli) {
     match journal::interrupted(&cli.root) {
-        Ok(Some(found)) => eprintln!("twtune: warning: {}", found.notice()),
+        Ok(Some(found)) => eprintln!("twtune: warning: {}", escape::lines(&found.notice())),
         Ok(None) => {}
-        Err(err) => eprintln!("twtune: warning: {err}"),
+        Err(err) => eprintln!("twtune: warning: {}", escape::lines(&err.to_string())),
     }
 }
 

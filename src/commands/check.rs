@@ -1,6 +1,6 @@
 use anyhow::Context as _;
 use twtune::cli::{CheckArgs, Cli, Format};
-use twtune::exit_code::Exit;
+use twtune::exit_code::{Exit, Status};
 use twtune::facts::{self, Facts, GatherOptions};
 use twtune::render::{self, human, style::Style};
 use twtune::rules::{self, RuleSet};
@@ -22,9 +22,15 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
     let rule_set = load_rules(cli)?;
     let facts = gather_with(cli, GatherOptions::new(&cli.root).with_sample(args.sample))?;
     let evaluation = rules::evaluate(&rule_set, &facts);
+    for failure in &evaluation.errors {
+        eprintln!(
+            "twtune: error: {}",
+            render::escape::text(&failure.to_string())
+        );
+    }
     match cli.format {
         Format::Json => {
-            let report = render::json::check_report(&facts, &evaluation);
+            let report = render::json::check_report(&facts, &evaluation, rule_set.site_files());
             super::output::emit_json(&report)?;
         }
         Format::Human => {
@@ -38,15 +44,16 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
                 &options,
                 Style::for_stdout(),
             ))?;
+            if !rule_set.site_files().is_empty() {
+                super::output::emit(&format!(
+                    "Site rules loaded from {}: {}",
+                    cli.root.join(rules::load::SITE_RULES_DIR).display(),
+                    rule_set.site_files().join(", ")
+                ))?;
+            }
         }
     }
-    Ok(if !facts.degraded.is_empty() {
-        Exit::Error
-    } else if evaluation.needs_attention() {
-        Exit::ChangesPending
-    } else {
-        Exit::Compliant
-    })
+    Ok(Status::of(&facts, &evaluation).exit())
 }
 
 pub fn facts(cli: &Cli) -> anyhow::Result<Exit> {
@@ -55,9 +62,7 @@ pub fn facts(cli: &Cli) -> anyhow::Result<Exit> {
         Format::Json => super::output::emit_json(&render::json::facts_report(&facts))?,
         Format::Human => super::output::emit(&human::facts(&facts, Style::for_stdout()))?,
     }
-    Ok(if facts.degraded.is_empty() {
-        Exit::Compliant
-    } else {
-        Exit::Error
-    })
+    // `facts` passes no verdict: a degraded fact is listed under `errors`,
+    // and exits 0 as an incomplete check does.
+    Ok(Exit::Compliant)
 }

@@ -1,16 +1,26 @@
 //! Writing to stdout without panicking: `println!` panics when the reader has
-//! gone (`twtune facts | head`); this returns the error, which main treats as
-//! success.
+//! gone (`twtune facts | head`). A closed pipe is not the command's failure:
+//! the write error is swallowed here and the command's real exit status
+//! (2 stays 2) is kept; every other write error is returned.
 
-use std::io::Write;
+use std::io::{ErrorKind, Write};
 
 pub fn emit(text: &str) -> std::io::Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(text.as_bytes())?;
-    if !text.ends_with('\n') {
-        stdout.write_all(b"\n")?;
+    let result = (|| {
+        let mut stdout = std::io::stdout().lock();
+        // Text from the inspected system is in there: no control character
+        // of its reaches the terminal; twtune's own colours do.
+        let text = twtune::render::escape::terminal(text);
+        stdout.write_all(text.as_bytes())?;
+        if !text.ends_with('\n') {
+            stdout.write_all(b"\n")?;
+        }
+        stdout.flush()
+    })();
+    match result {
+        Err(e) if e.kind() == ErrorKind::BrokenPipe => Ok(()),
+        other => other,
     }
-    stdout.flush()
 }
 
 pub fn emit_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {

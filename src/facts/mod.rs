@@ -52,8 +52,8 @@ pub enum FactError {
     Garbled { path: PathBuf, message: String },
 }
 
-/// A problem that does not stop the check but makes its verdict incomplete;
-/// the run still reports findings, then exits 1.
+/// A problem that does not stop the check but makes its verdict incomplete:
+/// the status is `incomplete` (exit 0) unless a finding needs attention.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Degraded {
     pub file: String,
@@ -127,6 +127,7 @@ pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
             path: root.to_path_buf(),
         });
     }
+    let _confined = ConfinedReads::to(root);
     let degraded = Vec::new();
 
     let release_path = root.join("proc/sys/kernel/osrelease");
@@ -160,10 +161,12 @@ pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
             .skip(GATHERED_VENDOR_IPV4_KEYS.len())
             .cloned(),
     );
+    // A set, not `keys.contains`: a file with 100,000 keys must stay linear.
+    let mut seen: std::collections::BTreeSet<SysctlKey> = keys.iter().cloned().collect();
     for key in persisted.keys() {
         if let Ok(key) = SysctlKey::parse_managed(key)
             && !key.as_str().contains('*')
-            && !keys.contains(&key)
+            && seen.insert(key.clone())
         {
             keys.push(key);
         }
@@ -171,9 +174,15 @@ pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
     let mut sysctl = BTreeMap::new();
     let mut sysctl_absent = Vec::new();
     for key in keys {
-        match read_optional(&key.proc_path(root))? {
+        let path = key.proc_path(root);
+        match read_optional(&path)? {
             Some(value) => {
-                sysctl.insert(key.to_string(), normalize_value(&value));
+                let value =
+                    check_runtime_value(&key, &value).map_err(|message| FactError::Garbled {
+                        path: path.clone(),
+                        message,
+                    })?;
+                sysctl.insert(key.to_string(), value);
             }
             // Optional keys (a vendor knob, conntrack not loaded) are
             // simply not there; the others are facts of this kernel.
@@ -223,6 +232,53 @@ pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
     })
 }
 
+/// The value of a runtime sysctl, whitespace folded, or why it cannot be
+/// one. The kernel prints every gathered key as integers (the reserved-port
+/// list as ports and ranges, possibly empty), so anything else — `abc`, an
+/// empty file, a NUL — means the file is not what the kernel wrote, and a
+/// verdict built on it would be wrong: an error naming the file, never a
+/// silent "compliant".
+pub fn check_runtime_value(key: &SysctlKey, raw: &str) -> Result<String, String> {
+    if raw
+        .chars()
+        .any(|c| c == '\0' || (c.is_control() && !c.is_whitespace()))
+    {
+        return Err(format!(
+            "the value of {key} contains a NUL or control character"
+        ));
+    }
+    let value = normalize_value(raw);
+    let gathered = GATHERED_IPV4_KEYS
+        .iter()
+        .chain(GATHERED_VENDOR_IPV4_KEYS)
+        .any(|k| *key == SysctlKey::ipv4(k));
+    if !gathered {
+        return Ok(value);
+    }
+    if *key == SysctlKey::ipv4("ip_local_reserved_ports") {
+        let ok = value
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == ',' || c == '-');
+        return match ok {
+            true => Ok(value),
+            false => Err(format!(
+                "the value of {key} is {value:?}, not a list of ports and ranges"
+            )),
+        };
+    }
+    if value.is_empty() {
+        return Err(format!(
+            "the value of {key} is empty; the kernel prints a number"
+        ));
+    }
+    if value.split(' ').any(|word| word.parse::<i64>().is_err()) {
+        return Err(format!(
+            "the value of {key} is {value:?}, not the integer(s) the kernel prints"
+        ));
+    }
+    Ok(value)
+}
+
 fn gather_counters(root: &Path) -> Result<Counters, FactError> {
     let mut result = Counters::default();
     let parse_err = |path: &Path| {
@@ -253,18 +309,152 @@ fn gather_counters(root: &Path) -> Result<Counters, FactError> {
     Ok(result)
 }
 
-/// Reads a text file; `Ok(None)` when it does not exist.
+/// The largest file twtune reads whole. The biggest legitimate one is a
+/// sysctl.d file or /proc/net/netstat, a few KiB to a few MiB; anything
+/// larger is runaway or hostile and is refused rather than read into memory.
+pub const MAX_FILE_BYTES: u64 = 32 * 1024 * 1024;
+
+/// The longest line twtune accepts in a file it reads whole.
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// Why a bounded read refused a file.
+#[derive(Debug, thiserror::Error)]
+pub enum BoundedReadError {
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    #[error("not a regular file (a FIFO, device or folder where a file was expected)")]
+    NotRegular,
+    #[error("larger than {} MiB; refusing to read it", MAX_FILE_BYTES / (1024 * 1024))]
+    TooLarge,
+    #[error("line {line} is longer than {} KiB", MAX_LINE_BYTES / 1024)]
+    LineTooLong { line: usize },
+}
+
+/// Reads `path` whole, without blocking and within bounds: opened with
+/// O_NONBLOCK (a FIFO planted where a /proc or sysctl file should be must not
+/// hang twtune), refused unless it is a regular file (/proc and /sys files
+/// are regular files too), and refused past [`MAX_FILE_BYTES`] or a line
+/// past [`MAX_LINE_BYTES`]. `Ok(None)` when it does not exist.
+pub fn read_bounded(path: &Path) -> Result<Option<Vec<u8>>, BoundedReadError> {
+    use std::io::Read;
+    let file = match open_confined(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    if !file.metadata()?.is_file() {
+        return Err(BoundedReadError::NotRegular);
+    }
+    let mut bytes = Vec::new();
+    // /proc files report size 0, so the cap is on what is read, not on stat.
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(BoundedReadError::TooLarge);
+    }
+    if let Some(index) = bytes
+        .split(|&b| b == b'\n')
+        .position(|line| line.len() > MAX_LINE_BYTES)
+    {
+        return Err(BoundedReadError::LineTooLong { line: index + 1 });
+    }
+    Ok(Some(bytes))
+}
+
+thread_local! {
+    /// The `--root` tree [`gather`] is reading, while it reads it.
+    static READ_ROOT: std::cell::RefCell<Option<(PathBuf, std::fs::File)>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Confines this thread's reads under `root` to the tree until dropped.
+struct ConfinedReads;
+
+impl ConfinedReads {
+    fn to(root: &Path) -> ConfinedReads {
+        let host = root.canonicalize().is_ok_and(|r| r == Path::new("/"));
+        // Opened once: 100,000 persisted keys mean 100,000 reads beneath it.
+        let confined = match std::fs::File::open(root) {
+            Ok(dir) if !host => Some((root.to_path_buf(), dir)),
+            _ => None,
+        };
+        READ_ROOT.with(|r| *r.borrow_mut() = confined);
+        ConfinedReads
+    }
+}
+
+impl Drop for ConfinedReads {
+    fn drop(&mut self) {
+        READ_ROOT.with(|r| *r.borrow_mut() = None);
+    }
+}
+
+/// Opens `path` for reading without blocking. While [`gather`] reads a
+/// `--root` tree, a path inside it is resolved with openat2(2)
+/// RESOLVE_IN_ROOT: every link, absolute ones included, is resolved as if
+/// the tree were `/`, so no link reads a file outside the tree.
+fn open_confined(path: &Path) -> io::Result<std::fs::File> {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let flags = nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY | nix::libc::O_CLOEXEC;
+    use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
+    let how = OpenHow::new()
+        .flags(OFlag::O_RDONLY | OFlag::from_bits_truncate(flags))
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    let confined = READ_ROOT.with(|r| {
+        let borrowed = r.borrow();
+        let (root, dir) = borrowed.as_ref()?;
+        let rel = path.strip_prefix(root).ok()?;
+        let rel = if rel.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            rel
+        };
+        Some(openat2(dir.as_fd(), rel, how))
+    });
+    let Some(opened) = confined else {
+        return std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(flags)
+            .open(path);
+    };
+    match opened {
+        Ok(fd) => Ok(std::fs::File::from(fd)),
+        // Kernels before 5.6: the plain open, as before.
+        Err(nix::errno::Errno::ENOSYS) => std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(flags)
+            .open(path),
+        Err(errno) => Err(io::Error::from(errno)),
+    }
+}
+
+/// Opens a file that is read as a stream (/proc/net/tcp, nf_conntrack: they
+/// can legitimately be hundreds of MiB) the way [`read_bounded`] opens one:
+/// without blocking, inside the `--root` tree, and only if it is a regular
+/// file, so a FIFO or a device in its place cannot hang or flood a command.
+pub fn open_streaming(path: &Path) -> io::Result<std::fs::File> {
+    let file = open_confined(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::other(BoundedReadError::NotRegular.to_string()));
+    }
+    Ok(file)
+}
+
+/// Reads a text file, bounded as [`read_bounded`]; `Ok(None)` when it does not exist.
 pub fn read_optional(path: &Path) -> Result<Option<String>, FactError> {
-    match std::fs::read(path) {
-        Ok(bytes) => String::from_utf8(bytes)
+    match read_bounded(path) {
+        Ok(Some(bytes)) => String::from_utf8(bytes)
             .map(Some)
             .map_err(|_| FactError::NotText {
                 path: path.to_path_buf(),
             }),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(FactError::Read {
+        Ok(None) => Ok(None),
+        Err(BoundedReadError::Io(source)) => Err(FactError::Read {
             path: path.to_path_buf(),
             source,
+        }),
+        Err(refused) => Err(FactError::Read {
+            path: path.to_path_buf(),
+            source: io::Error::other(refused.to_string()),
         }),
     }
 }

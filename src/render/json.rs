@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use crate::exit_code::Status;
 use crate::facts::{Degraded, Facts};
 use crate::rules::{Evaluation, Finding, Resolved, Severity, Undecided, resolve_recommendations};
 
@@ -14,7 +15,8 @@ pub struct CheckReport<'a> {
     pub schema_version: u32,
     pub twtune_version: &'static str,
     pub kernel: KernelSummary<'a>,
-    /// "compliant", "changes_pending" or "error" — the exit status in words.
+    /// "compliant", "changes_pending", "incomplete" or "error" — the verdict
+    /// the exit status is derived from ([`Status`]).
     pub status: &'static str,
     pub summary: Summary,
     pub findings: &'a [Finding],
@@ -22,8 +24,12 @@ pub struct CheckReport<'a> {
     /// (`value` null, `conflict[]` the rules that disagree).
     pub recommendations: std::collections::BTreeMap<String, Resolved>,
     pub undecided: &'a [Undecided],
-    /// Input problems that make the verdict incomplete (exit status 1).
-    pub errors: &'a [Degraded],
+    /// Input problems: facts that leave the verdict incomplete, and rules
+    /// refused while judging (those make the status "error").
+    pub errors: Vec<Degraded>,
+    /// Rule files loaded from the inspected root's etc/twtune/rules.d (its
+    /// site rules; under --root, rules the inspected tree brought along).
+    pub site_rules: &'a [String],
     pub facts: &'a Facts,
 }
 
@@ -69,17 +75,16 @@ impl Summary {
     }
 }
 
+/// The JSON status word: [`Status`] decides, this only names it.
 pub fn status_word(evaluation: &Evaluation, facts: &Facts) -> &'static str {
-    if !facts.degraded.is_empty() {
-        "error"
-    } else if evaluation.needs_attention() {
-        "changes_pending"
-    } else {
-        "compliant"
-    }
+    Status::of(facts, evaluation).word()
 }
 
-pub fn check_report<'a>(facts: &'a Facts, evaluation: &'a Evaluation) -> CheckReport<'a> {
+pub fn check_report<'a>(
+    facts: &'a Facts,
+    evaluation: &'a Evaluation,
+    site_rules: &'a [String],
+) -> CheckReport<'a> {
     CheckReport {
         schema_version: SCHEMA_VERSION,
         twtune_version: env!("CARGO_PKG_VERSION"),
@@ -89,7 +94,19 @@ pub fn check_report<'a>(facts: &'a Facts, evaluation: &'a Evaluation) -> CheckRe
         findings: &evaluation.findings,
         recommendations: resolve_recommendations(&evaluation.findings),
         undecided: &evaluation.undecided,
-        errors: &facts.degraded,
+        errors: facts
+            .degraded
+            .iter()
+            .cloned()
+            .chain(evaluation.errors.iter().map(|failure| Degraded {
+                file: failure.file.clone(),
+                message: format!(
+                    "line {}: rule {}: {}",
+                    failure.line, failure.rule, failure.message
+                ),
+            }))
+            .collect(),
+        site_rules,
         facts,
     }
 }

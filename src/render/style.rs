@@ -26,7 +26,10 @@ impl Style {
 
     fn paint(&self, code: &str, text: &str) -> String {
         if self.color {
-            format!("\x1b[{code}m{text}\x1b[0m")
+            // A mark, not ESC itself: escape::terminal escapes every control
+            // character in the finished text, then turns only these into ESC.
+            let mark = super::escape::style_mark();
+            format!("{mark}{code}m{text}{mark}0m")
         } else {
             text.to_string()
         }

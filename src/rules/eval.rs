@@ -4,7 +4,7 @@ use cel::Context;
 use serde::Serialize;
 use serde_json::{Map, Value as Json};
 
-use super::expr::env;
+use super::expr::{MAX_EVALUATION_STEPS, env};
 use super::finding::{Finding, Severity, Undecided};
 use super::load::{ITEM, Rule, RuleSet};
 use super::view::{self, cel_to_text, to_cel};
@@ -16,6 +16,29 @@ pub struct Evaluation {
     /// Most severe first, then by rule id.
     pub findings: Vec<Finding>,
     pub undecided: Vec<Undecided>,
+    /// Rules refused while judging (over the evaluation budget): bad input,
+    /// like a rule-file error, so the status is an error.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<RuleFailure>,
+}
+
+/// A rule that was not evaluated because it is bad input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleFailure {
+    pub rule: String,
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for RuleFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}: rule {}: {}",
+            self.file, self.line, self.rule, self.message
+        )
+    }
 }
 
 impl Evaluation {
@@ -36,12 +59,27 @@ pub fn evaluate(rules: &RuleSet, facts: &Facts) -> Evaluation {
         context.add_variable_from_value(name.as_str(), to_cel(value));
     }
     let mut evaluation = Evaluation::default();
+    let budget = Budget::of(&view);
     for rule in rules.rules() {
-        if let Err(reason) = evaluate_rule(rule, facts, &view, &context, &mut evaluation.findings) {
-            evaluation.undecided.push(Undecided {
+        match evaluate_rule(
+            rule,
+            facts,
+            &view,
+            &context,
+            &budget,
+            &mut evaluation.findings,
+        ) {
+            Ok(()) => {}
+            Err(Failure::Undecided(reason)) => evaluation.undecided.push(Undecided {
                 rule: rule.id.clone(),
                 reason,
-            });
+            }),
+            Err(Failure::OverBudget(message)) => evaluation.errors.push(RuleFailure {
+                rule: rule.id.clone(),
+                file: rule.origin.file.clone(),
+                line: rule.origin.line,
+                message,
+            }),
         }
     }
     evaluation.findings.sort_by(|a, b| {
@@ -52,25 +90,107 @@ pub fn evaluate(rules: &RuleSet, facts: &Facts) -> Evaluation {
     evaluation
 }
 
+/// Why a rule gave no verdict.
+enum Failure {
+    /// It could not be decided on this host (a fact is unknown).
+    Undecided(String),
+    /// It would need more work than any rule may; bad input.
+    OverBudget(String),
+}
+
+impl From<String> for Failure {
+    fn from(reason: String) -> Self {
+        Failure::Undecided(reason)
+    }
+}
+
+/// The sizes of the lists in the facts, to estimate a rule's work before
+/// running it: list macros over host data are the one way a rule's cost
+/// grows with the host rather than with the rule's text.
+struct Budget<'a> {
+    view: &'a Map<String, Json>,
+    largest: u64,
+}
+
+impl<'a> Budget<'a> {
+    fn of(view: &'a Map<String, Json>) -> Self {
+        let mut largest = 0u64;
+        let mut stack: Vec<&Json> = view.values().collect();
+        while let Some(node) = stack.pop() {
+            match node {
+                Json::Array(items) => {
+                    largest = largest.max(items.len() as u64);
+                    stack.extend(items);
+                }
+                Json::Object(map) => stack.extend(map.values()),
+                _ => {}
+            }
+        }
+        Budget { view, largest }
+    }
+
+    fn size_of(&self, path: &str) -> Option<u64> {
+        lookup(self.view, path)
+            .and_then(Json::as_array)
+            .map(|a| a.len() as u64)
+    }
+
+    /// The estimated steps of one firing of `rule` (its condition and texts).
+    fn per_firing(&self, rule: &Rule) -> u64 {
+        let size_of = |p: &str| self.size_of(p);
+        let largest = self.largest;
+        let mut steps = rule.when.steps(&size_of, largest);
+        for e in &rule.escalate {
+            steps = steps.saturating_add(e.when.steps(&size_of, largest));
+        }
+        let templates = [&rule.key, &rule.summary]
+            .into_iter()
+            .flatten()
+            .chain(std::iter::once(&rule.message))
+            .chain(&rule.evidence);
+        for t in templates {
+            steps = steps.saturating_add(t.steps(&size_of, largest));
+        }
+        if let Some(r) = &rule.recommend {
+            steps = steps.saturating_add(r.steps(&size_of, largest));
+        }
+        steps
+    }
+
+    fn check(&self, steps: u64) -> Result<(), Failure> {
+        if steps > MAX_EVALUATION_STEPS {
+            return Err(Failure::OverBudget(format!(
+                "would need an estimated {steps} list-macro steps on this host, over the limit of {MAX_EVALUATION_STEPS}; not evaluated"
+            )));
+        }
+        Ok(())
+    }
+}
+
 fn evaluate_rule(
     rule: &Rule,
     facts: &Facts,
     view: &Map<String, Json>,
     context: &Context,
+    budget: &Budget,
     findings: &mut Vec<Finding>,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     for path in &rule.requires {
         if lookup(view, path).is_none() {
-            return Err(unknown_reason(path, facts));
+            return Err(Failure::Undecided(unknown_reason(path, facts)));
         }
     }
+    let per_firing = budget.per_firing(rule);
     let Some(for_each) = &rule.for_each else {
-        return fire(rule, facts, context, findings);
+        budget.check(per_firing)?;
+        return Ok(fire(rule, facts, context, findings)?);
     };
+    budget.check(for_each.steps(&|p| budget.size_of(p), budget.largest))?;
     let items = match for_each.evaluate(context)? {
         cel::Value::List(items) => items,
-        other => return Err(format!("for_each gave {other:?}, not a list")),
+        other => return Err(format!("for_each gave {other:?}, not a list").into()),
     };
+    budget.check(per_firing.saturating_mul(items.len() as u64))?;
     for item in items.iter() {
         let mut scope = context.new_inner_scope();
         scope.add_variable_from_value(ITEM, item.clone());

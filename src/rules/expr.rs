@@ -29,10 +29,268 @@ pub fn env() -> &'static Arc<Env> {
     })
 }
 
+/// The longest expression a rule may hold. The longest built-in one is
+/// about 600 bytes.
+pub const MAX_EXPRESSION_BYTES: usize = 2048;
+/// How deep brackets may nest. The cel parser recurses per level and, in a
+/// debug build on an 8 MiB stack, overflows near 50 (measured); the check
+/// runs on the text, before the parser sees it.
+pub const MAX_BRACKET_NESTING: usize = 12;
+/// How deep the parsed expression may be (a chain `1+1+…` is as deep as it
+/// is long); evaluation recurses per level.
+pub const MAX_AST_DEPTH: usize = 64;
+/// How deep list macros (`all`, `exists`, `map`, `filter`, …) may nest: each
+/// level multiplies the work by the size of a list read from the host.
+pub const MAX_LOOP_NESTING: usize = 2;
+/// The most list-macro iterations one rule may need, estimated from the
+/// sizes of the lists it walks before it runs.
+pub const MAX_EVALUATION_STEPS: u64 = 2_000_000;
+
+/// How many items a list built from one item's fields (`s.value.split(' ')`)
+/// is assumed to hold: such lists split one value, and values are short.
+pub const SMALL_LIST: u64 = 16;
+
+/// What a list macro walks, as far as its size can be told before running.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Range {
+    /// A fact list by path (`persisted.settings`): its length on this host.
+    Fact(String),
+    /// Built from fact lists some other way: as long as the longest of them.
+    FromFacts,
+    /// Built from the output of list macros: as long as their largest input.
+    FromLoops(Vec<Loop>),
+    /// Built only from bound variables and literals: [`SMALL_LIST`].
+    Local,
+}
+
+/// A list macro in an expression: the list it walks and the macros nested
+/// in its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loop {
+    pub range: Range,
+    pub inner: Vec<Loop>,
+}
+
+impl Loop {
+    /// The most items this loop's list can hold.
+    fn size(&self, size_of: &dyn Fn(&str) -> Option<u64>, largest: u64) -> u64 {
+        match &self.range {
+            Range::Fact(path) => size_of(path).unwrap_or(largest),
+            Range::FromFacts => largest,
+            Range::FromLoops(loops) => loops
+                .iter()
+                .map(|l| l.size(size_of, largest))
+                .max()
+                .unwrap_or(SMALL_LIST),
+            Range::Local => SMALL_LIST,
+        }
+    }
+
+    /// Iterations this loop needs, its range's macros included.
+    fn steps(&self, size_of: &dyn Fn(&str) -> Option<u64>, largest: u64) -> u64 {
+        let size = self.size(size_of, largest).max(1);
+        let body = self
+            .inner
+            .iter()
+            .fold(1u64, |sum, l| sum.saturating_add(l.steps(size_of, largest)));
+        let range_steps = match &self.range {
+            Range::FromLoops(loops) => loops
+                .iter()
+                .fold(0u64, |sum, l| sum.saturating_add(l.steps(size_of, largest))),
+            _ => 0,
+        };
+        size.saturating_mul(body).saturating_add(range_steps)
+    }
+}
+
 /// A compiled expression and its source text.
 pub struct Expression {
     pub source: String,
     pub program: Program,
+    /// The list macros it contains, outermost first.
+    pub loops: Vec<Loop>,
+}
+
+impl Expression {
+    /// The list-macro iterations one evaluation needs at most, estimated from
+    /// the sizes of the lists it walks.
+    pub fn steps(&self, size_of: &dyn Fn(&str) -> Option<u64>, largest: u64) -> u64 {
+        self.loops
+            .iter()
+            .fold(0u64, |sum, l| sum.saturating_add(l.steps(size_of, largest)))
+    }
+}
+
+/// Checks the text against the limits the parser itself lacks.
+fn precheck(source: &str) -> Result<(), String> {
+    if source.len() > MAX_EXPRESSION_BYTES {
+        return Err(format!(
+            "expression is {} bytes; the limit is {MAX_EXPRESSION_BYTES}",
+            source.len()
+        ));
+    }
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for c in source.chars() {
+        match (quote, c) {
+            (Some(_), _) if escaped => escaped = false,
+            (Some(_), '\\') => escaped = true,
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '(' | '[' | '{') => {
+                depth += 1;
+                if depth > MAX_BRACKET_NESTING {
+                    return Err(format!(
+                        "brackets nest deeper than {MAX_BRACKET_NESTING} levels"
+                    ));
+                }
+            }
+            (None, ')' | ']' | '}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The depth of the tree and its list macros, without recursion (the tree
+/// is checked before anything recursive walks it).
+fn shape(root: &IdedExpr) -> Result<Vec<Loop>, String> {
+    shape_at(root, 1, 0)
+}
+
+/// Whether `node` reads any fact (an identifier that is a fact root).
+fn mentions_fact(node: &IdedExpr) -> bool {
+    let mut stack = vec![node];
+    while let Some(node) = stack.pop() {
+        match &node.expr {
+            Expr::Ident(name) if view::ROOTS.contains(&name.as_str()) => return true,
+            Expr::Select(select) => stack.push(&select.operand),
+            Expr::Call(call) => {
+                stack.extend(call.target.as_deref());
+                stack.extend(call.args.iter());
+            }
+            Expr::Comprehension(c) => {
+                stack.extend([
+                    &c.iter_range,
+                    &c.accu_init,
+                    &c.loop_cond,
+                    &c.loop_step,
+                    &c.result,
+                ]);
+            }
+            Expr::List(list) => stack.extend(list.elements.iter()),
+            _ => {}
+        }
+    }
+    false
+}
+
+fn shape_at(
+    root: &IdedExpr,
+    start_depth: usize,
+    start_nesting: usize,
+) -> Result<Vec<Loop>, String> {
+    use cel::common::ast::EntryExpr;
+    // (node, depth, index of the enclosing loop in `loops`, loop nesting)
+    let mut loops: Vec<(Loop, Option<usize>)> = Vec::new();
+    let mut stack: Vec<(&IdedExpr, usize, Option<usize>, usize)> =
+        vec![(root, start_depth, None, start_nesting)];
+    while let Some((node, depth, parent, nesting)) = stack.pop() {
+        if depth > MAX_AST_DEPTH {
+            return Err(format!(
+                "expression nests deeper than {MAX_AST_DEPTH} levels"
+            ));
+        }
+        let next = depth + 1;
+        match &node.expr {
+            Expr::Select(select) => stack.push((&select.operand, next, parent, nesting)),
+            Expr::Call(call) => {
+                if call.func_name == "range" || call.func_name == "lists.range" {
+                    return Err(
+                        "lists.range is not allowed in rules: it builds lists of any size".into(),
+                    );
+                }
+                if let Some(target) = &call.target {
+                    stack.push((target, next, parent, nesting));
+                }
+                for arg in &call.args {
+                    stack.push((arg, next, parent, nesting));
+                }
+            }
+            Expr::Comprehension(c) => {
+                if nesting + 1 > MAX_LOOP_NESTING {
+                    return Err(format!(
+                        "list macros nest deeper than {MAX_LOOP_NESTING} levels"
+                    ));
+                }
+                let range = match qualified_path(&c.iter_range) {
+                    Some(path) if view::ROOTS.contains(&path[0].as_str()) => {
+                        Range::Fact(path.join("."))
+                    }
+                    _ => {
+                        // The range's own macros run once, before this loop:
+                        // they are part of its range, not of its body.
+                        let inner = shape_at(&c.iter_range, next, nesting)?;
+                        if !inner.is_empty() {
+                            Range::FromLoops(inner)
+                        } else if mentions_fact(&c.iter_range) {
+                            Range::FromFacts
+                        } else {
+                            Range::Local
+                        }
+                    }
+                };
+                loops.push((
+                    Loop {
+                        range,
+                        inner: Vec::new(),
+                    },
+                    parent,
+                ));
+                let me = Some(loops.len() - 1);
+                stack.push((&c.accu_init, next, parent, nesting));
+                for body in [&c.loop_cond, &c.loop_step, &c.result] {
+                    stack.push((body, next, me, nesting + 1));
+                }
+            }
+            Expr::List(list) => {
+                for e in &list.elements {
+                    stack.push((e, next, parent, nesting));
+                }
+            }
+            Expr::Map(map) => push_entries(&map.entries, &mut stack, next, parent, nesting),
+            Expr::Struct(st) => push_entries(&st.entries, &mut stack, next, parent, nesting),
+            Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
+        }
+    }
+    fn push_entries<'a>(
+        entries: &'a [cel::common::ast::IdedEntryExpr],
+        stack: &mut Vec<(&'a IdedExpr, usize, Option<usize>, usize)>,
+        depth: usize,
+        parent: Option<usize>,
+        nesting: usize,
+    ) {
+        for entry in entries {
+            match &entry.expr {
+                EntryExpr::MapEntry(e) => {
+                    stack.push((&e.key, depth, parent, nesting));
+                    stack.push((&e.value, depth, parent, nesting));
+                }
+                EntryExpr::StructField(f) => stack.push((&f.value, depth, parent, nesting)),
+            }
+        }
+    }
+    // Children were pushed after their parents: fold them in from the end.
+    let mut top = Vec::new();
+    while let Some((l, parent)) = loops.pop() {
+        match parent {
+            Some(p) => loops[p].0.inner.push(l),
+            None => top.push(l),
+        }
+    }
+    Ok(top)
 }
 
 impl std::fmt::Debug for Expression {
@@ -44,6 +302,7 @@ impl std::fmt::Debug for Expression {
 /// Compiles `source` and checks the fact names it uses. `bound` names extra
 /// variables the caller provides (e.g. `item` inside `for_each` rules).
 pub fn compile(source: &str, bound: &[&str]) -> Result<Expression, String> {
+    precheck(source)?;
     let program = env().compile(source).map_err(|e| {
         // The crate's message quotes the source with a caret; one line is enough here.
         e.to_string()
@@ -52,10 +311,12 @@ pub fn compile(source: &str, bound: &[&str]) -> Result<Expression, String> {
             .unwrap_or("syntax error")
             .to_string()
     })?;
+    let loops = shape(program.expression())?;
     check_names(program.expression(), bound)?;
     Ok(Expression {
         source: source.to_string(),
         program,
+        loops,
     })
 }
 
@@ -222,6 +483,14 @@ impl Template {
         Ok(Template {
             source: source.to_string(),
             parts,
+        })
+    }
+
+    /// The list-macro iterations one rendering needs at most.
+    pub fn steps(&self, size_of: &dyn Fn(&str) -> Option<u64>, largest: u64) -> u64 {
+        self.parts.iter().fold(0u64, |sum, part| match part {
+            Part::Text(_) => sum,
+            Part::Expr(e) => sum.saturating_add(e.steps(size_of, largest)),
         })
     }
 

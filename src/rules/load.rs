@@ -294,6 +294,9 @@ fn validate(
 #[derive(Debug, Default)]
 pub struct RuleSet {
     rules: BTreeMap<String, Rule>,
+    /// Rule files loaded from the root's `etc/twtune/rules.d` — under
+    /// `--root`, the inspected tree's own rules, which the report names.
+    site_files: Vec<String>,
 }
 
 impl RuleSet {
@@ -307,13 +310,19 @@ impl RuleSet {
                 .collect(),
         ];
         let site = root.join(SITE_RULES_DIR);
+        let mut site_files = Vec::new();
         if site.is_dir() {
-            layers.push(read_dir_rules(&site)?);
+            let layer = read_dir_rules(&site)?;
+            site_files = layer.iter().map(|(file, _)| file.clone()).collect();
+            layers.push(layer);
         }
         for dir in extra_dirs {
             layers.push(read_dir_rules(dir)?);
         }
-        let mut set = RuleSet::default();
+        let mut set = RuleSet {
+            site_files,
+            ..RuleSet::default()
+        };
         let mut errors = Vec::new();
         for layer in layers {
             let mut layer_rules: BTreeMap<String, Rule> = BTreeMap::new();
@@ -356,6 +365,11 @@ impl RuleSet {
     pub fn get(&self, id: &str) -> Option<&Rule> {
         self.rules.get(id)
     }
+
+    /// The site rule files loaded from the root's `etc/twtune/rules.d`.
+    pub fn site_files(&self) -> &[String] {
+        &self.site_files
+    }
 }
 
 fn read_dir_rules(dir: &Path) -> Result<Vec<(String, String)>, LoadError> {
@@ -369,16 +383,31 @@ fn read_dir_rules(dir: &Path) -> Result<Vec<(String, String)>, LoadError> {
         .filter(|p| p.extension().is_some_and(|e| e == "toml"))
         .collect();
     paths.sort();
-    paths
+    let files: Vec<Option<(String, String)>> = paths
         .into_iter()
         .map(|path| {
-            let text = std::fs::read_to_string(&path).map_err(|source| LoadError::Read {
+            // Bounded and non-blocking like every other read: a rule file in
+            // an untrusted tree may be a FIFO or a runaway file.
+            let read_err = |source| LoadError::Read {
                 path: path.clone(),
                 source,
+            };
+            let bytes = match crate::facts::read_bounded(&path) {
+                Ok(Some(bytes)) => bytes,
+                Ok(None) => return Ok(None),
+                Err(crate::facts::BoundedReadError::Io(source)) => return Err(read_err(source)),
+                Err(refused) => return Err(read_err(std::io::Error::other(refused.to_string()))),
+            };
+            let text = String::from_utf8(bytes).map_err(|_| {
+                read_err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "not UTF-8 text",
+                ))
             })?;
-            Ok((path.display().to_string(), text))
+            Ok(Some((path.display().to_string(), text)))
         })
-        .collect()
+        .collect::<Result<_, LoadError>>()?;
+    Ok(files.into_iter().flatten().collect())
 }
 
 #[cfg(test)]

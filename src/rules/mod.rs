@@ -10,6 +10,6 @@ pub mod finding;
 pub mod load;
 pub mod view;
 
-pub use eval::{Evaluation, evaluate};
+pub use eval::{Evaluation, RuleFailure, evaluate};
 pub use finding::{Finding, Resolved, Severity, Undecided, resolve_recommendations};
 pub use load::{LoadError, Rule, RuleError, RuleSet};

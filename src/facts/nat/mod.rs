@@ -34,7 +34,6 @@ pub mod host;
 pub mod ruleset;
 pub mod table;
 
-use std::fs::File;
 use std::io::BufReader;
 use std::net::IpAddr;
 use std::path::Path;
@@ -200,7 +199,7 @@ fn garbled(path: &Path, message: impl std::fmt::Display) -> FactError {
 
 fn conntrack_summary(facts: &mut NatFacts, root: &Path, live: bool) -> Result<(), FactError> {
     let path = root.join("proc/net/nf_conntrack");
-    let summary = match File::open(&path) {
+    let summary = match super::open_streaming(&path) {
         Ok(file) => conntrack::summarise(BufReader::new(file)).map_err(|e| garbled(&path, e))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && live => {
             // Kernels built without NF_CONNTRACK_PROCFS: ask over netlink.

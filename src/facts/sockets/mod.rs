@@ -13,7 +13,6 @@ pub mod owners;
 pub mod proc_tcp;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fs::File;
 use std::io::BufReader;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -847,7 +846,7 @@ fn proc_tables(root: &Path) -> Vec<PathBuf> {
 }
 
 fn stream_proc(path: &Path, each: impl FnMut(SockRecord)) -> Result<(), FactError> {
-    let file = File::open(path).map_err(|source| FactError::Read {
+    let file = super::open_streaming(path).map_err(|source| FactError::Read {
         path: path.to_path_buf(),
         source,
     })?;
