@@ -236,11 +236,10 @@ fn persisted_view(config: &PersistedConfig, runtime: &BTreeMap<String, String>) 
     // The next boot sets the last value the kernel accepts; a refused line
     // sets nothing, so it is never what "will apply".
     let drift: Vec<Json> = config
-        .winners
-        .keys()
-        .filter_map(|key| {
-            let winner = config.boot_winner(key)?;
-            let now = runtime.get(key.as_str())?;
+        .boot_winners()
+        .into_iter()
+        .filter_map(|(key, winner)| {
+            let now = runtime.get(key)?;
             (now != &winner.value).then(|| {
                 json!({
                     "key": key, "runtime": now, "persisted": winner.value,
