@@ -109,6 +109,13 @@ impl PersistedConfig {
         winners
     }
 
+    /// Whether the kernel refuses this line at boot.
+    pub fn is_refused(&self, setting: &Setting) -> bool {
+        self.refused
+            .iter()
+            .any(|r| r.file == setting.file && r.line == setting.line)
+    }
+
     /// The distinct keys set anywhere, sorted.
     pub fn keys(&self) -> Vec<&str> {
         let mut keys: Vec<&str> = self.settings.iter().map(|s| s.key.as_str()).collect();
