@@ -46,6 +46,7 @@ pub const ROOTS: &[&str] = &[
     "nat",
     "sockets",
     "rates",
+    "defaults",
 ];
 
 /// Variables whose members are open maps: any member name is allowed, and a
@@ -121,6 +122,7 @@ pub fn json_view(facts: &Facts) -> Map<String, Json> {
                 .and_then(|r| serde_json::to_value(r).ok()),
         ),
     );
+    view.insert("defaults".into(), super::defaults::view());
     drop_nulls(&mut view);
     view
 }
