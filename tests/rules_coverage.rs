@@ -487,3 +487,65 @@ fn kernel_with_reuse_2(release: &str) -> Scenario {
         .write("proc/sys/kernel/osrelease", &format!("{release}\n"))
         .sysctl("tcp_tw_reuse", "2")
 }
+
+#[test]
+fn the_fact_table_in_rules_readme_is_generated_from_the_schema() {
+    const BEGIN: &str = "<!-- Generated from src/rules/schema.rs; after changing it run `TWTUNE_UPDATE_RULES_README=1 cargo test --test rules_coverage`. -->\n";
+    const END: &str = "<!-- end of the generated table -->";
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/README.md");
+    let readme = std::fs::read_to_string(&path).expect("rules/README.md");
+    let start = readme
+        .find(BEGIN)
+        .expect("the generated table's opening marker")
+        + BEGIN.len();
+    let end = readme[start..]
+        .find(END)
+        .map(|at| start + at)
+        .expect("the generated table's closing marker");
+    let fresh = twtune::rules::schema::markdown_table();
+    if std::env::var_os("TWTUNE_UPDATE_RULES_README").is_some() {
+        let updated = format!("{}{fresh}{}", &readme[..start], &readme[end..]);
+        std::fs::write(&path, updated).expect("write rules/README.md");
+        return;
+    }
+    assert!(
+        readme[start..end] == fresh,
+        "rules/README.md's fact table is stale: run \
+         `TWTUNE_UPDATE_RULES_README=1 cargo test --test rules_coverage`"
+    );
+}
+
+#[test]
+fn facts_schema_lists_what_a_rule_may_name_with_types() {
+    let run = Scenario::empty()
+        .twtune(&["facts", "--schema", "--format", "json"])
+        .expect_code(0);
+    let doc = run.json();
+    let variables = doc["variables"].as_array().expect("variables[]");
+    let path = |name: &str| {
+        variables
+            .iter()
+            .flat_map(|v| v["paths"].as_array().expect("paths[]"))
+            .find(|p| p["path"] == name)
+            .cloned()
+    };
+    assert_eq!(path("ports.usable").expect("ports.usable")["type"], "int");
+    assert_eq!(
+        path("defaults.ephemeral_ports").expect("defaults")["type"],
+        "int"
+    );
+    assert!(path("sockets.time_wait").is_some());
+    assert!(path("ports.free").is_none());
+    // Every variable the rules may name has a row, and what it holds.
+    for v in variables {
+        assert!(!v["holds"].as_str().unwrap_or("").is_empty(), "{v}");
+    }
+    let human = Scenario::empty()
+        .twtune(&["facts", "--schema"])
+        .expect_code(0)
+        .stdout();
+    assert!(
+        human.contains("defaults.ip_local_port_range") && human.contains("kernel.version.major"),
+        "{human}"
+    );
+}

@@ -10,6 +10,7 @@ pub mod expr;
 pub mod finding;
 pub mod kernel_gate;
 pub mod load;
+pub mod schema;
 pub mod view;
 
 pub use eval::{Evaluation, evaluate};

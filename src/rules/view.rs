@@ -4,20 +4,10 @@
 //! `twtune facts`) and then converted to CEL values. Numbers that are whole
 //! become CEL `int`, so conditions compare with plain literals (`!= 0`).
 //!
-//! | variable    | what it holds |
-//! |-------------|---------------|
-//! | `kernel`    | `release`, `version.{major,minor,patch}` (absent when unknown) |
-//! | `net`       | runtime sysctls by path: `net.ipv4.tcp_tw_reuse` (int), `net.ipv4.ip_local_port_range` (list of ints), absent keys are absent — test with `has()` |
-//! | `sysctl`    | the same as text, by full dotted key: `sysctl['net.ipv4.tcp_tw_reuse']` |
-//! | `persisted` | `settings[]`, `winners` (key → setting), `drift[]`, `problems[]`, `refused[]`, `files[]` |
-//! | `counters`  | `tcp_ext.<Name>`, `tcp.<Name>` (absent counters are absent) |
-//! | `sockstat`  | `tcp.{inuse,orphan,tw,alloc,mem}`, `tcp6.inuse` |
-//! | `ports`     | the ephemeral range: `low`, `high`, `count`, `reserved_in_range`, `usable` |
-//! | `namespace` | `initial` (absent when unknown), `proc_sys_net_writable` |
-//! | `netns`     | the same as `namespace`, which CEL reserves: conditions use this one |
-//! | `nat`       | `verdict` ("none", "possible", "likely", "unknown"), `signals[]` |
-//! | `sockets`   | socket pressure, when gathered (an empty map otherwise) |
-//! | `rates`     | per-second counter rates with `check --sample` (an empty map otherwise) |
+//! The variables and what each holds are described once, in
+//! [`super::schema::VARIABLES`]: `twtune facts --schema` prints them with every
+//! path and type [`schema_view`] offers, and rules/README.md's table is
+//! generated from them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
