@@ -16,7 +16,7 @@ pub const TCP_FIN_TIMEOUT_SECONDS: i64 = 60;
 pub const TCP_TW_REUSE_DELAY_MS: i64 = 1000;
 
 /// nf_conntrack_tcp_timeout_time_wait's default: 2 minutes
-/// (net/netfilter/nf_conntrack_proto_tcp.c, tcp_timeouts[TCP_CONNTRACK_TIME_WAIT]).
+/// (`tcp_timeouts[TCP_CONNTRACK_TIME_WAIT] = 2 MINS`, net/netfilter/nf_conntrack_proto_tcp.c).
 pub const NF_CONNTRACK_TCP_TIMEOUT_TIME_WAIT_SECONDS: i64 = 120;
 
 /// One row of the `defaults` view: its name, value and where the kernel sets it.
