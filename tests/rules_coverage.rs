@@ -549,3 +549,54 @@ fn facts_schema_lists_what_a_rule_may_name_with_types() {
         "{human}"
     );
 }
+
+#[test]
+fn builtin_rules_take_kernel_defaults_and_version_gates_from_one_place() {
+    // Conditions and recommendations name `defaults.*` and
+    // `kernel_at_least(…)`; messages print the defaults through `defaults`
+    // too. Rationales are prose and may cite the numbers.
+    let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    let mut offences = Vec::new();
+    for entry in std::fs::read_dir(&folder).expect("rules/") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("rule file");
+        let file: toml::Table = toml::from_str(&text).expect("rule file parses");
+        let rules = file
+            .get("rule")
+            .and_then(|r| r.as_array())
+            .cloned()
+            .unwrap_or_default();
+        for rule in rules {
+            let id = rule["id"].as_str().unwrap_or("?").to_string();
+            let field = |name: &str| rule.get(name).map(|v| v.to_string()).unwrap_or_default();
+            let conditions = [
+                field("when"),
+                field("recommend"),
+                field("for_each"),
+                field("escalate"),
+            ]
+            .join("\n");
+            let texts = [
+                field("message"),
+                field("summary"),
+                field("evidence"),
+                field("manual"),
+            ]
+            .join("\n");
+            for literal in ["28232", "28231", "32768", "60999", "kernel.version.m"] {
+                if conditions.contains(literal) {
+                    offences.push(format!("{id}: {literal} in a condition"));
+                }
+            }
+            for literal in ["28232", "60999"] {
+                if texts.contains(literal) {
+                    offences.push(format!("{id}: {literal} in a message"));
+                }
+            }
+        }
+    }
+    assert!(offences.is_empty(), "{offences:#?}");
+}
