@@ -175,7 +175,11 @@ fn build_schema_view() -> Map<String, Json> {
     };
     let mut view = json_view(&facts);
     // The port range is always derivable on a real kernel; give it a shape here.
-    view.insert("ports".into(), ports_fields(32768, 60999, 0));
+    let (low, high) = ports::DEFAULT_RANGE;
+    view.insert(
+        "ports".into(),
+        ports_fields(i64::from(low), i64::from(high), 0),
+    );
     view
 }
 
