@@ -46,7 +46,7 @@ pub enum Command {
     /// Gather facts, run the rules, print findings.
     Check(CheckArgs),
     /// Print every fact gathered.
-    Facts,
+    Facts(FactsArgs),
     /// List the rules.
     Rules,
     /// Print one rule whole: what it checks, why, and its references.
@@ -79,6 +79,13 @@ pub struct CheckArgs {
     /// Sample the counters and sockets twice, this far apart (e.g. 5s, 500ms, 1m30s), and report rates.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub sample: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct FactsArgs {
+    /// Print the fact schema instead: every fact a rule condition may name, with its type and what it holds.
+    #[arg(long)]
+    pub schema: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1157,3 +1157,101 @@ fn same_parity_ends_mean_nothing_before_4_2() {
     assert!(run.findings("ip-local-port-range-parity").is_empty());
     assert_eq!(run.json()["kernel"]["version"], "3.10.0");
 }
+
+#[test]
+fn a_site_rules_file_switches_built_in_rules_off_with_disable() {
+    let run = Scenario::fixture("debian12-defaults")
+        .write(
+            "etc/twtune/rules.d/local.toml",
+            "# We lower these on purpose.\ndisable = [\"tcp-fin-timeout-lowered\", \"tcp-timestamps-off\"]\n",
+        )
+        .sysctl("tcp_fin_timeout", "10")
+        .sysctl("tcp_timestamps", "0")
+        .twtune(&["check", "--format", "json"])
+        .expect_code(0);
+    assert_eq!(run.rule_ids(), Vec::<String>::new());
+    let listed = Scenario::fixture("debian12-defaults")
+        .write(
+            "etc/twtune/rules.d/local.toml",
+            "disable = [\"tcp-fin-timeout-lowered\"]\n",
+        )
+        .twtune(&["rules", "--format", "json"])
+        .expect_code(0)
+        .json();
+    let ids: Vec<&str> = listed["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert!(!ids.contains(&"tcp-fin-timeout-lowered"), "{ids:?}");
+    assert!(ids.contains(&"tcp-timestamps-off"), "{ids:?}");
+}
+
+#[test]
+fn disabling_an_unknown_rule_is_an_error_naming_file_line_and_id() {
+    let run = Scenario::fixture("debian12-defaults")
+        .write(
+            "etc/twtune/rules.d/local.toml",
+            "disable = [\n  \"tcp-fin-timeout-lowered\",\n  \"tcp-fin-timout-lowered\",\n]\n",
+        )
+        .twtune(&["check", "--format", "json"])
+        .expect_code(1);
+    let stderr = run.stderr();
+    assert!(
+        stderr.contains("etc/twtune/rules.d/local.toml:3: rule tcp-fin-timout-lowered: disable"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_later_rules_folder_can_disable_a_site_rule_and_redefine_a_disabled_one() {
+    let later = tempfile::tempdir().unwrap();
+    std::fs::write(
+        later.path().join("later.toml"),
+        r#"
+disable = ["site-reuse-policy"]
+
+[[rule]]
+id = "tcp-fin-timeout-lowered"
+title = "Our own fin timeout rule"
+severity = "warning"
+when = "net.ipv4.tcp_fin_timeout < 20"
+message = "fin timeout ${net.ipv4.tcp_fin_timeout}"
+rationale = "Local policy."
+references = ["local policy"]
+"#,
+    )
+    .unwrap();
+    let run = Scenario::fixture("debian12-defaults")
+        .write(
+            "etc/twtune/rules.d/local.toml",
+            r#"
+disable = ["tcp-fin-timeout-lowered"]
+
+[[rule]]
+id = "site-reuse-policy"
+title = "Site policy: tcp_tw_reuse must be 1"
+severity = "warning"
+when = "net.ipv4.tcp_tw_reuse != 1"
+message = "site policy"
+rationale = "Our load balancers open many outgoing connections."
+references = ["local policy"]
+"#,
+        )
+        .sysctl("tcp_fin_timeout", "10");
+    let run = run
+        .twtune(&[
+            "check",
+            "--format",
+            "json",
+            "--rules",
+            later.path().to_str().unwrap(),
+        ])
+        .expect_code(2);
+    assert_eq!(run.rule_ids(), vec!["tcp-fin-timeout-lowered"]);
+    assert_eq!(
+        run.findings("tcp-fin-timeout-lowered")[0]["severity"],
+        "warning"
+    );
+}

@@ -26,7 +26,7 @@ What the kernel reports.
 Persisted settings, read in systemd\-sysctl's order.
 .TP
 \fIROOT\fR/etc/twtune/rules.d/*.toml
-Site rules: add rules, or replace a built\-in rule by using its id.
+Site rules: add rules, replace a built\-in rule by using its id, or switch rules off with a top\-level disable = ["ID", ...].
 .TP
 \fIROOT\fR/var/lib/twtune/
 The apply journal.

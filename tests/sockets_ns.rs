@@ -302,13 +302,32 @@ fn proc_fallback_agrees_with_netlink() {
         "time_wait_client_side",
         "time_wait_server_side",
         "states",
-        "destinations",
     ] {
         assert_eq!(
             netlink["sockets"][field], proc_view["sockets"][field],
             "{field}"
         );
     }
+    // Per destination, the counts agree; what depends on the TIME_WAIT's age
+    // (reusable now, taken, the ratio) may differ by the time between the two
+    // readings, when a socket crosses the reuse delay in between.
+    let stable = |view: &serde_json::Value| -> Vec<serde_json::Value> {
+        view["sockets"]["destinations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                serde_json::json!([
+                    d["local"],
+                    d["remote"],
+                    d["time_wait"],
+                    d["established"],
+                    d["other"]
+                ])
+            })
+            .collect()
+    };
+    assert_eq!(stable(&netlink), stable(&proc_view));
 }
 
 #[test]

@@ -16,7 +16,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     }
     match &cli.command {
         Command::Check(args) => check::check(&cli, args),
-        Command::Facts => check::facts(&cli),
+        Command::Facts(args) if args.schema => rules::schema(&cli),
+        Command::Facts(_) => check::facts(&cli),
         Command::Rules => rules::list(&cli),
         Command::Explain { id } => rules::explain(&cli, id),
         Command::Apply(args) => apply::apply(&cli, args),

@@ -38,3 +38,16 @@ pub fn explain(cli: &Cli, id: &str) -> anyhow::Result<Exit> {
     }
     Ok(Exit::Compliant)
 }
+
+/// `facts --schema`: what a rule may name. Reads nothing from the host, so it
+/// works without a --root tree.
+pub fn schema(cli: &Cli) -> anyhow::Result<Exit> {
+    let variables = twtune::rules::schema::schema();
+    match cli.format {
+        Format::Human => super::output::emit(&twtune::render::schema::human(&variables))?,
+        Format::Json => {
+            super::output::emit_json(&twtune::render::schema::SchemaReport { variables })?
+        }
+    }
+    Ok(Exit::Compliant)
+}

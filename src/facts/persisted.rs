@@ -283,7 +283,10 @@ pub struct BootReplay {
 impl BootReplay {
     pub fn judge(&self, config: &mut PersistedConfig) {
         // Kernel defaults at boot (4.2+ range; include/net/ip.h, af_inet.c).
-        let mut range = (32768_i64, 60999_i64);
+        let mut range = (
+            i64::from(super::ports::DEFAULT_RANGE.0),
+            i64::from(super::ports::DEFAULT_RANGE.1),
+        );
         let mut unprivileged = self.has_unprivileged_port_start.then_some(1024_i64);
         let mut refused = Vec::new();
         for s in &config.settings {

@@ -1,10 +1,11 @@
 //! Rendering: turns findings, facts and rules into text for people (`human`)
-//! and programs (`json`); `plan` prints apply plans and rollbacks. Renderers decide nothing; they only print.
+//! and programs (`json`); `plan` prints apply plans and rollbacks; `schema` the fact schema. Renderers decide nothing; they only print.
 
 pub mod escape;
 pub mod human;
 pub mod json;
 pub mod plan;
+pub mod schema;
 pub mod style;
 
 pub use json::SCHEMA_VERSION;

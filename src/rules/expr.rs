@@ -25,6 +25,7 @@ pub fn env() -> &'static Arc<Env> {
         let _ = env.add_extension(cel::extensions::strings);
         let _ = env.add_extension(cel::extensions::math);
         let _ = env.add_extension(cel::extensions::lists);
+        let _ = env.add_extension(super::kernel_gate::register);
         Arc::new(env)
     })
 }

@@ -43,6 +43,9 @@ pub enum LoadError {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFile {
+    /// Ids of rules from earlier layers (built-in or site) to switch off.
+    #[serde(default)]
+    disable: Vec<Spanned<String>>,
     #[serde(default)]
     rule: Vec<Spanned<RawRule>>,
 }
@@ -133,6 +136,19 @@ fn line_of(text: &str, offset: usize) -> usize {
 
 /// Parses and validates one rule file's text. `file` labels errors.
 pub fn parse_rule_file(file: &str, text: &str) -> Result<Vec<Rule>, Vec<RuleError>> {
+    parse_file(file, text).map(|parsed| parsed.rules)
+}
+
+/// A rule file: its rules, and the rules it switches off.
+#[derive(Debug, Default)]
+pub struct RuleFile {
+    pub rules: Vec<Rule>,
+    /// `disable = [...]`: ids with the line each is written on.
+    pub disable: Vec<(String, usize)>,
+}
+
+/// Parses and validates one rule file's text, `disable` list included.
+pub fn parse_file(file: &str, text: &str) -> Result<RuleFile, Vec<RuleError>> {
     let raw: RawFile = toml::from_str(text).map_err(|e| {
         let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
         vec![RuleError {
@@ -145,6 +161,11 @@ pub fn parse_rule_file(file: &str, text: &str) -> Result<Vec<Rule>, Vec<RuleErro
     let mut rules = Vec::new();
     let mut errors = Vec::new();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let disable = raw
+        .disable
+        .iter()
+        .map(|id| (id.get_ref().clone(), line_of(text, id.span().start)))
+        .collect();
     for spanned in raw.rule {
         let rule_line = line_of(text, spanned.span().start);
         let raw = spanned.into_inner();
@@ -168,7 +189,7 @@ pub fn parse_rule_file(file: &str, text: &str) -> Result<Vec<Rule>, Vec<RuleErro
         }
     }
     if errors.is_empty() {
-        Ok(rules)
+        Ok(RuleFile { rules, disable })
     } else {
         Err(errors)
     }
@@ -326,10 +347,17 @@ impl RuleSet {
         let mut errors = Vec::new();
         for layer in layers {
             let mut layer_rules: BTreeMap<String, Rule> = BTreeMap::new();
+            let mut layer_disables: Vec<(String, String, usize)> = Vec::new();
             for (file, text) in layer {
-                match parse_rule_file(&file, &text) {
-                    Ok(rules) => {
-                        for rule in rules {
+                match parse_file(&file, &text) {
+                    Ok(parsed) => {
+                        layer_disables.extend(
+                            parsed
+                                .disable
+                                .into_iter()
+                                .map(|(id, line)| (file.clone(), id, line)),
+                        );
+                        for rule in parsed.rules {
                             if let Some(other) = layer_rules.get(&rule.id) {
                                 errors.push(RuleError {
                                     file: rule.origin.file.clone(),
@@ -349,6 +377,7 @@ impl RuleSet {
                 }
             }
             set.rules.extend(layer_rules);
+            errors.extend(set.disable(layer_disables));
         }
         match errors.len() {
             0 => Ok(set),
@@ -369,6 +398,26 @@ impl RuleSet {
     /// The site rule files loaded from the root's `etc/twtune/rules.d`.
     pub fn site_files(&self) -> &[String] {
         &self.site_files
+    }
+
+    /// Switches off the rules a layer's `disable` lists name: rules of that
+    /// layer or an earlier one. A later layer may bring a rule back by
+    /// defining it again. An id that names no rule is an error, so a typo
+    /// does not leave a rule running that the operator meant to stop.
+    fn disable(&mut self, disables: Vec<(String, String, usize)>) -> Vec<RuleError> {
+        let mut errors = Vec::new();
+        for (file, id, line) in disables {
+            match self.rules.get_mut(&id) {
+                Some(rule) => rule.disabled = true,
+                None => errors.push(RuleError {
+                    file,
+                    line,
+                    rule: Some(id),
+                    message: "disable names no rule loaded before this file or with it".into(),
+                }),
+            }
+        }
+        errors
     }
 }
 

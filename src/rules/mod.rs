@@ -4,10 +4,13 @@
 //! recommendation, a rationale and references. See `rules/README.md` for the
 //! format and `view` for the facts a condition can name.
 
+pub mod defaults;
 pub mod eval;
 pub mod expr;
 pub mod finding;
+pub mod kernel_gate;
 pub mod load;
+pub mod schema;
 pub mod view;
 
 pub use eval::{Evaluation, RuleFailure, evaluate};

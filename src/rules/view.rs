@@ -4,20 +4,10 @@
 //! `twtune facts`) and then converted to CEL values. Numbers that are whole
 //! become CEL `int`, so conditions compare with plain literals (`!= 0`).
 //!
-//! | variable    | what it holds |
-//! |-------------|---------------|
-//! | `kernel`    | `release`, `version.{major,minor,patch}` (absent when unknown) |
-//! | `net`       | runtime sysctls by path: `net.ipv4.tcp_tw_reuse` (int), `net.ipv4.ip_local_port_range` (list of ints), absent keys are absent — test with `has()` |
-//! | `sysctl`    | the same as text, by full dotted key: `sysctl['net.ipv4.tcp_tw_reuse']` |
-//! | `persisted` | `settings[]`, `winners` (key → setting), `drift[]`, `problems[]`, `refused[]`, `files[]` |
-//! | `counters`  | `tcp_ext.<Name>`, `tcp.<Name>` (absent counters are absent) |
-//! | `sockstat`  | `tcp.{inuse,orphan,tw,alloc,mem}`, `tcp6.inuse` |
-//! | `ports`     | the ephemeral range: `low`, `high`, `count`, `reserved_in_range`, `usable` |
-//! | `namespace` | `initial` (absent when unknown), `proc_sys_net_writable` |
-//! | `netns`     | the same as `namespace`, which CEL reserves: conditions use this one |
-//! | `nat`       | `verdict` ("none", "possible", "likely", "unknown"), `signals[]` |
-//! | `sockets`   | socket pressure, when gathered (an empty map otherwise) |
-//! | `rates`     | per-second counter rates with `check --sample` (an empty map otherwise) |
+//! The variables and what each holds are described once, in
+//! [`super::schema::VARIABLES`]: `twtune facts --schema` prints them with every
+//! path and type [`schema_view`] offers, and rules/README.md's table is
+//! generated from them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -46,6 +36,7 @@ pub const ROOTS: &[&str] = &[
     "nat",
     "sockets",
     "rates",
+    "defaults",
 ];
 
 /// Variables whose members are open maps: any member name is allowed, and a
@@ -121,6 +112,7 @@ pub fn json_view(facts: &Facts) -> Map<String, Json> {
                 .and_then(|r| serde_json::to_value(r).ok()),
         ),
     );
+    view.insert("defaults".into(), super::defaults::view());
     drop_nulls(&mut view);
     view
 }
@@ -183,7 +175,11 @@ fn build_schema_view() -> Map<String, Json> {
     };
     let mut view = json_view(&facts);
     // The port range is always derivable on a real kernel; give it a shape here.
-    view.insert("ports".into(), ports_fields(32768, 60999, 0));
+    let (low, high) = ports::DEFAULT_RANGE;
+    view.insert(
+        "ports".into(),
+        ports_fields(i64::from(low), i64::from(high), 0),
+    );
     view
 }
 
