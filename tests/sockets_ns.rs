@@ -311,21 +311,25 @@ fn proc_fallback_agrees_with_netlink() {
     // Per destination, the counts agree; what depends on the TIME_WAIT's age
     // (reusable now, taken, the ratio) may differ by the time between the two
     // readings, when a socket crosses the reuse delay in between.
-    let stable = |view: &serde_json::Value| -> Vec<serde_json::Value> {
-        view["sockets"]["destinations"]
+    // Sorted, since the order (by ports taken) may differ for the same reason.
+    let stable = |view: &serde_json::Value| -> Vec<String> {
+        let mut rows: Vec<String> = view["sockets"]["destinations"]
             .as_array()
             .unwrap()
             .iter()
             .map(|d| {
-                serde_json::json!([
-                    d["local"],
-                    d["remote"],
-                    d["time_wait"],
-                    d["established"],
-                    d["other"]
-                ])
+                let row = [
+                    &d["local"],
+                    &d["remote"],
+                    &d["time_wait"],
+                    &d["established"],
+                    &d["other"],
+                ];
+                serde_json::json!(row).to_string()
             })
-            .collect()
+            .collect();
+        rows.sort();
+        rows
     };
     assert_eq!(stable(&netlink), stable(&proc_view));
 }
