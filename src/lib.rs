@@ -6,9 +6,11 @@
 //! The binary (`src/main.rs`, `src/commands/`) wires them together.
 
 pub mod apply;
+pub mod atomic;
 pub mod cli;
 pub mod exit_code;
 pub mod facts;
+pub mod host_path;
 pub mod render;
 pub mod rules;
 pub mod sysctl;

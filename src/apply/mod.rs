@@ -14,6 +14,7 @@ pub mod lock;
 pub mod manual;
 pub mod plan;
 pub mod runtime;
+pub mod state;
 pub mod value;
 
 pub use executor::{ApplyError, Options};

@@ -3,7 +3,7 @@
 //! the next boot. Planning reads the host (current values, the file) but
 //! writes nothing; everything it returns is what `--dry-run` shows.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
 
@@ -11,6 +11,7 @@ use super::dropin::{self, DropinError};
 use super::runtime::{self, RuntimeError};
 use super::value::{self, Context, ValueError};
 use crate::facts::persisted::{PersistedConfig, SYSCTL_CONF};
+use crate::host_path;
 use crate::rules::{Finding, Severity};
 use crate::sysctl::{KeyError, SysctlKey};
 
@@ -387,12 +388,12 @@ fn shadows(
     key: &str,
     to: &str,
 ) -> Vec<Shadow> {
-    let ours_real = real_host_path(root, ours);
+    let ours_real = host_path::resolved(root, ours);
     persisted
         .settings_for(key)
         .filter(|s| s.value != to)
         .filter(|s| {
-            let theirs_real = real_host_path(root, &s.file);
+            let theirs_real = host_path::resolved(root, &s.file);
             theirs_real != ours_real && read_after(&theirs_real, &ours_real)
         })
         .map(|s| Shadow {
@@ -400,7 +401,7 @@ fn shadows(
             value: s.value.clone(),
             file: s.file.clone(),
             line: s.line,
-            suggest: real_host_path(root, &s.file),
+            suggest: host_path::resolved(root, &s.file),
         })
         .collect()
 }
@@ -421,17 +422,6 @@ fn read_after(theirs: &str, ours: &str) -> bool {
             .unwrap_or_default()
     };
     name(theirs) > name(ours)
-}
-
-/// The host path with symlinks resolved (Debian's /etc/sysctl.d/99-sysctl.conf
-/// is /etc/sysctl.conf), or the path as given when it cannot be resolved.
-fn real_host_path(root: &Path, file: &str) -> String {
-    let real_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
-    let resolved: Option<PathBuf> = dropin::host_join(root, file).canonicalize().ok();
-    match resolved.as_deref().map(|p| p.strip_prefix(&real_root)) {
-        Some(Ok(rel)) => format!("/{}", rel.display()),
-        _ => file.to_string(),
-    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,6 @@
 //! `twtune apply` and `twtune rollback`: plan, show, confirm, carry out.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -20,7 +19,9 @@ use super::output::{emit, emit_json};
 
 /// Milliseconds a run waits for another's lock (default 10 s).
 const LOCK_WAIT_ENV: &str = "TWTUNE_LOCK_WAIT_MS";
-/// Test hook: pause after the first runtime write until this file is removed.
+/// Test hook (feature `test-hooks` only): pause after the first runtime
+/// write until this file is removed.
+#[cfg(feature = "test-hooks")]
 const PAUSE_ENV: &str = "TWTUNE_TEST_PAUSE_AFTER_FIRST_WRITE";
 
 pub fn apply(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<Exit> {
@@ -154,7 +155,7 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> anyhow::Result<Exit> {
         } else {
             emit(&format!(
                 "Nothing to roll back: no apply is recorded in {}.",
-                journal::last_apply_path(root).display()
+                twtune::apply::state::last_apply_path(root).display()
             ))?;
         }
         return Ok(Exit::Compliant);
@@ -283,6 +284,7 @@ fn options() -> anyhow::Result<Options> {
         };
     Ok(Options {
         lock_wait,
-        pause_after_first_write: std::env::var_os(PAUSE_ENV).map(PathBuf::from),
+        #[cfg(feature = "test-hooks")]
+        pause_after_first_write: std::env::var_os(PAUSE_ENV).map(std::path::PathBuf::from),
     })
 }
