@@ -480,12 +480,13 @@ fn the_plan_and_rollback_json_keep_their_exact_shape() {
         let out = fx.twtune(&[&["--format", "json"], args].concat());
         format!("$ twtune {}\n{}", args.join(" "), stdout(&out))
     };
-    let mut shown = Vec::new();
-    shown.push(run(&["rollback", "--dry-run"]));
-    shown.push(run(&[&["apply", "--dry-run"][..], &sets].concat()));
-    shown.push(run(&[&["apply", "--yes"][..], &sets].concat()));
-    shown.push(run(&["rollback", "--dry-run"]));
-    shown.push(run(&["rollback", "--yes"]));
+    let mut shown = vec![
+        run(&["rollback", "--dry-run"]),
+        run(&[&["apply", "--dry-run"][..], &sets].concat()),
+        run(&[&["apply", "--yes"][..], &sets].concat()),
+        run(&["rollback", "--dry-run"]),
+        run(&["rollback", "--yes"]),
+    ];
     fx.write(
         "var/lib/twtune/journal.json",
         r#"{"version":1,"operation":"apply","pid":4242,"started":0,

@@ -82,20 +82,6 @@ impl PersistPlan {
     pub fn changes(&self) -> bool {
         self.before.as_deref().unwrap_or("") != self.after
     }
-
-    /// The unified diff of the file, before → after; empty when unchanged.
-    pub fn diff(&self) -> String {
-        let before = self.before.as_deref().unwrap_or("");
-        let old_label = match self.before {
-            Some(_) => format!("{} (now)", self.file),
-            None => "/dev/null (no file yet)".to_string(),
-        };
-        similar::TextDiff::from_lines(before, self.after.as_str())
-            .unified_diff()
-            .context_radius(3)
-            .header(&old_label, &format!("{} (after apply)", self.file))
-            .to_string()
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
