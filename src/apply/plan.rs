@@ -1,6 +1,7 @@
 //! From findings and `--set` overrides to a plan: which keys change at
 //! runtime, what the persisted file will say, and what would override it at
-//! the next boot. Planning reads the host (current values, the file) but
+//! the next boot. Planning reads the host (each planned key's value now, the
+//! file; see the module docs of [`crate::apply`] for why not the facts) but
 //! writes nothing; everything it returns is what `--dry-run` shows.
 
 use std::path::Path;

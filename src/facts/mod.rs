@@ -1,4 +1,8 @@
-//! Gathering facts: the only layer that reads the host.
+//! Gathering facts: everything the rules judge, read from the host.
+//!
+//! The other code that touches the host is named in the crate docs: `apply`
+//! reads (and writes) only what it changes, through this module's readers
+//! ([`read_sysctl`], [`read_bounded`]); rule files are read by `rules::load`.
 //!
 //! Every path is joined to a root (`--root DIR`, default `/`), so a fixture
 //! tree stands in for a host. Each source has its own module with a parser that
