@@ -156,13 +156,21 @@ pub fn read_current(root: &Path, file: &str) -> Result<Option<String>, DropinErr
         });
     }
     let mut bytes = Vec::new();
+    // One byte past the bound, so a larger file is refused, never read
+    // short: a truncated text would be edited and written back truncated.
     handle
-        .take(crate::facts::MAX_FILE_BYTES)
+        .take(crate::facts::MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(|source| DropinError::Read {
             file: file.to_string(),
             source,
         })?;
+    if bytes.len() as u64 > crate::facts::MAX_FILE_BYTES {
+        return Err(DropinError::Read {
+            file: file.to_string(),
+            source: io::Error::other(crate::facts::BoundedReadError::TooLarge.to_string()),
+        });
+    }
     String::from_utf8(bytes)
         .map(Some)
         .map_err(|_| DropinError::NotText {
@@ -399,6 +407,17 @@ mod tests {
         assert_eq!(leftovers.len(), 1, "the temporary file is gone");
         restore(root.path(), file, None).unwrap();
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn a_file_past_the_size_bound_is_refused_not_read_short() {
+        let root = tempfile::tempdir().unwrap();
+        let path = host_path::in_tree(root.path(), DEFAULT_DROPIN);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let file = std::fs::File::create(&path).unwrap();
+        file.set_len(crate::facts::MAX_FILE_BYTES + 1).unwrap();
+        let err = read_current(root.path(), DEFAULT_DROPIN).unwrap_err();
+        assert!(err.to_string().contains("refusing to read it"), "{err}");
     }
 
     #[test]
