@@ -125,6 +125,11 @@ fn confined(root: &Path, file: &str) -> Result<PathBuf, DropinError> {
 }
 
 /// The file's text, `None` when it does not exist. Refuses a symlink.
+///
+/// Not read through the facts' reader: this is the file an apply replaces,
+/// so it is opened the way it will be written — O_NOFOLLOW, in a folder
+/// checked to lie inside `--root` — and a link at its name is an error, not
+/// a file to read through. Bounded and non-blocking like every other read.
 pub fn read_current(root: &Path, file: &str) -> Result<Option<String>, DropinError> {
     let path = confined(root, file)?;
     let opened = OpenOptions::new()

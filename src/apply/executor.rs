@@ -90,8 +90,7 @@ fn restored_text(restored: &[String]) -> String {
     }
 }
 
-/// What a run changes: runtime keys in the order written, and the file.
-pub type Records = (Vec<KeyRecord>, Option<FileRecord>);
+pub use super::journal::Records;
 
 /// The records an apply of `plan` journals.
 pub fn records(plan: &Plan) -> Records {

@@ -58,6 +58,9 @@ pub struct FileRecord {
     pub temp: String,
 }
 
+/// What a run changes: runtime keys in the order written, and the file.
+pub type Records = (Vec<KeyRecord>, Option<FileRecord>);
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Journal {
@@ -88,7 +91,7 @@ impl Journal {
     /// What undoing this run writes: every key from the value it recorded
     /// as new back to its old one, newest first, and the file back to its
     /// old text (removed when it did not exist).
-    pub fn inverse(&self) -> (Vec<KeyRecord>, Option<FileRecord>) {
+    pub fn inverse(&self) -> Records {
         let runtime = self
             .runtime
             .iter()
