@@ -459,3 +459,41 @@ fn state_is_written_private_whatever_the_umask() {
     assert_eq!(mode("var/lib/twtune/lock"), 0o600);
     assert_eq!(mode("etc/sysctl.d/90-twtune.conf"), 0o644);
 }
+
+/// The JSON of `apply` and `rollback`, byte for byte (field names, their
+/// order, null vs absent): a contract that a change of how it is built must
+/// not move.
+#[test]
+fn the_plan_and_rollback_json_keep_their_exact_shape() {
+    let fx = Fixture::new();
+    fx.write(
+        "etc/sysctl.d/90-twtune.conf",
+        "# mine\nnet.ipv4.tcp_tw_reuse = 0\n",
+    );
+    let sets = [
+        "--set",
+        "net.ipv4.tcp_tw_reuse=1",
+        "--set",
+        "net.ipv4.tcp_fin_timeout=30",
+    ];
+    let run = |args: &[&str]| {
+        let out = fx.twtune(&[&["--format", "json"], args].concat());
+        format!("$ twtune {}\n{}", args.join(" "), stdout(&out))
+    };
+    let mut shown = vec![
+        run(&["rollback", "--dry-run"]),
+        run(&[&["apply", "--dry-run"][..], &sets].concat()),
+        run(&[&["apply", "--yes"][..], &sets].concat()),
+        run(&["rollback", "--dry-run"]),
+        run(&["rollback", "--yes"]),
+    ];
+    fx.write(
+        "var/lib/twtune/journal.json",
+        r#"{"version":1,"operation":"apply","pid":4242,"started":0,
+            "runtime":[{"key":"net.ipv4.tcp_fin_timeout","old":"60","new":"30"}],
+            "persist":{"file":"/etc/sysctl.d/90-twtune.conf","old":null,"new":"a = 1\n"}}"#,
+    );
+    shown.push(run(&["rollback", "--dry-run"]));
+    shown.push(run(&["rollback", "--yes"]));
+    insta::assert_snapshot!(shown.join("\n"));
+}

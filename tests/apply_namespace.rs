@@ -3,6 +3,7 @@
 
 mod apply_support;
 
+#[cfg(feature = "test-hooks")]
 use std::process::Stdio;
 
 use apply_support::{BIN, Netns, stderr, stdout, wait_for};
@@ -263,6 +264,8 @@ fn values_are_validated_before_anything_is_written() {
     ns.assert_host_untouched();
 }
 
+// The pause hook exists only in a binary built with `--features test-hooks`.
+#[cfg(feature = "test-hooks")]
 #[test]
 fn kill_9_after_the_first_write_leaves_a_journal_that_rollback_resolves() {
     let ns = Netns::new();
@@ -342,6 +345,8 @@ fn kill_9_after_the_first_write_leaves_a_journal_that_rollback_resolves() {
     ns.assert_host_untouched();
 }
 
+// The pause hook exists only in a binary built with `--features test-hooks`.
+#[cfg(feature = "test-hooks")]
 #[test]
 fn a_second_concurrent_apply_waits_then_fails_and_the_first_completes() {
     let ns = Netns::new();

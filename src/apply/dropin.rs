@@ -12,12 +12,14 @@
 //! are fsynced, renamed over the destination, and the folder is fsynced. A
 //! symlink at the destination is refused, never followed or replaced.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::fs::OpenOptions;
+use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::atomic;
 use crate::facts::persisted::{SYSCTL_CONF, SYSCTL_D_DIRS, parse_sysctl_file};
+use crate::host_path;
 
 pub const DEFAULT_DROPIN: &str = "/etc/sysctl.d/90-twtune.conf";
 
@@ -114,7 +116,7 @@ pub fn check_location(root: &Path, file: &str) -> Result<(), DropinError> {
 
 /// `ROOT/file`, once its folder is known to resolve inside `root`.
 fn confined(root: &Path, file: &str) -> Result<PathBuf, DropinError> {
-    let path = host_join(root, file);
+    let path = host_path::in_tree(root, file);
     super::confine::parent_beneath(root, &path).map_err(|e| DropinError::Location {
         file: file.to_string(),
         reason: e.to_string(),
@@ -123,6 +125,11 @@ fn confined(root: &Path, file: &str) -> Result<PathBuf, DropinError> {
 }
 
 /// The file's text, `None` when it does not exist. Refuses a symlink.
+///
+/// Not read through the facts' reader: this is the file an apply replaces,
+/// so it is opened the way it will be written — O_NOFOLLOW, in a folder
+/// checked to lie inside `--root` — and a link at its name is an error, not
+/// a file to read through. Bounded and non-blocking like every other read.
 pub fn read_current(root: &Path, file: &str) -> Result<Option<String>, DropinError> {
     let path = confined(root, file)?;
     let opened = OpenOptions::new()
@@ -154,13 +161,21 @@ pub fn read_current(root: &Path, file: &str) -> Result<Option<String>, DropinErr
         });
     }
     let mut bytes = Vec::new();
+    // One byte past the bound, so a larger file is refused, never read
+    // short: a truncated text would be edited and written back truncated.
     handle
-        .take(crate::facts::MAX_FILE_BYTES)
+        .take(crate::facts::MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(|source| DropinError::Read {
             file: file.to_string(),
             source,
         })?;
+    if bytes.len() as u64 > crate::facts::MAX_FILE_BYTES {
+        return Err(DropinError::Read {
+            file: file.to_string(),
+            source: io::Error::other(crate::facts::BoundedReadError::TooLarge.to_string()),
+        });
+    }
     String::from_utf8(bytes)
         .map(Some)
         .map_err(|_| DropinError::NotText {
@@ -219,22 +234,17 @@ pub fn edit(before: Option<&str>, updates: &[(String, String)]) -> String {
     out
 }
 
-pub fn host_join(root: &Path, file: &str) -> PathBuf {
-    root.join(file.trim_start_matches('/'))
-}
-
 /// A new version written to a temporary file beside the destination, fsynced,
 /// not yet visible under the destination's name.
 #[derive(Debug)]
 pub struct Staged {
     pub file: String,
-    dest: PathBuf,
-    temp: PathBuf,
+    staged: atomic::Staged,
 }
 
 impl Staged {
     pub fn temp_path(&self) -> &Path {
-        &self.temp
+        self.staged.temp_path()
     }
 }
 
@@ -261,7 +271,7 @@ pub fn temp_name_for(file: &str, pid: u32) -> String {
 /// Writes `text` to the temporary file for `file` (mode 0644) and fsyncs it.
 pub fn stage(root: &Path, file: &str, text: &str) -> Result<Staged, DropinError> {
     let dest = confined(root, file)?;
-    let temp = host_join(root, &temp_name(file));
+    let temp = host_path::in_tree(root, &temp_name(file));
     let werr = |source| DropinError::Write {
         file: file.to_string(),
         source,
@@ -271,28 +281,11 @@ pub fn stage(root: &Path, file: &str, text: &str) -> Result<Staged, DropinError>
     }
     // Again once the folders exist: nothing raced a link in while creating them.
     confined(root, file)?;
-    // A leftover of this name (pid reuse after a crash) is removed, never opened.
-    let _ = std::fs::remove_file(&temp);
-    let result = (|| -> io::Result<()> {
-        let mut handle = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .custom_flags(nix::libc::O_NOFOLLOW)
-            .mode(0o644)
-            .open(&temp)?;
-        // The umask may have narrowed the mode; sysctl files are world-readable.
-        handle.set_permissions(std::fs::Permissions::from_mode(0o644))?;
-        handle.write_all(text.as_bytes())?;
-        handle.sync_all()
-    })();
-    if let Err(source) = result {
-        let _ = std::fs::remove_file(&temp);
-        return Err(werr(source));
-    }
+    // Mode 0644 whatever the umask: sysctl files are world-readable.
+    let staged = atomic::stage(&dest, &temp, text.as_bytes(), 0o644).map_err(werr)?;
     Ok(Staged {
         file: file.to_string(),
-        dest,
-        temp,
+        staged,
     })
 }
 
@@ -300,24 +293,18 @@ impl Staged {
     /// Renames the staged file over the destination and fsyncs the folder.
     /// Refuses when a symlink or non-file appeared at the destination since.
     pub fn commit(self) -> Result<(), DropinError> {
-        let file = self.file.clone();
-        if let Err(err) = refuse_non_file(&self.dest, &file) {
-            self.discard();
+        let file = self.file;
+        if let Err(err) = refuse_non_file(self.staged.dest_path(), &file) {
+            self.staged.discard();
             return Err(err);
         }
-        let werr = |source| DropinError::Write {
-            file: file.clone(),
-            source,
-        };
-        if let Err(source) = std::fs::rename(&self.temp, &self.dest) {
-            self.discard();
-            return Err(werr(source));
-        }
-        sync_dir(&self.dest).map_err(werr)
+        self.staged
+            .commit()
+            .map_err(|source| DropinError::Write { file, source })
     }
 
     pub fn discard(self) {
-        let _ = std::fs::remove_file(&self.temp);
+        self.staged.discard();
     }
 }
 
@@ -340,32 +327,18 @@ pub fn restore(root: &Path, file: &str, text: Option<&str>) -> Result<(), Dropin
         None => {
             let dest = confined(root, file)?;
             refuse_non_file(&dest, file)?;
-            match std::fs::remove_file(&dest) {
-                Ok(()) => sync_dir(&dest).map_err(|source| DropinError::Write {
-                    file: file.to_string(),
-                    source,
-                }),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-                Err(source) => Err(DropinError::Write {
-                    file: file.to_string(),
-                    source,
-                }),
-            }
+            atomic::remove(&dest).map_err(|source| DropinError::Write {
+                file: file.to_string(),
+                source,
+            })
         }
-    }
-}
-
-/// fsync the folder holding `path`, so a rename or unlink in it is durable.
-pub fn sync_dir(path: &Path) -> io::Result<()> {
-    match path.parent() {
-        Some(dir) => File::open(dir)?.sync_all(),
-        None => Ok(()),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     fn up(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
@@ -429,7 +402,7 @@ mod tests {
             .unwrap()
             .commit()
             .unwrap();
-        let path = host_join(root.path(), file);
+        let path = host_path::in_tree(root.path(), file);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "a = 1\n");
         assert_eq!(
             std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
@@ -442,11 +415,22 @@ mod tests {
     }
 
     #[test]
+    fn a_file_past_the_size_bound_is_refused_not_read_short() {
+        let root = tempfile::tempdir().unwrap();
+        let path = host_path::in_tree(root.path(), DEFAULT_DROPIN);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let file = std::fs::File::create(&path).unwrap();
+        file.set_len(crate::facts::MAX_FILE_BYTES + 1).unwrap();
+        let err = read_current(root.path(), DEFAULT_DROPIN).unwrap_err();
+        assert!(err.to_string().contains("refusing to read it"), "{err}");
+    }
+
+    #[test]
     fn a_symlink_at_the_destination_is_never_followed() {
         let root = tempfile::tempdir().unwrap();
         let target = root.path().join("target");
         std::fs::write(&target, "precious\n").unwrap();
-        let path = host_join(root.path(), DEFAULT_DROPIN);
+        let path = host_path::in_tree(root.path(), DEFAULT_DROPIN);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::os::unix::fs::symlink(&target, &path).unwrap();
         assert!(matches!(

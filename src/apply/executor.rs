@@ -14,6 +14,7 @@ use super::journal::{self, FileRecord, Journal, JournalError, KeyRecord, Operati
 use super::lock::{Lock, LockError};
 use super::plan::Plan;
 use super::runtime::{self, RuntimeError};
+use super::state;
 use crate::sysctl::SysctlKey;
 
 pub use super::lock::DEFAULT_WAIT as DEFAULT_LOCK_WAIT;
@@ -22,8 +23,10 @@ pub use super::lock::DEFAULT_WAIT as DEFAULT_LOCK_WAIT;
 pub struct Options {
     /// How long to wait for another run's lock.
     pub lock_wait: Duration,
-    /// Test hook: after the first runtime write, create this file and wait
-    /// until it is removed (a test kills the process meanwhile, or lets it go).
+    /// Test hook (feature `test-hooks` only): after the first runtime write,
+    /// create this file and wait until it is removed (a test kills the
+    /// process meanwhile, or lets it go).
+    #[cfg(feature = "test-hooks")]
     pub pause_after_first_write: Option<PathBuf>,
 }
 
@@ -87,8 +90,7 @@ fn restored_text(restored: &[String]) -> String {
     }
 }
 
-/// What a run changes: runtime keys in the order written, and the file.
-pub type Records = (Vec<KeyRecord>, Option<FileRecord>);
+pub use super::journal::Records;
 
 /// The records an apply of `plan` journals.
 pub fn records(plan: &Plan) -> Records {
@@ -126,7 +128,7 @@ pub fn apply(
         options,
         Record::LastApply,
     )?;
-    journal::remove(&journal::journal_path(root))?;
+    journal::remove(&state::journal_path(root))?;
     Ok(journal)
 }
 
@@ -134,7 +136,7 @@ pub fn apply(
 /// value back to the recorded one, and the file back to its recorded text.
 /// `None` when there is no last apply.
 pub fn rollback_records(root: &Path) -> Result<Option<Records>, ApplyError> {
-    let Some(last) = journal::read(&journal::last_apply_path(root))? else {
+    let Some(last) = journal::read(&state::last_apply_path(root))? else {
         return Ok(None);
     };
     let mut runtime = Vec::new();
@@ -179,15 +181,15 @@ pub fn rollback_last(
         options,
         Record::None,
     )?;
-    journal::remove(&journal::last_apply_path(root))?;
-    journal::remove(&journal::journal_path(root))?;
+    journal::remove(&state::last_apply_path(root))?;
+    journal::remove(&state::journal_path(root))?;
     Ok(())
 }
 
 /// Finishes an interrupted run by restoring every value its journal recorded
 /// as old, then removes the journal. Safe to repeat.
 pub fn recover(root: &Path, _lock: &Lock) -> Result<Option<Journal>, ApplyError> {
-    let path = journal::journal_path(root);
+    let path = state::journal_path(root);
     let Some(journal) = journal::read(&path)? else {
         return Ok(None);
     };
@@ -200,7 +202,7 @@ pub fn recover(root: &Path, _lock: &Lock) -> Result<Option<Journal>, ApplyError>
     if let Some(file) = &journal.persist {
         // `temp` was derived from the file and the run's pid when the journal
         // was read, never taken from it; its folder is the file's, checked.
-        let temp = dropin::host_join(root, &file.temp);
+        let temp = crate::host_path::in_tree(root, &file.temp);
         if super::confine::parent_beneath(root, &temp).is_ok() {
             let _ = std::fs::remove_file(temp);
         }
@@ -228,12 +230,8 @@ pub fn recover(root: &Path, _lock: &Lock) -> Result<Option<Journal>, ApplyError>
 fn refuse_if_interrupted(root: &Path) -> Result<(), ApplyError> {
     // The caller holds the lock, so a journal here belongs to a dead run.
     if let Some(found) = journal::interrupted(root)? {
-        let found = journal::Interrupted {
-            running: false,
-            ..found
-        };
         return Err(ApplyError::Interrupted {
-            notice: found.notice(),
+            notice: found.seen_holding_the_lock().notice(),
         });
     }
     Ok(())
@@ -242,7 +240,7 @@ fn refuse_if_interrupted(root: &Path) -> Result<(), ApplyError> {
 fn key_of(text: &str) -> Result<SysctlKey, ApplyError> {
     SysctlKey::parse_managed(text).map_err(|e| {
         ApplyError::Journal(JournalError::Invalid {
-            path: PathBuf::from(journal::LAST_APPLY),
+            path: PathBuf::from(state::LAST_APPLY),
             source: journal::RecordError::Key(e.to_string()),
         })
     })
@@ -270,8 +268,10 @@ fn execute(
     options: &Options,
     record: Record,
 ) -> Result<Journal, ApplyError> {
+    #[cfg(not(feature = "test-hooks"))]
+    let _ = options;
     check_not_stale(root, &journal)?;
-    let path = journal::journal_path(root);
+    let path = state::journal_path(root);
     journal::write(&path, &journal)?;
 
     let staged = match journal
@@ -286,7 +286,7 @@ fn execute(
         None => None,
     };
     let staged_record = match record {
-        Record::LastApply => match journal::stage(&journal::last_apply_path(root), &journal) {
+        Record::LastApply => match journal::stage(&state::last_apply_path(root), &journal) {
             Ok(staged_record) => Some(staged_record),
             Err(e) => {
                 if let Some(staged) = staged {
@@ -313,6 +313,7 @@ fn execute(
             // The failed key too: a write can half-take (a read-back mismatch).
             return Err(give_back(root, &path, &journal, index + 1, false, e.into()));
         }
+        #[cfg(feature = "test-hooks")]
         if index == 0
             && let Some(pause) = &options.pause_after_first_write
         {
@@ -432,6 +433,7 @@ fn restore_key(root: &Path, key: &str, old: &str) -> Result<bool, StepError> {
     Ok(true)
 }
 
+#[cfg(feature = "test-hooks")]
 fn pause_until_removed(marker: &Path) {
     if std::fs::write(marker, std::process::id().to_string()).is_err() {
         return;
@@ -487,7 +489,7 @@ mod tests {
         );
         let reuse = dir.path().join("proc/sys/net/ipv4/tcp_tw_reuse");
         assert_eq!(std::fs::read_to_string(reuse).unwrap(), "2\n");
-        assert!(!journal::journal_path(dir.path()).exists());
+        assert!(!state::journal_path(dir.path()).exists());
         assert!(!dir.path().join("etc/sysctl.d/90-twtune.conf").exists());
     }
 

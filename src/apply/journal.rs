@@ -8,19 +8,17 @@
 //! its journal into `last-apply.json`, the record `rollback` undoes.
 
 use std::fs::OpenOptions;
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::confine;
-use super::dropin::{self, sync_dir};
+use super::dropin;
+use super::state::{self, StateError};
+use crate::atomic;
 use crate::sysctl::{SysctlKey, normalize_value};
 
-pub const STATE_DIR: &str = "var/lib/twtune";
-pub const JOURNAL: &str = "journal.json";
-pub const LAST_APPLY: &str = "last-apply.json";
 const FORMAT_VERSION: u32 = 1;
 
 /// The largest state record read back. A record holds at most the persisted
@@ -60,6 +58,9 @@ pub struct FileRecord {
     pub temp: String,
 }
 
+/// What a run changes: runtime keys in the order written, and the file.
+pub type Records = (Vec<KeyRecord>, Option<FileRecord>);
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Journal {
@@ -85,6 +86,29 @@ impl Journal {
             runtime,
             persist,
         }
+    }
+
+    /// What undoing this run writes: every key from the value it recorded
+    /// as new back to its old one, newest first, and the file back to its
+    /// old text (removed when it did not exist).
+    pub fn inverse(&self) -> Records {
+        let runtime = self
+            .runtime
+            .iter()
+            .rev()
+            .map(|r| KeyRecord {
+                key: r.key.clone(),
+                old: r.new.clone(),
+                new: r.old.clone(),
+            })
+            .collect();
+        let persist = self.persist.as_ref().map(|f| FileRecord {
+            file: f.file.clone(),
+            old: f.new.clone(),
+            new: f.old.clone(),
+            temp: f.temp.clone(),
+        });
+        (runtime, persist)
     }
 }
 
@@ -191,178 +215,56 @@ pub enum JournalError {
         "{path}: {reason}; twtune keeps its state only in a folder of root's that nobody else can write"
     )]
     UnsafeState { path: PathBuf, reason: String },
-}
-
-pub fn state_dir(root: &Path) -> PathBuf {
-    root.join(STATE_DIR)
-}
-
-pub fn journal_path(root: &Path) -> PathBuf {
-    state_dir(root).join(JOURNAL)
-}
-
-pub fn last_apply_path(root: &Path) -> PathBuf {
-    state_dir(root).join(LAST_APPLY)
-}
-
-/// Checks the state folder as it is: not a symlink, owned by root (or the
-/// user running twtune), writable by nobody else, and under `--root` inside
-/// the root.
-/// `Ok(false)` when it does not exist.
-pub fn check_state_dir(root: &Path) -> Result<bool, JournalError> {
-    let dir = state_dir(root);
-    let unsafe_state = |reason: String| JournalError::UnsafeState {
-        path: dir.clone(),
-        reason,
-    };
-    if !root.is_dir() {
-        return Ok(false);
-    }
-    confine::parent_beneath(root, &dir).map_err(|e| unsafe_state(e.to_string()))?;
-    let meta = match dir.symlink_metadata() {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-        Err(source) => return Err(JournalError::Read { path: dir, source }),
-    };
-    if meta.file_type().is_symlink() {
-        return Err(unsafe_state("the state folder is a symbolic link".into()));
-    }
-    if !meta.is_dir() {
-        return Err(unsafe_state("the state folder is not a folder".into()));
-    }
-    // Root's, or the user's running twtune (a fixture tree of a non-root
-    // test run); an unprivileged `twtune check` still reads root's state.
-    let me = nix::unistd::geteuid().as_raw();
-    if meta.uid() != 0 && meta.uid() != me {
-        return Err(unsafe_state(format!(
-            "the state folder is owned by uid {}, neither root nor {me}",
-            meta.uid()
-        )));
-    }
-    if meta.mode() & 0o022 != 0 {
-        return Err(unsafe_state(format!(
-            "the state folder has mode {:o}: others can write it",
-            meta.mode() & 0o777
-        )));
-    }
-    Ok(true)
-}
-
-/// Creates the state folder (mode 0700 whatever the umask) or checks the one
-/// there, then narrows an older, wider mode to 0700.
-pub fn prepare_state_dir(root: &Path) -> Result<PathBuf, JournalError> {
-    let dir = state_dir(root);
-    let werr = |source| JournalError::Write {
-        path: dir.clone(),
-        source,
-    };
-    if !check_state_dir(root)? {
-        if let Some(parent) = dir.parent() {
-            std::fs::create_dir_all(parent).map_err(werr)?;
-        }
-        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(source) => return Err(werr(source)),
-        }
-        check_state_dir(root)?;
-    }
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).map_err(werr)?;
-    Ok(dir)
-}
-
-/// Opens a state file for writing as a new file: O_CREAT|O_EXCL|O_NOFOLLOW,
-/// mode 0600 whatever the umask, so no planted link is followed and no file
-/// is created through a dangling one.
-fn create_new_private(path: &Path) -> io::Result<std::fs::File> {
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
-        .mode(0o600)
-        .open(path)?;
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    Ok(file)
+    #[error(transparent)]
+    State(#[from] StateError),
 }
 
 /// A record written and fsynced under a temporary name, not yet in place.
 #[derive(Debug)]
-pub struct StagedRecord {
-    temp: PathBuf,
-    path: PathBuf,
-}
+pub struct StagedRecord(atomic::Staged);
 
 impl StagedRecord {
     /// Renames it into place and fsyncs the folder: no new data blocks, so a
     /// full disk has already failed at [`stage`].
     pub fn commit(self) -> Result<(), JournalError> {
-        let result = std::fs::rename(&self.temp, &self.path).and_then(|()| sync_dir(&self.path));
-        if result.is_err() {
-            let _ = std::fs::remove_file(&self.temp);
-        }
-        result.map_err(|source| JournalError::Write {
-            path: self.path.clone(),
-            source,
-        })
+        let path = self.0.dest_path().to_path_buf();
+        self.0
+            .commit()
+            .map_err(|source| JournalError::Write { path, source })
     }
 
     pub fn discard(self) {
-        let _ = std::fs::remove_file(&self.temp);
+        self.0.discard();
     }
 }
 
-/// Writes `journal` beside `path` under a temporary name (fsynced) without
-/// replacing anything yet.
+/// Writes `journal` beside `path` under a temporary name (fsynced, mode
+/// 0600) without replacing anything yet.
 pub fn stage(path: &Path, journal: &Journal) -> Result<StagedRecord, JournalError> {
     let err = |source| JournalError::Write {
         path: path.to_path_buf(),
         source,
     };
+    let mut text = serde_json::to_string_pretty(journal).map_err(|e| err(io::Error::other(e)))?;
+    text.push('\n');
     let temp = path.with_extension("json.tmp");
-    // A temporary file left by a killed run (or planted) is removed, not
-    // opened: unlink never follows a link.
-    match std::fs::remove_file(&temp) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(source) => return Err(err(source)),
-    }
-    let result = (|| -> io::Result<()> {
-        let mut file = create_new_private(&temp)?;
-        let text = serde_json::to_string_pretty(journal).map_err(io::Error::other)?;
-        file.write_all(text.as_bytes())?;
-        file.write_all(b"\n")?;
-        file.sync_all()
-    })();
-    if let Err(source) = result {
-        let _ = std::fs::remove_file(&temp);
-        return Err(err(source));
-    }
-    Ok(StagedRecord {
-        temp,
-        path: path.to_path_buf(),
-    })
+    atomic::stage(path, &temp, text.as_bytes(), 0o600)
+        .map(StagedRecord)
+        .map_err(err)
 }
 
 /// Writes `journal` to `path` durably: temp file, fsync, rename, fsync folder.
 /// `path` is a file in the state folder of the root it lies under.
 pub fn write(path: &Path, journal: &Journal) -> Result<(), JournalError> {
-    if let Some(root) = root_of(path) {
-        prepare_state_dir(&root)?;
+    if let Some(root) = state::root_of(path) {
+        state::prepare_state_dir(&root)?;
     }
     stage(path, journal)?.commit()
 }
 
-/// `ROOT` for `ROOT/var/lib/twtune/FILE`.
-fn root_of(path: &Path) -> Option<PathBuf> {
-    let dir = path.parent()?;
-    dir.ends_with(STATE_DIR)
-        .then(|| dir.ancestors().nth(3).map(Path::to_path_buf))
-        .flatten()
-}
-
 pub fn read(path: &Path) -> Result<Option<Journal>, JournalError> {
-    if let Some(root) = root_of(path)
-        && !check_state_dir(&root)?
+    if let Some(root) = state::root_of(path)
+        && !state::check_state_dir(&root)?
     {
         return Ok(None);
     }
@@ -410,17 +312,10 @@ pub fn read(path: &Path) -> Result<Option<Journal>, JournalError> {
 }
 
 pub fn remove(path: &Path) -> Result<(), JournalError> {
-    match std::fs::remove_file(path) {
-        Ok(()) => sync_dir(path).map_err(|source| JournalError::Write {
-            path: path.to_path_buf(),
-            source,
-        }),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(source) => Err(JournalError::Write {
-            path: path.to_path_buf(),
-            source,
-        }),
-    }
+    atomic::remove(path).map_err(|source| JournalError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// An apply or rollback that did not finish.
@@ -433,6 +328,15 @@ pub struct Interrupted {
 }
 
 impl Interrupted {
+    /// The same run as seen by a process holding the lock: nobody else holds
+    /// it, so the run is dead, not under way.
+    pub fn seen_holding_the_lock(self) -> Interrupted {
+        Interrupted {
+            running: false,
+            ..self
+        }
+    }
+
     /// One paragraph for an operator, naming the journal and the way out.
     pub fn notice(&self) -> String {
         let what = match self.journal.operation {
@@ -472,7 +376,7 @@ impl Interrupted {
 /// A journal that cannot be read is reported as interrupted too, since it
 /// equally means an unfinished change.
 pub fn interrupted(root: &Path) -> Result<Option<Interrupted>, JournalError> {
-    let path = journal_path(root);
+    let path = state::journal_path(root);
     Ok(read(&path)?.map(|journal| Interrupted {
         path,
         journal,
@@ -483,6 +387,7 @@ pub fn interrupted(root: &Path) -> Result<Option<Interrupted>, JournalError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::apply::state::{journal_path, last_apply_path, prepare_state_dir, state_dir};
     use std::os::unix::fs::PermissionsExt;
 
     #[test]

@@ -8,7 +8,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::journal::{JournalError, prepare_state_dir, state_dir};
+use super::state::{StateError, lock_path, prepare_state_dir};
 
 /// How long a second run waits for the first by default.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(10);
@@ -18,7 +18,7 @@ pub enum LockError {
     #[error("cannot open the lock file {path}: {source}")]
     Open { path: PathBuf, source: io::Error },
     #[error(transparent)]
-    State(#[from] JournalError),
+    State(#[from] StateError),
     #[error("another twtune apply or rollback holds {path}; gave up after waiting {}s", waited.as_secs_f64())]
     Busy { path: PathBuf, waited: Duration },
 }
@@ -27,10 +27,6 @@ pub enum LockError {
 #[derive(Debug)]
 pub struct Lock {
     _file: File,
-}
-
-pub fn lock_path(root: &Path) -> PathBuf {
-    state_dir(root).join("lock")
 }
 
 /// Takes the lock, polling until `wait` has passed.

@@ -1,9 +1,10 @@
 //! From findings and `--set` overrides to a plan: which keys change at
 //! runtime, what the persisted file will say, and what would override it at
-//! the next boot. Planning reads the host (current values, the file) but
+//! the next boot. Planning reads the host (each planned key's value now, the
+//! file; see the module docs of [`crate::apply`] for why not the facts) but
 //! writes nothing; everything it returns is what `--dry-run` shows.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
 
@@ -11,6 +12,7 @@ use super::dropin::{self, DropinError};
 use super::runtime::{self, RuntimeError};
 use super::value::{self, Context, ValueError};
 use crate::facts::persisted::{PersistedConfig, SYSCTL_CONF};
+use crate::host_path;
 use crate::rules::{Finding, Severity};
 use crate::sysctl::{KeyError, SysctlKey};
 
@@ -80,20 +82,6 @@ impl PersistPlan {
     /// (it would otherwise claim a change beside an empty plan).
     pub fn changes(&self) -> bool {
         self.before.as_deref().unwrap_or("") != self.after
-    }
-
-    /// The unified diff of the file, before → after; empty when unchanged.
-    pub fn diff(&self) -> String {
-        let before = self.before.as_deref().unwrap_or("");
-        let old_label = match self.before {
-            Some(_) => format!("{} (now)", self.file),
-            None => "/dev/null (no file yet)".to_string(),
-        };
-        similar::TextDiff::from_lines(before, self.after.as_str())
-            .unified_diff()
-            .context_radius(3)
-            .header(&old_label, &format!("{} (after apply)", self.file))
-            .to_string()
     }
 }
 
@@ -167,15 +155,54 @@ struct Wanted {
     severity: Option<Severity>,
 }
 
+/// A wanted value, validated, beside the key's value now.
+struct Checked {
+    wanted: Wanted,
+    current: String,
+    /// The value as it will be written.
+    to: String,
+}
+
+/// The plan for `request`: what the rules recommend, overridden by `--set`
+/// and narrowed by `--only`, every value checked against the key's value
+/// now, then the persisted file edited to match.
 pub fn build(
     root: &Path,
     persisted: &PersistedConfig,
     request: &Request,
 ) -> Result<Plan, PlanError> {
+    let (mut wanted, mut notes) = recommendations(request.findings, request.skip)?;
+    let set_keys = override_with_sets(&mut wanted, request.sets)?;
+    keep_only(&mut wanted, request.only, &set_keys)?;
+    let checked = check_against_host(root, wanted, &mut notes)?;
+    let persist = match request.scope {
+        Scope::RuntimeOnly => None,
+        Scope::Both | Scope::PersistOnly => Some(plan_persisted_file(
+            root,
+            persisted,
+            request.persist_to,
+            &checked,
+        )?),
+    };
+    let changes = changes(checked, request.scope, persist.as_ref());
+    Ok(Plan {
+        changes,
+        persist,
+        notes,
+    })
+}
+
+/// One value per key from the findings not skipped. Where two rules want
+/// different values the more severe finding wins (a narrow port range
+/// outranks its parity advice), with a note; a tie is the operator's call.
+fn recommendations(
+    findings: &[Finding],
+    skip: &[String],
+) -> Result<(Vec<Wanted>, Vec<String>), PlanError> {
     let mut wanted: Vec<Wanted> = Vec::new();
     let mut notes = Vec::new();
-    for finding in request.findings {
-        if request.skip.contains(&finding.rule) {
+    for finding in findings {
+        if skip.contains(&finding.rule) {
             continue;
         }
         let Some((key, value)) = finding.recommendation() else {
@@ -187,57 +214,59 @@ pub fn build(
             arg: format!("{} ({})", key, finding.rule),
             source,
         })?;
-        let severity = Some(finding.severity);
-        match wanted.iter_mut().find(|w| w.key == key) {
-            Some(w) if value::normalize_same(&w.raw, value) => {}
-            // Two rules want different values: the more severe finding wins
-            // (a narrow port range outranks its parity advice); a tie is the
-            // operator's call.
-            Some(w) if w.severity != severity => {
-                let (kept, dropped, dropped_value) = if w.severity > severity {
-                    (
-                        w.rule.clone().unwrap_or_default(),
-                        finding.rule.clone(),
-                        value.to_string(),
-                    )
-                } else {
-                    let old = (
-                        finding.rule.clone(),
-                        w.rule.clone().unwrap_or_default(),
-                        w.raw.clone(),
-                    );
-                    *w = Wanted {
-                        key: key.clone(),
-                        raw: value.to_string(),
-                        rule: Some(finding.rule.clone()),
-                        severity,
-                    };
-                    old
-                };
-                notes.push(format!(
-                    "{key}: rule {dropped} recommends {dropped_value:?}; rule {kept} is more severe and its value is planned instead"
-                ));
-            }
-            Some(w) => {
-                return Err(PlanError::Conflict {
-                    key: key.to_string(),
-                    first: w.rule.clone().unwrap_or_default(),
-                    first_value: w.raw.clone(),
-                    second: finding.rule.clone(),
-                    second_value: value.to_string(),
-                });
-            }
-            None => wanted.push(Wanted {
-                key,
-                raw: value.to_string(),
-                rule: Some(finding.rule.clone()),
-                severity,
-            }),
-        }
+        let wanted_here = Wanted {
+            key,
+            raw: value.to_string(),
+            rule: Some(finding.rule.clone()),
+            severity: Some(finding.severity),
+        };
+        merge(&mut wanted, &mut notes, wanted_here)?;
     }
-    // --set overrides a rule's value for the same key, keeping its place.
+    Ok((wanted, notes))
+}
+
+/// Adds one rule's value for a key to `wanted`, or settles it against the
+/// value another rule wants for the same key.
+fn merge(wanted: &mut Vec<Wanted>, notes: &mut Vec<String>, new: Wanted) -> Result<(), PlanError> {
+    let Some(w) = wanted.iter_mut().find(|w| w.key == new.key) else {
+        wanted.push(new);
+        return Ok(());
+    };
+    let rule = new.rule.clone().unwrap_or_default();
+    if value::normalize_same(&w.raw, &new.raw) {
+        return Ok(());
+    }
+    if w.severity == new.severity {
+        return Err(PlanError::Conflict {
+            key: new.key.to_string(),
+            first: w.rule.clone().unwrap_or_default(),
+            first_value: w.raw.clone(),
+            second: rule,
+            second_value: new.raw,
+        });
+    }
+    let key = new.key.clone();
+    let (kept, dropped, dropped_value) = if w.severity > new.severity {
+        (w.rule.clone().unwrap_or_default(), rule, new.raw)
+    } else {
+        let old = (rule, w.rule.clone().unwrap_or_default(), w.raw.clone());
+        *w = new;
+        old
+    };
+    notes.push(format!(
+        "{key}: rule {dropped} recommends {dropped_value:?}; rule {kept} is more severe and its value is planned instead"
+    ));
+    Ok(())
+}
+
+/// Applies `--set KEY=VALUE`: it overrides a rule's value for the same key,
+/// keeping its place, or adds the key. Returns the keys set.
+fn override_with_sets(
+    wanted: &mut Vec<Wanted>,
+    sets: &[String],
+) -> Result<Vec<SysctlKey>, PlanError> {
     let mut set_keys: Vec<(SysctlKey, String)> = Vec::new();
-    for arg in request.sets {
+    for arg in sets {
         let Some((key, value)) = arg.split_once('=') else {
             return Err(PlanError::SetSyntax { arg: arg.clone() });
         };
@@ -267,32 +296,50 @@ pub fn build(
             }),
         }
     }
-    if !request.only.is_empty() {
-        let only = request
-            .only
-            .iter()
-            .map(|arg| {
-                SysctlKey::parse_managed(arg).map_err(|source| PlanError::Key {
-                    flag: "--only",
-                    arg: arg.clone(),
-                    source,
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        if let Some((key, _)) = set_keys.iter().find(|(k, _)| !only.contains(k)) {
-            return Err(PlanError::SetOutsideOnly {
-                key: key.to_string(),
-            });
-        }
-        wanted.retain(|w| only.contains(&w.key));
-    }
+    Ok(set_keys.into_iter().map(|(key, _)| key).collect())
+}
 
-    // Validate everything before deciding anything, so one bad value fails the
-    // whole plan with that value's error.
+/// `--only KEY…`: keeps those keys; a `--set` outside them is an error, not
+/// a value silently dropped.
+fn keep_only(
+    wanted: &mut Vec<Wanted>,
+    only: &[String],
+    set_keys: &[SysctlKey],
+) -> Result<(), PlanError> {
+    if only.is_empty() {
+        return Ok(());
+    }
+    let only = only
+        .iter()
+        .map(|arg| {
+            SysctlKey::parse_managed(arg).map_err(|source| PlanError::Key {
+                flag: "--only",
+                arg: arg.clone(),
+                source,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(key) = set_keys.iter().find(|k| !only.contains(k)) {
+        return Err(PlanError::SetOutsideOnly {
+            key: key.to_string(),
+        });
+    }
+    wanted.retain(|w| only.contains(&w.key));
+    Ok(())
+}
+
+/// Reads each key's value now and validates the wanted one against it.
+/// Everything is validated before anything is decided, so one bad value
+/// fails the whole plan with that value's error.
+fn check_against_host(
+    root: &Path,
+    wanted: Vec<Wanted>,
+    notes: &mut Vec<String>,
+) -> Result<Vec<Checked>, PlanError> {
     let ctx = Context {
         unprivileged_port_start: planned_or_current(root, &wanted, "ip_unprivileged_port_start"),
     };
-    let mut checked: Vec<(Wanted, String, String)> = Vec::new();
+    let mut checked = Vec::new();
     for w in wanted {
         let current = match runtime::read(root, &w.key) {
             Ok(v) => v,
@@ -302,73 +349,79 @@ pub fn build(
         let kind = value::kind_of(&w.key, &current);
         let ok = value::check(&w.key, kind, &w.raw, ctx)?;
         notes.extend(ok.notes);
-        checked.push((w, current, ok.value));
+        checked.push(Checked {
+            wanted: w,
+            current,
+            to: ok.value,
+        });
     }
+    Ok(checked)
+}
 
-    let persist = if request.scope == Scope::RuntimeOnly {
-        None
-    } else {
-        let file = match request.persist_to {
-            Some(p) => p.to_string_lossy().into_owned(),
-            None => dropin::DEFAULT_DROPIN.to_string(),
-        };
-        dropin::check_location(root, &file)?;
-        let before = dropin::read_current(root, &file)?;
-        let updates: Vec<(String, String)> = checked
-            .iter()
-            .filter(|(w, _, to)| {
-                before
-                    .as_deref()
-                    .and_then(|t| dropin::value_in(t, w.key.as_str()))
-                    .as_deref()
-                    != Some(to)
-            })
-            .map(|(w, _, to)| (w.key.to_string(), to.clone()))
-            .collect();
-        let after = if updates.is_empty() {
-            before.clone().unwrap_or_default()
-        } else {
-            dropin::edit(before.as_deref(), &updates)
-        };
-        let shadowed = checked
-            .iter()
-            .flat_map(|(w, _, to)| shadows(root, persisted, &file, w.key.as_str(), to))
-            .collect();
-        Some(PersistPlan {
-            file,
-            before,
-            after,
-            shadowed,
-        })
+/// The persisted file (`--persist-to` or the default drop-in) edited so
+/// each key has its planned value, and the files that would override it
+/// at the next boot.
+fn plan_persisted_file(
+    root: &Path,
+    persisted: &PersistedConfig,
+    persist_to: Option<&Path>,
+    checked: &[Checked],
+) -> Result<PersistPlan, PlanError> {
+    let file = match persist_to {
+        Some(p) => p.to_string_lossy().into_owned(),
+        None => dropin::DEFAULT_DROPIN.to_string(),
     };
+    dropin::check_location(root, &file)?;
+    let before = dropin::read_current(root, &file)?;
+    let updates: Vec<(String, String)> = checked
+        .iter()
+        .filter(|c| !persisted_as(before.as_deref(), &c.wanted.key, &c.to))
+        .map(|c| (c.wanted.key.to_string(), c.to.clone()))
+        .collect();
+    let after = if updates.is_empty() {
+        before.clone().unwrap_or_default()
+    } else {
+        dropin::edit(before.as_deref(), &updates)
+    };
+    let shadowed = checked
+        .iter()
+        .flat_map(|c| shadows(root, persisted, &file, c.wanted.key.as_str(), &c.to))
+        .collect();
+    Ok(PersistPlan {
+        file,
+        before,
+        after,
+        shadowed,
+    })
+}
 
-    let changes = checked
+/// The file's text already sets `key` to `to` (its last assignment wins).
+fn persisted_as(text: Option<&str>, key: &SysctlKey, to: &str) -> bool {
+    text.and_then(|t| dropin::value_in(t, key.as_str()))
+        .as_deref()
+        == Some(to)
+}
+
+/// The keys the plan touches: written at runtime unless `--persist-only`
+/// or already at the value, persisted when the file changes for them.
+fn changes(checked: Vec<Checked>, scope: Scope, persist: Option<&PersistPlan>) -> Vec<Change> {
+    checked
         .into_iter()
-        .filter_map(|(w, from, to)| {
-            let runtime = request.scope != Scope::PersistOnly && from != to;
-            let persist = persist.as_ref().is_some_and(|p| {
-                p.changes()
-                    && p.before
-                        .as_deref()
-                        .and_then(|t| dropin::value_in(t, w.key.as_str()))
-                        .as_deref()
-                        != Some(&to)
+        .filter_map(|c| {
+            let runtime = scope != Scope::PersistOnly && c.current != c.to;
+            let persist = persist.is_some_and(|p| {
+                p.changes() && !persisted_as(p.before.as_deref(), &c.wanted.key, &c.to)
             });
             (runtime || persist).then(|| Change {
-                key: w.key.to_string(),
-                from,
-                to,
-                rule: w.rule,
+                key: c.wanted.key.to_string(),
+                from: c.current,
+                to: c.to,
+                rule: c.wanted.rule,
                 runtime,
                 persist,
             })
         })
-        .collect();
-    Ok(Plan {
-        changes,
-        persist,
-        notes,
-    })
+        .collect()
 }
 
 fn planned_or_current(root: &Path, wanted: &[Wanted], name: &str) -> Option<i64> {
@@ -387,12 +440,12 @@ fn shadows(
     key: &str,
     to: &str,
 ) -> Vec<Shadow> {
-    let ours_real = real_host_path(root, ours);
+    let ours_real = host_path::resolved(root, ours);
     persisted
         .settings_for(key)
         .filter(|s| s.value != to)
         .filter(|s| {
-            let theirs_real = real_host_path(root, &s.file);
+            let theirs_real = host_path::resolved(root, &s.file);
             theirs_real != ours_real && read_after(&theirs_real, &ours_real)
         })
         .map(|s| Shadow {
@@ -400,7 +453,7 @@ fn shadows(
             value: s.value.clone(),
             file: s.file.clone(),
             line: s.line,
-            suggest: real_host_path(root, &s.file),
+            suggest: host_path::resolved(root, &s.file),
         })
         .collect()
 }
@@ -421,17 +474,6 @@ fn read_after(theirs: &str, ours: &str) -> bool {
             .unwrap_or_default()
     };
     name(theirs) > name(ours)
-}
-
-/// The host path with symlinks resolved (Debian's /etc/sysctl.d/99-sysctl.conf
-/// is /etc/sysctl.conf), or the path as given when it cannot be resolved.
-fn real_host_path(root: &Path, file: &str) -> String {
-    let real_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
-    let resolved: Option<PathBuf> = dropin::host_join(root, file).canonicalize().ok();
-    match resolved.as_deref().map(|p| p.strip_prefix(&real_root)) {
-        Some(Ok(rel)) => format!("/{}", rel.display()),
-        _ => file.to_string(),
-    }
 }
 
 #[cfg(test)]

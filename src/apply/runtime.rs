@@ -5,6 +5,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
+use crate::facts::{self, FactError};
 use crate::sysctl::{SysctlKey, normalize_value};
 
 #[derive(Debug, thiserror::Error)]
@@ -44,22 +45,25 @@ fn describe(err: &io::Error) -> String {
     format!("{why} ({err})")
 }
 
-/// The current value, whitespace folded. A missing file is an absent key.
+/// The current value, whitespace folded, read through the one sysctl reader
+/// ([`facts::read_sysctl`]). A missing file is an absent key.
 pub fn read(root: &Path, key: &SysctlKey) -> Result<String, RuntimeError> {
-    let path = key.proc_path(root);
     let read_err = |source| RuntimeError::Read {
         key: key.to_string(),
         source,
     };
-    super::confine::parent_beneath(root, &path).map_err(|e| read_err(e.into()))?;
-    match crate::facts::read_bounded(&path) {
-        Ok(Some(bytes)) => Ok(normalize_value(&String::from_utf8_lossy(&bytes))),
+    // The key is read where it will be written: a folder on its way that
+    // leaves a --root tree is refused here as it is before a write, rather
+    // than read as the tree sees it (an absent key).
+    super::confine::parent_beneath(root, &key.proc_path(root)).map_err(|e| read_err(e.into()))?;
+    match facts::read_sysctl(root, key) {
+        Ok(Some(value)) => Ok(value),
         Ok(None) => Err(RuntimeError::Absent {
             key: key.to_string(),
-            path: path.display().to_string(),
+            path: key.proc_path(root).display().to_string(),
         }),
-        Err(crate::facts::BoundedReadError::Io(source)) => Err(read_err(source)),
-        Err(refused) => Err(read_err(io::Error::other(refused.to_string()))),
+        Err(FactError::Read { source, .. }) => Err(read_err(source)),
+        Err(other) => Err(read_err(io::Error::other(other.to_string()))),
     }
 }
 

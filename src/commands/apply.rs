@@ -1,7 +1,6 @@
 //! `twtune apply` and `twtune rollback`: plan, show, confirm, carry out.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -10,8 +9,10 @@ use twtune::apply::journal::{self, FileRecord, KeyRecord};
 use twtune::apply::lock;
 use twtune::apply::manual::{self, ManualFix};
 use twtune::apply::plan::{self, Request, Scope};
+use twtune::apply::state;
 use twtune::cli::{ApplyArgs, Cli, Format, RollbackArgs};
 use twtune::exit_code::Exit;
+use twtune::render::apply_report::{NothingToRollBack, PlanReport, RollbackOf, RollbackReport};
 use twtune::render::escape;
 use twtune::render::plan as render;
 use twtune::rules;
@@ -20,7 +21,9 @@ use super::output::{emit, emit_json};
 
 /// Milliseconds a run waits for another's lock (default 10 s).
 const LOCK_WAIT_ENV: &str = "TWTUNE_LOCK_WAIT_MS";
-/// Test hook: pause after the first runtime write until this file is removed.
+/// Test hook (feature `test-hooks` only): pause after the first runtime
+/// write until this file is removed.
+#[cfg(feature = "test-hooks")]
 const PAUSE_ENV: &str = "TWTUNE_TEST_PAUSE_AFTER_FIRST_WRITE";
 
 pub fn apply(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<Exit> {
@@ -110,30 +113,17 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> anyhow::Result<Exit> {
         if found.running && lock.is_none() {
             bail!("{}; try again when it has finished", found.notice());
         }
-        let found = journal::Interrupted {
-            running: false,
-            ..found
-        };
+        let found = found.seen_holding_the_lock();
         eprintln!("twtune: {}", escape::lines(&found.notice()));
-        let j = &found.journal;
         // Show what recovery writes: every recorded old value, newest first.
-        let runtime: Vec<KeyRecord> = j
-            .runtime
-            .iter()
-            .rev()
-            .map(|r| KeyRecord {
-                key: r.key.clone(),
-                old: r.new.clone(),
-                new: r.old.clone(),
-            })
-            .collect();
-        let persist = j.persist.as_ref().map(|f| FileRecord {
-            file: f.file.clone(),
-            old: f.new.clone(),
-            new: f.old.clone(),
-            temp: f.temp.clone(),
-        });
-        show_restore(cli, "interrupted", &runtime, persist.as_ref(), args.dry_run)?;
+        let (runtime, persist) = found.journal.inverse();
+        show_restore(
+            cli,
+            RollbackOf::Interrupted,
+            &runtime,
+            persist.as_ref(),
+            args.dry_run,
+        )?;
         if args.dry_run {
             return Ok(Exit::ChangesPending);
         }
@@ -143,24 +133,30 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> anyhow::Result<Exit> {
         }
         let lock = lock.context("internal error: the lock was not taken")?;
         executor::recover(root, &lock).context("rollback failed")?;
-        finish_restore(cli, "interrupted", &runtime, persist.as_ref())?;
+        finish_restore(cli, RollbackOf::Interrupted, &runtime, persist.as_ref())?;
         return Ok(Exit::Compliant);
     }
     let Some((runtime, persist)) =
         executor::rollback_records(root).context("cannot read the last apply")?
     else {
         if cli.format == Format::Json {
-            emit(&serde_json::json!({"schema_version": render::PLAN_SCHEMA_VERSION, "rollback_of": null, "changes": [], "persist": null}).to_string())?;
+            emit(&serde_json::to_string(&NothingToRollBack::default())?)?;
         } else {
             emit(&format!(
                 "Nothing to roll back: no apply is recorded in {}.",
-                journal::last_apply_path(root).display()
+                state::last_apply_path(root).display()
             ))?;
         }
         return Ok(Exit::Compliant);
     };
     let nothing = runtime.is_empty() && persist.is_none();
-    show_restore(cli, "last-apply", &runtime, persist.as_ref(), args.dry_run)?;
+    show_restore(
+        cli,
+        RollbackOf::LastApply,
+        &runtime,
+        persist.as_ref(),
+        args.dry_run,
+    )?;
     if nothing {
         return Ok(Exit::Compliant);
     }
@@ -174,7 +170,7 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> anyhow::Result<Exit> {
     let lock = lock.context("internal error: the lock was not taken")?;
     executor::rollback_last(root, runtime.clone(), persist.clone(), &lock, &options)
         .context("rollback failed")?;
-    finish_restore(cli, "last-apply", &runtime, persist.as_ref())?;
+    finish_restore(cli, RollbackOf::LastApply, &runtime, persist.as_ref())?;
     Ok(Exit::Compliant)
 }
 
@@ -189,11 +185,7 @@ fn refuse_if_interrupted(
         if found.running && !locked {
             bail!("{}; try again when it has finished", found.notice());
         }
-        let found = journal::Interrupted {
-            running: false,
-            ..found
-        };
-        bail!("{}; {consequence}", found.notice());
+        bail!("{}; {consequence}", found.seen_holding_the_lock().notice());
     }
     Ok(())
 }
@@ -216,23 +208,23 @@ fn print_plan(
     manual: &[ManualFix],
 ) -> anyhow::Result<()> {
     match cli.format {
-        Format::Json => emit_json(&render::json(plan, dry_run, applied, manual)),
+        Format::Json => emit_json(&PlanReport::new(plan, dry_run, applied, manual)),
         Format::Human => Ok(emit(&render::human(plan))?),
     }
 }
 
 fn show_restore(
     cli: &Cli,
-    kind: &str,
+    kind: RollbackOf,
     runtime: &[KeyRecord],
     persist: Option<&FileRecord>,
     dry_run: bool,
 ) -> anyhow::Result<()> {
     match cli.format {
         // JSON prints once, after the outcome is known, unless nothing will happen.
-        Format::Json if dry_run || (runtime.is_empty() && persist.is_none()) => emit_json(
-            &render::json_restore(kind, runtime, persist, dry_run, false),
-        ),
+        Format::Json if dry_run || (runtime.is_empty() && persist.is_none()) => {
+            emit_json(&RollbackReport::new(kind, runtime, persist, dry_run, false))
+        }
         Format::Json => Ok(()),
         Format::Human => {
             emit(&render::human_restore(runtime, persist))?;
@@ -246,12 +238,12 @@ fn show_restore(
 
 fn finish_restore(
     cli: &Cli,
-    kind: &str,
+    kind: RollbackOf,
     runtime: &[KeyRecord],
     persist: Option<&FileRecord>,
 ) -> anyhow::Result<()> {
     match cli.format {
-        Format::Json => emit_json(&render::json_restore(kind, runtime, persist, false, true)),
+        Format::Json => emit_json(&RollbackReport::new(kind, runtime, persist, false, true)),
         Format::Human => Ok(emit("Restored.")?),
     }
 }
@@ -283,6 +275,7 @@ fn options() -> anyhow::Result<Options> {
         };
     Ok(Options {
         lock_wait,
-        pause_after_first_write: std::env::var_os(PAUSE_ENV).map(PathBuf::from),
+        #[cfg(feature = "test-hooks")]
+        pause_after_first_write: std::env::var_os(PAUSE_ENV).map(std::path::PathBuf::from),
     })
 }

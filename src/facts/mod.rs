@@ -1,4 +1,8 @@
-//! Gathering facts: the only layer that reads the host.
+//! Gathering facts: everything the rules judge, read from the host.
+//!
+//! The other code that touches the host is named in the crate docs: `apply`
+//! reads (and writes) only what it changes, through this module's readers
+//! ([`read_sysctl`], [`read_bounded`]); rule files are read by `rules::load`.
 //!
 //! Every path is joined to a root (`--root DIR`, default `/`), so a fixture
 //! tree stands in for a host. Each source has its own module with a parser that
@@ -174,14 +178,8 @@ pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
     let mut sysctl = BTreeMap::new();
     let mut sysctl_absent = Vec::new();
     for key in keys {
-        let path = key.proc_path(root);
-        match read_optional(&path)? {
+        match read_sysctl(root, &key)? {
             Some(value) => {
-                let value =
-                    check_runtime_value(&key, &value).map_err(|message| FactError::Garbled {
-                        path: path.clone(),
-                        message,
-                    })?;
                 sysctl.insert(key.to_string(), value);
             }
             // Optional keys (a vendor knob, conntrack not loaded) are
@@ -230,6 +228,25 @@ pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
         rates,
         degraded,
     })
+}
+
+/// The runtime value of `key` under `root`, whitespace folded; `Ok(None)`
+/// when this kernel does not have it.
+///
+/// The one sysctl reader: gathering and the apply side (planning, the stale
+/// check under the lock, the read-back after each write) all read through it,
+/// so a value reads the same everywhere — bounded and non-blocking like every
+/// file ([`read_bounded`]), confined to a `--root` tree, UTF-8 or an error,
+/// and held to [`check_runtime_value`].
+pub fn read_sysctl(root: &Path, key: &SysctlKey) -> Result<Option<String>, FactError> {
+    let _confined = ConfinedReads::unless_already(root);
+    let path = key.proc_path(root);
+    let Some(raw) = read_optional(&path)? else {
+        return Ok(None);
+    };
+    check_runtime_value(key, &raw)
+        .map(Some)
+        .map_err(|message| FactError::Garbled { path, message })
 }
 
 /// The value of a runtime sysctl, whitespace folded, or why it cannot be
@@ -365,8 +382,11 @@ thread_local! {
     static READ_ROOT: std::cell::RefCell<Option<(PathBuf, std::fs::File)>> = const { std::cell::RefCell::new(None) };
 }
 
-/// Confines this thread's reads under `root` to the tree until dropped.
-struct ConfinedReads;
+/// Confines this thread's reads under `root` to the tree until dropped, then
+/// puts back the confinement that was in force before.
+struct ConfinedReads {
+    previous: Option<(PathBuf, std::fs::File)>,
+}
 
 impl ConfinedReads {
     fn to(root: &Path) -> ConfinedReads {
@@ -376,14 +396,26 @@ impl ConfinedReads {
             Ok(dir) if !host => Some((root.to_path_buf(), dir)),
             _ => None,
         };
-        READ_ROOT.with(|r| *r.borrow_mut() = confined);
-        ConfinedReads
+        let previous = READ_ROOT.with(|r| r.replace(confined));
+        ConfinedReads { previous }
+    }
+
+    /// Confines to `root` unless [`gather`] already does (reading a single
+    /// key need not reopen the root a 100,000-key gather opened once).
+    fn unless_already(root: &Path) -> Option<ConfinedReads> {
+        let already = READ_ROOT.with(|r| {
+            r.borrow()
+                .as_ref()
+                .is_some_and(|(confined, _)| confined == root)
+        });
+        (!already).then(|| ConfinedReads::to(root))
     }
 }
 
 impl Drop for ConfinedReads {
     fn drop(&mut self) {
-        READ_ROOT.with(|r| *r.borrow_mut() = None);
+        let previous = self.previous.take();
+        READ_ROOT.with(|r| *r.borrow_mut() = previous);
     }
 }
 

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::{FactError, read_optional};
+use crate::host_path;
 use crate::sysctl::{SysctlKey, normalize_value};
 
 /// Folders in masking priority: a name in an earlier one hides the same name later.
@@ -168,7 +169,7 @@ pub fn parse_sysctl_file(file: &str, text: &str) -> (Vec<Setting>, Vec<LineProbl
 
 /// Which files apply, in order, and which are masked. Names only; no reading.
 fn ordered_files(root: &Path) -> Result<(Vec<PathBuf>, Vec<Masked>), FactError> {
-    // name → (priority, path); the lowest priority index wins the name.
+    // name → path: the first folder in SYSCTL_D_DIRS holding a name wins it.
     let mut chosen: BTreeMap<String, PathBuf> = BTreeMap::new();
     let mut masked = Vec::new();
     for dir in SYSCTL_D_DIRS {
@@ -202,8 +203,8 @@ fn ordered_files(root: &Path) -> Result<(Vec<PathBuf>, Vec<Masked>), FactError> 
                 // /lib is often a link to /usr/lib: the same file is not masking itself.
                 Some(winner) if same_file(winner, &path) => {}
                 Some(winner) => masked.push(Masked {
-                    file: host_path(root, &path),
-                    by: host_path(root, winner),
+                    file: host_path::of(root, &path),
+                    by: host_path::of(root, winner),
                 }),
                 None => {
                     chosen.insert(name, path);
@@ -228,14 +229,6 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// The path as the host names it: `/etc/sysctl.conf` for `ROOT/etc/sysctl.conf`.
-pub fn host_path(root: &Path, path: &Path) -> String {
-    match path.strip_prefix(root) {
-        Ok(rel) => format!("/{}", rel.display()),
-        Err(_) => path.display().to_string(),
-    }
-}
-
 pub fn gather(root: &Path) -> Result<PersistedConfig, FactError> {
     let (paths, masked) = ordered_files(root)?;
     let mut config = PersistedConfig {
@@ -253,7 +246,7 @@ pub fn gather(root: &Path) -> Result<PersistedConfig, FactError> {
                 None => continue, // a dangling symlink applies nothing
             }
         };
-        let name = host_path(root, &path);
+        let name = host_path::of(root, &path);
         let (settings, problems) = parse_sysctl_file(&name, &text);
         config.files.push(name);
         config.settings.extend(settings);

@@ -1,6 +1,8 @@
 //! Rendering: turns findings, facts and rules into text for people (`human`)
 //! and programs (`json`); `plan` prints apply plans and rollbacks; `schema` the fact schema. Renderers decide nothing; they only print.
 
+pub mod apply_report;
+pub mod diff;
 pub mod escape;
 pub mod human;
 pub mod json;

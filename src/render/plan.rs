@@ -1,14 +1,11 @@
-//! Printing plans and rollbacks: a runtime diff (`key: current → new`), the
-//! persisted file as a unified diff, and the same as JSON. Decides nothing.
+//! Printing plans and rollbacks for people: a runtime diff (`key: current →
+//! new`) and the persisted file as a unified diff. Their JSON is
+//! [`super::apply_report`]. Decides nothing.
 
-use serde_json::{Value, json};
-
+use super::apply_report::{persist_diff, restore_diff};
 use crate::apply::journal::{FileRecord, KeyRecord};
 use crate::apply::manual::ManualFix;
 use crate::apply::plan::{Change, Plan};
-
-/// Version of the JSON plan and rollback objects.
-pub const PLAN_SCHEMA_VERSION: u32 = 1;
 
 pub fn human(plan: &Plan) -> String {
     let mut out = String::new();
@@ -49,7 +46,7 @@ pub fn human(plan: &Plan) -> String {
             "new file"
         };
         out.push_str(&format!("Persisted file {} ({state}):\n", persist.file));
-        out.push_str(&persist.diff());
+        out.push_str(&persist_diff(persist));
     }
     out
 }
@@ -108,31 +105,6 @@ fn count(n: usize, what: &str) -> String {
     }
 }
 
-/// The plan as data. `applied`: the changes were made (false on --dry-run).
-/// `manual`: the findings the plan cannot fix (see [`crate::apply::manual`]).
-pub fn json(plan: &Plan, dry_run: bool, applied: bool, manual: &[ManualFix]) -> Value {
-    let persist = plan.persist.as_ref().map(|p| {
-        json!({
-            "file": p.file,
-            "exists": p.before.is_some(),
-            "changed": p.changes(),
-            "diff": if p.changes() { Value::String(p.diff()) } else { Value::Null },
-            "after": p.after,
-            "shadowed": p.shadowed,
-        })
-    });
-    json!({
-        "schema_version": PLAN_SCHEMA_VERSION,
-        "dry_run": dry_run,
-        "empty": plan.is_empty(),
-        "applied": applied,
-        "changes": plan.changes,
-        "persist": persist,
-        "notes": plan.notes,
-        "manual": manual,
-    })
-}
-
 /// A rollback: each key from its value now back to the recorded one, and the
 /// file back to its recorded text (or removed).
 pub fn human_restore(runtime: &[KeyRecord], persist: Option<&FileRecord>) -> String {
@@ -162,43 +134,4 @@ pub fn human_restore(runtime: &[KeyRecord], persist: Option<&FileRecord>) -> Str
         out.push_str("Nothing to restore.\n");
     }
     out
-}
-
-fn restore_diff(file: &FileRecord) -> String {
-    let label = |text: &Option<String>, when: &str| match text {
-        Some(_) => format!("{} ({when})", file.file),
-        None => "/dev/null (no file)".to_string(),
-    };
-    similar::TextDiff::from_lines(
-        file.old.as_deref().unwrap_or(""),
-        file.new.as_deref().unwrap_or(""),
-    )
-    .unified_diff()
-    .context_radius(3)
-    .header(
-        &label(&file.old, "now"),
-        &label(&file.new, "after rollback"),
-    )
-    .to_string()
-}
-
-pub fn json_restore(
-    kind: &str,
-    runtime: &[KeyRecord],
-    persist: Option<&FileRecord>,
-    dry_run: bool,
-    done: bool,
-) -> Value {
-    json!({
-        "schema_version": PLAN_SCHEMA_VERSION,
-        "rollback_of": kind,
-        "dry_run": dry_run,
-        "done": done,
-        "changes": runtime.iter().map(|r| json!({"key": r.key, "from": r.old, "to": r.new})).collect::<Vec<_>>(),
-        "persist": persist.map(|f| json!({
-            "file": f.file,
-            "removed": f.new.is_none(),
-            "diff": restore_diff(f),
-        })),
-    })
 }
