@@ -1,9 +1,7 @@
 //! Bad input gets a clear error that names the file, line, rule or key, and
 //! exit status 1 — never a panic, never a half-made verdict.
 
-mod harness;
-
-use harness::{Run, Scenario, twtune};
+use crate::support::{Run, Scenario, twtune};
 
 fn expect_error(run: Run, needles: &[&str]) {
     let run = run.expect_code(1);
