@@ -213,6 +213,13 @@ fn shape_at(
                         "lists.range is not allowed in rules: it builds lists of any size".into(),
                     );
                 }
+                // The regex engine would be a quarter of the binary, and no
+                // built-in rule needs it: say so at load, not at run time.
+                if call.func_name == "matches" {
+                    return Err("matches() is not available: twtune is built without \
+                                regular expressions; use contains(), startsWith() or endsWith()"
+                        .into());
+                }
                 if let Some(target) = &call.target {
                     stack.push((target, next, parent, nesting));
                 }

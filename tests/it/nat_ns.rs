@@ -5,13 +5,11 @@
 //! Addresses come from the documentation ranges (RFC 5737), not RFC 1918:
 //! a private address is itself a NAT signal, and the ends must stay quiet.
 
-mod support;
-
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 
+use crate::support::netns::*;
 use serde_json::Value;
-use support::*;
 
 fn signal<'a>(facts: &'a Value, name: &str) -> Option<&'a Value> {
     facts["nat"]["signals"]

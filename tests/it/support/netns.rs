@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use nix::sched::{CloneFlags, setns, unshare};
 use serde_json::Value;
 
-pub const TWTUNE: &str = env!("CARGO_BIN_EXE_twtune");
+use super::TWTUNE;
 
 fn ns_inode(path: &str) -> std::io::Result<std::path::PathBuf> {
     std::fs::read_link(path)

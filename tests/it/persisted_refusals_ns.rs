@@ -5,9 +5,7 @@
 //! twtune's replay. twtune must never claim a refusal the kernel does not
 //! make; for the refusals it documents, it must not miss one either.
 
-mod support;
-
-use support::{assert_private_netns, in_private_netns};
+use crate::support::netns::{assert_private_netns, in_private_netns};
 use twtune::facts::KernelVersion;
 use twtune::facts::persisted::{BootReplay, PersistedConfig, parse_sysctl_file};
 

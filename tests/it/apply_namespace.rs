@@ -1,12 +1,11 @@
 //! `twtune apply` and `rollback` against the real kernel, inside a private
 //! network and mount namespace: real writes, real read-backs, real faults.
 
-mod apply_support;
-
 #[cfg(feature = "test-hooks")]
 use std::process::Stdio;
 
-use apply_support::{BIN, Netns, stderr, stdout, wait_for};
+use crate::support::sandbox::{Netns, wait_for};
+use crate::support::{TWTUNE as BIN, stderr, stdout};
 
 const DROPIN: &str = "/etc/sysctl.d/90-twtune.conf";
 const JOURNAL: &str = "/var/lib/twtune/journal.json";

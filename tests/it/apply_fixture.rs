@@ -2,9 +2,7 @@
 //! persisted-file warnings, refusals, and a kernel that does not keep what
 //! was written (simulated: a key that is a link to /dev/null).
 
-mod apply_support;
-
-use apply_support::{Fixture, stderr, stdout};
+use crate::support::{Scenario as Fixture, stderr, stdout};
 use serde_json::Value;
 
 fn json(out: &std::process::Output) -> Value {
@@ -49,11 +47,11 @@ fn the_json_plan_lists_each_change_and_the_drop_in_diff() {
 #[test]
 fn a_later_file_that_wins_at_boot_is_named_with_a_way_out() {
     let fx = Fixture::new();
-    fx.write("etc/sysctl.conf", "# local\nnet.ipv4.tcp_tw_reuse = 0\n");
+    fx.put("etc/sysctl.conf", "# local\nnet.ipv4.tcp_tw_reuse = 0\n");
     // Debian links 99-sysctl.conf to ../sysctl.conf; the way out is the real file.
     std::fs::create_dir_all(fx.path("etc/sysctl.d")).unwrap();
     std::os::unix::fs::symlink("../sysctl.conf", fx.path("etc/sysctl.d/99-sysctl.conf")).unwrap();
-    fx.write(
+    fx.put(
         "usr/lib/sysctl.d/50-default.conf",
         "net.ipv4.tcp_tw_reuse = 2\n",
     );
@@ -236,7 +234,7 @@ fn bad_arguments_fail_clearly_and_change_nothing() {
 #[test]
 fn a_damaged_journal_stops_apply_and_is_named() {
     let fx = Fixture::new();
-    fx.write("var/lib/twtune/journal.json", "{ not json");
+    fx.put("var/lib/twtune/journal.json", "{ not json");
     let out = fx.twtune(&["apply", "--yes", "--set", "net.ipv4.tcp_tw_reuse=1"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -281,7 +279,7 @@ fn plant_state(fx: &Fixture, file: &str, text: &str) {
 #[test]
 fn a_crafted_journal_cannot_make_rollback_write_a_sysctl_outside_the_managed_trees() {
     let fx = Fixture::new();
-    fx.write("proc/sys/kernel/core_pattern", "core\n");
+    fx.put("proc/sys/kernel/core_pattern", "core\n");
     plant_state(
         &fx,
         "journal.json",
@@ -309,7 +307,7 @@ fn a_crafted_journal_cannot_make_rollback_delete_or_write_a_file_outside_sysctl_
         "/etc/sysctl.d/x/../../shadow.conf",
     ] {
         let fx = Fixture::new();
-        fx.write("etc/shadow", "root:secret\n");
+        fx.put("etc/shadow", "root:secret\n");
         plant_state(
             &fx,
             "journal.json",
@@ -328,8 +326,8 @@ fn a_crafted_journal_cannot_make_rollback_delete_or_write_a_file_outside_sysctl_
 #[test]
 fn the_temporary_path_is_derived_never_read_from_the_journal() {
     let fx = Fixture::new();
-    fx.write("etc/important", "keep me\n");
-    fx.write("etc/sysctl.d/90-twtune.conf", "net.ipv4.tcp_tw_reuse = 1\n");
+    fx.put("etc/important", "keep me\n");
+    fx.put("etc/sysctl.d/90-twtune.conf", "net.ipv4.tcp_tw_reuse = 1\n");
     plant_state(
         &fx,
         "journal.json",
@@ -351,7 +349,7 @@ fn the_temporary_path_is_derived_never_read_from_the_journal() {
 #[test]
 fn a_crafted_last_apply_record_is_refused_and_changes_nothing() {
     let fx = Fixture::new();
-    fx.write("etc/passwd", "root:x:0:0\n");
+    fx.put("etc/passwd", "root:x:0:0\n");
     plant_state(
         &fx,
         "last-apply.json",
@@ -441,7 +439,7 @@ fn state_is_written_private_whatever_the_umask() {
         .arg("-c")
         .arg(format!(
             "umask 000; exec {} --root {} apply --yes --set net.ipv4.tcp_tw_reuse=1",
-            apply_support::BIN,
+            crate::support::TWTUNE,
             fx.root().display()
         ))
         .output()
@@ -466,7 +464,7 @@ fn state_is_written_private_whatever_the_umask() {
 #[test]
 fn the_plan_and_rollback_json_keep_their_exact_shape() {
     let fx = Fixture::new();
-    fx.write(
+    fx.put(
         "etc/sysctl.d/90-twtune.conf",
         "# mine\nnet.ipv4.tcp_tw_reuse = 0\n",
     );
@@ -487,7 +485,7 @@ fn the_plan_and_rollback_json_keep_their_exact_shape() {
         run(&["rollback", "--dry-run"]),
         run(&["rollback", "--yes"]),
     ];
-    fx.write(
+    fx.put(
         "var/lib/twtune/journal.json",
         r#"{"version":1,"operation":"apply","pid":4242,"started":0,
             "runtime":[{"key":"net.ipv4.tcp_fin_timeout","old":"60","new":"30"}],

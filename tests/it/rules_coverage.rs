@@ -5,12 +5,10 @@
 //! on the safe side of the threshold), and the rule must be decided there —
 //! a rule that is merely undecided has not been shown quiet.
 
-mod harness;
-
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
-use harness::{Run, Scenario};
+use crate::support::{Run, Scenario};
 
 struct Case {
     rule: &'static str,
@@ -490,7 +488,7 @@ fn kernel_with_reuse_2(release: &str) -> Scenario {
 
 #[test]
 fn the_fact_table_in_rules_readme_is_generated_from_the_schema() {
-    const BEGIN: &str = "<!-- Generated from src/rules/schema.rs; after changing it run `TWTUNE_UPDATE_RULES_README=1 cargo test --test rules_coverage`. -->\n";
+    const BEGIN: &str = "<!-- Generated from src/rules/schema.rs; after changing it run `TWTUNE_UPDATE_RULES_README=1 cargo test --test it rules_coverage`. -->\n";
     const END: &str = "<!-- end of the generated table -->";
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/README.md");
     let readme = std::fs::read_to_string(&path).expect("rules/README.md");
@@ -511,7 +509,7 @@ fn the_fact_table_in_rules_readme_is_generated_from_the_schema() {
     assert!(
         readme[start..end] == fresh,
         "rules/README.md's fact table is stale: run \
-         `TWTUNE_UPDATE_RULES_README=1 cargo test --test rules_coverage`"
+         `TWTUNE_UPDATE_RULES_README=1 cargo test --test it rules_coverage`"
     );
 }
 

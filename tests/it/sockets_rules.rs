@@ -3,11 +3,9 @@
 //! down when tcp_tw_reuse may be recommended, which the namespace tests can
 //! only show for loopback.
 
-mod harness;
-
 use std::net::Ipv4Addr;
 
-use harness::Scenario;
+use crate::support::Scenario;
 
 /// One /proc/net/tcp line as the kernel prints it on this machine: each
 /// address is the in-memory word printed with %08X.

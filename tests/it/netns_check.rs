@@ -1,9 +1,7 @@
 //! `twtune check` on the real kernel, inside a private network namespace: the
 //! facts come from /proc as the kernel writes it, not from a fixture.
 
-mod support;
-
-use support::{check, findings, in_private_netns, twtune_json, write_ns_sysctl};
+use crate::support::netns::{check, findings, in_private_netns, twtune_json, write_ns_sysctl};
 
 #[test]
 fn a_fresh_namespace_has_kernel_defaults_and_is_not_the_host() {

@@ -1,6 +1,6 @@
 //! man/twtune.1 is generated from the command-line definition; this test keeps
 //! it current. After changing src/cli.rs run
-//! `TWTUNE_UPDATE_MAN=1 cargo test --test man_page` and commit the result.
+//! `TWTUNE_UPDATE_MAN=1 cargo test --test it man_page` and commit the result.
 
 use std::path::Path;
 
@@ -70,6 +70,6 @@ fn man_page_is_current() {
     let committed = std::fs::read(&path).unwrap_or_default();
     assert!(
         committed == fresh,
-        "man/twtune.1 is stale: run `TWTUNE_UPDATE_MAN=1 cargo test --test man_page`"
+        "man/twtune.1 is stale: run `TWTUNE_UPDATE_MAN=1 cargo test --test it man_page`"
     );
 }

@@ -3,11 +3,10 @@
 //! builds its own namespace, so they run in parallel without seeing each
 //! other's sockets.
 
-mod support;
-
 use std::net::TcpListener;
 
-use support::*;
+use crate::support::TWTUNE;
+use crate::support::netns::*;
 
 const N: usize = 40;
 

@@ -1,12 +1,25 @@
 //! The integration-test harness: a scenario is a fixture tree (copied to a
 //! temporary folder so a test may change it) and a twtune command run on it.
+//!
+//! Every twtune run on a tree goes through [`twtune`], which sets NO_COLOR:
+//! output is compared as text. The colour tests (`check_scenarios`) build
+//! their own command without it, on a terminal.
+//!
+//! [`netns`] and [`sandbox`] hold the namespace helpers for the tests that
+//! need a real kernel.
 #![allow(dead_code)]
+
+pub mod netns;
+pub mod sandbox;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
+
+/// The twtune binary under test.
+pub const TWTUNE: &str = env!("CARGO_BIN_EXE_twtune");
 
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -31,19 +44,51 @@ impl Scenario {
         }
     }
 
+    /// A minimal host for the apply tests: kernel 6.18.44 with the defaults
+    /// of the keys they change, and nothing persisted.
+    pub fn new() -> Scenario {
+        let scenario = Scenario::empty();
+        scenario.put("proc/sys/kernel/osrelease", "6.18.44\n");
+        for (key, value) in [
+            ("tcp_tw_reuse", "2"),
+            ("tcp_timestamps", "1"),
+            ("ip_local_port_range", "32768\t60999"),
+            ("tcp_fin_timeout", "60"),
+            ("ip_unprivileged_port_start", "1024"),
+        ] {
+            scenario.put(&format!("proc/sys/net/ipv4/{key}"), &format!("{value}\n"));
+        }
+        scenario
+    }
+
     pub fn root(&self) -> &Path {
         self.dir.path()
     }
 
-    /// Writes `text` at `path` inside the tree.
+    /// `path` inside the tree.
+    pub fn path(&self, path: &str) -> PathBuf {
+        self.root().join(path)
+    }
+
+    /// The file at `path` inside the tree, `None` when it cannot be read.
+    pub fn read(&self, path: &str) -> Option<String> {
+        std::fs::read_to_string(self.path(path)).ok()
+    }
+
+    /// Writes `text` at `path` inside the tree, replacing a folder there.
     pub fn write(self, path: &str, text: &str) -> Self {
+        self.put(path, text);
+        self
+    }
+
+    /// [`Scenario::write`] between runs, on a scenario a test keeps.
+    pub fn put(&self, path: &str, text: &str) {
         let full = self.root().join(path);
         std::fs::create_dir_all(full.parent().unwrap()).unwrap();
         if full.is_dir() {
             std::fs::remove_dir_all(&full).unwrap();
         }
         std::fs::write(&full, text).unwrap();
-        self
     }
 
     /// A sysctl at run time: `sysctl("tcp_timestamps", "0")`.
@@ -98,14 +143,24 @@ impl Scenario {
     }
 }
 
+/// The twtune command every scenario runs: NO_COLOR set, stdin empty.
 pub fn twtune() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_twtune"));
+    let mut command = Command::new(TWTUNE);
     command.env("NO_COLOR", "1");
     command
 }
 
+/// A finished twtune run; it reads as its [`Output`] too (`run.status`).
 pub struct Run {
     pub output: Output,
+}
+
+impl std::ops::Deref for Run {
+    type Target = Output;
+
+    fn deref(&self) -> &Output {
+        &self.output
+    }
 }
 
 impl Run {
@@ -183,4 +238,12 @@ pub fn copy_tree(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), &target).unwrap();
         }
     }
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }

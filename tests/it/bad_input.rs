@@ -1,9 +1,7 @@
 //! Bad input gets a clear error that names the file, line, rule or key, and
 //! exit status 1 — never a panic, never a half-made verdict.
 
-mod harness;
-
-use harness::{Run, Scenario, twtune};
+use crate::support::{Run, Scenario, twtune};
 
 fn expect_error(run: Run, needles: &[&str]) {
     let run = run.expect_code(1);
@@ -129,6 +127,26 @@ fn a_rule_whose_condition_does_not_compile() {
         "net.ipv4.tcp_tw_reuse",
     ));
     expect_error(run, &["local.toml:5", "rule local-rule", "when"]);
+}
+
+#[test]
+fn a_rule_using_a_regular_expression_is_an_error_naming_it() {
+    // twtune is built without cel's regex feature: matches() in either form
+    // is refused when the rule is loaded, before anything runs.
+    for when in [
+        "sysctl['net.ipv4.ip_local_reserved_ports'].matches('^[0-9]+$')",
+        "matches(kernel.release, '^6[.]')",
+    ] {
+        let run = check_with_rule(&rule_with(when, "net.ipv4.tcp_tw_reuse"));
+        expect_error(
+            run,
+            &[
+                "local.toml:5",
+                "rule local-rule",
+                "matches() is not available",
+            ],
+        );
+    }
 }
 
 #[test]

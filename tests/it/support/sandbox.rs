@@ -1,5 +1,6 @@
-//! Scenarios for the apply tests: a private network + mount namespace where
-//! twtune may write real sysctls, and fixture trees for `--root`.
+//! The sandbox for the apply tests: a private network + mount namespace where
+//! twtune may write real sysctls (fixture trees for `--root` are
+//! [`super::Scenario`]).
 //!
 //! The namespace is held open by a sleeping process; every command enters it
 //! with nsenter, so a test can run twtune several times, kill it, or race two
@@ -10,11 +11,11 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_twtune");
+use super::{TWTUNE as BIN, stderr, stdout};
 
 /// The keys the tests change, with the host's values as they must stay.
 pub const WATCHED: &[&str] = &[
@@ -204,14 +205,6 @@ impl Drop for Netns {
     }
 }
 
-pub fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-pub fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 /// Waits (bounded, polling) until `done` holds; panics with `what` otherwise.
 pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     for _ in 0..1500 {
@@ -221,57 +214,4 @@ pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(20));
     }
     panic!("timed out waiting for {what}");
-}
-
-/// A fixture tree standing in for a host under `--root`.
-pub struct Fixture {
-    pub dir: tempfile::TempDir,
-}
-
-impl Fixture {
-    /// Kernel defaults for the keys the tests use.
-    pub fn new() -> Fixture {
-        let fixture = Fixture {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        fixture.write("proc/sys/kernel/osrelease", "6.18.44\n");
-        for (key, value) in [
-            ("tcp_tw_reuse", "2"),
-            ("tcp_timestamps", "1"),
-            ("ip_local_port_range", "32768\t60999"),
-            ("tcp_fin_timeout", "60"),
-            ("ip_unprivileged_port_start", "1024"),
-        ] {
-            fixture.write(&format!("proc/sys/net/ipv4/{key}"), &format!("{value}\n"));
-        }
-        fixture
-    }
-
-    pub fn root(&self) -> &Path {
-        self.dir.path()
-    }
-
-    pub fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    pub fn write(&self, rel: &str, text: &str) {
-        let path = self.path(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-
-    pub fn read(&self, rel: &str) -> Option<String> {
-        std::fs::read_to_string(self.path(rel)).ok()
-    }
-
-    pub fn twtune(&self, args: &[&str]) -> Output {
-        let mut all = vec!["--root", self.root().to_str().unwrap()];
-        all.extend_from_slice(args);
-        Command::new(BIN)
-            .args(all)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    }
 }

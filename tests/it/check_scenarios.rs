@@ -1,9 +1,7 @@
 //! `twtune check` on fixture trees that stand in for real hosts: each test is a
 //! scenario, the command, and the finding (and exit status) an operator expects.
 
-mod harness;
-
-use harness::Scenario;
+use crate::support::Scenario;
 use serde_json::json;
 
 #[test]
@@ -734,13 +732,13 @@ fn colour_on_a_terminal_and_never_with_no_color() {
     );
     // And never on a pipe, even without NO_COLOR.
     let scenario = Scenario::fixture("centos7-tw-recycle");
-    let mut command = harness::twtune();
+    let mut command = crate::support::twtune();
     command
         .env_remove("NO_COLOR")
         .arg("--root")
         .arg(scenario.root())
         .arg("check");
-    let piped = harness::Run::of(command).expect_code(2);
+    let piped = crate::support::Run::of(command).expect_code(2);
     assert!(piped.stdout().contains("critical") && !piped.stdout().contains('\x1b'));
 }
 

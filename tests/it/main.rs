@@ -1,0 +1,25 @@
+//! The integration tests: one binary, one support module.
+//!
+//! Each module below was its own test binary; together they link the library
+//! once and share `support` (fixture trees and the twtune runner, the
+//! per-thread network namespaces, the sandbox `apply` may write in). Run one
+//! part with a filter: `cargo test --test it check_scenarios::`.
+//!
+//! Nothing here needs a binary of its own: namespaces are entered per thread
+//! (`support::netns`) or per child process (`support::sandbox`), never by the
+//! test process's main thread, so the tests share one process safely.
+
+mod support;
+
+mod apply_fixture;
+mod apply_namespace;
+mod bad_input;
+mod check_scenarios;
+mod man_page;
+mod nat_ns;
+mod netns_check;
+mod parsers_robust;
+mod persisted_refusals_ns;
+mod rules_coverage;
+mod sockets_ns;
+mod sockets_rules;
