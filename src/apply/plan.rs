@@ -42,7 +42,7 @@ pub struct Request<'a> {
 /// One key the plan touches.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Change {
-    pub key: String,
+    pub key: SysctlKey,
     /// The runtime value now.
     pub from: String,
     pub to: String,
@@ -57,7 +57,7 @@ pub struct Change {
 /// A setting in a file read after the persisted file, which wins at boot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Shadow {
-    pub key: String,
+    pub key: SysctlKey,
     pub value: String,
     pub file: String,
     pub line: usize,
@@ -181,12 +181,16 @@ pub fn build(
         let Some((key, value)) = finding.recommendation() else {
             continue;
         };
-        // The rules engine validates recommended keys; a bad one is still refused here.
-        let key = SysctlKey::parse_managed(key).map_err(|source| PlanError::Key {
-            flag: "rule recommendation",
-            arg: format!("{} ({})", key, finding.rule),
-            source,
-        })?;
+        // The rules engine parses recommended keys; one outside the managed
+        // trees is refused here, as a --set of it would be.
+        let key = key
+            .clone()
+            .into_managed()
+            .map_err(|source| PlanError::Key {
+                flag: "rule recommendation",
+                arg: format!("{} ({})", key, finding.rule),
+                source,
+            })?;
         let severity = Some(finding.severity);
         match wanted.iter_mut().find(|w| w.key == key) {
             Some(w) if value::normalize_same(&w.raw, value) => {}
@@ -314,16 +318,16 @@ pub fn build(
         };
         dropin::check_location(root, &file)?;
         let before = dropin::read_current(root, &file)?;
-        let updates: Vec<(String, String)> = checked
+        let updates: Vec<(SysctlKey, String)> = checked
             .iter()
             .filter(|(w, _, to)| {
                 before
                     .as_deref()
-                    .and_then(|t| dropin::value_in(t, w.key.as_str()))
+                    .and_then(|t| dropin::value_in(t, &w.key))
                     .as_deref()
                     != Some(to)
             })
-            .map(|(w, _, to)| (w.key.to_string(), to.clone()))
+            .map(|(w, _, to)| (w.key.clone(), to.clone()))
             .collect();
         let after = if updates.is_empty() {
             before.clone().unwrap_or_default()
@@ -332,7 +336,7 @@ pub fn build(
         };
         let shadowed = checked
             .iter()
-            .flat_map(|(w, _, to)| shadows(root, persisted, &file, w.key.as_str(), to))
+            .flat_map(|(w, _, to)| shadows(root, persisted, &file, &w.key, to))
             .collect();
         Some(PersistPlan {
             file,
@@ -350,12 +354,12 @@ pub fn build(
                 p.changes()
                     && p.before
                         .as_deref()
-                        .and_then(|t| dropin::value_in(t, w.key.as_str()))
+                        .and_then(|t| dropin::value_in(t, &w.key))
                         .as_deref()
                         != Some(&to)
             });
             (runtime || persist).then(|| Change {
-                key: w.key.to_string(),
+                key: w.key.clone(),
                 from,
                 to,
                 rule: w.rule,
@@ -384,19 +388,19 @@ fn shadows(
     root: &Path,
     persisted: &PersistedConfig,
     ours: &str,
-    key: &str,
+    key: &SysctlKey,
     to: &str,
 ) -> Vec<Shadow> {
     let ours_real = real_host_path(root, ours);
     persisted
-        .settings_for(key)
+        .settings_for(key.as_str())
         .filter(|s| s.value != to)
         .filter(|s| {
             let theirs_real = real_host_path(root, &s.file);
             theirs_real != ours_real && read_after(&theirs_real, &ours_real)
         })
         .map(|s| Shadow {
-            key: key.to_string(),
+            key: key.clone(),
             value: s.value.clone(),
             file: s.file.clone(),
             line: s.line,
@@ -448,7 +452,7 @@ mod tests {
             },
             title: String::new(),
             summary: String::new(),
-            key: Some(key.into()),
+            key: Some(SysctlKey::parse(key).unwrap()),
             current: Some(current.into()),
             recommended: Some(recommended.into()),
             message: String::new(),

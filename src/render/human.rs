@@ -51,7 +51,7 @@ pub fn check(
             .map(|f| {
                 // The value `apply` sets for this key, which a more severe
                 // finding on the same key may decide.
-                let planned = f.key.as_deref().and_then(|k| resolved.get(k));
+                let planned = f.key.as_ref().and_then(|k| resolved.get(k));
                 let recommended = match planned {
                     Some(Resolved::Value { value, .. }) if f.recommended.is_some() => {
                         Some(value.clone())
@@ -70,7 +70,9 @@ pub fn check(
                 };
                 [
                     f.severity.to_string(),
-                    f.key.clone().unwrap_or_else(|| "—".into()),
+                    f.key
+                        .as_ref()
+                        .map_or_else(|| "—".into(), ToString::to_string),
                     change,
                     f.summary.clone(),
                 ]

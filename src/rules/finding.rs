@@ -5,6 +5,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::sysctl::SysctlKey;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -39,7 +41,7 @@ pub struct Finding {
     /// the title itself where the rule has no summary.
     pub summary: String,
     /// The full dotted sysctl key concerned, if any.
-    pub key: Option<String>,
+    pub key: Option<SysctlKey>,
     /// Its runtime value (folded whitespace), if the key exists.
     pub current: Option<String>,
     /// The value to set, if the rule recommends one.
@@ -54,8 +56,8 @@ pub struct Finding {
 
 impl Finding {
     /// A finding the planner can act on: a key and a value that differs from now.
-    pub fn recommendation(&self) -> Option<(&str, &str)> {
-        let key = self.key.as_deref()?;
+    pub fn recommendation(&self) -> Option<(&SysctlKey, &str)> {
+        let key = self.key.as_ref()?;
         let value = self.recommended.as_deref()?;
         (self.current.as_deref() != Some(value)).then_some((key, value))
     }
@@ -99,13 +101,13 @@ impl Resolved {
 /// Key → resolved recommendation, over findings with a change to make.
 pub fn resolve_recommendations(
     findings: &[Finding],
-) -> std::collections::BTreeMap<String, Resolved> {
+) -> std::collections::BTreeMap<SysctlKey, Resolved> {
     let mut out = std::collections::BTreeMap::new();
     // Most severe first, so the first value seen for a key is the winner
     // unless an equally severe finding disagrees.
     let mut ordered: Vec<&Finding> = findings.iter().collect();
     ordered.sort_by_key(|f| std::cmp::Reverse(f.severity));
-    let mut winners: std::collections::BTreeMap<&str, (&Finding, &str)> = Default::default();
+    let mut winners: std::collections::BTreeMap<&SysctlKey, (&Finding, &str)> = Default::default();
     for finding in ordered {
         let Some((key, value)) = finding.recommendation() else {
             continue;
@@ -114,7 +116,7 @@ pub fn resolve_recommendations(
             None => {
                 winners.insert(key, (finding, value));
                 out.insert(
-                    key.to_string(),
+                    key.clone(),
                     Resolved::Value {
                         value: value.to_string(),
                         rule: finding.rule.clone(),
@@ -126,7 +128,7 @@ pub fn resolve_recommendations(
                     && crate::sysctl::normalize_value(first_value)
                         != crate::sysctl::normalize_value(value) =>
             {
-                let entry = out.entry(key.to_string()).or_insert(Resolved::Conflict {
+                let entry = out.entry(key.clone()).or_insert(Resolved::Conflict {
                     value: None,
                     conflict: vec![],
                 });
@@ -156,7 +158,7 @@ mod tests {
             severity,
             title: String::new(),
             summary: String::new(),
-            key: Some("net.ipv4.ip_local_port_range".into()),
+            key: Some(SysctlKey::ipv4("ip_local_port_range")),
             current: Some("40000 40100".into()),
             recommended: Some(value.into()),
             message: String::new(),
