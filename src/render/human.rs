@@ -247,9 +247,7 @@ fn seen_line(facts: &Facts) -> String {
     }
     parts.push(format!(
         "NAT {} (translates here: {}; own traffic translated: {})",
-        verdict_word(facts.nat.verdict),
-        verdict_word(facts.nat.translates),
-        verdict_word(facts.nat.translated)
+        facts.nat.verdict, facts.nat.translates, facts.nat.translated
     ));
     if let Some(rates) = &facts.rates {
         let rate = |name: &str, value: Option<f64>| value.map(|v| format!("{name} {v:.1}/s"));
@@ -281,13 +279,6 @@ fn seen_line(facts: &Facts) -> String {
 /// A ratio as people read it, the same way everywhere: "12.3%".
 fn percent(ratio: f64) -> String {
     format!("{:.1}%", ratio * 100.0)
-}
-
-fn verdict_word(verdict: crate::facts::nat::NatVerdict) -> String {
-    serde_json::to_value(verdict)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }
 
 pub fn rules_list(rules: &RuleSet, style: Style) -> String {
@@ -467,9 +458,7 @@ pub fn facts(facts: &Facts, style: Style) -> String {
     let _ = writeln!(
         out,
         "  verdict: {} (this host translates: {}; its own traffic is translated: {})",
-        verdict_word(facts.nat.verdict),
-        verdict_word(facts.nat.translates),
-        verdict_word(facts.nat.translated)
+        facts.nat.verdict, facts.nat.translates, facts.nat.translated
     );
     for signal in &facts.nat.signals {
         let _ = writeln!(out, "  {}: {}", signal.name, signal.evidence);
