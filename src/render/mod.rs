@@ -1,10 +1,11 @@
 //! Rendering: turns findings, facts and rules into text for people (`human`)
-//! and programs (`json`); `plan` prints apply plans and rollbacks. Renderers decide nothing; they only print.
+//! and programs (`json`); `plan` prints apply plans and rollbacks; `rule_report` lists and explains rules. Renderers decide nothing; they only print.
 
 pub mod escape;
 pub mod human;
 pub mod json;
 pub mod plan;
+pub mod rule_report;
 pub mod style;
 
 pub use json::SCHEMA_VERSION;
