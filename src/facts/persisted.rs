@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::{FactError, read_optional};
+use super::read::{FactError, read_optional};
 use crate::sysctl::{SysctlKey, normalize_value};
 
 /// Folders in masking priority: a name in an earlier one hides the same name later.

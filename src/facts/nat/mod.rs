@@ -41,8 +41,10 @@ use std::process::{Child, Command, Stdio};
 
 use serde::Serialize;
 
+use super::counters::Counters;
+use super::options::GatherOptions;
 use super::rates::Rates;
-use super::{Counters, FactError, GatherOptions, read_optional};
+use super::read::{FactError, open_streaming, read_optional};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -297,7 +299,7 @@ fn garbled(path: &Path, message: impl std::fmt::Display) -> FactError {
 
 fn conntrack_summary(facts: &mut NatFacts, root: &Path, live: bool) -> Result<(), FactError> {
     let path = root.join("proc/net/nf_conntrack");
-    let summary = match super::open_streaming(&path) {
+    let summary = match open_streaming(&path) {
         Ok(file) => conntrack::summarise(BufReader::new(file)).map_err(|e| garbled(&path, e))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && live => {
             // Kernels built without NF_CONNTRACK_PROCFS: ask over netlink.

@@ -11,6 +11,7 @@
 pub mod diag;
 pub mod owners;
 pub mod proc_tcp;
+mod record;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::BufReader;
@@ -20,9 +21,12 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use serde::Serialize;
 
+use super::kernel::KernelVersion;
+use super::options::GatherOptions;
 pub use super::ports::{self, PortRange};
-use super::{FactError, GatherOptions, KernelVersion, read_optional};
+use super::read::{FactError, open_streaming, read_optional};
 pub use owners::SocketOwner;
+pub use record::SockRecord;
 
 /// TIME_WAIT lasts TCP_TIMEWAIT_LEN (include/net/tcp.h); no mainline
 /// sysctl changes it.
@@ -59,23 +63,6 @@ const STATE_NAMES: [&str; 13] = [
     "CLOSING",
     "NEW_SYN_RECV",
 ];
-
-/// One socket as either listing reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SockRecord {
-    pub state: u8,
-    pub local: IpAddr,
-    pub local_port: u16,
-    pub remote: IpAddr,
-    pub remote_port: u16,
-    /// The interface the socket is bound to (SO_BINDTODEVICE), 0 for none;
-    /// only sock_diag reports it.
-    pub bound_dev_if: u32,
-    /// For TIME_WAIT: what is left of its timer, in milliseconds.
-    pub timer_left_ms: Option<u32>,
-    /// 0 for TIME_WAIT: those have no file.
-    pub inode: u64,
-}
 
 /// The loopback device's index (LOOPBACK_IFINDEX, include/net/flow.h).
 const LOOPBACK_IFINDEX: u32 = 1;
@@ -874,7 +861,7 @@ fn proc_tables(root: &Path) -> Vec<PathBuf> {
 }
 
 fn stream_proc(path: &Path, each: impl FnMut(SockRecord)) -> Result<(), FactError> {
-    let file = super::open_streaming(path).map_err(|source| FactError::Read {
+    let file = open_streaming(path).map_err(|source| FactError::Read {
         path: path.to_path_buf(),
         source,
     })?;
