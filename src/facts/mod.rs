@@ -126,11 +126,8 @@ pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
     // A set, not `keys.contains`: a file with 100,000 keys must stay linear.
     let mut seen: std::collections::BTreeSet<SysctlKey> = keys.iter().cloned().collect();
     for key in persisted.keys() {
-        if let Ok(key) = SysctlKey::parse_managed(key)
-            && !key.as_str().contains('*')
-            && seen.insert(key.clone())
-        {
-            keys.push(key);
+        if key.is_managed() && !key.as_str().contains('*') && seen.insert(key.clone()) {
+            keys.push(key.clone());
         }
     }
     let mut sysctl = BTreeMap::new();

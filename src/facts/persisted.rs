@@ -117,8 +117,8 @@ impl PersistedConfig {
     }
 
     /// The distinct keys set anywhere, sorted.
-    pub fn keys(&self) -> Vec<&str> {
-        let mut keys: Vec<&str> = self.settings.iter().map(|s| s.key.as_str()).collect();
+    pub fn keys(&self) -> Vec<&SysctlKey> {
+        let mut keys: Vec<&SysctlKey> = self.settings.iter().map(|s| &s.key).collect();
         keys.sort_unstable();
         keys.dedup();
         keys

@@ -99,15 +99,10 @@ fn findings_table(
         .map(|f| {
             // The value `apply` sets for this key, which a more severe
             // finding on the same key may decide.
-            let planned = f.key.as_ref().and_then(|k| resolved.get(k));
-            let recommended = match planned {
-                Some(Resolved::Value { value, .. }) if f.recommended.is_some() => {
-                    Some(value.clone())
-                }
-                Some(Resolved::Conflict { .. }) if f.recommended.is_some() => {
-                    Some("? (rules disagree)".to_string())
-                }
-                _ => f.recommended.clone(),
+            let recommended = match f.planned(resolved) {
+                Some(Resolved::Value { value, .. }) => Some(value.clone()),
+                Some(Resolved::Conflict { .. }) => Some("? (rules disagree)".to_string()),
+                None => f.recommended.clone(),
             };
             let change = match (&f.current, &recommended) {
                 (Some(c), Some(r)) => format!("{c} → {r}"),
@@ -179,25 +174,23 @@ fn finding_details(
         style.bold(&finding.rule)
     )?;
     writeln!(out, "  {}", finding.message)?;
-    if let (Some(key), Some(own)) = (&finding.key, &finding.recommended) {
-        match resolved.get(key) {
-            Some(Resolved::Value { value, rule }) if rule != &finding.rule && value != own => {
-                writeln!(
-                    out,
-                    "  {} this rule alone recommends {own}; apply sets {value} (rule {rule} is more severe)",
-                    style.dim("plan:")
-                )?;
-            }
-            Some(Resolved::Conflict { conflict, .. }) => {
-                writeln!(
-                    out,
-                    "  {} rules {} disagree on {key}: choose with `twtune apply --set {key}=VALUE`",
-                    style.dim("plan:"),
-                    conflict.join(", ")
-                )?;
-            }
-            _ => {}
-        }
+    if let (Some(own), Some((value, rule))) = (&finding.recommended, finding.outranked_by(resolved))
+    {
+        writeln!(
+            out,
+            "  {} this rule alone recommends {own}; apply sets {value} (rule {rule} is more severe)",
+            style.dim("plan:")
+        )?;
+    }
+    if let (Some(key), Some(Resolved::Conflict { conflict, .. })) =
+        (&finding.key, finding.planned(resolved))
+    {
+        writeln!(
+            out,
+            "  {} rules {} disagree on {key}: choose with `twtune apply --set {key}=VALUE`",
+            style.dim("plan:"),
+            conflict.join(", ")
+        )?;
     }
     if let Some(manual) = &finding.manual {
         writeln!(out, "  {} {manual}", style.dim("by hand:"))?;
