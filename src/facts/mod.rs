@@ -2,7 +2,8 @@
 //!
 //! Every path is joined to a root (`--root DIR`, default `/`), so a fixture
 //! tree stands in for a host. Each source has its own module with a parser that
-//! takes text; this module opens files and assembles [`Facts`].
+//! takes text; the private `read` module opens files (bounded, without
+//! blocking, confined to the root) and this module assembles [`Facts`].
 //!
 //! Missing files are facts ("absent"); unreadable or garbled ones are errors
 //! that name the file. A kernel release that does not parse is not an error:
