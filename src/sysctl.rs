@@ -105,11 +105,15 @@ impl SysctlKey {
 
     /// Parses and insists on a tree twtune manages.
     pub fn parse_managed(text: &str) -> Result<Self, KeyError> {
-        let key = Self::parse(text)?;
-        if !key.is_managed() {
-            return Err(KeyError::NotManaged(key.0));
+        Self::parse(text)?.into_managed()
+    }
+
+    /// This key, if it lies in a tree twtune manages.
+    pub fn into_managed(self) -> Result<Self, KeyError> {
+        if !self.is_managed() {
+            return Err(KeyError::NotManaged(self.0));
         }
-        Ok(key)
+        Ok(self)
     }
 
     pub fn ipv4(name: &str) -> Self {
@@ -139,6 +143,14 @@ impl SysctlKey {
 impl fmt::Display for SysctlKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// Maps keyed by [`SysctlKey`] are looked up by the dotted text: the key
+/// compares, orders and hashes exactly as its text does.
+impl std::borrow::Borrow<str> for SysctlKey {
+    fn borrow(&self) -> &str {
+        &self.0
     }
 }
 

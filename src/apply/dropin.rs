@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use crate::atomic;
 use crate::facts::persisted::{SYSCTL_CONF, SYSCTL_D_DIRS, parse_sysctl_file};
 use crate::host_path;
+use crate::sysctl::SysctlKey;
 
 pub const DEFAULT_DROPIN: &str = "/etc/sysctl.d/90-twtune.conf";
 
@@ -184,12 +185,12 @@ pub fn read_current(root: &Path, file: &str) -> Result<Option<String>, DropinErr
 }
 
 /// The value `text` assigns to `key` (the last assignment wins), if any.
-pub fn value_in(text: &str, key: &str) -> Option<String> {
+pub fn value_in(text: &str, key: &SysctlKey) -> Option<String> {
     let (settings, _) = parse_sysctl_file("", text);
     settings
         .into_iter()
         .rev()
-        .find(|s| s.key == key)
+        .find(|s| s.key == *key)
         .map(|s| s.value)
 }
 
@@ -197,7 +198,7 @@ pub fn value_in(text: &str, key: &str) -> Option<String> {
 /// the key is rewritten in place (so none contradicts it further down), and
 /// keys not yet there are appended. Everything else — comments, other keys,
 /// a `-` prefix — stays as it was. A new file starts with a header.
-pub fn edit(before: Option<&str>, updates: &[(String, String)]) -> String {
+pub fn edit(before: Option<&str>, updates: &[(SysctlKey, String)]) -> String {
     let mut out = String::new();
     let mut seen = vec![false; updates.len()];
     match before {
@@ -340,10 +341,10 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
-    fn up(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    fn up(pairs: &[(&str, &str)]) -> Vec<(SysctlKey, String)> {
         pairs
             .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .map(|(k, v)| (SysctlKey::parse(k).unwrap(), v.to_string()))
             .collect()
     }
 
@@ -353,7 +354,7 @@ mod tests {
         assert!(text.starts_with("# Written by `twtune apply`"));
         assert!(text.ends_with("net.ipv4.tcp_tw_reuse = 1\n"));
         assert_eq!(
-            value_in(&text, "net.ipv4.tcp_tw_reuse").as_deref(),
+            value_in(&text, &SysctlKey::ipv4("tcp_tw_reuse")).as_deref(),
             Some("1")
         );
     }

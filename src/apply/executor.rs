@@ -141,8 +141,7 @@ pub fn rollback_records(root: &Path) -> Result<Option<Records>, ApplyError> {
     };
     let mut runtime = Vec::new();
     for record in last.runtime.iter().rev() {
-        let key = key_of(&record.key)?;
-        let now = runtime::read(root, &key).map_err(StepError::from)?;
+        let now = runtime::read(root, &record.key).map_err(StepError::from)?;
         if now != record.old {
             runtime.push(KeyRecord {
                 key: record.key.clone(),
@@ -237,15 +236,6 @@ fn refuse_if_interrupted(root: &Path) -> Result<(), ApplyError> {
     Ok(())
 }
 
-fn key_of(text: &str) -> Result<SysctlKey, ApplyError> {
-    SysctlKey::parse_managed(text).map_err(|e| {
-        ApplyError::Journal(JournalError::Invalid {
-            path: PathBuf::from(state::LAST_APPLY),
-            source: journal::RecordError::Key(e.to_string()),
-        })
-    })
-}
-
 /// The record a successful run leaves behind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Record {
@@ -302,8 +292,7 @@ fn execute(
     let removal = journal.persist.as_ref().is_some_and(|f| f.new.is_none());
 
     for (index, record) in journal.runtime.iter().enumerate() {
-        let key = key_of(&record.key)?;
-        if let Err(e) = runtime::write_and_verify(root, &key, &record.new) {
+        if let Err(e) = runtime::write_and_verify(root, &record.key, &record.new) {
             if let Some(staged) = staged {
                 staged.discard();
             }
@@ -357,10 +346,10 @@ fn execute(
 
 fn check_not_stale(root: &Path, journal: &Journal) -> Result<(), ApplyError> {
     for record in &journal.runtime {
-        let now = runtime::read(root, &key_of(&record.key)?).map_err(StepError::from)?;
+        let now = runtime::read(root, &record.key).map_err(StepError::from)?;
         if now != record.old {
             return Err(ApplyError::Stale {
-                what: record.key.clone(),
+                what: record.key.to_string(),
                 planned: record.old.clone(),
                 now,
             });
@@ -421,15 +410,11 @@ fn give_back(
 }
 
 /// Puts `key` back to `old`; false when it already was (nothing written).
-fn restore_key(root: &Path, key: &str, old: &str) -> Result<bool, StepError> {
-    let key = SysctlKey::parse_managed(key).map_err(|_| RuntimeError::Absent {
-        key: key.to_string(),
-        path: String::new(),
-    })?;
-    if runtime::read(root, &key)? == old {
+fn restore_key(root: &Path, key: &SysctlKey, old: &str) -> Result<bool, StepError> {
+    if runtime::read(root, key)? == old {
         return Ok(false);
     }
-    runtime::write_and_verify(root, &key, old)?;
+    runtime::write_and_verify(root, key, old)?;
     Ok(true)
 }
 

@@ -37,11 +37,21 @@ pub enum Operation {
 }
 
 /// One runtime key: the value before, and the value being written.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct KeyRecord {
-    pub key: String,
+    pub key: SysctlKey,
     pub old: String,
     pub new: String,
+}
+
+/// A runtime key as a record on disk spells it, before [`parse_record`]
+/// checks it: the key stays text so a slashed or otherwise unusual spelling
+/// can be named in the error rather than silently normalised.
+#[derive(Deserialize)]
+struct KeyRecordText {
+    key: String,
+    old: String,
+    new: String,
 }
 
 /// The persisted file: its whole text before (`None`: it did not exist) and after.
@@ -61,8 +71,7 @@ pub struct FileRecord {
 /// What a run changes: runtime keys in the order written, and the file.
 pub type Records = (Vec<KeyRecord>, Option<FileRecord>);
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Journal {
     pub version: u32,
     pub operation: Operation,
@@ -71,6 +80,18 @@ pub struct Journal {
     pub started: u64,
     pub runtime: Vec<KeyRecord>,
     pub persist: Option<FileRecord>,
+}
+
+/// [`Journal`] as read, before [`parse_record`] has checked its keys.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JournalText {
+    version: u32,
+    operation: Operation,
+    pid: u32,
+    started: u64,
+    runtime: Vec<KeyRecordText>,
+    persist: Option<FileRecord>,
 }
 
 impl Journal {
@@ -140,16 +161,17 @@ pub enum RecordError {
 /// in a sysctl.d folder or /etc/sysctl.conf with no `..` — and the temporary
 /// file's name is derived, not read.
 pub fn parse_record(text: &str) -> Result<Journal, RecordError> {
-    let mut journal: Journal =
+    let read: JournalText =
         serde_json::from_str(text).map_err(|e| RecordError::Syntax(e.to_string()))?;
-    if journal.version != FORMAT_VERSION {
-        return Err(RecordError::Version(journal.version));
+    if read.version != FORMAT_VERSION {
+        return Err(RecordError::Version(read.version));
     }
-    if journal.runtime.len() > MAX_RECORD_KEYS {
-        return Err(RecordError::TooManyKeys(journal.runtime.len()));
+    if read.runtime.len() > MAX_RECORD_KEYS {
+        return Err(RecordError::TooManyKeys(read.runtime.len()));
     }
     let mut seen = std::collections::BTreeSet::new();
-    for record in &journal.runtime {
+    let mut runtime = Vec::with_capacity(read.runtime.len());
+    for record in read.runtime {
         let key =
             SysctlKey::parse_managed(&record.key).map_err(|e| RecordError::Key(e.to_string()))?;
         if key.as_str() != record.key {
@@ -159,7 +181,7 @@ pub fn parse_record(text: &str) -> Result<Journal, RecordError> {
             )));
         }
         if !seen.insert(key.clone()) {
-            return Err(RecordError::DuplicateKey(record.key.clone()));
+            return Err(RecordError::DuplicateKey(record.key));
         }
         for value in [&record.old, &record.new] {
             check_value(value).map_err(|reason| RecordError::Value {
@@ -167,7 +189,20 @@ pub fn parse_record(text: &str) -> Result<Journal, RecordError> {
                 reason,
             })?;
         }
+        runtime.push(KeyRecord {
+            key,
+            old: record.old,
+            new: record.new,
+        });
     }
+    let mut journal = Journal {
+        version: read.version,
+        operation: read.operation,
+        pid: read.pid,
+        started: read.started,
+        runtime,
+        persist: read.persist,
+    };
     if let Some(file) = &mut journal.persist {
         let invalid = |reason: String| RecordError::File {
             file: file.file.clone(),
@@ -397,7 +432,7 @@ mod tests {
         let journal = Journal::new(
             Operation::Apply,
             vec![KeyRecord {
-                key: "net.ipv4.tcp_tw_reuse".into(),
+                key: SysctlKey::ipv4("tcp_tw_reuse"),
                 old: "2".into(),
                 new: "1".into(),
             }],

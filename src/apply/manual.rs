@@ -57,7 +57,7 @@ mod tests {
             severity,
             title: String::new(),
             summary: format!("{rule} here"),
-            key: recommended.map(|_| "net.ipv4.tcp_tw_reuse".into()),
+            key: recommended.map(|_| crate::sysctl::SysctlKey::ipv4("tcp_tw_reuse")),
             current: Some("0".into()),
             recommended: recommended.map(str::to_string),
             message: format!("{rule} message"),

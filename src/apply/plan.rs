@@ -44,7 +44,7 @@ pub struct Request<'a> {
 /// One key the plan touches.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Change {
-    pub key: String,
+    pub key: SysctlKey,
     /// The runtime value now.
     pub from: String,
     pub to: String,
@@ -59,7 +59,7 @@ pub struct Change {
 /// A setting in a file read after the persisted file, which wins at boot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Shadow {
-    pub key: String,
+    pub key: SysctlKey,
     pub value: String,
     pub file: String,
     pub line: usize,
@@ -208,12 +208,16 @@ fn recommendations(
         let Some((key, value)) = finding.recommendation() else {
             continue;
         };
-        // The rules engine validates recommended keys; a bad one is still refused here.
-        let key = SysctlKey::parse_managed(key).map_err(|source| PlanError::Key {
-            flag: "rule recommendation",
-            arg: format!("{} ({})", key, finding.rule),
-            source,
-        })?;
+        // The rules engine parses recommended keys; one outside the managed
+        // trees is refused here, as a --set of it would be.
+        let key = key
+            .clone()
+            .into_managed()
+            .map_err(|source| PlanError::Key {
+                flag: "rule recommendation",
+                arg: format!("{} ({})", key, finding.rule),
+                source,
+            })?;
         let wanted_here = Wanted {
             key,
             raw: value.to_string(),
@@ -373,10 +377,10 @@ fn plan_persisted_file(
     };
     dropin::check_location(root, &file)?;
     let before = dropin::read_current(root, &file)?;
-    let updates: Vec<(String, String)> = checked
+    let updates: Vec<(SysctlKey, String)> = checked
         .iter()
         .filter(|c| !persisted_as(before.as_deref(), &c.wanted.key, &c.to))
-        .map(|c| (c.wanted.key.to_string(), c.to.clone()))
+        .map(|c| (c.wanted.key.clone(), c.to.clone()))
         .collect();
     let after = if updates.is_empty() {
         before.clone().unwrap_or_default()
@@ -385,7 +389,7 @@ fn plan_persisted_file(
     };
     let shadowed = checked
         .iter()
-        .flat_map(|c| shadows(root, persisted, &file, c.wanted.key.as_str(), &c.to))
+        .flat_map(|c| shadows(root, persisted, &file, &c.wanted.key, &c.to))
         .collect();
     Ok(PersistPlan {
         file,
@@ -397,9 +401,7 @@ fn plan_persisted_file(
 
 /// The file's text already sets `key` to `to` (its last assignment wins).
 fn persisted_as(text: Option<&str>, key: &SysctlKey, to: &str) -> bool {
-    text.and_then(|t| dropin::value_in(t, key.as_str()))
-        .as_deref()
-        == Some(to)
+    text.and_then(|t| dropin::value_in(t, key)).as_deref() == Some(to)
 }
 
 /// The keys the plan touches: written at runtime unless `--persist-only`
@@ -413,7 +415,7 @@ fn changes(checked: Vec<Checked>, scope: Scope, persist: Option<&PersistPlan>) -
                 p.changes() && !persisted_as(p.before.as_deref(), &c.wanted.key, &c.to)
             });
             (runtime || persist).then(|| Change {
-                key: c.wanted.key.to_string(),
+                key: c.wanted.key.clone(),
                 from: c.current,
                 to: c.to,
                 rule: c.wanted.rule,
@@ -437,19 +439,19 @@ fn shadows(
     root: &Path,
     persisted: &PersistedConfig,
     ours: &str,
-    key: &str,
+    key: &SysctlKey,
     to: &str,
 ) -> Vec<Shadow> {
     let ours_real = host_path::resolved(root, ours);
     persisted
-        .settings_for(key)
+        .settings_for(key.as_str())
         .filter(|s| s.value != to)
         .filter(|s| {
             let theirs_real = host_path::resolved(root, &s.file);
             theirs_real != ours_real && read_after(&theirs_real, &ours_real)
         })
         .map(|s| Shadow {
-            key: key.to_string(),
+            key: key.clone(),
             value: s.value.clone(),
             file: s.file.clone(),
             line: s.line,
@@ -490,7 +492,7 @@ mod tests {
             },
             title: String::new(),
             summary: String::new(),
-            key: Some(key.into()),
+            key: Some(SysctlKey::parse(key).unwrap()),
             current: Some(current.into()),
             recommended: Some(recommended.into()),
             message: String::new(),

@@ -1,6 +1,6 @@
 use twtune::cli::{Cli, Format};
 use twtune::exit_code::Exit;
-use twtune::render::{human, style::Style};
+use twtune::render::{human, rule_report, style::Style};
 
 use super::check::load_rules;
 
@@ -8,13 +8,7 @@ pub fn list(cli: &Cli) -> anyhow::Result<Exit> {
     let rules = load_rules(cli)?;
     match cli.format {
         Format::Human => super::output::emit(&human::rules_list(&rules, Style::for_stdout()))?,
-        Format::Json => {
-            let list: Vec<_> = rules
-                .rules()
-                .map(|r| serde_json::json!({"id": r.id, "severity": r.severity, "title": r.title, "file": r.origin.file, "line": r.origin.line}))
-                .collect();
-            super::output::emit_json(&serde_json::json!({ "rules": list }))?;
-        }
+        Format::Json => super::output::emit_json(&rule_report::rules_report(&rules))?,
     }
     Ok(Exit::Compliant)
 }
@@ -27,14 +21,7 @@ pub fn explain(cli: &Cli, id: &str) -> anyhow::Result<Exit> {
     };
     match cli.format {
         Format::Human => super::output::emit(&human::explain(rule, Style::for_stdout()))?,
-        Format::Json => super::output::emit_json(&serde_json::json!({
-                "id": rule.id, "title": rule.title, "severity": rule.severity,
-                "when": rule.when.source, "for_each": rule.for_each.as_ref().map(|e| &e.source),
-                "key": rule.key.as_ref().map(|k| &k.source),
-                "recommend": rule.recommend.as_ref().map(|e| &e.source),
-                "rationale": rule.rationale, "references": rule.references,
-                "file": rule.origin.file, "line": rule.origin.line,
-        }))?,
+        Format::Json => super::output::emit_json(&rule_report::rule_report(rule))?,
     }
     Ok(Exit::Compliant)
 }

@@ -6,7 +6,8 @@
 //!
 //! Every path is joined to a root (`--root DIR`, default `/`), so a fixture
 //! tree stands in for a host. Each source has its own module with a parser that
-//! takes text; this module opens files and assembles [`Facts`].
+//! takes text; the private `read` module opens files (bounded, without
+//! blocking, confined to the root) and this module assembles [`Facts`].
 //!
 //! Missing files are facts ("absent"); unreadable or garbled ones are errors
 //! that name the file. A kernel release that does not parse is not an error:
@@ -16,15 +17,15 @@ pub mod counters;
 pub mod kernel;
 pub mod namespace;
 pub mod nat;
+mod options;
 pub mod persisted;
 pub mod ports;
 pub mod rates;
+mod read;
 pub mod sockets;
 
 use std::collections::BTreeMap;
-use std::io;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
 use serde::Serialize;
 
@@ -36,25 +37,15 @@ pub use counters::Counters;
 pub use kernel::{KernelFacts, KernelVersion};
 pub use namespace::NamespaceFacts;
 pub use nat::NatFacts;
+pub use options::GatherOptions;
 pub use persisted::PersistedConfig;
+pub use read::{
+    BoundedReadError, FactError, MAX_FILE_BYTES, MAX_LINE_BYTES, open_streaming, read_bounded,
+    read_optional,
+};
 pub use sockets::SocketFacts;
 
-#[derive(Debug, thiserror::Error)]
-pub enum FactError {
-    #[error("root {path} does not exist or is not a folder")]
-    NoRoot { path: PathBuf },
-    #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: io::Error },
-    #[error("{path} is not valid UTF-8 text")]
-    NotText { path: PathBuf },
-    #[error("{path}: {source}")]
-    Counters {
-        path: PathBuf,
-        source: counters::CounterParseError,
-    },
-    #[error("{path}: {message}")]
-    Garbled { path: PathBuf, message: String },
-}
+use read::ConfinedReads;
 
 /// A problem that does not stop the check but makes its verdict incomplete:
 /// the status is `incomplete` (exit 0) unless a finding needs attention.
@@ -82,34 +73,6 @@ pub struct Facts {
     pub rates: Option<rates::Rates>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub degraded: Vec<Degraded>,
-}
-
-/// How to gather.
-#[derive(Debug, Clone)]
-pub struct GatherOptions {
-    pub root: PathBuf,
-    /// Sample the counters twice this far apart and report rates.
-    pub sample: Option<Duration>,
-}
-
-impl GatherOptions {
-    pub fn new(root: impl Into<PathBuf>) -> Self {
-        GatherOptions {
-            root: root.into(),
-            sample: None,
-        }
-    }
-
-    pub fn with_sample(mut self, sample: Option<Duration>) -> Self {
-        self.sample = sample;
-        self
-    }
-
-    /// True when reading the live host rather than a fixture tree: only then may
-    /// twtune ask the kernel directly (netlink) instead of reading files.
-    pub fn is_live(&self) -> bool {
-        self.root == Path::new("/")
-    }
 }
 
 impl Facts {
@@ -168,11 +131,8 @@ pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
     // A set, not `keys.contains`: a file with 100,000 keys must stay linear.
     let mut seen: std::collections::BTreeSet<SysctlKey> = keys.iter().cloned().collect();
     for key in persisted.keys() {
-        if let Ok(key) = SysctlKey::parse_managed(key)
-            && !key.as_str().contains('*')
-            && seen.insert(key.clone())
-        {
-            keys.push(key);
+        if key.is_managed() && !key.as_str().contains('*') && seen.insert(key.clone()) {
+            keys.push(key.clone());
         }
     }
     let mut sysctl = BTreeMap::new();
@@ -324,169 +284,4 @@ fn gather_counters(root: &Path) -> Result<Counters, FactError> {
         }
     }
     Ok(result)
-}
-
-/// The largest file twtune reads whole. The biggest legitimate one is a
-/// sysctl.d file or /proc/net/netstat, a few KiB to a few MiB; anything
-/// larger is runaway or hostile and is refused rather than read into memory.
-pub const MAX_FILE_BYTES: u64 = 32 * 1024 * 1024;
-
-/// The longest line twtune accepts in a file it reads whole.
-pub const MAX_LINE_BYTES: usize = 64 * 1024;
-
-/// Why a bounded read refused a file.
-#[derive(Debug, thiserror::Error)]
-pub enum BoundedReadError {
-    #[error("{0}")]
-    Io(#[from] io::Error),
-    #[error("not a regular file (a FIFO, device or folder where a file was expected)")]
-    NotRegular,
-    #[error("larger than {} MiB; refusing to read it", MAX_FILE_BYTES / (1024 * 1024))]
-    TooLarge,
-    #[error("line {line} is longer than {} KiB", MAX_LINE_BYTES / 1024)]
-    LineTooLong { line: usize },
-}
-
-/// Reads `path` whole, without blocking and within bounds: opened with
-/// O_NONBLOCK (a FIFO planted where a /proc or sysctl file should be must not
-/// hang twtune), refused unless it is a regular file (/proc and /sys files
-/// are regular files too), and refused past [`MAX_FILE_BYTES`] or a line
-/// past [`MAX_LINE_BYTES`]. `Ok(None)` when it does not exist.
-pub fn read_bounded(path: &Path) -> Result<Option<Vec<u8>>, BoundedReadError> {
-    use std::io::Read;
-    let file = match open_confined(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    if !file.metadata()?.is_file() {
-        return Err(BoundedReadError::NotRegular);
-    }
-    let mut bytes = Vec::new();
-    // /proc files report size 0, so the cap is on what is read, not on stat.
-    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(BoundedReadError::TooLarge);
-    }
-    if let Some(index) = bytes
-        .split(|&b| b == b'\n')
-        .position(|line| line.len() > MAX_LINE_BYTES)
-    {
-        return Err(BoundedReadError::LineTooLong { line: index + 1 });
-    }
-    Ok(Some(bytes))
-}
-
-thread_local! {
-    /// The `--root` tree [`gather`] is reading, while it reads it.
-    static READ_ROOT: std::cell::RefCell<Option<(PathBuf, std::fs::File)>> = const { std::cell::RefCell::new(None) };
-}
-
-/// Confines this thread's reads under `root` to the tree until dropped, then
-/// puts back the confinement that was in force before.
-struct ConfinedReads {
-    previous: Option<(PathBuf, std::fs::File)>,
-}
-
-impl ConfinedReads {
-    fn to(root: &Path) -> ConfinedReads {
-        let host = root.canonicalize().is_ok_and(|r| r == Path::new("/"));
-        // Opened once: 100,000 persisted keys mean 100,000 reads beneath it.
-        let confined = match std::fs::File::open(root) {
-            Ok(dir) if !host => Some((root.to_path_buf(), dir)),
-            _ => None,
-        };
-        let previous = READ_ROOT.with(|r| r.replace(confined));
-        ConfinedReads { previous }
-    }
-
-    /// Confines to `root` unless [`gather`] already does (reading a single
-    /// key need not reopen the root a 100,000-key gather opened once).
-    fn unless_already(root: &Path) -> Option<ConfinedReads> {
-        let already = READ_ROOT.with(|r| {
-            r.borrow()
-                .as_ref()
-                .is_some_and(|(confined, _)| confined == root)
-        });
-        (!already).then(|| ConfinedReads::to(root))
-    }
-}
-
-impl Drop for ConfinedReads {
-    fn drop(&mut self) {
-        let previous = self.previous.take();
-        READ_ROOT.with(|r| *r.borrow_mut() = previous);
-    }
-}
-
-/// Opens `path` for reading without blocking. While [`gather`] reads a
-/// `--root` tree, a path inside it is resolved with openat2(2)
-/// RESOLVE_IN_ROOT: every link, absolute ones included, is resolved as if
-/// the tree were `/`, so no link reads a file outside the tree.
-fn open_confined(path: &Path) -> io::Result<std::fs::File> {
-    use std::os::fd::AsFd;
-    use std::os::unix::fs::OpenOptionsExt;
-    let flags = nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY | nix::libc::O_CLOEXEC;
-    use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
-    let how = OpenHow::new()
-        .flags(OFlag::O_RDONLY | OFlag::from_bits_truncate(flags))
-        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-    let confined = READ_ROOT.with(|r| {
-        let borrowed = r.borrow();
-        let (root, dir) = borrowed.as_ref()?;
-        let rel = path.strip_prefix(root).ok()?;
-        let rel = if rel.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            rel
-        };
-        Some(openat2(dir.as_fd(), rel, how))
-    });
-    let Some(opened) = confined else {
-        return std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(flags)
-            .open(path);
-    };
-    match opened {
-        Ok(fd) => Ok(std::fs::File::from(fd)),
-        // Kernels before 5.6: the plain open, as before.
-        Err(nix::errno::Errno::ENOSYS) => std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(flags)
-            .open(path),
-        Err(errno) => Err(io::Error::from(errno)),
-    }
-}
-
-/// Opens a file that is read as a stream (/proc/net/tcp, nf_conntrack: they
-/// can legitimately be hundreds of MiB) the way [`read_bounded`] opens one:
-/// without blocking, inside the `--root` tree, and only if it is a regular
-/// file, so a FIFO or a device in its place cannot hang or flood a command.
-pub fn open_streaming(path: &Path) -> io::Result<std::fs::File> {
-    let file = open_confined(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(io::Error::other(BoundedReadError::NotRegular.to_string()));
-    }
-    Ok(file)
-}
-
-/// Reads a text file, bounded as [`read_bounded`]; `Ok(None)` when it does not exist.
-pub fn read_optional(path: &Path) -> Result<Option<String>, FactError> {
-    match read_bounded(path) {
-        Ok(Some(bytes)) => String::from_utf8(bytes)
-            .map(Some)
-            .map_err(|_| FactError::NotText {
-                path: path.to_path_buf(),
-            }),
-        Ok(None) => Ok(None),
-        Err(BoundedReadError::Io(source)) => Err(FactError::Read {
-            path: path.to_path_buf(),
-            source,
-        }),
-        Err(refused) => Err(FactError::Read {
-            path: path.to_path_buf(),
-            source: io::Error::other(refused.to_string()),
-        }),
-    }
 }

@@ -11,7 +11,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::{FactError, KernelVersion};
+use super::kernel::KernelVersion;
+use super::read::FactError;
 
 const PROC_NET_INIT_INO: u64 = 0xEFFF_FFF9;
 const PROC_PID_INIT_INO: u64 = 0xEFFF_FFFC;

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::{FactError, read_optional};
+use super::read::{FactError, read_optional};
 use crate::host_path;
 use crate::sysctl::{SysctlKey, normalize_value};
 
@@ -30,7 +30,7 @@ pub const SYSCTL_CONF: &str = "etc/sysctl.conf";
 /// One assignment in one file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Setting {
-    pub key: String,
+    pub key: SysctlKey,
     pub value: String,
     /// The file as it is named on the host (`/etc/sysctl.d/99-x.conf`), not under --root.
     pub file: String,
@@ -56,7 +56,7 @@ pub struct PersistedConfig {
     /// Every assignment, in the order applied.
     pub settings: Vec<Setting>,
     /// For each key, the assignment that takes effect at boot: the last applied.
-    pub winners: BTreeMap<String, Setting>,
+    pub winners: BTreeMap<SysctlKey, Setting>,
     pub problems: Vec<LineProblem>,
     /// Assignments the kernel will refuse (EINVAL) when they are applied at
     /// boot, in the order applied: the key keeps its previous value.
@@ -66,7 +66,7 @@ pub struct PersistedConfig {
 /// An assignment the kernel's handler rejects.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Refused {
-    pub key: String,
+    pub key: SysctlKey,
     pub value: String,
     pub file: String,
     pub line: usize,
@@ -88,7 +88,7 @@ impl PersistedConfig {
 
     /// Every assignment to `key`, in the order applied.
     pub fn settings_for<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a Setting> + 'a {
-        self.settings.iter().filter(move |s| s.key == key)
+        self.settings.iter().filter(move |s| s.key.as_str() == key)
     }
 
     /// The assignment that will take effect at boot for each key: the last
@@ -118,8 +118,8 @@ impl PersistedConfig {
     }
 
     /// The distinct keys set anywhere, sorted.
-    pub fn keys(&self) -> Vec<&str> {
-        let mut keys: Vec<&str> = self.settings.iter().map(|s| s.key.as_str()).collect();
+    pub fn keys(&self) -> Vec<&SysctlKey> {
+        let mut keys: Vec<&SysctlKey> = self.settings.iter().map(|s| &s.key).collect();
         keys.sort_unstable();
         keys.dedup();
         keys
@@ -151,7 +151,7 @@ pub fn parse_sysctl_file(file: &str, text: &str) -> (Vec<Setting>, Vec<LineProbl
         };
         match SysctlKey::parse(raw_key) {
             Ok(key) => settings.push(Setting {
-                key: key.to_string(),
+                key,
                 value: normalize_value(raw_value),
                 file: file.to_string(),
                 line,
@@ -283,7 +283,7 @@ impl BootReplay {
         let mut unprivileged = self.has_unprivileged_port_start.then_some(1024_i64);
         let mut refused = Vec::new();
         for s in &config.settings {
-            let verdict = self.refusal(&s.key, &s.value, range, unprivileged);
+            let verdict = self.refusal(s.key.as_str(), &s.value, range, unprivileged);
             match verdict {
                 Err(reason) => refused.push(Refused {
                     key: s.key.clone(),

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::Counters;
+use super::counters::Counters;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Rates {

@@ -18,7 +18,7 @@ pub fn lines(raw: &str) -> Cow<'_, str> {
     escape(raw, true)
 }
 
-/// What [`super::style::Style`] writes where twtune's own colour codes
+/// What the `Style` painter writes where twtune's own colour codes
 /// begin: a marker made unguessable per process, so no outside text can
 /// carry one. [`terminal`] turns it into the real escape, after escaping
 /// everything else.

@@ -1,14 +1,26 @@
 //! Text for people: a compact findings table first, details on request.
 
-use std::fmt::Write as _;
+use std::collections::BTreeMap;
+use std::fmt::{self, Write};
 
 use super::style::Style;
 use crate::facts::Facts;
-use crate::rules::{Evaluation, Resolved, Rule, RuleSet, Severity, resolve_recommendations};
+use crate::rules::{
+    Evaluation, Finding, Resolved, Rule, RuleSet, Severity, resolve_recommendations,
+};
+use crate::sysctl::SysctlKey;
 
 pub struct CheckOptions {
     pub verbose: bool,
     pub rules_checked: usize,
+}
+
+/// Runs a section writer into a new String. Writing into a String cannot
+/// fail, so the one `fmt::Result` that reaches here is always `Ok`.
+fn render(write: impl FnOnce(&mut String) -> fmt::Result) -> String {
+    let mut out = String::new();
+    let _always_ok = write(&mut out);
+    out
 }
 
 fn host_line(facts: &Facts) -> String {
@@ -27,178 +39,231 @@ pub fn check(
     options: &CheckOptions,
     style: Style,
 ) -> String {
-    let mut out = String::new();
-    let findings = &evaluation.findings;
-    if findings.is_empty() {
-        let _ = writeln!(
-            out,
-            "{} no TIME_WAIT-related problems found ({} rules checked; {})",
-            style.ok("✓"),
-            options.rules_checked,
-            host_line(facts)
-        );
-        // "No problems" is visibly based on what was seen.
-        let _ = writeln!(out, "{}", style.dim(&seen_line(facts)));
-    } else {
-        let resolved = resolve_recommendations(findings);
-        let _ = writeln!(
-            out,
-            "{}\n",
-            style.bold(&format!("twtune check · {}", host_line(facts)))
-        );
-        let rows: Vec<[String; 4]> = findings
-            .iter()
-            .map(|f| {
-                // The value `apply` sets for this key, which a more severe
-                // finding on the same key may decide.
-                let planned = f.key.as_deref().and_then(|k| resolved.get(k));
-                let recommended = match planned {
-                    Some(Resolved::Value { value, .. }) if f.recommended.is_some() => {
-                        Some(value.clone())
-                    }
-                    Some(Resolved::Conflict { .. }) if f.recommended.is_some() => {
-                        Some("? (rules disagree)".to_string())
-                    }
-                    _ => f.recommended.clone(),
-                };
-                let change = match (&f.current, &recommended) {
-                    (Some(c), Some(r)) => format!("{c} → {r}"),
-                    (None, Some(r)) => format!("(absent) → {r}"),
-                    (Some(c), None) => c.clone(),
-                    (None, None) if f.key.is_some() => "(absent)".into(),
-                    (None, None) => "—".into(),
-                };
-                [
-                    f.severity.to_string(),
-                    f.key.clone().unwrap_or_else(|| "—".into()),
-                    change,
-                    f.summary.clone(),
-                ]
-            })
-            .collect();
-        let header = ["SEVERITY", "KEY", "CURRENT → RECOMMENDED", "FINDING"];
-        let widths: Vec<usize> = (0..3)
-            .map(|i| {
-                rows.iter()
-                    .map(|r| r[i].chars().count())
-                    .chain([header[i].chars().count()])
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        let pad = |text: &str, width: usize| {
-            format!(
-                "{text}{}",
-                " ".repeat(width.saturating_sub(text.chars().count()))
-            )
-        };
-        let _ = writeln!(
-            out,
-            "{}",
-            style.dim(&format!(
-                "{}  {}  {}  {}",
-                pad(header[0], widths[0]),
-                pad(header[1], widths[1]),
-                pad(header[2], widths[2]),
-                header[3]
-            ))
-        );
-        for (row, finding) in rows.iter().zip(findings) {
-            let _ = writeln!(
-                out,
-                "{}  {}  {}  {}",
-                style.severity(finding.severity, &pad(&row[0], widths[0])),
-                pad(&row[1], widths[1]),
-                pad(&row[2], widths[2]),
-                row[3]
-            );
+    render(|out| {
+        if evaluation.findings.is_empty() {
+            no_findings(out, facts, options, style)?;
+        } else {
+            findings_report(out, facts, &evaluation.findings, options, style)?;
         }
-        if options.verbose {
-            for finding in findings {
-                let _ = writeln!(
-                    out,
-                    "\n{} {}",
-                    style.severity(finding.severity, &format!("[{}]", finding.severity)),
-                    style.bold(&finding.rule)
-                );
-                let _ = writeln!(out, "  {}", finding.message);
-                if let (Some(key), Some(own)) = (&finding.key, &finding.recommended) {
-                    match resolved.get(key) {
-                        Some(Resolved::Value { value, rule })
-                            if rule != &finding.rule && value != own =>
-                        {
-                            let _ = writeln!(
-                                out,
-                                "  {} this rule alone recommends {own}; apply sets {value} (rule {rule} is more severe)",
-                                style.dim("plan:")
-                            );
-                        }
-                        Some(Resolved::Conflict { conflict, .. }) => {
-                            let _ = writeln!(
-                                out,
-                                "  {} rules {} disagree on {key}: choose with `twtune apply --set {key}=VALUE`",
-                                style.dim("plan:"),
-                                conflict.join(", ")
-                            );
-                        }
-                        _ => {}
-                    }
-                }
-                if let Some(manual) = &finding.manual {
-                    let _ = writeln!(out, "  {} {manual}", style.dim("by hand:"));
-                }
-                for evidence in &finding.evidence {
-                    let _ = writeln!(out, "  {} {evidence}", style.dim("evidence:"));
-                }
-                for reference in &finding.references {
-                    let _ = writeln!(out, "  {} {reference}", style.dim("see:"));
-                }
-            }
+        problems(out, facts, evaluation, style)
+    })
+}
+
+fn no_findings(
+    out: &mut impl Write,
+    facts: &Facts,
+    options: &CheckOptions,
+    style: Style,
+) -> fmt::Result {
+    writeln!(
+        out,
+        "{} no TIME_WAIT-related problems found ({} rules checked; {})",
+        style.ok("✓"),
+        options.rules_checked,
+        host_line(facts)
+    )?;
+    // "No problems" is visibly based on what was seen.
+    writeln!(out, "{}", style.dim(&seen_line(facts)))
+}
+
+fn findings_report(
+    out: &mut impl Write,
+    facts: &Facts,
+    findings: &[Finding],
+    options: &CheckOptions,
+    style: Style,
+) -> fmt::Result {
+    let resolved = resolve_recommendations(findings);
+    writeln!(
+        out,
+        "{}\n",
+        style.bold(&format!("twtune check · {}", host_line(facts)))
+    )?;
+    findings_table(out, findings, &resolved, style)?;
+    if options.verbose {
+        for finding in findings {
+            finding_details(out, finding, &resolved, style)?;
         }
-        let count = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
-        let _ = writeln!(
-            out,
-            "\n{}: {} critical, {}, {} info.",
-            plural(findings.len(), "finding"),
-            count(Severity::Critical),
-            plural(count(Severity::Warning), "warning"),
-            count(Severity::Info)
-        );
-        // What was seen comes before what to do next.
-        let _ = writeln!(out, "{}", style.dim(&seen_line(facts)));
-        let mut next = Vec::new();
-        if !options.verbose {
-            next.push("`twtune check --verbose` for evidence");
-        }
-        if findings.iter().any(|f| f.recommendation().is_some()) {
-            next.push("`twtune apply --dry-run` for the changes");
-        }
-        next.push("`twtune explain RULE` for why");
-        let _ = writeln!(
-            out,
-            "{}",
-            style.dim(&format!("Next: {}.", next.join(" · ")))
-        );
     }
+    closing_lines(out, facts, findings, options, style)
+}
+
+fn findings_table(
+    out: &mut impl Write,
+    findings: &[Finding],
+    resolved: &BTreeMap<SysctlKey, Resolved>,
+    style: Style,
+) -> fmt::Result {
+    let rows: Vec<[String; 4]> = findings
+        .iter()
+        .map(|f| {
+            // The value `apply` sets for this key, which a more severe
+            // finding on the same key may decide.
+            let recommended = match f.planned(resolved) {
+                Some(Resolved::Value { value, .. }) => Some(value.clone()),
+                Some(Resolved::Conflict { .. }) => Some("? (rules disagree)".to_string()),
+                None => f.recommended.clone(),
+            };
+            let change = match (&f.current, &recommended) {
+                (Some(c), Some(r)) => format!("{c} → {r}"),
+                (None, Some(r)) => format!("(absent) → {r}"),
+                (Some(c), None) => c.clone(),
+                (None, None) if f.key.is_some() => "(absent)".into(),
+                (None, None) => "—".into(),
+            };
+            [
+                f.severity.to_string(),
+                f.key
+                    .as_ref()
+                    .map_or_else(|| "—".into(), ToString::to_string),
+                change,
+                f.summary.clone(),
+            ]
+        })
+        .collect();
+    let header = ["SEVERITY", "KEY", "CURRENT → RECOMMENDED", "FINDING"];
+    let widths: Vec<usize> = (0..3)
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([header[i].chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let pad = |text: &str, width: usize| {
+        format!(
+            "{text}{}",
+            " ".repeat(width.saturating_sub(text.chars().count()))
+        )
+    };
+    writeln!(
+        out,
+        "{}",
+        style.dim(&format!(
+            "{}  {}  {}  {}",
+            pad(header[0], widths[0]),
+            pad(header[1], widths[1]),
+            pad(header[2], widths[2]),
+            header[3]
+        ))
+    )?;
+    for (row, finding) in rows.iter().zip(findings) {
+        writeln!(
+            out,
+            "{}  {}  {}  {}",
+            style.severity(finding.severity, &pad(&row[0], widths[0])),
+            pad(&row[1], widths[1]),
+            pad(&row[2], widths[2]),
+            row[3]
+        )?;
+    }
+    Ok(())
+}
+
+fn finding_details(
+    out: &mut impl Write,
+    finding: &Finding,
+    resolved: &BTreeMap<SysctlKey, Resolved>,
+    style: Style,
+) -> fmt::Result {
+    writeln!(
+        out,
+        "\n{} {}",
+        style.severity(finding.severity, &format!("[{}]", finding.severity)),
+        style.bold(&finding.rule)
+    )?;
+    writeln!(out, "  {}", finding.message)?;
+    if let (Some(own), Some((value, rule))) = (&finding.recommended, finding.outranked_by(resolved))
+    {
+        writeln!(
+            out,
+            "  {} this rule alone recommends {own}; apply sets {value} (rule {rule} is more severe)",
+            style.dim("plan:")
+        )?;
+    }
+    if let (Some(key), Some(Resolved::Conflict { conflict, .. })) =
+        (&finding.key, finding.planned(resolved))
+    {
+        writeln!(
+            out,
+            "  {} rules {} disagree on {key}: choose with `twtune apply --set {key}=VALUE`",
+            style.dim("plan:"),
+            conflict.join(", ")
+        )?;
+    }
+    if let Some(manual) = &finding.manual {
+        writeln!(out, "  {} {manual}", style.dim("by hand:"))?;
+    }
+    for evidence in &finding.evidence {
+        writeln!(out, "  {} {evidence}", style.dim("evidence:"))?;
+    }
+    for reference in &finding.references {
+        writeln!(out, "  {} {reference}", style.dim("see:"))?;
+    }
+    Ok(())
+}
+
+/// The counts, what was seen, and what to run next.
+fn closing_lines(
+    out: &mut impl Write,
+    facts: &Facts,
+    findings: &[Finding],
+    options: &CheckOptions,
+    style: Style,
+) -> fmt::Result {
+    let count = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
+    writeln!(
+        out,
+        "\n{}: {} critical, {}, {} info.",
+        plural(findings.len(), "finding"),
+        count(Severity::Critical),
+        plural(count(Severity::Warning), "warning"),
+        count(Severity::Info)
+    )?;
+    // What was seen comes before what to do next.
+    writeln!(out, "{}", style.dim(&seen_line(facts)))?;
+    let mut next = Vec::new();
+    if !options.verbose {
+        next.push("`twtune check --verbose` for evidence");
+    }
+    if findings.iter().any(|f| f.recommendation().is_some()) {
+        next.push("`twtune apply --dry-run` for the changes");
+    }
+    next.push("`twtune explain RULE` for why");
+    writeln!(
+        out,
+        "{}",
+        style.dim(&format!("Next: {}.", next.join(" · ")))
+    )
+}
+
+/// Rules that could not be decided and facts that could not be read.
+fn problems(
+    out: &mut impl Write,
+    facts: &Facts,
+    evaluation: &Evaluation,
+    style: Style,
+) -> fmt::Result {
     for undecided in &evaluation.undecided {
-        let _ = writeln!(
+        writeln!(
             out,
             "{} rule {} undecided: {}",
             style.dim("?"),
             undecided.rule,
             undecided.reason
-        );
+        )?;
     }
     for problem in &facts.degraded {
-        let _ = writeln!(
+        writeln!(
             out,
             "{} {}: {}",
             style.severity(Severity::Critical, "error:"),
             problem.file,
             problem.message
-        );
+        )?;
     }
-    out
+    Ok(())
 }
 
 fn plural(n: usize, word: &str) -> String {
@@ -245,9 +310,7 @@ fn seen_line(facts: &Facts) -> String {
     }
     parts.push(format!(
         "NAT {} (translates here: {}; own traffic translated: {})",
-        verdict_word(facts.nat.verdict),
-        verdict_word(facts.nat.translates),
-        verdict_word(facts.nat.translated)
+        facts.nat.verdict, facts.nat.translates, facts.nat.translated
     ));
     if let Some(rates) = &facts.rates {
         let rate = |name: &str, value: Option<f64>| value.map(|v| format!("{name} {v:.1}/s"));
@@ -281,24 +344,20 @@ fn percent(ratio: f64) -> String {
     format!("{:.1}%", ratio * 100.0)
 }
 
-fn verdict_word(verdict: crate::facts::nat::NatVerdict) -> String {
-    serde_json::to_value(verdict)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
+pub fn rules_list(rules: &RuleSet, style: Style) -> String {
+    render(|out| write_rules_list(out, rules, style))
 }
 
-pub fn rules_list(rules: &RuleSet, style: Style) -> String {
+fn write_rules_list(out: &mut impl Write, rules: &RuleSet, style: Style) -> fmt::Result {
     let all: Vec<&Rule> = rules.rules().collect();
     // "warning→critical": the severity a rule starts at, and the ones it can
     // escalate to (`twtune explain RULE` says when).
     let severity_of = |rule: &Rule| {
-        let mut words = vec![rule.severity.as_str()];
-        for escalation in &rule.escalate {
-            if !words.contains(&escalation.severity.as_str()) {
-                words.push(escalation.severity.as_str());
-            }
-        }
+        let words: Vec<&str> = rule
+            .severities()
+            .into_iter()
+            .map(Severity::as_str)
+            .collect();
         words.join("→")
     };
     let width = all.iter().map(|r| r.id.len()).max().unwrap_or(0).max(4);
@@ -308,95 +367,100 @@ pub fn rules_list(rules: &RuleSet, style: Style) -> String {
         .max()
         .unwrap_or(0)
         .max(8);
-    let mut out = String::new();
-    let _ = writeln!(
+    writeln!(
         out,
         "{}",
         style.dim(&format!(
             "{:width$}  {:severity_width$}  TITLE",
             "RULE", "SEVERITY"
         ))
-    );
+    )?;
     for rule in all {
         let severity = severity_of(rule);
         let pad = " ".repeat(severity_width.saturating_sub(severity.chars().count()));
-        let _ = writeln!(
+        writeln!(
             out,
             "{}  {}{pad}  {}",
             format_args!("{:width$}", rule.id),
             style.severity(rule.severity, &severity),
             rule.title
-        );
+        )?;
     }
-    let _ = writeln!(
+    writeln!(
         out,
         "{}",
         style.dim(
             "a→b: starts at a and escalates to b when its condition holds (`twtune explain RULE`)"
         )
-    );
-    out
+    )?;
+    Ok(())
 }
 
 pub fn explain(rule: &Rule, style: Style) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
+    render(|out| write_explain(out, rule, style))
+}
+
+fn write_explain(out: &mut impl Write, rule: &Rule, style: Style) -> fmt::Result {
+    writeln!(
         out,
         "{}  {}",
         style.bold(&rule.id),
         style.severity(rule.severity, rule.severity.as_str())
-    );
-    let _ = writeln!(out, "{}\n", rule.title);
-    let _ = writeln!(out, "{}", rule.rationale);
-    let _ = writeln!(out, "\n{}", style.bold("Fires when"));
+    )?;
+    writeln!(out, "{}\n", rule.title)?;
+    writeln!(out, "{}", rule.rationale)?;
+    writeln!(out, "\n{}", style.bold("Fires when"))?;
     if let Some(for_each) = &rule.for_each {
-        let _ = writeln!(out, "  for each item of: {}", for_each.source.trim());
+        writeln!(out, "  for each item of: {}", for_each.source.trim())?;
     }
-    let _ = writeln!(out, "  {}", rule.when.source.trim());
+    writeln!(out, "  {}", rule.when.source.trim())?;
     for escalation in &rule.escalate {
-        let _ = writeln!(
+        writeln!(
             out,
             "  {} when: {}",
             escalation.severity,
             escalation.when.source.trim()
-        );
+        )?;
     }
     if !rule.requires.is_empty() {
-        let _ = writeln!(
+        writeln!(
             out,
             "  undecided unless known: {}",
             rule.requires.join(", ")
-        );
+        )?;
     }
     if let Some(key) = &rule.key {
-        let _ = writeln!(out, "\n{}", style.bold("Key"));
-        let _ = writeln!(out, "  {}", key.source);
+        writeln!(out, "\n{}", style.bold("Key"))?;
+        writeln!(out, "  {}", key.source)?;
         if let Some(recommend) = &rule.recommend {
-            let _ = writeln!(out, "  recommended: {}", recommend.source.trim());
+            writeln!(out, "  recommended: {}", recommend.source.trim())?;
         }
     }
-    let _ = writeln!(out, "\n{}", style.bold("References"));
+    writeln!(out, "\n{}", style.bold("References"))?;
     for reference in &rule.references {
-        let _ = writeln!(out, "  {reference}");
+        writeln!(out, "  {reference}")?;
     }
-    let _ = writeln!(
+    writeln!(
         out,
         "\n{}",
         style.dim(&format!(
             "defined at {}:{}",
             rule.origin.file, rule.origin.line
         ))
-    );
-    out
+    )?;
+    Ok(())
 }
 
 pub fn facts(facts: &Facts, style: Style) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "{}", style.bold(&host_line(facts)));
+    render(|out| write_facts(out, facts, style))
+}
+
+fn write_facts(out: &mut impl Write, facts: &Facts, style: Style) -> fmt::Result {
+    writeln!(out, "{}", style.bold(&host_line(facts)))?;
     if let Some(v) = facts.kernel.version {
-        let _ = writeln!(out, "kernel version {v}");
+        writeln!(out, "kernel version {v}")?;
     }
-    let _ = writeln!(
+    writeln!(
         out,
         "/proc/sys/net writable: {}",
         if facts.namespace.proc_sys_net_writable {
@@ -404,40 +468,40 @@ pub fn facts(facts: &Facts, style: Style) -> String {
         } else {
             "no"
         }
-    );
-    let _ = writeln!(out, "\n{}", style.bold("Runtime sysctls"));
+    )?;
+    writeln!(out, "\n{}", style.bold("Runtime sysctls"))?;
     for (key, value) in &facts.sysctl {
         let persisted = facts
             .persisted
             .winner(key)
             .map(|w| format!("  (persisted {} at {}:{})", w.value, w.file, w.line))
             .unwrap_or_default();
-        let _ = writeln!(out, "  {key} = {value}{}", style.dim(&persisted));
+        writeln!(out, "  {key} = {value}{}", style.dim(&persisted))?;
     }
     for key in &facts.sysctl_absent {
-        let _ = writeln!(out, "  {key} {}", style.dim("(absent on this kernel)"));
+        writeln!(out, "  {key} {}", style.dim("(absent on this kernel)"))?;
     }
-    let _ = writeln!(
+    writeln!(
         out,
         "\n{}",
         style.bold("Persisted sysctl files, in the order applied")
-    );
+    )?;
     for file in &facts.persisted.files {
-        let _ = writeln!(out, "  {file}");
+        writeln!(out, "  {file}")?;
     }
     for masked in &facts.persisted.masked {
-        let _ = writeln!(
+        writeln!(
             out,
             "  {} {} (masked by {})",
             style.dim("-"),
             masked.file,
             masked.by
-        );
+        )?;
     }
-    let _ = writeln!(out, "\n{}", style.bold("Counters"));
+    writeln!(out, "\n{}", style.bold("Counters"))?;
     for (protocol, fields) in &facts.counters.sockstat {
         let fields: Vec<String> = fields.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        let _ = writeln!(out, "  sockstat {protocol}: {}", fields.join(", "));
+        writeln!(out, "  sockstat {protocol}: {}", fields.join(", "))?;
     }
     // Beside sockstat's "tw" (TIME_WAIT now), these count events since boot.
     for name in [
@@ -449,46 +513,48 @@ pub fn facts(facts: &Facts, style: Style) -> String {
         "PAWSEstab",
     ] {
         if let Some(v) = facts.counters.tcp_ext.get(name) {
-            let _ = writeln!(
+            writeln!(
                 out,
                 "  TcpExt {name} = {v} {}",
                 style.dim("(cumulative since boot)")
-            );
+            )?;
         }
     }
     for name in ["ActiveOpens", "PassiveOpens", "CurrEstab"] {
         if let Some(v) = facts.counters.tcp.get(name) {
-            let _ = writeln!(out, "  Tcp {name} = {v}");
+            writeln!(out, "  Tcp {name} = {v}")?;
         }
     }
-    let _ = writeln!(out, "\n{}", style.bold("NAT"));
-    let _ = writeln!(
+    writeln!(out, "\n{}", style.bold("NAT"))?;
+    writeln!(
         out,
         "  verdict: {} (this host translates: {}; its own traffic is translated: {})",
-        verdict_word(facts.nat.verdict),
-        verdict_word(facts.nat.translates),
-        verdict_word(facts.nat.translated)
-    );
+        facts.nat.verdict, facts.nat.translates, facts.nat.translated
+    )?;
     for signal in &facts.nat.signals {
-        let _ = writeln!(out, "  {}: {}", signal.name, signal.evidence);
+        writeln!(out, "  {}: {}", signal.name, signal.evidence)?;
     }
     if let Some(sockets) = &facts.sockets {
-        sockets_section(&mut out, sockets, style);
+        sockets_section(out, sockets, style)?;
     }
     for problem in &facts.degraded {
-        let _ = writeln!(out, "\nerror: {}: {}", problem.file, problem.message);
+        writeln!(out, "\nerror: {}: {}", problem.file, problem.message)?;
     }
-    out
+    Ok(())
 }
 
-fn sockets_section(out: &mut String, s: &crate::facts::SocketFacts, style: Style) {
-    let _ = writeln!(
+fn sockets_section(
+    out: &mut impl Write,
+    s: &crate::facts::SocketFacts,
+    style: Style,
+) -> fmt::Result {
+    writeln!(
         out,
         "\n{}",
         style.bold(&format!("Sockets (from {})", s.source))
-    );
+    )?;
     if let Some(reason) = &s.fallback_reason {
-        let _ = writeln!(out, "  netlink refused: {reason}");
+        writeln!(out, "  netlink refused: {reason}")?;
     }
     let states: Vec<String> = s
         .states
@@ -496,7 +562,7 @@ fn sockets_section(out: &mut String, s: &crate::facts::SocketFacts, style: Style
         .filter(|(_, n)| **n > 0)
         .map(|(k, n)| format!("{k} {n}"))
         .collect();
-    let _ = writeln!(
+    writeln!(
         out,
         "  states: {}",
         if states.is_empty() {
@@ -504,13 +570,13 @@ fn sockets_section(out: &mut String, s: &crate::facts::SocketFacts, style: Style
         } else {
             states.join(", ")
         }
-    );
-    let _ = writeln!(
+    )?;
+    writeln!(
         out,
         "  TIME_WAIT {}: server side {}, client side {}; CLOSE_WAIT {}",
         s.time_wait, s.time_wait_server_side, s.time_wait_client_side, s.close_wait
-    );
-    let _ = writeln!(
+    )?;
+    writeln!(
         out,
         "  ephemeral ports {}-{}: {} usable ({} reserved, {} held by listeners); client sockets hold {} ({})",
         s.ephemeral_range.low,
@@ -520,24 +586,24 @@ fn sockets_section(out: &mut String, s: &crate::facts::SocketFacts, style: Style
         s.listeners_in_range,
         s.host_ports.in_use,
         percent(s.host_ports.ratio)
-    );
+    )?;
     let scope = match s.reuse.scope {
         crate::facts::sockets::ReuseScope::None => "off",
         crate::facts::sockets::ReuseScope::All => "all destinations",
         crate::facts::sockets::ReuseScope::Loopback => "loopback only",
     };
-    let _ = writeln!(
+    writeln!(
         out,
         "  TIME_WAIT reuse by connect(): {scope}, after {} ms; {} client-side TIME_WAIT reusable now",
         s.reuse.delay_ms, s.time_wait_reusable
-    );
+    )?;
     const SHOWN: usize = 5;
     for d in s.destinations.iter().take(SHOWN) {
         let rate = d
             .new_per_second
             .map(|r| format!(", {r} new/s"))
             .unwrap_or_default();
-        let _ = writeln!(
+        writeln!(
             out,
             "  {} → {}: {} of {} ports taken ({}); TIME_WAIT {} ({} reusable), established {}, other {}{rate}",
             d.local,
@@ -549,13 +615,13 @@ fn sockets_section(out: &mut String, s: &crate::facts::SocketFacts, style: Style
             d.time_wait_reusable,
             d.established,
             d.other
-        );
+        )?;
     }
     let more = s
         .destination_count
         .saturating_sub(SHOWN.min(s.destinations.len()) as u64);
     if more > 0 {
-        let _ = writeln!(
+        writeln!(
             out,
             "  … and {more} more {}",
             if more == 1 {
@@ -563,13 +629,14 @@ fn sockets_section(out: &mut String, s: &crate::facts::SocketFacts, style: Style
             } else {
                 "destinations"
             }
-        );
+        )?;
     }
     for p in &s.close_wait_processes {
-        let _ = writeln!(
+        writeln!(
             out,
             "  CLOSE_WAIT held by pid {} ({}): {}",
             p.pid, p.command, p.count
-        );
+        )?;
     }
+    Ok(())
 }

@@ -7,6 +7,7 @@ use serde::Serialize;
 use crate::exit_code::Status;
 use crate::facts::{Degraded, Facts};
 use crate::rules::{Evaluation, Finding, Resolved, Severity, Undecided, resolve_recommendations};
+use crate::sysctl::SysctlKey;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -22,7 +23,7 @@ pub struct CheckReport<'a> {
     pub findings: &'a [Finding],
     /// Key → the value `apply` would set (`value`, `rule`), or a conflict
     /// (`value` null, `conflict[]` the rules that disagree).
-    pub recommendations: std::collections::BTreeMap<String, Resolved>,
+    pub recommendations: std::collections::BTreeMap<SysctlKey, Resolved>,
     pub undecided: &'a [Undecided],
     /// Input problems: facts that leave the verdict incomplete, and rules
     /// refused while judging (those make the status "error").

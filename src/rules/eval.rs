@@ -9,6 +9,7 @@ use super::finding::{Finding, Severity, Undecided};
 use super::load::{ITEM, Rule, RuleSet};
 use super::view::{self, cel_to_text, to_cel};
 use crate::facts::Facts;
+use crate::sysctl::SysctlKey;
 
 /// The outcome of a check: what fired, and what could not be decided.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -217,15 +218,25 @@ fn fire(
             break;
         }
     }
-    let key = rule.key.as_ref().map(|k| k.render(context)).transpose()?;
+    // A templated key is only known once rendered: parse it here, once, so
+    // everything downstream carries a validated key. Whether twtune may write
+    // it (a managed tree) is the planner's question, as for a literal key.
+    let key = rule
+        .key
+        .as_ref()
+        .map(|k| {
+            let text = k.render(context)?;
+            SysctlKey::parse(&text).map_err(|e| format!("key: {e}"))
+        })
+        .transpose()?;
     let recommended = rule
         .recommend
         .as_ref()
         .map(|r| r.evaluate(context).map(|v| cel_to_text(&v)))
         .transpose()?;
     let current = key
-        .as_deref()
-        .and_then(|k| facts.sysctl(k))
+        .as_ref()
+        .and_then(|k| facts.sysctl(k.as_str()))
         .map(str::to_string);
     findings.push(Finding {
         rule: rule.id.clone(),

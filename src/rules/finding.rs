@@ -1,9 +1,12 @@
 //! What a rule concludes: findings are data; renderers only print them and the
 //! planner only reads their recommendations.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+use crate::sysctl::SysctlKey;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -39,7 +42,7 @@ pub struct Finding {
     /// the title itself where the rule has no summary.
     pub summary: String,
     /// The full dotted sysctl key concerned, if any.
-    pub key: Option<String>,
+    pub key: Option<SysctlKey>,
     /// Its runtime value (folded whitespace), if the key exists.
     pub current: Option<String>,
     /// The value to set, if the rule recommends one.
@@ -54,10 +57,35 @@ pub struct Finding {
 
 impl Finding {
     /// A finding the planner can act on: a key and a value that differs from now.
-    pub fn recommendation(&self) -> Option<(&str, &str)> {
-        let key = self.key.as_deref()?;
+    pub fn recommendation(&self) -> Option<(&SysctlKey, &str)> {
+        let key = self.key.as_ref()?;
         let value = self.recommended.as_deref()?;
         (self.current.as_deref() != Some(value)).then_some((key, value))
+    }
+
+    /// What `apply` does about this finding's key, when the finding
+    /// recommends a value: its own value, a more severe rule's, or a conflict.
+    /// `resolved` is [`resolve_recommendations`] over every finding.
+    pub fn planned<'a>(&self, resolved: &'a BTreeMap<SysctlKey, Resolved>) -> Option<&'a Resolved> {
+        self.recommended.as_ref()?;
+        resolved.get(self.key.as_ref()?)
+    }
+
+    /// The value `apply` sets instead of this finding's own, and the more
+    /// severe rule that recommends it; `None` when this finding's value (or
+    /// the same value) is the one applied, or rules conflict.
+    pub fn outranked_by<'a>(
+        &self,
+        resolved: &'a BTreeMap<SysctlKey, Resolved>,
+    ) -> Option<(&'a str, &'a str)> {
+        match self.planned(resolved)? {
+            Resolved::Value { value, rule }
+                if *rule != self.rule && self.recommended.as_deref() != Some(value.as_str()) =>
+            {
+                Some((value, rule))
+            }
+            _ => None,
+        }
     }
 }
 
@@ -97,15 +125,13 @@ impl Resolved {
 }
 
 /// Key → resolved recommendation, over findings with a change to make.
-pub fn resolve_recommendations(
-    findings: &[Finding],
-) -> std::collections::BTreeMap<String, Resolved> {
-    let mut out = std::collections::BTreeMap::new();
+pub fn resolve_recommendations(findings: &[Finding]) -> BTreeMap<SysctlKey, Resolved> {
+    let mut out = BTreeMap::new();
     // Most severe first, so the first value seen for a key is the winner
     // unless an equally severe finding disagrees.
     let mut ordered: Vec<&Finding> = findings.iter().collect();
     ordered.sort_by_key(|f| std::cmp::Reverse(f.severity));
-    let mut winners: std::collections::BTreeMap<&str, (&Finding, &str)> = Default::default();
+    let mut winners: BTreeMap<&SysctlKey, (&Finding, &str)> = BTreeMap::new();
     for finding in ordered {
         let Some((key, value)) = finding.recommendation() else {
             continue;
@@ -114,7 +140,7 @@ pub fn resolve_recommendations(
             None => {
                 winners.insert(key, (finding, value));
                 out.insert(
-                    key.to_string(),
+                    key.clone(),
                     Resolved::Value {
                         value: value.to_string(),
                         rule: finding.rule.clone(),
@@ -126,7 +152,7 @@ pub fn resolve_recommendations(
                     && crate::sysctl::normalize_value(first_value)
                         != crate::sysctl::normalize_value(value) =>
             {
-                let entry = out.entry(key.to_string()).or_insert(Resolved::Conflict {
+                let entry = out.entry(key.clone()).or_insert(Resolved::Conflict {
                     value: None,
                     conflict: vec![],
                 });
@@ -156,7 +182,7 @@ mod tests {
             severity,
             title: String::new(),
             summary: String::new(),
-            key: Some("net.ipv4.ip_local_port_range".into()),
+            key: Some(SysctlKey::ipv4("ip_local_port_range")),
             current: Some("40000 40100".into()),
             recommended: Some(value.into()),
             message: String::new(),
@@ -180,12 +206,23 @@ mod tests {
                 rule: "narrow".into()
             }
         );
+        assert_eq!(
+            findings[0].outranked_by(&resolved),
+            Some(("32768 60999", "narrow")),
+            "the parity advice is shown as outranked"
+        );
+        assert_eq!(findings[1].outranked_by(&resolved), None);
         let findings = [
             rec("a", Severity::Warning, "1 2"),
             rec("b", Severity::Warning, "3 4"),
         ];
         let resolved = resolve_recommendations(&findings);
         assert_eq!(resolved["net.ipv4.ip_local_port_range"].value(), None);
+        assert!(matches!(
+            findings[0].planned(&resolved),
+            Some(Resolved::Conflict { .. })
+        ));
+        assert_eq!(findings[0].outranked_by(&resolved), None);
         assert_eq!(
             serde_json::to_value(&resolved["net.ipv4.ip_local_port_range"]).unwrap()["conflict"],
             serde_json::json!(["a", "b"])

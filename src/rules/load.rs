@@ -459,6 +459,20 @@ fn read_dir_rules(dir: &Path) -> Result<Vec<(String, String)>, LoadError> {
     Ok(files.into_iter().flatten().collect())
 }
 
+impl Rule {
+    /// The severity the rule starts at, then each one it can escalate to, in
+    /// the order of its escalations and without repeats.
+    pub fn severities(&self) -> Vec<Severity> {
+        let mut severities = vec![self.severity];
+        for escalation in &self.escalate {
+            if !severities.contains(&escalation.severity) {
+                severities.push(escalation.severity);
+            }
+        }
+        severities
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

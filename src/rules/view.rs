@@ -138,7 +138,7 @@ fn build_schema_view() -> Map<String, Json> {
         .collect();
     let persisted = PersistedConfig {
         settings: vec![crate::facts::persisted::Setting {
-            key: "net.ipv4.tcp_tw_reuse".into(),
+            key: crate::sysctl::SysctlKey::ipv4("tcp_tw_reuse"),
             value: "1".into(),
             file: String::new(),
             line: 1,

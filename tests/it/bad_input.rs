@@ -544,3 +544,32 @@ fn a_fifo_where_a_streamed_proc_table_should_be_does_not_hang() {
         expect_error(scenario.twtune(&["check"]), &[table, "not a regular file"]);
     }
 }
+
+#[test]
+fn a_key_template_that_renders_no_sysctl_name_leaves_its_rule_undecided() {
+    // The key is parsed once, where the rule renders it: "net.ipv4.a b" can
+    // name no sysctl, so no finding carries it on to a plan.
+    let rules = tempfile::tempdir().unwrap();
+    std::fs::write(
+        rules.path().join("local.toml"),
+        rule_with("true", "net.ipv4.${'a b'}"),
+    )
+    .unwrap();
+    let run = Scenario::fixture("debian12-defaults").twtune(&[
+        "check",
+        "--format",
+        "json",
+        "--rules",
+        rules.path().to_str().unwrap(),
+    ]);
+    assert!(run.findings("local-rule").is_empty());
+    let doc = run.json();
+    assert_eq!(doc["undecided"][0]["rule"], "local-rule", "{doc}");
+    assert!(
+        doc["undecided"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("\"net.ipv4.a b\" contains a character"),
+        "{doc}"
+    );
+}

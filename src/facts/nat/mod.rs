@@ -41,8 +41,10 @@ use std::process::{Child, Command, Stdio};
 
 use serde::Serialize;
 
+use super::counters::Counters;
+use super::options::GatherOptions;
 use super::rates::Rates;
-use super::{Counters, FactError, GatherOptions, read_optional};
+use super::read::{FactError, open_streaming, read_optional};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -68,9 +70,107 @@ pub enum NatSide {
     Peers,
 }
 
+impl NatVerdict {
+    /// The word the JSON output uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NatVerdict::Unknown => "unknown",
+            NatVerdict::None => "none",
+            NatVerdict::Weak => "weak",
+            NatVerdict::Possible => "possible",
+            NatVerdict::Likely => "likely",
+        }
+    }
+}
+
+impl std::fmt::Display for NatVerdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a NAT signal is, by the source that gave it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignalName {
+    ConntrackSnat,
+    ConntrackDnat,
+    NatRules,
+    ContainerInterfaces,
+    PrivateAddresses,
+    PawsRejects,
+    IpForward,
+}
+
+impl SignalName {
+    /// The name the JSON output uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignalName::ConntrackSnat => "conntrack_snat",
+            SignalName::ConntrackDnat => "conntrack_dnat",
+            SignalName::NatRules => "nat_rules",
+            SignalName::ContainerInterfaces => "container_interfaces",
+            SignalName::PrivateAddresses => "private_addresses",
+            SignalName::PawsRejects => "paws_rejects",
+            SignalName::IpForward => "ip_forward",
+        }
+    }
+}
+
+impl std::fmt::Display for SignalName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A source of NAT evidence that was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum NatCheck {
+    #[serde(rename = "conntrack")]
+    Conntrack,
+    #[serde(rename = "nft")]
+    Nft,
+    #[serde(rename = "iptables-save")]
+    IptablesSave,
+    #[serde(rename = "ip6tables-save")]
+    Ip6tablesSave,
+    #[serde(rename = "interfaces")]
+    Interfaces,
+    #[serde(rename = "addresses")]
+    Addresses,
+    #[serde(rename = "paws")]
+    Paws,
+    #[serde(rename = "ip_forward")]
+    IpForward,
+}
+
+impl NatCheck {
+    /// The name the JSON output uses; for a rule-set dump, the tool's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NatCheck::Conntrack => "conntrack",
+            NatCheck::Nft => "nft",
+            NatCheck::IptablesSave => "iptables-save",
+            NatCheck::Ip6tablesSave => "ip6tables-save",
+            NatCheck::Interfaces => "interfaces",
+            NatCheck::Addresses => "addresses",
+            NatCheck::Paws => "paws",
+            NatCheck::IpForward => "ip_forward",
+        }
+    }
+
+    /// A NAT table or rule set was inspected (not only hints around it).
+    fn inspects_translation(self) -> bool {
+        matches!(
+            self,
+            NatCheck::Conntrack | NatCheck::Nft | NatCheck::IptablesSave | NatCheck::Ip6tablesSave
+        )
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NatSignal {
-    pub name: String,
+    pub name: SignalName,
     /// "likely", "possible" or "weak": what this signal alone says.
     pub weight: NatVerdict,
     pub side: NatSide,
@@ -88,7 +188,7 @@ pub struct NatFacts {
     pub translated: NatVerdict,
     pub signals: Vec<NatSignal>,
     /// Sources that were read, e.g. "ip_forward", "nft", "conntrack".
-    pub checked: Vec<String>,
+    pub checked: Vec<NatCheck>,
     /// Sources that could not be read, with the reason.
     pub unchecked: Vec<String>,
     /// Conntrack entries seen and how many had NAT applied (null if unread).
@@ -115,9 +215,9 @@ impl Default for NatFacts {
 }
 
 impl NatFacts {
-    fn signal(&mut self, name: &str, weight: NatVerdict, side: NatSide, evidence: String) {
+    fn signal(&mut self, name: SignalName, weight: NatVerdict, side: NatSide, evidence: String) {
         self.signals.push(NatSignal {
-            name: name.to_string(),
+            name,
             weight,
             side,
             evidence,
@@ -199,7 +299,7 @@ fn garbled(path: &Path, message: impl std::fmt::Display) -> FactError {
 
 fn conntrack_summary(facts: &mut NatFacts, root: &Path, live: bool) -> Result<(), FactError> {
     let path = root.join("proc/net/nf_conntrack");
-    let summary = match super::open_streaming(&path) {
+    let summary = match open_streaming(&path) {
         Ok(file) => conntrack::summarise(BufReader::new(file)).map_err(|e| garbled(&path, e))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && live => {
             // Kernels built without NF_CONNTRACK_PROCFS: ask over netlink.
@@ -231,10 +331,10 @@ fn conntrack_summary(facts: &mut NatFacts, root: &Path, live: bool) -> Result<()
         }
         Err(source) => return Err(FactError::Read { path, source }),
     };
-    facts.checked.push("conntrack".into());
+    facts.checked.push(NatCheck::Conntrack);
     if summary.snat > 0 {
         facts.signal(
-            "conntrack_snat",
+            SignalName::ConntrackSnat,
             NatVerdict::Likely,
             NatSide::Translates,
             format!(
@@ -247,7 +347,7 @@ fn conntrack_summary(facts: &mut NatFacts, root: &Path, live: bool) -> Result<()
     }
     if summary.dnat > 0 {
         facts.signal(
-            "conntrack_dnat",
+            SignalName::ConntrackDnat,
             NatVerdict::Possible,
             NatSide::Translates,
             format!(
@@ -286,9 +386,9 @@ fn nat_rules(facts: &mut NatFacts) {
     // Each tool takes a few milliseconds, mostly process start-up: run them
     // side by side, they only read.
     let nft = spawn_tool("nft", &["-j", "list", "ruleset"]);
-    let legacy: Vec<(&str, Option<Result<Child, String>>)> = ["iptables-save", "ip6tables-save"]
+    let legacy: Vec<_> = [NatCheck::IptablesSave, NatCheck::Ip6tablesSave]
         .into_iter()
-        .map(|tool| (tool, spawn_tool(tool, &[])))
+        .map(|check| (check, spawn_tool(check.as_str(), &[])))
         .collect();
     let mut rules = Vec::new();
     let mut any_read = false;
@@ -298,23 +398,24 @@ fn nat_rules(facts: &mut NatFacts) {
         Some(Ok(text)) => match ruleset::parse_nft_json(&text) {
             Ok(found) => {
                 any_read = true;
-                facts.checked.push("nft".into());
+                facts.checked.push(NatCheck::Nft);
                 rules.extend(found);
             }
             Err(e) => facts.unchecked.push(format!("nft: {e}")),
         },
     }
     // Legacy iptables keeps its own tables that nft does not list.
-    for (tool, started) in legacy {
+    for (check, started) in legacy {
+        let tool = check.as_str();
         match started.map(|started| started.and_then(|child| collect(tool, child))) {
             None => {}
             Some(Err(e)) => facts.unchecked.push(format!("{tool}: {e}")),
             Some(Ok(text)) => {
                 any_read = true;
-                facts.checked.push(tool.into());
+                facts.checked.push(check);
                 // iptables-nft rules live in nf_tables, where nft already saw them.
                 let seen_by_nft =
-                    text.contains("(nf_tables)") && facts.checked.iter().any(|c| c == "nft");
+                    text.contains("(nf_tables)") && facts.checked.contains(&NatCheck::Nft);
                 if !seen_by_nft {
                     rules.extend(ruleset::parse_iptables_save(&text));
                 }
@@ -325,7 +426,7 @@ fn nat_rules(facts: &mut NatFacts) {
         rules.dedup();
         let shown: Vec<&str> = rules.iter().take(5).map(String::as_str).collect();
         facts.signal(
-            "nat_rules",
+            SignalName::NatRules,
             NatVerdict::Likely,
             NatSide::Translates,
             format!("{} source-NAT rule(s): {}", rules.len(), shown.join("; ")),
@@ -352,7 +453,7 @@ fn interfaces(facts: &mut NatFacts, root: &Path) -> Result<(), FactError> {
             }
         },
     };
-    facts.checked.push("interfaces".into());
+    facts.checked.push(NatCheck::Interfaces);
     let bridges: Vec<&str> = names
         .iter()
         .map(String::as_str)
@@ -371,7 +472,7 @@ fn interfaces(facts: &mut NatFacts, root: &Path) -> Result<(), FactError> {
             evidence.push(format!("{veths} veth interfaces"));
         }
         facts.signal(
-            "container_interfaces",
+            SignalName::ContainerInterfaces,
             NatVerdict::Possible,
             NatSide::Translates,
             evidence.join("; "),
@@ -409,11 +510,11 @@ fn addresses(facts: &mut NatFacts, root: &Path) -> Result<(), FactError> {
             .push("addresses: no proc/net/fib_trie or if_inet6".into());
         return Ok(());
     }
-    facts.checked.push("addresses".into());
+    facts.checked.push(NatCheck::Addresses);
     if !shared.is_empty() {
         // RFC 6598 space exists only behind a carrier-grade NAT.
         facts.signal(
-            "private_addresses",
+            SignalName::PrivateAddresses,
             NatVerdict::Possible,
             NatSide::Translated,
             format!(
@@ -423,7 +524,7 @@ fn addresses(facts: &mut NatFacts, root: &Path) -> Result<(), FactError> {
         );
     } else if !private.is_empty() {
         facts.signal(
-            "private_addresses",
+            SignalName::PrivateAddresses,
             NatVerdict::Weak,
             NatSide::Translated,
             format!(
@@ -451,10 +552,10 @@ fn paws(facts: &mut NatFacts, counters: &Counters, rates: Option<&Rates>) {
                     .map(|r| format!("{name} +{r:.1}/s"))
             })
             .collect();
-            facts.checked.push("paws".into());
+            facts.checked.push(NatCheck::Paws);
             if !growing.is_empty() {
                 facts.signal(
-                    "paws_rejects",
+                    SignalName::PawsRejects,
                     NatVerdict::Possible,
                     NatSide::Peers,
                     format!(
@@ -497,10 +598,10 @@ pub fn gather(
     let forward_path = root.join("proc/sys/net/ipv4/ip_forward");
     let forward_read = match read_optional(&forward_path)? {
         Some(value) => {
-            facts.checked.push("ip_forward".into());
+            facts.checked.push(NatCheck::IpForward);
             if value.trim() == "1" {
                 facts.signal(
-                    "ip_forward",
+                    SignalName::IpForward,
                     NatVerdict::Possible,
                     NatSide::Translates,
                     "net.ipv4.ip_forward = 1: this host routes packets for others".into(),
@@ -527,10 +628,7 @@ pub fn gather(
     addresses(&mut facts, root)?;
     paws(&mut facts, counters, rates);
 
-    let inspected = facts
-        .checked
-        .iter()
-        .any(|c| c == "conntrack" || c == "nft" || c.ends_with("tables-save"));
+    let inspected = facts.checked.iter().any(|c| c.inspects_translation());
     let quiet = if forward_read && inspected {
         NatVerdict::None
     } else {
@@ -540,7 +638,7 @@ pub fn gather(
     facts.translates = facts.strongest(Some(NatSide::Translates), quiet);
     // Whether a NAT stands in front of this host cannot be seen from inside
     // it: the addresses can make it possible, never rule it out.
-    let addresses_read = facts.checked.iter().any(|c| c == "addresses");
+    let addresses_read = facts.checked.contains(&NatCheck::Addresses);
     facts.translated = facts.strongest(
         Some(NatSide::Translated),
         if addresses_read {
@@ -555,6 +653,39 @@ pub fn gather(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_read_the_same_in_json_and_in_text() {
+        use NatVerdict as V;
+        for verdict in [V::Unknown, V::None, V::Weak, V::Possible, V::Likely] {
+            assert_eq!(serde_json::to_value(verdict).unwrap(), verdict.to_string());
+        }
+        use SignalName as S;
+        for name in [
+            S::ConntrackSnat,
+            S::ConntrackDnat,
+            S::NatRules,
+            S::ContainerInterfaces,
+            S::PrivateAddresses,
+            S::PawsRejects,
+            S::IpForward,
+        ] {
+            assert_eq!(serde_json::to_value(name).unwrap(), name.to_string());
+        }
+        use NatCheck as C;
+        for check in [
+            C::Conntrack,
+            C::Nft,
+            C::IptablesSave,
+            C::Ip6tablesSave,
+            C::Interfaces,
+            C::Addresses,
+            C::Paws,
+            C::IpForward,
+        ] {
+            assert_eq!(serde_json::to_value(check).unwrap(), check.as_str());
+        }
+    }
 
     fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
         let root = tempfile::tempdir().unwrap();
@@ -663,7 +794,7 @@ mod tests {
             Some(&rates),
         )
         .unwrap();
-        assert_eq!(nat.signals[0].name, "paws_rejects");
+        assert_eq!(nat.signals[0].name, SignalName::PawsRejects);
         assert_eq!(nat.signals[0].side, NatSide::Peers);
         assert!(nat.signals[0].evidence.contains("PAWSEstab +0.4/s"));
         assert_eq!(nat.verdict, NatVerdict::Possible);

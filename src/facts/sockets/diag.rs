@@ -30,7 +30,7 @@ use nix::sys::socket::{
     socket,
 };
 
-use super::SockRecord;
+use super::record::SockRecord;
 
 const NLMSG_HDRLEN: usize = 16;
 const NLMSG_ERROR: u16 = 2;

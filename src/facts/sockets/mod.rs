@@ -11,6 +11,7 @@
 pub mod diag;
 pub mod owners;
 pub mod proc_tcp;
+mod record;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::BufReader;
@@ -20,9 +21,12 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use serde::Serialize;
 
+use super::kernel::KernelVersion;
+use super::options::GatherOptions;
 pub use super::ports::{self, PortRange};
-use super::{FactError, GatherOptions, KernelVersion, read_optional};
+use super::read::{FactError, open_streaming, read_optional};
 pub use owners::SocketOwner;
+pub use record::SockRecord;
 
 /// TIME_WAIT lasts TCP_TIMEWAIT_LEN (include/net/tcp.h); no mainline
 /// sysctl changes it.
@@ -59,23 +63,6 @@ const STATE_NAMES: [&str; 13] = [
     "CLOSING",
     "NEW_SYN_RECV",
 ];
-
-/// One socket as either listing reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SockRecord {
-    pub state: u8,
-    pub local: IpAddr,
-    pub local_port: u16,
-    pub remote: IpAddr,
-    pub remote_port: u16,
-    /// The interface the socket is bound to (SO_BINDTODEVICE), 0 for none;
-    /// only sock_diag reports it.
-    pub bound_dev_if: u32,
-    /// For TIME_WAIT: what is left of its timer, in milliseconds.
-    pub timer_left_ms: Option<u32>,
-    /// 0 for TIME_WAIT: those have no file.
-    pub inode: u64,
-}
 
 /// The loopback device's index (LOOPBACK_IFINDEX, include/net/flow.h).
 const LOOPBACK_IFINDEX: u32 = 1;
@@ -196,10 +183,38 @@ impl ReusePolicy {
     }
 }
 
+/// Where the socket table was read from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SocketSource {
+    /// sock_diag over netlink, the live host's first choice.
+    Netlink,
+    /// /proc/net/tcp{,6}: a --root tree, or when netlink is refused; what a
+    /// table with no reading behind it defaults to, as it needs no privilege.
+    #[default]
+    Proc,
+}
+
+impl SocketSource {
+    /// The word the JSON output uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SocketSource::Netlink => "netlink",
+            SocketSource::Proc => "proc",
+        }
+    }
+}
+
+impl std::fmt::Display for SocketSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SocketFacts {
     /// "netlink" (sock_diag) or "proc" (/proc/net/tcp{,6}).
-    pub source: String,
+    pub source: SocketSource,
     /// Why netlink was not used on a live host, if it was refused.
     pub fallback_reason: Option<String>,
     /// Every TCP state name → sockets in it (0 included), IPv4 and IPv6.
@@ -604,7 +619,7 @@ impl Aggregator {
         }
     }
 
-    pub fn finish(mut self, source: &str, root: &Path) -> SocketFacts {
+    pub fn finish(mut self, source: SocketSource, root: &Path) -> SocketFacts {
         self.settle_unlisted();
         let unreserved = ports::usable_ports(self.range, &self.reserved);
         let mut blocked = self.reserved.clone();
@@ -700,7 +715,7 @@ impl Aggregator {
             .map(|(name, n)| (name.to_string(), n))
             .collect();
         let mut facts = SocketFacts {
-            source: source.to_string(),
+            source,
             fallback_reason: None,
             total: self.states.iter().sum(),
             time_wait: self.states[usize::from(TIME_WAIT)],
@@ -846,7 +861,7 @@ fn proc_tables(root: &Path) -> Vec<PathBuf> {
 }
 
 fn stream_proc(path: &Path, each: impl FnMut(SockRecord)) -> Result<(), FactError> {
-    let file = super::open_streaming(path).map_err(|source| FactError::Read {
+    let file = open_streaming(path).map_err(|source| FactError::Read {
         path: path.to_path_buf(),
         source,
     })?;
@@ -911,7 +926,7 @@ pub fn gather(
     let mut fallback_reason = None;
     if options.is_live() {
         match gather_netlink(fresh()) {
-            Ok(agg) => return Ok(Some(agg.finish("netlink", root))),
+            Ok(agg) => return Ok(Some(agg.finish(SocketSource::Netlink, root))),
             Err(e) => fallback_reason = Some(e.to_string()),
         }
     }
@@ -919,7 +934,7 @@ pub fn gather(
     if tables.is_empty() {
         return Ok(None);
     }
-    let mut facts = gather_proc(fresh(), &tables)?.finish("proc", root);
+    let mut facts = gather_proc(fresh(), &tables)?.finish(SocketSource::Proc, root);
     facts.fallback_reason = fallback_reason;
     Ok(Some(facts))
 }
@@ -1019,7 +1034,7 @@ mod tests {
         }
         agg.observe(rec(ESTABLISHED, "10.0.0.1", 40001, "10.0.0.2", 80, 9));
         let root = tempfile::tempdir().unwrap();
-        let f = agg.finish("proc", root.path());
+        let f = agg.finish(SocketSource::Proc, root.path());
         assert_eq!(f.listeners_in_range, 1);
         assert_eq!(f.usable_ports, 99);
         let d = &f.destinations[0];
@@ -1051,7 +1066,7 @@ mod tests {
                 0,
             )));
         }
-        let f = off.finish("proc", root.path());
+        let f = off.finish(SocketSource::Proc, root.path());
         let d = &f.destinations[0];
         assert_eq!(
             (d.taken, d.time_wait_reusable, d.time_wait_aged),
@@ -1076,7 +1091,7 @@ mod tests {
             agg.observe(rec(TIME_WAIT, "10.0.0.1", 8443, "10.0.0.7", 50000 + p, 0));
         }
         let root = tempfile::tempdir().unwrap();
-        let f = agg.finish("proc", root.path());
+        let f = agg.finish(SocketSource::Proc, root.path());
         assert_eq!(f.time_wait_client_side, 20);
         assert_eq!(f.time_wait_server_side, 12);
         assert_eq!(f.server_side_ports[0].port, 8443);
@@ -1110,7 +1125,7 @@ mod tests {
             agg.observe(idle(p));
         }
         let root = tempfile::tempdir().unwrap();
-        let f = agg.finish("proc", root.path());
+        let f = agg.finish(SocketSource::Proc, root.path());
         let busy = &f.destinations[0];
         assert_eq!(busy.remote, "10.0.0.2:80");
         assert_eq!(busy.new_per_second, Some(100.0));
@@ -1160,7 +1175,7 @@ mod tests {
         agg.observe(rec(TIME_WAIT, "2001:db8::1", 40040, "2001:db8::2", 443, 0));
         agg.observe(rec(CLOSE_WAIT, "10.0.0.1", 8080, "10.0.0.9", 40003, 77));
         let root = tempfile::tempdir().unwrap();
-        let f = agg.finish("proc", root.path());
+        let f = agg.finish(SocketSource::Proc, root.path());
 
         assert_eq!(f.time_wait, 35);
         assert_eq!(f.states["TIME_WAIT"], 35);
@@ -1187,6 +1202,13 @@ mod tests {
         assert_eq!(f.max_exhaustion_ratio, top.exhaustion_ratio);
         assert_eq!(f.destinations[1].remote, "[2001:db8::2]:443");
         assert_eq!(f.close_wait_unattributed, 1);
+    }
+
+    #[test]
+    fn the_socket_source_reads_the_same_in_json_and_in_text() {
+        for source in [SocketSource::Netlink, SocketSource::Proc] {
+            assert_eq!(serde_json::to_value(source).unwrap(), source.to_string());
+        }
     }
 
     #[test]
@@ -1233,7 +1255,7 @@ mod tests {
         let facts = gather(&GatherOptions::new(root.path()), None, None)
             .unwrap()
             .unwrap();
-        assert_eq!(facts.source, "proc");
+        assert_eq!(facts.source, SocketSource::Proc);
         assert_eq!(facts.time_wait, 2);
         assert_eq!(facts.time_wait_client_side, 1);
         assert_eq!(facts.time_wait_server_side, 1);

@@ -9,7 +9,7 @@
 use std::io::BufRead;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::SockRecord;
+use super::record::SockRecord;
 
 /// The clock-tick rate the /proc timer column is printed in (USER_HZ; alpha
 /// uses 1024, where ages read from /proc would come out wrong).

@@ -1,0 +1,32 @@
+//! How to gather: which tree, and whether to sample.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How to gather.
+#[derive(Debug, Clone)]
+pub struct GatherOptions {
+    pub root: PathBuf,
+    /// Sample the counters twice this far apart and report rates.
+    pub sample: Option<Duration>,
+}
+
+impl GatherOptions {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        GatherOptions {
+            root: root.into(),
+            sample: None,
+        }
+    }
+
+    pub fn with_sample(mut self, sample: Option<Duration>) -> Self {
+        self.sample = sample;
+        self
+    }
+
+    /// True when reading the live host rather than a fixture tree: only then may
+    /// twtune ask the kernel directly (netlink) instead of reading files.
+    pub fn is_live(&self) -> bool {
+        self.root == Path::new("/")
+    }
+}

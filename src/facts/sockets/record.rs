@@ -1,0 +1,21 @@
+//! One socket, as both listings (sock_diag and /proc/net/tcp) report it: the
+//! record the parsers produce and the aggregation reads.
+
+use std::net::IpAddr;
+
+/// One socket as either listing reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SockRecord {
+    pub state: u8,
+    pub local: IpAddr,
+    pub local_port: u16,
+    pub remote: IpAddr,
+    pub remote_port: u16,
+    /// The interface the socket is bound to (SO_BINDTODEVICE), 0 for none;
+    /// only sock_diag reports it.
+    pub bound_dev_if: u32,
+    /// For TIME_WAIT: what is left of its timer, in milliseconds.
+    pub timer_left_ms: Option<u32>,
+    /// 0 for TIME_WAIT: those have no file.
+    pub inode: u64,
+}
