@@ -9,6 +9,8 @@ pub mod apply;
 pub mod cli;
 pub mod exit_code;
 pub mod facts;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod render;
 pub mod rules;
 pub mod sysctl;
