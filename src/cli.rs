@@ -147,7 +147,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "{text:?}: a sample lasts more than 0 and at most 1h"
         ));
     }
-    Ok(Duration::from_secs_f64(seconds))
+    let duration = Duration::from_secs_f64(seconds);
+    // Under half a nanosecond rounds to nothing, and an empty sample has no rate.
+    if duration.is_zero() {
+        return Err(format!(
+            "{text:?}: a sample lasts more than 0 and at most 1h"
+        ));
+    }
+    Ok(duration)
 }
 
 #[cfg(test)]
@@ -162,6 +169,11 @@ mod tests {
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("5h").is_err());
         assert!(parse_duration("fast").is_err());
+        // Found by fuzzing: positive, yet zero once rounded to nanoseconds.
+        assert!(
+            parse_duration("0.0000000000000000000000000000000000000000000000000000000000001s")
+                .is_err()
+        );
     }
 
     #[test]
