@@ -176,6 +176,11 @@ mod tests {
         assert!(parse_duration("1h1s").is_err());
         assert!(parse_duration("fast").is_err());
         assert!(parse_duration("99999999999999999999h").is_err());
+        // Found by fuzzing: positive, yet zero once rounded to nanoseconds.
+        assert!(
+            parse_duration("0.0000000000000000000000000000000000000000000000000000000000001s")
+                .is_err()
+        );
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub mod atomic;
 pub mod cli;
 pub mod exit_code;
 pub mod facts;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod host_path;
 pub mod render;
 pub mod rules;

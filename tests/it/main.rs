@@ -15,6 +15,7 @@ mod apply_fixture;
 mod apply_namespace;
 mod bad_input;
 mod check_scenarios;
+mod fuzz_replay;
 mod man_page;
 mod nat_ns;
 mod netns_check;

@@ -69,6 +69,12 @@ pub fn parse_line(line: &str) -> Result<Option<SockRecord>, String> {
         parse_endpoint(local).ok_or_else(|| format!("bad local address {local:?}"))?;
     let (remote, remote_port) =
         parse_endpoint(remote).ok_or_else(|| format!("bad remote address {remote:?}"))?;
+    // One socket has one family: tcp lists IPv4 pairs, tcp6 IPv6 pairs.
+    if local.is_ipv4() != remote.is_ipv4() {
+        return Err(format!(
+            "local address {local} and remote address {remote} are of different families"
+        ));
+    }
     let state = u8::from_str_radix(state, 16)
         .ok()
         .filter(|s| (1..=12).contains(s))
@@ -192,6 +198,8 @@ mod tests {
             "   0: 0100007F:1F90 00000000:0000 06 0:0 03:zz 0 0 0 1\n",
             "   0: 0100007F:1F90 00000000:0000 06 0:0 0300 0 0 0 1\n",
             "   0: 0100007F1F90 00000000:0000 0A 0:0 0:0 0 0 0 1\n",
+            // Found by fuzzing: an IPv6 local address with an IPv4 remote one.
+            "   0: 0000000000000000FFFF00000100007F:9C40 0100007F:1F90 06 0:0 0:0 0 0 0 0\n",
             "garbage\n",
         ];
         for case in cases {

@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Writes the starting corpus of each fuzz target into fuzz/corpus-raw/<target>/
+from the fixture trees, the rule files and literal texts of the unit tests.
+`cargo fuzz cmin` then keeps what adds coverage (FUZZING.md)."""
+import glob, hashlib, json, os, re, struct, sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "fuzz", "corpus-raw")
+FIX = os.path.join(ROOT, "tests", "fixtures")
+
+
+def put(target, data):
+    if isinstance(data, str):
+        data = data.encode()
+    d = os.path.join(OUT, target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, hashlib.sha1(data).hexdigest()), "wb") as f:
+        f.write(data)
+
+
+def files(pattern):
+    for p in sorted(glob.glob(os.path.join(FIX, "*", pattern))):
+        with open(p, "rb") as f:
+            yield f.read()
+
+
+def rust_literals(path, marker):
+    """Every string literal on or after a line containing `marker` up to the
+    literal's end: "…" or r#"…"#."""
+    text = open(os.path.join(ROOT, path)).read()
+    out = []
+    for m in re.finditer(r'r#"(.*?)"#|"((?:[^"\\]|\\.)*)"', text, re.S):
+        s = m.group(1) if m.group(1) is not None else m.group(2).replace("\\n", "\n").replace('\\"', '"')
+        if marker in s:
+            out.append(s)
+    return out
+
+
+for data in files("proc/net/netstat"):
+    put("paired_counters", data)
+for data in files("proc/net/snmp"):
+    put("paired_counters", data)
+for data in files("proc/net/sockstat*"):
+    put("sockstat", data)
+for tree in sorted(glob.glob(os.path.join(FIX, "*"))):
+    ipv4 = os.path.join(tree, "proc/sys/net/ipv4")
+    try:
+        r = open(os.path.join(ipv4, "ip_local_port_range"), "rb").read().strip()
+        v = open(os.path.join(ipv4, "ip_local_reserved_ports"), "rb").read().strip()
+        put("ports", r + b"\n" + v)
+    except OSError:
+        pass
+put("ports", "1024\t65535\n8080,30000-40000, 32768 - 32800")
+conf = list(files("etc/sysctl.conf")) + list(files("etc/sysctl.d/*")) + list(files("usr/lib/sysctl.d/*"))
+for data in conf:
+    put("sysctl_file", data)
+    put("dropin_edit", b"\x01" + data + b"\x00net.ipv4.tcp_tw_reuse = 1\nnet/ipv4/tcp_fin_timeout = 30\n")
+put("dropin_edit", b"\x00\x00net.ipv4.ip_local_port_range = 1024  65000\n")
+put("dropin_edit", b"\x01-net.ipv4.tcp_tw_reuse=2\n# c\nnet.ipv4.tcp_tw_reuse = 0\x00net.ipv4.tcp_tw_reuse = 1\n")
+for data in files("proc/sys/kernel/osrelease"):
+    put("kernel_release", data)
+for s in ["3.10.0-1160.el7.x86_64", "6.18.44-fc-v657", "4.19.0+", "5.4", "6.1.0-13-amd64\n", "99999999999.1"]:
+    put("kernel_release", s)
+for s in ["5s", "500ms", "2", "1.5m", "0.001s", "60m", "3600"]:
+    put("duration", s)
+for s in rust_literals("src/facts/sockets/proc_tcp.rs", "local_address") + rust_literals("tests/parsers_robust.rs", "local_address"):
+    put("proc_tcp", s)
+for s in rust_literals("src/facts/nat/conntrack.rs", "src=") + rust_literals("tests/parsers_robust.rs", "src="):
+    put("conntrack", s)
+for s in rust_literals("src/facts/nat/ruleset.rs", "nftables") + rust_literals("tests/parsers_robust.rs", "nftables"):
+    put("nat_ruleset", s)
+put("nat_ruleset", "*nat\n:POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE\n-A PREROUTING -p tcp --dport 80 -j DNAT --to-destination 172.17.0.2\n-A POSTROUTING -o eth0 -j SNAT --to-source 192.0.2.1\nCOMMIT\n")
+for p in sorted(glob.glob(os.path.join(ROOT, "rules", "*.toml"))):
+    put("rule_toml", open(p, "rb").read())
+journal = {
+    "version": 1, "operation": "apply", "pid": 4242, "started": 1700000000,
+    "runtime": [{"key": "net.ipv4.tcp_tw_reuse", "old": "2", "new": "1"},
+                {"key": "net.ipv4.ip_local_port_range", "old": "32768\t60999", "new": "1024 65000"}],
+    "persist": {"file": "/etc/sysctl.d/90-twtune.conf", "old": None,
+                "new": "net.ipv4.tcp_tw_reuse = 1\n", "temp": "/etc/sysctl.d/.90-twtune.conf.twtune-tmp"},
+}
+put("journal", json.dumps(journal, indent=2))
+journal.update(operation="rollback", persist=None, runtime=[])
+put("journal", json.dumps(journal))
+
+
+def nlmsg(kind, body):
+    return struct.pack("<IHHII", 16 + len(body), kind, 2, 1, 0) + body
+
+
+def diag_msg(family, state, src, sport, dst, dport, inode):
+    body = bytearray(72)
+    body[0], body[1] = family, state
+    body[4:6] = struct.pack(">H", sport)
+    body[6:8] = struct.pack(">H", dport)
+    body[8:8 + len(src)] = src
+    body[24:24 + len(dst)] = dst
+    body[68:72] = struct.pack("<I", inode)
+    return nlmsg(20, bytes(body))
+
+
+v4 = diag_msg(2, 6, bytes([127, 0, 0, 1]), 40000, bytes([127, 0, 0, 2]), 8080, 0)
+v6 = diag_msg(10, 8, bytes(15) + b"\x01", 443, bytes(15) + b"\x01", 50000, 1234)
+done = nlmsg(3, struct.pack("<i", 0))
+err = nlmsg(2, struct.pack("<i", -1) + bytes(16))
+put("sock_diag", v4 + v6)
+put("sock_diag", v4 + done)
+put("sock_diag", err)
+put("sock_diag", nlmsg(1, b"") + v6 + done)
+for t, n in sorted((t, len(os.listdir(os.path.join(OUT, t)))) for t in os.listdir(OUT)):
+    print(t, n, file=sys.stderr)
