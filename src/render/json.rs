@@ -9,7 +9,11 @@ use crate::facts::{Degraded, Facts};
 use crate::rules::{Evaluation, Finding, Resolved, Severity, Undecided, resolve_recommendations};
 use crate::sysctl::SysctlKey;
 
-pub const SCHEMA_VERSION: u32 = 1;
+/// The shape of the `check` and `facts` documents. 2: `status` may be
+/// `"incomplete"`; a destination's `usable_ports` and `exhaustion_ratio`
+/// count only ports really taken (reusable TIME_WAIT, listeners and bound
+/// ports left out).
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Serialize)]
 pub struct CheckReport<'a> {
