@@ -173,7 +173,7 @@ pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
     let counters = gather_counters(root)?;
     let rates = before.map(|(before, elapsed)| rates::compute(&before, &counters, elapsed));
     let namespace = namespace::gather(root, kernel.version)?;
-    let sockets = sockets::gather(options, kernel.version, first_listing)?;
+    let sockets = sockets::gather(options, kernel.version, &sysctl, first_listing)?;
     let nat = nat::gather(options, &counters, rates.as_ref())?;
 
     Ok(Facts {

@@ -24,7 +24,7 @@ use serde::Serialize;
 use super::kernel::KernelVersion;
 use super::options::GatherOptions;
 pub use super::ports::{self, PortRange};
-use super::read::{FactError, open_streaming, read_optional};
+use super::read::{FactError, open_streaming};
 pub use owners::SocketOwner;
 pub use record::SockRecord;
 
@@ -775,35 +775,44 @@ fn garbled(path: &Path, message: impl std::fmt::Display) -> FactError {
     }
 }
 
-/// The ephemeral range and reserved ports, from the root's sysctls; the
-/// kernel defaults where the files are absent.
-fn port_settings(root: &Path) -> Result<(PortRange, Vec<PortRange>), FactError> {
-    let range_path = root.join("proc/sys/net/ipv4/ip_local_port_range");
-    let range = match read_optional(&range_path)? {
-        Some(text) => ports::parse_range(&text).map_err(|e| garbled(&range_path, e))?,
+/// The runtime sysctls `facts::gather` read (full dotted key → value), the
+/// one reading of them: the sockets are judged against the same values the
+/// rules see.
+pub type Sysctls = BTreeMap<String, String>;
+
+/// The ephemeral range and reserved ports; the kernel defaults where this
+/// kernel lacks the keys.
+fn port_settings(root: &Path, sysctl: &Sysctls) -> Result<(PortRange, Vec<PortRange>), FactError> {
+    let value = |name: &str| sysctl.get(&format!("net.ipv4.{name}"));
+    let path = |name: &str| root.join("proc/sys/net/ipv4").join(name);
+    let range = match value("ip_local_port_range") {
+        Some(text) => {
+            ports::parse_range(text).map_err(|e| garbled(&path("ip_local_port_range"), e))?
+        }
         None => PortRange::default(),
     };
-    let reserved_path = root.join("proc/sys/net/ipv4/ip_local_reserved_ports");
-    let reserved = match read_optional(&reserved_path)? {
-        Some(text) => ports::parse_reserved(&text).map_err(|e| garbled(&reserved_path, e))?,
+    let reserved = match value("ip_local_reserved_ports") {
+        Some(text) => {
+            ports::parse_reserved(text).map_err(|e| garbled(&path("ip_local_reserved_ports"), e))?
+        }
         None => Vec::new(),
     };
     Ok((range, reserved))
 }
 
-/// The sysctls tcp_twsk_unique() reads, from the root; absent or garbled
-/// values are `None` (the sysctl facts report them).
-fn reuse_settings(root: &Path) -> Result<ReuseSettings, FactError> {
-    let read = |name: &str| -> Result<Option<i64>, FactError> {
-        let path = root.join("proc/sys/net/ipv4").join(name);
-        Ok(read_optional(&path)?.and_then(|t| t.trim().parse().ok()))
+/// The sysctls tcp_twsk_unique() reads; absent values are `None`.
+fn reuse_settings(sysctl: &Sysctls) -> ReuseSettings {
+    let read = |name: &str| -> Option<i64> {
+        sysctl
+            .get(&format!("net.ipv4.{name}"))
+            .and_then(|t| t.trim().parse().ok())
     };
-    Ok(ReuseSettings {
-        tcp_tw_reuse: read("tcp_tw_reuse")?,
-        tcp_timestamps: read("tcp_timestamps")?,
-        tcp_tw_reuse_delay: read("tcp_tw_reuse_delay")?,
-        tcp_tw_timeout: read("tcp_tw_timeout")?,
-    })
+    ReuseSettings {
+        tcp_tw_reuse: read("tcp_tw_reuse"),
+        tcp_timestamps: read("tcp_timestamps"),
+        tcp_tw_reuse_delay: read("tcp_tw_reuse_delay"),
+        tcp_tw_timeout: read("tcp_tw_timeout"),
+    }
 }
 
 /// Every state but LISTEN, which the first pass already has, and the
@@ -910,16 +919,18 @@ pub fn first_sample(options: &GatherOptions) -> Result<Option<HashSet<u64>>, Fac
 }
 
 /// Gathers socket facts; `None` when a fixture tree has no socket tables.
-/// `kernel` decides what tcp_tw_reuse = 2 means; `previous` is the first
-/// listing of `--sample` and how long ago it was taken.
+/// `kernel` decides what tcp_tw_reuse = 2 means; `sysctl` holds the port and
+/// reuse settings as gathered; `previous` is the first listing of `--sample`
+/// and how long ago it was taken.
 pub fn gather(
     options: &GatherOptions,
     kernel: Option<KernelVersion>,
+    sysctl: &Sysctls,
     previous: Option<(HashSet<u64>, std::time::Duration)>,
 ) -> Result<Option<SocketFacts>, FactError> {
     let root = options.root.as_path();
-    let (range, reserved) = port_settings(root)?;
-    let policy = ReusePolicy::from_settings(reuse_settings(root)?, kernel);
+    let (range, reserved) = port_settings(root, sysctl)?;
+    let policy = ReusePolicy::from_settings(reuse_settings(sysctl), kernel);
     let previous = previous.map(|(tuples, elapsed)| Sample { tuples, elapsed });
     let fresh =
         || Aggregator::new(range, reserved.clone(), policy.clone()).with_previous(previous.clone());
@@ -1238,11 +1249,16 @@ mod tests {
     fn gathers_from_a_fixture_root() {
         let root = tempfile::tempdir().unwrap();
         let net = root.path().join("proc/net");
-        let sys = root.path().join("proc/sys/net/ipv4");
         std::fs::create_dir_all(&net).unwrap();
-        std::fs::create_dir_all(&sys).unwrap();
-        std::fs::write(sys.join("ip_local_port_range"), "32768\t60999\n").unwrap();
-        std::fs::write(sys.join("ip_local_reserved_ports"), "40000-40999\n").unwrap();
+        let sysctl = |range: &str| -> Sysctls {
+            [
+                ("net.ipv4.ip_local_port_range", range),
+                ("net.ipv4.ip_local_reserved_ports", "40000-40999"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+        };
         std::fs::write(
             net.join("tcp"),
             "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
@@ -1252,9 +1268,14 @@ mod tests {
 ",
         )
         .unwrap();
-        let facts = gather(&GatherOptions::new(root.path()), None, None)
-            .unwrap()
-            .unwrap();
+        let facts = gather(
+            &GatherOptions::new(root.path()),
+            None,
+            &sysctl("32768 60999"),
+            None,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(facts.source, SocketSource::Proc);
         assert_eq!(facts.time_wait, 2);
         assert_eq!(facts.time_wait_client_side, 1);
@@ -1262,21 +1283,35 @@ mod tests {
         assert_eq!(facts.usable_ports, 28232 - 1000);
         assert_eq!(facts.destinations[0].remote, "127.0.0.1:8080");
 
-        std::fs::write(sys.join("ip_local_port_range"), "lots\n").unwrap();
-        let err = gather(&GatherOptions::new(root.path()), None, None)
-            .unwrap_err()
-            .to_string();
+        let err = gather(
+            &GatherOptions::new(root.path()),
+            None,
+            &sysctl("lots"),
+            None,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("ip_local_port_range"), "{err}");
-        std::fs::write(sys.join("ip_local_port_range"), "32768\t60999\n").unwrap();
         std::fs::write(net.join("tcp6"), "  sl  local\n   0: 0100007F:1F90 zz\n").unwrap();
-        let err = gather(&GatherOptions::new(root.path()), None, None)
-            .unwrap_err()
-            .to_string();
+        let err = gather(
+            &GatherOptions::new(root.path()),
+            None,
+            &sysctl("32768 60999"),
+            None,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("tcp6") && err.contains("line 2"), "{err}");
 
         let empty = tempfile::tempdir().unwrap();
         assert_eq!(
-            gather(&GatherOptions::new(empty.path()), None, None).unwrap(),
+            gather(
+                &GatherOptions::new(empty.path()),
+                None,
+                &Sysctls::new(),
+                None
+            )
+            .unwrap(),
             None
         );
     }
