@@ -174,7 +174,12 @@ pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
     let rates = before.map(|(before, elapsed)| rates::compute(&before, &counters, elapsed));
     let namespace = namespace::gather(root, kernel.version)?;
     let sockets = sockets::gather(options, kernel.version, &sysctl, first_listing)?;
-    let nat = nat::gather(options, &counters, rates.as_ref())?;
+    let nat = nat::gather(
+        options,
+        sysctl.get("net.ipv4.ip_forward").map(String::as_str),
+        &counters,
+        rates.as_ref(),
+    )?;
 
     Ok(Facts {
         kernel,

@@ -587,16 +587,18 @@ fn paws(facts: &mut NatFacts, counters: &Counters, rates: Option<&Rates>) {
     }
 }
 
+/// `ip_forward` is the runtime value `facts::gather` read (`None` when the
+/// kernel lacks it): one reading of each sysctl.
 pub fn gather(
     options: &GatherOptions,
+    ip_forward: Option<&str>,
     counters: &Counters,
     rates: Option<&Rates>,
 ) -> Result<NatFacts, FactError> {
     let root = options.root.as_path();
     let mut facts = NatFacts::default();
 
-    let forward_path = root.join("proc/sys/net/ipv4/ip_forward");
-    let forward_read = match read_optional(&forward_path)? {
+    let forward_read = match ip_forward {
         Some(value) => {
             facts.checked.push(NatCheck::IpForward);
             if value.trim() == "1" {
@@ -654,6 +656,22 @@ pub fn gather(
 mod tests {
     use super::*;
 
+    /// `gather` on a fixture tree, with the tree's ip_forward as
+    /// `facts::gather` would have read it.
+    fn gather_tree(
+        root: &Path,
+        counters: &Counters,
+        rates: Option<&Rates>,
+    ) -> Result<NatFacts, FactError> {
+        let forward = std::fs::read_to_string(root.join("proc/sys/net/ipv4/ip_forward")).ok();
+        gather(
+            &GatherOptions::new(root),
+            forward.as_deref().map(str::trim),
+            counters,
+            rates,
+        )
+    }
+
     #[test]
     fn names_read_the_same_in_json_and_in_text() {
         use NatVerdict as V;
@@ -709,7 +727,7 @@ mod tests {
                 "ipv4 2 tcp 6 117 TIME_WAIT src=192.0.2.2 dst=198.51.100.2 sport=41000 dport=8080 src=198.51.100.2 dst=198.51.100.1 sport=8080 dport=41000 [ASSURED] use=2\n",
             ),
         ]);
-        let nat = gather(&GatherOptions::new(root.path()), &Counters::default(), None).unwrap();
+        let nat = gather_tree(root.path(), &Counters::default(), None).unwrap();
         assert_eq!(nat.verdict, NatVerdict::Likely);
         let names: Vec<&str> = nat.signals.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["ip_forward", "conntrack_snat"]);
@@ -729,7 +747,7 @@ mod tests {
             ),
         ];
         let root = tree(&files);
-        let nat = gather(&GatherOptions::new(root.path()), &Counters::default(), None).unwrap();
+        let nat = gather_tree(root.path(), &Counters::default(), None).unwrap();
         assert_eq!(
             nat.verdict,
             NatVerdict::Unknown,
@@ -739,7 +757,7 @@ mod tests {
         let mut with_ct = files.to_vec();
         with_ct.push(("proc/net/nf_conntrack", ""));
         let root = tree(&with_ct);
-        let nat = gather(&GatherOptions::new(root.path()), &Counters::default(), None).unwrap();
+        let nat = gather_tree(root.path(), &Counters::default(), None).unwrap();
         assert_eq!(nat.verdict, NatVerdict::None, "{nat:?}");
     }
 
@@ -756,7 +774,7 @@ mod tests {
         ]);
         let mut counters = Counters::default();
         counters.tcp_ext.insert("PAWSEstab".into(), 3);
-        let nat = gather(&GatherOptions::new(root.path()), &counters, None).unwrap();
+        let nat = gather_tree(root.path(), &counters, None).unwrap();
         assert_eq!(nat.verdict, NatVerdict::Possible);
         assert_eq!(nat.translates, NatVerdict::Possible);
         // An RFC 1918 address alone is weak: shown, but it moves no verdict.
@@ -788,12 +806,7 @@ mod tests {
             paws_active: Some(0.0),
             ..Rates::default()
         };
-        let nat = gather(
-            &GatherOptions::new(root.path()),
-            &Counters::default(),
-            Some(&rates),
-        )
-        .unwrap();
+        let nat = gather_tree(root.path(), &Counters::default(), Some(&rates)).unwrap();
         assert_eq!(nat.signals[0].name, SignalName::PawsRejects);
         assert_eq!(nat.signals[0].side, NatSide::Peers);
         assert!(nat.signals[0].evidence.contains("PAWSEstab +0.4/s"));
@@ -805,12 +818,7 @@ mod tests {
             paws_estab: Some(0.0),
             ..rates
         };
-        let nat = gather(
-            &GatherOptions::new(root.path()),
-            &Counters::default(),
-            Some(&still),
-        )
-        .unwrap();
+        let nat = gather_tree(root.path(), &Counters::default(), Some(&still)).unwrap();
         assert_eq!(nat.verdict, NatVerdict::None, "{nat:?}");
     }
 
@@ -825,7 +833,7 @@ mod tests {
                 "Local:\n     |-- 100.72.1.9\n        /32 host LOCAL\n",
             ),
         ]);
-        let nat = gather(&GatherOptions::new(root.path()), &Counters::default(), None).unwrap();
+        let nat = gather_tree(root.path(), &Counters::default(), None).unwrap();
         assert_eq!(nat.translated, NatVerdict::Possible);
         assert_eq!(nat.translates, NatVerdict::None);
         assert!(nat.signals[0].evidence.contains("possibly translated"));
@@ -837,7 +845,7 @@ mod tests {
     #[test]
     fn garbled_conntrack_names_the_file() {
         let root = tree(&[("proc/net/nf_conntrack", "ipv4 2 tcp 6 1 src=1.1.1.1\n")]);
-        let err = gather(&GatherOptions::new(root.path()), &Counters::default(), None)
+        let err = gather_tree(root.path(), &Counters::default(), None)
             .unwrap_err()
             .to_string();
         assert!(
