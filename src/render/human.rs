@@ -41,7 +41,7 @@ pub fn check(
 ) -> String {
     render(|out| {
         if evaluation.findings.is_empty() {
-            no_findings(out, facts, options, style)?;
+            no_findings(out, facts, evaluation.undecided.len(), options, style)?;
         } else {
             findings_report(out, facts, &evaluation.findings, options, style)?;
         }
@@ -52,12 +52,19 @@ pub fn check(
 fn no_findings(
     out: &mut impl Write,
     facts: &Facts,
+    undecided: usize,
     options: &CheckOptions,
     style: Style,
 ) -> fmt::Result {
+    // An incomplete check says so in its first line: "no problems" covers
+    // only the rules that could be decided.
+    let undecided = match undecided {
+        0 => String::new(),
+        n => format!(", {n} undecided: see below"),
+    };
     writeln!(
         out,
-        "{} no TIME_WAIT-related problems found ({} rules checked; {})",
+        "{} no TIME_WAIT-related problems found ({} rules checked{undecided}; {})",
         style.ok("✓"),
         options.rules_checked,
         host_line(facts)

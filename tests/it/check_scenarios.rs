@@ -364,6 +364,17 @@ fn an_unparsable_kernel_release_leaves_version_rules_undecided_and_exits_by_the_
         .write("proc/sys/kernel/osrelease", "custom-build\n")
         .twtune(&["check"])
         .expect_code(0);
+    // Its first line says "no problems" covers only the rules decided.
+    assert!(
+        human
+            .stdout()
+            .lines()
+            .next()
+            .unwrap()
+            .contains("rules checked, 2 undecided: see below;"),
+        "{}",
+        human.stdout()
+    );
     assert!(
         human
             .stdout()
