@@ -16,6 +16,7 @@ mod apply_namespace;
 mod bad_input;
 mod check_scenarios;
 mod fuzz_replay;
+mod house;
 mod man_page;
 mod nat_ns;
 mod netns_check;
