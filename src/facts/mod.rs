@@ -41,7 +41,7 @@ pub use options::GatherOptions;
 pub use persisted::PersistedConfig;
 pub use read::{
     BoundedReadError, FactError, MAX_FILE_BYTES, MAX_LINE_BYTES, open_streaming, read_bounded,
-    read_optional,
+    read_line_bounded, read_optional,
 };
 pub use sockets::SocketFacts;
 

@@ -31,6 +31,25 @@ pub const MAX_FILE_BYTES: u64 = 32 * 1024 * 1024;
 /// The longest line twtune accepts in a file it reads whole.
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
 
+/// Reads one line of a streamed table (/proc/net/tcp, nf_conntrack) into
+/// `line`, refusing one longer than [`MAX_LINE_BYTES`]: those tables are read
+/// line by line rather than whole, and a runaway line in a planted table must
+/// be an error, not an allocation as large as the file.
+pub fn read_line_bounded(reader: &mut impl io::BufRead, line: &mut String) -> io::Result<usize> {
+    use io::{BufRead, Read};
+    let n = reader
+        .by_ref()
+        .take(MAX_LINE_BYTES as u64 + 1)
+        .read_line(line)?;
+    if n > MAX_LINE_BYTES && !line.ends_with('\n') {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("longer than {} KiB", MAX_LINE_BYTES / 1024),
+        ));
+    }
+    Ok(n)
+}
+
 /// Why a bounded read refused a file.
 #[derive(Debug, thiserror::Error)]
 pub enum BoundedReadError {

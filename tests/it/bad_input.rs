@@ -320,6 +320,24 @@ fn a_runaway_file_and_a_runaway_line_are_refused() {
         scenario.twtune(&["check"]),
         &["etc/sysctl.d/60-long.conf", "line 2 is longer than 64 KiB"],
     );
+    // The socket and conntrack tables are streamed, not read whole: a
+    // runaway line there (sparse: 40 MiB of zeros, no newline) is refused at
+    // the cap, not read into memory.
+    for table in ["proc/net/tcp", "proc/net/nf_conntrack"] {
+        let scenario = Scenario::fixture("debian12-defaults");
+        let mut text = std::fs::read(scenario.root().join("proc/net/tcp")).unwrap();
+        if table.ends_with("nf_conntrack") {
+            text.clear();
+        }
+        let path = scenario.root().join(table);
+        std::fs::write(&path, &text).unwrap();
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        file.set_len(text.len() as u64 + 40 * 1024 * 1024).unwrap();
+        expect_error(scenario.twtune(&["check"]), &[table, "longer than 64 KiB"]);
+    }
 }
 
 #[test]

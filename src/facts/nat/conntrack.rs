@@ -11,6 +11,8 @@ use std::io::BufRead;
 
 use serde::Serialize;
 
+use crate::facts::read_line_bounded;
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("line {line}: {message}")]
 pub struct ConntrackError {
@@ -109,7 +111,7 @@ pub fn summarise(mut reader: impl BufRead) -> Result<ConntrackSummary, Conntrack
     loop {
         line.clear();
         number += 1;
-        let n = reader.read_line(&mut line).map_err(|e| ConntrackError {
+        let n = read_line_bounded(&mut reader, &mut line).map_err(|e| ConntrackError {
             line: number,
             message: e.to_string(),
         })?;

@@ -10,6 +10,7 @@ use std::io::BufRead;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::record::SockRecord;
+use crate::facts::read_line_bounded;
 
 /// The clock-tick rate the /proc timer column is printed in (USER_HZ; alpha
 /// uses 1024, where ages read from /proc would come out wrong).
@@ -121,7 +122,7 @@ pub fn for_each(
     loop {
         line.clear();
         number += 1;
-        let n = reader.read_line(&mut line).map_err(|e| ProcTcpError {
+        let n = read_line_bounded(&mut reader, &mut line).map_err(|e| ProcTcpError {
             line: number,
             message: e.to_string(),
         })?;
