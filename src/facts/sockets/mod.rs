@@ -24,7 +24,7 @@ use serde::Serialize;
 use super::kernel::KernelVersion;
 use super::options::GatherOptions;
 pub use super::ports::{self, PortRange};
-use super::read::{FactError, open_streaming, read_optional};
+use super::read::{FactError, metadata_confined, open_streaming, read_optional};
 pub use owners::SocketOwner;
 pub use record::SockRecord;
 
@@ -856,7 +856,7 @@ fn proc_tables(root: &Path) -> Vec<PathBuf> {
     ["proc/net/tcp", "proc/net/tcp6"]
         .iter()
         .map(|p| root.join(p))
-        .filter(|p| p.exists())
+        .filter(|p| metadata_confined(p).is_ok())
         .collect()
 }
 
