@@ -45,7 +45,6 @@ pub use read::{
 };
 pub use sockets::SocketFacts;
 
-
 /// A problem that does not stop the check but makes its verdict incomplete:
 /// the status is `incomplete` (exit 0) unless a finding needs attention.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::read::{FactError, metadata_confined, read_dir_confined, read_link_confined, read_optional};
+use super::read::{
+    FactError, metadata_confined, read_dir_confined, read_link_confined, read_optional,
+};
 use crate::host_path;
 use crate::sysctl::{SysctlKey, normalize_value};
 

@@ -177,7 +177,11 @@ pub fn read_dir_confined(path: &Path) -> io::Result<Vec<std::ffi::OsString>> {
     let dir = nix::dir::Dir::from_fd(opened?).map_err(io::Error::from)?;
     let mut names = Vec::new();
     for entry in dir {
-        let name = entry.map_err(io::Error::from)?.file_name().to_bytes().to_vec();
+        let name = entry
+            .map_err(io::Error::from)?
+            .file_name()
+            .to_bytes()
+            .to_vec();
         if name != b"." && name != b".." {
             names.push(std::ffi::OsStr::from_bytes(&name).to_os_string());
         }
@@ -246,5 +250,56 @@ pub fn read_optional(path: &Path) -> Result<Option<String>, FactError> {
             path: path.to_path_buf(),
             source: io::Error::other(refused.to_string()),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn under_a_root_a_folder_linked_out_of_it_is_neither_listed_nor_stated() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("host-file"), "x").unwrap();
+        std::os::unix::fs::symlink("host-file", outside.path().join("host-link")).unwrap();
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("out");
+        std::os::unix::fs::symlink(outside.path(), &out).unwrap();
+        std::fs::create_dir(root.path().join("in")).unwrap();
+        std::fs::write(root.path().join("in/tree-file"), "y").unwrap();
+        std::os::unix::fs::symlink("/in", root.path().join("in-link")).unwrap();
+
+        let confined = ConfinedReads::to(root.path());
+        let kind = |e: io::Error| e.kind();
+        assert_eq!(
+            read_dir_confined(&out).map_err(kind),
+            Err(io::ErrorKind::NotFound)
+        );
+        assert_eq!(
+            metadata_confined(&out.join("host-file"))
+                .map_err(kind)
+                .err(),
+            Some(io::ErrorKind::NotFound)
+        );
+        assert_eq!(
+            read_link_confined(&out.join("host-link")).map_err(kind),
+            Err(io::ErrorKind::NotFound)
+        );
+        // An absolute link is the tree's own path, resolved inside it.
+        assert_eq!(
+            read_dir_confined(&root.path().join("in-link")).unwrap(),
+            vec![std::ffi::OsString::from("tree-file")]
+        );
+        assert!(
+            metadata_confined(&root.path().join("in-link/tree-file")).is_ok_and(|m| m.is_file())
+        );
+        drop(confined);
+
+        // Unconfined (the host's own root), links are followed as always.
+        assert_eq!(read_dir_confined(&out).unwrap().len(), 2);
+        assert_eq!(
+            read_link_confined(&out.join("host-link")).unwrap(),
+            PathBuf::from("host-file")
+        );
     }
 }

@@ -14,9 +14,9 @@
 //! `comm` reader (the command would come from parsing all of `stat`, which
 //! fixture trees would then need). One readlink per descriptor needs no crate.
 
+use crate::facts::read::{read_dir_confined, read_link_confined, read_optional};
 use std::collections::HashSet;
 use std::path::Path;
-use crate::facts::read::{read_dir_confined, read_link_confined, read_optional};
 
 use serde::Serialize;
 
