@@ -42,7 +42,7 @@ pub fn parse_ns_link(target: &str, kind: &str) -> Option<u64> {
 }
 
 fn ns_inode(root: &Path, who: &str, kind: &str) -> Option<u64> {
-    let link = std::fs::read_link(root.join(format!("proc/{who}/ns/{kind}"))).ok()?;
+    let link = super::read::read_link_confined(&root.join(format!("proc/{who}/ns/{kind}"))).ok()?;
     parse_ns_link(&link.to_string_lossy(), kind)
 }
 

@@ -362,7 +362,14 @@ fn conntrack_summary(facts: &mut NatFacts, root: &Path, live: bool) -> Result<()
 
 fn conntrack_stats(facts: &mut NatFacts, root: &Path) -> Result<(), FactError> {
     let path = root.join("proc/net/stat/nf_conntrack");
-    match std::fs::read(&path) {
+    // Bounded and inside a --root tree, like every read.
+    let read = match super::read::read_bounded(&path) {
+        Ok(Some(bytes)) => Ok(bytes),
+        Ok(None) => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),
+        Err(super::read::BoundedReadError::Io(e)) => Err(e),
+        Err(refused) => Err(std::io::Error::other(refused.to_string())),
+    };
+    match read {
         Ok(bytes) => {
             let text =
                 String::from_utf8(bytes).map_err(|_| FactError::NotText { path: path.clone() })?;
