@@ -40,12 +40,11 @@ pub use nat::NatFacts;
 pub use options::GatherOptions;
 pub use persisted::PersistedConfig;
 pub use read::{
-    BoundedReadError, FactError, MAX_FILE_BYTES, MAX_LINE_BYTES, open_streaming, read_bounded,
-    read_line_bounded, read_optional,
+    BoundedReadError, ConfinedReads, FactError, MAX_FILE_BYTES, MAX_LINE_BYTES, metadata_confined,
+    open_streaming, read_bounded, read_dir_confined, read_line_bounded, read_link_confined,
+    read_optional,
 };
 pub use sockets::SocketFacts;
-
-use read::ConfinedReads;
 
 /// A problem that does not stop the check but makes its verdict incomplete:
 /// the status is `incomplete` (exit 0) unless a finding needs attention.

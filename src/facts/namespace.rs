@@ -42,7 +42,7 @@ pub fn parse_ns_link(target: &str, kind: &str) -> Option<u64> {
 }
 
 fn ns_inode(root: &Path, who: &str, kind: &str) -> Option<u64> {
-    let link = std::fs::read_link(root.join(format!("proc/{who}/ns/{kind}"))).ok()?;
+    let link = super::read::read_link_confined(&root.join(format!("proc/{who}/ns/{kind}"))).ok()?;
     parse_ns_link(&link.to_string_lossy(), kind)
 }
 
@@ -84,18 +84,28 @@ pub fn gather(root: &Path, kernel: Option<KernelVersion>) -> Result<NamespaceFac
 /// A write bit in the mode (fixture trees mark read-only keys 0444), a mount that
 /// is not read-only (containers mount /proc/sys ro), and access(2) agreeing.
 fn writable(path: &Path) -> bool {
-    use nix::sys::statvfs::{FsFlags, statvfs};
-    use nix::unistd::{AccessFlags, access};
-    let Ok(meta) = std::fs::metadata(path) else {
+    use nix::fcntl::AtFlags;
+    use nix::sys::statvfs::{FsFlags, fstatvfs, statvfs};
+    use nix::unistd::{AccessFlags, access, faccessat};
+    // Under a --root tree, asked of the file resolved inside the tree, so a
+    // link out of it stats nothing on the host.
+    let Some(confined) = super::read::path_fd_confined(path) else {
+        let Ok(meta) = std::fs::metadata(path) else {
+            return false;
+        };
+        return meta.permissions().mode() & 0o222 != 0
+            && !statvfs(path).is_ok_and(|s| s.flags().contains(FsFlags::ST_RDONLY))
+            && access(path, AccessFlags::W_OK).is_ok();
+    };
+    let Ok(file) = confined else {
         return false;
     };
-    if meta.permissions().mode() & 0o222 == 0 {
+    let Ok(meta) = file.metadata() else {
         return false;
-    }
-    if statvfs(path).is_ok_and(|s| s.flags().contains(FsFlags::ST_RDONLY)) {
-        return false;
-    }
-    access(path, AccessFlags::W_OK).is_ok()
+    };
+    meta.permissions().mode() & 0o222 != 0
+        && !fstatvfs(&file).is_ok_and(|s| s.flags().contains(FsFlags::ST_RDONLY))
+        && faccessat(&file, "", AccessFlags::W_OK, AtFlags::AT_EMPTY_PATH).is_ok()
 }
 
 #[cfg(test)]

@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::read::{FactError, read_optional};
+use super::read::{
+    FactError, metadata_confined, read_dir_confined, read_link_confined, read_optional,
+};
 use crate::host_path;
 use crate::sysctl::{SysctlKey, normalize_value};
 
@@ -174,7 +176,7 @@ fn ordered_files(root: &Path) -> Result<(Vec<PathBuf>, Vec<Masked>), FactError> 
     let mut masked = Vec::new();
     for dir in SYSCTL_D_DIRS {
         let dir_path = root.join(dir);
-        let entries = match std::fs::read_dir(&dir_path) {
+        let entries = match read_dir_confined(&dir_path) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => continue,
@@ -187,11 +189,7 @@ fn ordered_files(root: &Path) -> Result<(Vec<PathBuf>, Vec<Masked>), FactError> 
         };
         let mut names: Vec<String> = Vec::new();
         for entry in entries {
-            let entry = entry.map_err(|source| FactError::Read {
-                path: dir_path.clone(),
-                source,
-            })?;
-            let name = entry.file_name().to_string_lossy().into_owned();
+            let name = entry.to_string_lossy().into_owned();
             if name.ends_with(".conf") {
                 names.push(name);
             }
@@ -215,7 +213,7 @@ fn ordered_files(root: &Path) -> Result<(Vec<PathBuf>, Vec<Masked>), FactError> 
     let mut files: Vec<PathBuf> = chosen.into_values().collect();
     // Debian links /etc/sysctl.d/99-sysctl.conf to ../sysctl.conf: read it once.
     let conf = root.join(SYSCTL_CONF);
-    if conf.exists() && !files.iter().any(|f| same_file(f, &conf)) {
+    if metadata_confined(&conf).is_ok() && !files.iter().any(|f| same_file(f, &conf)) {
         files.push(conf);
     }
     Ok((files, masked))
@@ -223,7 +221,7 @@ fn ordered_files(root: &Path) -> Result<(Vec<PathBuf>, Vec<Masked>), FactError> 
 
 fn same_file(a: &Path, b: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
-    match (std::fs::metadata(a), std::fs::metadata(b)) {
+    match (metadata_confined(a), metadata_confined(b)) {
         (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
         _ => false,
     }
@@ -237,7 +235,7 @@ pub fn gather(root: &Path) -> Result<PersistedConfig, FactError> {
     };
     for path in paths {
         // A symlink to /dev/null masks: it reads empty, and sets nothing.
-        let is_dev_null = std::fs::read_link(&path).is_ok_and(|t| t == Path::new("/dev/null"));
+        let is_dev_null = read_link_confined(&path).is_ok_and(|t| t == Path::new("/dev/null"));
         let text = if is_dev_null {
             String::new()
         } else {

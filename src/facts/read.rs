@@ -100,12 +100,13 @@ thread_local! {
 
 /// Confines this thread's reads under `root` to the tree until dropped, then
 /// puts back the confinement that was in force before.
-pub(super) struct ConfinedReads {
+#[must_use = "reads are confined only while the guard lives"]
+pub struct ConfinedReads {
     previous: Option<(PathBuf, std::fs::File)>,
 }
 
 impl ConfinedReads {
-    pub(super) fn to(root: &Path) -> ConfinedReads {
+    pub fn to(root: &Path) -> ConfinedReads {
         let host = root.canonicalize().is_ok_and(|r| r == Path::new("/"));
         // Opened once: 100,000 persisted keys mean 100,000 reads beneath it.
         let confined = match std::fs::File::open(root) {
@@ -118,7 +119,7 @@ impl ConfinedReads {
 
     /// Confines to `root` unless `gather` already does (reading a single
     /// key need not reopen the root a 100,000-key gather opened once).
-    pub(super) fn unless_already(root: &Path) -> Option<ConfinedReads> {
+    pub fn unless_already(root: &Path) -> Option<ConfinedReads> {
         let already = READ_ROOT.with(|r| {
             r.borrow()
                 .as_ref()
@@ -135,19 +136,18 @@ impl Drop for ConfinedReads {
     }
 }
 
-/// Opens `path` for reading without blocking. While `gather` reads a
-/// `--root` tree, a path inside it is resolved with openat2(2)
+/// Opens `path` with `flags` by openat2(2) from the `--root` tree's fd with
 /// RESOLVE_IN_ROOT: every link, absolute ones included, is resolved as if
-/// the tree were `/`, so no link reads a file outside the tree.
-fn open_confined(path: &Path) -> io::Result<std::fs::File> {
+/// the tree were `/`, so no link reaches outside the tree. `None` when no
+/// tree is confining this thread's reads or `path` is not inside it, and on
+/// kernels before 5.6 (no openat2): the caller then opens the plain path.
+fn open_in_root(path: &Path, flags: nix::fcntl::OFlag) -> Option<io::Result<std::os::fd::OwnedFd>> {
+    use nix::fcntl::{OpenHow, ResolveFlag, openat2};
     use std::os::fd::AsFd;
-    use std::os::unix::fs::OpenOptionsExt;
-    let flags = nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY | nix::libc::O_CLOEXEC;
-    use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
     let how = OpenHow::new()
-        .flags(OFlag::O_RDONLY | OFlag::from_bits_truncate(flags))
+        .flags(flags | nix::fcntl::OFlag::O_CLOEXEC)
         .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-    let confined = READ_ROOT.with(|r| {
+    let opened = READ_ROOT.with(|r| {
         let borrowed = r.borrow();
         let (root, dir) = borrowed.as_ref()?;
         let rel = path.strip_prefix(root).ok()?;
@@ -157,21 +157,86 @@ fn open_confined(path: &Path) -> io::Result<std::fs::File> {
             rel
         };
         Some(openat2(dir.as_fd(), rel, how))
-    });
-    let Some(opened) = confined else {
-        return std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(flags)
-            .open(path);
-    };
+    })?;
     match opened {
-        Ok(fd) => Ok(std::fs::File::from(fd)),
-        // Kernels before 5.6: the plain open, as before.
-        Err(nix::errno::Errno::ENOSYS) => std::fs::OpenOptions::new()
+        Ok(fd) => Some(Ok(fd)),
+        Err(nix::errno::Errno::ENOSYS) => None,
+        Err(errno) => Some(Err(io::Error::from(errno))),
+    }
+}
+
+/// Opens `path` for reading without blocking, inside the `--root` tree
+/// while `gather` reads one ([`open_in_root`]).
+fn open_confined(path: &Path) -> io::Result<std::fs::File> {
+    use nix::fcntl::OFlag;
+    use std::os::unix::fs::OpenOptionsExt;
+    let flags = OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY;
+    match open_in_root(path, flags) {
+        Some(opened) => opened.map(std::fs::File::from),
+        None => std::fs::OpenOptions::new()
             .read(true)
-            .custom_flags(flags)
+            .custom_flags(flags.bits() | nix::libc::O_CLOEXEC)
             .open(path),
-        Err(errno) => Err(io::Error::from(errno)),
+    }
+}
+
+/// The names in folder `path` (without `.` and `..`), listed from a folder
+/// opened inside the `--root` tree while reads are confined to one: a folder
+/// linked out of the tree is resolved inside it (usually not found), never
+/// listed on the host.
+pub fn read_dir_confined(path: &Path) -> io::Result<Vec<std::ffi::OsString>> {
+    use nix::fcntl::OFlag;
+    use std::os::unix::ffi::OsStrExt;
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NONBLOCK;
+    let Some(opened) = open_in_root(path, flags) else {
+        return std::fs::read_dir(path)?
+            .map(|entry| entry.map(|e| e.file_name()))
+            .collect();
+    };
+    let dir = nix::dir::Dir::from_fd(opened?).map_err(io::Error::from)?;
+    let mut names = Vec::new();
+    for entry in dir {
+        let name = entry
+            .map_err(io::Error::from)?
+            .file_name()
+            .to_bytes()
+            .to_vec();
+        if name != b"." && name != b".." {
+            names.push(std::ffi::OsStr::from_bytes(&name).to_os_string());
+        }
+    }
+    Ok(names)
+}
+
+/// An fd for `path` that only names it (O_PATH: no read, no side effect of
+/// opening a device or FIFO), resolved inside the `--root` tree while reads
+/// are confined to one; `None` when they are not.
+pub(crate) fn path_fd_confined(path: &Path) -> Option<io::Result<std::fs::File>> {
+    open_in_root(path, nix::fcntl::OFlag::O_PATH).map(|r| r.map(std::fs::File::from))
+}
+
+/// `std::fs::metadata` (links followed), but inside the `--root` tree while
+/// reads are confined to one, so a link out of the tree stats nothing on the host.
+pub fn metadata_confined(path: &Path) -> io::Result<std::fs::Metadata> {
+    match path_fd_confined(path) {
+        Some(opened) => opened?.metadata(),
+        None => std::fs::metadata(path),
+    }
+}
+
+/// `std::fs::read_link`, with the folders on the way resolved inside the
+/// `--root` tree while reads are confined to one (the link itself is read,
+/// not followed).
+pub fn read_link_confined(path: &Path) -> io::Result<PathBuf> {
+    use nix::fcntl::OFlag;
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return std::fs::read_link(path);
+    };
+    match open_in_root(parent, OFlag::O_PATH | OFlag::O_DIRECTORY) {
+        Some(opened) => nix::fcntl::readlinkat(opened?, name)
+            .map(PathBuf::from)
+            .map_err(io::Error::from),
+        None => std::fs::read_link(path),
     }
 }
 
@@ -204,5 +269,56 @@ pub fn read_optional(path: &Path) -> Result<Option<String>, FactError> {
             path: path.to_path_buf(),
             source: io::Error::other(refused.to_string()),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn under_a_root_a_folder_linked_out_of_it_is_neither_listed_nor_stated() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("host-file"), "x").unwrap();
+        std::os::unix::fs::symlink("host-file", outside.path().join("host-link")).unwrap();
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("out");
+        std::os::unix::fs::symlink(outside.path(), &out).unwrap();
+        std::fs::create_dir(root.path().join("in")).unwrap();
+        std::fs::write(root.path().join("in/tree-file"), "y").unwrap();
+        std::os::unix::fs::symlink("/in", root.path().join("in-link")).unwrap();
+
+        let confined = ConfinedReads::to(root.path());
+        let kind = |e: io::Error| e.kind();
+        assert_eq!(
+            read_dir_confined(&out).map_err(kind),
+            Err(io::ErrorKind::NotFound)
+        );
+        assert_eq!(
+            metadata_confined(&out.join("host-file"))
+                .map_err(kind)
+                .err(),
+            Some(io::ErrorKind::NotFound)
+        );
+        assert_eq!(
+            read_link_confined(&out.join("host-link")).map_err(kind),
+            Err(io::ErrorKind::NotFound)
+        );
+        // An absolute link is the tree's own path, resolved inside it.
+        assert_eq!(
+            read_dir_confined(&root.path().join("in-link")).unwrap(),
+            vec![std::ffi::OsString::from("tree-file")]
+        );
+        assert!(
+            metadata_confined(&root.path().join("in-link/tree-file")).is_ok_and(|m| m.is_file())
+        );
+        drop(confined);
+
+        // Unconfined (the host's own root), links are followed as always.
+        assert_eq!(read_dir_confined(&out).unwrap().len(), 2);
+        assert_eq!(
+            read_link_confined(&out.join("host-link")).unwrap(),
+            PathBuf::from("host-file")
+        );
     }
 }

@@ -332,11 +332,16 @@ impl RuleSet {
         ];
         let site = root.join(SITE_RULES_DIR);
         let mut site_files = Vec::new();
-        if site.is_dir() {
+        // The site folder is the untrusted tree's: listed and read inside it.
+        let confined = crate::facts::ConfinedReads::unless_already(root);
+        if crate::facts::metadata_confined(&site).is_ok_and(|m| m.is_dir()) {
             let layer = read_dir_rules(&site)?;
             site_files = layer.iter().map(|(file, _)| file.clone()).collect();
             layers.push(layer);
         }
+        // `--rules` folders are the operator's own, named on the command
+        // line outside the tree: read as given.
+        drop(confined);
         for dir in extra_dirs {
             layers.push(read_dir_rules(dir)?);
         }
@@ -437,9 +442,10 @@ fn read_dir_rules(dir: &Path) -> Result<Vec<(String, String)>, LoadError> {
         path: dir.to_path_buf(),
         source,
     };
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+    let mut paths: Vec<PathBuf> = crate::facts::read_dir_confined(dir)
         .map_err(read_err)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
+        .into_iter()
+        .map(|name| dir.join(name))
         .filter(|p| p.extension().is_some_and(|e| e == "toml"))
         .collect();
     paths.sort();

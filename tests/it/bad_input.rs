@@ -591,3 +591,119 @@ fn a_key_template_that_renders_no_sysctl_name_leaves_its_rule_undecided() {
         "{doc}"
     );
 }
+
+/// Replaces `folder` in the tree with a link to `target` (the folder itself
+/// first removed, so the link is what the tree holds there).
+fn link_folder(scenario: &Scenario, folder: &str, target: &std::path::Path) {
+    let path = scenario.root().join(folder);
+    if path.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+        std::fs::remove_dir_all(&path).unwrap();
+    } else {
+        let _ = std::fs::remove_file(&path);
+    }
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(target, &path).unwrap();
+}
+
+#[test]
+fn sysctl_d_folders_linked_out_of_a_root_tree_are_neither_listed_nor_read() {
+    // A hostile tree links a sysctl.d folder to a host folder holding a file
+    // with a recognisable setting, named like a file in the next folder
+    // inside the tree: listed on the host, it would mask that inside file.
+    const OUTSIDE: &str = "net.ipv4.tcp_max_tw_buckets = 4242\n";
+    const INSIDE: &str = "net.ipv4.tcp_fin_timeout = 17\n";
+    let name = "10-twtune-linked.conf";
+    for (linked, next) in [
+        ("etc/sysctl.d", "usr/lib/sysctl.d"),
+        ("usr/lib/sysctl.d", "lib/sysctl.d"),
+    ] {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join(name), OUTSIDE).unwrap();
+        let scenario =
+            Scenario::fixture("debian12-defaults").write(&format!("{next}/{name}"), INSIDE);
+        link_folder(&scenario, linked, outside.path());
+        let doc = scenario.twtune(&["check", "--format", "json"]).json();
+        let persisted = &doc["facts"]["persisted"];
+        let text = persisted.to_string();
+        assert!(
+            !text.contains("4242"),
+            "{linked}: a setting outside the tree was read: {persisted}"
+        );
+        assert_eq!(
+            persisted["masked"],
+            serde_json::json!([]),
+            "{linked}: a host folder's listing masked a file of the tree"
+        );
+        assert!(
+            persisted["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| *f == format!("/{next}/{name}").as_str()),
+            "{linked}: {persisted}"
+        );
+        assert_eq!(
+            doc["facts"]["persisted"]["winners"]["net.ipv4.tcp_fin_timeout"]["value"], "17",
+            "{linked}: {persisted}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(outside.path().join(name)).unwrap(),
+            OUTSIDE
+        );
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 1);
+
+        // The same folder linked inside the tree is listed and read as usual.
+        let real = format!("{linked}.real");
+        let scenario = scenario.write(&format!("{real}/{name}"), OUTSIDE);
+        link_folder(
+            &scenario,
+            linked,
+            std::path::Path::new(std::path::Path::new(&real).file_name().unwrap()),
+        );
+        let doc = scenario.twtune(&["check", "--format", "json"]).json();
+        let persisted = &doc["facts"]["persisted"];
+        assert_eq!(
+            persisted["winners"]["net.ipv4.tcp_max_tw_buckets"]["file"],
+            format!("/{linked}/{name}"),
+            "{linked}: {persisted}"
+        );
+    }
+}
+
+#[test]
+fn a_site_rules_folder_linked_out_of_a_root_tree_is_neither_listed_nor_read() {
+    let rule = rule_with("true", "net.ipv4.tcp_tw_reuse");
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("outside.toml"), &rule).unwrap();
+    let scenario = Scenario::fixture("debian12-defaults");
+    link_folder(&scenario, "etc/twtune/rules.d", outside.path());
+    let run = scenario.twtune(&["check", "--format", "json"]);
+    assert_eq!(run.json()["site_rules"], serde_json::json!([]));
+    assert!(
+        run.findings("local-rule").is_empty(),
+        "a rule outside the tree was loaded: {}",
+        run.stdout()
+    );
+    assert_eq!(
+        std::fs::read_to_string(outside.path().join("outside.toml")).unwrap(),
+        rule
+    );
+    assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 1);
+
+    // The folder linked inside the tree: its rules are the tree's site rules.
+    let scenario = scenario.write("etc/twtune/rules.real/inside.toml", &rule);
+    link_folder(
+        &scenario,
+        "etc/twtune/rules.d",
+        std::path::Path::new("rules.real"),
+    );
+    let run = scenario.twtune(&["check", "--format", "json"]);
+    let site = run.json()["site_rules"].clone();
+    assert!(
+        site[0]
+            .as_str()
+            .is_some_and(|f| f.ends_with("etc/twtune/rules.d/inside.toml")),
+        "{site}"
+    );
+    assert!(!run.findings("local-rule").is_empty(), "{}", run.stdout());
+}

@@ -44,7 +44,7 @@ use serde::Serialize;
 use super::counters::Counters;
 use super::options::GatherOptions;
 use super::rates::Rates;
-use super::read::{FactError, open_streaming, read_optional};
+use super::read::{FactError, open_streaming, read_dir_confined, read_optional};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -362,7 +362,14 @@ fn conntrack_summary(facts: &mut NatFacts, root: &Path, live: bool) -> Result<()
 
 fn conntrack_stats(facts: &mut NatFacts, root: &Path) -> Result<(), FactError> {
     let path = root.join("proc/net/stat/nf_conntrack");
-    match std::fs::read(&path) {
+    // Bounded and inside a --root tree, like every read.
+    let read = match super::read::read_bounded(&path) {
+        Ok(Some(bytes)) => Ok(bytes),
+        Ok(None) => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),
+        Err(super::read::BoundedReadError::Io(e)) => Err(e),
+        Err(refused) => Err(std::io::Error::other(refused.to_string())),
+    };
+    match read {
         Ok(bytes) => {
             let text =
                 String::from_utf8(bytes).map_err(|_| FactError::NotText { path: path.clone() })?;
@@ -440,10 +447,10 @@ fn interfaces(facts: &mut NatFacts, root: &Path) -> Result<(), FactError> {
     let dev = root.join("proc/net/dev");
     let names = match read_optional(&dev)? {
         Some(text) => host::parse_proc_net_dev(&text),
-        None => match std::fs::read_dir(root.join("sys/class/net")) {
+        None => match read_dir_confined(&root.join("sys/class/net")) {
             Ok(entries) => entries
-                .flatten()
-                .filter_map(|e| e.file_name().into_string().ok())
+                .into_iter()
+                .filter_map(|name| name.into_string().ok())
                 .collect(),
             Err(_) => {
                 facts

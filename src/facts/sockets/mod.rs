@@ -24,7 +24,7 @@ use serde::Serialize;
 use super::kernel::KernelVersion;
 use super::options::GatherOptions;
 pub use super::ports::{self, PortRange};
-use super::read::{FactError, open_streaming};
+use super::read::{FactError, metadata_confined, open_streaming};
 pub use owners::SocketOwner;
 pub use record::SockRecord;
 
@@ -865,7 +865,7 @@ fn proc_tables(root: &Path) -> Vec<PathBuf> {
     ["proc/net/tcp", "proc/net/tcp6"]
         .iter()
         .map(|p| root.join(p))
-        .filter(|p| p.exists())
+        .filter(|p| metadata_confined(p).is_ok())
         .collect()
 }
 

@@ -14,6 +14,7 @@
 //! `comm` reader (the command would come from parsing all of `stat`, which
 //! fixture trees would then need). One readlink per descriptor needs no crate.
 
+use crate::facts::read::{read_dir_confined, read_link_confined, read_optional};
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -43,20 +44,22 @@ pub fn find(root: &Path, inodes: &HashSet<u64>) -> (Vec<SocketOwner>, u64) {
     if inodes.is_empty() {
         return (owners, 0);
     }
-    let Ok(procs) = std::fs::read_dir(root.join("proc")) else {
+    let proc = root.join("proc");
+    let Ok(procs) = read_dir_confined(&proc) else {
         return (owners, inodes.len() as u64);
     };
-    for entry in procs.flatten() {
-        let name = entry.file_name();
+    for name in procs {
         let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
             continue;
         };
-        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+        let process = proc.join(&name);
+        let fd_dir = process.join("fd");
+        let Ok(fds) = read_dir_confined(&fd_dir) else {
             continue;
         };
         let mut count = HashSet::new();
-        for fd in fds.flatten() {
-            let Ok(target) = std::fs::read_link(fd.path()) else {
+        for fd in fds {
+            let Ok(target) = read_link_confined(&fd_dir.join(fd)) else {
                 continue;
             };
             if let Some(inode) = target.to_str().and_then(parse_socket_link)
@@ -69,7 +72,9 @@ pub fn find(root: &Path, inodes: &HashSet<u64>) -> (Vec<SocketOwner>, u64) {
             continue;
         }
         held.extend(count.iter().copied());
-        let command = std::fs::read_to_string(entry.path().join("comm"))
+        let command = read_optional(&process.join("comm"))
+            .ok()
+            .flatten()
             .map(|c| c.trim_end().to_string())
             .unwrap_or_default();
         owners.push(SocketOwner {
