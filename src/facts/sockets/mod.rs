@@ -761,7 +761,9 @@ pub fn apply_headroom(sockets: &mut SocketFacts) {
         } else if free == 0.0 {
             Some(0.0)
         } else if growth > 0.0 {
-            Some((free / growth).round())
+            // Whole seconds, rounded up: with ports still free the answer is
+            // never "0 s", which reads as "already out".
+            Some((free / growth).ceil())
         } else {
             None
         };
@@ -1140,8 +1142,9 @@ mod tests {
         let busy = &f.destinations[0];
         assert_eq!(busy.remote, "10.0.0.2:80");
         assert_eq!(busy.new_per_second, Some(100.0));
-        // 700 free ports, filling at 100/s and draining at 300/60 = 5/s.
-        assert_eq!(busy.seconds_to_exhaustion, Some(7.0));
+        // 700 free ports, filling at 100/s and draining at 300/60 = 5/s:
+        // 7.4 s, said as 8 (rounded up, never "0 s" while ports are free).
+        assert_eq!(busy.seconds_to_exhaustion, Some(8.0));
         let idle = &f.destinations[1];
         assert_eq!(idle.new_per_second, Some(0.0));
         assert_eq!(idle.seconds_to_exhaustion, None);
