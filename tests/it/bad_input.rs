@@ -238,39 +238,36 @@ fn explain_an_unknown_rule() {
     );
 }
 
-#[test]
-fn a_closed_stdout_is_not_a_crash() {
+/// Runs `twtune --root centos7-tw-recycle COMMAND` with its stdout closed
+/// before it writes, as `twtune COMMAND | head -0` does; returns the exit
+/// status and stderr.
+fn with_stdout_closed(command: &str) -> (Option<i32>, String) {
     use std::process::Stdio;
     let scenario = Scenario::fixture("centos7-tw-recycle");
     let mut child = twtune()
-        .args(["--root", scenario.root().to_str().unwrap(), "facts"])
+        .args(["--root", scenario.root().to_str().unwrap(), command])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    drop(child.stdout.take()); // like `twtune facts | head -0`
+    drop(child.stdout.take());
     let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    (output.status.code(), stderr)
+}
+
+#[test]
+fn a_closed_stdout_is_not_a_crash() {
+    let (code, stderr) = with_stdout_closed("facts");
+    assert_eq!(code, Some(0), "{stderr}");
 }
 
 #[test]
 fn a_closed_stdout_keeps_the_real_exit_status() {
-    use std::process::Stdio;
     // centos7-tw-recycle has a critical finding: status 2, pipe or no pipe.
-    let scenario = Scenario::fixture("centos7-tw-recycle");
-    let mut child = twtune()
-        .args(["--root", scenario.root().to_str().unwrap(), "check"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdout.take()); // like `twtune check | head -0`
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let (code, stderr) = with_stdout_closed("check");
+    assert_eq!(code, Some(2), "{stderr}");
 }
 
 #[test]
