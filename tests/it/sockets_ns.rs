@@ -92,15 +92,7 @@ fn close_wait_names_the_holding_process() {
     const HELD: u64 = 12;
     let (report, held) = in_private_netns(|| {
         let listener = TcpListener::bind(addr("127.0.0.4:9000")).unwrap();
-        let mut held = Vec::new();
-        for _ in 0..HELD {
-            let pair = connect_pair(&listener).unwrap();
-            // The peer closes; this process keeps its end open: CLOSE_WAIT.
-            drop(pair.client);
-            held.push(pair.server);
-        }
-        // Let the FINs land before listing.
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        let held = hold_close_wait(&listener, HELD as usize);
         (check(), held)
     });
     let s = &report["facts"]["sockets"];
@@ -557,13 +549,7 @@ fn a_non_root_run_gives_the_same_verdict_as_root() {
     const HELD: usize = 12;
     let (root_run, user_run, held) = in_private_netns(|| {
         let listener = TcpListener::bind(addr("127.0.0.13:9002")).unwrap();
-        let mut held = Vec::new();
-        for _ in 0..HELD {
-            let pair = connect_pair(&listener).unwrap();
-            drop(pair.client);
-            held.push(pair.server);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        let held = hold_close_wait(&listener, HELD);
         let run = |unprivileged: bool| {
             let mut cmd = std::process::Command::new(TWTUNE);
             cmd.args(["check", "--format", "json"]);

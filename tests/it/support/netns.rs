@@ -138,6 +138,21 @@ pub fn connect_pair(listener: &TcpListener) -> std::io::Result<Pair> {
     Ok(Pair { client, server })
 }
 
+/// `count` server-side sockets in CLOSE_WAIT: each peer closes, this process
+/// keeps its end open. Returned so the caller holds them while it looks;
+/// the FINs are given 50 ms to land.
+pub fn hold_close_wait(listener: &TcpListener, count: usize) -> Vec<TcpStream> {
+    let held = (0..count)
+        .map(|_| {
+            let pair = connect_pair(listener).unwrap();
+            drop(pair.client);
+            pair.server
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    held
+}
+
 /// Closes `first`, waits until `second` sees the FIN, then closes `second`:
 /// `first`'s side ends in TIME_WAIT.
 pub fn close_in_order(first: TcpStream, second: TcpStream) {
