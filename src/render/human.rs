@@ -5,6 +5,7 @@ use std::fmt::{self, Write};
 
 use super::style::Style;
 use crate::facts::Facts;
+use crate::rules::expr::percent_text as percent;
 use crate::rules::{
     Evaluation, Finding, Resolved, Rule, RuleSet, Severity, resolve_recommendations,
 };
@@ -344,11 +345,6 @@ fn seen_line(facts: &Facts) -> String {
         }
     }
     format!("Seen: {}.", parts.join(" · "))
-}
-
-/// A ratio as people read it, the same way everywhere: "12.3%".
-fn percent(ratio: f64) -> String {
-    format!("{:.1}%", ratio * 100.0)
 }
 
 pub fn rules_list(rules: &RuleSet, style: Style) -> String {

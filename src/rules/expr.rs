@@ -26,8 +26,19 @@ pub fn env() -> &'static Arc<Env> {
         let _ = env.add_extension(cel::extensions::math);
         let _ = env.add_extension(cel::extensions::lists);
         let _ = env.add_extension(super::kernel_gate::register);
+        let _ = cel::add_overload!(env, fn percent: (cel::common::types::CelDouble) -> cel::common::types::CelString);
         Arc::new(env)
     })
+}
+
+/// A ratio as people read it, the same way in rule texts (`percent(r)` in
+/// CEL) and in twtune's own lines: "12.3%".
+pub fn percent_text(ratio: f64) -> String {
+    format!("{:.1}%", ratio * 100.0)
+}
+
+fn percent(ratio: &cel::common::types::CelDouble) -> cel::common::types::CelString<'static> {
+    percent_text(*ratio.inner()).into()
 }
 
 /// The longest expression a rule may hold. The longest built-in one is

@@ -164,7 +164,7 @@ fn a_shrunk_port_range_runs_dry_toward_one_destination() {
     let message = dry[0]["message"].as_str().unwrap();
     assert!(
         message.contains("127.0.0.5:8082")
-            && message.contains("200 of 200 usable ports taken (100%)"),
+            && message.contains("200 of 200 usable ports taken (100.0%)"),
         "{message}"
     );
     assert!(
