@@ -3,7 +3,6 @@
 //! ([`Status`]), computed once and shown both as the exit status and as the
 //! JSON `status` word.
 
-use crate::facts::Facts;
 use crate::rules::Evaluation;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,12 +41,12 @@ pub enum Status {
 
 impl Status {
     /// The one place the verdict is decided.
-    pub fn of(facts: &Facts, evaluation: &Evaluation) -> Status {
+    pub fn of(evaluation: &Evaluation) -> Status {
         if !evaluation.errors.is_empty() {
             Status::Error
         } else if evaluation.needs_attention() {
             Status::ChangesPending
-        } else if !evaluation.undecided.is_empty() || !facts.degraded.is_empty() {
+        } else if !evaluation.undecided.is_empty() {
             Status::Incomplete
         } else {
             Status::Compliant

@@ -53,7 +53,7 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
             }
         }
     }
-    Ok(Status::of(&facts, &evaluation).exit())
+    Ok(Status::of(&evaluation).exit())
 }
 
 pub fn facts(cli: &Cli) -> anyhow::Result<Exit> {
@@ -62,7 +62,7 @@ pub fn facts(cli: &Cli) -> anyhow::Result<Exit> {
         Format::Json => super::output::emit_json(&render::json::facts_report(&facts))?,
         Format::Human => super::output::emit(&human::facts(&facts, Style::for_stdout()))?,
     }
-    // `facts` passes no verdict: a degraded fact is listed under `errors`,
-    // and exits 0 as an incomplete check does.
+    // `facts` passes no verdict: bad input is an error before this point,
+    // and what was gathered is shown as it is.
     Ok(Exit::Compliant)
 }

@@ -46,14 +46,6 @@ pub use read::{
 };
 pub use sockets::SocketFacts;
 
-/// A problem that does not stop the check but makes its verdict incomplete:
-/// the status is `incomplete` (exit 0) unless a finding needs attention.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Degraded {
-    pub file: String,
-    pub message: String,
-}
-
 /// Everything `twtune check` knows about the host. Serialised as `facts` in JSON.
 #[derive(Debug, Clone, Serialize)]
 pub struct Facts {
@@ -70,8 +62,6 @@ pub struct Facts {
     pub nat: NatFacts,
     /// Counter rates from `check --sample`; null without it.
     pub rates: Option<rates::Rates>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub degraded: Vec<Degraded>,
 }
 
 impl Facts {
@@ -94,13 +84,12 @@ pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
         });
     }
     let _confined = ConfinedReads::to(root);
-    let degraded = Vec::new();
 
     let release_path = root.join("proc/sys/kernel/osrelease");
     let release = read_optional(&release_path)?;
     // A release that does not parse (a custom build) is not bad input: the
     // version-gated rules report themselves undecided, and everything else
-    // still decides the verdict. So it is no `Degraded` entry.
+    // still decides the verdict.
     let kernel = KernelFacts::from_release(release.as_deref());
 
     let mut persisted = persisted::gather(root)?;
@@ -190,7 +179,6 @@ pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
         sockets,
         nat,
         rates,
-        degraded,
     })
 }
 

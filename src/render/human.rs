@@ -46,7 +46,7 @@ pub fn check(
         } else {
             findings_report(out, facts, &evaluation.findings, options, style)?;
         }
-        problems(out, facts, evaluation, style)
+        undecided_rules(out, evaluation, style)
     })
 }
 
@@ -246,13 +246,8 @@ fn closing_lines(
     )
 }
 
-/// Rules that could not be decided and facts that could not be read.
-fn problems(
-    out: &mut impl Write,
-    facts: &Facts,
-    evaluation: &Evaluation,
-    style: Style,
-) -> fmt::Result {
+/// Rules that could not be decided, with the reason.
+fn undecided_rules(out: &mut impl Write, evaluation: &Evaluation, style: Style) -> fmt::Result {
     for undecided in &evaluation.undecided {
         writeln!(
             out,
@@ -260,15 +255,6 @@ fn problems(
             style.dim("?"),
             undecided.rule,
             undecided.reason
-        )?;
-    }
-    for problem in &facts.degraded {
-        writeln!(
-            out,
-            "{} {}: {}",
-            style.severity(Severity::Critical, "error:"),
-            problem.file,
-            problem.message
         )?;
     }
     Ok(())
@@ -539,9 +525,6 @@ fn write_facts(out: &mut impl Write, facts: &Facts, style: Style) -> fmt::Result
     }
     if let Some(sockets) = &facts.sockets {
         sockets_section(out, sockets, style)?;
-    }
-    for problem in &facts.degraded {
-        writeln!(out, "\nerror: {}: {}", problem.file, problem.message)?;
     }
     Ok(())
 }

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::exit_code::Status;
-use crate::facts::{Degraded, Facts};
+use crate::facts::Facts;
 use crate::rules::{Evaluation, Finding, Resolved, Severity, Undecided, resolve_recommendations};
 use crate::sysctl::SysctlKey;
 
@@ -29,9 +29,9 @@ pub struct CheckReport<'a> {
     /// (`value` null, `conflict[]` the rules that disagree).
     pub recommendations: std::collections::BTreeMap<SysctlKey, Resolved>,
     pub undecided: &'a [Undecided],
-    /// Input problems: facts that leave the verdict incomplete, and rules
-    /// refused while judging (those make the status "error").
-    pub errors: Vec<Degraded>,
+    /// Rules refused while judging (over their evaluation budget): they make
+    /// the status "error".
+    pub errors: Vec<ReportError>,
     /// Rule files loaded from the inspected root's etc/twtune/rules.d (its
     /// site rules; under --root, rules the inspected tree brought along).
     pub site_rules: &'a [String],
@@ -81,8 +81,8 @@ impl Summary {
 }
 
 /// The JSON status word: [`Status`] decides, this only names it.
-pub fn status_word(evaluation: &Evaluation, facts: &Facts) -> &'static str {
-    Status::of(facts, evaluation).word()
+pub fn status_word(evaluation: &Evaluation) -> &'static str {
+    Status::of(evaluation).word()
 }
 
 pub fn check_report<'a>(
@@ -94,26 +94,32 @@ pub fn check_report<'a>(
         schema_version: SCHEMA_VERSION,
         twtune_version: env!("CARGO_PKG_VERSION"),
         kernel: KernelSummary::of(facts),
-        status: status_word(evaluation, facts),
+        status: status_word(evaluation),
         summary: Summary::of(evaluation),
         findings: &evaluation.findings,
         recommendations: resolve_recommendations(&evaluation.findings),
         undecided: &evaluation.undecided,
-        errors: facts
-            .degraded
+        errors: evaluation
+            .errors
             .iter()
-            .cloned()
-            .chain(evaluation.errors.iter().map(|failure| Degraded {
+            .map(|failure| ReportError {
                 file: failure.file.clone(),
                 message: format!(
                     "line {}: rule {}: {}",
                     failure.line, failure.rule, failure.message
                 ),
-            }))
+            })
             .collect(),
         site_rules,
         facts,
     }
+}
+
+/// An entry of a report's `errors[]`: the file, and what is wrong in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReportError {
+    pub file: String,
+    pub message: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -121,7 +127,9 @@ pub struct FactsReport<'a> {
     pub schema_version: u32,
     pub twtune_version: &'static str,
     pub kernel: KernelSummary<'a>,
-    pub errors: &'a [Degraded],
+    /// Always empty: bad input is an error (exit 1) before a report is made.
+    /// Kept so the document keeps its shape.
+    pub errors: &'a [ReportError],
     pub facts: &'a Facts,
 }
 
@@ -130,7 +138,7 @@ pub fn facts_report(facts: &Facts) -> FactsReport<'_> {
         schema_version: SCHEMA_VERSION,
         twtune_version: env!("CARGO_PKG_VERSION"),
         kernel: KernelSummary::of(facts),
-        errors: &facts.degraded,
+        errors: &[],
         facts,
     }
 }

@@ -171,7 +171,6 @@ fn build_schema_view() -> Map<String, Json> {
             ..NatFacts::default()
         },
         rates: Some(crate::facts::rates::Rates::schema()),
-        degraded: Vec::new(),
     };
     let mut view = json_view(&facts);
     // The port range is always derivable on a real kernel; give it a shape here.
