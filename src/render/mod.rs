@@ -6,6 +6,7 @@ pub mod diff;
 pub mod escape;
 pub mod human;
 pub mod json;
+pub mod kubernetes;
 pub mod plan;
 pub mod rule_report;
 pub mod schema;
