@@ -3,6 +3,7 @@
 
 mod apply;
 mod check;
+mod metrics;
 mod output;
 mod rules;
 
@@ -10,6 +11,12 @@ use twtune::cli::{Cli, Command};
 use twtune::exit_code::Exit;
 
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
+    if !cli.format.is_document() && !matches!(cli.command, Command::Check(_)) {
+        anyhow::bail!(
+            "--format {} is for `twtune check` only; use --format human or json here",
+            check::format_name(cli.format)
+        );
+    }
     // apply and rollback handle an interrupted run themselves.
     if !matches!(cli.command, Command::Apply(_) | Command::Rollback(_)) {
         apply::warn_if_interrupted(&cli);
