@@ -39,9 +39,9 @@ pub struct Cli {
 pub enum Format {
     Human,
     Json,
-    /// `check` only: the Prometheus text exposition format (for node_exporter's textfile collector).
+    /// For check only: the Prometheus text exposition format (for node_exporter's textfile collector).
     Prometheus,
-    /// `check` only: a Nagios/Icinga/Sensu plugin's output, with the plugin exit statuses 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+    /// For check only: a Nagios/Icinga/Sensu plugin's output, with the plugin exit statuses 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
     Nagios,
 }
 
