@@ -18,25 +18,13 @@ pub fn load_rules(cli: &Cli) -> anyhow::Result<RuleSet> {
 }
 
 pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
-    match (cli.format, &args.textfile) {
-        (Format::Prometheus | Format::Human, Some(file)) => {
-            return super::metrics::check(cli, args, Some(file));
-        }
-        (format, Some(_)) => anyhow::bail!(
-            "--textfile writes the Prometheus format; drop --format {}",
-            format_name(format)
-        ),
-        (Format::Prometheus, None) => return super::metrics::check(cli, args, None),
-        (Format::Nagios, None) => return super::metrics::nagios(cli, args),
-        (Format::Human | Format::Json, None) => {}
-    }
     let (rule_set, facts, evaluation) = judge(cli, args)?;
     match cli.format {
         Format::Json => {
             let report = render::json::check_report(&facts, &evaluation, rule_set.site_files());
             super::output::emit_json(&report)?;
         }
-        _ => {
+        Format::Human | Format::Prometheus | Format::Nagios => {
             let options = human::CheckOptions {
                 verbose: args.verbose,
                 rules_checked: rule_set.rules().count(),
@@ -73,15 +61,6 @@ pub fn judge(cli: &Cli, args: &CheckArgs) -> anyhow::Result<(RuleSet, Facts, Eva
         );
     }
     Ok((rule_set, facts, evaluation))
-}
-
-/// The `--format` word as typed on the command line.
-pub fn format_name(format: Format) -> String {
-    use clap::ValueEnum as _;
-    format
-        .to_possible_value()
-        .map(|v| v.get_name().to_string())
-        .unwrap_or_default()
 }
 
 pub fn facts(cli: &Cli) -> anyhow::Result<Exit> {

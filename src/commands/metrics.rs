@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::Context as _;
 use twtune::apply::journal;
 use twtune::atomic;
-use twtune::cli::{CheckArgs, Cli};
+use twtune::cli::{CheckArgs, Cli, Format};
 use twtune::exit_code::{Exit, PluginState, Status};
 use twtune::render::{nagios, prometheus};
 
@@ -18,7 +18,34 @@ use twtune::render::{nagios, prometheus};
 /// whatever the umask.
 const TEXTFILE_MODE: u32 = 0o644;
 
-pub fn check(cli: &Cli, args: &CheckArgs, textfile: Option<&Path>) -> anyhow::Result<Exit> {
+/// `check` with `--textfile` or `--format prometheus|nagios`.
+pub fn run(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
+    match (cli.format, &args.textfile) {
+        (Format::Prometheus | Format::Human, Some(file)) => check(cli, args, Some(file)),
+        (format, Some(_)) => anyhow::bail!(
+            "--textfile writes the Prometheus format; drop --format {}",
+            format_name(format)
+        ),
+        (Format::Nagios, None) => nagios(cli, args),
+        _ => check(cli, args, None),
+    }
+}
+
+/// Whether `check` goes through here rather than the human or JSON report.
+pub fn wanted(cli: &Cli, args: &CheckArgs) -> bool {
+    args.textfile.is_some() || matches!(cli.format, Format::Prometheus | Format::Nagios)
+}
+
+/// The `--format` word as typed on the command line.
+pub fn format_name(format: Format) -> String {
+    use clap::ValueEnum as _;
+    format
+        .to_possible_value()
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default()
+}
+
+fn check(cli: &Cli, args: &CheckArgs, textfile: Option<&Path>) -> anyhow::Result<Exit> {
     if let Some(file) = textfile {
         refuse_unsafe_destination(file)?;
     }
@@ -61,7 +88,7 @@ pub fn check(cli: &Cli, args: &CheckArgs, textfile: Option<&Path>) -> anyhow::Re
     }
 }
 
-pub fn nagios(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
+fn nagios(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
     // An error here is printed by main as `TWTUNE UNKNOWN - …`, exit 3.
     let (_, facts, evaluation) = super::check::judge(cli, args)?;
     let state = PluginState::of(&evaluation);
