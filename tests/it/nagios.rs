@@ -127,19 +127,61 @@ fn each_fixture_host_gets_the_state_of_its_worst_finding() {
             perf_value(&out, "time_wait_client"),
             format!("{};;;0", sockets["time_wait_client_side"])
         );
-        // The thresholds are the port rules' own (defaults.exhaustion_ratio_*).
-        let facts_schema = Run::of({
-            let mut c = crate::support::twtune();
-            c.args(["facts", "--schema", "--format", "json"]);
-            c
-        });
-        let schema = facts_schema.stdout();
-        assert!(
-            perf_value(&out, "max_exhaustion_ratio").ends_with(";0.5;0.9;0;1"),
-            "{:?}",
-            out.perfdata
+    }
+}
+
+/// The perfdata thresholds are the numbers the port rules compare against:
+/// `defaults.exhaustion_ratio_warning` / `_critical`, which no rule file
+/// writes out again.
+#[test]
+fn perfdata_thresholds_are_the_port_rules_own() {
+    let schema = Run::of({
+        let mut c = crate::support::twtune();
+        c.args(["facts", "--schema", "--format", "json"]);
+        c
+    })
+    .stdout();
+    let stated = |name: &str| {
+        let marker = format!("`{name}` (");
+        let start = schema
+            .find(&marker)
+            .unwrap_or_else(|| panic!("{name} in the schema"))
+            + marker.len();
+        schema[start..].split(')').next().unwrap().to_string()
+    };
+    let (warn, crit) = (
+        stated("exhaustion_ratio_warning"),
+        stated("exhaustion_ratio_critical"),
+    );
+    let run = Scenario::fixture("debian12-defaults").twtune(&["check", "--format", "nagios"]);
+    let out = parse(&run.stdout());
+    for label in ["max_exhaustion_ratio", "host_ports_ratio"] {
+        let fields: Vec<&str> = perf_value(&out, label).split(';').collect();
+        assert_eq!(
+            (fields[1], fields[2]),
+            (warn.as_str(), crit.as_str()),
+            "{label}"
         );
-        assert!(schema.contains("exhaustion_ratio_warning"), "{schema}");
+    }
+    let rules_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    for entry in std::fs::read_dir(rules_dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            for literal in [
+                format!(">= {warn}"),
+                format!(">= {crit}"),
+                format!("< {warn}"),
+            ] {
+                assert!(
+                    !text
+                        .lines()
+                        .any(|l| l.contains("ratio") && l.contains(&literal)),
+                    "{}: a port threshold written out ({literal}); use defaults.exhaustion_ratio_*",
+                    path.display()
+                );
+            }
+        }
     }
 }
 
