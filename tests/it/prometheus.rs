@@ -537,3 +537,30 @@ fn promtool_accepts_the_example_alert_rules() {
         );
     }
 }
+
+#[test]
+fn without_a_socket_table_the_socket_families_are_left_out() {
+    // A tree with sysctls only: the socket rules are undecided.
+    let run =
+        Scenario::new().twtune(&["check", "--format", "prometheus", "--top-destinations", "0"]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let text = run.stdout();
+    assert_promtool_accepts("a host without socket tables", &text);
+    assert_eq!(
+        sample(&text, "twtune_status{status=\"incomplete\"}"),
+        Some(1.0),
+        "{text}"
+    );
+    for family in [
+        "twtune_time_wait_sockets",
+        "twtune_close_wait_sockets",
+        "twtune_max_exhaustion_ratio",
+        "twtune_destination_exhaustion_ratio",
+    ] {
+        assert!(
+            !text.contains(family),
+            "{family} without a socket table:\n{text}"
+        );
+    }
+    assert!(text.ends_with(LAST_LINE));
+}
