@@ -59,11 +59,11 @@ fn main() -> ExitCode {
                     message = format!("{message}: {cause}");
                 }
             }
-            // File names, values and rule texts in the chain come from the
-            // inspected system: no control character reaches the terminal.
             if nagios {
                 return plugin_unknown(&message);
             }
+            // File names, values and rule texts in the chain come from the
+            // inspected system: no control character reaches the terminal.
             let message = twtune::render::escape::lines(&message);
             let _ = writeln!(io::stderr().lock(), "twtune: error: {message}");
             Exit::Error.into()
