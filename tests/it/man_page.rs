@@ -17,6 +17,8 @@ Error: bad input (a missing \-\-root, an unreadable or garbled file twtune relie
 .TP
 \fB2\fR
 Changes pending: a finding at warning or above, or a non\-empty plan.
+.PP
+\fBcheck \-\-format nagios\fR switches to the monitoring\-plugins statuses on purpose: 0 OK, 1 WARNING (the worst finding is a warning), 2 CRITICAL (a critical finding), 3 UNKNOWN (an error, a usage error, unreadable input, or a rule left undecided with nothing else wrong), with a TWTUNE UNKNOWN line on stdout.
 .SH FILES
 .TP
 \fIROOT\fR/proc/sys/net/ipv4/*, \fIROOT\fR/proc/sys/kernel/osrelease, \fIROOT\fR/proc/net/{netstat,snmp,sockstat,sockstat6,tcp,tcp6}
