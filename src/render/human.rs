@@ -589,9 +589,19 @@ fn sockets_section(
             .new_per_second
             .map(|r| format!(", {r} new/s"))
             .unwrap_or_default();
+        // TIME_WAIT has no owner; whoever holds its live connections is the
+        // likely creator.
+        let holder = match d.processes.first() {
+            Some(p) => format!(
+                "; likely creator pid {} ({}), {} live",
+                p.pid, p.command, p.established
+            ),
+            None if d.processes_unattributed > 0 => "; owner unknown (not root)".to_string(),
+            None => String::new(),
+        };
         writeln!(
             out,
-            "  {} → {}: {} of {} ports taken ({}); TIME_WAIT {} ({} reusable), established {}, other {}{rate}",
+            "  {} → {}: {} of {} ports taken ({}); TIME_WAIT {} ({} reusable), established {}, other {}{rate}{holder}",
             d.local,
             d.remote,
             d.taken,

@@ -22,6 +22,7 @@ mod nat_ns;
 mod netns_check;
 mod parsers_robust;
 mod persisted_refusals_ns;
+mod processes_ns;
 mod rules_coverage;
 mod sockets_ns;
 mod sockets_rules;

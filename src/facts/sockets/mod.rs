@@ -35,6 +35,8 @@ const TIME_WAIT_MS: u32 = 60_000;
 /// How many destinations the facts keep, by pressure.
 pub const TOP_DESTINATIONS: usize = 20;
 const TOP_SERVER_PORTS: usize = 10;
+/// How many processes each destination names, most connections first.
+pub const TOP_PROCESSES: usize = 5;
 
 pub const ESTABLISHED: u8 = 1;
 pub const TIME_WAIT: u8 = 6;
@@ -335,9 +337,31 @@ pub struct Destination {
     /// own sampled rate; null when nobody connects to it or the pool is not
     /// shrinking.
     pub seconds_to_exhaustion: Option<f64>,
+    /// The processes holding its ESTABLISHED sockets, most first (top 5).
+    /// TIME_WAIT sockets have no owner: these are its likely creators.
+    pub processes: Vec<DestinationProcess>,
+    /// ESTABLISHED sockets toward it no readable process holds (gone, or
+    /// not ours to see without root).
+    pub processes_unattributed: u64,
 }
 
-#[derive(Debug, Default, Clone, Copy)]
+/// A process holding ESTABLISHED sockets toward one destination.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DestinationProcess {
+    pub pid: u32,
+    pub command: String,
+    pub established: u64,
+}
+
+/// What a socket inode of interest is, for the one walk over /proc/PID/fd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Interest {
+    CloseWait,
+    /// Established toward the destination at this index of the top list.
+    Destination(usize),
+}
+
+#[derive(Debug, Default, Clone)]
 struct DestCount {
     time_wait: u64,
     reusable: u64,
@@ -345,6 +369,10 @@ struct DestCount {
     established: u64,
     other: u64,
     new: u64,
+    /// The inodes of its ESTABLISHED sockets, to name their processes: 8
+    /// bytes per established client socket, at most one per local port of
+    /// this 4-tuple's (local, remote, port) — 65,535 — per destination.
+    established_inodes: Vec<u64>,
 }
 
 impl DestCount {
@@ -551,6 +579,9 @@ impl Aggregator {
             }
             ESTABLISHED => {
                 count.established += 1;
+                if record.inode != 0 {
+                    count.established_inodes.push(record.inode);
+                }
                 self.taken.insert(record.local_port);
             }
             _ => {
@@ -664,9 +695,38 @@ impl Aggregator {
         });
         ranked.truncate(TOP_DESTINATIONS);
         let policy = &self.policy;
+        // One walk over /proc/PID/fd for every inode of interest: CLOSE_WAIT
+        // and the established sockets of the destinations kept.
+        let mut interest: HashMap<u64, Interest> = self
+            .close_wait_inodes
+            .iter()
+            .map(|&inode| (inode, Interest::CloseWait))
+            .collect();
+        for (index, (_, c)) in ranked.iter().enumerate() {
+            interest.extend(
+                c.established_inodes
+                    .iter()
+                    .map(|&inode| (inode, Interest::Destination(index))),
+            );
+        }
+        let (holders, attributed) = owners::walk(root, &interest);
         let destinations: Vec<Destination> = ranked
             .into_iter()
-            .map(|(key, c)| {
+            .enumerate()
+            .map(|(index, (key, c))| {
+                let processes =
+                    owners::owners_of(&holders, Interest::Destination(index), TOP_PROCESSES)
+                        .into_iter()
+                        .map(|o| DestinationProcess {
+                            pid: o.pid,
+                            command: o.command,
+                            established: o.count,
+                        })
+                        .collect();
+                let named = attributed
+                    .get(&Interest::Destination(index))
+                    .copied()
+                    .unwrap_or(0);
                 let new_per_second =
                     elapsed.map(|secs| super::rates::round_rate(c.new as f64 / secs));
                 Destination {
@@ -686,6 +746,9 @@ impl Aggregator {
                     headroom_per_second: (f64::from(usable) - c.time_wait as f64) / lifetime,
                     new_per_second,
                     seconds_to_exhaustion: None,
+                    processes,
+                    processes_unattributed: (c.established_inodes.len() as u64)
+                        .saturating_sub(named),
                 }
             })
             .collect();
@@ -705,8 +768,13 @@ impl Aggregator {
         let mut listening_ports: Vec<u16> = self.listening.iter().copied().collect();
         listening_ports.sort_unstable();
 
-        let (close_wait_processes, close_wait_unattributed) =
-            owners::find(root, &self.close_wait_inodes);
+        let close_wait_processes = owners::owners_of(&holders, Interest::CloseWait, usize::MAX);
+        let close_wait_unattributed = (self.close_wait_inodes.len() as u64).saturating_sub(
+            attributed
+                .get(&Interest::CloseWait)
+                .copied()
+                .unwrap_or(0),
+        );
         // UNKNOWN (index 0) only collects out-of-range values, never named.
         let states: BTreeMap<String, u64> = STATE_NAMES
             .iter()

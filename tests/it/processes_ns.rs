@@ -1,0 +1,104 @@
+//! The process behind a hot destination: TIME_WAIT sockets have no owner,
+//! so twtune names the holders of the live connections to the same
+//! destination as its likely creators.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+
+use crate::support::netns::*;
+
+/// Live connections the helper process holds.
+const LIVE: u64 = 30;
+
+#[test]
+fn the_process_holding_live_connections_to_a_hot_destination_is_named() {
+    require_tool("bash", "bash");
+    let (report, pid) = in_private_netns(|| {
+        // A 100-port range so that 30 TIME_WAIT and 30 live connections put
+        // the destination at 60%; tw_reuse=2 would reuse loopback TIME_WAIT.
+        write_ns_sysctl("net.ipv4.ip_local_port_range", "40000 40099");
+        write_ns_sysctl("net.ipv4.tcp_tw_reuse", "0");
+        let listener = TcpListener::bind(addr("127.0.0.6:8083")).unwrap();
+        // TIME_WAIT from this process: gone from every fd table.
+        make_time_wait(&listener, LIVE as usize, true);
+        // A separate process (bash's /dev/tcp) opens the live connections;
+        // the kernel completes them from the listener's backlog.
+        let script = format!(
+            "for fd in $(seq 10 {}); do eval \"exec $fd<>/dev/tcp/127.0.0.6/8083\" || exit 1; done; echo ready; read _",
+            9 + LIVE
+        );
+        let mut child = Command::new("bash")
+            .args(["-c", &script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start bash");
+        let mut ready = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut ready)
+            .unwrap();
+        assert_eq!(ready.trim(), "ready", "bash could not open its connections");
+        let report = check();
+        // Closing its stdin ends the helper.
+        drop(child.stdin.take());
+        child.wait().unwrap();
+        drop(listener);
+        (report, child.id())
+    });
+    let facts = &report["facts"];
+    let d = destination(facts, "127.0.0.6:8083")
+        .unwrap_or_else(|| panic!("no destination in {}", facts["sockets"]));
+    assert_eq!(d["established"], LIVE, "{d}");
+    assert_eq!(d["time_wait"], LIVE, "{d}");
+    let top = &d["processes"][0];
+    assert_eq!(top["pid"], pid, "{d}");
+    assert_eq!(top["command"], "bash", "{d}");
+    assert_eq!(top["established"], LIVE, "{d}");
+    assert_eq!(d["processes"].as_array().unwrap().len(), 1, "{d}");
+    assert_eq!(d["processes_unattributed"], 0, "{d}");
+
+    let expected = format!(
+        "Likely creator: pid {pid} (bash), {LIVE} live connections to it; TIME_WAIT sockets have no owner"
+    );
+    for rule in [
+        "ephemeral-ports-exhausted-toward-destination",
+        "tcp-tw-reuse-outbound-pressure",
+    ] {
+        let found = findings(&report, rule);
+        assert_eq!(found.len(), 1, "{rule}: {}", report["findings"]);
+        let message = found[0]["message"].as_str().unwrap();
+        assert!(
+            message.contains(&expected),
+            "{rule}: {message}"
+        );
+        assert!(
+            found[0]["summary"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("likely creator pid {pid} (bash)")),
+            "{}",
+            found[0]["summary"]
+        );
+    }
+}
+
+#[test]
+fn a_destination_with_no_live_connection_names_no_process() {
+    let facts = in_private_netns(|| {
+        write_ns_sysctl("net.ipv4.ip_local_port_range", "40000 40099");
+        write_ns_sysctl("net.ipv4.tcp_tw_reuse", "0");
+        let listener = TcpListener::bind(addr("127.0.0.7:8084")).unwrap();
+        make_time_wait(&listener, 60, true);
+        check()
+    });
+    let d = destination(&facts["facts"], "127.0.0.7:8084").unwrap();
+    assert_eq!(d["processes"], serde_json::json!([]));
+    assert_eq!(d["processes_unattributed"], 0);
+    let found = findings(&facts, "ephemeral-ports-exhausted-toward-destination");
+    let message = found[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("No process holds a live connection to it now, and TIME_WAIT sockets have no owner"),
+        "{message}"
+    );
+}
