@@ -1287,6 +1287,72 @@ mod tests {
     }
 
     #[test]
+    fn destinations_name_the_holders_of_their_live_connections() {
+        let range = PortRange {
+            low: 40000,
+            high: 40999,
+        };
+        let root = tempfile::tempdir().unwrap();
+        let holder = |pid: u32, comm: &str, inodes: std::ops::Range<u64>| {
+            let dir = root.path().join(format!("proc/{pid}"));
+            std::fs::create_dir_all(dir.join("fd")).unwrap();
+            std::fs::write(dir.join("comm"), format!("{comm}\n")).unwrap();
+            for inode in inodes {
+                std::os::unix::fs::symlink(
+                    format!("socket:[{inode}]"),
+                    dir.join("fd").join(inode.to_string()),
+                )
+                .unwrap();
+            }
+        };
+        // Seven processes toward one destination, one with most; one
+        // socket's holder is unreadable; a CLOSE_WAIT held by the same walk.
+        holder(300, "curl", 100..112);
+        for (i, pid) in (401..=406).enumerate() {
+            let first = 200 + 10 * i as u64;
+            holder(pid, "worker", first..first + 1 + i as u64 % 2);
+        }
+        holder(500, "leaky", 900..901);
+        let mut agg = Aggregator::new(range, vec![], policy(0, 1, (6, 1)));
+        let mut port = 40000;
+        let mut est = |agg: &mut Aggregator, inode: u64| {
+            port += 1;
+            agg.observe(rec(ESTABLISHED, "10.0.0.1", port, "10.0.0.2", 443, inode));
+        };
+        for inode in 100..112 {
+            est(&mut agg, inode);
+        }
+        for i in 0..6u64 {
+            for inode in (200 + 10 * i)..(200 + 10 * i + 1 + i % 2) {
+                est(&mut agg, inode);
+            }
+        }
+        est(&mut agg, 999);
+        agg.observe(rec(CLOSE_WAIT, "10.0.0.1", 8080, "10.0.0.9", 50000, 900));
+        let f = agg.finish(SocketSource::Proc, root.path());
+        let d = &f.destinations[0];
+        let named: Vec<(u32, &str, u64)> = d
+            .processes
+            .iter()
+            .map(|p| (p.pid, p.command.as_str(), p.established))
+            .collect();
+        // Most first, then by pid; five at most.
+        assert_eq!(
+            named,
+            vec![
+                (300, "curl", 12),
+                (402, "worker", 2),
+                (404, "worker", 2),
+                (406, "worker", 2),
+                (401, "worker", 1),
+            ]
+        );
+        assert_eq!(d.processes_unattributed, 1);
+        assert_eq!(f.close_wait_processes[0].pid, 500);
+        assert_eq!(f.close_wait_unattributed, 0);
+    }
+
+    #[test]
     fn the_socket_source_reads_the_same_in_json_and_in_text() {
         for source in [SocketSource::Netlink, SocketSource::Proc] {
             assert_eq!(serde_json::to_value(source).unwrap(), source.to_string());
