@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use crate::apply::{dropin, journal};
 use crate::facts::counters::{self, CounterGroup};
 use crate::facts::kernel::KernelVersion;
-use crate::facts::nat::{conntrack, ruleset};
+use crate::facts::nat::{conntrack, ctnetlink, ruleset, snat};
 use crate::facts::sockets::{SockRecord, diag, proc_tcp};
 use crate::facts::{self, Facts, GatherOptions, persisted, ports};
 use crate::rules::{self, load};
@@ -118,6 +118,7 @@ pub fn sock_diag(data: &[u8]) {
     let mut again = Vec::new();
     assert_eq!(diag::decode(data, |r| again.push(r)), result);
     assert_eq!(again, records);
+    ctnetlink_buffers(data);
 }
 
 /// The address as /proc/net/tcp prints it: each 32-bit word in memory order
@@ -368,6 +369,19 @@ pub fn dropin_edit(data: &[u8]) {
     assert_eq!(dropin::edit(Some(&after), &updates), after);
 }
 
+/// ctnetlink receive buffers: decoding never panics and is deterministic.
+/// Checked inside the sock_diag target, whose inputs are netlink buffers too.
+pub fn ctnetlink_buffers(data: &[u8]) {
+    let mut entries = Vec::new();
+    let result = ctnetlink::decode(data, |e| entries.push(e));
+    let mut again = Vec::new();
+    assert_eq!(ctnetlink::decode(data, |e| again.push(e)), result);
+    assert_eq!(entries, again);
+    for e in &entries {
+        let _ = (e.source_translated(), e.destination_translated(), e.show());
+    }
+}
+
 /// Conntrack listings: NAT counts never exceed the entries, there is an
 /// example exactly when something was NATed, and the summary counts exactly
 /// the lines `classify` accepts.
@@ -380,6 +394,10 @@ pub fn conntrack_lines(data: &[u8]) {
     for (index, line) in text.split_inclusive('\n').enumerate() {
         if line.starts_with("conntrack v") {
             continue;
+        }
+        // The structured reading of a line, for SNAT counts, never panics.
+        if let Some(entry) = conntrack::entry(line) {
+            let _ = (entry.source_translated(), entry.show());
         }
         match conntrack::classify(line) {
             Ok(Some((nat, _))) => {
@@ -394,8 +412,13 @@ pub fn conntrack_lines(data: &[u8]) {
             }
         }
     }
-    match conntrack::summarise(text.as_bytes()) {
+    let mut counter = snat::SnatCounter::default();
+    match conntrack::summarise(text.as_bytes(), &mut counter) {
         Ok(summary) => {
+            let (top, distinct) = counter.finish(&Default::default());
+            // Only source-translated entries are counted per destination.
+            assert!(top.iter().map(|d| d.connections).sum::<u64>() <= summary.snat);
+            assert!(top.len() as u64 <= distinct);
             assert_eq!(first_error, None);
             assert_eq!(
                 (summary.entries, summary.snat, summary.dnat),
@@ -426,6 +449,16 @@ pub fn nat_ruleset(data: &[u8]) {
     let rules = ruleset::parse_iptables_save(text);
     let appends = text.lines().filter(|l| l.starts_with("-A ")).count();
     assert!(rules.len() <= appends);
+    // Port ranges: one per source-NAT rule at most, each low <= high.
+    let ranges = snat::iptables_port_ranges(text);
+    assert!(ranges.len() <= appends);
+    for (low, high) in ranges
+        .into_iter()
+        .chain(snat::nft_port_ranges(text))
+        .flatten()
+    {
+        assert!(low <= high);
+    }
     for rule in &rules {
         assert!(rule.starts_with("iptables: -A "), "{rule:?}");
         let words: Vec<&str> = rule.split_whitespace().collect();

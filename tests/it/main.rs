@@ -24,5 +24,6 @@ mod parsers_robust;
 mod persisted_refusals_ns;
 mod processes_ns;
 mod rules_coverage;
+mod snat_ns;
 mod sockets_ns;
 mod sockets_rules;

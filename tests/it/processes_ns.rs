@@ -68,10 +68,7 @@ fn the_process_holding_live_connections_to_a_hot_destination_is_named() {
         let found = findings(&report, rule);
         assert_eq!(found.len(), 1, "{rule}: {}", report["findings"]);
         let message = found[0]["message"].as_str().unwrap();
-        assert!(
-            message.contains(&expected),
-            "{rule}: {message}"
-        );
+        assert!(message.contains(&expected), "{rule}: {message}");
         assert!(
             found[0]["summary"]
                 .as_str()
@@ -98,7 +95,9 @@ fn a_destination_with_no_live_connection_names_no_process() {
     let found = findings(&facts, "ephemeral-ports-exhausted-toward-destination");
     let message = found[0]["message"].as_str().unwrap();
     assert!(
-        message.contains("No process holds a live connection to it now, and TIME_WAIT sockets have no owner"),
+        message.contains(
+            "No process holds a live connection to it now, and TIME_WAIT sockets have no owner"
+        ),
         "{message}"
     );
 }

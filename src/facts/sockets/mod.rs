@@ -769,12 +769,8 @@ impl Aggregator {
         listening_ports.sort_unstable();
 
         let close_wait_processes = owners::owners_of(&holders, Interest::CloseWait, usize::MAX);
-        let close_wait_unattributed = (self.close_wait_inodes.len() as u64).saturating_sub(
-            attributed
-                .get(&Interest::CloseWait)
-                .copied()
-                .unwrap_or(0),
-        );
+        let close_wait_unattributed = (self.close_wait_inodes.len() as u64)
+            .saturating_sub(attributed.get(&Interest::CloseWait).copied().unwrap_or(0));
         // UNKNOWN (index 0) only collects out-of-range values, never named.
         let states: BTreeMap<String, u64> = STATE_NAMES
             .iter()
