@@ -160,6 +160,9 @@ const PROTOCOLS: [(&str, u8); 8] = [
     ("gre", 47),
 ];
 
+/// src, dst, sport, dport as read so far.
+type PartialTuple = (Option<IpAddr>, Option<IpAddr>, Option<u16>, Option<u16>);
+
 /// One text line as a structured entry, for counting SNAT per destination;
 /// `None` when it lacks a known protocol or a parsable tuple (the summary
 /// still counts it through [`classify`]).
@@ -171,8 +174,7 @@ pub fn entry(line: &str) -> Option<CtEntry> {
             .find(|(name, _)| *name == w)
             .map(|(_, number)| *number)
     })?;
-    let mut tuples: [(Option<IpAddr>, Option<IpAddr>, Option<u16>, Option<u16>); 2] =
-        Default::default();
+    let mut tuples: [PartialTuple; 2] = Default::default();
     let mut index: Option<usize> = None;
     let mut time_wait = false;
     for token in words {
@@ -192,7 +194,7 @@ pub fn entry(line: &str) -> Option<CtEntry> {
             _ => {}
         }
     }
-    let tuple = |t: (Option<IpAddr>, Option<IpAddr>, Option<u16>, Option<u16>)| {
+    let tuple = |t: PartialTuple| {
         Some(CtTuple {
             src: t.0?,
             dst: t.1?,
