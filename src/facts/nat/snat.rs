@@ -170,7 +170,7 @@ fn protocol_name(number: u8) -> String {
 /// One destination as this host's SNAT sees it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SnatDestination {
-    /// The real destination, "addr:port" ("[v6]:port").
+    /// The real destination, `"addr:port"` (`"[v6]:port"`).
     pub remote: String,
     /// "tcp", "udp", … (the number for others).
     pub protocol: String,
