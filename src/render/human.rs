@@ -523,6 +523,23 @@ fn write_facts(out: &mut impl Write, facts: &Facts, style: Style) -> fmt::Result
     for signal in &facts.nat.signals {
         writeln!(out, "  {}: {}", signal.name, signal.evidence)?;
     }
+    if let Some(range) = &facts.nat.snat_port_range {
+        for d in facts.nat.snat_destinations.iter().take(5) {
+            writeln!(
+                out,
+                "  SNAT {} → {} ({}): {} of {} NAT ports ({}-{}, {}), {}",
+                d.translated_address,
+                d.remote,
+                d.protocol,
+                d.connections,
+                d.ports,
+                range.low,
+                range.high,
+                range.from,
+                percent(d.ratio)
+            )?;
+        }
+    }
     if let Some(sockets) = &facts.sockets {
         sockets_section(out, sockets, style)?;
     }
