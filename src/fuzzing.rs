@@ -62,6 +62,10 @@ pub const TARGETS: &[Target] = &[
         check: conntrack_lines,
     },
     Target {
+        name: "ctnetlink",
+        check: ctnetlink_buffers,
+    },
+    Target {
         name: "nat_ruleset",
         check: nat_ruleset,
     },
@@ -118,7 +122,6 @@ pub fn sock_diag(data: &[u8]) {
     let mut again = Vec::new();
     assert_eq!(diag::decode(data, |r| again.push(r)), result);
     assert_eq!(again, records);
-    ctnetlink_buffers(data);
 }
 
 /// The address as /proc/net/tcp prints it: each 32-bit word in memory order
@@ -369,11 +372,23 @@ pub fn dropin_edit(data: &[u8]) {
     assert_eq!(dropin::edit(Some(&after), &updates), after);
 }
 
-/// ctnetlink receive buffers: decoding never panics and is deterministic.
-/// Checked inside the sock_diag target, whose inputs are netlink buffers too.
+/// ctnetlink receive buffers: an entry comes only from a whole message
+/// (header, nfgenmsg and two tuples of at least an address pair each), the
+/// addresses of a tuple share a family, and decoding is deterministic.
 pub fn ctnetlink_buffers(data: &[u8]) {
     let mut entries = Vec::new();
     let result = ctnetlink::decode(data, |e| entries.push(e));
+    // 16 (nlmsghdr) + 4 (nfgenmsg) + 2 × (4 tuple + 4 ip + 2 × 8 v4 address).
+    assert!(
+        entries.len() * 68 <= data.len(),
+        "{} entries from {} bytes",
+        entries.len(),
+        data.len()
+    );
+    for e in &entries {
+        assert!(same_family(e.original.src, e.original.dst), "{e:?}");
+        assert!(same_family(e.reply.src, e.reply.dst), "{e:?}");
+    }
     let mut again = Vec::new();
     assert_eq!(ctnetlink::decode(data, |e| again.push(e)), result);
     assert_eq!(entries, again);
