@@ -6,26 +6,35 @@ use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
 
+use crate::support::TWTUNE;
 use crate::support::netns::*;
+use serde_json::Value;
 
 /// Live connections the helper process holds.
 const LIVE: u64 = 30;
 
-#[test]
-fn the_process_holding_live_connections_to_a_hot_destination_is_named() {
+/// In a private namespace with a 100-port range and reuse off: `LIVE`
+/// TIME_WAIT from this process toward `server`, then `LIVE` live connections
+/// held by a separate bash process; `look` runs while bash holds them.
+/// Returns what `look` returned and bash's pid.
+fn with_hot_destination(
+    server: &'static str,
+    look: impl FnOnce() -> Value + Send + 'static,
+) -> (Value, u32) {
     require_tool("bash", "bash");
-    let (report, pid) = in_private_netns(|| {
-        // A 100-port range so that 30 TIME_WAIT and 30 live connections put
-        // the destination at 60%; tw_reuse=2 would reuse loopback TIME_WAIT.
+    in_private_netns(move || {
+        // 30 TIME_WAIT and 30 live connections put the destination at 60%;
+        // tw_reuse=2 would reuse loopback TIME_WAIT.
         write_ns_sysctl("net.ipv4.ip_local_port_range", "40000 40099");
         write_ns_sysctl("net.ipv4.tcp_tw_reuse", "0");
-        let listener = TcpListener::bind(addr("127.0.0.6:8083")).unwrap();
+        let listener = TcpListener::bind(addr(server)).unwrap();
         // TIME_WAIT from this process: gone from every fd table.
         make_time_wait(&listener, LIVE as usize, true);
         // A separate process (bash's /dev/tcp) opens the live connections;
         // the kernel completes them from the listener's backlog.
+        let (host, port) = server.split_once(':').unwrap();
         let script = format!(
-            "for fd in $(seq 10 {}); do eval \"exec $fd<>/dev/tcp/127.0.0.6/8083\" || exit 1; done; echo ready; read _",
+            "for fd in $(seq 10 {}); do eval \"exec $fd<>/dev/tcp/{host}/{port}\" || exit 1; done; echo ready; read _",
             9 + LIVE
         );
         let mut child = Command::new("bash")
@@ -39,13 +48,18 @@ fn the_process_holding_live_connections_to_a_hot_destination_is_named() {
             .read_line(&mut ready)
             .unwrap();
         assert_eq!(ready.trim(), "ready", "bash could not open its connections");
-        let report = check();
+        let seen = look();
         // Closing its stdin ends the helper.
         drop(child.stdin.take());
         child.wait().unwrap();
         drop(listener);
-        (report, child.id())
-    });
+        (seen, child.id())
+    })
+}
+
+#[test]
+fn the_process_holding_live_connections_to_a_hot_destination_is_named() {
+    let (report, pid) = with_hot_destination("127.0.0.6:8083", check);
     let facts = &report["facts"];
     let d = destination(facts, "127.0.0.6:8083")
         .unwrap_or_else(|| panic!("no destination in {}", facts["sockets"]));
@@ -98,6 +112,33 @@ fn a_destination_with_no_live_connection_names_no_process() {
         message.contains(
             "No process holds a live connection to it now, and TIME_WAIT sockets have no owner"
         ),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_non_root_run_says_the_owner_is_unknown() {
+    use std::os::unix::process::CommandExt;
+    let (report, _) = with_hot_destination("127.0.0.8:8085", || {
+        // nobody: cannot read the root-owned bash's /proc/<pid>/fd.
+        let out = Command::new(TWTUNE)
+            .args(["check", "--format", "json"])
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+    });
+    let d = destination(&report["facts"], "127.0.0.8:8085").unwrap();
+    assert_eq!(d["processes"], serde_json::json!([]), "{d}");
+    assert_eq!(d["processes_unattributed"], LIVE, "{d}");
+    let found = findings(&report, "ephemeral-ports-exhausted-toward-destination");
+    let message = found[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!(
+            "Likely creator: unknown, the {LIVE} live connections to it belong to processes not readable here (run as root to name them); TIME_WAIT sockets have no owner"
+        )),
         "{message}"
     );
 }
