@@ -59,7 +59,14 @@ fn with_hot_destination(
 
 #[test]
 fn the_process_holding_live_connections_to_a_hot_destination_is_named() {
-    let (report, pid) = with_hot_destination("127.0.0.6:8083", check);
+    let (both, pid) = with_hot_destination("127.0.0.6:8083", || {
+        let human = Command::new(TWTUNE).arg("check").output().unwrap();
+        serde_json::json!({
+            "report": check(),
+            "human": String::from_utf8_lossy(&human.stdout),
+        })
+    });
+    let report = &both["report"];
     let facts = &report["facts"];
     let d = destination(facts, "127.0.0.6:8083")
         .unwrap_or_else(|| panic!("no destination in {}", facts["sockets"]));
@@ -75,11 +82,17 @@ fn the_process_holding_live_connections_to_a_hot_destination_is_named() {
     let expected = format!(
         "Likely creator: pid {pid} (bash), {LIVE} live connections to it; TIME_WAIT sockets have no owner"
     );
+    // The human report names it too, in each pressured destination's line.
+    let human = both["human"].as_str().unwrap();
+    assert!(
+        human.contains(&format!("likely creator pid {pid} (bash)")),
+        "{human}"
+    );
     for rule in [
         "ephemeral-ports-exhausted-toward-destination",
         "tcp-tw-reuse-outbound-pressure",
     ] {
-        let found = findings(&report, rule);
+        let found = findings(report, rule);
         assert_eq!(found.len(), 1, "{rule}: {}", report["findings"]);
         let message = found[0]["message"].as_str().unwrap();
         assert!(message.contains(&expected), "{rule}: {message}");
