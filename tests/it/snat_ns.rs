@@ -116,3 +116,13 @@ fn a_router_with_few_translated_connections_reports_no_pressure() {
         report["findings"]
     );
 }
+
+#[test]
+fn a_nearly_full_nat_range_is_critical() {
+    let report = router_check_with(92);
+    let d = server_entry(&report["facts"]["nat"]);
+    assert_eq!(d["connections"], 92, "{d}");
+    let found = findings(&report, "snat-ports-exhausted-toward-destination");
+    assert_eq!(found.len(), 1, "{}", report["findings"]);
+    assert_eq!(found[0]["severity"], "critical");
+}
