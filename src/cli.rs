@@ -68,6 +68,11 @@ Environment: TWTUNE_LOCK_WAIT_MS, how long to wait for another apply's lock \
     Apply(ApplyArgs),
     /// Undo the last apply, or finish an interrupted one, from its journal.
     Rollback(RollbackArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 
 mod apply;
 mod check;
+mod completions;
 mod output;
 mod rules;
 
@@ -11,7 +12,10 @@ use twtune::exit_code::Exit;
 
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     // apply and rollback handle an interrupted run themselves.
-    if !matches!(cli.command, Command::Apply(_) | Command::Rollback(_)) {
+    if !matches!(
+        cli.command,
+        Command::Apply(_) | Command::Rollback(_) | Command::Completions { .. }
+    ) {
         apply::warn_if_interrupted(&cli);
     }
     match &cli.command {
@@ -22,5 +26,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Explain { id } => rules::explain(&cli, id),
         Command::Apply(args) => apply::apply(&cli, args),
         Command::Rollback(args) => apply::rollback(&cli, args),
+        Command::Completions { shell } => completions::completions(*shell),
     }
 }
