@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# The packages, built and installed as an operator would: `cargo deb` and
+# `cargo generate-rpm`, lintian, the file lists, then `dpkg -i`, the installed
+# program, man page and bash completion, and `dpkg -P` — inside a private mount
+# namespace whose /usr, /etc, /var (and /run) are overlays on a tmpfs, so this
+# machine's own files and package database are never touched. The .rpm is
+# installed into a scratch tree with `rpm --root`.
+#
+# Run by .ci/run (as root). Fails on the first broken expectation, saying which.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+repo=$PWD
+
+fail() { echo "packaging: FAIL: $*" >&2; exit 1; }
+step() { echo "packaging: $*"; }
+
+for tool in cargo-deb:"cargo install --locked cargo-deb" \
+            cargo-generate-rpm:"cargo install --locked cargo-generate-rpm" \
+            lintian:"apt-get install lintian" rpm:"apt-get install rpm" \
+            dpkg-deb:dpkg unshare:util-linux man:man-db; do
+  command -v "${tool%%:*}" >/dev/null || fail "${tool%%:*} is required: ${tool#*:}"
+done
+[ "$(id -u)" = 0 ] || fail "needs root (unshare --mount, dpkg -i in the overlay)"
+
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
+arch=$(dpkg --print-architecture)
+deb=target/debian/twtune_${version}-1_${arch}.deb
+
+# --- the .deb ---------------------------------------------------------------
+step "cargo deb"
+rm -f "$deb"
+cargo deb --locked >/dev/null
+[ -f "$deb" ] || fail "cargo deb made no $deb"
+
+step "lintian $deb"
+# Errors and warnings both fail: each remaining tag is overridden in
+# packaging/debian/lintian-overrides with its reason.
+lintian --fail-on error,warning --no-tag-display-limit "$deb" || fail "lintian"
+
+# Every file the package must carry, and nothing else.
+expected_deb() {
+  printf '%s\n' \
+    ./usr/bin/twtune \
+    ./usr/share/man/man1/twtune.1.gz \
+    ./usr/share/bash-completion/completions/twtune \
+    ./usr/share/zsh/vendor-completions/_twtune \
+    ./usr/share/fish/vendor_completions.d/twtune.fish \
+    ./lib/systemd/system/twtune-check.service \
+    ./lib/systemd/system/twtune-check.timer \
+    ./usr/share/doc/twtune/README.md \
+    ./usr/share/doc/twtune/copyright \
+    ./usr/share/doc/twtune/changelog.Debian.gz \
+    ./usr/share/lintian/overrides/twtune
+  (cd integrations && find . -type f | sed 's|^\./|./usr/share/doc/twtune/examples/|')
+}
+step "dpkg-deb -c"
+dpkg-deb -c "$deb" | awk '$1 !~ /^d/ {print $6}' | sort > target/debian/files.actual
+expected_deb | sort > target/debian/files.expected
+diff -u target/debian/files.expected target/debian/files.actual \
+  || fail "the .deb's files differ from the list above (- expected, + packaged)"
+dpkg-deb -c "$deb" | awk '$6 == "./usr/bin/twtune" && $1 != "-rwxr-xr-x" {exit 1}' \
+  || fail "/usr/bin/twtune is not mode 755"
+
+# The man page and completions are the ones the binary itself generates.
+step "generated assets match the packaged binary"
+extract=$(mktemp -d)
+ns_scratch=$(mktemp -d)
+tree=$(mktemp -d)
+trap 'rm -rf "$extract" "$ns_scratch" "$tree"' EXIT
+dpkg-deb -x "$deb" "$extract"
+for shell_file in bash:usr/share/bash-completion/completions/twtune \
+                  zsh:usr/share/zsh/vendor-completions/_twtune \
+                  fish:usr/share/fish/vendor_completions.d/twtune.fish; do
+  cmp -s <("$extract/usr/bin/twtune" completions "${shell_file%%:*}") "$extract/${shell_file#*:}" \
+    || fail "${shell_file#*:} is not what 'twtune completions ${shell_file%%:*}' prints"
+done
+cmp -s <(gzip -dc "$extract/usr/share/man/man1/twtune.1.gz") man/twtune.1 \
+  || fail "the packaged man page differs from man/twtune.1"
+
+# --- install, use, purge: in a private mount namespace -------------------
+step "dpkg -i / dpkg -P in overlays of /usr /etc /var /run"
+unshare --mount --fork env DEB="$repo/$deb" SCRATCH="$ns_scratch" bash -euo pipefail <<'INSIDE'
+fail() { echo "packaging: FAIL (installed): $*" >&2; exit 1; }
+mount --make-rprivate /
+scratch=$SCRATCH
+mount -t tmpfs tmpfs "$scratch"
+overlay() {
+  mkdir -p "$scratch/upper$1" "$scratch/work$1"
+  mount -t overlay overlay -o "lowerdir=$1,upperdir=$scratch/upper$1,workdir=$scratch/work$1" "$1"
+}
+overlay /usr; overlay /etc; overlay /var
+[ -L /lib ] || overlay /lib
+# No systemd in here: the maintainer scripts must not reach the host's.
+mount -t tmpfs tmpfs /run
+
+dpkg -i "$DEB" >/dev/null || fail "dpkg -i"
+[ "$(/usr/bin/twtune --version)" = "twtune $(dpkg-query -W -f '${Version}' twtune | sed 's/-[^-]*$//')" ] \
+  || fail "twtune --version: $(/usr/bin/twtune --version)"
+[ "$(man -w twtune)" = /usr/share/man/man1/twtune.1.gz ] || fail "man -w twtune: $(man -w twtune)"
+man twtune 2>&1 | grep -q "TIME_WAIT" || fail "man twtune does not render"
+set +e
+/usr/bin/twtune check >/dev/null; host=$?
+unshare -n /usr/bin/twtune check >/dev/null; private=$?
+set -e
+[ "$host" = 0 ] || [ "$host" = 2 ] || fail "twtune check exited $host"
+[ "$private" = 0 ] || [ "$private" = 2 ] || fail "twtune check in a new network namespace exited $private"
+
+# A real bash, the installed completion file, `twtune ch<Tab>`.
+offered=$(bash --norc --noprofile -c '
+  source /usr/share/bash-completion/completions/twtune
+  function=$(complete -p twtune | sed -n "s/.* -F \([^ ]*\) .*/\1/p")
+  COMP_WORDS=(twtune ch); COMP_CWORD=1; COMP_LINE="twtune ch"; COMP_POINT=9
+  "$function" twtune ch twtune
+  printf "%s\n" "${COMPREPLY[@]}"')
+[ "$offered" = check ] || fail "bash completes 'twtune ch' to '$offered', not 'check'"
+
+# State to purge: a real apply, in its own network namespace (its sysctl
+# writes stay there; its files land in the overlays).
+unshare -n /usr/bin/twtune apply --yes --only net.ipv4.tcp_fin_timeout \
+    --set net.ipv4.tcp_fin_timeout=45 >/dev/null \
+  || fail "twtune apply in a private network namespace"
+[ -d /var/lib/twtune ] && [ -f /etc/sysctl.d/90-twtune.conf ] \
+  || fail "the apply left no state to purge"
+# What the (not enabled) twtune-check.service would write: purge removes it.
+if /usr/bin/twtune check --help | grep -q -e '--textfile'; then
+  mkdir -p /var/lib/prometheus/node-exporter
+  set +e
+  /usr/bin/twtune check --format prometheus --textfile /var/lib/prometheus/node-exporter/twtune.prom >/dev/null
+  status=$?
+  set -e
+  [ "$status" = 0 ] || [ "$status" = 2 ] || fail "the textfile export exited $status"
+  [ -s /var/lib/prometheus/node-exporter/twtune.prom ] || fail "the textfile export wrote nothing"
+else
+  echo "packaging: NOTE: this build has no 'check --textfile' yet; the purge of the textfile is not exercised" >&2
+fi
+
+files=$(dpkg-query -L twtune)
+said=$(dpkg -P twtune 2>&1) || fail "dpkg -P: $said"
+grep -q "kept /etc/sysctl.d/90-twtune.conf" <<<"$said" || fail "purge did not say it kept the drop-in: $said"
+[ -f /etc/sysctl.d/90-twtune.conf ] || fail "purge removed the administrator's /etc/sysctl.d/90-twtune.conf"
+[ ! -e /var/lib/twtune ] || fail "purge left /var/lib/twtune"
+[ ! -e /var/lib/prometheus/node-exporter/twtune.prom ] || fail "purge left the textfile"
+rm /etc/sysctl.d/90-twtune.conf
+while read -r path; do
+  [ -d "$path" ] && continue
+  [ ! -e "$path" ] || fail "purge left $path"
+done <<<"$files"
+# Everything the install, the use and the purge left in the overlays: only
+# dpkg's own database and log, and man-db's index, may remain.
+left=$(cd "$scratch/upper" && find . ! -type d \
+  ! -path './var/lib/dpkg/*' ! -path './var/log/*' ! -path './var/cache/man/*' \
+  ! -path './var/cache/debconf/*' | sort)
+[ -z "$left" ] || fail "left behind after dpkg -P:
+$left"
+INSIDE
+
+# --- the .rpm ---------------------------------------------------------------
+step "cargo generate-rpm"
+rm -f target/generate-rpm/twtune-*.rpm
+cargo generate-rpm --profile dist >/dev/null
+rpm_file=$(ls target/generate-rpm/twtune-"$version"-1.*.rpm)
+
+step "rpm -qpl"
+# The .deb's files in the places RPM distributions use: Debian's own
+# copyright, changelog and lintian overrides become /usr/share/licenses.
+rpm -qpl "$rpm_file" | sort > target/generate-rpm/files.actual
+expected_deb | sed 's|^\.||' | grep -v -e '^/usr/share/doc/twtune/copyright$' \
+    -e '^/usr/share/doc/twtune/changelog.Debian.gz$' -e '^/usr/share/lintian/' \
+  | sed -e 's|^/lib/systemd/|/usr/lib/systemd/|' \
+        -e 's|^/usr/share/zsh/vendor-completions/|/usr/share/zsh/site-functions/|' \
+  | { cat; printf '%s\n' /usr/share/licenses/twtune/LICENSE-APACHE /usr/share/licenses/twtune/LICENSE-MIT; } \
+  | sort > target/generate-rpm/files.expected
+diff -u target/generate-rpm/files.expected target/generate-rpm/files.actual \
+  || fail "the .rpm's files differ (- expected, + packaged)"
+
+step "rpm -i --root (scratch tree)"
+rpm --root "$tree" --initdb
+rpm -i --nodeps --root "$tree" "$rpm_file" || fail "rpm -i --root"
+[ "$("$tree/usr/bin/twtune" --version)" = "twtune $version" ] || fail "the rpm's twtune --version"
+set +e
+"$tree/usr/bin/twtune" check >/dev/null; status=$?
+set -e
+[ "$status" = 0 ] || [ "$status" = 2 ] || fail "the rpm's twtune check exited $status"
+cmp -s "$tree/usr/bin/twtune" "$extract/usr/bin/twtune" || fail "the .rpm and the .deb carry different binaries"
+
+step "ok: $deb, $rpm_file"
