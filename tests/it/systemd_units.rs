@@ -11,7 +11,11 @@ use std::process::Command;
 use crate::support::netns::require_tool;
 use crate::support::{TWTUNE, stderr, stdout};
 
-const UNITS: &[&str] = &["twtune-check.service", "twtune-check.timer"];
+const UNITS: &[&str] = &[
+    "twtune-check.service",
+    "twtune-check.timer",
+    "twtune-apply.service",
+];
 
 #[test]
 fn systemd_analyze_verify_accepts_the_units_silently() {

@@ -24,6 +24,9 @@ overlay /usr; overlay /etc; overlay /var
 mount -t tmpfs tmpfs /run
 
 dpkg -i "$DEB" >/dev/null || fail "dpkg -i"
+# The units are shipped, never enabled or started by the package.
+enabled=$(find /etc/systemd -name 'twtune*' 2>/dev/null)
+[ -z "$enabled" ] || fail "the package enabled units: $enabled"
 [ "$(/usr/bin/twtune --version)" = "twtune $(dpkg-query -W -f '${Version}' twtune | sed 's/-[^-]*$//')" ] \
   || fail "twtune --version: $(/usr/bin/twtune --version)"
 [ "$(man -w twtune)" = /usr/share/man/man1/twtune.1.gz ] || fail "man -w twtune: $(man -w twtune)"

@@ -47,6 +47,7 @@ expected_deb() {
     ./usr/share/fish/vendor_completions.d/twtune.fish \
     ./lib/systemd/system/twtune-check.service \
     ./lib/systemd/system/twtune-check.timer \
+    ./lib/systemd/system/twtune-apply.service \
     ./usr/share/doc/twtune/README.md \
     ./usr/share/doc/twtune/copyright \
     ./usr/share/doc/twtune/changelog.Debian.gz \
