@@ -11,7 +11,8 @@ use twtune::cli::{Cli, Command};
 use twtune::exit_code::Exit;
 
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
-    // apply and rollback handle an interrupted run themselves.
+    // apply and rollback handle an interrupted run themselves; a completion
+    // script being generated has nothing to do with one.
     if !matches!(
         cli.command,
         Command::Apply(_) | Command::Rollback(_) | Command::Completions { .. }
