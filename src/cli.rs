@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::apply::kubernetes::K8sVersion;
+use crate::k8s_version::K8sVersion;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -81,6 +81,11 @@ Environment: TWTUNE_LOCK_WAIT_MS, how long to wait for another apply's lock \
     Apply(ApplyArgs),
     /// Undo the last apply, or finish an interrupted one, from its journal.
     Rollback(RollbackArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Args)]

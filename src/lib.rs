@@ -30,6 +30,7 @@ pub mod facts;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod host_path;
+pub mod k8s_version;
 pub mod render;
 pub mod rules;
 pub mod sysctl;

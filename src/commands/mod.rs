@@ -3,6 +3,7 @@
 
 mod apply;
 mod check;
+mod completions;
 mod metrics;
 mod output;
 mod rules;
@@ -17,8 +18,12 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
             metrics::format_name(cli.format)
         );
     }
-    // apply and rollback handle an interrupted run themselves.
-    if !matches!(cli.command, Command::Apply(_) | Command::Rollback(_)) {
+    // apply and rollback handle an interrupted run themselves; a completion
+    // script being generated has nothing to do with one.
+    if !matches!(
+        cli.command,
+        Command::Apply(_) | Command::Rollback(_) | Command::Completions { .. }
+    ) {
         apply::warn_if_interrupted(&cli);
     }
     match &cli.command {
@@ -30,5 +35,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Explain { id } => rules::explain(&cli, id),
         Command::Apply(args) => apply::apply(&cli, args),
         Command::Rollback(args) => apply::rollback(&cli, args),
+        Command::Completions { shell } => completions::completions(*shell),
     }
 }

@@ -23,6 +23,20 @@ pub fn emit(text: &str) -> std::io::Result<()> {
     }
 }
 
+/// Writes twtune's own bytes (a completion script) unescaped: nothing in them
+/// comes from the inspected system.
+pub fn emit_bytes(bytes: &[u8]) -> std::io::Result<()> {
+    let result = (|| {
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(bytes)?;
+        stdout.flush()
+    })();
+    match result {
+        Err(e) if e.kind() == ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
 pub fn emit_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     emit(&serde_json::to_string_pretty(value)?)?;
     Ok(())

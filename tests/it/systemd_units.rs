@@ -1,0 +1,89 @@
+//! The shipped systemd units (integrations/systemd/) as systemd itself reads
+//! them: `systemd-analyze verify` loads each unit, checks every directive, the
+//! ExecStart binary and the Documentation= man page, and prints a line for
+//! anything wrong. The units name /usr/bin/twtune; here they are copied with
+//! ExecStart pointed at the binary under test, and man:twtune(1) is found in
+//! a MANPATH holding the committed page. Any output at all fails the test.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::support::netns::require_tool;
+use crate::support::{TWTUNE, stderr, stdout};
+
+const UNITS: &[&str] = &[
+    "twtune-check.service",
+    "twtune-check.timer",
+    "twtune-apply.service",
+];
+
+#[test]
+fn systemd_analyze_verify_accepts_the_units_silently() {
+    require_tool("systemd-analyze", "systemd");
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    for unit in UNITS {
+        let text = std::fs::read_to_string(repo.join("integrations/systemd").join(unit)).unwrap();
+        let pointed = text.replace("/usr/bin/twtune", TWTUNE);
+        if unit.ends_with(".service") {
+            assert_ne!(pointed, text, "{unit} runs /usr/bin/twtune");
+        }
+        std::fs::write(dir.path().join(unit), pointed).unwrap();
+    }
+    let man1 = dir.path().join("man/man1");
+    std::fs::create_dir_all(&man1).unwrap();
+    std::fs::copy(repo.join("man/twtune.1"), man1.join("twtune.1")).unwrap();
+
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .args(UNITS.iter().map(|unit| dir.path().join(unit)))
+        .env("MANPATH", dir.path().join("man"))
+        .env("SYSTEMD_LOG_COLOR", "0")
+        .output()
+        .unwrap();
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        out.status.success() && said.is_empty(),
+        "systemd-analyze verify ({}):\n{said}",
+        out.status
+    );
+}
+
+#[test]
+fn the_check_service_exports_to_the_node_exporter_textfile_folder() {
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("integrations/systemd/twtune-check.service"),
+    )
+    .unwrap();
+    let directives: Vec<&str> = unit.lines().filter(|l| !l.starts_with('#')).collect();
+    for expected in [
+        "Type=oneshot",
+        "ExecStart=/usr/bin/twtune check --format prometheus --textfile /var/lib/prometheus/node-exporter/twtune.prom",
+        "SuccessExitStatus=2",
+        "ProtectSystem=strict",
+        "ReadWritePaths=/var/lib/prometheus/node-exporter",
+        "PrivateTmp=yes",
+        "NoNewPrivileges=yes",
+    ] {
+        assert!(directives.contains(&expected), "missing {expected:?}");
+    }
+    // What would blind the check: another network namespace hides the host's
+    // sockets; invisible processes hide who holds a CLOSE_WAIT socket; no
+    // netlink, no sock_diag.
+    for forbidden in ["PrivateNetwork=", "ProtectProc=invisible", "PrivateUsers="] {
+        assert!(
+            !directives.iter().any(|l| l.starts_with(forbidden)),
+            "{forbidden} would blind the check"
+        );
+    }
+    let families = directives
+        .iter()
+        .find_map(|l| l.strip_prefix("RestrictAddressFamilies="))
+        .unwrap_or_default();
+    for family in ["AF_NETLINK", "AF_UNIX", "AF_INET", "AF_INET6"] {
+        assert!(
+            families.split_whitespace().any(|f| f == family),
+            "RestrictAddressFamilies= lacks {family}"
+        );
+    }
+}
