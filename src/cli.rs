@@ -79,6 +79,14 @@ pub struct CheckArgs {
     /// Sample the counters and sockets twice, this far apart (e.g. 5s, 500ms, 1m30s), and report rates.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub sample: Option<Duration>,
+
+    /// Check another network namespace: a name from `ip netns list`, a namespace file (/run/netns/NAME, /proc/PID/ns/net) or a PID.
+    #[arg(long, value_name = "TARGET")]
+    pub netns: Option<String>,
+
+    /// Check every network namespace on the host (the host's own, `ip netns` ones, containers' and pods'): one row each; the exit status is the worst one's.
+    #[arg(long, conflicts_with_all = ["netns", "sample"])]
+    pub all_netns: bool,
 }
 
 #[derive(Debug, Args)]
@@ -86,6 +94,10 @@ pub struct FactsArgs {
     /// Print the fact schema instead: every fact a rule condition may name, with its type and what it holds.
     #[arg(long)]
     pub schema: bool,
+
+    /// Gather in another network namespace: a name from `ip netns list`, a namespace file (/run/netns/NAME, /proc/PID/ns/net) or a PID.
+    #[arg(long, value_name = "TARGET", conflicts_with = "schema")]
+    pub netns: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -121,6 +133,10 @@ pub struct ApplyArgs {
     /// Write only the persisted drop-in; leave runtime values alone.
     #[arg(long)]
     pub persist_only: bool,
+
+    /// Change the runtime values of another network namespace (a name from `ip netns list`, a namespace file or a PID); nothing is persisted, since a namespace has no boot. `rollback` returns to it.
+    #[arg(long, value_name = "TARGET")]
+    pub netns: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -1,12 +1,14 @@
 use anyhow::Context as _;
-use twtune::cli::{CheckArgs, Cli, Format};
+use twtune::cli::{CheckArgs, Cli, FactsArgs, Format};
 use twtune::exit_code::{Exit, Status};
+use twtune::facts::namespace::Identity;
 use twtune::facts::{self, Facts, GatherOptions};
 use twtune::render::{self, human, style::Style};
 use twtune::rules::{self, RuleSet};
 
-pub fn gather(cli: &Cli) -> anyhow::Result<Facts> {
-    gather_with(cli, GatherOptions::new(&cli.root))
+/// Gathers in twtune's own namespace, or in the one `--netns` entered.
+pub fn gather(cli: &Cli, namespace: Option<Identity>) -> anyhow::Result<Facts> {
+    gather_with(cli, GatherOptions::new(&cli.root).with_namespace(namespace))
 }
 
 fn gather_with(cli: &Cli, options: GatherOptions) -> anyhow::Result<Facts> {
@@ -18,9 +20,21 @@ pub fn load_rules(cli: &Cli) -> anyhow::Result<RuleSet> {
 }
 
 pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
+    if args.all_netns {
+        return super::netns::check_all(cli, args);
+    }
     // Rules first: a broken rule file is an error before any host I/O.
     let rule_set = load_rules(cli)?;
-    let facts = gather_with(cli, GatherOptions::new(&cli.root).with_sample(args.sample))?;
+    let namespace = match &args.netns {
+        Some(target) => Some(super::netns::enter_target(cli, target)?.identity),
+        None => None,
+    };
+    let facts = gather_with(
+        cli,
+        GatherOptions::new(&cli.root)
+            .with_sample(args.sample)
+            .with_namespace(namespace),
+    )?;
     let evaluation = rules::evaluate(&rule_set, &facts);
     for failure in &evaluation.errors {
         eprintln!(
@@ -56,8 +70,12 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
     Ok(Status::of(&evaluation).exit())
 }
 
-pub fn facts(cli: &Cli) -> anyhow::Result<Exit> {
-    let facts = gather(cli)?;
+pub fn facts(cli: &Cli, args: &FactsArgs) -> anyhow::Result<Exit> {
+    let namespace = match &args.netns {
+        Some(target) => Some(super::netns::enter_target(cli, target)?.identity),
+        None => None,
+    };
+    let facts = gather(cli, namespace)?;
     match cli.format {
         Format::Json => super::output::emit_json(&render::json::facts_report(&facts))?,
         Format::Human => super::output::emit(&human::facts(&facts, Style::for_stdout()))?,

@@ -3,6 +3,7 @@
 
 mod apply;
 mod check;
+mod netns;
 mod output;
 mod rules;
 
@@ -17,7 +18,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     match &cli.command {
         Command::Check(args) => check::check(&cli, args),
         Command::Facts(args) if args.schema => rules::schema(&cli),
-        Command::Facts(_) => check::facts(&cli),
+        Command::Facts(args) => check::facts(&cli, args),
         Command::Rules => rules::list(&cli),
         Command::Explain { id } => rules::explain(&cli, id),
         Command::Apply(args) => apply::apply(&cli, args),

@@ -28,6 +28,24 @@ pub struct NamespaceFacts {
     /// Whether net.ipv4 sysctls can be written from here: false on a read-only
     /// /proc/sys (typical of containers) or read-only files.
     pub proc_sys_net_writable: bool,
+    /// Its `ip netns` names (files under /run/netns), sorted; empty when it
+    /// has none or under a `--root` tree.
+    pub names: Vec<String>,
+    /// A process in it (the lowest pid), null when none is (a namespace held
+    /// only by its /run/netns name) or under a `--root` tree.
+    pub holder_pid: Option<u32>,
+    /// The `--netns` target as given, when twtune entered this namespace;
+    /// null for twtune's own.
+    pub target: Option<String>,
+}
+
+/// Who the namespace being gathered is, when the caller already knows it
+/// (it entered it by `--netns`, or listed it for `--all-netns`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity {
+    pub target: Option<String>,
+    pub names: Vec<String>,
+    pub holder_pid: Option<u32>,
 }
 
 /// Parses the target of a namespace link: `net:[4026531833]` → 4026531833.
@@ -66,8 +84,25 @@ pub fn is_initial(
     }
 }
 
-pub fn gather(root: &Path, kernel: Option<KernelVersion>) -> Result<NamespaceFacts, FactError> {
+pub fn gather(
+    root: &Path,
+    kernel: Option<KernelVersion>,
+    identity: Option<&Identity>,
+) -> Result<NamespaceFacts, FactError> {
     let net_inode = ns_inode(root, "self", "net");
+    // Names and holders are the live host's: a --root tree has neither.
+    let identity = match (identity, net_inode) {
+        (Some(known), _) => known.clone(),
+        (None, Some(inode)) if root == Path::new("/") => {
+            let listed = super::netns::describe(inode);
+            Identity {
+                target: None,
+                names: listed.names,
+                holder_pid: listed.pids.first().copied(),
+            }
+        }
+        (None, _) => Identity::default(),
+    };
     let initial = is_initial(
         net_inode,
         ns_inode(root, "1", "net"),
@@ -78,6 +113,9 @@ pub fn gather(root: &Path, kernel: Option<KernelVersion>) -> Result<NamespaceFac
         net_inode,
         initial,
         proc_sys_net_writable: writable(&root.join("proc/sys/net/ipv4/tcp_tw_reuse")),
+        names: identity.names,
+        holder_pid: identity.holder_pid,
+        target: identity.target,
     })
 }
 

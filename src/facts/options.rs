@@ -9,6 +9,9 @@ pub struct GatherOptions {
     pub root: PathBuf,
     /// Sample the counters twice this far apart and report rates.
     pub sample: Option<Duration>,
+    /// Who the network namespace being gathered is, when the caller entered
+    /// it (`--netns`, `--all-netns`) and already knows; `None`: found out.
+    pub namespace: Option<super::namespace::Identity>,
 }
 
 impl GatherOptions {
@@ -16,11 +19,17 @@ impl GatherOptions {
         GatherOptions {
             root: root.into(),
             sample: None,
+            namespace: None,
         }
     }
 
     pub fn with_sample(mut self, sample: Option<Duration>) -> Self {
         self.sample = sample;
+        self
+    }
+
+    pub fn with_namespace(mut self, namespace: Option<super::namespace::Identity>) -> Self {
+        self.namespace = namespace;
         self
     }
 
