@@ -182,7 +182,7 @@ fn all_netns_finds_every_namespace_with_its_own_counts_and_names() {
     let held = [HeldNs::new(), HeldNs::new()];
     // TIME_WAIT in every third named namespace, a different count in each,
     // and in the first process-held one.
-    let expected_tw = |i: usize| if i % 3 == 0 { i + 1 } else { 0 };
+    let expected_tw = |i: usize| if i.is_multiple_of(3) { i + 1 } else { 0 };
     for (i, ns) in named.iter().enumerate() {
         if expected_tw(i) > 0 {
             time_wait_in(ns.path(), expected_tw(i));
