@@ -467,6 +467,23 @@ mod tests {
     }
 
     #[test]
+    fn a_namespace_gone_since_it_was_listed_is_not_opened() {
+        let gone = Listed {
+            inode: 1,
+            names: vec!["twtune-never-made".into()],
+            pids: vec![999_999_999],
+        };
+        assert!(open_listed(&gone).is_none());
+        // A pid that now runs in another namespace is not taken for it.
+        let reused = Listed {
+            inode: 1,
+            names: vec![],
+            pids: vec![std::process::id()],
+        };
+        assert!(open_listed(&reused).is_none());
+    }
+
+    #[test]
     fn another_namespace_type_is_refused() {
         let err = resolve("/proc/self/ns/uts").unwrap_err().to_string();
         assert!(
