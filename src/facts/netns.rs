@@ -225,7 +225,7 @@ fn nsfs_device() -> Option<u64> {
 
 impl Target {
     /// Moves the calling thread into the namespace; a namespace of another
-    /// type (known only now, see [`net_inode_of`]) is the same error as any
+    /// type (known only now: a bind-mounted namespace file does not show its type) is the same error as any
     /// other file that is not a network namespace.
     pub fn enter(&self) -> Result<(), NetnsError> {
         match self.namespace.enter() {
