@@ -224,9 +224,9 @@ fn nsfs_device() -> Option<u64> {
 }
 
 impl Target {
-    /// Moves the calling thread into the namespace; a namespace of another
-    /// type (known only now: a bind-mounted namespace file does not show its type) is the same error as any
-    /// other file that is not a network namespace.
+    /// Moves the calling thread into the namespace. A namespace of another
+    /// type (known only now: a bind-mounted namespace file does not show its
+    /// type) is the same error as any other file that is no network namespace.
     pub fn enter(&self) -> Result<(), NetnsError> {
         match self.namespace.enter() {
             Err(NetnsError::Enter {
