@@ -99,12 +99,20 @@ pub fn check_all(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
             continue;
         };
         namespace.enter()?;
+        // nft and iptables-save are started in twtune's own namespace (the
+        // host's, where a node's NAT rules are) only: a process each, at a
+        // hundred namespaces they would be most of the run.
+        let own = found.inode == home.inode;
         let identity = Identity {
             target: None,
             names: found.names.clone(),
             holder_pid: found.pids.first().copied(),
         };
-        let gathered = facts::gather(&GatherOptions::new(&cli.root).with_namespace(Some(identity)));
+        let gathered = facts::gather(
+            &GatherOptions::new(&cli.root)
+                .with_namespace(Some(identity))
+                .with_nat_tools(own),
+        );
         home.enter()
             .context("returning to twtune's own network namespace")?;
         let facts = match gathered {

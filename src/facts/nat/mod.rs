@@ -626,8 +626,12 @@ pub fn gather(
 
     conntrack_summary(&mut facts, root, options.is_live())?;
     conntrack_stats(&mut facts, root)?;
-    if options.is_live() {
+    if options.is_live() && options.nat_tools {
         nat_rules(&mut facts);
+    } else if options.is_live() {
+        facts.unchecked.push(
+            "nat rules: not read in this namespace (--all-netns starts nft and iptables-save in its own namespace only; `check --netns` reads them)".into(),
+        );
     } else {
         facts
             .unchecked
