@@ -445,6 +445,12 @@ impl Interrupted {
             }
             touched.push_str(&file.file);
         }
+        if let Some(netns) = &self.journal.netns {
+            touched.push_str(&format!(
+                " in network namespace {} (inode {})",
+                netns.target, netns.inode
+            ));
+        }
         if self.running {
             return format!(
                 "a twtune {what} (pid {}) is under way and changing {touched}; its journal is {}",

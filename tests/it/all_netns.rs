@@ -587,3 +587,75 @@ fn apply_netns_changes_that_namespace_only_and_rollback_returns_to_it() {
     assert_eq!(read_all("ns-sibling"), defaults);
     assert_eq!(sandbox.file(DROPIN), None);
 }
+
+#[cfg(feature = "test-hooks")]
+#[test]
+fn an_apply_netns_killed_midway_is_recovered_in_its_namespace() {
+    let sandbox = Sandbox::new();
+    sandbox.must("ip netns add ns-target");
+    let in_target = |key: &str| {
+        let out = sandbox.sh(&format!(
+            "ip netns exec ns-target cat /proc/sys/{}",
+            key.replace('.', "/")
+        ));
+        stdout(&out).trim().to_string()
+    };
+    let marker = tempfile::tempdir().unwrap();
+    let pause = marker.path().join("paused");
+    let mut child = sandbox
+        .command(TWTUNE)
+        .args([
+            "apply",
+            "--yes",
+            "--netns",
+            "ns-target",
+            "--set",
+            "net.ipv4.tcp_fin_timeout=31",
+            "--set",
+            "net.ipv4.tcp_tw_reuse=1",
+        ])
+        .env("TWTUNE_TEST_PAUSE_AFTER_FIRST_WRITE", &pause)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    crate::support::sandbox::wait_for("the applier to pause after its first write", || {
+        pause.exists()
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    child.wait().unwrap();
+    let written = [
+        in_target("net.ipv4.tcp_fin_timeout"),
+        in_target("net.ipv4.tcp_tw_reuse"),
+    ];
+    assert!(
+        written == ["31", "2"] || written == ["60", "1"],
+        "one key written before the kill: {written:?}"
+    );
+    let journal: Value = serde_json::from_str(
+        &sandbox
+            .file("/var/lib/twtune/journal.json")
+            .expect("journal left"),
+    )
+    .unwrap();
+    assert_eq!(journal["netns"]["target"], "ns-target", "{journal:#}");
+    let check = sandbox.twtune(&["check"]);
+    assert!(
+        stderr(&check).contains("in network namespace ns-target (inode "),
+        "{}",
+        stderr(&check)
+    );
+
+    let rolled = sandbox.twtune(&["rollback", "--yes"]);
+    assert_eq!(rolled.status.code(), Some(0), "{}", stderr(&rolled));
+    assert_eq!(in_target("net.ipv4.tcp_fin_timeout"), "60");
+    assert_eq!(in_target("net.ipv4.tcp_tw_reuse"), "2");
+    assert_eq!(sandbox.sysctl("net.ipv4.tcp_fin_timeout"), "60");
+    assert_eq!(sandbox.sysctl("net.ipv4.tcp_tw_reuse"), "2");
+    assert_eq!(sandbox.file("/var/lib/twtune/journal.json"), None);
+    assert_eq!(sandbox.file(DROPIN), None);
+}
