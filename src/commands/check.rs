@@ -20,9 +20,6 @@ pub fn load_rules(cli: &Cli) -> anyhow::Result<RuleSet> {
 }
 
 pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
-    if args.all_netns {
-        return super::netns::check_all(cli, args);
-    }
     // Rules first: a broken rule file is an error before any host I/O.
     let rule_set = load_rules(cli)?;
     let namespace = match &args.netns {

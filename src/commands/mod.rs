@@ -16,6 +16,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         apply::warn_if_interrupted(&cli);
     }
     match &cli.command {
+        Command::Check(args) if args.all_netns => netns::check_all(&cli, args),
         Command::Check(args) => check::check(&cli, args),
         Command::Facts(args) if args.schema => rules::schema(&cli),
         Command::Facts(args) => check::facts(&cli, args),

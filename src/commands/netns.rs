@@ -13,7 +13,7 @@ use twtune::facts::namespace::Identity;
 use twtune::facts::netns::{self, Namespace};
 use twtune::facts::{self, GatherOptions};
 use twtune::render::netns::{self as table, Checked, Skipped};
-use twtune::rules;
+use twtune::rules::{self, RuleSet};
 
 /// The namespace twtune entered for `--netns`.
 pub struct Entered {
@@ -83,7 +83,9 @@ pub fn enter_recorded(cli: &Cli, record: &NetnsRecord, record_path: &str) -> any
 /// single check would, one row each; the exit status is the worst one's.
 pub fn check_all(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
     refuse_root(cli, "--all-netns")?;
-    let rule_set = super::check::load_rules(cli)?;
+    // Rules first, as a single check loads them: a broken rule file is an
+    // error before any namespace is entered.
+    let rule_set = RuleSet::load(&cli.root, &cli.rules_dirs).context("loading rules")?;
     let home = Namespace::current()?;
     let listed = netns::list_all().context("listing network namespaces")?;
     let mut checked = Vec::with_capacity(listed.len());

@@ -12,6 +12,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::kernel::KernelVersion;
+pub use super::netns::parse_ns_link;
 use super::read::FactError;
 
 const PROC_NET_INIT_INO: u64 = 0xEFFF_FFF9;
@@ -46,17 +47,6 @@ pub struct Identity {
     pub target: Option<String>,
     pub names: Vec<String>,
     pub holder_pid: Option<u32>,
-}
-
-/// Parses the target of a namespace link: `net:[4026531833]` → 4026531833.
-pub fn parse_ns_link(target: &str, kind: &str) -> Option<u64> {
-    target
-        .trim()
-        .strip_prefix(kind)?
-        .strip_prefix(":[")?
-        .strip_suffix(']')?
-        .parse()
-        .ok()
 }
 
 fn ns_inode(root: &Path, who: &str, kind: &str) -> Option<u64> {

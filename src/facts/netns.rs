@@ -28,7 +28,16 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::namespace::parse_ns_link;
+/// Parses the target of a namespace link: `net:[4026531833]` → 4026531833.
+pub fn parse_ns_link(target: &str, kind: &str) -> Option<u64> {
+    target
+        .trim()
+        .strip_prefix(kind)?
+        .strip_prefix(":[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
+}
 
 /// Where `ip netns` keeps the namespaces it names.
 pub const NETNS_RUN_DIR: &str = "/run/netns";
