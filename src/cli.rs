@@ -105,6 +105,14 @@ pub struct CheckArgs {
     /// With --format prometheus: export twtune_destination_exhaustion_ratio for the N busiest destinations.
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub top_destinations: usize,
+
+    /// Check another network namespace: a name from `ip netns list`, a namespace file (/run/netns/NAME, /proc/PID/ns/net) or a PID.
+    #[arg(long, value_name = "TARGET")]
+    pub netns: Option<String>,
+
+    /// Check every network namespace on the host (the host's own, `ip netns` ones, containers' and pods'): one row each; the exit status is the worst one's.
+    #[arg(long, conflicts_with_all = ["netns", "sample"])]
+    pub all_netns: bool,
 }
 
 #[derive(Debug, Args)]
@@ -112,6 +120,10 @@ pub struct FactsArgs {
     /// Print the fact schema instead: every fact a rule condition may name, with its type and what it holds.
     #[arg(long)]
     pub schema: bool,
+
+    /// Gather in another network namespace: a name from `ip netns list`, a namespace file (/run/netns/NAME, /proc/PID/ns/net) or a PID.
+    #[arg(long, value_name = "TARGET", conflicts_with = "schema")]
+    pub netns: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -147,6 +159,10 @@ pub struct ApplyArgs {
     /// Write only the persisted drop-in; leave runtime values alone.
     #[arg(long)]
     pub persist_only: bool,
+
+    /// Change the runtime values of another network namespace (a name from `ip netns list`, a namespace file or a PID); nothing is persisted, since a namespace has no boot. `rollback` returns to it.
+    #[arg(long, value_name = "TARGET")]
+    pub netns: Option<String>,
 
     /// With --dry-run: print the plan for another system instead. `k8s`: YAML
     /// placing each key for a Kubernetes cluster: pod sysctls the kubelet allows,

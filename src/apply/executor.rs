@@ -28,6 +28,9 @@ pub struct Options {
     /// process meanwhile, or lets it go).
     #[cfg(feature = "test-hooks")]
     pub pause_after_first_write: Option<PathBuf>,
+    /// The network namespace the calling thread entered to change (`apply
+    /// --netns`, or a rollback returning to one): recorded in the journal.
+    pub netns: Option<journal::NetnsRecord>,
 }
 
 /// The step that failed.
@@ -124,7 +127,7 @@ pub fn apply(
     refuse_if_interrupted(root)?;
     let journal = execute(
         root,
-        Journal::new(Operation::Apply, runtime, persist),
+        Journal::new(Operation::Apply, runtime, persist).in_netns(options.netns.clone()),
         options,
         Record::LastApply,
     )?;
@@ -176,7 +179,7 @@ pub fn rollback_last(
     refuse_if_interrupted(root)?;
     execute(
         root,
-        Journal::new(Operation::Rollback, runtime, persist),
+        Journal::new(Operation::Rollback, runtime, persist).in_netns(options.netns.clone()),
         options,
         Record::None,
     )?;

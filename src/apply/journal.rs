@@ -71,6 +71,22 @@ pub struct FileRecord {
 /// What a run changes: runtime keys in the order written, and the file.
 pub type Records = (Vec<KeyRecord>, Option<FileRecord>);
 
+/// The network namespace a run changed (`apply --netns`), so `rollback`
+/// returns to it. Absent from records of runs in twtune's own namespace,
+/// and from every record written before `--netns` existed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetnsRecord {
+    /// The namespace's inode when the run changed it: its identity.
+    pub inode: u64,
+    /// How `--netns` named it (a name, a path or a PID), tried first to find
+    /// it again.
+    pub target: String,
+}
+
+/// The longest `--netns` target a record may hold.
+pub const MAX_TARGET_BYTES: usize = 4096;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Journal {
     pub version: u32,
@@ -80,6 +96,9 @@ pub struct Journal {
     pub started: u64,
     pub runtime: Vec<KeyRecord>,
     pub persist: Option<FileRecord>,
+    /// The namespace changed, when not twtune's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub netns: Option<NetnsRecord>,
 }
 
 /// [`Journal`] as read, before [`parse_record`] has checked its keys.
@@ -92,6 +111,8 @@ struct JournalText {
     started: u64,
     runtime: Vec<KeyRecordText>,
     persist: Option<FileRecord>,
+    #[serde(default)]
+    netns: Option<NetnsRecord>,
 }
 
 impl Journal {
@@ -106,7 +127,14 @@ impl Journal {
                 .unwrap_or_default(),
             runtime,
             persist,
+            netns: None,
         }
+    }
+
+    /// The same run, recorded as changing the namespace `netns`.
+    pub fn in_netns(mut self, netns: Option<NetnsRecord>) -> Self {
+        self.netns = netns;
+        self
     }
 
     /// What undoing this run writes: every key from the value it recorded
@@ -150,6 +178,8 @@ pub enum RecordError {
     DuplicateKey(String),
     #[error("persisted file {file:?}: {reason}")]
     File { file: String, reason: String },
+    #[error("network namespace {target:?}: {reason}")]
+    Netns { target: String, reason: String },
 }
 
 /// Parses and validates a journal or last-apply record from its text.
@@ -195,6 +225,9 @@ pub fn parse_record(text: &str) -> Result<Journal, RecordError> {
             new: record.new,
         });
     }
+    if let Some(netns) = &read.netns {
+        check_netns(netns)?;
+    }
     let mut journal = Journal {
         version: read.version,
         operation: read.operation,
@@ -202,6 +235,7 @@ pub fn parse_record(text: &str) -> Result<Journal, RecordError> {
         started: read.started,
         runtime,
         persist: read.persist,
+        netns: read.netns,
     };
     if let Some(file) = &mut journal.persist {
         let invalid = |reason: String| RecordError::File {
@@ -217,6 +251,26 @@ pub fn parse_record(text: &str) -> Result<Journal, RecordError> {
         file.temp = dropin::temp_name_for(&file.file, journal.pid);
     }
     Ok(journal)
+}
+
+/// A namespace as `--netns` accepts it: `rollback` opens what the record
+/// names, so it is held to the same parsing, and to one printable line.
+fn check_netns(netns: &NetnsRecord) -> Result<(), RecordError> {
+    let invalid = |reason: String| RecordError::Netns {
+        target: netns.target.clone(),
+        reason,
+    };
+    if netns.target.len() > MAX_TARGET_BYTES {
+        return Err(invalid(format!("longer than {MAX_TARGET_BYTES} bytes")));
+    }
+    if netns.target.chars().any(char::is_control) {
+        return Err(invalid("contains a newline or control character".into()));
+    }
+    if netns.inode == 0 {
+        return Err(invalid("inode 0 is no namespace".into()));
+    }
+    crate::facts::netns::parse_target(&netns.target).map_err(|e| invalid(e.to_string()))?;
+    Ok(())
 }
 
 /// A value as twtune records it: read from /proc or checked by `--set`, so
@@ -391,6 +445,12 @@ impl Interrupted {
             }
             touched.push_str(&file.file);
         }
+        if let Some(netns) = &self.journal.netns {
+            touched.push_str(&format!(
+                " in network namespace {} (inode {})",
+                netns.target, netns.inode
+            ));
+        }
         if self.running {
             return format!(
                 "a twtune {what} (pid {}) is under way and changing {touched}; its journal is {}",
@@ -508,6 +568,46 @@ mod tests {
         ] {
             let err = parse_record(&text).unwrap_err().to_string();
             assert!(err.contains(says), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_record_names_the_namespace_it_changed_and_old_records_still_parse() {
+        let old = parse_record(&record("", "null")).unwrap();
+        assert_eq!(old.netns, None, "a record from before --netns");
+        let with = record("", "null").replace(
+            "\"persist\":null",
+            r#""persist":null,"netns":{"inode":4026532290,"target":"blue"}"#,
+        );
+        let journal = parse_record(&with).unwrap();
+        assert_eq!(
+            journal.netns,
+            Some(NetnsRecord {
+                inode: 4026532290,
+                target: "blue".into()
+            })
+        );
+        let written = serde_json::to_string(&journal).unwrap();
+        assert_eq!(parse_record(&written).unwrap(), journal);
+        let no_netns = serde_json::to_string(&old).unwrap();
+        assert!(!no_netns.contains("netns"), "{no_netns}");
+        for (netns, says) in [
+            (r#"{"inode":1,"target":""}"#, "not a name"),
+            (
+                r#"{"inode":1,"target":"a
+b"}"#,
+                "control character",
+            ),
+            (r#"{"inode":0,"target":"blue"}"#, "inode 0"),
+            (r#"{"inode":1,"target":".."}"#, "not a name"),
+            (r#"{"inode":1,"target":"blue","x":1}"#, "unknown field"),
+        ] {
+            let text = record("", "null").replace(
+                "\"persist\":null",
+                &format!(r#""persist":null,"netns":{netns}"#),
+            );
+            let err = parse_record(&text).unwrap_err().to_string();
+            assert!(err.contains(says), "{netns}: {err}");
         }
     }
 

@@ -13,7 +13,9 @@ use twtune::apply::plan::{self, Request, Scope};
 use twtune::apply::state;
 use twtune::cli::{ApplyArgs, Cli, Emit, Format, RollbackArgs};
 use twtune::exit_code::Exit;
-use twtune::render::apply_report::{NothingToRollBack, PlanReport, RollbackOf, RollbackReport};
+use twtune::render::apply_report::{
+    NothingToRollBack, PlanNamespace, PlanReport, RollbackOf, RollbackReport,
+};
 use twtune::render::escape;
 use twtune::render::plan as render;
 use twtune::rules;
@@ -32,7 +34,33 @@ pub fn apply(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<Exit> {
     if args.emit.is_some() && cli.format != Format::Human {
         bail!("--emit k8s prints YAML: leave out --format");
     }
-    let options = options()?;
+    let mut options = options()?;
+    // Into the namespace before anything reads a value: the plan, the lock's
+    // re-reads and every write are that namespace's.
+    let entered = match &args.netns {
+        Some(target) => {
+            if args.persist_only {
+                bail!(
+                    "--persist-only cannot be combined with --netns: the persisted drop-in is read at the host's boot, and a network namespace has no boot of its own (`apply --netns` changes runtime values only); nothing was changed"
+                );
+            }
+            if let Some(file) = &args.persist_to {
+                bail!(
+                    "--persist-to {} cannot be combined with --netns: a network namespace has no boot to persist for (`apply --netns` changes runtime values only); nothing was changed",
+                    file.display()
+                );
+            }
+            Some(super::netns::enter_target(cli, target)?)
+        }
+        None => None,
+    };
+    options.netns = entered.as_ref().map(|e| e.record.clone());
+    let namespace = entered.as_ref().map(|e| PlanNamespace {
+        inode: e.record.inode,
+        target: e.record.target.clone(),
+        names: e.identity.names.clone(),
+        persisted: false,
+    });
     // Lock before planning, so the plan shows the host the apply will change.
     let lock = match args.dry_run {
         true => None,
@@ -48,10 +76,10 @@ pub fn apply(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<Exit> {
     if let Some(unknown) = args.skip.iter().find(|id| rule_set.get(id).is_none()) {
         bail!("--skip {unknown}: no rule has this id (`twtune rules` lists them)");
     }
-    let facts = super::check::gather(cli)?;
+    let facts = super::check::gather(cli, entered.map(|e| e.identity))?;
     let findings = rules::evaluate(&rule_set, &facts).findings;
     let manual = manual::manual_fixes(&findings, &args.skip);
-    let scope = match (args.no_persist, args.persist_only) {
+    let scope = match (args.no_persist || namespace.is_some(), args.persist_only) {
         (true, _) => Scope::RuntimeOnly,
         (_, true) => Scope::PersistOnly,
         _ => Scope::Both,
@@ -82,8 +110,11 @@ pub fn apply(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<Exit> {
     for line in render::warnings(&plan) {
         eprintln!("twtune: warning: {}", escape::lines(&line));
     }
+    if let (Some(namespace), Format::Human) = (&namespace, cli.format) {
+        emit(&render::human_namespace(namespace))?;
+    }
     if plan.is_empty() || args.dry_run {
-        print_plan(cli, &plan, args.dry_run, false, &manual)?;
+        print_plan(cli, &plan, args.dry_run, false, &manual, namespace.as_ref())?;
         if cli.format == Format::Human {
             let by_hand = render::human_manual(&manual);
             if !by_hand.is_empty() {
@@ -113,7 +144,7 @@ pub fn apply(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<Exit> {
     let lock = lock.context("internal error: the lock was not taken")?;
     executor::apply(root, &plan, &lock, &options).context("apply failed")?;
     match cli.format {
-        Format::Json => print_plan(cli, &plan, false, true, &manual)?,
+        Format::Json => print_plan(cli, &plan, false, true, &manual, namespace.as_ref())?,
         _ => emit("Applied. `twtune rollback` undoes this apply.")?,
     }
     Ok(Exit::Compliant)
@@ -121,7 +152,7 @@ pub fn apply(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<Exit> {
 
 pub fn rollback(cli: &Cli, args: &RollbackArgs) -> anyhow::Result<Exit> {
     let root = &cli.root;
-    let options = options()?;
+    let mut options = options()?;
     let lock = match args.dry_run {
         true => None,
         false => Some(lock::acquire(root, options.lock_wait)?),
@@ -132,6 +163,11 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> anyhow::Result<Exit> {
         }
         let found = found.seen_holding_the_lock();
         eprintln!("twtune: {}", escape::lines(&found.notice()));
+        if let Some(record) = &found.journal.netns {
+            let path = found.path.display().to_string();
+            super::netns::enter_recorded(cli, record, &path)?;
+            announce_namespace(cli, record)?;
+        }
         // Show what recovery writes: every recorded old value, newest first.
         let (runtime, persist) = found.journal.inverse();
         show_restore(
@@ -152,6 +188,17 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> anyhow::Result<Exit> {
         executor::recover(root, &lock).context("rollback failed")?;
         finish_restore(cli, RollbackOf::Interrupted, &runtime, persist.as_ref())?;
         return Ok(Exit::Compliant);
+    }
+    // The last apply may have changed another namespace: return to it
+    // before reading what its keys hold now.
+    let last_path = state::last_apply_path(root);
+    if let Some(record) = journal::read(&last_path)
+        .context("cannot read the last apply")?
+        .and_then(|last| last.netns)
+    {
+        super::netns::enter_recorded(cli, &record, &last_path.display().to_string())?;
+        announce_namespace(cli, &record)?;
+        options.netns = Some(record);
     }
     let Some((runtime, persist)) =
         executor::rollback_records(root).context("cannot read the last apply")?
@@ -191,6 +238,17 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> anyhow::Result<Exit> {
     Ok(Exit::Compliant)
 }
 
+/// Says, for people, which namespace a rollback returned to.
+fn announce_namespace(cli: &Cli, record: &journal::NetnsRecord) -> anyhow::Result<()> {
+    if cli.format == Format::Human {
+        emit(&format!(
+            "In network namespace {} (inode {}), which the last apply changed:",
+            record.target, record.inode
+        ))?;
+    }
+    Ok(())
+}
+
 /// Refuses while a journal exists. `locked`: this process holds the lock, so
 /// the journal's run is dead, not merely under way.
 fn refuse_if_interrupted(
@@ -223,9 +281,12 @@ fn print_plan(
     dry_run: bool,
     applied: bool,
     manual: &[ManualFix],
+    namespace: Option<&PlanNamespace>,
 ) -> anyhow::Result<()> {
     match cli.format {
-        Format::Json => emit_json(&PlanReport::new(plan, dry_run, applied, manual)),
+        Format::Json => emit_json(
+            &PlanReport::new(plan, dry_run, applied, manual).in_namespace(namespace.cloned()),
+        ),
         _ => Ok(emit(&render::human(plan))?),
     }
 }
@@ -294,5 +355,6 @@ fn options() -> anyhow::Result<Options> {
         lock_wait,
         #[cfg(feature = "test-hooks")]
         pause_after_first_write: std::env::var_os(PAUSE_ENV).map(std::path::PathBuf::from),
+        netns: None,
     })
 }

@@ -1,12 +1,14 @@
 use anyhow::Context as _;
-use twtune::cli::{CheckArgs, Cli, Format};
+use twtune::cli::{CheckArgs, Cli, FactsArgs, Format};
 use twtune::exit_code::{Exit, Status};
+use twtune::facts::namespace::Identity;
 use twtune::facts::{self, Facts, GatherOptions};
 use twtune::render::{self, human, style::Style};
 use twtune::rules::{self, Evaluation, RuleSet};
 
-pub fn gather(cli: &Cli) -> anyhow::Result<Facts> {
-    gather_with(cli, GatherOptions::new(&cli.root))
+/// Gathers in twtune's own namespace, or in the one `--netns` entered.
+pub fn gather(cli: &Cli, namespace: Option<Identity>) -> anyhow::Result<Facts> {
+    gather_with(cli, GatherOptions::new(&cli.root).with_namespace(namespace))
 }
 
 fn gather_with(cli: &Cli, options: GatherOptions) -> anyhow::Result<Facts> {
@@ -47,12 +49,22 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
     Ok(Status::of(&evaluation).exit())
 }
 
-/// Loads the rules, gathers the facts and evaluates: every format's check.
-/// Rule failures found while judging are reported on stderr here.
+/// Loads the rules, enters the namespace asked for, gathers the facts and
+/// evaluates: every format's check. Rule failures found while judging are
+/// reported on stderr here.
 pub fn judge(cli: &Cli, args: &CheckArgs) -> anyhow::Result<(RuleSet, Facts, Evaluation)> {
     // Rules first: a broken rule file is an error before any host I/O.
     let rule_set = load_rules(cli)?;
-    let facts = gather_with(cli, GatherOptions::new(&cli.root).with_sample(args.sample))?;
+    let namespace = match &args.netns {
+        Some(target) => Some(super::netns::enter_target(cli, target)?.identity),
+        None => None,
+    };
+    let facts = gather_with(
+        cli,
+        GatherOptions::new(&cli.root)
+            .with_sample(args.sample)
+            .with_namespace(namespace),
+    )?;
     let evaluation = rules::evaluate(&rule_set, &facts);
     for failure in &evaluation.errors {
         eprintln!(
@@ -63,8 +75,12 @@ pub fn judge(cli: &Cli, args: &CheckArgs) -> anyhow::Result<(RuleSet, Facts, Eva
     Ok((rule_set, facts, evaluation))
 }
 
-pub fn facts(cli: &Cli) -> anyhow::Result<Exit> {
-    let facts = gather(cli)?;
+pub fn facts(cli: &Cli, args: &FactsArgs) -> anyhow::Result<Exit> {
+    let namespace = match &args.netns {
+        Some(target) => Some(super::netns::enter_target(cli, target)?.identity),
+        None => None,
+    };
+    let facts = gather(cli, namespace)?;
     match cli.format {
         Format::Json => super::output::emit_json(&render::json::facts_report(&facts))?,
         _ => super::output::emit(&human::facts(&facts, Style::for_stdout()))?,

@@ -5,6 +5,7 @@ mod apply;
 mod check;
 mod completions;
 mod metrics;
+mod netns;
 mod output;
 mod rules;
 
@@ -27,10 +28,11 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         apply::warn_if_interrupted(&cli);
     }
     match &cli.command {
+        Command::Check(args) if args.all_netns => netns::check_all(&cli, args),
         Command::Check(args) if metrics::wanted(&cli, args) => metrics::run(&cli, args),
         Command::Check(args) => check::check(&cli, args),
         Command::Facts(args) if args.schema => rules::schema(&cli),
-        Command::Facts(_) => check::facts(&cli),
+        Command::Facts(args) => check::facts(&cli, args),
         Command::Rules => rules::list(&cli),
         Command::Explain { id } => rules::explain(&cli, id),
         Command::Apply(args) => apply::apply(&cli, args),

@@ -13,10 +13,12 @@
 //! that name the file. A kernel release that does not parse is not an error:
 //! version-dependent rules are then undecided, and the run reports them.
 
+pub mod cgroup;
 pub mod counters;
 pub mod kernel;
 pub mod namespace;
 pub mod nat;
+pub mod netns;
 mod options;
 pub mod persisted;
 pub mod ports;
@@ -160,7 +162,7 @@ pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
     };
     let counters = gather_counters(root)?;
     let rates = before.map(|(before, elapsed)| rates::compute(&before, &counters, elapsed));
-    let namespace = namespace::gather(root, kernel.version)?;
+    let namespace = namespace::gather(root, kernel.version, options.namespace.as_ref())?;
     let sockets = sockets::gather(options, kernel.version, &sysctl, first_listing)?;
     let nat = nat::gather(
         options,

@@ -12,6 +12,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::kernel::KernelVersion;
+pub use super::netns::parse_ns_link;
 use super::read::FactError;
 
 const PROC_NET_INIT_INO: u64 = 0xEFFF_FFF9;
@@ -28,17 +29,24 @@ pub struct NamespaceFacts {
     /// Whether net.ipv4 sysctls can be written from here: false on a read-only
     /// /proc/sys (typical of containers) or read-only files.
     pub proc_sys_net_writable: bool,
+    /// Its `ip netns` names (files under /run/netns), sorted; empty when it
+    /// has none or under a `--root` tree.
+    pub names: Vec<String>,
+    /// A process in it (the lowest pid), null when none is (a namespace held
+    /// only by its /run/netns name) or under a `--root` tree.
+    pub holder_pid: Option<u32>,
+    /// The `--netns` target as given, when twtune entered this namespace;
+    /// null for twtune's own.
+    pub target: Option<String>,
 }
 
-/// Parses the target of a namespace link: `net:[4026531833]` → 4026531833.
-pub fn parse_ns_link(target: &str, kind: &str) -> Option<u64> {
-    target
-        .trim()
-        .strip_prefix(kind)?
-        .strip_prefix(":[")?
-        .strip_suffix(']')?
-        .parse()
-        .ok()
+/// Who the namespace being gathered is, when the caller already knows it
+/// (it entered it by `--netns`, or listed it for `--all-netns`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity {
+    pub target: Option<String>,
+    pub names: Vec<String>,
+    pub holder_pid: Option<u32>,
 }
 
 fn ns_inode(root: &Path, who: &str, kind: &str) -> Option<u64> {
@@ -66,8 +74,25 @@ pub fn is_initial(
     }
 }
 
-pub fn gather(root: &Path, kernel: Option<KernelVersion>) -> Result<NamespaceFacts, FactError> {
+pub fn gather(
+    root: &Path,
+    kernel: Option<KernelVersion>,
+    identity: Option<&Identity>,
+) -> Result<NamespaceFacts, FactError> {
     let net_inode = ns_inode(root, "self", "net");
+    // Names and holders are the live host's: a --root tree has neither.
+    let identity = match (identity, net_inode) {
+        (Some(known), _) => known.clone(),
+        (None, Some(inode)) if root == Path::new("/") => {
+            let listed = super::netns::describe(inode);
+            Identity {
+                target: None,
+                names: listed.names,
+                holder_pid: listed.pids.first().copied(),
+            }
+        }
+        (None, _) => Identity::default(),
+    };
     let initial = is_initial(
         net_inode,
         ns_inode(root, "1", "net"),
@@ -78,6 +103,9 @@ pub fn gather(root: &Path, kernel: Option<KernelVersion>) -> Result<NamespaceFac
         net_inode,
         initial,
         proc_sys_net_writable: writable(&root.join("proc/sys/net/ipv4/tcp_tw_reuse")),
+        names: identity.names,
+        holder_pid: identity.holder_pid,
+        target: identity.target,
     })
 }
 

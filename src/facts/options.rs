@@ -9,6 +9,13 @@ pub struct GatherOptions {
     pub root: PathBuf,
     /// Sample the counters twice this far apart and report rates.
     pub sample: Option<Duration>,
+    /// Who the network namespace being gathered is, when the caller entered
+    /// it (`--netns`, `--all-netns`) and already knows; `None`: found out.
+    pub namespace: Option<super::namespace::Identity>,
+    /// Whether the NAT facts may start nft and iptables-save (a process
+    /// each). `--all-netns` starts them in its own namespace only: at a
+    /// hundred namespaces they would be most of its time.
+    pub nat_tools: bool,
 }
 
 impl GatherOptions {
@@ -16,11 +23,23 @@ impl GatherOptions {
         GatherOptions {
             root: root.into(),
             sample: None,
+            namespace: None,
+            nat_tools: true,
         }
     }
 
     pub fn with_sample(mut self, sample: Option<Duration>) -> Self {
         self.sample = sample;
+        self
+    }
+
+    pub fn with_namespace(mut self, namespace: Option<super::namespace::Identity>) -> Self {
+        self.namespace = namespace;
+        self
+    }
+
+    pub fn with_nat_tools(mut self, nat_tools: bool) -> Self {
+        self.nat_tools = nat_tools;
         self
     }
 

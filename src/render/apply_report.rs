@@ -36,6 +36,21 @@ pub struct PlanReport<'a> {
     /// `null` with `--no-persist`.
     pub persist: Option<PersistReport<'a>>,
     pub schema_version: u32,
+    /// The network namespace `--netns` changes; absent without it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<PlanNamespace>,
+}
+
+/// The namespace an `apply --netns` plan is for.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanNamespace {
+    pub inode: u64,
+    /// `--netns` as given.
+    pub target: String,
+    /// Its `ip netns` names.
+    pub names: Vec<String>,
+    /// Always false: a namespace has no boot, so only runtime values change.
+    pub persisted: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -90,7 +105,14 @@ impl<'a> PlanReport<'a> {
             notes: &plan.notes,
             persist: plan.persist.as_ref().map(PersistReport::from),
             schema_version: PLAN_SCHEMA_VERSION,
+            namespace: None,
         }
+    }
+
+    /// The same report, for a plan made in the namespace `--netns` named.
+    pub fn in_namespace(mut self, namespace: Option<PlanNamespace>) -> Self {
+        self.namespace = namespace;
+        self
     }
 }
 

@@ -31,7 +31,21 @@ fn host_line(facts: &Facts) -> String {
         Some(false) => "private network namespace (container?)",
         None => "network namespace unknown",
     };
-    format!("kernel {kernel} · {namespace}")
+    // Entered by --netns: say which one was checked.
+    let Some(target) = &facts.namespace.target else {
+        return format!("kernel {kernel} · {namespace}");
+    };
+    let mut which = match facts.namespace.names.is_empty() {
+        true => target.clone(),
+        false => facts.namespace.names.join(", "),
+    };
+    if let Some(inode) = facts.namespace.net_inode {
+        which.push_str(&format!(", inode {inode}"));
+    }
+    if let Some(pid) = facts.namespace.holder_pid {
+        which.push_str(&format!(", pid {pid}"));
+    }
+    format!("kernel {kernel} · {namespace}: {which}")
 }
 
 pub fn check(

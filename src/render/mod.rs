@@ -1,5 +1,5 @@
 //! Rendering: turns findings, facts and rules into text for people (`human`)
-//! and programs (`json`, `prometheus` for node_exporter, `nagios` for monitoring plugins); `plan` prints apply plans and rollbacks; `schema` the fact schema; `rule_report` lists and explains rules. Renderers decide nothing; they only print.
+//! and programs (`json`, `prometheus` for node_exporter, `nagios` for monitoring plugins); `plan` prints apply plans and rollbacks; `netns` the `--all-netns` table; `kubernetes` the plan for a cluster; `schema` the fact schema; `rule_report` lists and explains rules. Renderers decide nothing; they only print.
 
 pub mod apply_report;
 pub mod diff;
@@ -8,6 +8,7 @@ pub mod human;
 pub mod json;
 pub mod kubernetes;
 pub mod nagios;
+pub mod netns;
 pub mod plan;
 pub mod prometheus;
 pub mod rule_report;

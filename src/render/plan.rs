@@ -66,6 +66,19 @@ pub fn human_manual(manual: &[ManualFix]) -> String {
     out
 }
 
+/// The line in front of an `apply --netns` plan: which namespace, and that
+/// nothing is persisted for it.
+pub fn human_namespace(namespace: &super::apply_report::PlanNamespace) -> String {
+    let named = match namespace.names.is_empty() {
+        true => namespace.target.clone(),
+        false => namespace.names.join(", "),
+    };
+    format!(
+        "Network namespace {named} (inode {}): runtime values only. Nothing is persisted: a namespace has no boot of its own, and the drop-in in /etc/sysctl.d configures the host's.",
+        namespace.inode
+    )
+}
+
 /// Warnings and advice to print after the plan (on stderr).
 pub fn warnings(plan: &Plan) -> Vec<String> {
     let mut lines = Vec::new();

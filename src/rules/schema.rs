@@ -54,7 +54,7 @@ pub const VARIABLES: &[Variable] = &[
     },
     Variable {
         name: "netns",
-        holds: "`initial` (absent when unknown), `proc_sys_net_writable`, `net_inode`",
+        holds: "`initial` (absent when unknown), `proc_sys_net_writable`, `net_inode`, `names` (its `ip netns` names), `holder_pid`, `target` (the `--netns` given)",
     },
     Variable {
         name: "nat",

@@ -159,6 +159,9 @@ fn build_schema_view() -> Map<String, Json> {
             net_inode: Some(0),
             initial: Some(true),
             proc_sys_net_writable: true,
+            names: vec!["blue".into()],
+            holder_pid: Some(1),
+            target: Some("blue".into()),
         },
         sockets: Some(SocketFacts::default()),
         nat: NatFacts {

@@ -11,6 +11,7 @@
 
 mod support;
 
+mod all_netns;
 mod apply_fixture;
 mod apply_namespace;
 mod bad_input;

@@ -694,8 +694,13 @@ pub fn gather(
     let mut snat_counter = snat::SnatCounter::default();
     conntrack_summary(&mut facts, root, options.is_live(), &mut snat_counter)?;
     conntrack_stats(&mut facts, root)?;
-    let port_ranges = if options.is_live() {
+    let port_ranges = if options.is_live() && options.nat_tools {
         nat_rules(&mut facts)
+    } else if options.is_live() {
+        facts.unchecked.push(
+            "nat rules: not read in this namespace (--all-netns starts nft and iptables-save in its own namespace only; `check --netns` reads them)".into(),
+        );
+        None
     } else {
         facts
             .unchecked

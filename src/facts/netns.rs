@@ -1,0 +1,503 @@
+//! Network namespaces besides twtune's own: naming one (`--netns`), listing
+//! every one on the host (`--all-netns`), and entering one to gather in it.
+//!
+//! How gathering sees another namespace: the *main* thread enters it with
+//! setns(2) before it gathers (and, for `--all-netns`, enters the next one
+//! after, and its own at the end). Not a helper thread, on purpose:
+//! /proc/self/net — and /proc/net, a link to it — shows the namespace of the
+//! thread-group leader (fs/proc/proc_net.c, get_proc_task_net() looks up the
+//! task of the /proc/PID directory), so a helper thread would read the main
+//! thread's counters and socket tables through every `proc/net/…` path the
+//! gatherers use. Everything else the gatherers touch follows the calling
+//! thread, which here is the same one: /proc/sys/net (net_ctl_header_lookup()
+//! uses current's namespace), sock_diag netlink sockets (created in current's
+//! namespace) and the tools they start (a child inherits its parent's
+//! namespaces). setns(CLONE_NEWNET) needs no single-threaded process, unlike
+//! entering a user or mount namespace.
+//!
+//! A namespace is held by an open file for as long as twtune needs it, so it
+//! cannot vanish between being opened and being read; one that vanishes
+//! before it is opened is skipped, never an error.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io;
+use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+/// Parses the target of a namespace link: `net:[4026531833]` → 4026531833.
+pub fn parse_ns_link(target: &str, kind: &str) -> Option<u64> {
+    target
+        .trim()
+        .strip_prefix(kind)?
+        .strip_prefix(":[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
+}
+
+/// Where `ip netns` keeps the namespaces it names.
+pub const NETNS_RUN_DIR: &str = "/run/netns";
+
+/// A network namespace, held open.
+#[derive(Debug)]
+pub struct Namespace {
+    file: File,
+    /// Its inode number: the namespace's identity while it lives.
+    pub inode: u64,
+}
+
+/// What `--netns` was given, and the namespace it names.
+#[derive(Debug)]
+pub struct Target {
+    pub namespace: Namespace,
+    /// The target as the command line spelled it.
+    pub named: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetnsError {
+    #[error(
+        "--netns {target}: no network namespace is named {target:?} ({NETNS_RUN_DIR}/{target} does not exist; `ip netns list` lists the names)"
+    )]
+    NoSuchName { target: String },
+    #[error("--netns {target}: no process {target} is running")]
+    NoSuchPid { target: String },
+    #[error("--netns {target}: {path} does not exist")]
+    NoSuchPath { target: String, path: PathBuf },
+    #[error(
+        "--netns {target}: {path} is not a network namespace ({found}); give a name from `ip netns list`, a file such as /run/netns/NAME or /proc/PID/ns/net, or a PID"
+    )]
+    NotNetns {
+        target: String,
+        path: PathBuf,
+        found: String,
+    },
+    #[error("--netns {target:?}: not a name, a path or a PID")]
+    BadTarget { target: String },
+    #[error("--netns {target}: cannot open {path}: {source}")]
+    Open {
+        target: String,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("cannot enter the network namespace {what}: {source}{}", permission_hint(*source))]
+    Enter { what: String, source: nix::Error },
+    #[error("cannot read twtune's own network namespace ({path}): {source}")]
+    Own { path: PathBuf, source: io::Error },
+}
+
+fn permission_hint(errno: nix::Error) -> &'static str {
+    match errno {
+        nix::Error::EPERM => " (entering a namespace needs root: CAP_SYS_ADMIN)",
+        _ => "",
+    }
+}
+
+/// The file a `--netns` target names, and how it was named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetPath {
+    /// A name under /run/netns.
+    Name(PathBuf),
+    /// /proc/PID/ns/net.
+    Pid(PathBuf),
+    /// A namespace file given by path.
+    Path(PathBuf),
+}
+
+impl TargetPath {
+    pub fn path(&self) -> &Path {
+        match self {
+            TargetPath::Name(p) | TargetPath::Pid(p) | TargetPath::Path(p) => p,
+        }
+    }
+}
+
+/// How a `--netns` target reads: all digits is a PID, anything with a slash
+/// a path, anything else a name under /run/netns (which `ip netns add`
+/// refuses to contain a slash, and which may not be `.` or `..`).
+pub fn parse_target(target: &str) -> Result<TargetPath, NetnsError> {
+    let bad = || NetnsError::BadTarget {
+        target: target.to_string(),
+    };
+    if target.is_empty() || target.contains('\0') {
+        return Err(bad());
+    }
+    if target.bytes().all(|b| b.is_ascii_digit()) {
+        let pid: u32 = target.parse().map_err(|_| NetnsError::NoSuchPid {
+            target: target.to_string(),
+        })?;
+        if pid == 0 {
+            return Err(NetnsError::NoSuchPid {
+                target: target.to_string(),
+            });
+        }
+        return Ok(TargetPath::Pid(PathBuf::from(format!(
+            "/proc/{pid}/ns/net"
+        ))));
+    }
+    if target.contains('/') {
+        return Ok(TargetPath::Path(PathBuf::from(target)));
+    }
+    if target == "." || target == ".." {
+        return Err(bad());
+    }
+    Ok(TargetPath::Name(Path::new(NETNS_RUN_DIR).join(target)))
+}
+
+/// Opens and checks what `--netns TARGET` names: a network namespace, or a
+/// clear error (exit 1) for a missing name, a PID that is not running, a
+/// path that is not a network namespace.
+pub fn resolve(target: &str) -> Result<Target, NetnsError> {
+    let parsed = parse_target(target)?;
+    let path = parsed.path().to_path_buf();
+    let file = match open_ns_file(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let target = target.to_string();
+            return Err(match parsed {
+                TargetPath::Name(_) => NetnsError::NoSuchName { target },
+                TargetPath::Pid(_) => NetnsError::NoSuchPid { target },
+                TargetPath::Path(path) => NetnsError::NoSuchPath { target, path },
+            });
+        }
+        Err(source) => {
+            return Err(NetnsError::Open {
+                target: target.to_string(),
+                path,
+                source,
+            });
+        }
+    };
+    let inode = net_inode_of(&file).map_err(|found| NetnsError::NotNetns {
+        target: target.to_string(),
+        path: path.clone(),
+        found,
+    })?;
+    Ok(Target {
+        namespace: Namespace { file, inode },
+        named: target.to_string(),
+    })
+}
+
+/// Opened without blocking (a FIFO given as a target must not hang) and
+/// without following the descriptor across an exec.
+fn open_ns_file(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC | nix::libc::O_NOCTTY)
+        .open(path)
+}
+
+/// The inode of the namespace `file` is, or what it is instead.
+///
+/// A namespace is an inode of the namespace filesystem (one internal mount
+/// for every namespace, so one device). Its type shows in its name in
+/// /proc/self/fd — `net:[INODE]`, `uts:[…]` (fs/nsfs.c, ns_dname()) — when it
+/// was opened through /proc/PID/ns; opened through a bind mount (/run/netns/x)
+/// the name is the mount's path, and the type is only known when setns(2)
+/// refuses a namespace of another type (EINVAL), which [`Target::enter`] turns
+/// into the same "not a network namespace" error.
+fn net_inode_of(file: &File) -> Result<u64, String> {
+    use std::os::fd::AsRawFd;
+    let unknown = |e: io::Error| format!("cannot tell what it is: {e}");
+    let meta = file.metadata().map_err(unknown)?;
+    if Some(meta.dev()) != nsfs_device() {
+        return Err(match () {
+            _ if meta.is_dir() => "a folder".into(),
+            _ if meta.is_file() => "a regular file".into(),
+            _ => "neither a namespace nor a regular file".into(),
+        });
+    }
+    let link =
+        std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).map_err(unknown)?;
+    let link = link.to_string_lossy();
+    match parse_ns_link(&link, "net") {
+        Some(inode) if inode == meta.ino() => Ok(inode),
+        _ if link.starts_with('/') => Ok(meta.ino()),
+        _ => {
+            let kind = link.split(':').next().unwrap_or("another");
+            Err(format!("a {kind} namespace"))
+        }
+    }
+}
+
+/// The device of the namespace filesystem (one internal mount for every
+/// namespace), read from twtune's own namespace file.
+fn nsfs_device() -> Option<u64> {
+    std::fs::metadata("/proc/self/ns/net").ok().map(|m| m.dev())
+}
+
+impl Target {
+    /// Moves the calling thread into the namespace. A namespace of another
+    /// type (known only now: a bind-mounted namespace file does not show its
+    /// type) is the same error as any other file that is no network namespace.
+    pub fn enter(&self) -> Result<(), NetnsError> {
+        match self.namespace.enter() {
+            Err(NetnsError::Enter {
+                source: nix::Error::EINVAL,
+                ..
+            }) => Err(NetnsError::NotNetns {
+                target: self.named.clone(),
+                path: parse_target(&self.named)
+                    .map(|p| p.path().to_path_buf())
+                    .unwrap_or_default(),
+                found: "another type of namespace".into(),
+            }),
+            other => other,
+        }
+    }
+}
+
+impl Namespace {
+    /// The calling thread's own network namespace, to come back to.
+    pub fn current() -> Result<Namespace, NetnsError> {
+        let path = PathBuf::from("/proc/thread-self/ns/net");
+        let own = |source| NetnsError::Own {
+            path: path.clone(),
+            source,
+        };
+        let file = open_ns_file(&path).map_err(own)?;
+        let inode = file.metadata().map_err(own)?.ino();
+        Ok(Namespace { file, inode })
+    }
+
+    /// Moves the calling thread into this namespace (see the module docs for
+    /// why the main thread is the one that must call this).
+    pub fn enter(&self) -> Result<(), NetnsError> {
+        nix::sched::setns(self.file.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).map_err(
+            |source| NetnsError::Enter {
+                what: format!("with inode {}", self.inode),
+                source,
+            },
+        )
+    }
+}
+
+/// One network namespace found on the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Listed {
+    pub inode: u64,
+    /// Its `ip netns` names (files under /run/netns), sorted.
+    pub names: Vec<String>,
+    /// The processes in it, lowest first.
+    pub pids: Vec<u32>,
+}
+
+/// Every network namespace on the host: the unique inodes of
+/// /proc/PID/ns/net (each process's, twtune's own included) and of the
+/// files under /run/netns, ordered by inode. A process that exits while
+/// being listed is left out; a file under /run/netns that is no namespace
+/// (left behind by a failed `ip netns delete`) too.
+pub fn list_all() -> io::Result<Vec<Listed>> {
+    let mut found: BTreeMap<u64, Listed> = BTreeMap::new();
+    let entry = |found: &mut BTreeMap<u64, Listed>, inode| {
+        found.entry(inode).or_insert_with(|| Listed {
+            inode,
+            names: Vec::new(),
+            pids: Vec::new(),
+        });
+    };
+    for name in std::fs::read_dir("/proc")? {
+        let Ok(name) = name else { continue };
+        let Some(pid) = name
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Some(inode) = pid_net_inode(pid) else {
+            continue;
+        };
+        entry(&mut found, inode);
+        if let Some(listed) = found.get_mut(&inode) {
+            listed.pids.push(pid);
+        }
+    }
+    for (name, inode) in named_namespaces() {
+        entry(&mut found, inode);
+        if let Some(listed) = found.get_mut(&inode) {
+            listed.names.push(name);
+        }
+    }
+    let mut all: Vec<Listed> = found.into_values().collect();
+    for listed in &mut all {
+        listed.pids.sort_unstable();
+        listed.names.sort();
+    }
+    Ok(all)
+}
+
+/// The network namespace inode of process `pid`, if it still runs.
+pub fn pid_net_inode(pid: u32) -> Option<u64> {
+    let link = std::fs::read_link(format!("/proc/{pid}/ns/net")).ok()?;
+    parse_ns_link(&link.to_string_lossy(), "net")
+}
+
+/// The `ip netns` names and their namespaces' inodes.
+pub fn named_namespaces() -> Vec<(String, u64)> {
+    let Ok(dir) = std::fs::read_dir(NETNS_RUN_DIR) else {
+        return Vec::new();
+    };
+    let nsfs = nsfs_device();
+    dir.filter_map(|entry| {
+        let entry = entry.ok()?;
+        let name = entry.file_name().into_string().ok()?;
+        // The bind-mounted namespace, not the empty file under it.
+        let meta = std::fs::metadata(entry.path()).ok()?;
+        (Some(meta.dev()) == nsfs).then_some((name, meta.ino()))
+    })
+    .collect()
+}
+
+/// The names and processes of the namespace with `inode` (what a single
+/// `--netns` check reports about the namespace it entered).
+pub fn describe(inode: u64) -> Listed {
+    let mut names: Vec<String> = named_namespaces()
+        .into_iter()
+        .filter(|(_, i)| *i == inode)
+        .map(|(name, _)| name)
+        .collect();
+    names.sort();
+    let mut pids: Vec<u32> = std::fs::read_dir("/proc")
+        .map(|dir| {
+            dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+                .filter(|pid| pid_net_inode(*pid) == Some(inode))
+                .collect()
+        })
+        .unwrap_or_default();
+    pids.sort_unstable();
+    Listed { inode, names, pids }
+}
+
+/// Opens a listed namespace again, through its names first, then its
+/// processes; each candidate must still be the same inode (a pid may have
+/// been reused). `None` when it has vanished meanwhile.
+pub fn open_listed(listed: &Listed) -> Option<Namespace> {
+    let candidates = listed
+        .names
+        .iter()
+        .map(|name| Path::new(NETNS_RUN_DIR).join(name))
+        .chain(
+            listed
+                .pids
+                .iter()
+                .map(|pid| PathBuf::from(format!("/proc/{pid}/ns/net"))),
+        );
+    for path in candidates {
+        let Ok(file) = open_ns_file(&path) else {
+            continue;
+        };
+        // The inode of a listed namespace is a network namespace's: equal
+        // inodes on the namespace filesystem are the same namespace.
+        if net_inode_of(&file) == Ok(listed.inode) {
+            return Some(Namespace {
+                file,
+                inode: listed.inode,
+            });
+        }
+    }
+    None
+}
+
+/// The command of process `pid` (its `comm`), if it still runs.
+pub fn command_of(pid: u32) -> Option<String> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    Some(text.trim_end_matches('\n').to_string())
+}
+
+/// The container the first of `pids` that belongs to one runs in, from
+/// /proc/PID/cgroup (at most `limit` processes are read).
+pub fn container_of_pids(pids: &[u32], limit: usize) -> Option<super::cgroup::Container> {
+    pids.iter().take(limit).find_map(|pid| {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+        super::cgroup::container_of(&text)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_read_as_pid_path_or_name() {
+        assert_eq!(
+            parse_target("1234").unwrap(),
+            TargetPath::Pid("/proc/1234/ns/net".into())
+        );
+        assert_eq!(
+            parse_target("/proc/1/ns/net").unwrap(),
+            TargetPath::Path("/proc/1/ns/net".into())
+        );
+        assert_eq!(parse_target("./x").unwrap(), TargetPath::Path("./x".into()));
+        assert_eq!(
+            parse_target("blue").unwrap(),
+            TargetPath::Name("/run/netns/blue".into())
+        );
+        for bad in ["", ".", "..", "a\0b"] {
+            assert!(parse_target(bad).is_err(), "{bad:?}");
+        }
+        assert!(matches!(
+            parse_target("99999999999999999999"),
+            Err(NetnsError::NoSuchPid { .. })
+        ));
+        assert!(matches!(
+            parse_target("0"),
+            Err(NetnsError::NoSuchPid { .. })
+        ));
+    }
+
+    #[test]
+    fn a_regular_file_is_not_a_namespace() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let target = file.path().to_str().unwrap().to_string();
+        let err = resolve(&target).unwrap_err().to_string();
+        assert!(
+            err.contains("is not a network namespace (a regular file)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn twtunes_own_namespace_resolves_and_is_listed() {
+        let own = resolve("/proc/self/ns/net").unwrap();
+        assert_eq!(Some(own.namespace.inode), pid_net_inode(std::process::id()));
+        let all = list_all().unwrap();
+        let mine = all
+            .iter()
+            .find(|l| l.inode == own.namespace.inode)
+            .expect("own namespace listed");
+        assert!(mine.pids.contains(&std::process::id()));
+    }
+
+    #[test]
+    fn a_namespace_gone_since_it_was_listed_is_not_opened() {
+        let gone = Listed {
+            inode: 1,
+            names: vec!["twtune-never-made".into()],
+            pids: vec![999_999_999],
+        };
+        assert!(open_listed(&gone).is_none());
+        // A pid that now runs in another namespace is not taken for it.
+        let reused = Listed {
+            inode: 1,
+            names: vec![],
+            pids: vec![std::process::id()],
+        };
+        assert!(open_listed(&reused).is_none());
+    }
+
+    #[test]
+    fn another_namespace_type_is_refused() {
+        let err = resolve("/proc/self/ns/uts").unwrap_err().to_string();
+        assert!(
+            err.contains("is not a network namespace (a uts namespace)"),
+            "{err}"
+        );
+    }
+}
