@@ -68,6 +68,15 @@ Environment: TWTUNE_LOCK_WAIT_MS, how long to wait for another apply's lock \
     Apply(ApplyArgs),
     /// Undo the last apply, or finish an interrupted one, from its journal.
     Rollback(RollbackArgs),
+    /// Print the JSON Schema (draft 2020-12) of a `--format json` document.
+    #[command(
+        long_about = "Print the JSON Schema (draft 2020-12) of a `--format json` document: \
+                            `check`, `facts`, `plan` (apply) or `rollback`. Reads nothing from the host; \
+                            the same schemas ship under schemas/.\n\n\
+                            Not the rule fact schema: `twtune facts --schema` lists what a rule \
+                            condition may name."
+    )]
+    Schema(SchemaArgs),
 }
 
 #[derive(Debug, Args)]
@@ -83,7 +92,7 @@ pub struct CheckArgs {
 
 #[derive(Debug, Args)]
 pub struct FactsArgs {
-    /// Print the fact schema instead: every fact a rule condition may name, with its type and what it holds.
+    /// Print the rule fact schema instead: every fact a rule condition may name, with its type and what it holds (for rule authors; the JSON Schema of this command's JSON is `twtune schema facts`).
     #[arg(long)]
     pub schema: bool,
 }
@@ -121,6 +130,26 @@ pub struct ApplyArgs {
     /// Write only the persisted drop-in; leave runtime values alone.
     #[arg(long)]
     pub persist_only: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// The document: check, facts, plan (apply's) or rollback.
+    #[arg(value_enum, value_name = "DOCUMENT")]
+    pub document: JsonDocument,
+}
+
+/// The JSON documents twtune prints, by the command that prints them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum JsonDocument {
+    /// `twtune check --format json`.
+    Check,
+    /// `twtune facts --format json`.
+    Facts,
+    /// `twtune apply --format json` (with or without --dry-run).
+    Plan,
+    /// `twtune rollback --format json` (with or without --dry-run).
+    Rollback,
 }
 
 #[derive(Debug, Args)]

@@ -10,8 +10,12 @@ use twtune::cli::{Cli, Command};
 use twtune::exit_code::Exit;
 
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
-    // apply and rollback handle an interrupted run themselves.
-    if !matches!(cli.command, Command::Apply(_) | Command::Rollback(_)) {
+    // apply and rollback handle an interrupted run themselves; schema reads
+    // nothing from the host.
+    if !matches!(
+        cli.command,
+        Command::Apply(_) | Command::Rollback(_) | Command::Schema(_)
+    ) {
         apply::warn_if_interrupted(&cli);
     }
     match &cli.command {
@@ -22,5 +26,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Explain { id } => rules::explain(&cli, id),
         Command::Apply(args) => apply::apply(&cli, args),
         Command::Rollback(args) => apply::rollback(&cli, args),
+        Command::Schema(args) => rules::json_schema(args.document),
     }
 }

@@ -5,6 +5,7 @@
 //! because scripts may compare the text. `tests/apply_fixture.rs` pins the
 //! exact output.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::diff;
@@ -17,7 +18,7 @@ use crate::rules::Severity;
 pub const PLAN_SCHEMA_VERSION: u32 = 1;
 
 /// `twtune apply --format json`: the plan, and whether it was carried out.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct PlanReport<'a> {
     /// The changes were made (false on `--dry-run`).
     pub applied: bool,
@@ -32,7 +33,7 @@ pub struct PlanReport<'a> {
     pub schema_version: u32,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct ChangeReport<'a> {
     pub from: &'a str,
     pub key: &'a str,
@@ -43,7 +44,7 @@ pub struct ChangeReport<'a> {
     pub to: &'a str,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct ManualReport<'a> {
     pub fix: &'a str,
     pub rule: &'a str,
@@ -51,7 +52,7 @@ pub struct ManualReport<'a> {
     pub summary: &'a str,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct PersistReport<'a> {
     pub after: &'a str,
     pub changed: bool,
@@ -62,7 +63,7 @@ pub struct PersistReport<'a> {
     pub shadowed: Vec<ShadowReport<'a>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct ShadowReport<'a> {
     pub file: &'a str,
     pub key: &'a str,
@@ -148,7 +149,7 @@ pub fn persist_diff(persist: &PersistPlan) -> String {
 }
 
 /// What a rollback undoes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum RollbackOf {
     /// An apply or rollback that did not finish (its journal).
@@ -158,7 +159,7 @@ pub enum RollbackOf {
 }
 
 /// `twtune rollback --format json`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct RollbackReport<'a> {
     pub changes: Vec<RestoreReport<'a>>,
     /// The values were restored (false on `--dry-run`).
@@ -170,14 +171,14 @@ pub struct RollbackReport<'a> {
 }
 
 /// One key, from its value now back to the recorded one.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct RestoreReport<'a> {
     pub from: &'a str,
     pub key: &'a str,
     pub to: &'a str,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct RestoreFileReport<'a> {
     pub diff: String,
     pub file: &'a str,
@@ -216,10 +217,14 @@ impl<'a> RollbackReport<'a> {
 }
 
 /// `twtune rollback --format json` when no apply is recorded: printed on one line.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct NothingToRollBack {
     pub changes: [RestoreReport<'static>; 0],
+    /// Always null: there is no file to restore.
+    #[schemars(with = "()")]
     pub persist: Option<RestoreFileReport<'static>>,
+    /// Always null: there is nothing to roll back.
+    #[schemars(with = "()")]
     pub rollback_of: Option<RollbackOf>,
     pub schema_version: u32,
 }

@@ -1,11 +1,12 @@
 //! Rendering: turns findings, facts and rules into text for people (`human`)
-//! and programs (`json`); `plan` prints apply plans and rollbacks; `schema` the fact schema; `rule_report` lists and explains rules. Renderers decide nothing; they only print.
+//! and programs (`json`); `plan` prints apply plans and rollbacks; `schema` the fact schema; `json_schema` the JSON Schemas of the JSON documents; `rule_report` lists and explains rules. Renderers decide nothing; they only print.
 
 pub mod apply_report;
 pub mod diff;
 pub mod escape;
 pub mod human;
 pub mod json;
+pub mod json_schema;
 pub mod plan;
 pub mod rule_report;
 pub mod schema;

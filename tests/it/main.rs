@@ -17,6 +17,7 @@ mod bad_input;
 mod check_scenarios;
 mod fuzz_replay;
 mod house;
+mod json_schema;
 mod man_page;
 mod nat_ns;
 mod netns_check;
