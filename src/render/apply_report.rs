@@ -8,21 +8,28 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::diff;
+use super::{diff, escape};
 use crate::apply::journal::{FileRecord, KeyRecord};
 use crate::apply::manual::ManualFix;
 use crate::apply::plan::{Change, PersistPlan, Plan, Shadow};
 use crate::rules::Severity;
 
-/// Version of the JSON plan and rollback objects.
-pub const PLAN_SCHEMA_VERSION: u32 = 1;
+/// Version of the JSON plan and rollback objects. 2: the top-level
+/// `changed` and `comment` that configuration management reads.
+pub const PLAN_SCHEMA_VERSION: u32 = 2;
 
 /// `twtune apply --format json`: the plan, and whether it was carried out.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct PlanReport<'a> {
     /// The changes were made (false on `--dry-run`).
     pub applied: bool,
+    /// Something was changed, or with `--dry-run` would be: the flag Salt's
+    /// `stateful` and Ansible's `changed` read.
+    pub changed: bool,
     pub changes: Vec<ChangeReport<'a>>,
+    /// One line for people: what was, or would be, changed.
+    #[schemars(pattern(r"^[^\n\r]*$"))]
+    pub comment: String,
     pub dry_run: bool,
     pub empty: bool,
     /// The findings the plan cannot fix (see [`crate::apply::manual`]).
@@ -76,7 +83,9 @@ impl<'a> PlanReport<'a> {
     pub fn new(plan: &'a Plan, dry_run: bool, applied: bool, manual: &'a [ManualFix]) -> Self {
         PlanReport {
             applied,
+            changed: !plan.is_empty(),
             changes: plan.changes.iter().map(ChangeReport::from).collect(),
+            comment: plan_comment(plan, dry_run, applied, manual.len()),
             dry_run,
             empty: plan.is_empty(),
             manual: manual.iter().map(ManualReport::from).collect(),
@@ -136,6 +145,47 @@ impl<'a> From<&'a Shadow> for ShadowReport<'a> {
     }
 }
 
+/// One line: how many keys change, which, and the persisted file.
+fn plan_comment(plan: &Plan, dry_run: bool, applied: bool, manual: usize) -> String {
+    let mut comment = if plan.is_empty() {
+        "nothing to change".to_string()
+    } else {
+        let verb = match (dry_run, applied) {
+            (true, _) => "would change",
+            (false, true) => "changed",
+            (false, false) => "plans to change",
+        };
+        let keys: Vec<String> = plan
+            .changes
+            .iter()
+            .map(|c| format!("{} {} -> {}", c.key.as_str(), c.from, c.to))
+            .collect();
+        let mut comment = format!("{verb} {}: {}", count(keys.len(), "key"), keys.join(", "));
+        if let Some(file) = plan.persist_change() {
+            let verb = if applied { "wrote" } else { "writes" };
+            comment.push_str(&format!("; {verb} {}", file.file));
+        }
+        comment
+    };
+    if manual > 0 {
+        comment.push_str(&format!("; {} to fix by hand", count(manual, "finding")));
+    }
+    one_line(&comment)
+}
+
+fn count(n: usize, noun: &str) -> String {
+    match n {
+        1 => format!("1 {noun}"),
+        n => format!("{n} {noun}s"),
+    }
+}
+
+/// Values and file names come from the inspected host: the comment stays one
+/// line of printable text whatever they hold.
+fn one_line(text: &str) -> String {
+    escape::text(text).into_owned()
+}
+
 /// The persisted file of a plan, before → after apply.
 pub fn persist_diff(persist: &PersistPlan) -> String {
     diff::unified(
@@ -161,7 +211,12 @@ pub enum RollbackOf {
 /// `twtune rollback --format json`.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct RollbackReport<'a> {
+    /// Something was restored, or with `--dry-run` would be.
+    pub changed: bool,
     pub changes: Vec<RestoreReport<'a>>,
+    /// One line for people: what was, or would be, restored.
+    #[schemars(pattern(r"^[^\n\r]*$"))]
+    pub comment: String,
     /// The values were restored (false on `--dry-run`).
     pub done: bool,
     pub dry_run: bool,
@@ -194,7 +249,9 @@ impl<'a> RollbackReport<'a> {
         dry_run: bool,
         done: bool,
     ) -> Self {
+        let changed = !runtime.is_empty() || persist.is_some();
         RollbackReport {
+            changed,
             changes: runtime
                 .iter()
                 .map(|r| RestoreReport {
@@ -203,6 +260,7 @@ impl<'a> RollbackReport<'a> {
                     to: &r.new,
                 })
                 .collect(),
+            comment: rollback_comment(of, runtime, persist, dry_run, done),
             done,
             dry_run,
             persist: persist.map(|f| RestoreFileReport {
@@ -216,10 +274,54 @@ impl<'a> RollbackReport<'a> {
     }
 }
 
+fn rollback_comment(
+    of: RollbackOf,
+    runtime: &[KeyRecord],
+    persist: Option<&FileRecord>,
+    dry_run: bool,
+    done: bool,
+) -> String {
+    if runtime.is_empty() && persist.is_none() {
+        return "nothing to roll back".to_string();
+    }
+    let verb = match (dry_run, done) {
+        (true, _) => "would restore",
+        (false, true) => "restored",
+        (false, false) => "restores",
+    };
+    let what = match of {
+        RollbackOf::Interrupted => "the interrupted run",
+        RollbackOf::LastApply => "the last apply",
+    };
+    let keys: Vec<String> = runtime
+        .iter()
+        .map(|r| format!("{} {} -> {}", r.key.as_str(), r.old, r.new))
+        .collect();
+    let mut comment = format!("{verb} {} of {what}", count(keys.len(), "key"));
+    if !keys.is_empty() {
+        comment.push_str(&format!(": {}", keys.join(", ")));
+    }
+    if let Some(file) = persist {
+        let action = match (&file.new, done) {
+            (None, true) => "removed",
+            (None, false) => "removes",
+            (Some(_), true) => "restored",
+            (Some(_), false) => "restores",
+        };
+        comment.push_str(&format!("; {action} {}", file.file));
+    }
+    one_line(&comment)
+}
+
 /// `twtune rollback --format json` when no apply is recorded: printed on one line.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct NothingToRollBack {
+    /// Always false: nothing was, or would be, changed.
+    #[schemars(extend("const" = false))]
+    pub changed: bool,
     pub changes: [RestoreReport<'static>; 0],
+    #[schemars(pattern(r"^[^\n\r]*$"))]
+    pub comment: &'static str,
     /// Always null: there is no file to restore.
     #[schemars(with = "()")]
     pub persist: Option<RestoreFileReport<'static>>,
@@ -232,7 +334,9 @@ pub struct NothingToRollBack {
 impl Default for NothingToRollBack {
     fn default() -> Self {
         NothingToRollBack {
+            changed: false,
             changes: [],
+            comment: "nothing to roll back: no apply is recorded",
             persist: None,
             rollback_of: None,
             schema_version: PLAN_SCHEMA_VERSION,

@@ -24,7 +24,12 @@ fn the_json_plan_lists_each_change_and_the_drop_in_diff() {
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let plan = json(&out);
-    assert_eq!(plan["schema_version"], 1);
+    assert_eq!(plan["schema_version"], 2);
+    assert_eq!(plan["changed"], true);
+    assert_eq!(
+        plan["comment"],
+        "would change 2 keys: net.ipv4.tcp_tw_reuse 2 -> 1, net.ipv4.ip_local_port_range 32768 60999 -> 10000 60999; writes /etc/sysctl.d/90-twtune.conf"
+    );
     assert_eq!(plan["dry_run"], true);
     assert_eq!(plan["empty"], false);
     assert_eq!(plan["changes"][0]["key"], "net.ipv4.tcp_tw_reuse");
@@ -259,7 +264,13 @@ fn an_empty_plan_exits_zero_in_both_formats() {
     assert!(stdout(&out).contains("Nothing to change"));
     let out = fx.twtune(&["--format", "json", "apply", "--yes", "--no-persist"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(json(&out)["empty"], true);
+    let plan = json(&out);
+    assert_eq!(plan["empty"], true);
+    assert_eq!(
+        plan["changed"], false,
+        "configuration management reads this"
+    );
+    assert_eq!(plan["comment"], "nothing to change");
 }
 
 /// A journal as a crashed apply would leave it, with `runtime` and `persist` crafted.

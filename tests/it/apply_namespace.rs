@@ -87,6 +87,7 @@ fn dry_run_apply_idempotent_then_rollback() {
     assert_eq!(again_dry.status.code(), Some(0));
     let plan: serde_json::Value = serde_json::from_slice(&again_dry.stdout).unwrap();
     assert_eq!(plan["empty"], true);
+    assert_eq!(plan["changed"], false, "a second apply changes nothing");
 
     let undo_dry = ns.twtune(&["rollback", "--dry-run"]);
     assert_eq!(undo_dry.status.code(), Some(2), "{}", stderr(&undo_dry));

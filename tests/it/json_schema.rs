@@ -220,6 +220,7 @@ fn rollbacks_with_and_without_a_record_match_the_rollback_schema() {
     let fx = Scenario::new();
     let nothing = rollback(&fx).expect_code(0).json();
     assert_eq!(nothing["rollback_of"], Value::Null, "{nothing:#}");
+    assert_eq!(nothing["changed"], false, "{nothing:#}");
     assert_valid("rollback", &nothing, "rollback with nothing recorded");
 
     // An apply that was interrupted: its journal.
@@ -231,6 +232,7 @@ fn rollbacks_with_and_without_a_record_match_the_rollback_schema() {
     plant_record(&fx, "journal.json");
     let interrupted = rollback(&fx).expect_code(2).json();
     assert_eq!(interrupted["rollback_of"], "interrupted", "{interrupted:#}");
+    assert_eq!(interrupted["changed"], true, "{interrupted:#}");
     assert_valid("rollback", &interrupted, "rollback of an interrupted apply");
 
     // The last apply that finished: its record.
@@ -295,10 +297,38 @@ fn a_document_that_breaks_its_schema_is_rejected() {
             "{what}: accepted by schemas/check.schema.json"
         );
     }
-    // Neither shape of rollback takes a made-up `rollback_of`.
-    let made_up =
-        json!({"changes": [], "persist": null, "rollback_of": "sideways", "schema_version": 1});
+    // A plan's comment is one line.
+    let plan = Scenario::new()
+        .twtune(&[
+            "--format",
+            "json",
+            "apply",
+            "--dry-run",
+            "--set",
+            "net.ipv4.tcp_tw_reuse=1",
+        ])
+        .expect_code(2)
+        .json();
+    assert_valid("plan", &plan, "the unbroken plan");
+    let mut two_lines = plan.clone();
+    two_lines["comment"] = json!("would change net.ipv4.tcp_tw_reuse\nand more");
+    assert!(
+        !violations("plan", &two_lines).is_empty(),
+        "a comment of two lines: accepted by schemas/plan.schema.json"
+    );
+    // Neither shape of rollback takes a made-up `rollback_of`, nor an empty
+    // rollback that claims to change something.
+    let nothing = Scenario::new()
+        .twtune(&["--format", "json", "rollback", "--dry-run"])
+        .expect_code(0)
+        .json();
+    assert_valid("rollback", &nothing, "the unbroken empty rollback");
+    let mut made_up = nothing.clone();
+    made_up["rollback_of"] = json!("sideways");
     assert!(!violations("rollback", &made_up).is_empty());
+    let mut claims = nothing.clone();
+    claims["changed"] = json!(true);
+    assert!(!violations("rollback", &claims).is_empty());
 }
 
 #[test]
