@@ -58,7 +58,10 @@ pub enum Command {
     #[command(after_long_help = "\
 Every key is written and read back, or none is: on any failure the keys already \
 written are restored and the exit status is 1. Old values are journalled under \
-ROOT/var/lib/twtune/ before the first write.
+ROOT/var/lib/twtune/ before the first write. The drop-in is replaced atomically \
+(a temporary file, fsync, rename, folder fsync); a symlink at its path is refused. \
+If twtune is killed mid-apply, apply refuses to start until `twtune rollback` has \
+restored the values from before it.
 
 Exit status: 0 applied or nothing to do; 2 a non-empty plan with --dry-run, or \
 the confirmation declined; 1 error.
@@ -67,6 +70,12 @@ Environment: TWTUNE_LOCK_WAIT_MS, how long to wait for another apply's lock \
 (default 10000).")]
     Apply(ApplyArgs),
     /// Undo the last apply, or finish an interrupted one, from its journal.
+    #[command(after_long_help = "\
+Restores the recorded values newest first, journalled like an apply, and the \
+persisted file atomically.
+
+Exit status: 0 restored, or nothing to restore; 2 something to restore with \
+--dry-run, or the confirmation declined; 1 error.")]
     Rollback(RollbackArgs),
     /// Print the JSON Schema (draft 2020-12) of a `--format json` document.
     #[command(
