@@ -80,8 +80,8 @@ Exit status: 0 restored, or nothing to restore; 2 something to restore with \
     /// Print the JSON Schema (draft 2020-12) of a `--format json` document.
     #[command(
         long_about = "Print the JSON Schema (draft 2020-12) of a `--format json` document: \
-                            `check`, `facts`, `plan` (apply) or `rollback`. Reads nothing from the host; \
-                            the same schemas ship under schemas/.\n\n\
+                            `check`, `facts`, `plan` (apply) or `rollback`. Always JSON, whatever --format \
+                            says; reads nothing from the host. The same schemas ship under schemas/.\n\n\
                             Not the rule fact schema: `twtune facts --schema` lists what a rule \
                             condition may name."
     )]

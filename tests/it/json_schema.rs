@@ -77,6 +77,11 @@ fn the_committed_schemas_are_what_twtune_schema_prints() {
             std::fs::create_dir_all(dir).unwrap();
             let mut temporary = tempfile::NamedTempFile::new_in(dir).unwrap();
             std::io::Write::write_all(&mut temporary, printed.as_bytes()).unwrap();
+            std::fs::set_permissions(
+                temporary.path(),
+                std::os::unix::fs::PermissionsExt::from_mode(0o644),
+            )
+            .unwrap();
             temporary.persist(&path).unwrap();
         }
         if std::fs::read_to_string(&path).ok().as_deref() != Some(printed.as_str()) {

@@ -410,7 +410,15 @@ fn man_page_is_current() {
     let path = man_path();
     let fresh = render();
     if std::env::var_os("TWTUNE_UPDATE_MAN").is_some() {
-        std::fs::write(&path, &fresh).unwrap();
+        // Whole or not at all: another test here formats the file.
+        let mut temporary = tempfile::NamedTempFile::new_in(path.parent().unwrap()).unwrap();
+        std::io::Write::write_all(&mut temporary, fresh.as_bytes()).unwrap();
+        std::fs::set_permissions(
+            temporary.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o644),
+        )
+        .unwrap();
+        temporary.persist(&path).unwrap();
     }
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
