@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::apply::kubernetes::K8sVersion;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "twtune",
@@ -139,6 +141,24 @@ pub struct ApplyArgs {
     /// Write only the persisted drop-in; leave runtime values alone.
     #[arg(long)]
     pub persist_only: bool,
+
+    /// With --dry-run: print the plan for another system instead. `k8s`: YAML
+    /// placing each key for a Kubernetes cluster: pod sysctls the kubelet allows,
+    /// unsafe ones with the kubelet flag they need, and node settings.
+    #[arg(long, value_enum, value_name = "TARGET", requires = "dry_run")]
+    pub emit: Option<Emit>,
+
+    /// The Kubernetes release --emit k8s plans for (1.21 or later; default 1.32,
+    /// the last release that changed the kubelet's safe sysctls).
+    #[arg(long, value_name = "VERSION", requires = "emit", value_parser = K8sVersion::parse)]
+    pub k8s_version: Option<K8sVersion>,
+}
+
+/// What `apply --dry-run --emit` prints the plan as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Emit {
+    /// Kubernetes: pod securityContext sysctls, kubelet flags, node settings (YAML).
+    K8s,
 }
 
 #[derive(Debug, Args)]

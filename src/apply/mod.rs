@@ -22,6 +22,7 @@ pub mod confine;
 pub mod dropin;
 pub mod executor;
 pub mod journal;
+pub mod kubernetes;
 pub mod lock;
 pub mod manual;
 pub mod plan;

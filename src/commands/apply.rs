@@ -6,11 +6,12 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use twtune::apply::executor::{self, Options};
 use twtune::apply::journal::{self, FileRecord, KeyRecord};
+use twtune::apply::kubernetes;
 use twtune::apply::lock;
 use twtune::apply::manual::{self, ManualFix};
 use twtune::apply::plan::{self, Request, Scope};
 use twtune::apply::state;
-use twtune::cli::{ApplyArgs, Cli, Format, RollbackArgs};
+use twtune::cli::{ApplyArgs, Cli, Emit, Format, RollbackArgs};
 use twtune::exit_code::Exit;
 use twtune::render::apply_report::{NothingToRollBack, PlanReport, RollbackOf, RollbackReport};
 use twtune::render::escape;
@@ -28,6 +29,9 @@ const PAUSE_ENV: &str = "TWTUNE_TEST_PAUSE_AFTER_FIRST_WRITE";
 
 pub fn apply(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<Exit> {
     let root = &cli.root;
+    if args.emit.is_some() && cli.format != Format::Human {
+        bail!("--emit k8s prints YAML: leave out --format");
+    }
     let options = options()?;
     // Lock before planning, so the plan shows the host the apply will change.
     let lock = match args.dry_run {
@@ -62,6 +66,19 @@ pub fn apply(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<Exit> {
     };
     let plan = plan::build(root, &facts.persisted, &request).context("cannot plan the changes")?;
 
+    // The persisted file's warnings concern this node, not a cluster's pods.
+    if let Some(Emit::K8s) = args.emit {
+        let version = args
+            .k8s_version
+            .unwrap_or(kubernetes::K8sVersion::NEWEST_LIST_CHANGE);
+        let placed = kubernetes::place(&plan, version, facts.kernel.version);
+        emit(twtune::render::kubernetes::yaml(&placed).trim_end())?;
+        return Ok(if placed.is_empty() {
+            Exit::Compliant
+        } else {
+            Exit::ChangesPending
+        });
+    }
     for line in render::warnings(&plan) {
         eprintln!("twtune: warning: {}", escape::lines(&line));
     }

@@ -7,6 +7,7 @@ pub mod escape;
 pub mod human;
 pub mod json;
 pub mod json_schema;
+pub mod kubernetes;
 pub mod plan;
 pub mod rule_report;
 pub mod schema;

@@ -18,6 +18,7 @@ mod check_scenarios;
 mod fuzz_replay;
 mod house;
 mod json_schema;
+mod kubernetes_emit;
 mod man_page;
 mod nat_ns;
 mod netns_check;

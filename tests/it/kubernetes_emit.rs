@@ -1,0 +1,282 @@
+//! `apply --dry-run --emit k8s`: the plan placed for a Kubernetes cluster, as
+//! YAML that a YAML parser reads (PyYAML) and whose pod part the Kubernetes
+//! API schema accepts (kubernetes-validate, offline, `--strict`). Both come
+//! from PyPI; `.ci/run` installs them in its venv.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+use crate::support::Scenario;
+
+/// Fails with a clear message when a PyPI tool is missing: never a skip.
+fn require_python_tool(tool: &str) {
+    let found = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
+        .unwrap_or(false);
+    assert!(
+        found,
+        "{tool} is required for this test: `./.ci/run` installs it (pip install kubernetes-validate into target/ci-venv, which it puts on PATH)"
+    );
+}
+
+/// Parses YAML with PyYAML's safe loader and returns it as JSON.
+fn parse_yaml(text: &str) -> Value {
+    require_python_tool("kubernetes-validate");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("doc.yaml");
+    std::fs::write(&file, text).unwrap();
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
+        ])
+        .arg(&file)
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "PyYAML refused the document:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Validates Kubernetes objects against the API schema of `version`.
+fn kubernetes_validate(objects: &[Value], version: &str) {
+    require_python_tool("kubernetes-validate");
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for (i, object) in objects.iter().enumerate() {
+        let file = dir.path().join(format!("object-{i}.json"));
+        std::fs::write(&file, serde_json::to_string_pretty(object).unwrap()).unwrap();
+        files.push(file);
+    }
+    validate_files(&files, version);
+}
+
+fn validate_files(files: &[impl AsRef<Path>], version: &str) {
+    let out = Command::new("kubernetes-validate")
+        .args(["--strict", "--kubernetes-version", version])
+        .args(files.iter().map(AsRef::as_ref))
+        .output()
+        .expect("run kubernetes-validate");
+    assert!(
+        out.status.success(),
+        "kubernetes-validate refused it:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A pod that carries the emitted `pod.spec` part, as an operator would merge it.
+fn pod_with(spec: &Value) -> Value {
+    let mut spec = spec.clone();
+    spec["containers"] = json!([{"name": "app", "image": "registry.example/app:1"}]);
+    json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "app"}, "spec": spec})
+}
+
+fn names(list: &Value) -> Vec<&str> {
+    list.as_array()
+        .expect("a list")
+        .iter()
+        .map(|s| s["name"].as_str().expect("name"))
+        .collect()
+}
+
+fn emit(scenario: &Scenario, extra: &[&str]) -> (Value, String) {
+    let run = scenario
+        .twtune(&[&["apply", "--dry-run", "--emit", "k8s"], extra].concat())
+        .expect_code(2);
+    let text = run.stdout();
+    (parse_yaml(&text), text)
+}
+
+#[test]
+fn a_node_plan_splits_into_safe_pod_sysctls_unsafe_ones_and_node_settings() {
+    // A Kubernetes node with a full conntrack table, and three more keys set by
+    // hand: one the kubelet treats as safe, two it does not.
+    let node = Scenario::fixture("k8s-node-conntrack-full");
+    let (doc, text) = emit(
+        &node,
+        &[
+            "--k8s-version",
+            "1.29",
+            "--set",
+            "net.ipv4.ip_local_port_range=10000 60999",
+            "--set",
+            "net.ipv4.tcp_tw_reuse=1",
+            "--set",
+            "net.ipv4.tcp_max_tw_buckets=262144",
+        ],
+    );
+    assert_eq!(doc["kubernetesVersion"], "1.29");
+    let safe = &doc["pod"]["spec"]["securityContext"]["sysctls"];
+    assert_eq!(names(safe), ["net.ipv4.ip_local_port_range"], "{text}");
+    assert_eq!(safe[0]["value"], "10000 60999", "values are strings");
+
+    let unsafe_keys = names(&doc["unsafe"]["sysctls"]);
+    assert!(unsafe_keys.contains(&"net.ipv4.tcp_tw_reuse"), "{text}");
+    assert!(
+        unsafe_keys.contains(&"net.ipv4.tcp_max_tw_buckets"),
+        "{text}"
+    );
+    let flag = doc["unsafe"]["kubeletFlag"].as_str().expect("a flag");
+    assert!(flag.starts_with("--allowed-unsafe-sysctls="), "{flag}");
+    for key in &unsafe_keys {
+        assert!(flag.contains(key), "{flag} names {key}");
+    }
+    assert_eq!(
+        names(&doc["unsafe"]["sysctls"]).len(),
+        doc["unsafe"]["kubeletConfiguration"]["allowedUnsafeSysctls"]
+            .as_array()
+            .unwrap()
+            .len()
+    );
+
+    let node_keys = names(&doc["node"]);
+    assert!(
+        node_keys.contains(&"net.netfilter.nf_conntrack_max"),
+        "{text}"
+    );
+    for setting in doc["node"].as_array().unwrap() {
+        assert!(setting["value"].is_string() && setting["reason"].is_string());
+    }
+
+    // The pod part is what the API server accepts, and so is the pod with the
+    // unsafe keys added once the kubelet allows them.
+    kubernetes_validate(&[pod_with(&doc["pod"]["spec"])], "1.29.0");
+    let mut with_unsafe = doc["pod"]["spec"].clone();
+    let mut all = safe.as_array().unwrap().clone();
+    all.extend(doc["unsafe"]["sysctls"].as_array().unwrap().iter().cloned());
+    with_unsafe["securityContext"]["sysctls"] = Value::Array(all);
+    kubernetes_validate(&[pod_with(&with_unsafe)], "1.29.0");
+}
+
+#[test]
+fn the_kubernetes_version_moves_keys_onto_the_safe_list() {
+    // ip_local_reserved_ports joined the kubelet's safe list in 1.27,
+    // tcp_fin_timeout in 1.29.
+    let host = Scenario::new().sysctl("ip_local_reserved_ports", "");
+    let sets = [
+        "--set",
+        "net.ipv4.ip_local_reserved_ports=30000-32767",
+        "--set",
+        "net.ipv4.tcp_fin_timeout=30",
+    ];
+    let at = |version: &str| {
+        let (doc, _) = emit(&host, &[&["--k8s-version", version][..], &sets].concat());
+        (
+            names(&doc["pod"]["spec"]["securityContext"]["sysctls"])
+                .into_iter()
+                .map(String::from)
+                .collect::<Vec<_>>(),
+            names(&doc["unsafe"]["sysctls"])
+                .into_iter()
+                .map(String::from)
+                .collect::<Vec<_>>(),
+        )
+    };
+    let (safe, unsafe_keys) = at("1.26");
+    assert!(safe.is_empty(), "{safe:?}");
+    assert_eq!(
+        unsafe_keys,
+        [
+            "net.ipv4.ip_local_reserved_ports",
+            "net.ipv4.tcp_fin_timeout"
+        ]
+    );
+    let (safe, unsafe_keys) = at("v1.27.4");
+    assert_eq!(safe, ["net.ipv4.ip_local_reserved_ports"]);
+    assert_eq!(unsafe_keys, ["net.ipv4.tcp_fin_timeout"]);
+    let (safe, unsafe_keys) = at("1.29");
+    assert_eq!(safe.len(), 2, "{safe:?}");
+    assert!(unsafe_keys.is_empty());
+}
+
+#[test]
+fn an_old_node_kernel_keeps_keys_it_does_not_namespace_on_the_node() {
+    // CentOS 7's 3.10 kernel: tcp_tw_recycle still exists and is global, and
+    // tcp_tw_reuse is not yet per network namespace.
+    let old = Scenario::fixture("centos7-tw-recycle");
+    let (doc, text) = emit(&old, &["--set", "net.ipv4.tcp_tw_reuse=1"]);
+    assert_eq!(doc["nodeKernel"], "3.10.0");
+    let node_keys = names(&doc["node"]);
+    assert!(node_keys.contains(&"net.ipv4.tcp_tw_recycle"), "{text}");
+    assert!(node_keys.contains(&"net.ipv4.tcp_tw_reuse"), "{text}");
+    assert!(doc["unsafe"]["kubeletFlag"].is_null(), "{text}");
+}
+
+#[test]
+fn a_compliant_node_emits_an_empty_plan_and_exits_0() {
+    let run = Scenario::new()
+        .twtune(&[
+            "apply",
+            "--dry-run",
+            "--emit",
+            "k8s",
+            "--skip",
+            "tcp-fin-timeout-lowered",
+        ])
+        .expect_code(0);
+    let doc = parse_yaml(&run.stdout());
+    assert_eq!(doc["pod"]["spec"]["securityContext"]["sysctls"], json!([]));
+    assert_eq!(doc["unsafe"]["sysctls"], json!([]));
+    assert_eq!(doc["node"], json!([]));
+}
+
+#[test]
+fn emit_refuses_what_it_cannot_honour() {
+    let host = Scenario::new();
+    let refused = |args: &[&str], says: &str| {
+        let run = host.twtune(args).expect_code(1);
+        assert!(run.stderr().contains(says), "{args:?}: {}", run.stderr());
+    };
+    refused(&["apply", "--emit", "k8s"], "--dry-run");
+    refused(
+        &[
+            "apply",
+            "--dry-run",
+            "--emit",
+            "k8s",
+            "--k8s-version",
+            "1.20",
+        ],
+        "1.21",
+    );
+    refused(
+        &[
+            "apply",
+            "--dry-run",
+            "--emit",
+            "k8s",
+            "--k8s-version",
+            "latest",
+        ],
+        "not a Kubernetes version",
+    );
+    refused(&["apply", "--dry-run", "--k8s-version", "1.29"], "--emit");
+    refused(
+        &["--format", "json", "apply", "--dry-run", "--emit", "k8s"],
+        "leave out --format",
+    );
+}
+
+#[test]
+fn the_shipped_daemonset_is_a_valid_kubernetes_object() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("integrations/kubernetes/twtune-textfile-daemonset.yaml");
+    validate_files(&[&file], "1.29.0");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let doc = parse_yaml(&text);
+    let container = &doc["spec"]["template"]["spec"]["containers"][0];
+    let script = container["args"][0].as_str().unwrap();
+    // The flags it runs are the ones twtune has.
+    assert!(
+        script.contains("--root /host check --format prometheus"),
+        "{script}"
+    );
+    assert!(script.contains("--textfile"), "{script}");
+    assert_eq!(doc["spec"]["template"]["spec"]["hostNetwork"], true);
+}
