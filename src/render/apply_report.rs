@@ -32,7 +32,7 @@ pub struct PlanReport<'a> {
     pub comment: String,
     pub dry_run: bool,
     pub empty: bool,
-    /// The findings the plan cannot fix (see [`crate::apply::manual`]).
+    /// The findings no sysctl fixes, with their fix by hand.
     pub manual: Vec<ManualReport<'a>>,
     pub notes: &'a [String],
     /// `null` with `--no-persist`.

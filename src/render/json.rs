@@ -21,8 +21,8 @@ pub struct CheckReport<'a> {
     pub schema_version: u32,
     pub twtune_version: &'static str,
     pub kernel: KernelSummary<'a>,
-    /// "compliant", "changes_pending", "incomplete" or "error" — the verdict
-    /// the exit status is derived from ([`Status`]).
+    /// "compliant", "changes_pending", "incomplete" or "error": the verdict
+    /// the exit status is derived from.
     pub status: Status,
     pub summary: Summary,
     pub findings: &'a [Finding],
