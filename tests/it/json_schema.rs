@@ -354,3 +354,33 @@ fn a_destination_with_no_usable_port_has_a_null_ratio_its_schema_allows() {
     );
     assert_valid("check", &check, "check with no usable port");
 }
+
+/// The exact apply and rollback output `apply_fixture` pins — real applies
+/// and rollbacks (`--yes`) on a fixture tree included — matches the schemas.
+#[test]
+fn the_pinned_apply_and_rollback_outputs_match_their_schemas() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(
+        "tests/it/snapshots/it__apply_fixture__the_plan_and_rollback_json_keep_their_exact_shape.snap",
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    // After the snapshot's header: `$ twtune ARGS` lines, each followed by its output.
+    let body = text.splitn(3, "---\n").nth(2).expect("snapshot header");
+    let mut seen = Vec::new();
+    for run in body.split("$ twtune ").filter(|r| !r.trim().is_empty()) {
+        let (command, output) = run.split_once('\n').expect("a command line");
+        let document = match command.split_whitespace().next() {
+            Some("apply") => "plan",
+            Some("rollback") => "rollback",
+            other => panic!("unexpected command {other:?}"),
+        };
+        let json: Value = serde_json::from_str(output.trim())
+            .unwrap_or_else(|e| panic!("{command}: {e}\n{output}"));
+        assert_valid(document, &json, command);
+        seen.push(command.to_string());
+    }
+    assert!(
+        seen.iter().any(|c| c.starts_with("apply --yes"))
+            && seen.iter().any(|c| c.starts_with("rollback --yes")),
+        "{seen:?}"
+    );
+}
