@@ -41,6 +41,17 @@ pub struct Cli {
 pub enum Format {
     Human,
     Json,
+    /// For check only: the Prometheus text exposition format (for node_exporter's textfile collector).
+    Prometheus,
+    /// For check only: a Nagios/Icinga/Sensu plugin's output, with the plugin exit statuses 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+    Nagios,
+}
+
+impl Format {
+    /// The formats every command prints; the others are `check`'s alone.
+    pub fn is_document(self) -> bool {
+        matches!(self, Format::Human | Format::Json)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -99,6 +110,14 @@ pub struct CheckArgs {
     /// Sample the counters and sockets twice, this far apart (e.g. 5s, 500ms, 1m30s), and report rates.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub sample: Option<Duration>,
+
+    /// Write the Prometheus metrics to FILE atomically (for node_exporter's textfile collector) instead of printing them; implies --format prometheus. A failed check writes twtune_check_success 0.
+    #[arg(long, value_name = "FILE")]
+    pub textfile: Option<PathBuf>,
+
+    /// With --format prometheus: export twtune_destination_exhaustion_ratio for the N busiest destinations.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub top_destinations: usize,
 }
 
 #[derive(Debug, Args)]

@@ -12,17 +12,68 @@ use crate::rules::Evaluation;
 pub enum Exit {
     /// Compliant: no finding at warning or above (some rules may be
     /// undecided); an empty plan; an apply that changed nothing or succeeded.
-    Compliant = 0,
+    Compliant,
     /// Something failed: bad input (a garbled or unreadable file twtune
     /// relies on, a bad rule file), a refused write. Nothing half-applied.
-    Error = 1,
+    Error,
     /// Changes pending: a finding at warning or above, or a non-empty plan.
-    ChangesPending = 2,
+    ChangesPending,
+    /// `--format nagios` only: the monitoring-plugins statuses instead of
+    /// the ones above, which that format switches off on purpose.
+    Plugin(PluginState),
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Compliant => 0,
+            Exit::Error => 1,
+            Exit::ChangesPending => 2,
+            Exit::Plugin(state) => state as u8,
+        }
+    }
 }
 
 impl From<Exit> for std::process::ExitCode {
     fn from(exit: Exit) -> Self {
-        std::process::ExitCode::from(exit as u8)
+        std::process::ExitCode::from(exit.code())
+    }
+}
+
+/// A Nagios / Icinga / Sensu plugin's state and exit status (the
+/// monitoring-plugins development guidelines, "Plugin Return Codes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PluginState {
+    Ok = 0,
+    Warning = 1,
+    Critical = 2,
+    /// An error, unreadable input, or a verdict twtune could not reach.
+    Unknown = 3,
+}
+
+impl PluginState {
+    /// The one place a check's outcome becomes a plugin state: the worst
+    /// finding when something needs attention; UNKNOWN when a rule failed
+    /// or, with nothing needing attention, some rule stayed undecided (the
+    /// guidelines' "invalid … or unable to determine").
+    pub fn of(evaluation: &Evaluation) -> PluginState {
+        match Status::of(evaluation) {
+            Status::Compliant => PluginState::Ok,
+            Status::Incomplete | Status::Error => PluginState::Unknown,
+            Status::ChangesPending => match evaluation.worst() {
+                Some(crate::rules::Severity::Critical) => PluginState::Critical,
+                _ => PluginState::Warning,
+            },
+        }
+    }
+
+    pub fn word(self) -> &'static str {
+        match self {
+            PluginState::Ok => "OK",
+            PluginState::Warning => "WARNING",
+            PluginState::Critical => "CRITICAL",
+            PluginState::Unknown => "UNKNOWN",
+        }
     }
 }
 
@@ -44,6 +95,14 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every verdict, in the order `twtune_status{status}` lists them.
+    pub const ALL: [Status; 4] = [
+        Status::Compliant,
+        Status::ChangesPending,
+        Status::Incomplete,
+        Status::Error,
+    ];
+
     /// The one place the verdict is decided.
     pub fn of(evaluation: &Evaluation) -> Status {
         if !evaluation.errors.is_empty() {

@@ -7,14 +7,25 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use twtune::cli::Cli;
-use twtune::exit_code::Exit;
+use twtune::cli::{Cli, Format};
+use twtune::exit_code::{Exit, PluginState};
 
 fn main() -> ExitCode {
     // clap exits 2 on a usage error, which here means "changes pending": a
     // typo in a cron job must read as an error (1), never as "not compliant".
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
+        // A plugin's usage error is UNKNOWN (3), on stdout, where the
+        // monitoring system looks.
+        Err(err) if err.use_stderr() && nagios_requested(std::env::args_os()) => {
+            let rendered = err.render().to_string();
+            let first = rendered
+                .lines()
+                .find(|line| !line.trim().is_empty())
+                .unwrap_or("bad usage");
+            let message = first.strip_prefix("error: ").unwrap_or(first);
+            return plugin_unknown(&format!("usage: {message}"));
+        }
         Err(err) => {
             let _ = err.print();
             return if err.use_stderr() {
@@ -25,6 +36,7 @@ fn main() -> ExitCode {
             .into();
         }
     };
+    let nagios = cli.format == Format::Nagios;
     match commands::run(cli) {
         Ok(exit) => exit.into(),
         Err(err) => {
@@ -47,6 +59,9 @@ fn main() -> ExitCode {
                     message = format!("{message}: {cause}");
                 }
             }
+            if nagios {
+                return plugin_unknown(&message);
+            }
             // File names, values and rule texts in the chain come from the
             // inspected system: no control character reaches the terminal.
             let message = twtune::render::escape::lines(&message);
@@ -54,4 +69,26 @@ fn main() -> ExitCode {
             Exit::Error.into()
         }
     }
+}
+
+/// Whether the raw command line asks for `--format nagios` (clap refused it,
+/// so there is no parsed value to ask).
+fn nagios_requested(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
+    let mut previous_was_format = false;
+    for arg in args {
+        let arg = arg.to_string_lossy();
+        if arg == "--format=nagios" || (previous_was_format && arg == "nagios") {
+            return true;
+        }
+        previous_was_format = arg == "--format";
+    }
+    false
+}
+
+/// `TWTUNE UNKNOWN - message` on stdout, exit 3: an error in nagios mode.
+fn plugin_unknown(message: &str) -> ExitCode {
+    let mut stdout = io::stdout().lock();
+    let _ = stdout.write_all(twtune::render::nagios::unknown(message).as_bytes());
+    let _ = stdout.flush();
+    Exit::Plugin(PluginState::Unknown).into()
 }

@@ -114,7 +114,7 @@ pub fn apply(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<Exit> {
     executor::apply(root, &plan, &lock, &options).context("apply failed")?;
     match cli.format {
         Format::Json => print_plan(cli, &plan, false, true, &manual)?,
-        Format::Human => emit("Applied. `twtune rollback` undoes this apply.")?,
+        _ => emit("Applied. `twtune rollback` undoes this apply.")?,
     }
     Ok(Exit::Compliant)
 }
@@ -226,7 +226,7 @@ fn print_plan(
 ) -> anyhow::Result<()> {
     match cli.format {
         Format::Json => emit_json(&PlanReport::new(plan, dry_run, applied, manual)),
-        Format::Human => Ok(emit(&render::human(plan))?),
+        _ => Ok(emit(&render::human(plan))?),
     }
 }
 
@@ -243,7 +243,7 @@ fn show_restore(
             emit_json(&RollbackReport::new(kind, runtime, persist, dry_run, false))
         }
         Format::Json => Ok(()),
-        Format::Human => {
+        _ => {
             emit(&render::human_restore(runtime, persist))?;
             if dry_run {
                 emit("Dry run: nothing was changed.")?;
@@ -261,7 +261,7 @@ fn finish_restore(
 ) -> anyhow::Result<()> {
     match cli.format {
         Format::Json => emit_json(&RollbackReport::new(kind, runtime, persist, false, true)),
-        Format::Human => Ok(emit("Restored.")?),
+        _ => Ok(emit("Restored.")?),
     }
 }
 

@@ -3,7 +3,7 @@ use twtune::cli::{CheckArgs, Cli, Format};
 use twtune::exit_code::{Exit, Status};
 use twtune::facts::{self, Facts, GatherOptions};
 use twtune::render::{self, human, style::Style};
-use twtune::rules::{self, RuleSet};
+use twtune::rules::{self, Evaluation, RuleSet};
 
 pub fn gather(cli: &Cli) -> anyhow::Result<Facts> {
     gather_with(cli, GatherOptions::new(&cli.root))
@@ -18,22 +18,13 @@ pub fn load_rules(cli: &Cli) -> anyhow::Result<RuleSet> {
 }
 
 pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
-    // Rules first: a broken rule file is an error before any host I/O.
-    let rule_set = load_rules(cli)?;
-    let facts = gather_with(cli, GatherOptions::new(&cli.root).with_sample(args.sample))?;
-    let evaluation = rules::evaluate(&rule_set, &facts);
-    for failure in &evaluation.errors {
-        eprintln!(
-            "twtune: error: {}",
-            render::escape::text(&failure.to_string())
-        );
-    }
+    let (rule_set, facts, evaluation) = judge(cli, args)?;
     match cli.format {
         Format::Json => {
             let report = render::json::check_report(&facts, &evaluation, rule_set.site_files());
             super::output::emit_json(&report)?;
         }
-        Format::Human => {
+        Format::Human | Format::Prometheus | Format::Nagios => {
             let options = human::CheckOptions {
                 verbose: args.verbose,
                 rules_checked: rule_set.rules().count(),
@@ -56,11 +47,27 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
     Ok(Status::of(&evaluation).exit())
 }
 
+/// Loads the rules, gathers the facts and evaluates: every format's check.
+/// Rule failures found while judging are reported on stderr here.
+pub fn judge(cli: &Cli, args: &CheckArgs) -> anyhow::Result<(RuleSet, Facts, Evaluation)> {
+    // Rules first: a broken rule file is an error before any host I/O.
+    let rule_set = load_rules(cli)?;
+    let facts = gather_with(cli, GatherOptions::new(&cli.root).with_sample(args.sample))?;
+    let evaluation = rules::evaluate(&rule_set, &facts);
+    for failure in &evaluation.errors {
+        eprintln!(
+            "twtune: error: {}",
+            render::escape::text(&failure.to_string())
+        );
+    }
+    Ok((rule_set, facts, evaluation))
+}
+
 pub fn facts(cli: &Cli) -> anyhow::Result<Exit> {
     let facts = gather(cli)?;
     match cli.format {
         Format::Json => super::output::emit_json(&render::json::facts_report(&facts))?,
-        Format::Human => super::output::emit(&human::facts(&facts, Style::for_stdout()))?,
+        _ => super::output::emit(&human::facts(&facts, Style::for_stdout()))?,
     }
     // `facts` passes no verdict: bad input is an error before this point,
     // and what was gathered is shown as it is.

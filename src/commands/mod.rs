@@ -3,6 +3,7 @@
 
 mod apply;
 mod check;
+mod metrics;
 mod output;
 mod rules;
 
@@ -10,6 +11,12 @@ use twtune::cli::{Cli, Command};
 use twtune::exit_code::Exit;
 
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
+    if !cli.format.is_document() && !matches!(cli.command, Command::Check(_)) {
+        anyhow::bail!(
+            "--format {} is for `twtune check` only; use --format human or json here",
+            metrics::format_name(cli.format)
+        );
+    }
     // apply and rollback handle an interrupted run themselves; schema reads
     // nothing from the host.
     if !matches!(
@@ -19,6 +26,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         apply::warn_if_interrupted(&cli);
     }
     match &cli.command {
+        Command::Check(args) if metrics::wanted(&cli, args) => metrics::run(&cli, args),
         Command::Check(args) => check::check(&cli, args),
         Command::Facts(args) if args.schema => rules::schema(&cli),
         Command::Facts(_) => check::facts(&cli),

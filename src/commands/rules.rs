@@ -7,7 +7,9 @@ use super::check::load_rules;
 pub fn list(cli: &Cli) -> anyhow::Result<Exit> {
     let rules = load_rules(cli)?;
     match cli.format {
-        Format::Human => super::output::emit(&human::rules_list(&rules, Style::for_stdout()))?,
+        Format::Human | Format::Prometheus | Format::Nagios => {
+            super::output::emit(&human::rules_list(&rules, Style::for_stdout()))?
+        }
         Format::Json => super::output::emit_json(&rule_report::rules_report(&rules))?,
     }
     Ok(Exit::Compliant)
@@ -20,7 +22,9 @@ pub fn explain(cli: &Cli, id: &str) -> anyhow::Result<Exit> {
         anyhow::bail!("no rule {id:?}; the rules are: {}", known.join(", "));
     };
     match cli.format {
-        Format::Human => super::output::emit(&human::explain(rule, Style::for_stdout()))?,
+        Format::Human | Format::Prometheus | Format::Nagios => {
+            super::output::emit(&human::explain(rule, Style::for_stdout()))?
+        }
         Format::Json => super::output::emit_json(&rule_report::rule_report(rule))?,
     }
     Ok(Exit::Compliant)
@@ -31,7 +35,9 @@ pub fn explain(cli: &Cli, id: &str) -> anyhow::Result<Exit> {
 pub fn schema(cli: &Cli) -> anyhow::Result<Exit> {
     let variables = twtune::rules::schema::schema();
     match cli.format {
-        Format::Human => super::output::emit(&twtune::render::schema::human(&variables))?,
+        Format::Human | Format::Prometheus | Format::Nagios => {
+            super::output::emit(&twtune::render::schema::human(&variables))?
+        }
         Format::Json => {
             super::output::emit_json(&twtune::render::schema::SchemaReport { variables })?
         }

@@ -1,5 +1,5 @@
 //! Rendering: turns findings, facts and rules into text for people (`human`)
-//! and programs (`json`); `plan` prints apply plans and rollbacks; `schema` the fact schema; `json_schema` the JSON Schemas of the JSON documents; `rule_report` lists and explains rules. Renderers decide nothing; they only print.
+//! and programs (`json`, `prometheus` for node_exporter, `nagios` for monitoring plugins); `plan` prints apply plans and rollbacks; `schema` the fact schema; `json_schema` the JSON Schemas of the JSON documents; `rule_report` lists and explains rules. Renderers decide nothing; they only print.
 
 pub mod apply_report;
 pub mod diff;
@@ -8,7 +8,9 @@ pub mod human;
 pub mod json;
 pub mod json_schema;
 pub mod kubernetes;
+pub mod nagios;
 pub mod plan;
+pub mod prometheus;
 pub mod rule_report;
 pub mod schema;
 pub mod style;

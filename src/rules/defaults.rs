@@ -1,4 +1,4 @@
-//! The kernel's defaults, as rule conditions see them: the `defaults`
+//! The kernel's defaults (and twtune's two port thresholds), as rule conditions see them: the `defaults`
 //! variable. Rules compare against and recommend these instead of writing the
 //! numbers again, so a default is stated once, next to the code that relies
 //! on it (`facts::ports::DEFAULT_RANGE`, `facts::sockets::TIME_WAIT_SECONDS`).
@@ -18,6 +18,13 @@ pub const TCP_TW_REUSE_DELAY_MS: i64 = 1000;
 /// nf_conntrack_tcp_timeout_time_wait's default: 2 minutes
 /// (`tcp_timeouts[TCP_CONNTRACK_TIME_WAIT] = 2 MINS`, net/netfilter/nf_conntrack_proto_tcp.c).
 pub const NF_CONNTRACK_TCP_TIMEOUT_TIME_WAIT_SECONDS: i64 = 120;
+
+/// The share of a destination's usable ephemeral ports taken at which the
+/// port rules warn, and at which they turn critical. Stated once: the rules
+/// compare against `defaults.exhaustion_ratio_warning` / `_critical`, and the
+/// Nagios perfdata thresholds are these numbers.
+pub const EXHAUSTION_RATIO_WARNING: f64 = 0.5;
+pub const EXHAUSTION_RATIO_CRITICAL: f64 = 0.9;
 
 /// One row of the `defaults` view: its name, value and where the kernel sets it.
 pub struct Default {
@@ -58,6 +65,16 @@ pub const DEFAULTS: &[Default] = &[
         name: "nf_conntrack_tcp_timeout_time_wait",
         value: || json!(NF_CONNTRACK_TCP_TIMEOUT_TIME_WAIT_SECONDS),
         description: "nf_conntrack_tcp_timeout_time_wait's default in seconds (nf_conntrack_proto_tcp.c)",
+    },
+    Default {
+        name: "exhaustion_ratio_warning",
+        value: || json!(EXHAUSTION_RATIO_WARNING),
+        description: "twtune's own threshold, not the kernel's: the share of usable ephemeral ports taken (toward one destination, or host-wide) at which the port rules warn",
+    },
+    Default {
+        name: "exhaustion_ratio_critical",
+        value: || json!(EXHAUSTION_RATIO_CRITICAL),
+        description: "twtune's own threshold: the share at which those rules turn critical",
     },
 ];
 

@@ -71,7 +71,7 @@ pub const VARIABLES: &[Variable] = &[
     Variable {
         name: "defaults",
         // The members and their values are appended from `defaults::DEFAULTS`.
-        holds: "the kernel's defaults, stated once in `src/rules/defaults.rs`",
+        holds: "the kernel's defaults and twtune's port thresholds, stated once in `src/rules/defaults.rs`",
     },
 ];
 

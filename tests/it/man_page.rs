@@ -27,6 +27,8 @@ Error: bad input (a missing \-\-root, an unreadable or garbled file twtune relie
 .TP
 \fB2\fR
 Changes pending: a finding at warning or above, or a non\-empty plan.
+.PP
+\fBcheck \-\-format nagios\fR switches to the monitoring\-plugins statuses on purpose: 0 OK, 1 WARNING (the worst finding is a warning), 2 CRITICAL (a critical finding), 3 UNKNOWN (an error, a usage error, unreadable input, or a rule left undecided with nothing else wrong), with a TWTUNE UNKNOWN line on stdout.
 "#;
 
 const ENVIRONMENT: &str = r#".SH ENVIRONMENT

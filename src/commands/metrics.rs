@@ -1,0 +1,149 @@
+//! `check` for monitoring systems: the Prometheus exposition (printed, or
+//! written atomically as a node_exporter textfile) and the Nagios plugin
+//! output with its own exit statuses.
+
+use std::io;
+use std::os::unix::ffi::OsStrExt as _;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use twtune::apply::journal;
+use twtune::atomic;
+use twtune::cli::{CheckArgs, Cli, Format};
+use twtune::exit_code::{Exit, PluginState, Status};
+use twtune::render::{nagios, prometheus};
+
+/// node_exporter reads the file as whoever it runs as: world-readable,
+/// whatever the umask.
+const TEXTFILE_MODE: u32 = 0o644;
+
+/// `check` with `--textfile` or `--format prometheus|nagios`.
+pub fn run(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
+    match (cli.format, &args.textfile) {
+        (Format::Prometheus | Format::Human, Some(file)) => check(cli, args, Some(file)),
+        (format, Some(_)) => anyhow::bail!(
+            "--textfile writes the Prometheus format; drop --format {}",
+            format_name(format)
+        ),
+        (Format::Nagios, None) => nagios(cli, args),
+        _ => check(cli, args, None),
+    }
+}
+
+/// Whether `check` goes through here rather than the human or JSON report.
+pub fn wanted(cli: &Cli, args: &CheckArgs) -> bool {
+    args.textfile.is_some() || matches!(cli.format, Format::Prometheus | Format::Nagios)
+}
+
+/// The `--format` word as typed on the command line.
+pub fn format_name(format: Format) -> String {
+    use clap::ValueEnum as _;
+    format
+        .to_possible_value()
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default()
+}
+
+fn check(cli: &Cli, args: &CheckArgs, textfile: Option<&Path>) -> anyhow::Result<Exit> {
+    if let Some(file) = textfile {
+        refuse_unsafe_destination(file)?;
+    }
+    let checked_at = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        // Milliseconds are plenty, and keep the number short.
+        .map(|d| (d.as_millis() as f64) / 1000.0)
+        .unwrap_or(0.0);
+    let apply_interrupted = apply_interrupted(cli);
+    match super::check::judge(cli, args) {
+        Ok((rule_set, facts, evaluation)) => {
+            let status = Status::of(&evaluation);
+            let exit = status.exit();
+            let text = prometheus::check(&prometheus::CheckMetrics {
+                facts: &facts,
+                evaluation: &evaluation,
+                rule_ids: rule_set.rules().map(|r| r.id.as_str()).collect(),
+                status,
+                check_success: exit != Exit::Error,
+                checked_at,
+                top_destinations: args.top_destinations,
+                apply_interrupted,
+            });
+            publish(textfile, &text)?;
+            Ok(exit)
+        }
+        Err(err) => {
+            // A failed run replaces the last file too: a consumer must see
+            // twtune_check_success 0, not an old success going stale.
+            let text = prometheus::failure(&prometheus::FailureMetrics {
+                kernel_release: None,
+                checked_at,
+                apply_interrupted,
+            });
+            if let Err(write_err) = publish(textfile, &text) {
+                return Err(err.context(format!("{write_err:#}")));
+            }
+            Err(err)
+        }
+    }
+}
+
+fn nagios(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
+    // An error here is printed by main as `TWTUNE UNKNOWN - …`, exit 3.
+    let (_, facts, evaluation) = super::check::judge(cli, args)?;
+    let state = PluginState::of(&evaluation);
+    super::output::emit(&nagios::check(state, &facts, &evaluation))?;
+    Ok(Exit::Plugin(state))
+}
+
+/// An unfinished apply or rollback, or a journal that cannot be read
+/// (which equally means an unfinished change).
+fn apply_interrupted(cli: &Cli) -> bool {
+    !matches!(journal::interrupted(&cli.root), Ok(None))
+}
+
+fn publish(textfile: Option<&Path>, text: &str) -> anyhow::Result<()> {
+    match textfile {
+        None => Ok(super::output::emit(text)?),
+        Some(file) => write_textfile(file, text)
+            .with_context(|| format!("writing the metrics to {}", file.display())),
+    }
+}
+
+/// No link is followed on a write path: a symlink at FILE is refused, not
+/// replaced, so twtune never writes where a link points and never silently
+/// drops a link someone set up.
+fn refuse_unsafe_destination(file: &Path) -> anyhow::Result<()> {
+    match file.symlink_metadata() {
+        Ok(meta) if meta.file_type().is_symlink() => anyhow::bail!(
+            "--textfile {} is a symbolic link; twtune writes only a regular file there",
+            file.display()
+        ),
+        Ok(meta) if !meta.is_file() => anyhow::bail!(
+            "--textfile {} exists and is not a regular file",
+            file.display()
+        ),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("checking --textfile {}", file.display())),
+    }
+}
+
+fn write_textfile(file: &Path, text: &str) -> anyhow::Result<()> {
+    refuse_unsafe_destination(file)?;
+    let staged = atomic::stage(file, &temp_path(file)?, text.as_bytes(), TEXTFILE_MODE)?;
+    staged.commit()?;
+    Ok(())
+}
+
+/// `.NAME.tmp` beside FILE: a dot file without the `.prom` suffix, which
+/// node_exporter's textfile collector never reads.
+fn temp_path(file: &Path) -> anyhow::Result<PathBuf> {
+    let name = file
+        .file_name()
+        .with_context(|| format!("--textfile {} names no file", file.display()))?;
+    let mut temp = b".".to_vec();
+    temp.extend_from_slice(name.as_bytes());
+    temp.extend_from_slice(b".tmp");
+    Ok(file.with_file_name(std::ffi::OsStr::from_bytes(&temp)))
+}
