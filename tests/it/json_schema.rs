@@ -384,3 +384,35 @@ fn the_pinned_apply_and_rollback_outputs_match_their_schemas() {
         "{seen:?}"
     );
 }
+
+/// The live path on the real kernel, in a private network namespace: sockets
+/// from netlink sock_diag, CLOSE_WAIT traced to this process, the NAT tools,
+/// and the rates of `--sample`.
+#[test]
+fn a_live_check_with_sockets_and_rates_matches_the_check_schema() {
+    use crate::support::netns::{connect_pair, hold_close_wait, in_private_netns, twtune_json};
+    let (plain, sampled, facts) = in_private_netns(|| {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let _held = hold_close_wait(&listener, 3);
+        let _open = connect_pair(&listener).unwrap();
+        (
+            twtune_json(&["check", "--format", "json"]),
+            twtune_json(&["check", "--format", "json", "--sample", "0.2"]),
+            twtune_json(&["facts", "--format", "json"]),
+        )
+    });
+    for ((document, code), what) in [(&plain, "live check"), (&sampled, "live check --sample")] {
+        assert!(matches!(code, 0 | 2), "{what}: exit {code}");
+        assert_eq!(document["facts"]["sockets"]["source"], "netlink", "{what}");
+        assert!(
+            document["facts"]["sockets"]["close_wait_processes"]
+                .as_array()
+                .is_some_and(|p| !p.is_empty()),
+            "{what}: {document:#}"
+        );
+        assert_valid("check", document, what);
+    }
+    assert!(sampled.0["facts"]["rates"].is_object(), "{:#}", sampled.0);
+    assert_eq!(facts.1, 0);
+    assert_valid("facts", &facts.0, "live facts");
+}
