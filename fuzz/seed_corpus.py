@@ -63,11 +63,11 @@ for s in ["3.10.0-1160.el7.x86_64", "6.18.44-fc-v657", "4.19.0+", "5.4", "6.1.0-
     put("kernel_release", s)
 for s in ["5s", "500ms", "2", "1.5m", "0.001s", "60m", "3600"]:
     put("duration", s)
-for s in rust_literals("src/facts/sockets/proc_tcp.rs", "local_address") + rust_literals("tests/parsers_robust.rs", "local_address"):
+for s in rust_literals("src/facts/sockets/proc_tcp.rs", "local_address") + rust_literals("tests/it/parsers_robust.rs", "local_address"):
     put("proc_tcp", s)
-for s in rust_literals("src/facts/nat/conntrack.rs", "src=") + rust_literals("tests/parsers_robust.rs", "src="):
+for s in rust_literals("src/facts/nat/conntrack.rs", "src=") + rust_literals("tests/it/parsers_robust.rs", "src="):
     put("conntrack", s)
-for s in rust_literals("src/facts/nat/ruleset.rs", "nftables") + rust_literals("tests/parsers_robust.rs", "nftables"):
+for s in rust_literals("src/facts/nat/ruleset.rs", "nftables") + rust_literals("tests/it/parsers_robust.rs", "nftables"):
     put("nat_ruleset", s)
 put("nat_ruleset", "*nat\n:POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE\n-A PREROUTING -p tcp --dport 80 -j DNAT --to-destination 172.17.0.2\n-A POSTROUTING -o eth0 -j SNAT --to-source 192.0.2.1\nCOMMIT\n")
 for p in sorted(glob.glob(os.path.join(ROOT, "rules", "*.toml"))):
@@ -107,5 +107,31 @@ put("sock_diag", v4 + v6)
 put("sock_diag", v4 + done)
 put("sock_diag", err)
 put("sock_diag", nlmsg(1, b"") + v6 + done)
+
+
+def nla(kind, payload):
+    a = struct.pack("<HH", 4 + len(payload), kind) + payload
+    return a + bytes(-len(a) % 4)
+
+
+def ct_tuple(kind, family_len, src, dst, sport, dport):
+    ip = nla(1 | 0x8000, nla(1 if family_len == 4 else 3, src) + nla(2 if family_len == 4 else 4, dst))
+    proto = nla(2 | 0x8000, nla(1, bytes([6])) + nla(2, struct.pack(">H", sport)) + nla(3, struct.pack(">H", dport)))
+    return nla(kind | 0x8000, ip + proto)
+
+
+def ct_msg(family_len, a, b, c):
+    body = bytes([2 if family_len == 4 else 10, 0, 0, 0])
+    body += ct_tuple(1, family_len, a, b, 41000, 8080) + ct_tuple(2, family_len, b, c, 8080, 40007)
+    body += nla(4 | 0x8000, nla(1 | 0x8000, nla(1, bytes([7]))))
+    return nlmsg(0x0100, body)
+
+
+ct4 = ct_msg(4, bytes([192, 0, 2, 2]), bytes([198, 51, 100, 2]), bytes([198, 51, 100, 1]))
+ct6 = ct_msg(16, bytes(15) + b"\x02", bytes(15) + b"\x03", bytes(15) + b"\x04")
+put("ctnetlink", ct4 + done)
+put("ctnetlink", ct4 + ct6)
+put("ctnetlink", err)
+put("ctnetlink", ct6 + nlmsg(0x0100, bytes(4)) + done)
 for t, n in sorted((t, len(os.listdir(os.path.join(OUT, t)))) for t in os.listdir(OUT)):
     print(t, n, file=sys.stderr)

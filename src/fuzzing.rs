@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use crate::apply::{dropin, journal};
 use crate::facts::counters::{self, CounterGroup};
 use crate::facts::kernel::KernelVersion;
-use crate::facts::nat::{conntrack, ruleset};
+use crate::facts::nat::{conntrack, ctnetlink, ruleset, snat};
 use crate::facts::sockets::{SockRecord, diag, proc_tcp};
 use crate::facts::{self, Facts, GatherOptions, persisted, ports};
 use crate::rules::{self, load};
@@ -60,6 +60,10 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "conntrack",
         check: conntrack_lines,
+    },
+    Target {
+        name: "ctnetlink",
+        check: ctnetlink_buffers,
     },
     Target {
         name: "nat_ruleset",
@@ -368,6 +372,31 @@ pub fn dropin_edit(data: &[u8]) {
     assert_eq!(dropin::edit(Some(&after), &updates), after);
 }
 
+/// ctnetlink receive buffers: an entry comes only from a whole message
+/// (header, nfgenmsg and two tuples of at least an address pair each), the
+/// addresses of a tuple share a family, and decoding is deterministic.
+pub fn ctnetlink_buffers(data: &[u8]) {
+    let mut entries = Vec::new();
+    let result = ctnetlink::decode(data, |e| entries.push(e));
+    // 16 (nlmsghdr) + 4 (nfgenmsg) + 2 × (4 tuple + 4 ip + 2 × 8 v4 address).
+    assert!(
+        entries.len() * 68 <= data.len(),
+        "{} entries from {} bytes",
+        entries.len(),
+        data.len()
+    );
+    for e in &entries {
+        assert!(same_family(e.original.src, e.original.dst), "{e:?}");
+        assert!(same_family(e.reply.src, e.reply.dst), "{e:?}");
+    }
+    let mut again = Vec::new();
+    assert_eq!(ctnetlink::decode(data, |e| again.push(e)), result);
+    assert_eq!(entries, again);
+    for e in &entries {
+        let _ = (e.source_translated(), e.destination_translated(), e.show());
+    }
+}
+
 /// Conntrack listings: NAT counts never exceed the entries, there is an
 /// example exactly when something was NATed, and the summary counts exactly
 /// the lines `classify` accepts.
@@ -380,6 +409,10 @@ pub fn conntrack_lines(data: &[u8]) {
     for (index, line) in text.split_inclusive('\n').enumerate() {
         if line.starts_with("conntrack v") {
             continue;
+        }
+        // The structured reading of a line, for SNAT counts, never panics.
+        if let Some(entry) = conntrack::entry(line) {
+            let _ = (entry.source_translated(), entry.show());
         }
         match conntrack::classify(line) {
             Ok(Some((nat, _))) => {
@@ -394,8 +427,13 @@ pub fn conntrack_lines(data: &[u8]) {
             }
         }
     }
-    match conntrack::summarise(text.as_bytes()) {
+    let mut counter = snat::SnatCounter::default();
+    match conntrack::summarise(text.as_bytes(), &mut counter) {
         Ok(summary) => {
+            let (top, distinct) = counter.finish(&Default::default());
+            // Only source-translated entries are counted per destination.
+            assert!(top.iter().map(|d| d.connections).sum::<u64>() <= summary.snat);
+            assert!(top.len() as u64 <= distinct);
             assert_eq!(first_error, None);
             assert_eq!(
                 (summary.entries, summary.snat, summary.dnat),
@@ -426,6 +464,16 @@ pub fn nat_ruleset(data: &[u8]) {
     let rules = ruleset::parse_iptables_save(text);
     let appends = text.lines().filter(|l| l.starts_with("-A ")).count();
     assert!(rules.len() <= appends);
+    // Port ranges: one per source-NAT rule at most, each low <= high.
+    let ranges = snat::iptables_port_ranges(text);
+    assert!(ranges.len() <= appends);
+    for (low, high) in ranges
+        .into_iter()
+        .chain(snat::nft_port_ranges(text))
+        .flatten()
+    {
+        assert!(low <= high);
+    }
     for rule in &rules {
         assert!(rule.starts_with("iptables: -A "), "{rule:?}");
         let words: Vec<&str> = rule.split_whitespace().collect();

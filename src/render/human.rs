@@ -523,6 +523,23 @@ fn write_facts(out: &mut impl Write, facts: &Facts, style: Style) -> fmt::Result
     for signal in &facts.nat.signals {
         writeln!(out, "  {}: {}", signal.name, signal.evidence)?;
     }
+    if let Some(range) = &facts.nat.snat_port_range {
+        for d in facts.nat.snat_destinations.iter().take(5) {
+            writeln!(
+                out,
+                "  SNAT {} → {} ({}): {} of {} NAT ports ({}-{}, {}), {}",
+                d.translated_address,
+                d.remote,
+                d.protocol,
+                d.connections,
+                d.ports,
+                range.low,
+                range.high,
+                range.from,
+                percent(d.ratio)
+            )?;
+        }
+    }
     if let Some(sockets) = &facts.sockets {
         sockets_section(out, sockets, style)?;
     }
@@ -589,9 +606,19 @@ fn sockets_section(
             .new_per_second
             .map(|r| format!(", {r} new/s"))
             .unwrap_or_default();
+        // TIME_WAIT has no owner; whoever holds its live connections is the
+        // likely creator.
+        let holder = match d.processes.first() {
+            Some(p) => format!(
+                "; likely creator pid {} ({}), {} live",
+                p.pid, p.command, p.established
+            ),
+            None if d.processes_unattributed > 0 => "; owner unknown (not root)".to_string(),
+            None => String::new(),
+        };
         writeln!(
             out,
-            "  {} → {}: {} of {} ports taken ({}); TIME_WAIT {} ({} reusable), established {}, other {}{rate}",
+            "  {} → {}: {} of {} ports taken ({}); TIME_WAIT {} ({} reusable), established {}, other {}{rate}{holder}",
             d.local,
             d.remote,
             d.taken,

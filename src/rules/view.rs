@@ -168,6 +168,8 @@ fn build_schema_view() -> Map<String, Json> {
                 drop: Some(0),
                 early_drop: Some(0),
             }),
+            conntrack_source: Some(String::new()),
+            snat_port_range: Some(Default::default()),
             ..NatFacts::default()
         },
         rates: Some(crate::facts::rates::Rates::schema()),

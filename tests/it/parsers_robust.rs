@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use twtune::facts::nat::{conntrack, host, ruleset};
+use twtune::facts::nat::{conntrack, host, ruleset, snat};
 use twtune::facts::sockets::{diag, proc_tcp};
 use twtune::facts::{counters, kernel::KernelVersion, persisted, ports};
 
@@ -124,13 +124,19 @@ fn socket_listing_parsers() {
 #[test]
 fn nat_signal_parsers() {
     for text in mutations(CONNTRACK) {
-        let _ = conntrack::summarise(text.as_bytes());
+        let mut counter = snat::SnatCounter::default();
+        let _ = conntrack::summarise(text.as_bytes(), &mut counter);
+        let _ = counter.finish(&Default::default());
     }
     for text in mutations(NFT) {
         let _ = ruleset::parse_nft_json(&text);
+        let _ = snat::nft_port_ranges(&text);
     }
-    for text in mutations("-A POSTROUTING -s 10.0.0.0/8 -o eth0 -j MASQUERADE\n") {
+    for text in
+        mutations("-A POSTROUTING -s 10.0.0.0/8 -o eth0 -j MASQUERADE --to-ports 40000-40099\n")
+    {
         let _ = ruleset::parse_iptables_save(&text);
+        let _ = snat::iptables_port_ranges(&text);
     }
     for text in mutations(
         "Inter-|   Receive\n face |bytes\n    lo: 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\ndocker0: 1 2 3\n",

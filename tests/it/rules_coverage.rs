@@ -42,6 +42,13 @@ const CASES: &[Case] = &[
         },
     },
     Case {
+        rule: "snat-ports-exhausted-toward-destination",
+        // Half of the kernel's 64512 NAT source ports (no rule set is read
+        // under --root) toward one destination.
+        fires: || snat_pressure(32256),
+        quiet: || snat_pressure(32255),
+    },
+    Case {
         rule: "ip-local-port-range-inverted",
         fires: || debian12().sysctl("ip_local_port_range", "61000\t32768"),
         // Equal ends: one port, narrow but not inverted.
@@ -320,6 +327,20 @@ fn conntrack_count(count: &str) -> Scenario {
         "proc/sys/net/netfilter/nf_conntrack_count",
         &format!("{count}\n"),
     )
+}
+
+/// A masquerading node whose conntrack table holds `n` translated
+/// connections from pods to one destination, out of 198.51.100.10.
+fn snat_pressure(n: u32) -> Scenario {
+    let mut table = String::with_capacity(n as usize * 200);
+    for i in 0..n {
+        let (pod, sport) = (7 + i % 200, 40000 + i / 200);
+        let nat_port = 1024 + i;
+        table.push_str(&format!(
+            "ipv4     2 tcp      6 117 TIME_WAIT src=10.244.1.{pod} dst=203.0.113.50 sport={sport} dport=443 src=203.0.113.50 dst=198.51.100.10 sport=443 dport={nat_port} [ASSURED] mark=0 zone=0 use=2\n"
+        ));
+    }
+    Scenario::fixture("k8s-node-conntrack-full").write("proc/net/nf_conntrack", &table)
 }
 
 fn orphans(orphan: u32) -> Scenario {

@@ -30,8 +30,10 @@
 //! conntrack data, an unprivileged run).
 
 pub mod conntrack;
+pub mod ctnetlink;
 pub mod host;
 pub mod ruleset;
+pub mod snat;
 pub mod table;
 
 use std::io::BufReader;
@@ -178,7 +180,7 @@ pub struct NatSignal {
     pub evidence: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct NatFacts {
     /// The strongest weight of all signals (weak ones excepted).
     pub verdict: NatVerdict,
@@ -198,6 +200,18 @@ pub struct NatFacts {
     /// conntrack is not loaded). The table's size and fill are the sysctls
     /// net.netfilter.nf_conntrack_{count,max}.
     pub conntrack_stats: Option<table::ConntrackStats>,
+    /// Where the conntrack entries were read: "netlink" (ctnetlink),
+    /// "proc" (/proc/net/nf_conntrack) or "conntrack-tool" (`conntrack -L`);
+    /// null when unread.
+    pub conntrack_source: Option<String>,
+    /// The source ports SNAT chooses from, as the rules or the kernel set
+    /// them (null when the conntrack table was not read).
+    pub snat_port_range: Option<snat::SnatPortRange>,
+    /// Destinations of source-translated connections, most connections per
+    /// translated address first (top 10).
+    pub snat_destinations: Vec<snat::SnatDestination>,
+    /// Distinct (protocol, translated address, destination) seen.
+    pub snat_destination_count: u64,
 }
 
 impl Default for NatFacts {
@@ -211,6 +225,10 @@ impl Default for NatFacts {
             unchecked: Vec::new(),
             conntrack: None,
             conntrack_stats: None,
+            conntrack_source: None,
+            snat_port_range: None,
+            snat_destinations: Vec::new(),
+            snat_destination_count: 0,
         }
     }
 }
@@ -268,7 +286,9 @@ fn collect(program: &str, child: Child) -> Result<String, String> {
 
 /// `conntrack -L`, summarised as it streams: the table can hold hundreds of
 /// thousands of entries, more than is worth holding in memory as text.
-fn stream_conntrack_tool() -> Option<Result<conntrack::ConntrackSummary, String>> {
+fn stream_conntrack_tool(
+    snat: &mut snat::SnatCounter,
+) -> Option<Result<conntrack::ConntrackSummary, String>> {
     let mut child = match Command::new("conntrack")
         .arg("-L")
         .stdin(Stdio::null())
@@ -281,7 +301,7 @@ fn stream_conntrack_tool() -> Option<Result<conntrack::ConntrackSummary, String>
         Err(e) => return Some(Err(e.to_string())),
     };
     let stdout = child.stdout.take()?;
-    let summary = conntrack::summarise(BufReader::new(stdout));
+    let summary = conntrack::summarise(BufReader::new(stdout), snat);
     let status = child.wait();
     Some(match (summary, status) {
         (_, Err(e)) => Err(e.to_string()),
@@ -298,20 +318,57 @@ fn garbled(path: &Path, message: impl std::fmt::Display) -> FactError {
     }
 }
 
-fn conntrack_summary(facts: &mut NatFacts, root: &Path, live: bool) -> Result<(), FactError> {
+/// The whole table over ctnetlink, folded as it streams. Only asked when
+/// conntrack is loaded (its sysctls exist): the request would otherwise make
+/// the kernel load nf_conntrack_netlink and nf_conntrack for a read.
+fn conntrack_netlink(
+    root: &Path,
+    snat: &mut snat::SnatCounter,
+) -> Option<Result<conntrack::ConntrackSummary, ctnetlink::CtError>> {
+    super::read::metadata_confined(&root.join("proc/sys/net/netfilter/nf_conntrack_count")).ok()?;
+    let mut builder = conntrack::SummaryBuilder::default();
+    let mut counted = snat::SnatCounter::default();
+    let result = ctnetlink::dump(|entry| {
+        builder.add_entry(&entry);
+        counted.observe(&entry);
+    });
+    Some(result.map(|()| {
+        *snat = counted;
+        builder.finish()
+    }))
+}
+
+fn conntrack_summary(
+    facts: &mut NatFacts,
+    root: &Path,
+    live: bool,
+    snat: &mut snat::SnatCounter,
+) -> Result<(), FactError> {
+    if live && let Some(Ok(summary)) = conntrack_netlink(root, snat) {
+        facts.conntrack_source = Some("netlink".into());
+        record_conntrack(facts, summary);
+        return Ok(());
+    }
+    // Refused (no CAP_NET_ADMIN) or conntrack not loaded: the text listing.
     let path = root.join("proc/net/nf_conntrack");
     let summary = match open_streaming(&path) {
-        Ok(file) => conntrack::summarise(BufReader::new(file)).map_err(|e| garbled(&path, e))?,
+        Ok(file) => {
+            facts.conntrack_source = Some("proc".into());
+            conntrack::summarise(BufReader::new(file), snat).map_err(|e| garbled(&path, e))?
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && live => {
-            // Kernels built without NF_CONNTRACK_PROCFS: ask over netlink.
-            match stream_conntrack_tool() {
+            // Kernels built without NF_CONNTRACK_PROCFS: the conntrack tool.
+            facts.conntrack_source = Some("conntrack-tool".into());
+            match stream_conntrack_tool(snat) {
                 None => {
+                    facts.conntrack_source = None;
                     facts
                         .unchecked
                         .push("conntrack: no /proc/net/nf_conntrack and no conntrack tool".into());
                     return Ok(());
                 }
                 Some(Err(e)) => {
+                    facts.conntrack_source = None;
                     facts.unchecked.push(format!("conntrack: {e}"));
                     return Ok(());
                 }
@@ -332,6 +389,11 @@ fn conntrack_summary(facts: &mut NatFacts, root: &Path, live: bool) -> Result<()
         }
         Err(source) => return Err(FactError::Read { path, source }),
     };
+    record_conntrack(facts, summary);
+    Ok(())
+}
+
+fn record_conntrack(facts: &mut NatFacts, summary: conntrack::ConntrackSummary) {
     facts.checked.push(NatCheck::Conntrack);
     if summary.snat > 0 {
         facts.signal(
@@ -358,7 +420,6 @@ fn conntrack_summary(facts: &mut NatFacts, root: &Path, live: bool) -> Result<()
         );
     }
     facts.conntrack = Some(summary);
-    Ok(())
 }
 
 fn conntrack_stats(facts: &mut NatFacts, root: &Path) -> Result<(), FactError> {
@@ -390,7 +451,10 @@ fn conntrack_stats(facts: &mut NatFacts, root: &Path) -> Result<(), FactError> {
     Ok(())
 }
 
-fn nat_rules(facts: &mut NatFacts) {
+/// Reads the source-NAT rules; returns the port range of each (`None` for a
+/// rule without one), or `None` when no rule set could be read.
+fn nat_rules(facts: &mut NatFacts) -> Option<Vec<Option<(u16, u16)>>> {
+    let mut port_ranges = Vec::new();
     // Each tool takes a few milliseconds, mostly process start-up: run them
     // side by side, they only read.
     let nft = spawn_tool("nft", &["-j", "list", "ruleset"]);
@@ -408,6 +472,7 @@ fn nat_rules(facts: &mut NatFacts) {
                 any_read = true;
                 facts.checked.push(NatCheck::Nft);
                 rules.extend(found);
+                port_ranges.extend(snat::nft_port_ranges(&text));
             }
             Err(e) => facts.unchecked.push(format!("nft: {e}")),
         },
@@ -426,6 +491,7 @@ fn nat_rules(facts: &mut NatFacts) {
                     text.contains("(nf_tables)") && facts.checked.contains(&NatCheck::Nft);
                 if !seen_by_nft {
                     rules.extend(ruleset::parse_iptables_save(&text));
+                    port_ranges.extend(snat::iptables_port_ranges(&text));
                 }
             }
         }
@@ -440,6 +506,7 @@ fn nat_rules(facts: &mut NatFacts) {
             format!("{} source-NAT rule(s): {}", rules.len(), shown.join("; ")),
         );
     }
+    any_read.then_some(port_ranges)
 }
 
 fn interfaces(facts: &mut NatFacts, root: &Path) -> Result<(), FactError> {
@@ -625,14 +692,29 @@ pub fn gather(
         }
     };
 
-    conntrack_summary(&mut facts, root, options.is_live())?;
+    let mut snat_counter = snat::SnatCounter::default();
+    conntrack_summary(&mut facts, root, options.is_live(), &mut snat_counter)?;
     conntrack_stats(&mut facts, root)?;
-    if options.is_live() {
-        nat_rules(&mut facts);
+    let port_ranges = if options.is_live() {
+        nat_rules(&mut facts)
     } else {
         facts
             .unchecked
             .push("nat rules: only read on the live host".into());
+        None
+    };
+    if facts.conntrack.is_some() {
+        let range = match &port_ranges {
+            Some(ranges) => snat::SnatPortRange::from_rules(ranges),
+            None => snat::SnatPortRange {
+                from: "kernel default (rule set not read)".into(),
+                ..Default::default()
+            },
+        };
+        let (top, distinct) = snat_counter.finish(&range);
+        facts.snat_destinations = top;
+        facts.snat_destination_count = distinct;
+        facts.snat_port_range = Some(range);
     }
     interfaces(&mut facts, root)?;
     addresses(&mut facts, root)?;

@@ -36,6 +36,8 @@ const TIME_WAIT_MS: u32 = 60_000;
 /// How many destinations the facts keep, by pressure.
 pub const TOP_DESTINATIONS: usize = 20;
 const TOP_SERVER_PORTS: usize = 10;
+/// How many processes each destination names, most connections first.
+pub const TOP_PROCESSES: usize = 5;
 
 pub const ESTABLISHED: u8 = 1;
 pub const TIME_WAIT: u8 = 6;
@@ -341,9 +343,31 @@ pub struct Destination {
     /// own sampled rate; null when nobody connects to it or the pool is not
     /// shrinking.
     pub seconds_to_exhaustion: Option<f64>,
+    /// The processes holding its ESTABLISHED sockets, most first (top 5).
+    /// TIME_WAIT sockets have no owner: these are its likely creators.
+    pub processes: Vec<DestinationProcess>,
+    /// ESTABLISHED sockets toward it no readable process holds (gone, or
+    /// not ours to see without root).
+    pub processes_unattributed: u64,
 }
 
-#[derive(Debug, Default, Clone, Copy)]
+/// A process holding ESTABLISHED sockets toward one destination.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct DestinationProcess {
+    pub pid: u32,
+    pub command: String,
+    pub established: u64,
+}
+
+/// What a socket inode of interest is, for the one walk over /proc/PID/fd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Interest {
+    CloseWait,
+    /// Established toward the destination at this index of the top list.
+    Destination(usize),
+}
+
+#[derive(Debug, Default, Clone)]
 struct DestCount {
     time_wait: u64,
     reusable: u64,
@@ -351,6 +375,10 @@ struct DestCount {
     established: u64,
     other: u64,
     new: u64,
+    /// The inodes of its ESTABLISHED sockets, to name their processes: 8
+    /// bytes per established client socket, at most one per local port of
+    /// this 4-tuple's (local, remote, port) — 65,535 — per destination.
+    established_inodes: Vec<u64>,
 }
 
 impl DestCount {
@@ -557,6 +585,9 @@ impl Aggregator {
             }
             ESTABLISHED => {
                 count.established += 1;
+                if record.inode != 0 {
+                    count.established_inodes.push(record.inode);
+                }
                 self.taken.insert(record.local_port);
             }
             _ => {
@@ -670,9 +701,38 @@ impl Aggregator {
         });
         ranked.truncate(TOP_DESTINATIONS);
         let policy = &self.policy;
+        // One walk over /proc/PID/fd for every inode of interest: CLOSE_WAIT
+        // and the established sockets of the destinations kept.
+        let mut interest: HashMap<u64, Interest> = self
+            .close_wait_inodes
+            .iter()
+            .map(|&inode| (inode, Interest::CloseWait))
+            .collect();
+        for (index, (_, c)) in ranked.iter().enumerate() {
+            interest.extend(
+                c.established_inodes
+                    .iter()
+                    .map(|&inode| (inode, Interest::Destination(index))),
+            );
+        }
+        let (holders, attributed) = owners::walk(root, &interest);
         let destinations: Vec<Destination> = ranked
             .into_iter()
-            .map(|(key, c)| {
+            .enumerate()
+            .map(|(index, (key, c))| {
+                let processes =
+                    owners::owners_of(&holders, Interest::Destination(index), TOP_PROCESSES)
+                        .into_iter()
+                        .map(|o| DestinationProcess {
+                            pid: o.pid,
+                            command: o.command,
+                            established: o.count,
+                        })
+                        .collect();
+                let named = attributed
+                    .get(&Interest::Destination(index))
+                    .copied()
+                    .unwrap_or(0);
                 let new_per_second =
                     elapsed.map(|secs| super::rates::round_rate(c.new as f64 / secs));
                 Destination {
@@ -692,6 +752,9 @@ impl Aggregator {
                     headroom_per_second: (f64::from(usable) - c.time_wait as f64) / lifetime,
                     new_per_second,
                     seconds_to_exhaustion: None,
+                    processes,
+                    processes_unattributed: (c.established_inodes.len() as u64)
+                        .saturating_sub(named),
                 }
             })
             .collect();
@@ -711,8 +774,9 @@ impl Aggregator {
         let mut listening_ports: Vec<u16> = self.listening.iter().copied().collect();
         listening_ports.sort_unstable();
 
-        let (close_wait_processes, close_wait_unattributed) =
-            owners::find(root, &self.close_wait_inodes);
+        let close_wait_processes = owners::owners_of(&holders, Interest::CloseWait, usize::MAX);
+        let close_wait_unattributed = (self.close_wait_inodes.len() as u64)
+            .saturating_sub(attributed.get(&Interest::CloseWait).copied().unwrap_or(0));
         // UNKNOWN (index 0) only collects out-of-range values, never named.
         let states: BTreeMap<String, u64> = STATE_NAMES
             .iter()
@@ -1222,6 +1286,72 @@ mod tests {
         assert_eq!(f.max_exhaustion_ratio, top.exhaustion_ratio);
         assert_eq!(f.destinations[1].remote, "[2001:db8::2]:443");
         assert_eq!(f.close_wait_unattributed, 1);
+    }
+
+    #[test]
+    fn destinations_name_the_holders_of_their_live_connections() {
+        let range = PortRange {
+            low: 40000,
+            high: 40999,
+        };
+        let root = tempfile::tempdir().unwrap();
+        let holder = |pid: u32, comm: &str, inodes: std::ops::Range<u64>| {
+            let dir = root.path().join(format!("proc/{pid}"));
+            std::fs::create_dir_all(dir.join("fd")).unwrap();
+            std::fs::write(dir.join("comm"), format!("{comm}\n")).unwrap();
+            for inode in inodes {
+                std::os::unix::fs::symlink(
+                    format!("socket:[{inode}]"),
+                    dir.join("fd").join(inode.to_string()),
+                )
+                .unwrap();
+            }
+        };
+        // Seven processes toward one destination, one with most; one
+        // socket's holder is unreadable; a CLOSE_WAIT held by the same walk.
+        holder(300, "curl", 100..112);
+        for (i, pid) in (401..=406).enumerate() {
+            let first = 200 + 10 * i as u64;
+            holder(pid, "worker", first..first + 1 + i as u64 % 2);
+        }
+        holder(500, "leaky", 900..901);
+        let mut agg = Aggregator::new(range, vec![], policy(0, 1, (6, 1)));
+        let mut port = 40000;
+        let mut est = |agg: &mut Aggregator, inode: u64| {
+            port += 1;
+            agg.observe(rec(ESTABLISHED, "10.0.0.1", port, "10.0.0.2", 443, inode));
+        };
+        for inode in 100..112 {
+            est(&mut agg, inode);
+        }
+        for i in 0..6u64 {
+            for inode in (200 + 10 * i)..(200 + 10 * i + 1 + i % 2) {
+                est(&mut agg, inode);
+            }
+        }
+        est(&mut agg, 999);
+        agg.observe(rec(CLOSE_WAIT, "10.0.0.1", 8080, "10.0.0.9", 50000, 900));
+        let f = agg.finish(SocketSource::Proc, root.path());
+        let d = &f.destinations[0];
+        let named: Vec<(u32, &str, u64)> = d
+            .processes
+            .iter()
+            .map(|p| (p.pid, p.command.as_str(), p.established))
+            .collect();
+        // Most first, then by pid; five at most.
+        assert_eq!(
+            named,
+            vec![
+                (300, "curl", 12),
+                (402, "worker", 2),
+                (404, "worker", 2),
+                (406, "worker", 2),
+                (401, "worker", 1),
+            ]
+        );
+        assert_eq!(d.processes_unattributed, 1);
+        assert_eq!(f.close_wait_processes[0].pid, 500);
+        assert_eq!(f.close_wait_unattributed, 0);
     }
 
     #[test]

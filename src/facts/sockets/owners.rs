@@ -15,7 +15,7 @@
 //! fixture trees would then need). One readlink per descriptor needs no crate.
 
 use crate::facts::read::{read_dir_confined, read_link_confined, read_optional};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use schemars::JsonSchema;
@@ -37,17 +37,32 @@ pub fn parse_socket_link(target: &str) -> Option<u64> {
         .ok()
 }
 
-/// The processes holding any of `inodes`, most sockets first, and how many of
-/// the inodes no readable process holds.
-pub fn find(root: &Path, inodes: &HashSet<u64>) -> (Vec<SocketOwner>, u64) {
-    let mut owners = Vec::new();
+/// One process holding sockets of interest: how many of each kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder<K> {
+    pub pid: u32,
+    pub command: String,
+    /// Kind → sockets of that kind this process holds, in no order.
+    pub held: Vec<(K, u64)>,
+}
+
+/// The processes holding any of `inodes` (inode → the kind of socket it is,
+/// e.g. CLOSE_WAIT or established toward one destination), by pid, and how
+/// many inodes of each kind some readable process holds. One walk over
+/// /proc/PID/fd answers every kind at once: the walk, not the lookup, is
+/// what costs on a host with many processes.
+pub fn walk<K: Copy + Eq + std::hash::Hash>(
+    root: &Path,
+    inodes: &HashMap<u64, K>,
+) -> (Vec<Holder<K>>, HashMap<K, u64>) {
+    let mut holders = Vec::new();
     let mut held = HashSet::new();
     if inodes.is_empty() {
-        return (owners, 0);
+        return (holders, HashMap::new());
     }
     let proc = root.join("proc");
     let Ok(procs) = read_dir_confined(&proc) else {
-        return (owners, inodes.len() as u64);
+        return (holders, HashMap::new());
     };
     for name in procs {
         let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
@@ -58,35 +73,80 @@ pub fn find(root: &Path, inodes: &HashSet<u64>) -> (Vec<SocketOwner>, u64) {
         let Ok(fds) = read_dir_confined(&fd_dir) else {
             continue;
         };
-        let mut count = HashSet::new();
+        // A descriptor dup()ed within one process counts once.
+        let mut mine = HashSet::new();
         for fd in fds {
             let Ok(target) = read_link_confined(&fd_dir.join(fd)) else {
                 continue;
             };
             if let Some(inode) = target.to_str().and_then(parse_socket_link)
-                && inodes.contains(&inode)
+                && inodes.contains_key(&inode)
             {
-                count.insert(inode);
+                mine.insert(inode);
             }
         }
-        if count.is_empty() {
+        if mine.is_empty() {
             continue;
         }
-        held.extend(count.iter().copied());
+        let mut per_kind: Vec<(K, u64)> = Vec::new();
+        for inode in &mine {
+            let Some(&kind) = inodes.get(inode) else {
+                continue;
+            };
+            match per_kind.iter_mut().find(|(k, _)| *k == kind) {
+                Some((_, n)) => *n += 1,
+                None => per_kind.push((kind, 1)),
+            }
+        }
+        held.extend(mine);
         let command = read_optional(&process.join("comm"))
             .ok()
             .flatten()
             .map(|c| c.trim_end().to_string())
             .unwrap_or_default();
-        owners.push(SocketOwner {
+        holders.push(Holder {
             pid,
             command,
-            count: count.len() as u64,
+            held: per_kind,
         });
     }
+    holders.sort_by_key(|h| h.pid);
+    let mut attributed: HashMap<K, u64> = HashMap::new();
+    for inode in &held {
+        if let Some(&kind) = inodes.get(inode) {
+            *attributed.entry(kind).or_default() += 1;
+        }
+    }
+    (holders, attributed)
+}
+
+/// The holders of one kind of socket, most sockets first (then by pid, so
+/// the order never depends on the walk's), at most `limit`.
+pub fn owners_of<K: Copy + Eq>(holders: &[Holder<K>], kind: K, limit: usize) -> Vec<SocketOwner> {
+    let mut owners: Vec<SocketOwner> = holders
+        .iter()
+        .filter_map(|h| {
+            let (_, count) = h.held.iter().find(|(k, _)| *k == kind)?;
+            Some(SocketOwner {
+                pid: h.pid,
+                command: h.command.clone(),
+                count: *count,
+            })
+        })
+        .collect();
     owners.sort_by(|a, b| b.count.cmp(&a.count).then(a.pid.cmp(&b.pid)));
-    let unheld = inodes.len() - held.len();
-    (owners, unheld as u64)
+    owners.truncate(limit);
+    owners
+}
+
+/// The processes holding any of `inodes`, most sockets first, and how many of
+/// the inodes no readable process holds.
+pub fn find(root: &Path, inodes: &HashSet<u64>) -> (Vec<SocketOwner>, u64) {
+    let kinds: HashMap<u64, ()> = inodes.iter().map(|&i| (i, ())).collect();
+    let (holders, attributed) = walk(root, &kinds);
+    let owners = owners_of(&holders, (), usize::MAX);
+    let held = attributed.get(&()).copied().unwrap_or(0);
+    (owners, inodes.len() as u64 - held)
 }
 
 #[cfg(test)]
