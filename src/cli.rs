@@ -71,7 +71,10 @@ pub enum Command {
     #[command(after_long_help = "\
 Every key is written and read back, or none is: on any failure the keys already \
 written are restored and the exit status is 1. Old values are journalled under \
-ROOT/var/lib/twtune/ before the first write.
+ROOT/var/lib/twtune/ before the first write. The drop-in is replaced atomically \
+(a temporary file, fsync, rename, folder fsync); a symlink at its path is refused. \
+If twtune is killed mid-apply, apply refuses to start until `twtune rollback` has \
+restored the values from before it.
 
 Exit status: 0 applied or nothing to do; 2 a non-empty plan with --dry-run, or \
 the confirmation declined; 1 error.
@@ -80,12 +83,27 @@ Environment: TWTUNE_LOCK_WAIT_MS, how long to wait for another apply's lock \
 (default 10000).")]
     Apply(ApplyArgs),
     /// Undo the last apply, or finish an interrupted one, from its journal.
+    #[command(after_long_help = "\
+Restores the recorded values newest first, journalled like an apply, and the \
+persisted file atomically.
+
+Exit status: 0 restored, or nothing to restore; 2 something to restore with \
+--dry-run, or the confirmation declined; 1 error.")]
     Rollback(RollbackArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell to complete for.
         shell: clap_complete::Shell,
     },
+    /// Print the JSON Schema (draft 2020-12) of a `--format json` document.
+    #[command(
+        long_about = "Print the JSON Schema (draft 2020-12) of a `--format json` document: \
+                            `check`, `facts`, `plan` (apply) or `rollback`. Always JSON, whatever --format \
+                            says; reads nothing from the host. The same schemas ship under schemas/.\n\n\
+                            Not the rule fact schema: `twtune facts --schema` lists what a rule \
+                            condition may name."
+    )]
+    Schema(SchemaArgs),
 }
 
 #[derive(Debug, Args)]
@@ -117,7 +135,7 @@ pub struct CheckArgs {
 
 #[derive(Debug, Args)]
 pub struct FactsArgs {
-    /// Print the fact schema instead: every fact a rule condition may name, with its type and what it holds.
+    /// Print the rule fact schema instead: every fact a rule condition may name, with its type and what it holds (for rule authors; the JSON Schema of this command's JSON is `twtune schema facts`).
     #[arg(long)]
     pub schema: bool,
 
@@ -181,6 +199,28 @@ pub struct ApplyArgs {
 pub enum Emit {
     /// Kubernetes: pod securityContext sysctls, kubelet flags, node settings (YAML).
     K8s,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// The document: check, facts, plan (apply's) or rollback.
+    #[arg(value_enum, value_name = "DOCUMENT")]
+    pub document: JsonDocument,
+}
+
+/// The JSON documents twtune prints, by the command that prints them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum JsonDocument {
+    /// `twtune check --format json`.
+    Check,
+    /// `twtune facts --format json`.
+    Facts,
+    /// `twtune apply --format json` (with or without --dry-run).
+    Plan,
+    /// `twtune rollback --format json` (with or without --dry-run).
+    Rollback,
+    /// `twtune check --all-netns --format json`.
+    CheckAllNetns,
 }
 
 #[derive(Debug, Args)]

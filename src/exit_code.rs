@@ -3,6 +3,9 @@
 //! ([`Status`]), computed once and shown both as the exit status and as the
 //! JSON `status` word.
 
+use schemars::JsonSchema;
+use serde::Serialize;
+
 use crate::rules::Evaluation;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,8 +77,9 @@ impl PluginState {
     }
 }
 
-/// The verdict of `twtune check`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The verdict of `twtune check`, serialised as its JSON `status` word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Every rule decided, nothing needs attention.
     Compliant,
@@ -127,6 +131,26 @@ impl Status {
             Status::ChangesPending => "changes_pending",
             Status::Incomplete => "incomplete",
             Status::Error => "error",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serialised_status_is_its_word() {
+        for status in [
+            Status::Compliant,
+            Status::ChangesPending,
+            Status::Incomplete,
+            Status::Error,
+        ] {
+            assert_eq!(
+                serde_json::to_value(status).ok(),
+                Some(serde_json::Value::from(status.word()))
+            );
         }
     }
 }

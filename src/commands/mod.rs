@@ -20,10 +20,10 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         );
     }
     // apply and rollback handle an interrupted run themselves; a completion
-    // script being generated has nothing to do with one.
+    // script or a schema being printed reads nothing from the host.
     if !matches!(
         cli.command,
-        Command::Apply(_) | Command::Rollback(_) | Command::Completions { .. }
+        Command::Apply(_) | Command::Rollback(_) | Command::Completions { .. } | Command::Schema(_)
     ) {
         apply::warn_if_interrupted(&cli);
     }
@@ -38,5 +38,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Apply(args) => apply::apply(&cli, args),
         Command::Rollback(args) => apply::rollback(&cli, args),
         Command::Completions { shell } => completions::completions(*shell),
+        Command::Schema(args) => rules::json_schema(args.document),
     }
 }

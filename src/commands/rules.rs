@@ -1,4 +1,4 @@
-use twtune::cli::{Cli, Format};
+use twtune::cli::{Cli, Format, JsonDocument};
 use twtune::exit_code::Exit;
 use twtune::render::{human, rule_report, style::Style};
 
@@ -42,5 +42,21 @@ pub fn schema(cli: &Cli) -> anyhow::Result<Exit> {
             super::output::emit_json(&twtune::render::schema::SchemaReport { variables })?
         }
     }
+    Ok(Exit::Compliant)
+}
+
+/// `schema DOCUMENT`: the JSON Schema of a `--format json` document. Always
+/// JSON, whatever `--format` says: a schema has no human form. Reads nothing
+/// from the host.
+pub fn json_schema(document: JsonDocument) -> anyhow::Result<Exit> {
+    use twtune::render::json_schema;
+    let schema = match document {
+        JsonDocument::Check => json_schema::check(),
+        JsonDocument::Facts => json_schema::facts(),
+        JsonDocument::Plan => json_schema::plan(),
+        JsonDocument::Rollback => json_schema::rollback(),
+        JsonDocument::CheckAllNetns => json_schema::check_all_netns(),
+    };
+    super::output::emit_json(&schema)?;
     Ok(Exit::Compliant)
 }

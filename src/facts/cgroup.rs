@@ -18,7 +18,7 @@
 use serde::Serialize;
 
 /// The container (and pod) a process belongs to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Container {
     /// "docker", "containerd", "cri-o" or "podman"; null when the path shows
     /// a container but not which runtime made it (the kubelet's cgroupfs

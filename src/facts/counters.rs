@@ -8,12 +8,13 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 /// One `Prefix:` group of /proc/net/netstat or /proc/net/snmp, by counter name.
 pub type CounterGroup = BTreeMap<String, i64>;
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Counters {
     /// TcpExt from /proc/net/netstat (TW, TWRecycled, TCPTimeWaitOverflow, …).
     pub tcp_ext: CounterGroup,

@@ -4,10 +4,11 @@
 //! ("-1160.el7.x86_64", "+", "-fc-v657") are kept in the release but ignored
 //! for comparisons. A release that does not start with `N.N` is not guessed at.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 use std::fmt;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema)]
 pub struct KernelVersion {
     pub major: u32,
     pub minor: u32,
@@ -64,7 +65,7 @@ impl fmt::Display for KernelVersion {
 }
 
 /// What `twtune` knows of the kernel.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct KernelFacts {
     /// `proc/sys/kernel/osrelease`, trimmed; None when the file is missing.
     pub release: Option<String>,

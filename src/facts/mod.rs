@@ -29,6 +29,7 @@ pub mod sockets;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::sysctl::{
@@ -49,7 +50,7 @@ pub use read::{
 pub use sockets::SocketFacts;
 
 /// Everything `twtune check` knows about the host. Serialised as `facts` in JSON.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Facts {
     pub kernel: KernelFacts,
     /// Runtime values of the gathered keys the kernel has: full dotted key →

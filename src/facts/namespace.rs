@@ -9,6 +9,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::kernel::KernelVersion;
@@ -19,7 +20,7 @@ const PROC_NET_INIT_INO: u64 = 0xEFFF_FFF9;
 const PROC_PID_INIT_INO: u64 = 0xEFFF_FFFC;
 const FIXED_NET_INIT_INO_SINCE: KernelVersion = KernelVersion::new(6, 18, 0);
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct NamespaceFacts {
     /// The inode of this process's network namespace, from `proc/self/ns/net`.
     pub net_inode: Option<u64>,

@@ -279,7 +279,7 @@ impl Namespace {
 }
 
 /// One network namespace found on the host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Listed {
     pub inode: u64,
     /// Its `ip netns` names (files under /run/netns), sorted.

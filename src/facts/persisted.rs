@@ -11,6 +11,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::read::{
@@ -30,7 +31,7 @@ pub const SYSCTL_D_DIRS: &[&str] = &[
 pub const SYSCTL_CONF: &str = "etc/sysctl.conf";
 
 /// One assignment in one file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Setting {
     pub key: SysctlKey,
     pub value: String,
@@ -42,14 +43,14 @@ pub struct Setting {
 }
 
 /// A line systemd-sysctl would skip with a warning.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct LineProblem {
     pub file: String,
     pub line: usize,
     pub message: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct PersistedConfig {
     /// Files read, in the order applied.
     pub files: Vec<String>,
@@ -66,7 +67,7 @@ pub struct PersistedConfig {
 }
 
 /// An assignment the kernel's handler rejects.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Refused {
     pub key: SysctlKey,
     pub value: String,
@@ -76,7 +77,7 @@ pub struct Refused {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Masked {
     pub file: String,
     pub by: String,

@@ -4,12 +4,13 @@
 //! `ip_local_reserved_ports`; what is left is the pool one destination can
 //! draw from, and so the denominator of every exhaustion ratio.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 /// The kernel's default range since v4.2, used when the sysctl is unreadable.
 pub const DEFAULT_RANGE: (u16, u16) = (32768, 60999);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct PortRange {
     pub low: u16,
     pub high: u16,

@@ -9,11 +9,12 @@
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::counters::Counters;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]
 pub struct Rates {
     pub interval_seconds: f64,
     /// Tcp ActiveOpens: new outbound connections, host-wide (every

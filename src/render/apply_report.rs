@@ -5,6 +5,7 @@
 //! because scripts may compare the text. `tests/apply_fixture.rs` pins the
 //! exact output.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::{diff, escape};
@@ -18,7 +19,7 @@ use crate::rules::Severity;
 pub const PLAN_SCHEMA_VERSION: u32 = 2;
 
 /// `twtune apply --format json`: the plan, and whether it was carried out.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct PlanReport<'a> {
     /// The changes were made (false on `--dry-run`).
     pub applied: bool,
@@ -27,10 +28,11 @@ pub struct PlanReport<'a> {
     pub changed: bool,
     pub changes: Vec<ChangeReport<'a>>,
     /// One line for people: what was, or would be, changed.
+    #[schemars(pattern(r"^[^\n\r]*$"))]
     pub comment: String,
     pub dry_run: bool,
     pub empty: bool,
-    /// The findings the plan cannot fix (see [`crate::apply::manual`]).
+    /// The findings no sysctl fixes, with their fix by hand.
     pub manual: Vec<ManualReport<'a>>,
     pub notes: &'a [String],
     /// `null` with `--no-persist`.
@@ -42,7 +44,7 @@ pub struct PlanReport<'a> {
 }
 
 /// The namespace an `apply --netns` plan is for.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct PlanNamespace {
     pub inode: u64,
     /// `--netns` as given.
@@ -53,7 +55,7 @@ pub struct PlanNamespace {
     pub persisted: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct ChangeReport<'a> {
     pub from: &'a str,
     pub key: &'a str,
@@ -64,7 +66,7 @@ pub struct ChangeReport<'a> {
     pub to: &'a str,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct ManualReport<'a> {
     pub fix: &'a str,
     pub rule: &'a str,
@@ -72,7 +74,7 @@ pub struct ManualReport<'a> {
     pub summary: &'a str,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct PersistReport<'a> {
     pub after: &'a str,
     pub changed: bool,
@@ -83,7 +85,7 @@ pub struct PersistReport<'a> {
     pub shadowed: Vec<ShadowReport<'a>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct ShadowReport<'a> {
     pub file: &'a str,
     pub key: &'a str,
@@ -219,7 +221,7 @@ pub fn persist_diff(persist: &PersistPlan) -> String {
 }
 
 /// What a rollback undoes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum RollbackOf {
     /// An apply or rollback that did not finish (its journal).
@@ -229,12 +231,13 @@ pub enum RollbackOf {
 }
 
 /// `twtune rollback --format json`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct RollbackReport<'a> {
     /// Something was restored, or with `--dry-run` would be.
     pub changed: bool,
     pub changes: Vec<RestoreReport<'a>>,
     /// One line for people: what was, or would be, restored.
+    #[schemars(pattern(r"^[^\n\r]*$"))]
     pub comment: String,
     /// The values were restored (false on `--dry-run`).
     pub done: bool,
@@ -245,14 +248,14 @@ pub struct RollbackReport<'a> {
 }
 
 /// One key, from its value now back to the recorded one.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct RestoreReport<'a> {
     pub from: &'a str,
     pub key: &'a str,
     pub to: &'a str,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct RestoreFileReport<'a> {
     pub diff: String,
     pub file: &'a str,
@@ -333,12 +336,19 @@ fn rollback_comment(
 }
 
 /// `twtune rollback --format json` when no apply is recorded: printed on one line.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct NothingToRollBack {
+    /// Always false: nothing was, or would be, changed.
+    #[schemars(extend("const" = false))]
     pub changed: bool,
     pub changes: [RestoreReport<'static>; 0],
+    #[schemars(pattern(r"^[^\n\r]*$"))]
     pub comment: &'static str,
+    /// Always null: there is no file to restore.
+    #[schemars(with = "()")]
     pub persist: Option<RestoreFileReport<'static>>,
+    /// Always null: there is nothing to roll back.
+    #[schemars(with = "()")]
     pub rollback_of: Option<RollbackOf>,
     pub schema_version: u32,
 }

@@ -2,6 +2,7 @@
 //! and configuration management. Fields are only ever added; a change of shape
 //! bumps [`SCHEMA_VERSION`]. README.md documents every field.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::exit_code::Status;
@@ -12,17 +13,20 @@ use crate::sysctl::SysctlKey;
 /// The shape of the `check` and `facts` documents. 2: `status` may be
 /// `"incomplete"`; a destination's `usable_ports` and `exhaustion_ratio`
 /// count only ports really taken (reusable TIME_WAIT, listeners and bound
-/// ports left out).
-pub const SCHEMA_VERSION: u32 = 2;
+/// ports left out). 3: `facts.namespace` names the namespace (`names[]`,
+/// `holder_pid`, `target`), each destination its `processes[]`, and
+/// `facts.nat` the SNAT pressure (`snat_destinations[]`, `snat_port_range`,
+/// `conntrack_source`); `exhaustion_ratio` may be null.
+pub const SCHEMA_VERSION: u32 = 3;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct CheckReport<'a> {
     pub schema_version: u32,
     pub twtune_version: &'static str,
     pub kernel: KernelSummary<'a>,
-    /// "compliant", "changes_pending", "incomplete" or "error" — the verdict
-    /// the exit status is derived from ([`Status`]).
-    pub status: &'static str,
+    /// "compliant", "changes_pending", "incomplete" or "error": the verdict
+    /// the exit status is derived from.
+    pub status: Status,
     pub summary: Summary,
     pub findings: &'a [Finding],
     /// Key → the value `apply` would set (`value`, `rule`), or a conflict
@@ -38,7 +42,7 @@ pub struct CheckReport<'a> {
     pub facts: &'a Facts,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct KernelSummary<'a> {
     pub release: Option<&'a str>,
     /// "MAJOR.MINOR.PATCH", or null when the release does not parse.
@@ -54,7 +58,7 @@ impl<'a> KernelSummary<'a> {
     }
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, JsonSchema)]
 pub struct Summary {
     pub critical: usize,
     pub warning: usize,
@@ -94,7 +98,7 @@ pub fn check_report<'a>(
         schema_version: SCHEMA_VERSION,
         twtune_version: env!("CARGO_PKG_VERSION"),
         kernel: KernelSummary::of(facts),
-        status: status_word(evaluation),
+        status: Status::of(evaluation),
         summary: Summary::of(evaluation),
         findings: &evaluation.findings,
         recommendations: resolve_recommendations(&evaluation.findings),
@@ -116,13 +120,13 @@ pub fn check_report<'a>(
 }
 
 /// An entry of a report's `errors[]`: the file, and what is wrong in it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct ReportError {
     pub file: String,
     pub message: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct FactsReport<'a> {
     pub schema_version: u32,
     pub twtune_version: &'static str,

@@ -45,7 +45,7 @@ impl Checked {
 }
 
 /// A namespace listed but not checked, and why.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Skipped {
     pub inode: u64,
     pub reason: String,
@@ -69,7 +69,7 @@ pub fn overall(checked: &[Checked], failed: bool) -> Status {
     if failed { Status::Error } else { worst }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct AllNetnsReport<'a> {
     pub schema_version: u32,
     pub twtune_version: &'static str,
@@ -81,7 +81,7 @@ pub struct AllNetnsReport<'a> {
     pub skipped: &'a [Skipped],
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct NamespaceReport<'a> {
     pub inode: u64,
     pub names: &'a [String],

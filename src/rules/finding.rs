@@ -4,11 +4,14 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::sysctl::SysctlKey;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Info,
@@ -32,7 +35,7 @@ impl fmt::Display for Severity {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Finding {
     /// The rule id that fired.
     pub rule: String,
@@ -91,7 +94,7 @@ impl Finding {
 
 /// A rule that could not be decided, e.g. it needs the kernel version and the
 /// release did not parse. Never silently treated as passing or failing.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Undecided {
     pub rule: String,
     pub reason: String,
@@ -102,7 +105,7 @@ pub struct Undecided {
 /// its parity advice), or a conflict when equally severe findings disagree.
 /// The same policy as the planner (`apply::plan::build`), so `check` shows the
 /// value `apply` sets.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Resolved {
     Value {
@@ -110,6 +113,8 @@ pub enum Resolved {
         rule: String,
     },
     Conflict {
+        /// Always null: no value wins.
+        #[schemars(with = "()")]
         value: Option<String>,
         conflict: Vec<String>,
     },

@@ -192,6 +192,7 @@ fn all_netns_finds_every_namespace_with_its_own_counts_and_names() {
     let _close_wait = close_wait_in(named[1].path(), 2);
 
     let (doc, code) = all_netns_json();
+    crate::json_schema::assert_valid("check-all-netns", &doc, "check --all-netns --format json");
     assert!(code == 0 || code == 2, "exit {code}: {doc:#}");
     assert!(doc["schema_version"].is_u64(), "{doc:#}");
     assert!(doc["skipped"].is_array(), "{doc:#}");

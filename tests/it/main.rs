@@ -19,6 +19,7 @@ mod check_scenarios;
 mod completions;
 mod fuzz_replay;
 mod house;
+mod json_schema;
 mod kubernetes_emit;
 mod man_page;
 mod nagios;

@@ -9,6 +9,7 @@
 
 use std::io::BufRead;
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use std::net::IpAddr;
@@ -93,7 +94,7 @@ pub fn classify(line: &str) -> Result<Option<(Nat, String)>, String> {
     )))
 }
 
-#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct ConntrackSummary {
     pub entries: u64,
     pub snat: u64,

@@ -41,6 +41,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::counters::Counters;
@@ -48,7 +49,7 @@ use super::options::GatherOptions;
 use super::rates::Rates;
 use super::read::{FactError, open_streaming, read_dir_confined, read_optional};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum NatVerdict {
     Unknown,
@@ -60,7 +61,7 @@ pub enum NatVerdict {
 }
 
 /// Which question a signal answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum NatSide {
     /// This host translates other hosts' traffic (router, container host).
@@ -92,7 +93,7 @@ impl std::fmt::Display for NatVerdict {
 }
 
 /// What a NAT signal is, by the source that gave it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SignalName {
     ConntrackSnat,
@@ -126,7 +127,7 @@ impl std::fmt::Display for SignalName {
 }
 
 /// A source of NAT evidence that was read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 pub enum NatCheck {
     #[serde(rename = "conntrack")]
     Conntrack,
@@ -170,7 +171,7 @@ impl NatCheck {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct NatSignal {
     pub name: SignalName,
     /// "likely", "possible" or "weak": what this signal alone says.
@@ -179,7 +180,7 @@ pub struct NatSignal {
     pub evidence: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct NatFacts {
     /// The strongest weight of all signals (weak ones excepted).
     pub verdict: NatVerdict,

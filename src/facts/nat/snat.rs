@@ -26,6 +26,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
+use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -168,7 +169,7 @@ fn protocol_name(number: u8) -> String {
 }
 
 /// One destination as this host's SNAT sees it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct SnatDestination {
     /// The real destination, `"addr:port"` (`"[v6]:port"`).
     pub remote: String,
@@ -187,7 +188,7 @@ pub struct SnatDestination {
 }
 
 /// The source ports SNAT chooses from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct SnatPortRange {
     pub low: u16,
     pub high: u16,

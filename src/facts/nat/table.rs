@@ -8,10 +8,11 @@
 //! list changed over the years (`searched` → `clashres`, `delete_list`
 //! dropped), so fields are read by name and summed over the CPUs.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 /// Since boot, summed over CPUs; a field this kernel does not print is null.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct ConntrackStats {
     /// Inserts that lost a race (the same tuple confirmed twice: SNAT port
     /// clashes, parallel UDP DNS queries on one socket).

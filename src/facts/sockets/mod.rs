@@ -19,6 +19,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::kernel::KernelVersion;
@@ -70,7 +71,7 @@ const STATE_NAMES: [&str; 13] = [
 const LOOPBACK_IFINDEX: u32 = 1;
 
 /// Which TIME_WAIT sockets connect() may take over in this namespace.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReuseScope {
     /// tcp_tw_reuse = 0, or timestamps off: no reuse at all.
@@ -87,7 +88,7 @@ pub enum ReuseScope {
 /// reuse a TIME_WAIT port: tcp_tw_reuse covering the socket, the peer's
 /// timestamp recorded (so timestamps on here), and the TIME_WAIT older than
 /// the reuse delay.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct ReusePolicy {
     /// Runtime tcp_tw_reuse, when readable.
     pub tcp_tw_reuse: Option<i64>,
@@ -186,7 +187,7 @@ impl ReusePolicy {
 }
 
 /// Where the socket table was read from.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SocketSource {
     /// sock_diag over netlink, the live host's first choice.
@@ -213,7 +214,7 @@ impl std::fmt::Display for SocketSource {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]
 pub struct SocketFacts {
     /// "netlink" (sock_diag) or "proc" (/proc/net/tcp{,6}).
     pub source: SocketSource,
@@ -260,6 +261,9 @@ pub struct SocketFacts {
     /// Distinct outbound destinations seen, before the cut to the top 20.
     pub destination_count: u64,
     /// The highest exhaustion ratio of any destination (0 when none).
+    /// Infinite, which JSON writes as null, when a destination holds ports
+    /// and none is usable.
+    #[schemars(with = "Option<f64>")]
     pub max_exhaustion_ratio: f64,
     /// The whole range, all destinations together.
     pub host_ports: HostPorts,
@@ -272,7 +276,7 @@ pub struct SocketFacts {
 /// The ephemeral range as a whole: every client socket, whatever its
 /// destination. bind(0) and clients without a destination yet need a port
 /// no socket holds at all.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]
 pub struct HostPorts {
     /// Distinct usable ports a client socket holds that connect() could not
     /// take over (anything but TIME_WAIT it may reuse).
@@ -291,7 +295,7 @@ pub struct HostPorts {
     pub first_parity_ratio: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct PortCount {
     pub port: u16,
     pub time_wait: u64,
@@ -299,7 +303,7 @@ pub struct PortCount {
 
 /// One outbound destination: (local address, remote address, remote port),
 /// the unit the kernel's 4-tuple uniqueness makes ports scarce for.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Destination {
     /// "addr:port", IPv6 as `"[addr]:port"`.
     pub remote: String,
@@ -319,7 +323,9 @@ pub struct Destination {
     /// Whether tcp_tw_reuse (with timestamps) covers this destination.
     pub reuse_effective: bool,
     pub usable_ports: u32,
-    /// taken / usable_ports.
+    /// taken / usable_ports: infinite, which JSON writes as null, when no
+    /// port is usable and some are taken.
+    #[schemars(with = "Option<f64>")]
     pub exhaustion_ratio: f64,
     /// usable_ports / 60: the sustained rate of new connections this
     /// destination allows without TIME_WAIT reuse.
@@ -346,7 +352,7 @@ pub struct Destination {
 }
 
 /// A process holding ESTABLISHED sockets toward one destination.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct DestinationProcess {
     pub pid: u32,
     pub command: String,

@@ -18,9 +18,10 @@ use crate::facts::read::{read_dir_confined, read_link_confined, read_optional};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct SocketOwner {
     pub pid: u32,
     pub command: String,
