@@ -15,6 +15,7 @@ mod apply_fixture;
 mod apply_namespace;
 mod bad_input;
 mod check_scenarios;
+mod config_management;
 mod fuzz_replay;
 mod house;
 mod man_page;
