@@ -576,7 +576,7 @@ fn salt_state(sandbox: &Sandbox, state: &str, pillar: &str, extra: &[&str]) -> (
 }
 
 #[test]
-fn salt_state_test_mode_applies_then_clean_then_rolls_back() {
+fn salt_states_test_mode_apply_clean_rollback_and_errors() {
     require_engine("salt-call", PIP_ENGINES);
     let sandbox = Sandbox::new();
     let pillar = serde_json::json!({ "twtune": { "binary": TWTUNE } }).to_string();
@@ -616,21 +616,71 @@ fn salt_state_test_mode_applies_then_clean_then_rolls_back() {
     assert_eq!(state["result"], true, "{state}");
     sandbox.assert_unchanged("state.apply twtune.rolled_back");
 
+    // The custom state module: Salt-style changes, old/new per key and the
+    // drop-in's diff.
+    let sync = sandbox.run(
+        "salt-call",
+        &[
+            "--local",
+            "--config-dir",
+            sandbox.path("salt-conf").to_str().unwrap(),
+            "--log-level",
+            "quiet",
+            "saltutil.sync_states",
+        ],
+    );
+    assert!(sync.status.success(), "{}", both(&sync));
+    let (out, state) = salt_state(&sandbox, "twtune.module", &pillar, &["test=True"]);
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+    assert_eq!(state["result"], Value::Null, "pending: {state}");
+    assert_eq!(
+        state["changes"][TIMESTAMPS],
+        serde_json::json!({ "old": "0", "new": "1" }),
+        "{state}"
+    );
+    let diff = state["changes"][DROPIN]["diff"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(diff.contains("+net.ipv4.tcp_timestamps = 1"), "{state}");
+    sandbox.assert_unchanged("state.apply twtune.module test=True");
+    let (out, state) = salt_state(&sandbox, "twtune.module", &pillar, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+    assert_eq!(state["result"], true, "{state}");
+    assert_eq!(state["changes"][TIMESTAMPS]["new"], "1", "{state}");
+    sandbox.assert_applied("state.apply twtune.module");
+    let (out, state) = salt_state(&sandbox, "twtune.module", &pillar, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+    assert_eq!(state["changes"], serde_json::json!({}), "clean: {state}");
+    let (out, state) = salt_state(&sandbox, "twtune.rolled_back", &pillar, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+    assert_eq!(state["result"], true, "{state}");
+    sandbox.assert_unchanged("state.apply twtune.rolled_back, again");
+
     // An error fails the state with twtune's message, in test mode too.
     let bad = serde_json::json!({
         "twtune": { "binary": TWTUNE, "set": { "net.ipv4.tcp_tw_reuse": 7 } }
     })
     .to_string();
-    for extra in [&["test=True"][..], &[]] {
-        let (out, state) = salt_state(&sandbox, "twtune", &bad, extra);
-        assert_ne!(out.status.code(), Some(0), "{extra:?}: {}", both(&out));
-        assert_eq!(state["result"], false, "{extra:?}: {state}");
+    for (sls, extra) in [
+        ("twtune", &["test=True"][..]),
+        ("twtune", &[]),
+        ("twtune.module", &["test=True"]),
+        ("twtune.module", &[]),
+    ] {
+        let (out, state) = salt_state(&sandbox, sls, &bad, extra);
+        assert_ne!(
+            out.status.code(),
+            Some(0),
+            "{sls} {extra:?}: {}",
+            both(&out)
+        );
+        assert_eq!(state["result"], false, "{sls} {extra:?}: {state}");
         assert!(
             state["comment"]
                 .as_str()
                 .unwrap()
                 .contains("must be one of 0, 1 or 2"),
-            "{extra:?}: {state}"
+            "{sls} {extra:?}: {state}"
         );
         sandbox.assert_unchanged("a bad pillar");
     }
