@@ -373,6 +373,7 @@ fn ansible_collection_passes_ansible_test_sanity() {
 #[test]
 fn ansible_doc_renders_both_modules() {
     require_engine("ansible-doc", PIP_ENGINES);
+    let home = tempfile::tempdir().unwrap();
     for (module, expect) in [
         ("twtune.host.twtune", "rolled_back"),
         ("twtune.host.twtune_facts", "ansible_facts"),
@@ -381,7 +382,7 @@ fn ansible_doc_renders_both_modules() {
             .arg(module)
             .env("ANSIBLE_COLLECTIONS_PATH", integrations().join("ansible"))
             .env("ANSIBLE_NOCOLOR", "1")
-            .env("HOME", tempfile::tempdir().unwrap().path())
+            .env("HOME", home.path())
             .output()
             .unwrap();
         assert!(out.status.success(), "{module}: {}", both(&out));
@@ -421,6 +422,7 @@ fn puppet_apply(sandbox: &Sandbox, manifest: &str, extra: &[&str]) -> Output {
         ("ssldir", "puppet-ssl"),
         ("logdir", "puppet-log"),
         ("rundir", "puppet-run"),
+        ("publicdir", "puppet-public"),
     ] {
         args.push(format!("--{flag}={}", dir(name)));
     }
