@@ -159,6 +159,16 @@ fn ansible_playbook(sandbox: &Sandbox, playbook: &str, extra: &[&str]) -> Output
         .arg(format!("PATH={}", sandbox.path_env()))
         .arg(format!("HOME={}", sandbox.path("home").display()))
         .arg(format!("ANSIBLE_COLLECTIONS_PATH={collections}"))
+        // The local connection expands the remote ~ as the user's home
+        // (/root), not $HOME: its temporary files stay in the test's folder.
+        .arg(format!(
+            "ANSIBLE_REMOTE_TMP={}",
+            sandbox.path("home/remote-tmp").display()
+        ))
+        .arg(format!(
+            "ANSIBLE_LOCAL_TEMP={}",
+            sandbox.path("home/local-tmp").display()
+        ))
         .args([
             "ANSIBLE_NOCOLOR=1",
             "ANSIBLE_FORCE_COLOR=0",
@@ -193,6 +203,7 @@ fn saved_result(sandbox: &Sandbox) -> Value {
 const TUNED: &str = "    - twtune.host.twtune:";
 const FACTS: &str = "    - twtune.host.twtune_facts:";
 const ROLLED_BACK: &str = "    - twtune.host.twtune:\n        state: rolled_back";
+const NOT_TWTUNE: &str = "    - twtune.host.twtune:\n        binary: /bin/echo";
 const BAD_SET: &str = "    - twtune.host.twtune:\n        set:\n          net.ipv4.tcp_tw_reuse: 7";
 
 #[test]
@@ -299,6 +310,17 @@ fn ansible_check_diff_apply_idempotent_facts_rollback_and_errors() {
         );
         sandbox.assert_unchanged("a bad set");
     }
+
+    // Output that is not twtune's JSON fails the task and says so.
+    let not_twtune = ansible_play(&sandbox, "not_twtune.yml", NOT_TWTUNE);
+    let out = ansible_playbook(&sandbox, &not_twtune, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", both(&out));
+    assert!(
+        stdout(&out).contains("twtune printed no JSON document"),
+        "{}",
+        both(&out)
+    );
+    sandbox.assert_unchanged("a binary that is not twtune");
     sandbox.ns.assert_host_untouched();
 }
 
