@@ -17,6 +17,7 @@ mod apply_namespace;
 mod bad_input;
 mod check_scenarios;
 mod completions;
+mod config_management;
 mod fuzz_replay;
 mod house;
 mod json_schema;
