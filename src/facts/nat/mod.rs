@@ -325,7 +325,16 @@ fn conntrack_netlink(
     root: &Path,
     snat: &mut snat::SnatCounter,
 ) -> Option<Result<conntrack::ConntrackSummary, ctnetlink::CtError>> {
-    super::read::metadata_confined(&root.join("proc/sys/net/netfilter/nf_conntrack_count")).ok()?;
+    let count = super::read::read_optional(&root.join("proc/sys/net/netfilter/nf_conntrack_count"))
+        .ok()??;
+    // A dump walks every bucket of the conntrack hash, which all namespaces
+    // share since Linux 4.7 (56d52d4892d0; ctnetlink_dump_table filters by
+    // namespace as it goes), whatever this namespace holds: ~6 ms at this
+    // host's table size, two thirds of `--all-netns` at a hundred namespaces.
+    // A namespace whose count is 0 has nothing to dump.
+    if count.trim() == "0" {
+        return Some(Ok(conntrack::SummaryBuilder::default().finish()));
+    }
     let mut builder = conntrack::SummaryBuilder::default();
     let mut counted = snat::SnatCounter::default();
     let result = ctnetlink::dump(|entry| {
