@@ -176,6 +176,13 @@ fn evaluate_rule(
     budget: &Budget,
     findings: &mut Vec<Finding>,
 ) -> Result<(), Failure> {
+    if let Some(applies) = &rule.applies {
+        match applies.evaluate(context)? {
+            cel::Value::Bool(true) => {}
+            cel::Value::Bool(false) => return Ok(()),
+            other => return Err(format!("applies gave {other:?}, not true or false").into()),
+        }
+    }
     for path in &rule.requires {
         if lookup(view, path).is_none() {
             return Err(Failure::Undecided(unknown_reason(path, facts)));

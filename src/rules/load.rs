@@ -61,6 +61,7 @@ struct RawRule {
     disabled: bool,
     #[serde(default)]
     escalate: Vec<Spanned<RawEscalation>>,
+    applies: Option<Spanned<String>>,
     #[serde(default)]
     requires: Vec<Spanned<String>>,
     for_each: Option<Spanned<String>>,
@@ -108,6 +109,10 @@ pub struct Rule {
     pub severity: Severity,
     pub disabled: bool,
     pub escalate: Vec<Escalation>,
+    /// Where the rule has a question to answer at all: when this gives
+    /// false the rule is quiet, before `requires` can make it undecided
+    /// (a global limit in a namespace that cannot see it, say).
+    pub applies: Option<Expression>,
     pub requires: Vec<String>,
     pub for_each: Option<Expression>,
     pub when: Expression,
@@ -225,6 +230,11 @@ fn validate(
         .map(|s| compile("for_each", s, &[]))
         .transpose()?;
     let when = compile("when", &raw.when, bound)?;
+    let applies = raw
+        .applies
+        .as_ref()
+        .map(|s| compile("applies", s, &[]))
+        .transpose()?;
     let mut escalate = Vec::new();
     for e in &raw.escalate {
         let when = expr::compile(&e.get_ref().when, bound)
@@ -294,6 +304,7 @@ fn validate(
         severity: raw.severity,
         disabled: raw.disabled,
         escalate,
+        applies,
         requires,
         for_each,
         when,

@@ -14,6 +14,22 @@ fn a_fresh_namespace_has_kernel_defaults_and_is_not_the_host() {
     assert_eq!(doc["kernel"]["release"], release.trim());
 }
 
+/// tcp_max_orphans and the orphan count are the host's: a namespace cannot
+/// see the limit, and the question is the host check's, so the rule does not
+/// apply here rather than leaving every container's check undecided.
+#[test]
+fn a_fresh_namespace_is_compliant_with_the_host_wide_orphan_rule_left_to_the_host() {
+    let (doc, code) = in_private_netns(|| twtune_json(&["check", "--format", "json"]));
+    assert_eq!(code, 0);
+    assert!(
+        doc["facts"]["sysctl"]["net.ipv4.tcp_max_orphans"].is_null(),
+        "the kernel shows tcp_max_orphans in the initial namespace only"
+    );
+    assert_eq!(doc["status"], "compliant", "{doc:#}");
+    assert_eq!(doc["undecided"], serde_json::json!([]), "{doc:#}");
+    assert!(findings(&doc, "tcp-orphans-near-limit").is_empty());
+}
+
 #[test]
 fn timestamps_switched_off_in_the_namespace_are_found() {
     let (doc, code) = in_private_netns(|| {
