@@ -163,7 +163,8 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> anyhow::Result<Exit> {
         }
         let found = found.seen_holding_the_lock();
         eprintln!("twtune: {}", escape::lines(&found.notice()));
-        if let Some(record) = &found.journal.netns {
+        let namespace = found.journal.netns.clone();
+        if let Some(record) = &namespace {
             let path = found.path.display().to_string();
             super::netns::enter_recorded(cli, record, &path)?;
             announce_namespace(cli, record)?;
@@ -176,6 +177,7 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> anyhow::Result<Exit> {
             &runtime,
             persist.as_ref(),
             args.dry_run,
+            namespace.as_ref(),
         )?;
         if args.dry_run {
             return Ok(Exit::ChangesPending);
@@ -186,19 +188,25 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> anyhow::Result<Exit> {
         }
         let lock = lock.context("internal error: the lock was not taken")?;
         executor::recover(root, &lock).context("rollback failed")?;
-        finish_restore(cli, RollbackOf::Interrupted, &runtime, persist.as_ref())?;
+        finish_restore(
+            cli,
+            RollbackOf::Interrupted,
+            &runtime,
+            persist.as_ref(),
+            namespace.as_ref(),
+        )?;
         return Ok(Exit::Compliant);
     }
     // The last apply may have changed another namespace: return to it
     // before reading what its keys hold now.
     let last_path = state::last_apply_path(root);
-    if let Some(record) = journal::read(&last_path)
+    let namespace = journal::read(&last_path)
         .context("cannot read the last apply")?
-        .and_then(|last| last.netns)
-    {
-        super::netns::enter_recorded(cli, &record, &last_path.display().to_string())?;
-        announce_namespace(cli, &record)?;
-        options.netns = Some(record);
+        .and_then(|last| last.netns);
+    if let Some(record) = &namespace {
+        super::netns::enter_recorded(cli, record, &last_path.display().to_string())?;
+        announce_namespace(cli, record)?;
+        options.netns = Some(record.clone());
     }
     let Some((runtime, persist)) =
         executor::rollback_records(root).context("cannot read the last apply")?
@@ -220,6 +228,7 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> anyhow::Result<Exit> {
         &runtime,
         persist.as_ref(),
         args.dry_run,
+        namespace.as_ref(),
     )?;
     if nothing {
         return Ok(Exit::Compliant);
@@ -234,7 +243,13 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> anyhow::Result<Exit> {
     let lock = lock.context("internal error: the lock was not taken")?;
     executor::rollback_last(root, runtime.clone(), persist.clone(), &lock, &options)
         .context("rollback failed")?;
-    finish_restore(cli, RollbackOf::LastApply, &runtime, persist.as_ref())?;
+    finish_restore(
+        cli,
+        RollbackOf::LastApply,
+        &runtime,
+        persist.as_ref(),
+        namespace.as_ref(),
+    )?;
     Ok(Exit::Compliant)
 }
 
@@ -297,12 +312,13 @@ fn show_restore(
     runtime: &[KeyRecord],
     persist: Option<&FileRecord>,
     dry_run: bool,
+    namespace: Option<&journal::NetnsRecord>,
 ) -> anyhow::Result<()> {
     match cli.format {
         // JSON prints once, after the outcome is known, unless nothing will happen.
-        Format::Json if dry_run || (runtime.is_empty() && persist.is_none()) => {
-            emit_json(&RollbackReport::new(kind, runtime, persist, dry_run, false))
-        }
+        Format::Json if dry_run || (runtime.is_empty() && persist.is_none()) => emit_json(
+            &RollbackReport::new(kind, runtime, persist, dry_run, false).in_namespace(namespace),
+        ),
         Format::Json => Ok(()),
         _ => {
             emit(&render::human_restore(runtime, persist))?;
@@ -319,9 +335,12 @@ fn finish_restore(
     kind: RollbackOf,
     runtime: &[KeyRecord],
     persist: Option<&FileRecord>,
+    namespace: Option<&journal::NetnsRecord>,
 ) -> anyhow::Result<()> {
     match cli.format {
-        Format::Json => emit_json(&RollbackReport::new(kind, runtime, persist, false, true)),
+        Format::Json => emit_json(
+            &RollbackReport::new(kind, runtime, persist, false, true).in_namespace(namespace),
+        ),
         _ => Ok(emit("Restored.")?),
     }
 }

@@ -9,7 +9,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::{diff, escape};
-use crate::apply::journal::{FileRecord, KeyRecord};
+use crate::apply::journal::{FileRecord, KeyRecord, NetnsRecord};
 use crate::apply::manual::ManualFix;
 use crate::apply::plan::{Change, PersistPlan, Plan, Shadow};
 use crate::rules::Severity;
@@ -245,6 +245,18 @@ pub struct RollbackReport<'a> {
     pub persist: Option<RestoreFileReport<'a>>,
     pub rollback_of: RollbackOf,
     pub schema_version: u32,
+    /// The network namespace the rollback returned to (the one an
+    /// `apply --netns` changed); absent for the host's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<RollbackNamespace<'a>>,
+}
+
+/// The namespace of a rollback, as the journal recorded it.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RollbackNamespace<'a> {
+    pub inode: u64,
+    /// How `--netns` named it when it was changed.
+    pub target: &'a str,
 }
 
 /// One key, from its value now back to the recorded one.
@@ -292,7 +304,24 @@ impl<'a> RollbackReport<'a> {
             }),
             rollback_of: of,
             schema_version: PLAN_SCHEMA_VERSION,
+            namespace: None,
         }
+    }
+
+    /// Names the namespace the rollback returned to.
+    pub fn in_namespace(mut self, namespace: Option<&'a NetnsRecord>) -> Self {
+        self.namespace = namespace.map(|n| RollbackNamespace {
+            inode: n.inode,
+            target: &n.target,
+        });
+        if let Some(n) = &self.namespace {
+            self.comment.push_str(&format!(
+                " in network namespace {} (inode {})",
+                n.target, n.inode
+            ));
+            self.comment = one_line(&self.comment);
+        }
+        self
     }
 }
 

@@ -561,6 +561,19 @@ fn apply_netns_changes_that_namespace_only_and_rollback_returns_to_it() {
     let doc: Value = serde_json::from_slice(&check.stdout).unwrap();
     assert_eq!(doc["facts"]["sysctl"]["net.ipv4.tcp_fin_timeout"], "31");
 
+    let planned = sandbox.twtune(&["rollback", "--dry-run", "--format", "json"]);
+    assert_eq!(planned.status.code(), Some(2), "{}", stderr(&planned));
+    let planned: Value = serde_json::from_slice(&planned.stdout).unwrap();
+    crate::json_schema::assert_valid("rollback", &planned, "a rollback into a namespace");
+    assert_eq!(planned["namespace"]["target"], "ns-target", "{planned:#}");
+    assert_eq!(planned["namespace"]["inode"], last["netns"]["inode"]);
+    assert!(
+        planned["comment"]
+            .as_str()
+            .unwrap()
+            .contains("in network namespace ns-target (inode "),
+        "{planned:#}"
+    );
     let rolled = sandbox.twtune(&["rollback", "--yes"]);
     assert_eq!(rolled.status.code(), Some(0), "{}", stderr(&rolled));
     assert!(
