@@ -161,11 +161,17 @@ pub fn decode_tuple(buf: &[u8]) -> Option<(u8, CtTuple)> {
             }
         }
     }
+    let (src, dst) = (src?, dst?);
+    // The kernel writes both addresses of a tuple in its one family; a
+    // message mixing them is garbage, not an entry (found by fuzzing).
+    if src.is_ipv4() != dst.is_ipv4() {
+        return None;
+    }
     Some((
         protocol?,
         CtTuple {
-            src: src?,
-            dst: dst?,
+            src,
+            dst,
             sport,
             dport,
         },
@@ -378,6 +384,24 @@ mod tests {
         assert_eq!((e.reply.sport, e.reply.dport), (Some(8080), Some(40007)));
         // Not finished: more buffers follow.
         assert_eq!(decode(&masqueraded(), |_| {}), Ok(Progress::More));
+    }
+
+    #[test]
+    fn a_tuple_mixing_address_families_is_no_entry() {
+        let ip = nest(
+            CTA_TUPLE_IP,
+            &[
+                attr(CTA_IP_V4_SRC, &[192, 0, 2, 2]),
+                attr(CTA_IP_V6_DST, &[0; 16]),
+            ],
+        );
+        let proto = nest(CTA_TUPLE_PROTO, &[attr(CTA_PROTO_NUM, &[6])]);
+        assert_eq!(decode_tuple(&[ip.clone(), proto.clone()].concat()), None);
+        let same = nest(
+            CTA_TUPLE_IP,
+            &[attr(CTA_IP_V6_SRC, &[0; 16]), attr(CTA_IP_V6_DST, &[0; 16])],
+        );
+        assert!(decode_tuple(&[same, proto].concat()).is_some());
     }
 
     #[test]
