@@ -18,6 +18,7 @@ pub mod counters;
 pub mod kernel;
 pub mod namespace;
 pub mod nat;
+pub mod netlink;
 pub mod netns;
 mod options;
 pub mod persisted;

@@ -16,17 +16,13 @@
 //! before that), builds an owned message with a `Vec` of attributes per entry,
 //! the per-record allocation the sock_diag measurement showed to cost about ten
 //! times the decoding itself, and brings netlink-packet-core and -utils for
-//! what is five attribute types here. The socket side is the same few nix
-//! calls diag.rs already makes.
+//! what is five attribute types here. The socket side is
+//! [`crate::facts::netlink::dump`], which sock_diag uses too.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::os::fd::{AsRawFd, OwnedFd};
 
 use nix::errno::Errno;
-use nix::sys::socket::{
-    AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType, bind, recv, send,
-    socket,
-};
+use nix::sys::socket::SockProtocol;
 
 use super::snat::{CtEntry, CtTuple};
 
@@ -71,11 +67,19 @@ pub enum CtError {
     Truncated { offset: usize, detail: &'static str },
 }
 
-/// What a receive buffer ended with.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Progress {
-    More,
-    Done,
+pub use crate::facts::netlink::Progress;
+use crate::facts::netlink::TransportError;
+
+impl From<TransportError> for CtError {
+    fn from(error: TransportError) -> Self {
+        match error {
+            TransportError::Socket(e) => CtError::Socket(e),
+            TransportError::Closed => CtError::Truncated {
+                offset: 0,
+                detail: "socket closed before NLMSG_DONE",
+            },
+        }
+    }
 }
 
 /// An IPCTNL_MSG_CT_GET dump request for every entry of this namespace's
@@ -249,33 +253,9 @@ pub fn decode(buf: &[u8], mut each: impl FnMut(CtEntry)) -> Result<Progress, CtE
 /// Needs CAP_NET_ADMIN (nfnetlink checks it for every message): without it
 /// the kernel answers EPERM.
 pub fn dump(mut each: impl FnMut(CtEntry)) -> Result<(), CtError> {
-    let fd: OwnedFd = socket(
-        AddressFamily::Netlink,
-        SockType::Raw,
-        SockFlag::SOCK_CLOEXEC,
-        SockProtocol::NetlinkNetFilter,
-    )
-    .map_err(CtError::Socket)?;
-    bind(fd.as_raw_fd(), &NetlinkAddr::new(0, 0)).map_err(CtError::Socket)?;
-    send(fd.as_raw_fd(), &encode_request(1), MsgFlags::empty()).map_err(CtError::Socket)?;
-    // As for sock_diag: the kernel fills a dump skb up to about 32 KiB.
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = match recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
-            Ok(n) => n,
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(CtError::Socket(e)),
-        };
-        if n == 0 {
-            return Err(CtError::Truncated {
-                offset: 0,
-                detail: "socket closed before NLMSG_DONE",
-            });
-        }
-        if decode(&buf[..n], &mut each)? == Progress::Done {
-            return Ok(());
-        }
-    }
+    crate::facts::netlink::dump(SockProtocol::NetlinkNetFilter, &encode_request(1), |buf| {
+        decode(buf, &mut each)
+    })
 }
 
 #[cfg(test)]

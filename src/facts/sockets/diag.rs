@@ -22,13 +22,9 @@
 //! reason: freed one at a time, those records leave peak RSS unchanged.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::os::fd::{AsRawFd, OwnedFd};
 
 use nix::errno::Errno;
-use nix::sys::socket::{
-    AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType, bind, recv, send,
-    socket,
-};
+use nix::sys::socket::SockProtocol;
 
 use super::record::SockRecord;
 
@@ -86,11 +82,19 @@ pub fn encode_request(
     buf
 }
 
-/// What a receive buffer ended with.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Progress {
-    More,
-    Done,
+pub use crate::facts::netlink::Progress;
+use crate::facts::netlink::TransportError;
+
+impl From<TransportError> for DiagError {
+    fn from(error: TransportError) -> Self {
+        match error {
+            TransportError::Socket(e) => DiagError::Socket(e),
+            TransportError::Closed => DiagError::Truncated {
+                offset: 0,
+                detail: "socket closed before NLMSG_DONE",
+            },
+        }
+    }
 }
 
 fn u32_at(b: &[u8], at: usize) -> u32 {
@@ -189,35 +193,11 @@ pub fn decode(buf: &[u8], mut each: impl FnMut(SockRecord)) -> Result<Progress, 
 
 /// Streams every TCP socket of `family` in `states` to `each`.
 pub fn dump(family: u8, states: u32, mut each: impl FnMut(SockRecord)) -> Result<(), DiagError> {
-    let fd: OwnedFd = socket(
-        AddressFamily::Netlink,
-        SockType::Raw,
-        SockFlag::SOCK_CLOEXEC,
+    crate::facts::netlink::dump(
         SockProtocol::NetlinkSockDiag,
+        &encode_request(family, states, 1),
+        |buf| decode(buf, &mut each),
     )
-    .map_err(DiagError::Socket)?;
-    bind(fd.as_raw_fd(), &NetlinkAddr::new(0, 0)).map_err(DiagError::Socket)?;
-    let request = encode_request(family, states, 1);
-    send(fd.as_raw_fd(), &request, MsgFlags::empty()).map_err(DiagError::Socket)?;
-    // The kernel fills a dump skb up to the largest read seen, capped near
-    // 32 KiB (netlink_recvmsg), so a bigger buffer would only waste memory.
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = match recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
-            Ok(n) => n,
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(DiagError::Socket(e)),
-        };
-        if n == 0 {
-            return Err(DiagError::Truncated {
-                offset: 0,
-                detail: "socket closed before NLMSG_DONE",
-            });
-        }
-        if decode(&buf[..n], &mut each)? == Progress::Done {
-            return Ok(());
-        }
-    }
 }
 
 #[cfg(test)]
