@@ -127,6 +127,10 @@ fn decode_crate(buffers: &[&[u8]]) -> Result<Seen> {
                         local_port: id.source_port,
                         remote: id.destination_address,
                         remote_port: id.destination_port,
+                        bound_dev_if: id.interface_id,
+                        // The crate's Timer::TimeWait drops the time left;
+                        // the checksum covers neither of these two fields.
+                        timer_left_ms: None,
                         inode: u64::from(response.header.inode),
                     });
                 }
