@@ -20,27 +20,7 @@ fn signal<'a>(facts: &'a Value, name: &str) -> Option<&'a Value> {
 
 #[test]
 fn masquerading_router_is_likely_and_its_ends_see_none() {
-    require_tool("nft", "nftables");
-    let client = NamedNs::new("client");
-    let router = NamedNs::new("router");
-    let server = NamedNs::new("server");
-    veth(&client, "c0", "192.0.2.2/24", &router, "rc", "192.0.2.1/24");
-    veth(
-        &router,
-        "rs",
-        "198.51.100.1/24",
-        &server,
-        "s0",
-        "198.51.100.2/24",
-    );
-    client.ip(&["route", "add", "default", "via", "192.0.2.1"]);
-    router.exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-    router.exec(&["nft", "add table ip nat"]);
-    router.exec(&[
-        "nft",
-        "add chain ip nat post { type nat hook postrouting priority 100 ; }",
-    ]);
-    router.exec(&["nft", "add rule ip nat post oifname rs masquerade"]);
+    let (client, router, server) = masquerading_router("", "masquerade");
 
     let listening = server.run(|| {
         let listener = TcpListener::bind(addr("198.51.100.2:8080")).unwrap();

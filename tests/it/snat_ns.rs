@@ -15,30 +15,8 @@ const SERVER: &str = "198.51.100.2:8080";
 /// Client → router (masquerade to :40000-40099) → server, `connections`
 /// held open while the router's check runs.
 fn router_check_with(connections: usize) -> Value {
-    require_tool("nft", "nftables");
-    let client = NamedNs::new("procs-snat-client");
-    let router = NamedNs::new("procs-snat-router");
-    let server = NamedNs::new("procs-snat-server");
-    veth(&client, "c0", "192.0.2.2/24", &router, "rc", "192.0.2.1/24");
-    veth(
-        &router,
-        "rs",
-        "198.51.100.1/24",
-        &server,
-        "s0",
-        "198.51.100.2/24",
-    );
-    client.ip(&["route", "add", "default", "via", "192.0.2.1"]);
-    router.exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-    router.exec(&["nft", "add table ip nat"]);
-    router.exec(&[
-        "nft",
-        "add chain ip nat post { type nat hook postrouting priority 100 ; }",
-    ]);
-    router.exec(&[
-        "nft",
-        "add rule ip nat post oifname rs meta l4proto tcp masquerade to :40000-40099",
-    ]);
+    let (client, router, server) =
+        masquerading_router("procs-snat-", "meta l4proto tcp masquerade to :40000-40099");
     // The listener stays in the server's namespace after its thread ends;
     // the kernel completes the handshakes from its backlog (128 > 80).
     let listener: TcpListener = server

@@ -273,6 +273,36 @@ pub fn veth(a: &NamedNs, a_if: &str, a_addr: &str, b: &NamedNs, b_if: &str, b_ad
     b.ip(&["link", "set", b_if, "up"]);
 }
 
+/// Three namespaces, client 192.0.2.2 → router → server 198.51.100.2
+/// (documentation ranges, RFC 5737), the router forwarding and source-NATing
+/// what leaves toward the server with nftables `rule` (a postrouting
+/// statement after `oifname rs`, such as `masquerade`). Named `PREFIX-client`,
+/// `PREFIX-router`, `PREFIX-server`; returned in that order.
+pub fn masquerading_router(prefix: &str, rule: &str) -> (NamedNs, NamedNs, NamedNs) {
+    require_tool("nft", "nftables");
+    let client = NamedNs::new(&format!("{prefix}client"));
+    let router = NamedNs::new(&format!("{prefix}router"));
+    let server = NamedNs::new(&format!("{prefix}server"));
+    veth(&client, "c0", "192.0.2.2/24", &router, "rc", "192.0.2.1/24");
+    veth(
+        &router,
+        "rs",
+        "198.51.100.1/24",
+        &server,
+        "s0",
+        "198.51.100.2/24",
+    );
+    client.ip(&["route", "add", "default", "via", "192.0.2.1"]);
+    router.exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    router.exec(&["nft", "add table ip nat"]);
+    router.exec(&[
+        "nft",
+        "add chain ip nat post { type nat hook postrouting priority 100 ; }",
+    ]);
+    router.exec(&["nft", &format!("add rule ip nat post oifname rs {rule}")]);
+    (client, router, server)
+}
+
 pub fn addr(text: &str) -> SocketAddr {
     text.parse().expect("socket address")
 }
