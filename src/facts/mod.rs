@@ -26,6 +26,7 @@ pub mod ports;
 pub mod rates;
 mod read;
 pub mod sockets;
+pub mod trace;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -149,23 +150,50 @@ pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
 
     // With --sample, the sockets are listed at both ends of the interval too,
     // so each destination gets its own rate of new connections.
-    let (before, first_listing) = match options.sample {
+    // As root on a live host the sample is also traced (facts::trace): who
+    // connects, who closes first, whose connect() fails.
+    let (before, first_listing, trace) = match options.sample {
         Some(interval) => {
+            let mut tracer = match options.is_live() {
+                true => trace::Tracer::start(),
+                false => Err("a --root tree has no running kernel to trace".to_string()),
+            };
+            #[cfg(feature = "test-hooks")]
+            if tracer.is_ok()
+                && let Some(path) = std::env::var_os("TWTUNE_TEST_TRACE_READY")
+            {
+                let _ = std::fs::write(path, "tracing\n");
+            }
             let before = gather_counters(root)?;
             let listing = sockets::first_sample(options)?;
             let start = std::time::Instant::now();
-            rates::wait(interval);
+            rates::wait_with(interval, trace::POLL, || {
+                if let Ok(t) = &mut tracer {
+                    t.poll();
+                }
+            });
+            let trace = match tracer {
+                Ok(t) => t.finish(),
+                Err(reason) => trace::Trace {
+                    facts: trace::TracingFacts::unavailable(reason),
+                    ..Default::default()
+                },
+            };
             (
                 Some((before, start.elapsed())),
                 listing.map(|l| (l, start.elapsed())),
+                Some(trace),
             )
         }
-        None => (None, None),
+        None => (None, None, None),
     };
     let counters = gather_counters(root)?;
     let rates = before.map(|(before, elapsed)| rates::compute(&before, &counters, elapsed));
     let namespace = namespace::gather(root, kernel.version, options.namespace.as_ref())?;
-    let sockets = sockets::gather(options, kernel.version, &sysctl, first_listing)?;
+    let mut sockets = sockets::gather(options, kernel.version, &sysctl, first_listing)?;
+    if let (Some(sockets), Some(trace)) = (&mut sockets, &trace) {
+        sockets::creators::apply_trace(sockets, trace);
+    }
     let nat = nat::gather(
         options,
         sysctl.get("net.ipv4.ip_forward").map(String::as_str),

@@ -147,11 +147,14 @@ pub fn compute(before: &Counters, after: &Counters, interval: Duration) -> Rates
 
 /// Sleeps for `duration`; on a terminal, shows how long is left on stderr.
 pub fn wait(duration: Duration) {
+    wait_with(duration, Duration::from_millis(200), || {});
+}
+
+/// Sleeps for `duration`, calling `tick` at least every `every` (a trace
+/// reads its rings there); on a terminal, shows how long is left on stderr.
+pub fn wait_with(duration: Duration, every: Duration, mut tick: impl FnMut()) {
     let mut stderr = std::io::stderr();
-    if !stderr.is_terminal() {
-        std::thread::sleep(duration);
-        return;
-    }
+    let terminal = stderr.is_terminal();
     let start = Instant::now();
     loop {
         let elapsed = start.elapsed();
@@ -159,13 +162,19 @@ pub fn wait(duration: Duration) {
             break;
         }
         let left = duration - elapsed;
-        let _ = write!(
-            stderr,
-            "\rsampling counters: {:.1}s left ",
-            left.as_secs_f64()
-        );
-        let _ = stderr.flush();
-        std::thread::sleep(left.min(Duration::from_millis(200)));
+        if terminal {
+            let _ = write!(
+                stderr,
+                "\rsampling counters: {:.1}s left ",
+                left.as_secs_f64()
+            );
+            let _ = stderr.flush();
+        }
+        std::thread::sleep(left.min(every));
+        tick();
+    }
+    if !terminal {
+        return;
     }
     let _ = write!(stderr, "\r\x1b[2K");
     let _ = stderr.flush();

@@ -8,6 +8,7 @@
 //! distinct destinations and listening ports, never with the number of
 //! sockets. Listening ports are gathered first because attribution needs them.
 
+pub mod creators;
 pub mod diag;
 pub mod owners;
 pub mod proc_tcp;
@@ -271,6 +272,11 @@ pub struct SocketFacts {
     pub close_wait_processes: Vec<SocketOwner>,
     /// CLOSE_WAIT sockets no readable process holds (gone, or not ours to see).
     pub close_wait_unattributed: u64,
+    /// connect() and bind() calls that failed with EADDRNOTAVAIL or
+    /// EADDRINUSE during a traced `--sample`, per process, most first.
+    pub connect_failures: Vec<creators::ConnectFailure>,
+    /// Whether the sample was traced, and what tracing saw.
+    pub tracing: super::trace::TracingFacts,
 }
 
 /// The ephemeral range as a whole: every client socket, whatever its
@@ -349,6 +355,16 @@ pub struct Destination {
     /// ESTABLISHED sockets toward it no readable process holds (gone, or
     /// not ours to see without root).
     pub processes_unattributed: u64,
+    /// Who made its connections and TIME_WAIT, most active closes first.
+    pub creators: Vec<creators::Creator>,
+    /// "traced": `creators` come from the kernel's tracepoints during
+    /// `--sample`; "inferred": from socket listings (see
+    /// `attribution_method`).
+    pub attribution: creators::Attribution,
+    /// How `creators` were found, in words.
+    pub attribution_method: String,
+    /// Traced connect() failures toward it (EADDRNOTAVAIL: no port left).
+    pub connect_failures: Vec<creators::DestinationFailure>,
 }
 
 /// A process holding ESTABLISHED sockets toward one destination.
@@ -720,7 +736,7 @@ impl Aggregator {
             .into_iter()
             .enumerate()
             .map(|(index, (key, c))| {
-                let processes =
+                let processes: Vec<DestinationProcess> =
                     owners::owners_of(&holders, Interest::Destination(index), TOP_PROCESSES)
                         .into_iter()
                         .map(|o| DestinationProcess {
@@ -752,6 +768,10 @@ impl Aggregator {
                     headroom_per_second: (f64::from(usable) - c.time_wait as f64) / lifetime,
                     new_per_second,
                     seconds_to_exhaustion: None,
+                    creators: creators::inferred(&processes),
+                    attribution: creators::Attribution::Inferred,
+                    attribution_method: creators::INFERRED_FROM_HOLDERS.to_string(),
+                    connect_failures: Vec::new(),
                     processes,
                     processes_unattributed: (c.established_inodes.len() as u64)
                         .saturating_sub(named),
@@ -808,6 +828,8 @@ impl Aggregator {
             host_ports,
             close_wait_processes,
             close_wait_unattributed,
+            connect_failures: Vec::new(),
+            tracing: Default::default(),
         };
         apply_headroom(&mut facts);
         facts
@@ -1378,6 +1400,8 @@ mod tests {
             "host_ports",
             "close_wait_processes",
             "fallback_reason",
+            "connect_failures",
+            "tracing",
         ] {
             assert!(json.get(field).is_some(), "{field}");
         }

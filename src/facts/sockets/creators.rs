@@ -1,0 +1,201 @@
+//! Who creates a destination's connections and TIME_WAIT: traced during
+//! `--sample` (facts::trace), otherwise inferred from the socket listings.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use super::{DestinationProcess, SocketFacts, apply_headroom};
+use crate::facts::cgroup;
+use crate::facts::trace::{DestTuple, Trace, TracedProcess, errno_name};
+
+/// How many creators each destination lists.
+pub const TOP_CREATORS: usize = 10;
+
+pub const INFERRED_FROM_HOLDERS: &str = "the processes holding its ESTABLISHED connections now (TIME_WAIT sockets have no owner); connects and active_closes unknown";
+pub const TRACED: &str = "sock:inet_sock_set_state during the sample: CLOSE→SYN_SENT in the connecting task (connects), ESTABLISHED→FIN_WAIT1 in the closing task (active_closes)";
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Attribution {
+    Traced,
+    #[default]
+    Inferred,
+}
+
+/// A process that opened or closed connections toward a destination.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct Creator {
+    pub pid: u32,
+    /// Its command (`comm`): from /proc when first seen, or from the
+    /// kernel's exit record for a process that exited first; "?" when
+    /// neither was seen.
+    pub command: String,
+    /// Its cgroup path (/proc/PID/cgroup at first sight); null when it
+    /// exited before it was seen, or when inferred.
+    pub cgroup: Option<String>,
+    /// The container or pod the cgroup path names, if any.
+    pub container: Option<String>,
+    /// Connections it opened toward the destination during the sample;
+    /// null when inferred.
+    pub connects: Option<u64>,
+    /// Connections toward it this process closed first (each one a
+    /// TIME_WAIT here); null when inferred from live connections alone.
+    pub active_closes: Option<u64>,
+    /// Whether it exited during the sample.
+    pub exited: bool,
+}
+
+/// A traced failure toward one destination.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct DestinationFailure {
+    pub pid: u32,
+    pub command: String,
+    pub errno: String,
+    pub count: u64,
+}
+
+/// connect() or bind() calls of one process that failed for want of a port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct ConnectFailure {
+    pub pid: u32,
+    pub command: String,
+    /// "EADDRNOTAVAIL" (connect(): no free port toward that destination)
+    /// or "EADDRINUSE" (bind(): the port is taken).
+    pub errno: String,
+    pub count: u64,
+    /// "connect" or "bind".
+    pub syscall: String,
+    /// "addr:port" of a failed connect() (its socket went SYN_SENT→CLOSE
+    /// with no source port); null for bind(), which has none.
+    pub destination: Option<String>,
+}
+
+/// Creators from the holders of live connections: the old inference.
+pub fn inferred(processes: &[DestinationProcess]) -> Vec<Creator> {
+    processes
+        .iter()
+        .map(|p| Creator {
+            pid: p.pid,
+            command: p.command.clone(),
+            cgroup: None,
+            container: None,
+            connects: None,
+            active_closes: None,
+            exited: false,
+        })
+        .collect()
+}
+
+fn command(p: &TracedProcess) -> String {
+    p.command.clone().unwrap_or_else(|| "?".to_string())
+}
+
+fn creator(p: &TracedProcess, connects: u64, active_closes: u64) -> Creator {
+    let container = p
+        .cgroup
+        .as_deref()
+        .and_then(cgroup::container_of)
+        .map(|c| c.label());
+    Creator {
+        pid: p.pid,
+        command: command(p),
+        cgroup: p.cgroup.clone(),
+        container,
+        connects: Some(connects),
+        active_closes: Some(active_closes),
+        exited: p.exited,
+    }
+}
+
+fn key_of(local: &str, remote: &str) -> Option<DestTuple> {
+    let local: IpAddr = local.parse().ok()?;
+    let remote: SocketAddr = remote.parse().ok()?;
+    Some(DestTuple {
+        local: local.to_canonical(),
+        remote: remote.ip().to_canonical(),
+        remote_port: remote.port(),
+    })
+}
+
+fn format_dest(d: &DestTuple) -> String {
+    SocketAddr::new(d.remote, d.remote_port).to_string()
+}
+
+/// Puts a traced sample's counts into the socket facts: each kept
+/// destination's creators and connect rate, and the failures. A process
+/// seen in another network namespace is left out (see facts::trace).
+pub fn apply_trace(facts: &mut SocketFacts, trace: &Trace) {
+    facts.tracing = trace.facts.clone();
+    if !trace.facts.is_traced() {
+        return;
+    }
+    let ours = |index: usize| trace.in_this_namespace(&trace.processes[index]) != Some(false);
+    let mut by_dest: HashMap<DestTuple, Vec<(usize, u64, u64)>> = HashMap::new();
+    for (&(process, dest), counts) in &trace.per_destination {
+        if ours(process) {
+            by_dest
+                .entry(dest)
+                .or_default()
+                .push((process, counts.connects, counts.active_closes));
+        }
+    }
+    let secs = trace.facts.duration_seconds.max(f64::MIN_POSITIVE);
+    for d in &mut facts.destinations {
+        let Some(key) = key_of(&d.local, &d.remote) else {
+            continue;
+        };
+        d.attribution = Attribution::Traced;
+        d.attribution_method = TRACED.to_string();
+        let mut found = by_dest.remove(&key).unwrap_or_default();
+        let connects: u64 = found.iter().map(|(_, c, _)| c).sum();
+        d.new_per_second = Some(crate::facts::rates::round_rate(connects as f64 / secs));
+        found.sort_by(|a, b| {
+            b.2.cmp(&a.2)
+                .then(b.1.cmp(&a.1))
+                .then(trace.processes[a.0].pid.cmp(&trace.processes[b.0].pid))
+        });
+        found.truncate(TOP_CREATORS);
+        d.creators = found
+            .into_iter()
+            .map(|(p, connects, closes)| creator(&trace.processes[p], connects, closes))
+            .collect();
+        let mut failures: Vec<DestinationFailure> = trace
+            .failures
+            .iter()
+            .filter(|(k, _)| k.destination == Some(key) && ours(k.process))
+            .map(|(k, &count)| DestinationFailure {
+                pid: trace.processes[k.process].pid,
+                command: command(&trace.processes[k.process]),
+                errno: errno_name(k.errno).to_string(),
+                count,
+            })
+            .collect();
+        failures.sort_by(|a, b| b.count.cmp(&a.count).then(a.pid.cmp(&b.pid)));
+        d.connect_failures = failures;
+    }
+    let mut failures: Vec<ConnectFailure> = trace
+        .failures
+        .iter()
+        .filter(|(k, _)| ours(k.process))
+        .map(|(k, &count)| ConnectFailure {
+            pid: trace.processes[k.process].pid,
+            command: command(&trace.processes[k.process]),
+            errno: errno_name(k.errno).to_string(),
+            count,
+            syscall: k.syscall.as_str().to_string(),
+            destination: k.destination.as_ref().map(format_dest),
+        })
+        .collect();
+    failures.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then(a.pid.cmp(&b.pid))
+            .then(a.syscall.cmp(&b.syscall))
+            .then(a.destination.cmp(&b.destination))
+    });
+    facts.connect_failures = failures;
+    apply_headroom(facts);
+}
