@@ -17,7 +17,7 @@ use crate::sysctl::SysctlKey;
 /// `holder_pid`, `target`), each destination its `processes[]`, and
 /// `facts.nat` the SNAT pressure (`snat_destinations[]`, `snat_port_range`,
 /// `conntrack_source`); `exhaustion_ratio` may be null.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct CheckReport<'a> {

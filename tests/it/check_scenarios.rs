@@ -343,10 +343,14 @@ fn an_unparsable_kernel_release_leaves_version_rules_undecided_and_exits_by_the_
     // Exactly the version-gated rules.
     assert_eq!(
         undecided,
-        ["ip-local-port-range-parity", "tcp-tw-reuse-2-before-4-18"]
+        [
+            "connect-port-scan-cost",
+            "ip-local-port-range-parity",
+            "tcp-tw-reuse-2-before-4-18"
+        ]
     );
     assert!(
-        doc["undecided"][1]["reason"]
+        doc["undecided"][2]["reason"]
             .as_str()
             .unwrap()
             .contains("\"custom-build\" does not parse")
@@ -596,7 +600,7 @@ fn json_has_the_documented_shape() {
     let doc = Scenario::fixture("centos7-tw-recycle")
         .twtune(&["check", "--format", "json"])
         .json();
-    assert_eq!(doc["schema_version"], 3);
+    assert_eq!(doc["schema_version"], 4);
     for field in [
         "kernel",
         "status",
@@ -834,7 +838,7 @@ fn widening_a_narrow_range_names_listeners_nodeports_and_firewalls() {
 }
 
 #[test]
-fn same_parity_ends_say_connect_never_uses_the_top_port_and_cite_4_2() {
+fn same_parity_ends_say_the_low_end_is_lost_and_cite_4_6() {
     let run = Scenario::fixture("debian12-defaults")
         .sysctl("ip_local_port_range", "32768\t61000")
         .twtune(&["check", "--format", "json"])
@@ -844,7 +848,7 @@ fn same_parity_ends_say_connect_never_uses_the_top_port_and_cite_4_2() {
         f["message"]
             .as_str()
             .unwrap()
-            .contains("connect() never uses the top port 61000")
+            .contains("almost always the low end 32768")
     );
     let refs = f["references"].to_string();
     assert!(

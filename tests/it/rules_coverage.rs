@@ -82,10 +82,19 @@ const CASES: &[Case] = &[
     },
     Case {
         rule: "ip-local-port-range-parity",
-        fires: || debian12().sysctl("ip_local_port_range", "32768\t61000"),
-        // The same range on 3.10, before connect() walked by parity.
+        // Same-parity ends on 4.6, the first kernel with the two-pass walk
+        // (1580ab63fc9a) ...
+        fires: || {
+            debian12()
+                .write("proc/sys/kernel/osrelease", "4.6.0\n")
+                .sysctl("ip_local_port_range", "32768\t61000")
+        },
+        // ... and on 4.5, whose walk (07f4c90062f8: an even start only)
+        // still visits every port.
         quiet: || {
-            Scenario::fixture("centos7-tw-recycle").sysctl("ip_local_port_range", "32768\t61000")
+            debian12()
+                .write("proc/sys/kernel/osrelease", "4.5.7\n")
+                .sysctl("ip_local_port_range", "32768\t61000")
         },
     },
     Case {

@@ -220,25 +220,130 @@ fn time_wait_line(
 }
 
 #[test]
-fn aged_time_wait_under_reuse_1_is_free_and_raises_no_alarm() {
-    // 150 TIME_WAIT toward a remote backend, 30 s old: reuse=1 may take them all.
+fn aged_time_wait_toward_a_peer_of_unknown_timestamps_is_judged_without_reuse() {
+    // 150 TIME_WAIT toward a remote backend, 30 s old, reuse=1: connect()
+    // may take them over only if the peer sends timestamps, which
+    // /proc/net/tcp cannot show. The severity comes from the figure
+    // without reuse; the message gives the one with it.
     let mut text = HEADER.to_string();
     for i in 0..150u16 {
         text += &time_wait_line(usize::from(i), (HOST, 40000 + i), BACKEND, 30_000);
     }
     let run = scenario("1", HOST, BACKEND)
         .write("proc/net/tcp", &text)
+        .twtune(&["check", "--format", "json"])
+        .expect_code(2);
+    let doc = run.json();
+    let d = &doc["facts"]["sockets"]["destinations"][0];
+    assert_eq!(d["peer_timestamps"], serde_json::Value::Null, "{d}");
+    assert_eq!(d["time_wait_reusable"], 0, "{d}");
+    assert_eq!(d["time_wait_unconfirmed"], 150, "{d}");
+    assert_eq!(d["taken"], 150, "{d}");
+    assert_eq!(d["taken_if_peer_timestamps"], 0, "{d}");
+    assert_eq!(d["ratio_without_reuse"], 0.75, "{d}");
+    assert_eq!(d["ratio_if_peer_timestamps"], 0.0, "{d}");
+    // tcp_tw_reuse is already 1: nothing to recommend for it.
+    assert!(run.findings("tcp-tw-reuse-outbound-pressure").is_empty());
+    let dry = run.findings("ephemeral-ports-exhausted-toward-destination");
+    assert_eq!(dry.len(), 1, "{}", doc["findings"]);
+    assert_eq!(dry[0]["severity"], "warning");
+    let message = dry[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("150 of them would be reusable if the peer sends TCP timestamps")
+            && message.contains("with them 0.0% of the ports are taken")
+            && message.contains("check --sample"),
+        "{message}"
+    );
+
+    // The same toward loopback: both ends are this host, which sends
+    // timestamps, so the TIME_WAIT is free and nothing is raised.
+    let mut text = HEADER.to_string();
+    let lo = (Ipv4Addr::new(127, 0, 0, 9), 6379);
+    for i in 0..150u16 {
+        text += &time_wait_line(usize::from(i), (Ipv4Addr::LOCALHOST, 40000 + i), lo, 30_000);
+    }
+    let run = scenario("1", HOST, BACKEND)
+        .write("proc/net/tcp", &text)
         .twtune(&["check", "--format", "json"]);
     let doc = run.json();
     let d = &doc["facts"]["sockets"]["destinations"][0];
+    assert_eq!(d["peer_timestamps"], true, "{d}");
     assert_eq!(d["time_wait_reusable"], 150, "{d}");
     assert_eq!(d["taken"], 0, "{d}");
-    assert!(run.findings("tcp-tw-reuse-outbound-pressure").is_empty());
     assert!(
         run.findings("ephemeral-ports-exhausted-toward-destination")
             .is_empty()
     );
-    assert!(run.findings("ephemeral-ports-host-wide").is_empty());
+}
+
+#[test]
+fn reusable_time_wait_still_holds_its_port_against_bind_0() {
+    // 26,000 loopback TIME_WAIT, 30 s old, under the default
+    // tcp_tw_reuse=2: connect() may take every one over (taken 0 per
+    // destination), but bind(0) conflicts with each: 92% of the default
+    // range is held for it.
+    let mut text = HEADER.to_string();
+    for i in 0..26_000u16 {
+        let peer = (Ipv4Addr::new(127, 0, 0, 2 + (i % 10) as u8), 6379);
+        text += &time_wait_line(
+            usize::from(i),
+            (Ipv4Addr::LOCALHOST, 32768 + i),
+            peer,
+            30_000,
+        );
+    }
+    let tree = Scenario::fixture("debian12-defaults")
+        .sysctl("tcp_tw_reuse", "2")
+        .write("proc/net/tcp", &text);
+    let run = tree.twtune(&["check", "--format", "json"]).expect_code(2);
+    let doc = run.json();
+    let host = &doc["facts"]["sockets"]["host_ports"];
+    assert_eq!(host["in_use"], 0, "{host}");
+    assert_eq!(host["in_use_with_time_wait"], 26_000, "{host}");
+    assert!(
+        run.findings("ephemeral-ports-exhausted-toward-destination")
+            .is_empty()
+    );
+    let found = run.findings("ephemeral-ports-host-wide");
+    assert_eq!(found.len(), 1, "{}", doc["findings"]);
+    assert_eq!(found[0]["severity"], "critical");
+    let message = found[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("26000 of the 28232") && message.contains("92.1%"),
+        "{message}"
+    );
+    // TCP and UDP ports are separate tables: never "DNS fails".
+    assert!(
+        message.contains("does not make UDP (DNS resolvers) fail")
+            && !message.contains("same range)"),
+        "{message}"
+    );
+}
+
+#[test]
+fn same_parity_ends_lose_the_low_end_from_4_6_on() {
+    let on = |release: &str| {
+        Scenario::fixture("debian12-defaults")
+            .write("proc/sys/kernel/osrelease", &format!("{release}\n"))
+            .sysctl("ip_local_port_range", "32768\t61000")
+            .twtune(&["check", "--format", "json"])
+    };
+    let run = on("4.6.0");
+    let parity = run.findings("ip-local-port-range-parity");
+    assert_eq!(parity.len(), 1, "{}", run.stdout());
+    let message = parity[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("almost always the low end 32768")
+            && message.contains("the top port 61000 only when"),
+        "{message}"
+    );
+    assert_eq!(parity[0]["recommended"], "32768 61001");
+    // 4.5: the walk is sequential (07f4c90062f8 only made the start even).
+    assert!(
+        on("4.5.7")
+            .findings("ip-local-port-range-parity")
+            .is_empty()
+    );
 }
 
 #[test]

@@ -132,6 +132,7 @@ fn decode_crate(buffers: &[&[u8]]) -> Result<Seen> {
                         // the checksum covers neither of these two fields.
                         timer_left_ms: None,
                         inode: u64::from(response.header.inode),
+                        peer_timestamps: None,
                     });
                 }
                 NetlinkPayload::Done(_) => return Ok(seen),

@@ -20,6 +20,16 @@
 //! difference is per record: it builds an owned `InetResponse` and boxes it,
 //! one 432-byte allocation per socket, 250,000 per dump. Memory is not the
 //! reason: freed one at a time, those records leave peak RSS unchanged.
+//!
+//! One extension is asked for, and only on the dump of live sockets:
+//! INET_DIAG_INFO, whose `struct tcp_info` says in `tcpi_options` whether the
+//! connection negotiated TCP timestamps (`TCPI_OPT_TIMESTAMPS`, set from
+//! `tp->rx_opt.tstamp_ok` in tcp_get_info(), net/ipv4/tcp.c). That is the
+//! one place this host can see whether a peer sends timestamps, which
+//! decides whether its TIME_WAIT can ever be reused (tcp_twsk_unique() needs
+//! `tw_ts_recent_stamp`). TIME_WAIT sockets are dumped separately without
+//! it: inet_twsk_diag_fill() has no tcp_info to give, and the 1M-socket
+//! TIME_WAIT dump keeps its 72-byte records.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -37,6 +47,17 @@ const NLM_F_DUMP: u16 = 0x300;
 const INET_DIAG_REQ_V2_LEN: usize = 56;
 const INET_DIAG_MSG_LEN: usize = 72;
 const IPPROTO_TCP: u8 = 6;
+/// INET_DIAG_INFO (include/uapi/linux/inet_diag.h): the attribute type, and
+/// bit `1 << (INET_DIAG_INFO - 1)` of `idiag_ext` to ask for it.
+const INET_DIAG_INFO: u16 = 2;
+pub const EXT_INFO: u8 = 1 << (INET_DIAG_INFO - 1);
+/// `tcpi_options` is byte 5 of `struct tcp_info` (after tcpi_state,
+/// tcpi_ca_state, tcpi_retransmits, tcpi_probes, tcpi_backoff), and
+/// TCPI_OPT_TIMESTAMPS its bit 0 (include/uapi/linux/tcp.h).
+const TCPI_OPTIONS_AT: usize = 5;
+const TCPI_OPT_TIMESTAMPS: u8 = 1;
+/// struct rtattr: u16 length (header included), u16 type.
+const RTA_HDRLEN: usize = 4;
 /// `idiag_timer` / the /proc `tr` column for a TIME_WAIT socket's timer.
 pub const TIME_WAIT_TIMER: u8 = 3;
 pub const AF_INET: u8 = 2;
@@ -66,6 +87,16 @@ pub fn encode_request(
     states: u32,
     seq: u32,
 ) -> [u8; NLMSG_HDRLEN + INET_DIAG_REQ_V2_LEN] {
+    encode_request_ext(family, states, 0, seq)
+}
+
+/// The same request asking for the extensions in `ext` (`EXT_INFO`).
+pub fn encode_request_ext(
+    family: u8,
+    states: u32,
+    ext: u8,
+    seq: u32,
+) -> [u8; NLMSG_HDRLEN + INET_DIAG_REQ_V2_LEN] {
     let mut buf = [0u8; NLMSG_HDRLEN + INET_DIAG_REQ_V2_LEN];
     let len = buf.len() as u32;
     buf[0..4].copy_from_slice(&len.to_ne_bytes());
@@ -76,7 +107,7 @@ pub fn encode_request(
     let req = &mut buf[NLMSG_HDRLEN..];
     req[0] = family;
     req[1] = IPPROTO_TCP;
-    req[2] = 0; // idiag_ext
+    req[2] = ext;
     req[4..8].copy_from_slice(&states.to_ne_bytes());
     // inet_diag_sockid stays zero: no address filter; cookie 0 is "any".
     buf
@@ -171,6 +202,8 @@ pub fn decode(buf: &[u8], mut each: impl FnMut(SockRecord)) -> Result<Progress, 
                 // (inet_twsk_diag_fill), whose expiry is what is left of the
                 // 60 s.
                 let timer = body[2];
+                let peer_timestamps = tcp_info_timestamps(&body[INET_DIAG_MSG_LEN..])
+                    .map_err(|detail| DiagError::Truncated { offset, detail })?;
                 each(SockRecord {
                     state: body[1],
                     local_port: be_port(body, 4),
@@ -180,6 +213,7 @@ pub fn decode(buf: &[u8], mut each: impl FnMut(SockRecord)) -> Result<Progress, 
                     bound_dev_if: u32_at(body, 40),
                     timer_left_ms: (timer == TIME_WAIT_TIMER).then(|| u32_at(body, 52)),
                     inode: u64::from(u32_at(body, 68)),
+                    peer_timestamps,
                 });
             }
             // Other control messages (NOOP, OVERRUN) carry no sockets.
@@ -191,11 +225,42 @@ pub fn decode(buf: &[u8], mut each: impl FnMut(SockRecord)) -> Result<Progress, 
     Ok(Progress::More)
 }
 
+/// Walks the attributes after an `inet_diag_msg` for INET_DIAG_INFO and
+/// reads the timestamps bit of its `tcpi_options`; `None` without one (not
+/// asked for, a TIME_WAIT or request socket, or a socket in a state where
+/// the handshake has not settled it: the caller decides which states count).
+fn tcp_info_timestamps(mut attrs: &[u8]) -> Result<Option<bool>, &'static str> {
+    let mut found = None;
+    while attrs.len() >= RTA_HDRLEN {
+        let len = usize::from(u16_at(attrs, 0));
+        if len < RTA_HDRLEN || len > attrs.len() {
+            return Err("attribute length");
+        }
+        if u16_at(attrs, 2) == INET_DIAG_INFO && len > RTA_HDRLEN + TCPI_OPTIONS_AT {
+            found = Some(attrs[RTA_HDRLEN + TCPI_OPTIONS_AT] & TCPI_OPT_TIMESTAMPS != 0);
+        }
+        // Attributes are padded to 4 bytes; the last one may end the message
+        // without padding.
+        attrs = &attrs[((len + 3) & !3).min(attrs.len())..];
+    }
+    Ok(found)
+}
+
 /// Streams every TCP socket of `family` in `states` to `each`.
-pub fn dump(family: u8, states: u32, mut each: impl FnMut(SockRecord)) -> Result<(), DiagError> {
+pub fn dump(family: u8, states: u32, each: impl FnMut(SockRecord)) -> Result<(), DiagError> {
+    dump_ext(family, states, 0, each)
+}
+
+/// [`dump`], asking for the extensions in `ext`.
+pub fn dump_ext(
+    family: u8,
+    states: u32,
+    ext: u8,
+    mut each: impl FnMut(SockRecord),
+) -> Result<(), DiagError> {
     crate::facts::netlink::dump(
         SockProtocol::NetlinkSockDiag,
-        &encode_request(family, states, 1),
+        &encode_request_ext(family, states, ext, 1),
         |buf| decode(buf, &mut each),
     )
 }
@@ -318,5 +383,60 @@ mod tests {
                 family: 1
             })
         );
+    }
+
+    /// A record with an INET_DIAG_INFO attribute whose tcpi_options is
+    /// `options`, after an 8-byte INET_DIAG_MARK the kernel sends root.
+    fn record_with_info(options: u8) -> Vec<u8> {
+        let mut m = record(AF_INET, 1, &[10, 0, 0, 1], 40000, &[10, 0, 0, 2], 80, 7);
+        let mut mark = Vec::new();
+        mark.extend_from_slice(&8u16.to_ne_bytes());
+        mark.extend_from_slice(&15u16.to_ne_bytes());
+        mark.extend_from_slice(&0u32.to_ne_bytes());
+        // struct tcp_info is 232+ bytes; the decoder needs its first 6.
+        let mut info = Vec::new();
+        info.extend_from_slice(&(4u16 + 104).to_ne_bytes());
+        info.extend_from_slice(&INET_DIAG_INFO.to_ne_bytes());
+        let mut tcp_info = vec![0u8; 104];
+        tcp_info[0] = 1;
+        tcp_info[TCPI_OPTIONS_AT] = options;
+        info.extend_from_slice(&tcp_info);
+        m.extend_from_slice(&mark);
+        m.extend_from_slice(&info);
+        let len = m.len() as u32;
+        m[0..4].copy_from_slice(&len.to_ne_bytes());
+        m
+    }
+
+    #[test]
+    fn tcp_info_says_whether_timestamps_were_negotiated() {
+        let r = encode_request_ext(AF_INET, state_bit(1), EXT_INFO, 1);
+        assert_eq!(r[NLMSG_HDRLEN + 2], 2);
+        assert_eq!(
+            encode_request(AF_INET, state_bit(1), 1)[NLMSG_HDRLEN + 2],
+            0
+        );
+        for (options, expected) in [(0x07, Some(true)), (0x06, Some(false))] {
+            let mut got = Vec::new();
+            decode(&record_with_info(options), |r| got.push(r)).unwrap();
+            assert_eq!(got[0].peer_timestamps, expected, "options {options:#x}");
+            assert_eq!(got[0].inode, 7);
+        }
+        // Without the attribute: unknown.
+        let mut got = Vec::new();
+        decode(
+            &record(AF_INET, 1, &[10, 0, 0, 1], 1, &[10, 0, 0, 2], 2, 0),
+            |r| got.push(r),
+        )
+        .unwrap();
+        assert_eq!(got[0].peer_timestamps, None);
+        // An attribute claiming more than the message holds is an error.
+        let mut bad = record_with_info(1);
+        let at = NLMSG_HDRLEN + INET_DIAG_MSG_LEN + 8;
+        bad[at..at + 2].copy_from_slice(&500u16.to_ne_bytes());
+        assert!(matches!(
+            decode(&bad, |_| {}),
+            Err(DiagError::Truncated { .. })
+        ));
     }
 }

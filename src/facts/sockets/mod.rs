@@ -233,9 +233,14 @@ pub struct SocketFacts {
     /// Every other TIME_WAIT: connections this host opened and closed first,
     /// including those from ports a client bound itself (below the range).
     pub time_wait_client_side: u64,
-    /// Client-side TIME_WAIT connect() may take over now (see `reuse`):
-    /// counted as free ports, not taken ones.
+    /// Client-side TIME_WAIT connect() may take over now (see `reuse`),
+    /// toward peers known to send timestamps: counted as free ports, not
+    /// taken ones.
     pub time_wait_reusable: u64,
+    /// Client-side TIME_WAIT connect() could take over if the peer sends
+    /// timestamps, which nothing here shows (`peer_timestamps` null):
+    /// counted as taken.
+    pub time_wait_unconfirmed: u64,
     /// How connect() reuses TIME_WAIT here.
     pub reuse: ReusePolicy,
     pub listening_ports: Vec<u16>,
@@ -287,6 +292,9 @@ pub struct HostPorts {
     pub usable: u32,
     /// in_use / usable (0 when nothing is usable and nothing in use).
     pub ratio: f64,
+    /// in_use_with_time_wait / usable: what bind(0) and bind-before-connect
+    /// face, since they conflict with every TIME_WAIT holder.
+    pub ratio_with_time_wait: f64,
     /// connect() tries ports of the low end's parity first (since 4.2,
     /// 07f4c90062f8): how many of those are usable, and held by any client
     /// socket (each one costs the walk a lookup).
@@ -311,7 +319,12 @@ pub struct Destination {
     /// Every TIME_WAIT toward it from the ephemeral range.
     pub time_wait: u64,
     /// Of those, the ones connect() may take over now: free, not taken.
+    /// Only toward a peer known to send timestamps (`peer_timestamps` true).
     pub time_wait_reusable: u64,
+    /// Old enough and covered by tcp_tw_reuse, but toward a peer whose
+    /// timestamps nothing shows (`peer_timestamps` null): reusable only if
+    /// it sends them, so counted as taken.
+    pub time_wait_unconfirmed: u64,
     /// Of those, the ones older than the reuse delay: what tcp_tw_reuse
     /// would free if it covered this destination.
     pub time_wait_aged: u64,
@@ -319,17 +332,54 @@ pub struct Destination {
     /// Client-side sockets in other states (SYN_SENT, FIN_WAIT*, …): they hold a port too.
     pub other: u64,
     /// Ports really taken: established + other + TIME_WAIT not reusable.
+    /// The figure the severity comes from.
     pub taken: u64,
-    /// Whether tcp_tw_reuse (with timestamps) covers this destination.
+    /// Every TIME_WAIT counted as taken: the figure without any reuse.
+    pub taken_without_reuse: u64,
+    /// The figure if the peer sends timestamps: `taken` less the
+    /// unconfirmed TIME_WAIT. Equal to `taken` unless `peer_timestamps` is
+    /// null.
+    pub taken_if_peer_timestamps: u64,
+    /// Whether the peer sends TCP timestamps, which tcp_twsk_unique() needs
+    /// (`tw_ts_recent_stamp`) before connect() may take over a TIME_WAIT:
+    /// true or false from the live connections' tcp_info (sock_diag
+    /// INET_DIAG_INFO, false when any of them lacks them), true from reuse
+    /// seen during `--sample` or for loopback (both ends are this host);
+    /// null when nothing tells (no live connection, the /proc listing, or
+    /// timestamps off on this host, so none negotiates them).
+    pub peer_timestamps: Option<bool>,
+    /// How `peer_timestamps` was decided, in words.
+    pub peer_timestamps_evidence: String,
+    /// Live connections toward it (past the handshake) that negotiated
+    /// timestamps, and that did not (sock_diag only).
+    pub live_with_timestamps: u64,
+    pub live_without_timestamps: u64,
+    /// With `--sample`: 4-tuples in TIME_WAIT at the first listing that
+    /// carried a new connection at the second, before their timer could
+    /// have run out: connect() took them over, proof the peer sends
+    /// timestamps.
+    pub reuse_seen: u64,
+    /// Whether connect() may reuse its TIME_WAIT: tcp_tw_reuse covers it,
+    /// timestamps are on here, and the peer is not known to lack them.
     pub reuse_effective: bool,
     pub usable_ports: u32,
     /// taken / usable_ports: infinite, which JSON writes as null, when no
     /// port is usable and some are taken.
     #[schemars(with = "Option<f64>")]
     pub exhaustion_ratio: f64,
+    /// taken_without_reuse / usable_ports.
+    #[schemars(with = "Option<f64>")]
+    pub ratio_without_reuse: f64,
+    /// taken_if_peer_timestamps / usable_ports.
+    #[schemars(with = "Option<f64>")]
+    pub ratio_if_peer_timestamps: f64,
     /// usable_ports / 60: the sustained rate of new connections this
     /// destination allows without TIME_WAIT reuse.
     pub max_new_per_second: f64,
+    /// With reuse effective: usable_ports per reuse delay, the rate at
+    /// which ports come back once each TIME_WAIT may be taken over
+    /// (assuming the peer sends timestamps when `peer_timestamps` is null).
+    pub max_new_per_second_reusing: Option<f64>,
     /// time_wait / 60: the close rate the TIME_WAIT population implies, since
     /// each one lives exactly 60 s.
     pub closes_per_second: f64,
@@ -370,8 +420,14 @@ enum Interest {
 #[derive(Debug, Default, Clone)]
 struct DestCount {
     time_wait: u64,
-    reusable: u64,
+    /// Aged TIME_WAIT tcp_tw_reuse covers: reusable if the peer sends
+    /// timestamps, decided once every socket is seen.
+    candidates: u64,
+    /// TIME_WAIT older than the reuse delay.
     aged: u64,
+    with_timestamps: u64,
+    without_timestamps: u64,
+    reuse_seen: u64,
     established: u64,
     other: u64,
     new: u64,
@@ -381,9 +437,81 @@ struct DestCount {
     established_inodes: Vec<u64>,
 }
 
+/// What the peer's timestamps are known to be, and from what.
+fn peer_timestamps(c: &DestCount, key: &DestKey, policy: &ReusePolicy) -> (Option<bool>, String) {
+    let live = |n: u64| if n == 1 { "connection" } else { "connections" };
+    if !policy.timestamps {
+        return (
+            None,
+            "tcp_timestamps is off on this host, so no connection negotiates them: the peer's side cannot be seen".to_string(),
+        );
+    }
+    if c.without_timestamps > 0 {
+        return (
+            Some(false),
+            format!(
+                "{} of {} live {} to it negotiated no timestamps (tcp_info)",
+                c.without_timestamps,
+                c.without_timestamps + c.with_timestamps,
+                live(c.without_timestamps + c.with_timestamps)
+            ),
+        );
+    }
+    if c.with_timestamps > 0 {
+        return (
+            Some(true),
+            format!(
+                "{} live {} to it negotiated timestamps (tcp_info)",
+                c.with_timestamps,
+                live(c.with_timestamps)
+            ),
+        );
+    }
+    if c.reuse_seen > 0 {
+        return (
+            Some(true),
+            format!(
+                "during the sample connect() took over {} of its TIME_WAIT 4-tuples before their timer ran out",
+                c.reuse_seen
+            ),
+        );
+    }
+    if key.local.is_loopback() || key.remote.is_loopback() {
+        return (
+            Some(true),
+            "loopback: both ends are this host, which sends timestamps".to_string(),
+        );
+    }
+    (
+        None,
+        "no live connection to it shows whether the peer sends timestamps (a live connection over sock_diag, or reuse seen during check --sample, would tell)".to_string(),
+    )
+}
+
+/// Whether the peer is known, at this point of the stream, to send
+/// timestamps: its aged TIME_WAIT may be counted free host-wide.
+fn known_to_send_timestamps(c: &DestCount, key: &DestKey) -> bool {
+    c.without_timestamps == 0
+        && (c.with_timestamps > 0
+            || c.reuse_seen > 0
+            || key.local.is_loopback()
+            || key.remote.is_loopback())
+}
+
 impl DestCount {
-    fn taken(&self) -> u64 {
-        self.established + self.other + (self.time_wait - self.reusable)
+    /// TIME_WAIT connect() may take over, given what the peer is known to do.
+    fn reusable(&self, peer: Option<bool>) -> u64 {
+        if peer == Some(true) {
+            self.candidates
+        } else {
+            0
+        }
+    }
+    fn unconfirmed(&self, peer: Option<bool>) -> u64 {
+        if peer.is_none() { self.candidates } else { 0 }
+    }
+    fn taken(&self, peer: Option<bool>) -> u64 {
+        self.established + self.other + (self.time_wait - self.reusable(peer))
     }
 }
 
@@ -394,13 +522,69 @@ struct DestKey {
     remote_port: u16,
 }
 
-/// The sockets of a first listing, for telling new connections from old:
-/// one 64-bit hash per 4-tuple.
-#[derive(Debug, Clone, Default)]
+/// The first listing of `--sample`: one 64-bit hash per 4-tuple, with what
+/// was left of its timer if it was in TIME_WAIT ([`NOT_TIME_WAIT`] if not),
+/// and when the listing began.
+#[derive(Debug, Clone)]
+pub struct FirstListing {
+    tuples: HashMap<u64, u32>,
+    started: std::time::Instant,
+}
+
+/// The timer value a first listing records for a socket not in TIME_WAIT.
+const NOT_TIME_WAIT: u32 = u32::MAX;
+
+impl FirstListing {
+    fn new() -> Self {
+        FirstListing {
+            tuples: HashMap::new(),
+            started: std::time::Instant::now(),
+        }
+    }
+
+    fn record(&mut self, r: &SockRecord) {
+        let left = match r.timer_left_ms {
+            Some(left) if r.state == TIME_WAIT => left.min(NOT_TIME_WAIT - 1),
+            _ => NOT_TIME_WAIT,
+        };
+        self.tuples.insert(tuple_hash(r), left);
+    }
+}
+
+/// The sockets of a first listing, for telling new connections from old.
+#[derive(Debug, Clone)]
 pub struct Sample {
-    tuples: HashSet<u64>,
+    first: FirstListing,
     /// Time between the two listings.
     pub elapsed: std::time::Duration,
+}
+
+impl Sample {
+    /// Whether `r` is a connection the first listing did not have, and
+    /// whether it took over a TIME_WAIT of the first listing. A 4-tuple in
+    /// TIME_WAIT at the first listing whose timer cannot have run out since
+    /// (measured from the start of that listing, so the gap is never
+    /// understated) yet carries another connection now was taken over by
+    /// connect(): tcp_twsk_unique() allows that only with the peer's
+    /// timestamp recorded. The other connection is either live, or in
+    /// TIME_WAIT again with more of its timer left than the old one had. An
+    /// RST can also end a TIME_WAIT early (tcp_timewait_state_process(),
+    /// unless tcp_rfc1337=1), which this cannot tell from reuse; for a
+    /// client's own ephemeral port that takes a peer sending RSTs to
+    /// finished connections, which is rare.
+    fn judge(&self, r: &SockRecord) -> (bool, bool) {
+        let Some(&old_left) = self.first.tuples.get(&tuple_hash(r)) else {
+            return (true, false);
+        };
+        if old_left == NOT_TIME_WAIT {
+            return (false, false);
+        }
+        let since = u64::try_from(self.first.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let alive = u64::from(old_left) > since;
+        let other = r.state != TIME_WAIT || r.timer_left_ms.is_some_and(|left| left > old_left);
+        let reused = alive && other;
+        (reused, reused)
+    }
 }
 
 fn tuple_hash(r: &SockRecord) -> u64 {
@@ -460,6 +644,13 @@ pub struct Aggregator {
     /// peer address); which side they are is decided once all are seen.
     unlisted: Vec<(u16, IpAddr)>,
     close_wait_inodes: HashSet<u64>,
+}
+
+/// States whose tcp_info tells whether timestamps were negotiated:
+/// `tstamp_ok` is settled by the handshake (tcp_rcv_synsent_state_process()
+/// on this side), so SYN_SENT and SYN_RECV do not count.
+fn past_handshake(state: u8) -> bool {
+    matches!(state, 1 | 4 | 5 | 8 | 9 | 11)
 }
 
 /// v4-mapped IPv6 addresses are IPv4 peers of a dual-stack socket; naming
@@ -559,12 +750,21 @@ impl Aggregator {
             remote: canonical(record.remote),
             remote_port: record.remote_port,
         };
-        let is_new = self
+        // A 4-tuple reused since the first listing is a new connection too.
+        let (is_new, reused) = self
             .previous
             .as_ref()
-            .is_some_and(|p| !p.tuples.contains(&tuple_hash(&record)));
+            .map_or((false, false), |p| p.judge(&record));
         let count = self.destinations.entry(key).or_default();
         count.new += u64::from(is_new);
+        count.reuse_seen += u64::from(reused);
+        if past_handshake(record.state) {
+            match record.peer_timestamps {
+                Some(true) => count.with_timestamps += 1,
+                Some(false) => count.without_timestamps += 1,
+                None => {}
+            }
+        }
         match record.state {
             TIME_WAIT => {
                 self.time_wait_client += 1;
@@ -576,9 +776,13 @@ impl Aggregator {
                             .policy
                             .covers(record.local, record.remote, record.bound_dev_if)
                     {
-                        count.reusable += 1;
-                        self.time_wait_reusable += 1;
-                        return;
+                        count.candidates += 1;
+                        // Live sockets are listed before TIME_WAIT ones, so
+                        // what their tcp_info says is known by now; the
+                        // per-destination figures are settled in finish().
+                        if known_to_send_timestamps(count, &key) {
+                            return;
+                        }
                     }
                 }
                 self.taken.insert(record.local_port);
@@ -650,6 +854,7 @@ impl Aggregator {
             in_use_with_time_wait,
             usable,
             ratio: ratio(in_use, usable),
+            ratio_with_time_wait: ratio(in_use_with_time_wait, usable),
             first_parity_usable,
             first_parity_in_use,
             first_parity_ratio: ratio(first_parity_in_use, first_parity_usable),
@@ -685,11 +890,22 @@ impl Aggregator {
             .as_ref()
             .map(|p| p.elapsed.as_secs_f64().max(f64::MIN_POSITIVE));
         let lifetime = f64::from(self.policy.time_wait_ms) / 1000.0;
-        let mut ranked: Vec<(DestKey, DestCount)> = self.destinations.drain().collect();
+        let policy = self.policy.clone();
+        // What each peer is known to do decides which TIME_WAIT are free.
+        let mut ranked: Vec<(DestKey, DestCount, (Option<bool>, String), u64)> = self
+            .destinations
+            .drain()
+            .map(|(key, c)| {
+                let peer = peer_timestamps(&c, &key, &policy);
+                let taken = c.taken(peer.0);
+                (key, c, peer, taken)
+            })
+            .collect();
         let destination_count = ranked.len() as u64;
-        ranked.sort_by(|(ka, a), (kb, b)| {
-            b.taken()
-                .cmp(&a.taken())
+        self.time_wait_reusable = ranked.iter().map(|(_, c, p, _)| c.reusable(p.0)).sum();
+        let time_wait_unconfirmed = ranked.iter().map(|(_, c, p, _)| c.unconfirmed(p.0)).sum();
+        ranked.sort_by(|(ka, a, _, ta), (kb, b, _, tb)| {
+            tb.cmp(ta)
                 .then(b.time_wait.cmp(&a.time_wait))
                 .then_with(|| {
                     (ka.remote, ka.remote_port, ka.local).cmp(&(
@@ -701,6 +917,7 @@ impl Aggregator {
         });
         ranked.truncate(TOP_DESTINATIONS);
         let policy = &self.policy;
+        let delay_seconds = f64::from(policy.delay_ms.max(1)) / 1000.0;
         // One walk over /proc/PID/fd for every inode of interest: CLOSE_WAIT
         // and the established sockets of the destinations kept.
         let mut interest: HashMap<u64, Interest> = self
@@ -708,7 +925,7 @@ impl Aggregator {
             .iter()
             .map(|&inode| (inode, Interest::CloseWait))
             .collect();
-        for (index, (_, c)) in ranked.iter().enumerate() {
+        for (index, (_, c, _, _)) in ranked.iter().enumerate() {
             interest.extend(
                 c.established_inodes
                     .iter()
@@ -719,7 +936,7 @@ impl Aggregator {
         let destinations: Vec<Destination> = ranked
             .into_iter()
             .enumerate()
-            .map(|(index, (key, c))| {
+            .map(|(index, (key, c, (peer, peer_evidence), taken))| {
                 let processes =
                     owners::owners_of(&holders, Interest::Destination(index), TOP_PROCESSES)
                         .into_iter()
@@ -735,19 +952,34 @@ impl Aggregator {
                     .unwrap_or(0);
                 let new_per_second =
                     elapsed.map(|secs| super::rates::round_rate(c.new as f64 / secs));
+                let reuse_effective = policy.timestamps
+                    && policy.covers(key.local, key.remote, 0)
+                    && peer != Some(false);
                 Destination {
                     remote: SocketAddr::new(key.remote, key.remote_port).to_string(),
                     local: key.local.to_string(),
                     time_wait: c.time_wait,
-                    time_wait_reusable: c.reusable,
+                    time_wait_reusable: c.reusable(peer),
+                    time_wait_unconfirmed: c.unconfirmed(peer),
                     time_wait_aged: c.aged,
                     established: c.established,
                     other: c.other,
-                    taken: c.taken(),
-                    reuse_effective: policy.timestamps && policy.covers(key.local, key.remote, 0),
+                    taken,
+                    taken_without_reuse: c.established + c.other + c.time_wait,
+                    taken_if_peer_timestamps: taken - c.unconfirmed(peer),
+                    peer_timestamps: peer,
+                    peer_timestamps_evidence: peer_evidence,
+                    live_with_timestamps: c.with_timestamps,
+                    live_without_timestamps: c.without_timestamps,
+                    reuse_seen: c.reuse_seen,
+                    reuse_effective,
                     usable_ports: usable,
-                    exhaustion_ratio: per(c.taken()),
+                    exhaustion_ratio: per(taken),
+                    ratio_without_reuse: per(c.established + c.other + c.time_wait),
+                    ratio_if_peer_timestamps: per(taken - c.unconfirmed(peer)),
                     max_new_per_second: f64::from(usable) / lifetime,
+                    max_new_per_second_reusing: reuse_effective
+                        .then(|| super::rates::round_rate(f64::from(usable) / delay_seconds)),
                     closes_per_second: c.time_wait as f64 / lifetime,
                     headroom_per_second: (f64::from(usable) - c.time_wait as f64) / lifetime,
                     new_per_second,
@@ -794,6 +1026,7 @@ impl Aggregator {
             time_wait_server_side: self.time_wait_server,
             time_wait_client_side: self.time_wait_client,
             time_wait_reusable: self.time_wait_reusable,
+            time_wait_unconfirmed,
             reuse: self.policy,
             listening_ports,
             server_side_ports: server_ports,
@@ -906,8 +1139,12 @@ fn no_such_family(family: u8, err: &diag::DiagError) -> bool {
         )
 }
 
-/// Streams every listed socket twice over netlink: listeners, then the rest.
+/// Streams every listed socket over netlink: listeners, then live sockets
+/// (with tcp_info when `info`, for the peer's timestamps), then TIME_WAIT
+/// without it. The aggregation relies on that order: a destination's live
+/// connections are seen before its TIME_WAIT.
 fn netlink_passes(
+    info: bool,
     mut listener: impl FnMut(SockRecord),
     mut other: impl FnMut(SockRecord),
 ) -> Result<(), diag::DiagError> {
@@ -918,8 +1155,13 @@ fn netlink_passes(
             other => other?,
         }
     }
-    for family in families {
-        diag::dump(family, non_listen_states(), &mut other)?;
+    let ext = if info { diag::EXT_INFO } else { 0 };
+    let live = non_listen_states() & !diag::state_bit(TIME_WAIT);
+    for &family in &families {
+        diag::dump_ext(family, live, ext, &mut other)?;
+    }
+    for &family in &families {
+        diag::dump(family, diag::state_bit(TIME_WAIT), &mut other)?;
     }
     Ok(())
 }
@@ -927,6 +1169,7 @@ fn netlink_passes(
 fn gather_netlink(mut agg: Aggregator) -> Result<Aggregator, diag::DiagError> {
     let agg_cell = std::cell::RefCell::new(&mut agg);
     netlink_passes(
+        true,
         |r| agg_cell.borrow_mut().listener(r),
         |r| agg_cell.borrow_mut().observe(r),
     )?;
@@ -965,17 +1208,17 @@ fn gather_proc(mut agg: Aggregator, tables: &[PathBuf]) -> Result<Aggregator, Fa
 /// The first listing of `--sample`: every connected socket's 4-tuple, so
 /// the second listing can tell which connections are new. `None` when a
 /// fixture tree has no socket tables.
-pub fn first_sample(options: &GatherOptions) -> Result<Option<HashSet<u64>>, FactError> {
-    let mut tuples = HashSet::new();
+pub fn first_sample(options: &GatherOptions) -> Result<Option<FirstListing>, FactError> {
+    let mut listing = FirstListing::new();
     let mut keep = |r: SockRecord| {
         if r.state != LISTEN {
-            tuples.insert(tuple_hash(&r));
+            listing.record(&r);
         }
     };
-    if options.is_live() && netlink_passes(|_| {}, &mut keep).is_ok() {
-        return Ok(Some(tuples));
+    if options.is_live() && netlink_passes(false, |_| {}, &mut keep).is_ok() {
+        return Ok(Some(listing));
     }
-    tuples.clear();
+    let mut listing = FirstListing::new();
     let tables = proc_tables(&options.root);
     if tables.is_empty() {
         return Ok(None);
@@ -983,11 +1226,11 @@ pub fn first_sample(options: &GatherOptions) -> Result<Option<HashSet<u64>>, Fac
     for path in &tables {
         stream_proc(path, |r| {
             if r.state != LISTEN {
-                tuples.insert(tuple_hash(&r));
+                listing.record(&r);
             }
         })?;
     }
-    Ok(Some(tuples))
+    Ok(Some(listing))
 }
 
 /// Gathers socket facts; `None` when a fixture tree has no socket tables.
@@ -998,12 +1241,12 @@ pub fn gather(
     options: &GatherOptions,
     kernel: Option<KernelVersion>,
     sysctl: &Sysctls,
-    previous: Option<(HashSet<u64>, std::time::Duration)>,
+    previous: Option<(FirstListing, std::time::Duration)>,
 ) -> Result<Option<SocketFacts>, FactError> {
     let root = options.root.as_path();
     let (range, reserved) = port_settings(root, sysctl)?;
     let policy = ReusePolicy::from_settings(reuse_settings(sysctl), kernel);
-    let previous = previous.map(|(tuples, elapsed)| Sample { tuples, elapsed });
+    let previous = previous.map(|(first, elapsed)| Sample { first, elapsed });
     let fresh =
         || Aggregator::new(range, reserved.clone(), policy.clone()).with_previous(previous.clone());
     let mut fallback_reason = None;
@@ -1037,6 +1280,7 @@ mod tests {
             // Young: 59 s of 60 left.
             timer_left_ms: (state == TIME_WAIT).then_some(59_000),
             inode,
+            peer_timestamps: None,
         }
     }
 
@@ -1110,12 +1354,15 @@ mod tests {
         };
         let mut agg = Aggregator::new(range, vec![], policy(1, 1, (6, 1)));
         agg.listener(rec(LISTEN, "0.0.0.0", 40010, "0.0.0.0", 0, 1));
+        // A live connection that negotiated timestamps: the peer sends them.
+        let mut est = rec(ESTABLISHED, "10.0.0.1", 40001, "10.0.0.2", 80, 9);
+        est.peer_timestamps = Some(true);
+        agg.observe(est);
         // 60 TIME_WAIT toward one destination: 40 old enough to reuse, 20 young.
         for p in 0..60u16 {
             let r = rec(TIME_WAIT, "10.0.0.1", 40020 + p, "10.0.0.2", 80, 0);
             agg.observe(if p < 40 { aged(r) } else { r });
         }
-        agg.observe(rec(ESTABLISHED, "10.0.0.1", 40001, "10.0.0.2", 80, 9));
         let root = tempfile::tempdir().unwrap();
         let f = agg.finish(SocketSource::Proc, root.path());
         assert_eq!(f.listeners_in_range, 1);
@@ -1191,14 +1438,13 @@ mod tests {
         };
         let busy = |p: u16| rec(TIME_WAIT, "10.0.0.1", 40000 + p, "10.0.0.2", 80, 0);
         let idle = |p: u16| rec(TIME_WAIT, "10.0.0.1", 40500 + p, "10.0.0.3", 80, 0);
-        let first: HashSet<u64> = (0..100)
-            .map(busy)
-            .chain((0..100).map(idle))
-            .map(|r| tuple_hash(&r))
-            .collect();
+        let mut first = FirstListing::new();
+        for r in (0..100).map(busy).chain((0..100).map(idle)) {
+            first.record(&r);
+        }
         let mut agg =
             Aggregator::new(range, vec![], policy(0, 1, (6, 1))).with_previous(Some(Sample {
-                tuples: first,
+                first,
                 elapsed: std::time::Duration::from_secs(2),
             }));
         for p in 0..300 {
@@ -1453,5 +1699,153 @@ mod tests {
             .unwrap(),
             None
         );
+    }
+
+    fn live(state: u8, lport: u16, remote: &str, timestamps: Option<bool>) -> SockRecord {
+        let mut r = rec(state, "10.0.0.1", lport, remote, 80, 0);
+        r.peer_timestamps = timestamps;
+        r
+    }
+
+    fn narrow() -> PortRange {
+        PortRange {
+            low: 40000,
+            high: 40199,
+        }
+    }
+
+    #[test]
+    fn time_wait_is_reusable_only_toward_a_peer_known_to_send_timestamps() {
+        let mut agg = Aggregator::new(narrow(), vec![], policy(1, 1, (6, 18)));
+        // Live connections come first in the stream, as netlink_passes lists them.
+        agg.observe(live(ESTABLISHED, 40190, "10.0.0.2", Some(true)));
+        agg.observe(live(ESTABLISHED, 40191, "10.0.0.3", Some(false)));
+        // A SYN_SENT says nothing yet: tstamp_ok is settled by the handshake.
+        agg.observe(live(2, 40192, "10.0.0.3", Some(false)));
+        agg.observe(live(2, 40193, "10.0.0.4", Some(false)));
+        for p in 0..120 {
+            for remote in ["10.0.0.2", "10.0.0.3", "10.0.0.4"] {
+                agg.observe(aged(rec(TIME_WAIT, "10.0.0.1", 40000 + p, remote, 80, 0)));
+            }
+        }
+        let root = tempfile::tempdir().unwrap();
+        let f = agg.finish(SocketSource::Netlink, root.path());
+        let by = |remote: &str| {
+            f.destinations
+                .iter()
+                .find(|d| d.remote == remote)
+                .unwrap()
+                .clone()
+        };
+        let yes = by("10.0.0.2:80");
+        assert_eq!(yes.peer_timestamps, Some(true));
+        assert_eq!((yes.time_wait_reusable, yes.taken), (120, 1));
+        assert!(yes.reuse_effective);
+        // 200 ports per reuse delay (2 s without tcp_tw_reuse_delay).
+        assert_eq!(yes.max_new_per_second_reusing, Some(100.0));
+        let no = by("10.0.0.3:80");
+        assert_eq!(no.peer_timestamps, Some(false));
+        assert_eq!(
+            (no.live_with_timestamps, no.live_without_timestamps),
+            (0, 1)
+        );
+        assert_eq!((no.time_wait_reusable, no.taken), (0, 122));
+        assert!(!no.reuse_effective);
+        assert_eq!(no.max_new_per_second_reusing, None);
+        assert_eq!(no.exhaustion_ratio, no.ratio_without_reuse);
+        let unknown = by("10.0.0.4:80");
+        assert_eq!(unknown.peer_timestamps, None);
+        assert_eq!(
+            (
+                unknown.time_wait_reusable,
+                unknown.time_wait_unconfirmed,
+                unknown.taken,
+                unknown.taken_if_peer_timestamps
+            ),
+            (0, 120, 121, 1)
+        );
+        assert_eq!(unknown.exhaustion_ratio, unknown.ratio_without_reuse);
+        assert_eq!(unknown.ratio_if_peer_timestamps, 1.0 / 200.0);
+        assert_eq!(f.time_wait_reusable, 120);
+        assert_eq!(f.time_wait_unconfirmed, 120);
+        // bind(0) conflicts with every TIME_WAIT holder: all 120 ports and
+        // the live ones are held for it.
+        assert_eq!(f.host_ports.in_use_with_time_wait, 124);
+        assert_eq!(f.host_ports.ratio_with_time_wait, 124.0 / 200.0);
+    }
+
+    #[test]
+    fn loopback_peers_are_this_host_and_off_here_tells_nothing() {
+        let mut agg = Aggregator::new(narrow(), vec![], policy(1, 1, (6, 18)));
+        for p in 0..10 {
+            agg.observe(aged(rec(
+                TIME_WAIT,
+                "127.0.0.1",
+                40000 + p,
+                "127.0.0.1",
+                6379,
+                0,
+            )));
+        }
+        let root = tempfile::tempdir().unwrap();
+        let f = agg.finish(SocketSource::Proc, root.path());
+        assert_eq!(f.destinations[0].peer_timestamps, Some(true));
+        assert_eq!(f.destinations[0].time_wait_reusable, 10);
+
+        let mut agg = Aggregator::new(narrow(), vec![], policy(1, 0, (6, 18)));
+        agg.observe(live(ESTABLISHED, 40190, "10.0.0.3", Some(false)));
+        let f = agg.finish(SocketSource::Netlink, root.path());
+        assert_eq!(f.destinations[0].peer_timestamps, None);
+        assert!(
+            f.destinations[0]
+                .peer_timestamps_evidence
+                .contains("off on this host")
+        );
+    }
+
+    #[test]
+    fn reuse_seen_during_the_sample_proves_the_peer_sends_timestamps() {
+        let tw = |p: u16, left: u32| {
+            let mut r = rec(TIME_WAIT, "10.0.0.1", 40000 + p, "10.0.0.2", 80, 0);
+            r.timer_left_ms = Some(left);
+            r
+        };
+        let mut first = FirstListing::new();
+        // 0..10: in TIME_WAIT with 50 s left; 10..20: 1 ms left, expired since.
+        for p in 0..10 {
+            first.record(&tw(p, 50_000));
+        }
+        for p in 10..20 {
+            first.record(&tw(p, 1));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let mut agg =
+            Aggregator::new(narrow(), vec![], policy(1, 1, (6, 18))).with_previous(Some(Sample {
+                first,
+                elapsed: std::time::Duration::from_secs(1),
+            }));
+        // 0..3 carry a live connection again, 3..6 went back to TIME_WAIT
+        // with a fresh timer, 6..10 are the same TIME_WAIT, older now.
+        for p in 0..3 {
+            agg.observe(rec(ESTABLISHED, "10.0.0.1", 40000 + p, "10.0.0.2", 80, 0));
+        }
+        for p in 3..6 {
+            agg.observe(tw(p, 59_000));
+        }
+        for p in 6..10 {
+            agg.observe(tw(p, 49_000));
+        }
+        // Expired before they came back: no proof of anything.
+        for p in 10..20 {
+            agg.observe(rec(ESTABLISHED, "10.0.0.1", 40000 + p, "10.0.0.2", 80, 0));
+        }
+        let root = tempfile::tempdir().unwrap();
+        let f = agg.finish(SocketSource::Proc, root.path());
+        let d = &f.destinations[0];
+        assert_eq!(d.reuse_seen, 6);
+        assert_eq!(d.peer_timestamps, Some(true));
+        assert!(d.peer_timestamps_evidence.contains("took over 6"));
+        // The reused 4-tuples are new connections, though seen before.
+        assert_eq!(d.new_per_second, Some(6.0));
     }
 }

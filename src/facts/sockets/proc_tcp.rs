@@ -109,6 +109,8 @@ pub fn parse_line(line: &str) -> Result<Option<SockRecord>, String> {
         bound_dev_if: 0,
         timer_left_ms,
         inode,
+        // Nor whether timestamps were negotiated.
+        peer_timestamps: None,
     }))
 }
 

@@ -18,4 +18,8 @@ pub struct SockRecord {
     pub timer_left_ms: Option<u32>,
     /// 0 for TIME_WAIT: those have no file.
     pub inode: u64,
+    /// Whether the connection negotiated TCP timestamps, from sock_diag's
+    /// tcp_info when it was asked for; `None` otherwise (TIME_WAIT, the
+    /// /proc listing, which cannot show it).
+    pub peer_timestamps: Option<bool>,
 }
