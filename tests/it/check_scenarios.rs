@@ -375,7 +375,7 @@ fn an_unparsable_kernel_release_leaves_version_rules_undecided_and_exits_by_the_
             .lines()
             .next()
             .unwrap()
-            .contains("rules checked, 2 undecided: see below;"),
+            .contains("rules checked, 3 undecided: see below;"),
         "{}",
         human.stdout()
     );
