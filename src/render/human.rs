@@ -620,6 +620,17 @@ fn sockets_section(
             .new_per_second
             .map(|r| format!(", {r} new/s"))
             .unwrap_or_default();
+        // Whether its TIME_WAIT can be reused at all is the peer's to decide.
+        let peer = match d.peer_timestamps {
+            Some(true) => "yes",
+            Some(false) => "no",
+            None => "unknown",
+        };
+        let unconfirmed = if d.time_wait_unconfirmed > 0 {
+            format!(", {} if the peer sends timestamps", d.time_wait_unconfirmed)
+        } else {
+            String::new()
+        };
         // TIME_WAIT has no owner; whoever holds its live connections is the
         // likely creator.
         let holder = match d.processes.first() {
@@ -632,7 +643,7 @@ fn sockets_section(
         };
         writeln!(
             out,
-            "  {} → {}: {} of {} ports taken ({}); TIME_WAIT {} ({} reusable), established {}, other {}{rate}{holder}",
+            "  {} → {}: {} of {} ports taken ({}); TIME_WAIT {} ({} reusable{unconfirmed}), established {}, other {}; peer timestamps {peer}{rate}{holder}",
             d.local,
             d.remote,
             d.taken,

@@ -30,6 +30,7 @@ mod parsers_robust;
 mod persisted_refusals_ns;
 mod processes_ns;
 mod prometheus;
+mod reuse_ns;
 mod rules_coverage;
 mod snat_ns;
 mod sockets_ns;

@@ -547,6 +547,10 @@ pub struct FirstListing {
     started: std::time::Instant,
 }
 
+/// Two readings of one TIME_WAIT timer, each rounded to jiffies (10 ms at
+/// HZ=100) and converted to milliseconds, can disagree by this much.
+const TIMER_SLACK_MS: u32 = 50;
+
 /// The timer value a first listing records for a socket not in TIME_WAIT.
 const NOT_TIME_WAIT: u32 = u32::MAX;
 
@@ -583,7 +587,11 @@ impl Sample {
     /// understated) yet carries another connection now was taken over by
     /// connect(): tcp_twsk_unique() allows that only with the peer's
     /// timestamp recorded. The other connection is either live, or in
-    /// TIME_WAIT again with more of its timer left than the old one had. An
+    /// TIME_WAIT again with more of its timer left than the old one could
+    /// still have: at least `elapsed` passed between the two readings (the
+    /// wait lies between them), so the old one has at most its first
+    /// reading less that; [`TIMER_SLACK_MS`] absorbs the rounding of the
+    /// two readings to jiffies. An
     /// RST can also end a TIME_WAIT early (tcp_timewait_state_process(),
     /// unless tcp_rfc1337=1), which this cannot tell from reuse; for a
     /// client's own ephemeral port that takes a peer sending RSTs to
@@ -597,7 +605,11 @@ impl Sample {
         }
         let since = u64::try_from(self.first.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let alive = u64::from(old_left) > since;
-        let other = r.state != TIME_WAIT || r.timer_left_ms.is_some_and(|left| left > old_left);
+        let elapsed = u32::try_from(self.elapsed.as_millis()).unwrap_or(u32::MAX);
+        let most_left = old_left
+            .saturating_sub(elapsed)
+            .saturating_add(TIMER_SLACK_MS);
+        let other = r.state != TIME_WAIT || r.timer_left_ms.is_some_and(|left| left > most_left);
         let reused = alive && other;
         (reused, reused)
     }
@@ -1469,11 +1481,16 @@ mod tests {
                 first,
                 elapsed: std::time::Duration::from_secs(2),
             }));
+        // The same TIME_WAIT 2 s on: 2 s less of its timer left.
+        let older = |mut r: SockRecord| {
+            r.timer_left_ms = Some(57_000);
+            r
+        };
         for p in 0..300 {
-            agg.observe(busy(p));
+            agg.observe(if p < 100 { older(busy(p)) } else { busy(p) });
         }
         for p in 0..100 {
-            agg.observe(idle(p));
+            agg.observe(older(idle(p)));
         }
         let root = tempfile::tempdir().unwrap();
         let f = agg.finish(SocketSource::Proc, root.path());
@@ -1853,8 +1870,10 @@ mod tests {
         for p in 0..3 {
             agg.observe(rec(ESTABLISHED, "10.0.0.1", 40000 + p, "10.0.0.2", 80, 0));
         }
+        // (5: younger than the old one could be after the 1 s between the
+        // readings, though with less of its timer left than it had.)
         for p in 3..6 {
-            agg.observe(tw(p, 59_000));
+            agg.observe(tw(p, if p == 5 { 49_500 } else { 59_000 }));
         }
         for p in 6..10 {
             agg.observe(tw(p, 49_000));

@@ -1,0 +1,216 @@
+//! Whether connect() can reuse a TIME_WAIT depends on the peer: it must send
+//! TCP timestamps (tcp_twsk_unique(): `tw_ts_recent_stamp`). Real sockets
+//! between two namespaces joined by a veth pair, the server's namespace
+//! with or without `tcp_timestamps`; the kernel's own connect() results are
+//! checked against what twtune says.
+
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::netns::*;
+
+/// A server in `ns` on `address` that reads each connection to its end and
+/// then closes, so the client closes first and keeps the TIME_WAIT.
+fn serve_until_eof(ns: &NamedNs, address: &'static str) {
+    let (ready, wait) = std::sync::mpsc::channel();
+    let _server = ns.run(move || {
+        use std::io::Read;
+        let listener = std::net::TcpListener::bind(addr(address)).unwrap();
+        ready.send(()).unwrap();
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let mut buf = [0u8; 16];
+            while matches!(conn.read(&mut buf), Ok(n) if n > 0) {}
+        }
+    });
+    wait.recv().unwrap();
+}
+
+/// `check --format json` in the calling thread's namespace, repeated until
+/// `remote` shows `time_wait` TIME_WAIT sockets all older than the reuse
+/// delay: the condition the test needs, not a guess at how long it takes.
+fn check_once_aged(remote: &str, time_wait: u64) -> Value {
+    let give_up = Instant::now() + Duration::from_secs(30);
+    loop {
+        let report = check();
+        if let Some(d) = destination(&report["facts"], remote)
+            && d["time_wait"] == time_wait
+            && d["time_wait_aged"] == time_wait
+        {
+            return report;
+        }
+        assert!(
+            Instant::now() < give_up,
+            "TIME_WAIT toward {remote} never all aged: {}",
+            report["facts"]["sockets"]
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Opens and closes `n` connections; returns how many connect() calls
+/// failed with EADDRNOTAVAIL (any other failure panics).
+fn churn(to: &str, n: usize) -> usize {
+    let mut refused = 0;
+    for _ in 0..n {
+        match TcpStream::connect(addr(to)) {
+            Ok(c) => drop(c),
+            Err(e) if e.raw_os_error() == Some(nix::errno::Errno::EADDRNOTAVAIL as i32) => {
+                refused += 1
+            }
+            Err(e) => panic!("connect {to}: {e}"),
+        }
+    }
+    refused
+}
+
+/// Client 10.78.0.1 → server 10.78.0.2:8088 over a veth pair, the server's
+/// namespace with `tcp_timestamps` = `server_timestamps`; the client has
+/// tcp_tw_reuse=1 and a 200-port range. It makes 150 TIME_WAIT, holds one
+/// live connection, waits until the TIME_WAIT are older than the reuse
+/// delay, checks, then tries 100 more connections. Returns the report and
+/// how many of those the kernel refused.
+fn churn_toward(server_timestamps: &str) -> (Value, usize) {
+    let client = NamedNs::new("client");
+    let server = NamedNs::new("server");
+    veth(&client, "c0", "10.78.0.1/24", &server, "s0", "10.78.0.2/24");
+    server.exec(&[
+        "sysctl",
+        "-qw",
+        &format!("net.ipv4.tcp_timestamps={server_timestamps}"),
+    ]);
+    serve_until_eof(&server, "10.78.0.2:8088");
+    client
+        .run(|| {
+            write_ns_sysctl("net.ipv4.ip_local_port_range", "40000 40199");
+            write_ns_sysctl("net.ipv4.tcp_tw_reuse", "1");
+            assert_eq!(churn("10.78.0.2:8088", 150), 0);
+            check_once_aged("10.78.0.2:8088", 150);
+            // One live connection: its tcp_info says what the peer does. It
+            // opens after the TIME_WAIT are made, as the server reads one
+            // connection at a time.
+            let live = TcpStream::connect(addr("10.78.0.2:8088")).unwrap();
+            let give_up = Instant::now() + Duration::from_secs(30);
+            let report = loop {
+                let report = check();
+                let d = destination(&report["facts"], "10.78.0.2:8088").unwrap();
+                if d["established"] == 1 {
+                    break report;
+                }
+                assert!(Instant::now() < give_up, "{d}");
+                std::thread::sleep(Duration::from_millis(50));
+            };
+            drop(live);
+            // The kernel's answer: 100 more connections into 49 free ports.
+            (report, churn("10.78.0.2:8088", 100))
+        })
+        .join()
+        .unwrap()
+}
+
+#[test]
+fn a_peer_without_timestamps_leaves_every_time_wait_taken_whatever_tw_reuse_says() {
+    let (report, refused) = churn_toward("0");
+    let d = destination(&report["facts"], "10.78.0.2:8088").unwrap();
+    // Aged TIME_WAIT and one live connection to a peer without timestamps:
+    // none of it is reusable, and tcp_tw_reuse=1 changes nothing.
+    assert_eq!(d["peer_timestamps"], false, "{d}");
+    assert_eq!(d["live_without_timestamps"], 1, "{d}");
+    assert_eq!(d["time_wait_reusable"], 0, "{d}");
+    assert_eq!(d["taken"], 151, "{d}");
+    assert_eq!(d["reuse_effective"], false, "{d}");
+    let dry = findings(&report, "ephemeral-ports-exhausted-toward-destination");
+    assert_eq!(dry.len(), 1, "{}", report["findings"]);
+    assert_eq!(dry[0]["severity"], "warning");
+    let message = dry[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("the peer does not send TCP timestamps")
+            && message.contains("tcp_tw_reuse cannot help here")
+            && !message.contains("tcp_tw_reuse=1"),
+        "{message}"
+    );
+    assert!(
+        findings(&report, "tcp-tw-reuse-outbound-pressure").is_empty(),
+        "{}",
+        report["findings"]
+    );
+    // And the kernel agrees: with 151 ports held, some of 100 more fail.
+    assert!(
+        refused > 0,
+        "the kernel reused TIME_WAIT toward a peer without timestamps"
+    );
+}
+
+#[test]
+fn a_peer_with_timestamps_frees_aged_time_wait_and_raises_no_alarm() {
+    let (report, refused) = churn_toward("1");
+    let d = destination(&report["facts"], "10.78.0.2:8088").unwrap();
+    assert_eq!(d["peer_timestamps"], true, "{d}");
+    assert_eq!(d["live_with_timestamps"], 1, "{d}");
+    // The live connection may itself have taken one of them over.
+    assert!(d["time_wait"].as_u64().unwrap() >= 149, "{d}");
+    assert_eq!(d["time_wait_reusable"], d["time_wait"], "{d}");
+    assert_eq!(d["taken"], 1, "{d}");
+    assert!(
+        findings(&report, "ephemeral-ports-exhausted-toward-destination").is_empty(),
+        "{}",
+        report["findings"]
+    );
+    assert!(findings(&report, "tcp-tw-reuse-outbound-pressure").is_empty());
+    // The kernel agrees: every one of 100 more connections finds a port.
+    assert_eq!(refused, 0);
+}
+
+#[test]
+fn reuse_seen_during_a_sample_proves_the_peer_sends_timestamps() {
+    // Every port of the range in aged TIME_WAIT toward the server and no
+    // live connection: the snapshot cannot tell. Connections made during
+    // the sample can only take those TIME_WAIT over, which is the proof.
+    let client = NamedNs::new("client");
+    let server = NamedNs::new("server");
+    veth(&client, "c0", "10.79.0.1/24", &server, "s0", "10.79.0.2/24");
+    serve_until_eof(&server, "10.79.0.2:8089");
+    let (before, sampled) = client
+        .run(|| {
+            write_ns_sysctl("net.ipv4.ip_local_port_range", "40000 40199");
+            write_ns_sysctl("net.ipv4.tcp_tw_reuse", "1");
+            assert_eq!(churn("10.79.0.2:8089", 200), 0);
+            let before = check_once_aged("10.79.0.2:8089", 200);
+            let mut twtune = std::process::Command::new(crate::support::TWTUNE)
+                .args(["check", "--sample", "2s", "--format", "json"])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            // Churn until the sample's second listing is over: the child
+            // exits only after it. Its output is far below a pipe's buffer.
+            while twtune.try_wait().unwrap().is_none() {
+                churn("10.79.0.2:8089", 1);
+            }
+            let out = twtune.wait_with_output().unwrap();
+            (
+                before,
+                serde_json::from_slice::<Value>(&out.stdout).unwrap(),
+            )
+        })
+        .join()
+        .unwrap();
+    let d = destination(&before["facts"], "10.79.0.2:8089").unwrap();
+    assert_eq!(d["peer_timestamps"], Value::Null, "{d}");
+    assert_eq!(d["time_wait_unconfirmed"], 200, "{d}");
+    assert_eq!(
+        findings(&before, "ephemeral-ports-exhausted-toward-destination").len(),
+        1
+    );
+    let d = destination(&sampled["facts"], "10.79.0.2:8089").unwrap();
+    assert!(d["reuse_seen"].as_u64().unwrap() > 0, "{d}");
+    assert_eq!(d["peer_timestamps"], true, "{d}");
+    assert!(
+        d["peer_timestamps_evidence"]
+            .as_str()
+            .unwrap()
+            .contains("took over"),
+        "{d}"
+    );
+}
