@@ -414,6 +414,7 @@ const MAX_HELD_BY: usize = 8;
 /// opening or stating what a descriptor points to.
 fn other_holders(pids: &[u32]) -> Vec<(PathBuf, u64)> {
     let mut out = Vec::new();
+    let nsfs = nsfs_device();
     let net_link = |path: &Path| {
         let link = std::fs::read_link(path).ok()?;
         parse_ns_link(link.to_str()?, "net")
@@ -435,6 +436,8 @@ fn other_holders(pids: &[u32]) -> Vec<(PathBuf, u64)> {
                 let path = fd.path();
                 if let Some(inode) = net_link(&path) {
                     out.push((path, inode));
+                } else if let Some(inode) = bind_opened(&path, nsfs) {
+                    out.push((path, inode));
                 }
             }
         }
@@ -447,6 +450,23 @@ fn other_holders(pids: &[u32]) -> Vec<(PathBuf, u64)> {
         }
     }
     out
+}
+
+/// A descriptor opened through a bind mount reads as the mount's path, and
+/// as `/` once `ip netns delete` has detached the mount (d_path() of a
+/// detached mount's root), not `net:[INODE]`. Only such links are stated
+/// (stat of the open file itself: on the nsfs device, a namespace), so the
+/// descriptors of ordinary files, which could sit on a hung network file
+/// system, are never touched. The type is known on entering only; a listed
+/// namespace of another type is skipped then.
+fn bind_opened(path: &Path, nsfs: Option<u64>) -> Option<u64> {
+    let link = std::fs::read_link(path).ok()?;
+    let text = link.to_str()?;
+    if text != "/" && !text.contains("/netns/") {
+        return None;
+    }
+    let meta = std::fs::metadata(path).ok()?;
+    (Some(meta.dev()) == nsfs).then_some(meta.ino())
 }
 
 /// The network namespaces bind-mounted in a mount table

@@ -30,6 +30,7 @@ mod parsers_robust;
 mod persisted_refusals_ns;
 mod processes_ns;
 mod prometheus;
+mod rollback_netns;
 mod rules_coverage;
 mod snat_ns;
 mod sockets_ns;
