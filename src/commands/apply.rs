@@ -113,7 +113,7 @@ pub fn apply(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<Exit> {
         });
     }
     for line in render::warnings(&plan) {
-        eprintln!("twtune: warning: {}", escape::lines(&line));
+        eprintln!("twtune: warning: {}", escape::text(&line));
     }
     if let (Some(namespace), Format::Human) = (&namespace, cli.format) {
         emit(&render::human_namespace(namespace))?;
@@ -167,7 +167,7 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> anyhow::Result<Exit> {
             bail!("{}; try again when it has finished", found.notice());
         }
         let found = found.seen_holding_the_lock();
-        eprintln!("twtune: {}", escape::lines(&found.notice()));
+        eprintln!("twtune: {}", escape::text(&found.notice()));
         let mut namespace = None;
         if let Some(record) = &found.journal.netns
             && !found.journal.runtime.is_empty()
@@ -300,9 +300,9 @@ fn refuse_if_interrupted(
 /// must not go unnoticed, whatever the operator runs next.
 pub fn warn_if_interrupted(cli: &Cli) {
     match journal::interrupted(&cli.root) {
-        Ok(Some(found)) => eprintln!("twtune: warning: {}", escape::lines(&found.notice())),
+        Ok(Some(found)) => eprintln!("twtune: warning: {}", escape::text(&found.notice())),
         Ok(None) => {}
-        Err(err) => eprintln!("twtune: warning: {}", escape::lines(&err.to_string())),
+        Err(err) => eprintln!("twtune: warning: {}", escape::text(&err.to_string())),
     }
 }
 

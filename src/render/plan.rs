@@ -3,6 +3,7 @@
 //! [`super::apply_report`]. Decides nothing.
 
 use super::apply_report::{persist_diff, restore_diff};
+use super::escape;
 use crate::apply::journal::{FileRecord, KeyRecord};
 use crate::apply::manual::ManualFix;
 use crate::apply::plan::{Change, Plan};
@@ -45,7 +46,10 @@ pub fn human(plan: &Plan) -> String {
         } else {
             "new file"
         };
-        out.push_str(&format!("Persisted file {} ({state}):\n", persist.file));
+        out.push_str(&format!(
+            "Persisted file {} ({state}):\n",
+            escape::text(&persist.file)
+        ));
         out.push_str(&persist_diff(persist));
     }
     out
@@ -87,7 +91,12 @@ pub fn warnings(plan: &Plan) -> Vec<String> {
             lines.push(format!(
                 "{}:{} sets {} = {} and is read after {}: it wins at the next boot. \
                  Use --persist-to {} to change it there.",
-                shadow.file, shadow.line, shadow.key, shadow.value, persist.file, shadow.suggest
+                escape::text(&shadow.file),
+                shadow.line,
+                shadow.key,
+                escape::text(&shadow.value),
+                escape::text(&persist.file),
+                escape::text(&shadow.suggest)
             ));
         }
     }
@@ -135,7 +144,10 @@ pub fn human_restore(runtime: &[KeyRecord], persist: Option<&FileRecord>) -> Str
     }
     if let Some(file) = persist {
         match &file.new {
-            Some(_) => out.push_str(&format!("Persisted file {} (restored):\n", file.file)),
+            Some(_) => out.push_str(&format!(
+                "Persisted file {} (restored):\n",
+                escape::text(&file.file)
+            )),
             None => out.push_str(&format!(
                 "Persisted file {} (removed: it did not exist before):\n",
                 file.file
