@@ -198,6 +198,17 @@ fn here_without_cookie(
     )
 }
 
+/// Where a listed namespace was found, for people.
+fn describe_holder(found: &netns::Listed) -> String {
+    let path = found
+        .names
+        .first()
+        .map(|n| std::path::Path::new(netns::NETNS_RUN_DIR).join(n))
+        .or_else(|| found.held_by.first().cloned())
+        .unwrap_or_default();
+    twtune::render::escape::text(&path.display().to_string()).into_owned()
+}
+
 /// `check --all-netns`: every namespace, each gathered and judged as a
 /// single check would, one row each; the exit status is the worst one's.
 pub fn check_all(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
@@ -224,7 +235,32 @@ pub fn check_all(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
             });
             continue;
         };
-        namespace.enter()?;
+        let holder = found.pids.first().map(|&pid| {
+            let started =
+                twtune::facts::process::start_time(std::path::Path::new(&format!("/proc/{pid}")));
+            (pid, started)
+        });
+        match namespace.enter() {
+            Ok(()) => {}
+            // A bind mount under /run/netns does not show the type of the
+            // namespace it holds; setns(2) refuses one of another type with
+            // EINVAL (kernel/nsproxy.c, validate_ns()). Not a network
+            // namespace, so not one to check: listed, never an abort.
+            Err(netns::NetnsError::Enter {
+                source: nix::Error::EINVAL,
+                ..
+            }) => {
+                skipped.push(Skipped {
+                    inode: found.inode,
+                    reason: format!(
+                        "not a network namespace ({} holds another type of namespace)",
+                        describe_holder(&found)
+                    ),
+                });
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        }
         // nft and iptables-save are started in twtune's own namespace (the
         // host's, where a node's NAT rules are) only: a process each, at a
         // hundred namespaces they would be most of the run.
@@ -260,7 +296,11 @@ pub fn check_all(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
         };
         checked.push(Checked {
             inode: found.inode,
-            command: found.pids.first().and_then(|pid| netns::command_of(*pid)),
+            command: holder.and_then(|(pid, started)| {
+                // Named only while it is still the process listed in it.
+                netns::command_of(pid, started)
+                    .filter(|_| netns::pid_net_inode(pid) == Some(found.inode))
+            }),
             names: found.names,
             pids: found.pids,
             container,

@@ -602,10 +602,16 @@ pub fn open_listed_via(listed: &Listed) -> Option<(PathBuf, Namespace)> {
     None
 }
 
-/// The command of process `pid` (its `comm`), if it still runs.
-pub fn command_of(pid: u32) -> Option<String> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
-    Some(text.trim_end_matches('\n').to_string())
+/// The command of process `pid` (its `comm`, bytes not UTF-8 escaped), if
+/// it still runs and is the process that was listed: `started` is its start
+/// time when listed, and a pid reused since is not named.
+pub fn command_of(pid: u32, started: Option<u64>) -> Option<String> {
+    let process = PathBuf::from(format!("/proc/{pid}"));
+    let text = super::read::read_optional_names(&process.join("comm"))
+        .ok()
+        .flatten()?;
+    (super::process::start_time(&process) == started)
+        .then(|| text.strip_suffix('\n').unwrap_or(&text).to_string())
 }
 
 /// The container the first of `pids` that belongs to one runs in, from

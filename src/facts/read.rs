@@ -325,7 +325,10 @@ mod tests {
         std::fs::write(&dev, b"h1\nh2\n  l\xffo: 0 0\n").unwrap();
         let text = read_optional_names(&dev).unwrap().unwrap();
         assert!(text.ends_with("  l\\xffo: 0 0\n"), "{text:?}");
-        assert!(read_optional(&dev).is_err(), "plain text readers still refuse it");
+        assert!(
+            read_optional(&dev).is_err(),
+            "plain text readers still refuse it"
+        );
     }
 
     #[test]

@@ -80,8 +80,7 @@ fn unsafe_anywhere(c: char) -> bool {
 }
 
 fn escape(raw: &str, keep_layout: bool) -> Cow<'_, str> {
-    let unsafe_char =
-        |c: char| unsafe_anywhere(c) && !(keep_layout && (c == '\n' || c == '\t'));
+    let unsafe_char = |c: char| unsafe_anywhere(c) && !(keep_layout && (c == '\n' || c == '\t'));
     if !raw.chars().any(unsafe_char) {
         return Cow::Borrowed(raw);
     }
@@ -120,7 +119,10 @@ mod tests {
             message("cannot read /x\ntwtune: warning: forged"),
             "cannot read /x\n  twtune: warning: forged"
         );
-        assert_eq!(message("3 rule errors:\n  a\n  b"), "3 rule errors:\n  a\n  b");
+        assert_eq!(
+            message("3 rule errors:\n  a\n  b"),
+            "3 rule errors:\n  a\n  b"
+        );
         assert_eq!(text("a\u{2028}b\u{85}"), "a\\u{2028}b\\u{85}");
     }
 

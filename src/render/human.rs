@@ -197,7 +197,8 @@ fn finding_details(
         style.severity(finding.severity, &format!("[{}]", finding.severity)),
         style.bold(&finding.rule)
     )?;
-    writeln!(out, "  {}", finding.message)?;
+    // Messages quote process names and paths from the host: one line each.
+    writeln!(out, "  {}", escape::text(&finding.message))?;
     if let (Some(own), Some((value, rule))) = (&finding.recommended, finding.outranked_by(resolved))
     {
         writeln!(
@@ -217,7 +218,7 @@ fn finding_details(
         )?;
     }
     if let Some(manual) = &finding.manual {
-        writeln!(out, "  {} {manual}", style.dim("by hand:"))?;
+        writeln!(out, "  {} {}", style.dim("by hand:"), escape::text(manual))?;
     }
     for evidence in &finding.evidence {
         writeln!(

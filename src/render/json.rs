@@ -216,10 +216,7 @@ impl serde_json::ser::Formatter for EscapingFormatter {
     ) -> std::io::Result<()> {
         self.0.begin_object_key(w, first)
     }
-    fn begin_object_value<W: ?Sized + std::io::Write>(
-        &mut self,
-        w: &mut W,
-    ) -> std::io::Result<()> {
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
         self.0.begin_object_value(w)
     }
     fn end_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
@@ -235,7 +232,10 @@ mod escaping_tests {
     fn json_escapes_every_control_character_and_stays_json() {
         let hostile = "\n✓ all ok\x1b[2J\x7f\u{85}\u{9b}31m\u{2028}ü";
         let text = to_string_pretty(&serde_json::json!({ "comm": hostile })).unwrap();
-        assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text:?}");
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
         assert!(
             text.contains(r#""\n✓ all ok\u001b[2J\u007f\u0085\u009b31m\u2028ü""#),
             "{text}"

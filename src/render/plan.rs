@@ -65,7 +65,12 @@ pub fn human_manual(manual: &[ManualFix]) -> String {
         count(manual.len(), "finding")
     );
     for m in manual {
-        out.push_str(&format!("  [{}] {}: {}\n", m.rule, m.summary, m.fix));
+        out.push_str(&format!(
+            "  [{}] {}: {}\n",
+            m.rule,
+            escape::text(&m.summary),
+            escape::text(&m.fix)
+        ));
     }
     out
 }
@@ -77,6 +82,7 @@ pub fn human_namespace(namespace: &super::apply_report::PlanNamespace) -> String
         true => namespace.target.clone(),
         false => namespace.names.join(", "),
     };
+    let named = escape::text(&named);
     format!(
         "Network namespace {named} (inode {}): runtime values only. Nothing is persisted: a namespace has no boot of its own, and the drop-in in /etc/sysctl.d configures the host's.",
         namespace.inode

@@ -19,6 +19,7 @@ mod check_scenarios;
 mod completions;
 mod config_management;
 mod fuzz_replay;
+mod hostile_names_ns;
 mod house;
 mod json_schema;
 mod kubernetes_emit;
