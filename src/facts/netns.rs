@@ -707,6 +707,53 @@ mod tests {
         assert_eq!(current_inode().unwrap(), own.inode);
     }
 
+    /// A namespace only one thread of this process is in, then one only an
+    /// open descriptor keeps: both listed, both opened again, and entered
+    /// they are the namespace with the cookie read inside them. (A private
+    /// namespace made by unshare(2) on a helper thread: nothing of the
+    /// host's changes, and it goes when the descriptor is closed.)
+    #[test]
+    fn namespaces_held_only_by_a_thread_or_a_descriptor_are_found() {
+        let (to_main, from_thread) = std::sync::mpsc::channel();
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            let own = Namespace::current().unwrap();
+            let cookie = current_cookie().unwrap();
+            let tid = nix::unistd::gettid();
+            to_main.send((own.file, own.inode, cookie, tid)).unwrap();
+            wait.recv().unwrap();
+        });
+        let (file, inode, cookie, tid) = from_thread.recv().unwrap();
+        let held = |all: &[Listed]| all.iter().find(|l| l.inode == inode).cloned();
+        let listed = held(&list_all().unwrap()).expect("the thread's namespace is listed");
+        assert!(listed.pids.is_empty(), "no process is in it: {listed:?}");
+        assert!(
+            listed
+                .held_by
+                .iter()
+                .any(|p| p.ends_with(format!("task/{tid}/ns/net"))),
+            "{listed:?}"
+        );
+        release.send(()).unwrap();
+        thread.join().unwrap();
+        // The thread is gone; the descriptor it handed over keeps it.
+        let listed = held(&list_all().unwrap()).expect("the descriptor's namespace is listed");
+        let fd = format!("/proc/{}/fd/", std::process::id());
+        assert!(
+            listed
+                .held_by
+                .iter()
+                .any(|p| p.to_string_lossy().starts_with(&fd)),
+            "{listed:?}"
+        );
+        let home = Namespace::current().unwrap();
+        let (_, opened) = open_listed_via(&listed).expect("opened through the descriptor");
+        assert_eq!(opened.cookie(&home).unwrap(), cookie);
+        assert_ne!(current_cookie().unwrap(), cookie, "back home");
+        drop((file, opened));
+    }
+
     #[test]
     fn nsfs_bind_mounts_are_read_from_mountinfo() {
         let text = "\
