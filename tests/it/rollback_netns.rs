@@ -155,6 +155,22 @@ fn rollback_refuses_when_the_recorded_cookie_is_not_the_namespaces() {
         stderr(&damaged)
     );
     assert_eq!(in_ns(&sandbox, "ns-blue", FIN), "45");
+
+    // Without a cookie (a kernel before 5.14 wrote no cookie), a namespace
+    // other than the initial one cannot be proved the same: refused.
+    sandbox.must(&format!("sed -i 's/\"cookie\":0,//' {LAST}"));
+    assert_eq!(last_apply(&sandbox)["netns"].get("cookie"), None);
+    for args in [&["rollback", "--yes"][..], &["rollback", "--dry-run"][..]] {
+        let unsure = sandbox.twtune(args);
+        assert_eq!(unsure.status.code(), Some(1), "{}", stdout(&unsure));
+        assert!(
+            stderr(&unsure).contains("without its cookie") && stderr(&unsure).contains("refusing"),
+            "{}",
+            stderr(&unsure)
+        );
+    }
+    assert_eq!(in_ns(&sandbox, "ns-blue", FIN), "45");
+    assert_eq!(sandbox.sysctl(FIN), "60");
 }
 
 #[test]
