@@ -64,7 +64,7 @@ fn main() -> ExitCode {
             }
             // File names, values and rule texts in the chain come from the
             // inspected system: no control character reaches the terminal.
-            let message = twtune::render::escape::lines(&message);
+            let message = twtune::render::escape::message(&message);
             let _ = writeln!(io::stderr().lock(), "twtune: error: {message}");
             Exit::Error.into()
         }

@@ -71,17 +71,37 @@ pub struct FileRecord {
 /// What a run changes: runtime keys in the order written, and the file.
 pub type Records = (Vec<KeyRecord>, Option<FileRecord>);
 
-/// The network namespace a run changed (`apply --netns`), so `rollback`
-/// returns to it. Absent from records of runs in twtune's own namespace,
-/// and from every record written before `--netns` existed.
+/// The network namespace a run changed, so `rollback` writes that one or
+/// nothing. Recorded for every run on the live host, with or without
+/// `--netns` (an apply started by `ip netns exec` or `nsenter -n` changes the
+/// namespace it was started in, not the host's). Absent from runs under
+/// `--root` and from records written before twtune recorded it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NetnsRecord {
-    /// The namespace's inode when the run changed it: its identity.
+    /// The namespace's inode when the run changed it. Not an identity on its
+    /// own: the kernel gives a dead namespace's inode to a new one.
     pub inode: u64,
+    /// Its SO_NETNS_COOKIE, which the kernel never gives to another
+    /// namespace; absent on kernels before 5.14, where `rollback` refuses
+    /// any namespace it cannot prove is this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookie: Option<u64>,
     /// How `--netns` named it (a name, a path or a PID), tried first to find
-    /// it again.
-    pub target: String,
+    /// it again; absent when the run changed the namespace it ran in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+impl NetnsRecord {
+    /// How people are told which namespace: its `--netns` target, or its
+    /// inode when it had none.
+    pub fn describe(&self) -> String {
+        match &self.target {
+            Some(target) => format!("{target} (inode {})", self.inode),
+            None => format!("inode {}", self.inode),
+        }
+    }
 }
 
 /// The longest `--netns` target a record may hold.
@@ -96,7 +116,7 @@ pub struct Journal {
     pub started: u64,
     pub runtime: Vec<KeyRecord>,
     pub persist: Option<FileRecord>,
-    /// The namespace changed, when not twtune's own.
+    /// The namespace changed (see [`NetnsRecord`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub netns: Option<NetnsRecord>,
 }
@@ -257,19 +277,26 @@ pub fn parse_record(text: &str) -> Result<Journal, RecordError> {
 /// names, so it is held to the same parsing, and to one printable line.
 fn check_netns(netns: &NetnsRecord) -> Result<(), RecordError> {
     let invalid = |reason: String| RecordError::Netns {
-        target: netns.target.clone(),
+        target: netns.describe(),
         reason,
     };
-    if netns.target.len() > MAX_TARGET_BYTES {
-        return Err(invalid(format!("longer than {MAX_TARGET_BYTES} bytes")));
-    }
-    if netns.target.chars().any(char::is_control) {
-        return Err(invalid("contains a newline or control character".into()));
-    }
     if netns.inode == 0 {
         return Err(invalid("inode 0 is no namespace".into()));
     }
-    crate::facts::netns::parse_target(&netns.target).map_err(|e| invalid(e.to_string()))?;
+    // The kernel's first cookie is 1 (atomic64_inc_return on a zeroed counter).
+    if netns.cookie == Some(0) {
+        return Err(invalid("cookie 0 is no namespace's".into()));
+    }
+    let Some(target) = &netns.target else {
+        return Ok(());
+    };
+    if target.len() > MAX_TARGET_BYTES {
+        return Err(invalid(format!("longer than {MAX_TARGET_BYTES} bytes")));
+    }
+    if target.chars().any(char::is_control) {
+        return Err(invalid("contains a newline or control character".into()));
+    }
+    crate::facts::netns::parse_target(target).map_err(|e| invalid(e.to_string()))?;
     Ok(())
 }
 
@@ -446,10 +473,7 @@ impl Interrupted {
             touched.push_str(&file.file);
         }
         if let Some(netns) = &self.journal.netns {
-            touched.push_str(&format!(
-                " in network namespace {} (inode {})",
-                netns.target, netns.inode
-            ));
+            touched.push_str(&format!(" in network namespace {}", netns.describe()));
         }
         if self.running {
             return format!(
@@ -577,18 +601,35 @@ mod tests {
         assert_eq!(old.netns, None, "a record from before --netns");
         let with = record("", "null").replace(
             "\"persist\":null",
-            r#""persist":null,"netns":{"inode":4026532290,"target":"blue"}"#,
+            r#""persist":null,"netns":{"inode":4026532290,"cookie":7,"target":"blue"}"#,
         );
         let journal = parse_record(&with).unwrap();
         assert_eq!(
             journal.netns,
             Some(NetnsRecord {
                 inode: 4026532290,
-                target: "blue".into()
+                cookie: Some(7),
+                target: Some("blue".into())
             })
         );
         let written = serde_json::to_string(&journal).unwrap();
         assert_eq!(parse_record(&written).unwrap(), journal);
+        // An apply run where it ran (`ip netns exec`): no target; and one
+        // from before cookies were recorded: no cookie.
+        for (netns, inode, cookie, target) in [
+            (r#"{"inode":9,"cookie":3}"#, 9, Some(3), None),
+            (r#"{"inode":9,"target":"blue"}"#, 9, None, Some("blue")),
+        ] {
+            let text = record("", "null").replace(
+                "\"persist\":null",
+                &format!(r#""persist":null,"netns":{netns}"#),
+            );
+            let netns = parse_record(&text).unwrap().netns.unwrap();
+            assert_eq!(
+                (netns.inode, netns.cookie, netns.target.as_deref()),
+                (inode, cookie, target)
+            );
+        }
         let no_netns = serde_json::to_string(&old).unwrap();
         assert!(!no_netns.contains("netns"), "{no_netns}");
         for (netns, says) in [
@@ -601,6 +642,13 @@ b"}"#,
             (r#"{"inode":0,"target":"blue"}"#, "inode 0"),
             (r#"{"inode":1,"target":".."}"#, "not a name"),
             (r#"{"inode":1,"target":"blue","x":1}"#, "unknown field"),
+            (r#"{"inode":1,"cookie":0}"#, "cookie 0"),
+            (r#"{"inode":1,"cookie":-1}"#, "invalid value"),
+            (r#"{"inode":1,"cookie":"1"}"#, "invalid type"),
+            (
+                r#"{"inode":1,"cookie":18446744073709551616}"#,
+                "not a twtune record",
+            ),
         ] {
             let text = record("", "null").replace(
                 "\"persist\":null",

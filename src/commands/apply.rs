@@ -54,10 +54,15 @@ pub fn apply(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<Exit> {
         }
         None => None,
     };
-    options.netns = entered.as_ref().map(|e| e.record.clone());
+    // Recorded for every apply on the live host, so rollback finds the
+    // namespace this one changes even when it was entered by `ip netns exec`.
+    options.netns = match &entered {
+        Some(e) => Some(e.record.clone()),
+        None => super::netns::record_here(cli)?,
+    };
     let namespace = entered.as_ref().map(|e| PlanNamespace {
         inode: e.record.inode,
-        target: e.record.target.clone(),
+        target: e.record.target.clone().unwrap_or_default(),
         names: e.identity.names.clone(),
         persisted: false,
     });
@@ -108,7 +113,7 @@ pub fn apply(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<Exit> {
         });
     }
     for line in render::warnings(&plan) {
-        eprintln!("twtune: warning: {}", escape::lines(&line));
+        eprintln!("twtune: warning: {}", escape::text(&line));
     }
     if let (Some(namespace), Format::Human) = (&namespace, cli.format) {
         emit(&render::human_namespace(namespace))?;
@@ -162,12 +167,16 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> anyhow::Result<Exit> {
             bail!("{}; try again when it has finished", found.notice());
         }
         let found = found.seen_holding_the_lock();
-        eprintln!("twtune: {}", escape::lines(&found.notice()));
-        let namespace = found.journal.netns.clone();
-        if let Some(record) = &namespace {
+        eprintln!("twtune: {}", escape::text(&found.notice()));
+        let mut namespace = None;
+        if let Some(record) = &found.journal.netns
+            && !found.journal.runtime.is_empty()
+        {
             let path = found.path.display().to_string();
-            super::netns::enter_recorded(cli, record, &path)?;
-            announce_namespace(cli, record)?;
+            namespace = super::netns::enter_recorded(cli, record, &path)?;
+            if let Some(shown) = &namespace {
+                announce_namespace(cli, shown)?;
+            }
         }
         // Show what recovery writes: every recorded old value, newest first.
         let (runtime, persist) = found.journal.inverse();
@@ -199,14 +208,21 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> anyhow::Result<Exit> {
     }
     // The last apply may have changed another namespace: return to it
     // before reading what its keys hold now.
+    // A record of the namespace is the identity it was changed in: rollback
+    // writes there or nowhere.
     let last_path = state::last_apply_path(root);
-    let namespace = journal::read(&last_path)
-        .context("cannot read the last apply")?
-        .and_then(|last| last.netns);
-    if let Some(record) = &namespace {
-        super::netns::enter_recorded(cli, record, &last_path.display().to_string())?;
-        announce_namespace(cli, record)?;
-        options.netns = Some(record.clone());
+    let last = journal::read(&last_path).context("cannot read the last apply")?;
+    let mut namespace = None;
+    options.netns = super::netns::record_here(cli)?;
+    if let Some(last) = &last
+        && let Some(record) = &last.netns
+        && !last.runtime.is_empty()
+    {
+        namespace = super::netns::enter_recorded(cli, record, &last_path.display().to_string())?;
+        if let Some(shown) = &namespace {
+            announce_namespace(cli, shown)?;
+        }
+        options.netns = Some(namespace.clone().unwrap_or_else(|| record.clone()));
     }
     let Some((runtime, persist)) =
         executor::rollback_records(root).context("cannot read the last apply")?
@@ -257,8 +273,8 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> anyhow::Result<Exit> {
 fn announce_namespace(cli: &Cli, record: &journal::NetnsRecord) -> anyhow::Result<()> {
     if cli.format == Format::Human {
         emit(&format!(
-            "In network namespace {} (inode {}), which the last apply changed:",
-            record.target, record.inode
+            "In network namespace {}, which the last apply changed:",
+            escape::text(&record.describe())
         ))?;
     }
     Ok(())
@@ -284,9 +300,9 @@ fn refuse_if_interrupted(
 /// must not go unnoticed, whatever the operator runs next.
 pub fn warn_if_interrupted(cli: &Cli) {
     match journal::interrupted(&cli.root) {
-        Ok(Some(found)) => eprintln!("twtune: warning: {}", escape::lines(&found.notice())),
+        Ok(Some(found)) => eprintln!("twtune: warning: {}", escape::text(&found.notice())),
         Ok(None) => {}
-        Err(err) => eprintln!("twtune: warning: {}", escape::lines(&err.to_string())),
+        Err(err) => eprintln!("twtune: warning: {}", escape::text(&err.to_string())),
     }
 }
 

@@ -47,36 +47,166 @@ pub fn enter_target(cli: &Cli, target: &str) -> anyhow::Result<Entered> {
         },
         record: NetnsRecord {
             inode: target.namespace.inode,
-            target: target.named,
+            cookie: netns::current_cookie()?,
+            target: Some(target.named),
         },
     })
 }
 
-/// Enters the namespace a journal recorded, found again by how it was named
-/// or, failing that (the holder process gone, the namespace kept by
-/// another), by its inode among every namespace on the host. An error, exit
-/// 1, when it no longer exists: there is nothing left to roll back.
-pub fn enter_recorded(cli: &Cli, record: &NetnsRecord, record_path: &str) -> anyhow::Result<()> {
-    refuse_root(cli, "a record of `apply --netns`")?;
-    if let Ok(target) = netns::resolve(&record.target)
-        && target.namespace.inode == record.inode
-    {
-        target.enter()?;
-        return Ok(());
+/// The namespace the calling thread is in, as a run records it: what an
+/// apply without `--netns` changes (the host's, or the one `ip netns exec`
+/// or `nsenter -n` started twtune in). `None` under `--root`, whose runtime
+/// values are files of the tree.
+pub fn record_here(cli: &Cli) -> anyhow::Result<Option<NetnsRecord>> {
+    if cli.root != std::path::Path::new("/") {
+        return Ok(None);
     }
-    let found = netns::list_all()
-        .context("listing network namespaces")?
-        .into_iter()
-        .find(|l| l.inode == record.inode)
-        .and_then(|l| netns::open_listed(&l));
-    match found {
-        Some(namespace) => Ok(namespace.enter()?),
+    Ok(Some(NetnsRecord {
+        inode: netns::current_inode()?,
+        cookie: netns::current_cookie()?,
+        target: None,
+    }))
+}
+
+/// Makes the main thread be in the namespace a journal or last-apply record
+/// says the run changed, or refuses (exit 1, nothing written).
+///
+/// Rollback never trusts an inode: the kernel gives a deleted namespace's
+/// inode to the next one made. The record's cookie is the identity — where
+/// rollback runs when the cookies agree, else every namespace on the host
+/// with the recorded inode (found by the record's `--netns` target, its
+/// names, processes, threads, open descriptors and bind mounts) is entered
+/// and its cookie compared. A namespace with the inode but another cookie is
+/// a newcomer: refused, as is a record whose namespace is gone.
+///
+/// Returns the namespace to announce (with how it was found), `None` when
+/// rollback writes where it runs and the apply had no `--netns`.
+pub fn enter_recorded(
+    cli: &Cli,
+    record: &NetnsRecord,
+    record_path: &str,
+) -> anyhow::Result<Option<NetnsRecord>> {
+    refuse_root(cli, "a record of the namespace an apply changed")?;
+    let here_inode = netns::current_inode()?;
+    let here_cookie = netns::current_cookie()?;
+    let named = record.target.as_deref().unwrap_or("none: it ran there");
+    let Some(cookie) = record.cookie else {
+        return here_without_cookie(record, here_inode, record_path);
+    };
+    if here_cookie.is_none() {
+        bail!(
+            "{record_path} records network namespace cookie {cookie}, but this kernel reads no cookies (SO_NETNS_COOKIE needs Linux 5.14): refusing to guess which namespace it changed; nothing was changed"
+        );
+    }
+    if here_cookie == Some(cookie) {
+        return Ok(record.target.is_some().then(|| record.clone()));
+    }
+    let home = Namespace::current()?;
+    let mut newcomer: Option<(String, Option<u64>)> = None;
+    for (via, namespace) in candidates(record) {
+        match namespace.cookie(&home)? {
+            Some(found) if found == cookie => {
+                namespace.enter()?;
+                return Ok(Some(NetnsRecord {
+                    target: record.target.clone().or(Some(via)),
+                    ..record.clone()
+                }));
+            }
+            found => newcomer = Some((via, found)),
+        }
+    }
+    match newcomer {
+        Some((via, found)) => bail!(
+            "refusing to roll back: {via} has the inode {inode} the last apply recorded (--netns {named}) but is another network namespace (cookie {}, the apply changed cookie {cookie}): the kernel gave the deleted namespace's inode to a new one. The namespace the apply changed is gone with its values; nothing was written anywhere. Remove {record_path} once you are sure.",
+            found.map_or_else(|| "unreadable".to_string(), |c| c.to_string()),
+            inode = record.inode,
+        ),
         None => bail!(
-            "the network namespace the last apply changed ({}, inode {}) is gone: its values went with it, so there is nothing to roll back; remove {record_path} once you are sure",
-            record.target,
+            "the network namespace the last apply changed ({}, inode {}, cookie {cookie}) is gone: its values went with it, so there is nothing to roll back; nothing was written. Remove {record_path} once you are sure",
+            record.target.as_deref().unwrap_or("the one it ran in"),
             record.inode
         ),
     }
+}
+
+/// Every file on the host that opens a namespace with the recorded inode,
+/// the record's own `--netns` target first, each with how it was opened.
+fn candidates(record: &NetnsRecord) -> Vec<(String, Namespace)> {
+    let mut out = Vec::new();
+    if let Some(target) = &record.target
+        && let Ok(found) = netns::resolve(target)
+        && found.namespace.inode == record.inode
+    {
+        out.push((target.clone(), found.namespace));
+    }
+    if let Ok(all) = netns::list_all()
+        && let Some(listed) = all.into_iter().find(|l| l.inode == record.inode)
+    {
+        let paths = listed
+            .names
+            .iter()
+            .map(|n| std::path::Path::new(netns::NETNS_RUN_DIR).join(n))
+            .chain(
+                listed
+                    .pids
+                    .iter()
+                    .map(|p| format!("/proc/{p}/ns/net").into()),
+            )
+            .chain(listed.held_by.iter().cloned());
+        // One open file per place it is held: each is checked on its own,
+        // since the inode alone says nothing.
+        for path in paths.take(16) {
+            let one = netns::Listed {
+                inode: listed.inode,
+                names: Vec::new(),
+                pids: Vec::new(),
+                held_by: vec![path],
+            };
+            if let Some((via, namespace)) = netns::open_listed_via(&one) {
+                out.push((via.display().to_string(), namespace));
+            }
+        }
+    }
+    out
+}
+
+/// A record without a cookie (a kernel before 5.14, or twtune before it
+/// recorded one). Only the initial namespace is provably itself: it lives as
+/// long as the machine, so no other namespace can have had its inode. Any
+/// other could be a newcomer with a reused inode: refused.
+fn here_without_cookie(
+    record: &NetnsRecord,
+    here_inode: u64,
+    record_path: &str,
+) -> anyhow::Result<Option<NetnsRecord>> {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok();
+    let kernel = facts::kernel::KernelFacts::from_release(release.as_deref()).version;
+    let initial = twtune::facts::namespace::is_initial(
+        Some(here_inode),
+        netns::pid_net_inode(1),
+        std::fs::read_link("/proc/self/ns/pid")
+            .ok()
+            .and_then(|l| netns::parse_ns_link(&l.to_string_lossy(), "pid")),
+        kernel,
+    );
+    if record.inode == here_inode && initial == Some(true) {
+        return Ok(record.target.is_some().then(|| record.clone()));
+    }
+    bail!(
+        "{record_path} names network namespace {} without its cookie (SO_NETNS_COOKIE, Linux 5.14+), and the kernel gives a deleted namespace's inode to new ones: refusing to guess that the namespace with that inode now is the one the apply changed; nothing was changed. Check its values by hand, then remove {record_path}",
+        record.describe()
+    )
+}
+
+/// Where a listed namespace was found, for people.
+fn describe_holder(found: &netns::Listed) -> String {
+    let path = found
+        .names
+        .first()
+        .map(|n| std::path::Path::new(netns::NETNS_RUN_DIR).join(n))
+        .or_else(|| found.held_by.first().cloned())
+        .unwrap_or_default();
+    twtune::render::escape::text(&path.display().to_string()).into_owned()
 }
 
 /// `check --all-netns`: every namespace, each gathered and judged as a
@@ -105,7 +235,32 @@ pub fn check_all(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
             });
             continue;
         };
-        namespace.enter()?;
+        let holder = found.pids.first().map(|&pid| {
+            let started =
+                twtune::facts::process::start_time(std::path::Path::new(&format!("/proc/{pid}")));
+            (pid, started)
+        });
+        match namespace.enter() {
+            Ok(()) => {}
+            // A bind mount under /run/netns does not show the type of the
+            // namespace it holds; setns(2) refuses one of another type with
+            // EINVAL (kernel/nsproxy.c, validate_ns()). Not a network
+            // namespace, so not one to check: listed, never an abort.
+            Err(netns::NetnsError::Enter {
+                source: nix::Error::EINVAL,
+                ..
+            }) => {
+                skipped.push(Skipped {
+                    inode: found.inode,
+                    reason: format!(
+                        "not a network namespace ({} holds another type of namespace)",
+                        describe_holder(&found)
+                    ),
+                });
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        }
         // nft and iptables-save are started in twtune's own namespace (the
         // host's, where a node's NAT rules are) only: a process each, at a
         // hundred namespaces they would be most of the run.
@@ -141,7 +296,11 @@ pub fn check_all(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
         };
         checked.push(Checked {
             inode: found.inode,
-            command: found.pids.first().and_then(|pid| netns::command_of(*pid)),
+            command: holder.and_then(|(pid, started)| {
+                // Named only while it is still the process listed in it.
+                netns::command_of(pid, started)
+                    .filter(|_| netns::pid_net_inode(pid) == Some(found.inode))
+            }),
             names: found.names,
             pids: found.pids,
             container,

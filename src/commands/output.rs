@@ -37,7 +37,12 @@ pub fn emit_bytes(bytes: &[u8]) -> std::io::Result<()> {
     }
 }
 
+/// A JSON document, escaped by the JSON serializer alone
+/// (`twtune::render::json::to_string_pretty`): passing it through the
+/// terminal escaper would write `\x1b`, which is not JSON.
 pub fn emit_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
-    emit(&serde_json::to_string_pretty(value)?)?;
+    let mut text = twtune::render::json::to_string_pretty(value)?;
+    text.push('\n');
+    emit_bytes(text.as_bytes())?;
     Ok(())
 }

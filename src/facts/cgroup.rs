@@ -17,7 +17,14 @@
 
 use serde::Serialize;
 
-/// The container (and pod) a process belongs to.
+/// The container (and pod) a process's cgroup path claims it belongs to.
+///
+/// A claim, not a fact: cgroup names are chosen by whoever may create
+/// cgroups, and a delegated subtree (a systemd user manager's, rootless
+/// podman's, a container with its own cgroup namespace) lets an
+/// unprivileged user create `…/docker-<64 hex>.scope` or
+/// `…/kubepods-pod<uid>.slice` under it. Reports say so (`source`, and
+/// "cgroup says" for people).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Container {
     /// "docker", "containerd", "cri-o" or "podman"; null when the path shows
@@ -28,16 +35,22 @@ pub struct Container {
     pub id: String,
     /// The Kubernetes pod's UID, when it runs in a pod.
     pub pod_uid: Option<String>,
+    /// How the fields above were told: always `"cgroup_name"`, the names in
+    /// the cgroup path, which whoever created the cgroup chose.
+    pub source: &'static str,
+    /// The cgroup path that makes the claim.
+    pub cgroup: String,
 }
 
 impl Container {
-    /// A short label for a table: `pod <uid>` or `<runtime> <id prefix>`.
+    /// A short label for a table, worded as the claim it is: `cgroup says
+    /// pod <uid>` or `cgroup says <runtime> <id prefix>`.
     pub fn label(&self) -> String {
         let id: String = self.id.chars().take(12).collect();
         match (&self.pod_uid, self.runtime) {
-            (Some(uid), _) => format!("pod {uid}"),
-            (None, Some(runtime)) => format!("{runtime} {id}"),
-            (None, None) => format!("container {id}"),
+            (Some(uid), _) => format!("cgroup says pod {uid}"),
+            (None, Some(runtime)) => format!("cgroup says {runtime} {id}"),
+            (None, None) => format!("cgroup says container {id}"),
         }
     }
 }
@@ -69,6 +82,8 @@ fn container_of_path(path: &str) -> Option<Container> {
         runtime,
         id,
         pod_uid: pod_uid.filter(|_| in_kubepods),
+        source: "cgroup_name",
+        cgroup: path.to_string(),
     })
 }
 
@@ -124,15 +139,28 @@ mod tests {
     const UID: &str = "5f0c1d2e-3a4b-4c5d-8e6f-7a8b9c0d1e2f";
 
     fn expect(text: &str, runtime: Option<&'static str>, pod_uid: Option<&str>) {
+        let found = container_of(text).unwrap_or_else(|| panic!("{text}"));
         assert_eq!(
-            container_of(text),
-            Some(Container {
-                runtime,
-                id: ID.into(),
-                pod_uid: pod_uid.map(String::from),
-            }),
+            (found.runtime, found.id.as_str(), found.pod_uid.as_deref()),
+            (runtime, ID, pod_uid),
             "{text}"
         );
+        assert_eq!(found.source, "cgroup_name");
+        assert!(text.contains(&found.cgroup), "{text}: {}", found.cgroup);
+    }
+
+    #[test]
+    fn a_delegated_cgroup_named_like_a_container_is_reported_as_its_claim() {
+        let text = format!(
+            "0::/user.slice/user-1000.slice/user@1000.service/app.slice/docker-{ID}.scope\n"
+        );
+        let found = container_of(&text).unwrap();
+        assert_eq!(found.source, "cgroup_name");
+        assert_eq!(
+            found.cgroup,
+            format!("/user.slice/user-1000.slice/user@1000.service/app.slice/docker-{ID}.scope")
+        );
+        assert_eq!(found.label(), "cgroup says docker 3f1c2b9a8d7e");
     }
 
     #[test]

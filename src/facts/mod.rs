@@ -23,6 +23,7 @@ pub mod netns;
 mod options;
 pub mod persisted;
 pub mod ports;
+pub mod process;
 pub mod rates;
 mod read;
 pub mod sockets;

@@ -86,6 +86,8 @@ pub enum NetnsError {
     },
     #[error("cannot enter the network namespace {what}: {source}{}", permission_hint(*source))]
     Enter { what: String, source: nix::Error },
+    #[error("cannot read the network namespace cookie (SO_NETNS_COOKIE): {source}")]
+    Cookie { source: nix::Error },
     #[error("cannot read twtune's own network namespace ({path}): {source}")]
     Own { path: PathBuf, source: io::Error },
 }
@@ -266,6 +268,15 @@ impl Namespace {
         Ok(Namespace { file, inode })
     }
 
+    /// This namespace's cookie ([`current_cookie`]), read from inside it; the
+    /// calling thread returns to `home` after, whatever the outcome.
+    pub fn cookie(&self, home: &Namespace) -> Result<Option<u64>, NetnsError> {
+        self.enter()?;
+        let cookie = current_cookie();
+        home.enter()?;
+        cookie
+    }
+
     /// Moves the calling thread into this namespace (see the module docs for
     /// why the main thread is the one that must call this).
     pub fn enter(&self) -> Result<(), NetnsError> {
@@ -278,6 +289,60 @@ impl Namespace {
     }
 }
 
+/// SO_NETNS_COOKIE (include/uapi/asm-generic/socket.h; 0x0050 in
+/// arch/sparc/include/uapi/asm/socket.h), added in Linux 5.14 by commit
+/// e8b9eab99232 ("net: Introduce SO_NETNS_COOKIE"). The libc crate does not
+/// export it.
+#[cfg(any(target_arch = "sparc", target_arch = "sparc64"))]
+const SO_NETNS_COOKIE: nix::libc::c_int = 0x0050;
+#[cfg(not(any(target_arch = "sparc", target_arch = "sparc64")))]
+const SO_NETNS_COOKIE: nix::libc::c_int = 71;
+
+use nix::{getsockopt_impl, libc, sockopt_impl};
+sockopt_impl!(
+    /// SO_NETNS_COOKIE, read as the kernel writes it: exactly 8 bytes.
+    NetnsCookie,
+    GetOnly,
+    nix::libc::SOL_SOCKET,
+    SO_NETNS_COOKIE,
+    u64
+);
+
+/// The cookie of the calling thread's network namespace: unlike its inode,
+/// never given to another namespace while the machine runs. The kernel hands
+/// out cookies from one 64-bit counter as namespaces are made
+/// (net/core/net_namespace.c, preinit_net()/net_alloc(): `net_cookie =
+/// atomic64_inc_return(...)`, the first is 1), and sock_getsockopt() answers
+/// SO_NETNS_COOKIE with `sock_net(sk)->net_cookie` (net/core/sock.c). The
+/// socket is made by the calling thread, so it lives in that thread's
+/// namespace (sock_create() takes `current->nsproxy->net_ns`).
+///
+/// `None` on kernels before 5.14, which answer ENOPROTOOPT.
+pub fn current_cookie() -> Result<Option<u64>, NetnsError> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, getsockopt, socket};
+    let failed = |source| NetnsError::Cookie { source };
+    let sock = socket(
+        AddressFamily::Unix,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(failed)?;
+    match getsockopt(&sock, NetnsCookie) {
+        Ok(cookie) => Ok(Some(cookie)),
+        Err(nix::Error::ENOPROTOOPT) => Ok(None),
+        Err(e) => Err(failed(e)),
+    }
+}
+
+/// The inode of the calling thread's network namespace.
+pub fn current_inode() -> Result<u64, NetnsError> {
+    let path = PathBuf::from("/proc/thread-self/ns/net");
+    std::fs::metadata(&path)
+        .map(|m| m.ino())
+        .map_err(|source| NetnsError::Own { path, source })
+}
+
 /// One network namespace found on the host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Listed {
@@ -286,43 +351,47 @@ pub struct Listed {
     pub names: Vec<String>,
     /// The processes in it, lowest first.
     pub pids: Vec<u32>,
+    /// Other files it can be opened through when neither a name nor a
+    /// process's namespace holds it: a thread's /proc/PID/task/TID/ns/net, an
+    /// open descriptor /proc/PID/fd/N, a bind mount outside /run/netns.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub held_by: Vec<PathBuf>,
 }
 
 /// Every network namespace on the host: the unique inodes of
-/// /proc/PID/ns/net (each process's, twtune's own included) and of the
-/// files under /run/netns, ordered by inode. A process that exits while
-/// being listed is left out; a file under /run/netns that is no namespace
-/// (left behind by a failed `ip netns delete`) too.
+/// /proc/PID/ns/net (each process's, twtune's own included), of the files
+/// under /run/netns, and of what else keeps a namespace alive — a thread
+/// that entered another namespace than its process's, an open namespace
+/// descriptor, a bind mount elsewhere — ordered by inode. A process that
+/// exits while being listed is left out; a file under /run/netns that is no
+/// namespace (left behind by a failed `ip netns delete`) too.
 pub fn list_all() -> io::Result<Vec<Listed>> {
     let mut found: BTreeMap<u64, Listed> = BTreeMap::new();
-    let entry = |found: &mut BTreeMap<u64, Listed>, inode| {
+    fn entry(found: &mut BTreeMap<u64, Listed>, inode: u64) -> &mut Listed {
         found.entry(inode).or_insert_with(|| Listed {
             inode,
             names: Vec::new(),
             pids: Vec::new(),
-        });
-    };
-    for name in std::fs::read_dir("/proc")? {
-        let Ok(name) = name else { continue };
-        let Some(pid) = name
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
+            held_by: Vec::new(),
+        })
+    }
+    let pids: Vec<u32> = std::fs::read_dir("/proc")?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .collect();
+    for &pid in &pids {
         let Some(inode) = pid_net_inode(pid) else {
             continue;
         };
-        entry(&mut found, inode);
-        if let Some(listed) = found.get_mut(&inode) {
-            listed.pids.push(pid);
-        }
+        entry(&mut found, inode).pids.push(pid);
     }
     for (name, inode) in named_namespaces() {
-        entry(&mut found, inode);
-        if let Some(listed) = found.get_mut(&inode) {
-            listed.names.push(name);
+        entry(&mut found, inode).names.push(name);
+    }
+    for (path, inode) in other_holders(&pids) {
+        let listed = entry(&mut found, inode);
+        if listed.held_by.len() < MAX_HELD_BY {
+            listed.held_by.push(path);
         }
     }
     let mut all: Vec<Listed> = found.into_values().collect();
@@ -333,13 +402,127 @@ pub fn list_all() -> io::Result<Vec<Listed>> {
     Ok(all)
 }
 
+/// Enough ways to reopen one namespace; more only cost memory.
+const MAX_HELD_BY: usize = 8;
+
+/// Namespaces kept by something other than a process's own namespace or a
+/// /run/netns name: threads (a thread's setns(2) moves only that thread),
+/// open descriptors (an `ip netns` helper, a container runtime keeps one)
+/// and bind mounts outside /run/netns (docker's /run/docker/netns, CNI's
+/// /var/run/netns of another mount namespace). Their /proc links read
+/// `net:[INODE]` (fs/nsfs.c, ns_dname()), so a readlink tells, without
+/// opening or stating what a descriptor points to.
+fn other_holders(pids: &[u32]) -> Vec<(PathBuf, u64)> {
+    let mut out = Vec::new();
+    let nsfs = nsfs_device();
+    let net_link = |path: &Path| {
+        let link = std::fs::read_link(path).ok()?;
+        parse_ns_link(link.to_str()?, "net")
+    };
+    for &pid in pids {
+        let own = pid_net_inode(pid);
+        if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+            for task in tasks.flatten() {
+                let path = task.path().join("ns/net");
+                if let Some(inode) = net_link(&path)
+                    && Some(inode) != own
+                {
+                    out.push((path, inode));
+                }
+            }
+        }
+        if let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
+            for fd in fds.flatten() {
+                let path = fd.path();
+                if let Some(inode) = net_link(&path) {
+                    out.push((path, inode));
+                } else if let Some(inode) = bind_opened(&path, nsfs) {
+                    out.push((path, inode));
+                }
+            }
+        }
+    }
+    if let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") {
+        for (mount, inode) in parse_nsfs_mounts(&text) {
+            if !mount.starts_with(NETNS_RUN_DIR) {
+                out.push((mount, inode));
+            }
+        }
+    }
+    out
+}
+
+/// A descriptor opened through a bind mount reads as the mount's path, and
+/// as `/` once `ip netns delete` has detached the mount (d_path() of a
+/// detached mount's root), not `net:[INODE]`. Only such links are stated
+/// (stat of the open file itself: on the nsfs device, a namespace), so the
+/// descriptors of ordinary files, which could sit on a hung network file
+/// system, are never touched. The type is known on entering only; a listed
+/// namespace of another type is skipped then.
+fn bind_opened(path: &Path, nsfs: Option<u64>) -> Option<u64> {
+    let link = std::fs::read_link(path).ok()?;
+    let text = link.to_str()?;
+    if text != "/" && !text.contains("/netns/") {
+        return None;
+    }
+    let meta = std::fs::metadata(path).ok()?;
+    (Some(meta.dev()) == nsfs).then_some(meta.ino())
+}
+
+/// The network namespaces bind-mounted in a mount table
+/// (/proc/PID/mountinfo): mount point and inode. An nsfs mount's root field
+/// is the namespace's name, `net:[INODE]`; the mount point has spaces,
+/// tabs, newlines and backslashes written as octal escapes (fs/proc_namespace.c,
+/// show_mountinfo() and mangle()).
+pub fn parse_nsfs_mounts(text: &str) -> Vec<(PathBuf, u64)> {
+    text.lines()
+        .filter_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            if right.split(' ').next()? != "nsfs" {
+                return None;
+            }
+            let mut fields = left.split(' ');
+            let root = fields.nth(3)?;
+            let mount = fields.next()?;
+            let inode = parse_ns_link(root, "net")?;
+            Some((PathBuf::from(unmangle(mount)), inode))
+        })
+        .collect()
+}
+
+/// Undoes mountinfo's `\ooo` escapes, byte for byte.
+fn unmangle(field: &str) -> std::ffi::OsString {
+    use std::os::unix::ffi::OsStringExt;
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes.get(i + 1..i + 4).filter(|d| {
+            bytes[i] == b'\\' && d.iter().all(|b| (b'0'..=b'7').contains(b)) && d[0] <= b'3'
+        });
+        match octal {
+            Some(d) => {
+                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                i += 4;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    std::ffi::OsString::from_vec(out)
+}
+
 /// The network namespace inode of process `pid`, if it still runs.
 pub fn pid_net_inode(pid: u32) -> Option<u64> {
     let link = std::fs::read_link(format!("/proc/{pid}/ns/net")).ok()?;
     parse_ns_link(&link.to_string_lossy(), "net")
 }
 
-/// The `ip netns` names and their namespaces' inodes.
+/// The `ip netns` names and their namespaces' inodes. Only namespace files
+/// count (the bind-mounted namespace, not the empty file under it); of
+/// which type is only known on entering ([`Target::enter`]).
 pub fn named_namespaces() -> Vec<(String, u64)> {
     let Ok(dir) = std::fs::read_dir(NETNS_RUN_DIR) else {
         return Vec::new();
@@ -348,7 +531,6 @@ pub fn named_namespaces() -> Vec<(String, u64)> {
     dir.filter_map(|entry| {
         let entry = entry.ok()?;
         let name = entry.file_name().into_string().ok()?;
-        // The bind-mounted namespace, not the empty file under it.
         let meta = std::fs::metadata(entry.path()).ok()?;
         (Some(meta.dev()) == nsfs).then_some((name, meta.ino()))
     })
@@ -372,13 +554,24 @@ pub fn describe(inode: u64) -> Listed {
         })
         .unwrap_or_default();
     pids.sort_unstable();
-    Listed { inode, names, pids }
+    Listed {
+        inode,
+        names,
+        pids,
+        held_by: Vec::new(),
+    }
 }
 
 /// Opens a listed namespace again, through its names first, then its
-/// processes; each candidate must still be the same inode (a pid may have
-/// been reused). `None` when it has vanished meanwhile.
+/// processes, then whatever else held it; each candidate must still be the
+/// same inode (a pid may have been reused). `None` when it has vanished
+/// meanwhile.
 pub fn open_listed(listed: &Listed) -> Option<Namespace> {
+    open_listed_via(listed).map(|(_, namespace)| namespace)
+}
+
+/// [`open_listed`], with the file it was opened through.
+pub fn open_listed_via(listed: &Listed) -> Option<(PathBuf, Namespace)> {
     let candidates = listed
         .names
         .iter()
@@ -388,7 +581,8 @@ pub fn open_listed(listed: &Listed) -> Option<Namespace> {
                 .pids
                 .iter()
                 .map(|pid| PathBuf::from(format!("/proc/{pid}/ns/net"))),
-        );
+        )
+        .chain(listed.held_by.iter().cloned());
     for path in candidates {
         let Ok(file) = open_ns_file(&path) else {
             continue;
@@ -396,19 +590,28 @@ pub fn open_listed(listed: &Listed) -> Option<Namespace> {
         // The inode of a listed namespace is a network namespace's: equal
         // inodes on the namespace filesystem are the same namespace.
         if net_inode_of(&file) == Ok(listed.inode) {
-            return Some(Namespace {
-                file,
-                inode: listed.inode,
-            });
+            return Some((
+                path,
+                Namespace {
+                    file,
+                    inode: listed.inode,
+                },
+            ));
         }
     }
     None
 }
 
-/// The command of process `pid` (its `comm`), if it still runs.
-pub fn command_of(pid: u32) -> Option<String> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
-    Some(text.trim_end_matches('\n').to_string())
+/// The command of process `pid` (its `comm`, bytes not UTF-8 escaped), if
+/// it still runs and is the process that was listed: `started` is its start
+/// time when listed, and a pid reused since is not named.
+pub fn command_of(pid: u32, started: Option<u64>) -> Option<String> {
+    let process = PathBuf::from(format!("/proc/{pid}"));
+    let text = super::read::read_optional_names(&process.join("comm"))
+        .ok()
+        .flatten()?;
+    (super::process::start_time(&process) == started)
+        .then(|| text.strip_suffix('\n').unwrap_or(&text).to_string())
 }
 
 /// The container the first of `pids` that belongs to one runs in, from
@@ -481,6 +684,7 @@ mod tests {
             inode: 1,
             names: vec!["twtune-never-made".into()],
             pids: vec![999_999_999],
+            held_by: vec!["/proc/999999999/fd/3".into()],
         };
         assert!(open_listed(&gone).is_none());
         // A pid that now runs in another namespace is not taken for it.
@@ -488,8 +692,87 @@ mod tests {
             inode: 1,
             names: vec![],
             pids: vec![std::process::id()],
+            held_by: vec![],
         };
         assert!(open_listed(&reused).is_none());
+    }
+
+    #[test]
+    fn the_cookie_is_the_namespaces_own_and_read_from_inside_it() {
+        let here = current_cookie().unwrap().expect("Linux 5.14 or later");
+        assert!(here > 0);
+        assert_eq!(current_cookie().unwrap(), Some(here), "stable");
+        let own = Namespace::current().unwrap();
+        assert_eq!(own.cookie(&own).unwrap(), Some(here));
+        assert_eq!(current_inode().unwrap(), own.inode);
+    }
+
+    /// A namespace only one thread of this process is in, then one only an
+    /// open descriptor keeps: both listed, both opened again, and entered
+    /// they are the namespace with the cookie read inside them. (A private
+    /// namespace made by unshare(2) on a helper thread: nothing of the
+    /// host's changes, and it goes when the descriptor is closed.)
+    #[test]
+    fn namespaces_held_only_by_a_thread_or_a_descriptor_are_found() {
+        let (to_main, from_thread) = std::sync::mpsc::channel();
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            let own = Namespace::current().unwrap();
+            let cookie = current_cookie().unwrap();
+            let tid = nix::unistd::gettid();
+            to_main.send((own.file, own.inode, cookie, tid)).unwrap();
+            wait.recv().unwrap();
+        });
+        let (file, inode, cookie, tid) = from_thread.recv().unwrap();
+        let held = |all: &[Listed]| all.iter().find(|l| l.inode == inode).cloned();
+        let listed = held(&list_all().unwrap()).expect("the thread's namespace is listed");
+        assert!(listed.pids.is_empty(), "no process is in it: {listed:?}");
+        assert!(
+            listed
+                .held_by
+                .iter()
+                .any(|p| p.ends_with(format!("task/{tid}/ns/net"))),
+            "{listed:?}"
+        );
+        release.send(()).unwrap();
+        thread.join().unwrap();
+        // The thread is gone; the descriptor it handed over keeps it.
+        let listed = held(&list_all().unwrap()).expect("the descriptor's namespace is listed");
+        let fd = format!("/proc/{}/fd/", std::process::id());
+        assert!(
+            listed
+                .held_by
+                .iter()
+                .any(|p| p.to_string_lossy().starts_with(&fd)),
+            "{listed:?}"
+        );
+        let home = Namespace::current().unwrap();
+        let (_, opened) = open_listed_via(&listed).expect("opened through the descriptor");
+        assert_eq!(opened.cookie(&home).unwrap(), cookie);
+        assert_ne!(current_cookie().unwrap(), cookie, "back home");
+        drop((file, opened));
+    }
+
+    #[test]
+    fn nsfs_bind_mounts_are_read_from_mountinfo() {
+        let text = "\
+36 25 0:4 net:[4026532290] /run/netns/blue rw shared:5 - nsfs nsfs rw
+37 25 0:4 net:[4026532300] /run/docker/netns/a\\040b rw - nsfs nsfs rw
+38 25 0:4 uts:[4026532301] /run/uts rw - nsfs nsfs rw
+39 25 0:22 / /run/netns rw - tmpfs tmpfs rw
+40 25 0:4 net:[4026532302] /x\\012y\\134 rw - nsfs nsfs rw
+garbage line
+41 25 0:4 net:[1]
+";
+        assert_eq!(
+            parse_nsfs_mounts(text),
+            vec![
+                (PathBuf::from("/run/netns/blue"), 4026532290),
+                (PathBuf::from("/run/docker/netns/a b"), 4026532300),
+                (PathBuf::from("/x\ny\\"), 4026532302),
+            ]
+        );
     }
 
     #[test]

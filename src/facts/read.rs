@@ -253,6 +253,44 @@ pub fn open_streaming(path: &Path) -> io::Result<std::fs::File> {
 }
 
 /// Reads a text file, bounded as [`read_bounded`]; `Ok(None)` when it does not exist.
+/// Text of bytes that need not be UTF-8, such as an interface name (the
+/// kernel takes any bytes but `/`, `:` and whitespace, net/core/dev.c,
+/// dev_valid_name()): every byte that is not part of valid UTF-8 is written
+/// `\xNN`, so names stay distinct and show what they are; a `\` of the
+/// original is written `\\`, so no name can pass for another's escape.
+pub fn bytes_to_text(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(&chunk.valid().replace('\\', "\\\\"));
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
+/// [`read_optional`] for a file that holds names that are bytes
+/// (/proc/net/dev, /proc/net/if_inet6): read whole, each byte that is not
+/// UTF-8 written as [`bytes_to_text`] writes it, never an error.
+pub fn read_optional_names(path: &Path) -> Result<Option<String>, FactError> {
+    match read_bounded(path) {
+        Ok(Some(bytes)) => Ok(Some(match String::from_utf8(bytes) {
+            Ok(text) if !text.contains('\\') => text,
+            Ok(text) => bytes_to_text(text.as_bytes()),
+            Err(e) => bytes_to_text(e.as_bytes()),
+        })),
+        Ok(None) => Ok(None),
+        Err(BoundedReadError::Io(source)) => Err(FactError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
+        Err(refused) => Err(FactError::Read {
+            path: path.to_path_buf(),
+            source: io::Error::other(refused.to_string()),
+        }),
+    }
+}
+
 pub fn read_optional(path: &Path) -> Result<Option<String>, FactError> {
     match read_bounded(path) {
         Ok(Some(bytes)) => String::from_utf8(bytes)
@@ -275,6 +313,23 @@ pub fn read_optional(path: &Path) -> Result<Option<String>, FactError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_that_are_not_utf8_are_written_escaped_and_stay_distinct() {
+        assert_eq!(bytes_to_text(b"lo"), "lo");
+        assert_eq!(bytes_to_text(b"l\xffo"), "l\\xffo");
+        assert_eq!(bytes_to_text(b"l\\xffo"), "l\\\\xffo");
+        assert_eq!(bytes_to_text("eth\u{e9}".as_bytes()), "eth\u{e9}");
+        let dir = tempfile::tempdir().unwrap();
+        let dev = dir.path().join("dev");
+        std::fs::write(&dev, b"h1\nh2\n  l\xffo: 0 0\n").unwrap();
+        let text = read_optional_names(&dev).unwrap().unwrap();
+        assert!(text.ends_with("  l\\xffo: 0 0\n"), "{text:?}");
+        assert!(
+            read_optional(&dev).is_err(),
+            "plain text readers still refuse it"
+        );
+    }
 
     #[test]
     fn under_a_root_a_folder_linked_out_of_it_is_neither_listed_nor_stated() {

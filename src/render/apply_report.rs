@@ -255,8 +255,12 @@ pub struct RollbackReport<'a> {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct RollbackNamespace<'a> {
     pub inode: u64,
-    /// How `--netns` named it when it was changed.
+    /// How `--netns` named it when it was changed, or, for a namespace an
+    /// apply ran in (`ip netns exec`), the file rollback found it through.
     pub target: &'a str,
+    /// Its SO_NETNS_COOKIE, which rollback checked before writing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cookie: Option<u64>,
 }
 
 /// One key, from its value now back to the recorded one.
@@ -312,7 +316,8 @@ impl<'a> RollbackReport<'a> {
     pub fn in_namespace(mut self, namespace: Option<&'a NetnsRecord>) -> Self {
         self.namespace = namespace.map(|n| RollbackNamespace {
             inode: n.inode,
-            target: &n.target,
+            target: n.target.as_deref().unwrap_or_default(),
+            cookie: n.cookie,
         });
         if let Some(n) = &self.namespace {
             self.comment.push_str(&format!(

@@ -49,8 +49,38 @@ pub fn terminal(rendered: &str) -> Cow<'_, str> {
     Cow::Owned(escaped.replace(style_mark(), "\x1b["))
 }
 
+/// A message for stderr, where wrappers (the Ansible module, Salt) take
+/// every line starting `twtune: warning: ` as a warning: [`lines`], and
+/// every line after the first indented, so outside text with a newline in
+/// it cannot start a line of its own.
+pub fn message(raw: &str) -> Cow<'_, str> {
+    let escaped = lines(raw);
+    if !escaped.contains('\n') {
+        return escaped;
+    }
+    let mut out = String::with_capacity(escaped.len() + 16);
+    for (i, line) in escaped.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+            if !line.starts_with([' ', '\t']) {
+                out.push_str("  ");
+            }
+        }
+        out.push_str(line);
+    }
+    Cow::Owned(out)
+}
+
+/// Control characters, and the two Unicode line separators, which are not
+/// control characters but end a line for Python's `splitlines()` (the
+/// Ansible module and Salt read twtune's output with it) and for some
+/// terminals.
+fn unsafe_anywhere(c: char) -> bool {
+    c.is_control() || c == '\u{2028}' || c == '\u{2029}'
+}
+
 fn escape(raw: &str, keep_layout: bool) -> Cow<'_, str> {
-    let unsafe_char = |c: char| c.is_control() && !(keep_layout && (c == '\n' || c == '\t'));
+    let unsafe_char = |c: char| unsafe_anywhere(c) && !(keep_layout && (c == '\n' || c == '\t'));
     if !raw.chars().any(unsafe_char) {
         return Cow::Borrowed(raw);
     }
@@ -81,6 +111,19 @@ mod tests {
         assert_eq!(text("a\nb\tc\u{9b}"), "a\\nb\\tc\\u{9b}");
         assert_eq!(lines("a\nb\x07\tc"), "a\nb\\x07\tc");
         assert!(matches!(text("plain · ünïcode"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn a_message_cannot_start_a_line_of_its_own() {
+        assert_eq!(
+            message("cannot read /x\ntwtune: warning: forged"),
+            "cannot read /x\n  twtune: warning: forged"
+        );
+        assert_eq!(
+            message("3 rule errors:\n  a\n  b"),
+            "3 rule errors:\n  a\n  b"
+        );
+        assert_eq!(text("a\u{2028}b\u{85}"), "a\\u{2028}b\\u{85}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::{self, Write};
 
+use super::escape;
 use super::style::Style;
 use crate::facts::Facts;
 use crate::rules::expr::percent_text as percent;
@@ -138,8 +139,9 @@ fn findings_table(
                 f.key
                     .as_ref()
                     .map_or_else(|| "—".into(), ToString::to_string),
-                change,
-                f.summary.clone(),
+                escape::text(&change).into_owned(),
+                // Rule texts quote process names and paths from the host.
+                escape::text(&f.summary).into_owned(),
             ]
         })
         .collect();
@@ -195,7 +197,8 @@ fn finding_details(
         style.severity(finding.severity, &format!("[{}]", finding.severity)),
         style.bold(&finding.rule)
     )?;
-    writeln!(out, "  {}", finding.message)?;
+    // Messages quote process names and paths from the host: one line each.
+    writeln!(out, "  {}", escape::text(&finding.message))?;
     if let (Some(own), Some((value, rule))) = (&finding.recommended, finding.outranked_by(resolved))
     {
         writeln!(
@@ -215,10 +218,15 @@ fn finding_details(
         )?;
     }
     if let Some(manual) = &finding.manual {
-        writeln!(out, "  {} {manual}", style.dim("by hand:"))?;
+        writeln!(out, "  {} {}", style.dim("by hand:"), escape::text(manual))?;
     }
     for evidence in &finding.evidence {
-        writeln!(out, "  {} {evidence}", style.dim("evidence:"))?;
+        writeln!(
+            out,
+            "  {} {}",
+            style.dim("evidence:"),
+            escape::text(&evidence.to_string())
+        )?;
     }
     for reference in &finding.references {
         writeln!(out, "  {} {reference}", style.dim("see:"))?;
@@ -448,7 +456,8 @@ fn write_explain(out: &mut impl Write, rule: &Rule, style: Style) -> fmt::Result
         "\n{}",
         style.dim(&format!(
             "defined at {}:{}",
-            rule.origin.file, rule.origin.line
+            escape::text(&rule.origin.file),
+            rule.origin.line
         ))
     )?;
     Ok(())
@@ -477,7 +486,14 @@ fn write_facts(out: &mut impl Write, facts: &Facts, style: Style) -> fmt::Result
         let persisted = facts
             .persisted
             .winner(key)
-            .map(|w| format!("  (persisted {} at {}:{})", w.value, w.file, w.line))
+            .map(|w| {
+                format!(
+                    "  (persisted {} at {}:{})",
+                    w.value,
+                    escape::text(&w.file),
+                    w.line
+                )
+            })
             .unwrap_or_default();
         writeln!(out, "  {key} = {value}{}", style.dim(&persisted))?;
     }
@@ -490,15 +506,15 @@ fn write_facts(out: &mut impl Write, facts: &Facts, style: Style) -> fmt::Result
         style.bold("Persisted sysctl files, in the order applied")
     )?;
     for file in &facts.persisted.files {
-        writeln!(out, "  {file}")?;
+        writeln!(out, "  {}", escape::text(file))?;
     }
     for masked in &facts.persisted.masked {
         writeln!(
             out,
             "  {} {} (masked by {})",
             style.dim("-"),
-            masked.file,
-            masked.by
+            escape::text(&masked.file),
+            escape::text(&masked.by)
         )?;
     }
     writeln!(out, "\n{}", style.bold("Counters"))?;
@@ -636,7 +652,9 @@ fn sockets_section(
         let holder = match d.processes.first() {
             Some(p) => format!(
                 "; likely creator pid {} ({}), {} live",
-                p.pid, p.command, p.established
+                p.pid,
+                escape::text(&p.command),
+                p.established
             ),
             None if d.processes_unattributed > 0 => "; owner unknown (not root)".to_string(),
             None => String::new(),
@@ -673,7 +691,9 @@ fn sockets_section(
         writeln!(
             out,
             "  CLOSE_WAIT held by pid {} ({}): {}",
-            p.pid, p.command, p.count
+            p.pid,
+            escape::text(&p.command),
+            p.count
         )?;
     }
     Ok(())

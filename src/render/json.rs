@@ -16,7 +16,9 @@ use crate::sysctl::SysctlKey;
 /// ports left out). 3: `facts.namespace` names the namespace (`names[]`,
 /// `holder_pid`, `target`), each destination its `processes[]`, and
 /// `facts.nat` the SNAT pressure (`snat_destinations[]`, `snat_port_range`,
-/// `conntrack_source`); `exhaustion_ratio` may be null.
+/// `conntrack_source`); `exhaustion_ratio` may be null. 4: a namespace's
+/// `container` (`check --all-netns`) says it is the cgroup path's claim
+/// (`source`, `cgroup`).
 pub const SCHEMA_VERSION: u32 = 4;
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -144,5 +146,109 @@ pub fn facts_report(facts: &Facts) -> FactsReport<'_> {
         kernel: KernelSummary::of(facts),
         errors: &[],
         facts,
+    }
+}
+
+/// Any document twtune prints as JSON, pretty-printed. Escaping is the JSON
+/// serializer's alone — never the terminal escaper's, whose `\x1b` and
+/// `\u{9b}` are not JSON. serde_json already writes the C0 controls as
+/// `\u00XX`; DEL and the C1 controls (U+0080–U+009F, which a terminal may
+/// obey as CSI and others) and the JSON-legal but line-breaking U+2028 and
+/// U+2029 are written as `\u00XX`/`\u20XX` too, so the document stays valid
+/// JSON and prints on a terminal without a control character in it.
+pub fn to_string_pretty<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<String> {
+    let mut out = Vec::with_capacity(4096);
+    let mut serializer =
+        serde_json::Serializer::with_formatter(&mut out, EscapingFormatter::default());
+    value.serialize(&mut serializer)?;
+    // The serializer writes only UTF-8 (every string it is given is a &str).
+    String::from_utf8(out).map_err(|e| serde::ser::Error::custom(e.to_string()))
+}
+
+#[derive(Default)]
+struct EscapingFormatter(serde_json::ser::PrettyFormatter<'static>);
+
+fn json_escaped(c: char) -> bool {
+    matches!(c, '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}')
+}
+
+impl serde_json::ser::Formatter for EscapingFormatter {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut rest = fragment;
+        while let Some(at) = rest.find(json_escaped) {
+            writer.write_all(&rest.as_bytes()[..at])?;
+            let c = rest[at..].chars().next().unwrap_or_default();
+            write!(writer, "\\u{:04x}", c as u32)?;
+            rest = &rest[at + c.len_utf8()..];
+        }
+        writer.write_all(rest.as_bytes())
+    }
+
+    // Layout: the pretty formatter's.
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_array(w)
+    }
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_array(w)
+    }
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.0.begin_array_value(w, first)
+    }
+    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_array_value(w)
+    }
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_object(w)
+    }
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object(w)
+    }
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.0.begin_object_key(w, first)
+    }
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_object_value(w)
+    }
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object_value(w)
+    }
+}
+
+#[cfg(test)]
+mod escaping_tests {
+    use super::*;
+
+    #[test]
+    fn json_escapes_every_control_character_and_stays_json() {
+        let hostile = "\n✓ all ok\x1b[2J\x7f\u{85}\u{9b}31m\u{2028}ü";
+        let text = to_string_pretty(&serde_json::json!({ "comm": hostile })).unwrap();
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
+        assert!(
+            text.contains(r#""\n✓ all ok\u001b[2J\u007f\u0085\u009b31m\u2028ü""#),
+            "{text}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back["comm"], hostile);
+        // Laid out as serde_json's pretty printer lays it out.
+        let plain = serde_json::json!({"a": [1, {"b": "c"}], "d": {}});
+        assert_eq!(
+            to_string_pretty(&plain).unwrap(),
+            serde_json::to_string_pretty(&plain).unwrap()
+        );
     }
 }

@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+use super::escape;
+
 use super::json::{SCHEMA_VERSION, Summary};
 use crate::exit_code::Status;
 use crate::facts::Facts;
@@ -135,12 +137,12 @@ pub fn human(checked: &[Checked], skipped: &[Skipped]) -> String {
     ];
     let mut rows: Vec<[String; 8]> = vec![header.map(String::from)];
     for c in checked {
-        let mut names = c.names.join(",");
+        let mut names = escape::text(&c.names.join(",")).into_owned();
         if let Some(container) = &c.container {
             if !names.is_empty() {
                 names.push(' ');
             }
-            names.push_str(&container.label());
+            names.push_str(&escape::text(&container.label()));
         }
         if c.facts.namespace.initial == Some(true) {
             names = match names.is_empty() {
@@ -161,7 +163,9 @@ pub fn human(checked: &[Checked], skipped: &[Skipped]) -> String {
             c.inode.to_string(),
             names,
             c.pids.first().map_or("-".into(), u32::to_string),
-            c.command.clone().unwrap_or_else(|| "-".into()),
+            c.command
+                .as_deref()
+                .map_or_else(|| "-".into(), |c| escape::text(c).into_owned()),
             count(sockets.map(|s| s.time_wait)),
             count(sockets.map(|s| s.close_wait)),
             c.worst_ratio().map_or("-".into(), percent),

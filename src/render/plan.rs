@@ -3,6 +3,7 @@
 //! [`super::apply_report`]. Decides nothing.
 
 use super::apply_report::{persist_diff, restore_diff};
+use super::escape;
 use crate::apply::journal::{FileRecord, KeyRecord};
 use crate::apply::manual::ManualFix;
 use crate::apply::plan::{Change, Plan};
@@ -45,7 +46,10 @@ pub fn human(plan: &Plan) -> String {
         } else {
             "new file"
         };
-        out.push_str(&format!("Persisted file {} ({state}):\n", persist.file));
+        out.push_str(&format!(
+            "Persisted file {} ({state}):\n",
+            escape::text(&persist.file)
+        ));
         out.push_str(&persist_diff(persist));
     }
     out
@@ -61,7 +65,12 @@ pub fn human_manual(manual: &[ManualFix]) -> String {
         count(manual.len(), "finding")
     );
     for m in manual {
-        out.push_str(&format!("  [{}] {}: {}\n", m.rule, m.summary, m.fix));
+        out.push_str(&format!(
+            "  [{}] {}: {}\n",
+            m.rule,
+            escape::text(&m.summary),
+            escape::text(&m.fix)
+        ));
     }
     out
 }
@@ -73,6 +82,7 @@ pub fn human_namespace(namespace: &super::apply_report::PlanNamespace) -> String
         true => namespace.target.clone(),
         false => namespace.names.join(", "),
     };
+    let named = escape::text(&named);
     format!(
         "Network namespace {named} (inode {}): runtime values only. Nothing is persisted: a namespace has no boot of its own, and the drop-in in /etc/sysctl.d configures the host's.",
         namespace.inode
@@ -87,7 +97,12 @@ pub fn warnings(plan: &Plan) -> Vec<String> {
             lines.push(format!(
                 "{}:{} sets {} = {} and is read after {}: it wins at the next boot. \
                  Use --persist-to {} to change it there.",
-                shadow.file, shadow.line, shadow.key, shadow.value, persist.file, shadow.suggest
+                escape::text(&shadow.file),
+                shadow.line,
+                shadow.key,
+                escape::text(&shadow.value),
+                escape::text(&persist.file),
+                escape::text(&shadow.suggest)
             ));
         }
     }
@@ -135,7 +150,10 @@ pub fn human_restore(runtime: &[KeyRecord], persist: Option<&FileRecord>) -> Str
     }
     if let Some(file) = persist {
         match &file.new {
-            Some(_) => out.push_str(&format!("Persisted file {} (restored):\n", file.file)),
+            Some(_) => out.push_str(&format!(
+                "Persisted file {} (restored):\n",
+                escape::text(&file.file)
+            )),
             None => out.push_str(&format!(
                 "Persisted file {} (removed: it did not exist before):\n",
                 file.file

@@ -522,12 +522,17 @@ fn interfaces(facts: &mut NatFacts, root: &Path) -> Result<(), FactError> {
     // /proc/net/dev follows the reader's network namespace; /sys/class/net
     // shows the namespace sysfs was mounted in, so it is only the fallback.
     let dev = root.join("proc/net/dev");
-    let names = match read_optional(&dev)? {
+    // Interface names are bytes, and a user may name the interfaces of a
+    // network namespace they own as they like: read as bytes, shown escaped.
+    let names = match super::read::read_optional_names(&dev)? {
         Some(text) => host::parse_proc_net_dev(&text),
         None => match read_dir_confined(&root.join("sys/class/net")) {
             Ok(entries) => entries
                 .into_iter()
-                .filter_map(|name| name.into_string().ok())
+                .map(|name| {
+                    use std::os::unix::ffi::OsStrExt;
+                    super::read::bytes_to_text(name.as_bytes())
+                })
                 .collect(),
             Err(_) => {
                 facts
@@ -582,7 +587,7 @@ fn addresses(facts: &mut NatFacts, root: &Path) -> Result<(), FactError> {
             sort(addr.into());
         }
     }
-    if let Some(text) = read_optional(&inet6)? {
+    if let Some(text) = super::read::read_optional_names(&inet6)? {
         read_any = true;
         for addr in host::parse_if_inet6(&text).map_err(|e| garbled(&inet6, e))? {
             sort(addr.into());

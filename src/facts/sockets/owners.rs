@@ -14,7 +14,7 @@
 //! `comm` reader (the command would come from parsing all of `stat`, which
 //! fixture trees would then need). One readlink per descriptor needs no crate.
 
-use crate::facts::read::{read_dir_confined, read_link_confined, read_optional};
+use crate::facts::read::{read_dir_confined, read_link_confined};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
@@ -69,6 +69,9 @@ pub fn walk<K: Copy + Eq + std::hash::Hash>(
             continue;
         };
         let process = proc.join(&name);
+        // Read again after the name: a pid reused meanwhile names another
+        // process than the one whose descriptors were read.
+        let started = crate::facts::process::start_time(&process);
         let fd_dir = process.join("fd");
         let Ok(fds) = read_dir_confined(&fd_dir) else {
             continue;
@@ -99,11 +102,16 @@ pub fn walk<K: Copy + Eq + std::hash::Hash>(
             }
         }
         held.extend(mine);
-        let command = read_optional(&process.join("comm"))
+        // A name is bytes the process chose (prctl PR_SET_NAME): not UTF-8
+        // is shown escaped, never a reason to drop it.
+        let command = crate::facts::read::read_optional_names(&process.join("comm"))
             .ok()
             .flatten()
-            .map(|c| c.trim_end().to_string())
+            .map(|c| c.strip_suffix('\n').unwrap_or(&c).to_string())
             .unwrap_or_default();
+        if crate::facts::process::start_time(&process) != started {
+            continue;
+        }
         holders.push(Holder {
             pid,
             command,
