@@ -73,7 +73,7 @@ pub struct KubeProxyConntrack {
 }
 
 /// Parses a NUL-separated `/proc/PID/cmdline`. `None` unless the program
-/// (argv[0]'s last path part) is `kube-proxy`.
+/// (the last path part of `argv[0]`) is `kube-proxy`.
 pub fn parse_kube_proxy_cmdline(cmdline: &str) -> Option<KubeProxyConntrack> {
     let mut args = cmdline.split('\0').filter(|a| !a.is_empty());
     let program = args.next()?;
@@ -465,7 +465,7 @@ mod tests {
     #[test]
     fn kube_proxy_is_recognised_by_its_program_and_its_flags_read() {
         let found = parse_kube_proxy_cmdline(
-            "/usr/local/bin/kube-proxy\0--config=/var/lib/kube-proxy/config.conf\0--conntrack-max-per-core\00\0--hostname-override=n1\0",
+            "/usr/local/bin/kube-proxy\0--config=/var/lib/kube-proxy/config.conf\0--conntrack-max-per-core\x000\0--hostname-override=n1\0",
         )
         .unwrap();
         assert_eq!(

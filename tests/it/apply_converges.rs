@@ -126,12 +126,8 @@ fn sysctl_conf_without_the_link_refuses_then_converges_once_the_line_is_changed(
     // The operator does what the refusal said; the apply then converges.
     host.put("etc/sysctl.conf", "net.ipv4.tcp_timestamps = 1\n");
     host.twtune(&["apply", "--yes"]).expect_code(0);
-    assert_eq!(
-        host.read("etc/sysctl.d/90-twtune.conf")
-            .unwrap_or_default()
-            .contains("net.ipv4.tcp_timestamps = 1"),
-        true
-    );
+    let dropin = host.read("etc/sysctl.d/90-twtune.conf").unwrap_or_default();
+    assert!(dropin.contains("net.ipv4.tcp_timestamps = 1"), "{dropin}");
     assert_converged(&host);
 }
 
@@ -292,4 +288,89 @@ fn a_hardening_baseline_pinning_timestamps_off_is_named_not_fought() {
     assert_eq!(plan["persist"]["file"], "/etc/sysctl.d/99-hardening.conf");
     host.twtune(&["apply", "--yes"]).expect_code(0);
     assert_converged(&host);
+}
+
+/// `ip netns exec NS twtune apply` and `nsenter --net`: another network
+/// namespace, the host's files. Run in the apply sandbox (a private network
+/// and mount namespace, tmpfs over /etc/sysctl.d, /run and /var/lib), whose
+/// /etc/sysctl.d stands for the host's; `ip netns add` makes the named
+/// namespace inside it.
+#[test]
+fn ip_netns_exec_apply_changes_runtime_values_only_and_writes_no_drop_in() {
+    use crate::support::sandbox::Netns;
+    crate::support::netns::require_tool("ip", "iproute2");
+    let sandbox = Netns::new();
+    sandbox.must(
+        "ip netns add twtune-i18 && ip netns exec twtune-i18 sysctl -qw net.ipv4.tcp_timestamps=0",
+    );
+    let sandbox_timestamps = sandbox.sysctl("net.ipv4.tcp_timestamps");
+    let in_ns = |args: &str| {
+        sandbox.sh(&format!(
+            "ip netns exec twtune-i18 {} {args}",
+            crate::support::TWTUNE
+        ))
+    };
+
+    let out = in_ns("apply --yes");
+    let err = crate::support::stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("runtime values only, nothing persisted")
+            && err.contains("named twtune-i18 by `ip netns`")
+            && err.contains("--persist-to"),
+        "{err}"
+    );
+    let value = |ns: &str| {
+        let out = sandbox.sh(&format!(
+            "ip netns exec {ns} cat /proc/sys/net/ipv4/tcp_timestamps"
+        ));
+        crate::support::stdout(&out).trim().to_string()
+    };
+    assert_eq!(
+        value("twtune-i18"),
+        "1",
+        "the namespace's own value changed"
+    );
+    assert_eq!(
+        sandbox.file("/etc/sysctl.d/90-twtune.conf"),
+        None,
+        "no drop-in"
+    );
+    assert_eq!(sandbox.ls("/etc/sysctl.d"), Vec::<String>::new());
+    assert_eq!(
+        sandbox.sysctl("net.ipv4.tcp_timestamps"),
+        sandbox_timestamps
+    );
+
+    // nsenter into the same namespace: the same answer.
+    sandbox.must("ip netns exec twtune-i18 sysctl -qw net.ipv4.tcp_timestamps=0");
+    let out = sandbox.sh(&format!(
+        "nsenter --net=/run/netns/twtune-i18 {} apply --yes",
+        crate::support::TWTUNE
+    ));
+    assert!(out.status.success(), "{}", crate::support::stderr(&out));
+    assert_eq!(value("twtune-i18"), "1");
+    assert_eq!(sandbox.file("/etc/sysctl.d/90-twtune.conf"), None);
+
+    // --persist-only has nothing to do there unless a file is named; with
+    // --persist-to the operator's file is written.
+    let out = in_ns("apply --yes --persist-only --set net.ipv4.tcp_timestamps=1");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        crate::support::stderr(&out)
+    );
+    let out =
+        in_ns("apply --yes --persist-to /etc/sysctl.d/80-ns.conf --set net.ipv4.tcp_timestamps=1");
+    assert!(out.status.success(), "{}", crate::support::stderr(&out));
+    assert!(
+        sandbox
+            .file("/etc/sysctl.d/80-ns.conf")
+            .is_some_and(|t| t.contains("net.ipv4.tcp_timestamps = 1")),
+        "{:?}",
+        sandbox.ls("/etc/sysctl.d")
+    );
+    sandbox.must("ip netns del twtune-i18");
+    sandbox.assert_host_untouched();
 }
