@@ -188,7 +188,7 @@ pub struct ApplyArgs {
     #[arg(long, value_enum, value_name = "TARGET", requires = "dry_run")]
     pub emit: Option<Emit>,
 
-    /// The Kubernetes release --emit k8s plans for (1.21 or later; default 1.32,
+    /// The Kubernetes release --emit k8s plans for (1.21 or later; default 1.37,
     /// the last release that changed the kubelet's safe sysctls).
     #[arg(long, value_name = "VERSION", requires = "emit", value_parser = K8sVersion::parse)]
     pub k8s_version: Option<K8sVersion>,

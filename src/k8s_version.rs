@@ -19,9 +19,10 @@ impl K8sVersion {
     /// The first release whose safe list twtune knows: pod sysctls went GA in
     /// 1.21. Older clusters are refused rather than guessed at.
     pub const OLDEST_KNOWN: K8sVersion = K8sVersion::new(1, 21);
-    /// The release that last changed the safe list (tcp_rmem, tcp_wmem); later
+    /// The release that last changed the safe list (tcp_slow_start_after_idle,
+    /// tcp_notsent_lowat; see apply::kubernetes for what was verified); later
     /// releases keep it, so it is the default.
-    pub const NEWEST_LIST_CHANGE: K8sVersion = K8sVersion::new(1, 32);
+    pub const NEWEST_LIST_CHANGE: K8sVersion = K8sVersion::new(1, 37);
 
     /// Parses `1.29`, `v1.29` or `1.29.3` (the patch release does not change the list).
     pub fn parse(text: &str) -> Result<Self, String> {

@@ -455,6 +455,8 @@ mod tests {
             skip: &[],
             scope: Scope::Both,
             persist_to: None,
+            owners: &[],
+            converge: true,
         };
         build(root, &PersistedConfig::default(), &request).unwrap()
     }

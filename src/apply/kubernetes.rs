@@ -10,8 +10,15 @@
 //! - **Pod, unsafe**: per network namespace in the kernel, but not on that
 //!   list: the kubelet refuses the pod unless it runs with
 //!   `--allowed-unsafe-sysctls` (`allowedUnsafeSysctls` in its configuration).
-//! - **Node**: one value for the whole node (conntrack, the global TCP keys),
-//!   or a key this kernel does not yet keep per namespace: set on the node.
+//! - **Node**: one value for the whole node (the global TCP keys), a key this
+//!   kernel does not yet keep per namespace, or — when the plan was made in
+//!   the node's own network namespace — the node's own value of a namespaced
+//!   key: a pod's `securityContext` changes only the pod's namespace, and
+//!   hostNetwork pods may not set `net.*` sysctls at all, so the node's
+//!   namespace is changed on the node.
+//! - **kube-proxy**: `nf_conntrack_max`, which kube-proxy writes at start
+//!   from `conntrack.maxPerCore` × CPUs (at least `conntrack.min`): a value
+//!   put in the node's sysctl.d is overwritten by the next kube-proxy start.
 
 use crate::facts::KernelVersion;
 pub use crate::k8s_version::K8sVersion;
@@ -43,7 +50,16 @@ const fn safe(key: &'static str, minor: u32, kernel: Option<(u32, u32)>) -> Safe
 /// 1.22, ip_local_reserved_ports 1.27 (kernel 3.16, 122ff243f5f1),
 /// tcp_keepalive_* and tcp_fin_timeout 1.29 (kernels 4.5 and 4.6:
 /// 13b287e8d1ca, b840d15d3912, 9bd6861bd432, 1e579caa18b9), tcp_rmem and
-/// tcp_wmem 1.32.
+/// tcp_wmem 1.32 on kernels from 4.15 (the kubelet drops them from the list
+/// on older ones; kubernetes.io "Linux kernel version requirements", "Pod
+/// sysctls"), tcp_slow_start_after_idle and tcp_notsent_lowat 1.37.
+///
+/// Verified: the list up to 1.29 in `safe_sysctls.go` as stored, and the 1.32
+/// kernel gates in the kubernetes.io page above. Not verified in a stored
+/// `safe_sysctls.go`: the 1.37 additions (from issue 18 and KERNEL-FACTS.md)
+/// and their kernel gate, taken here as 4.15, the release that made the
+/// other per-socket TCP knobs per namespace (conservative: an older node
+/// places them as unsafe or on the node, never as safe by mistake).
 const SAFE: &[SafeSysctl] = &[
     safe("net.ipv4.ip_local_port_range", 21, None),
     safe("net.ipv4.tcp_syncookies", 21, None),
@@ -54,25 +70,34 @@ const SAFE: &[SafeSysctl] = &[
     safe("net.ipv4.tcp_fin_timeout", 29, Some((4, 6))),
     safe("net.ipv4.tcp_keepalive_intvl", 29, Some((4, 5))),
     safe("net.ipv4.tcp_keepalive_probes", 29, Some((4, 5))),
-    safe("net.ipv4.tcp_rmem", 32, None),
-    safe("net.ipv4.tcp_wmem", 32, None),
+    safe("net.ipv4.tcp_rmem", 32, Some((4, 15))),
+    safe("net.ipv4.tcp_wmem", 32, Some((4, 15))),
+    safe("net.ipv4.tcp_slow_start_after_idle", 37, Some((4, 15))),
+    safe("net.ipv4.tcp_notsent_lowat", 37, Some((4, 15))),
 ];
 
 /// Keys twtune plans that the kernel keeps per network namespace, and from
 /// which release (`None`: as long as twtune supports kernels). From
-/// `ipv4_net_table` in net/ipv4/sysctl_net_ipv4.c; the releases of the three
-/// TIME_WAIT keys follow the kernel facts the rules use (KERNEL-FACTS.md).
+/// `ipv4_net_table` in net/ipv4/sysctl_net_ipv4.c. tcp_tw_reuse moved there
+/// in 4.10 ("ipv4: Namespaceify tcp_tw_reuse knob": `ipv4_net_table` in
+/// v4.10, still `ipv4_table` in v4.9, per KERNEL-FACTS.md as corrected for
+/// issue 18; the commit id could not be read from the stored tree);
+/// tcp_max_tw_buckets 4.11, tcp_timestamps 4.13 (KERNEL-FACTS.md). A key on
+/// the kubelet's safe list is per namespace from the kernel the kubelet
+/// gates it on ([`SAFE`]), so it need not be repeated here.
 const NAMESPACED: &[(&str, Option<(u32, u32)>)] = &[
     ("net.ipv4.ip_local_port_range", Some((3, 13))),
     ("net.ipv4.ip_local_reserved_ports", Some((3, 16))),
     ("net.ipv4.ip_unprivileged_port_start", None),
     ("net.ipv4.ip_forward", None),
-    ("net.ipv4.tcp_tw_reuse", Some((4, 11))),
+    ("net.ipv4.tcp_tw_reuse", Some((4, 10))),
     ("net.ipv4.tcp_max_tw_buckets", Some((4, 11))),
     ("net.ipv4.tcp_timestamps", Some((4, 13))),
     ("net.ipv4.tcp_tw_reuse_delay", None),
     ("net.ipv4.tcp_fin_timeout", Some((4, 6))),
     ("net.core.somaxconn", None),
+    // Namespaced in 4.6 (kubernetes.io, "Linux kernel version requirements").
+    ("net.ipv4.tcp_syncookies", Some((4, 6))),
 ];
 
 /// Keys that are one value for the whole node, whatever the kernel:
@@ -119,33 +144,64 @@ pub struct K8sPlan {
     pub pod_unsafe: Vec<Setting>,
     /// Set on the node itself.
     pub node: Vec<NodeSetting>,
+    /// Set in kube-proxy's configuration, which writes them at its start.
+    pub kube_proxy: Vec<NodeSetting>,
 }
 
 impl K8sPlan {
     pub fn is_empty(&self) -> bool {
-        self.pod_safe.is_empty() && self.pod_unsafe.is_empty() && self.node.is_empty()
+        self.pod_safe.is_empty()
+            && self.pod_unsafe.is_empty()
+            && self.node.is_empty()
+            && self.kube_proxy.is_empty()
     }
 }
 
+/// Why the node's own namespace is changed on the node, not by a pod.
+pub const NODE_NAMESPACE_REASON: &str = "found in the node's own network namespace: set it on the node (its sysctl.d, or `twtune apply` there); a pod's securityContext changes only that pod's namespace, and hostNetwork pods, which share the node's, may not set net.* sysctls";
+
+/// Why nf_conntrack_max belongs to kube-proxy.
+pub const KUBE_PROXY_REASON: &str = "kube-proxy writes nf_conntrack_max at every start from conntrack.maxPerCore × CPUs (at least conntrack.min; maxPerCore 0 leaves it alone): set conntrack.maxPerCore (or conntrack.min) in kube-proxy's configuration (--conntrack-max-per-core / --conntrack-min), not in the node's sysctl.d, which kube-proxy overrides; on a cluster without kube-proxy, set it on the node";
+
 /// Places every key the plan changes. A persisted-only change counts too: on
 /// a cluster the question is which value pods need, not where the node keeps it.
-pub fn place(plan: &Plan, version: K8sVersion, kernel: Option<KernelVersion>) -> K8sPlan {
+/// `node_namespace`: the plan was made in the node's own (initial) network
+/// namespace, so its findings are about the node; a namespaced key is then
+/// placed for pods and for the node both.
+pub fn place(
+    plan: &Plan,
+    version: K8sVersion,
+    kernel: Option<KernelVersion>,
+    node_namespace: bool,
+) -> K8sPlan {
     let mut placed = K8sPlan {
         version,
         kernel,
         pod_safe: Vec::new(),
         pod_unsafe: Vec::new(),
         node: Vec::new(),
+        kube_proxy: Vec::new(),
     };
     for change in &plan.changes {
         let setting = Setting {
             key: change.key.clone(),
             value: change.to.clone(),
         };
-        match placement(change.key.as_str(), version, kernel) {
+        let placement = placement(change.key.as_str(), version, kernel);
+        if node_namespace && matches!(placement, Placement::PodSafe | Placement::PodUnsafe) {
+            placed.node.push(NodeSetting {
+                setting: setting.clone(),
+                reason: NODE_NAMESPACE_REASON.to_string(),
+            });
+        }
+        match placement {
             Placement::PodSafe => placed.pod_safe.push(setting),
             Placement::PodUnsafe => placed.pod_unsafe.push(setting),
             Placement::Node(reason) => placed.node.push(NodeSetting { setting, reason }),
+            Placement::KubeProxy => placed.kube_proxy.push(NodeSetting {
+                setting,
+                reason: KUBE_PROXY_REASON.to_string(),
+            }),
         }
     }
     placed
@@ -156,11 +212,15 @@ enum Placement {
     PodSafe,
     PodUnsafe,
     Node(String),
+    KubeProxy,
 }
 
 fn placement(key: &str, version: K8sVersion, kernel: Option<KernelVersion>) -> Placement {
     if let Some((_, reason)) = NODE_ONLY.iter().find(|(k, _)| *k == key) {
         return Placement::Node((*reason).to_string());
+    }
+    if key == "net.netfilter.nf_conntrack_max" || key == "net.nf_conntrack_max" {
+        return Placement::KubeProxy;
     }
     if key.starts_with("net.netfilter.") {
         return Placement::Node(
@@ -168,13 +228,19 @@ fn placement(key: &str, version: K8sVersion, kernel: Option<KernelVersion>) -> P
                 .to_string(),
         );
     }
-    let Some((_, namespaced_since)) = NAMESPACED.iter().find(|(k, _)| *k == key) else {
+    let safe_entry = SAFE.iter().find(|s| s.key == key);
+    let namespaced = NAMESPACED
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, since)| *since)
+        .or_else(|| safe_entry.map(|s| s.kernel.map(|k| (k.major, k.minor))));
+    let Some(namespaced_since) = namespaced else {
         return Placement::Node(
             "twtune does not know whether the kernel keeps this key per network namespace; set it on the node"
                 .to_string(),
         );
     };
-    if let Some((major, minor)) = *namespaced_since {
+    if let Some((major, minor)) = namespaced_since {
         let needed = KernelVersion::new(major, minor, 0);
         match kernel {
             Some(kernel) if kernel >= needed => {}
@@ -190,7 +256,7 @@ fn placement(key: &str, version: K8sVersion, kernel: Option<KernelVersion>) -> P
             }
         }
     }
-    let safe = SAFE.iter().find(|s| s.key == key).is_some_and(|s| {
+    let safe = safe_entry.is_some_and(|s| {
         version >= s.since
             && s.kernel
                 .is_none_or(|needed| kernel.is_some_and(|kernel| kernel >= needed))
@@ -272,7 +338,6 @@ mod tests {
     #[test]
     fn conntrack_and_global_keys_are_node_settings() {
         for key in [
-            "net.netfilter.nf_conntrack_max",
             "net.netfilter.nf_conntrack_tcp_timeout_time_wait",
             "net.ipv4.tcp_max_orphans",
         ] {
@@ -281,6 +346,116 @@ mod tests {
                 "{key}"
             );
         }
+    }
+
+    #[test]
+    fn tcp_tw_reuse_is_per_namespace_from_4_10_not_4_11() {
+        let key = "net.ipv4.tcp_tw_reuse";
+        let v = K8sVersion::NEWEST_LIST_CHANGE;
+        assert_eq!(
+            at(key, v, Some(KernelVersion::new(4, 10, 0))),
+            Placement::PodUnsafe
+        );
+        assert!(matches!(
+            at(key, v, Some(KernelVersion::new(4, 9, 0))),
+            Placement::Node(reason) if reason.contains("4.10")
+        ));
+    }
+
+    #[test]
+    fn buffer_sizes_are_safe_from_1_32_on_kernels_from_4_15() {
+        for key in ["net.ipv4.tcp_rmem", "net.ipv4.tcp_wmem"] {
+            let v1_32 = K8sVersion::new(1, 32);
+            assert_eq!(
+                at(key, v1_32, Some(KernelVersion::new(4, 15, 0))),
+                Placement::PodSafe,
+                "{key}"
+            );
+            assert_eq!(at(key, V1_29, MODERN), Placement::PodUnsafe, "{key}");
+            // The kubelet drops them on an older kernel; the kernel does
+            // not keep them per namespace there either.
+            assert!(
+                matches!(
+                    at(key, v1_32, Some(KernelVersion::new(4, 14, 0))),
+                    Placement::Node(reason) if reason.contains("4.15")
+                ),
+                "{key}"
+            );
+        }
+    }
+
+    #[test]
+    fn safe_keys_missing_from_the_namespaced_table_are_not_node_settings() {
+        let v = K8sVersion::NEWEST_LIST_CHANGE;
+        for key in [
+            "net.ipv4.tcp_keepalive_time",
+            "net.ipv4.tcp_keepalive_intvl",
+            "net.ipv4.tcp_keepalive_probes",
+            "net.ipv4.ping_group_range",
+            "net.ipv4.tcp_syncookies",
+            "net.ipv4.tcp_slow_start_after_idle",
+            "net.ipv4.tcp_notsent_lowat",
+        ] {
+            assert_eq!(at(key, v, MODERN), Placement::PodSafe, "{key}");
+        }
+        // Added to the list in 1.37: unsafe before, not a node setting.
+        assert_eq!(
+            at("net.ipv4.tcp_notsent_lowat", K8sVersion::new(1, 36), MODERN),
+            Placement::PodUnsafe
+        );
+    }
+
+    #[test]
+    fn conntrack_max_goes_to_kube_proxy() {
+        assert_eq!(
+            at("net.netfilter.nf_conntrack_max", V1_29, MODERN),
+            Placement::KubeProxy
+        );
+    }
+
+    fn plan_of(keys: &[(&str, &str)]) -> Plan {
+        Plan {
+            changes: keys
+                .iter()
+                .map(|(k, v)| super::super::plan::Change {
+                    key: SysctlKey::parse(k).unwrap(),
+                    from: "0".into(),
+                    to: (*v).into(),
+                    rule: None,
+                    runtime: true,
+                    persist: true,
+                })
+                .collect(),
+            persist: None,
+            notes: vec![],
+            owned: vec![],
+        }
+    }
+
+    #[test]
+    fn the_node_namespace_is_changed_on_the_node_as_well_as_in_pods() {
+        let plan = plan_of(&[
+            ("net.ipv4.tcp_tw_reuse", "1"),
+            ("net.ipv4.ip_local_port_range", "10000 60999"),
+            ("net.netfilter.nf_conntrack_max", "262144"),
+        ]);
+        let v = K8sVersion::NEWEST_LIST_CHANGE;
+        let pods_only = place(&plan, v, MODERN, false);
+        assert!(pods_only.node.is_empty(), "{:?}", pods_only.node);
+        assert_eq!(pods_only.kube_proxy.len(), 1);
+        let node = place(&plan, v, MODERN, true);
+        let node_keys: Vec<&str> = node.node.iter().map(|n| n.setting.key.as_str()).collect();
+        assert_eq!(
+            node_keys,
+            ["net.ipv4.tcp_tw_reuse", "net.ipv4.ip_local_port_range"]
+        );
+        assert!(node.node[0].reason.contains("hostNetwork"));
+        assert_eq!(node.pod_safe.len(), 1);
+        assert_eq!(node.pod_unsafe.len(), 1);
+        assert_eq!(
+            node.kube_proxy[0].setting.key.as_str(),
+            "net.netfilter.nf_conntrack_max"
+        );
     }
 
     #[test]

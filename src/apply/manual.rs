@@ -15,6 +15,29 @@ pub struct ManualFix {
     pub summary: String,
     /// What to do by hand.
     pub fix: String,
+    /// The program or baseline that manages the key, when one does.
+    pub owner: Option<String>,
+}
+
+/// Adds the recommendations left out because another program manages the
+/// key, the owner named; a rule already listed gets the owner's fix.
+pub fn add_owned(fixes: &mut Vec<ManualFix>, owned: &[super::plan::Owned]) {
+    for o in owned {
+        let fix = ManualFix {
+            rule: o.rule.clone(),
+            severity: o.severity,
+            summary: format!("{} is managed by {}", o.key, o.owner.owner),
+            fix: o.fix(),
+            owner: Some(o.owner.owner.clone()),
+        };
+        match fixes
+            .iter_mut()
+            .find(|f| f.rule == o.rule && f.owner.is_none())
+        {
+            Some(existing) => *existing = fix,
+            None => fixes.push(fix),
+        }
+    }
 }
 
 /// The findings (minus `--skip`ped rules) that need a hand: those whose
@@ -37,6 +60,7 @@ pub fn manual_fixes(findings: &[Finding], skip: &[String]) -> Vec<ManualFix> {
                 severity: f.severity,
                 summary: f.summary.clone(),
                 fix,
+                owner: None,
             })
         })
         .collect()

@@ -11,7 +11,8 @@ use serde::Serialize;
 use super::dropin::{self, DropinError};
 use super::runtime::{self, RuntimeError};
 use super::value::{self, Context, ValueError};
-use crate::facts::persisted::{PersistedConfig, SYSCTL_CONF};
+use crate::facts::owners::KeyOwner;
+use crate::facts::persisted::{Order, PersistedConfig, SYSCTL_CONF, Setting};
 use crate::host_path;
 use crate::rules::{Finding, Severity};
 use crate::sysctl::{KeyError, SysctlKey};
@@ -39,6 +40,14 @@ pub struct Request<'a> {
     pub scope: Scope,
     /// `--persist-to FILE` (a host path); the default drop-in otherwise.
     pub persist_to: Option<&'a Path>,
+    /// Keys other programs manage (kube-proxy, tuned, configuration
+    /// management, a hardening baseline): a rule's value for them is left
+    /// to a person, never persisted by twtune.
+    pub owners: &'a [KeyOwner],
+    /// A persisted value that a later file would override is moved to that
+    /// file or refused (an apply). False for `--emit k8s`, which persists
+    /// nothing: the later files are then only reported.
+    pub converge: bool,
 }
 
 /// One key the plan touches.
@@ -65,6 +74,8 @@ pub struct Shadow {
     pub line: usize,
     /// The file to pass to `--persist-to` to change the winning setting.
     pub suggest: String,
+    /// In which order it wins: `boot` (systemd-sysctl) or `sysctl --system`.
+    pub order: &'static str,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -92,6 +103,34 @@ pub struct Plan {
     pub persist: Option<PersistPlan>,
     /// Advice that does not stop the plan (e.g. port range parity).
     pub notes: Vec<String>,
+    /// Rule recommendations for keys another program manages: for a person,
+    /// with the owner named (`manual[]` in the JSON plan).
+    pub owned: Vec<Owned>,
+}
+
+/// A recommendation left out of the plan because someone else owns the key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Owned {
+    pub key: SysctlKey,
+    /// The value the rule recommends.
+    pub to: String,
+    pub rule: String,
+    pub severity: Severity,
+    pub owner: KeyOwner,
+}
+
+impl Owned {
+    /// What a person does, in one sentence.
+    pub fn fix(&self) -> String {
+        let sets = match &self.owner.value {
+            Some(value) => format!(" (it sets {value}; {})", self.owner.source),
+            None => format!(" ({})", self.owner.source),
+        };
+        format!(
+            "{} manages {}{sets}: to use {:?}, change it in {}; twtune does not write it to a drop-in that {} would fight",
+            self.owner.owner, self.key, self.to, self.owner.change_in, self.owner.owner
+        )
+    }
 }
 
 impl Plan {
@@ -145,6 +184,8 @@ pub enum PlanError {
     Runtime(#[from] RuntimeError),
     #[error(transparent)]
     Dropin(#[from] DropinError),
+    #[error("the persisted value would not hold: {lines}; {what_to_do} (nothing was changed)")]
+    Shadowed { lines: String, what_to_do: String },
 }
 
 /// A key and value to plan, and where it came from.
@@ -172,16 +213,30 @@ pub fn build(
     request: &Request,
 ) -> Result<Plan, PlanError> {
     let (mut wanted, mut notes) = recommendations(request.findings, request.skip)?;
+    let owned = set_aside_owned(&mut wanted, request.owners);
     let set_keys = override_with_sets(&mut wanted, request.sets)?;
+    note_sets_of_owned_keys(&set_keys, request.owners, &mut notes);
     keep_only(&mut wanted, request.only, &set_keys)?;
+    let owned = owned
+        .into_iter()
+        .filter(|o| request.only.is_empty() || request.only.iter().any(|k| k == o.key.as_str()))
+        .filter(|o| !set_keys.contains(&o.key))
+        .collect();
     let checked = check_against_host(root, wanted, &mut notes)?;
     let persist = match request.scope {
         Scope::RuntimeOnly => None,
-        Scope::Both | Scope::PersistOnly => Some(plan_persisted_file(
+        Scope::Both | Scope::PersistOnly if !request.converge => Some(plan_persisted_file(
             root,
             persisted,
             request.persist_to,
             &checked,
+        )?),
+        Scope::Both | Scope::PersistOnly => Some(persist_where_it_wins(
+            root,
+            persisted,
+            request.persist_to,
+            &checked,
+            &mut notes,
         )?),
     };
     let changes = changes(checked, request.scope, persist.as_ref());
@@ -189,7 +244,147 @@ pub fn build(
         changes,
         persist,
         notes,
+        owned,
     })
+}
+
+/// Takes out of `wanted` every rule's value for a key another program
+/// manages. Only rules' values: a `--set` is the operator's own choice.
+fn set_aside_owned(wanted: &mut Vec<Wanted>, owners: &[KeyOwner]) -> Vec<Owned> {
+    let mut owned = Vec::new();
+    wanted.retain(|w| {
+        let owner = owners.iter().find(|o| o.key == w.key);
+        match (owner, &w.rule, w.severity) {
+            (Some(owner), Some(rule), Some(severity)) => {
+                owned.push(Owned {
+                    key: w.key.clone(),
+                    to: w.raw.clone(),
+                    rule: rule.clone(),
+                    severity,
+                    owner: owner.clone(),
+                });
+                false
+            }
+            _ => true,
+        }
+    });
+    owned
+}
+
+fn note_sets_of_owned_keys(set_keys: &[SysctlKey], owners: &[KeyOwner], notes: &mut Vec<String>) {
+    for key in set_keys {
+        if let Some(owner) = owners.iter().find(|o| o.key == *key) {
+            notes.push(format!(
+                "{key}: set with --set although {} manages it ({}); it may set its own value again: change it in {}",
+                owner.owner, owner.source, owner.change_in
+            ));
+        }
+    }
+}
+
+/// The persisted file's plan, made to win where the value is read: with
+/// no `--persist-to`, a later file that wins over the drop-in becomes the
+/// file persisted to (its line edited in place) when it is one file that
+/// the boot and `sysctl --system` both read, under /etc; otherwise the plan
+/// is refused, saying what to change. A plan whose value would lose at the
+/// next boot or `sysctl --system` leaves `check` reporting drift after an
+/// apply that said it was done.
+fn persist_where_it_wins(
+    root: &Path,
+    persisted: &PersistedConfig,
+    persist_to: Option<&Path>,
+    checked: &[Checked],
+    notes: &mut Vec<String>,
+) -> Result<PersistPlan, PlanError> {
+    let first = plan_persisted_file(root, persisted, persist_to, checked)?;
+    if first.shadowed.is_empty() {
+        return Ok(first);
+    }
+    let targets: std::collections::BTreeSet<&str> =
+        first.shadowed.iter().map(|s| s.suggest.as_str()).collect();
+    let single = targets.iter().next().filter(|_| targets.len() == 1);
+    if persist_to.is_none()
+        && let Some(target) = single
+        && editable_winner(persisted, target)
+    {
+        let moved = plan_persisted_file(root, persisted, Some(Path::new(target)), checked)?;
+        if moved.shadowed.is_empty() {
+            for shadow in &first.shadowed {
+                notes.push(format!(
+                    "{}: {}:{} sets {} and wins over {} at {}: persisting in {target} instead, where that line is edited in place",
+                    shadow.key,
+                    shadow.file,
+                    shadow.line,
+                    shadow.value,
+                    first.file,
+                    when(shadow.order),
+                ));
+            }
+            return Ok(moved);
+        }
+    }
+    Err(refusal(persisted, &first))
+}
+
+/// A file twtune may edit in place: under /etc, one systemd-sysctl reads at
+/// boot (an /etc/sysctl.conf that no sysctl.d entry links to is not: the
+/// value would hold for `sysctl --system` and be lost at the next boot).
+fn editable_winner(persisted: &PersistedConfig, target: &str) -> bool {
+    if target == format!("/{SYSCTL_CONF}") {
+        return persisted.sysctl_conf_at_boot.is_some();
+    }
+    target.starts_with("/etc/") && dropin::check_location_text(target).is_ok()
+}
+
+fn when(order: &str) -> &'static str {
+    match order {
+        "boot" => "boot",
+        _ => "`sysctl --system`",
+    }
+}
+
+fn refusal(persisted: &PersistedConfig, plan: &PersistPlan) -> PlanError {
+    let lines = plan
+        .shadowed
+        .iter()
+        .map(|s| {
+            let why = match (s.order, s.suggest.as_str()) {
+                ("boot", _) => "the next boot applies it after".to_string(),
+                (_, conf) if conf == format!("/{SYSCTL_CONF}") && persisted.sysctl_conf_at_boot.is_none() => {
+                    "systemd-sysctl does not read /etc/sysctl.conf at boot here (no sysctl.d entry links to it), but `sysctl --system` reads it last, after".to_string()
+                }
+                _ => "`sysctl --system` applies it after".to_string(),
+            };
+            format!(
+                "{}:{} sets {} = {} and {why} {}",
+                s.file, s.line, s.key, s.value, plan.file
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let edits = plan
+        .shadowed
+        .iter()
+        .map(|s| {
+            let to = value_planned(plan, &s.key).unwrap_or_default();
+            format!(
+                "line {} of {} to `{} = {to}` (or delete it)",
+                s.line, s.suggest, s.key
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    PlanError::Shadowed {
+        lines,
+        what_to_do: format!(
+            "change {edits}, then run apply again; or keep this run to runtime values with --no-persist"
+        ),
+    }
+}
+
+/// The value the persisted plan gives `key`.
+fn value_planned(plan: &PersistPlan, key: &SysctlKey) -> Option<String> {
+    dropin::value_in(&plan.after, key)
 }
 
 /// One value per key from the findings not skipped. Where two rules want
@@ -377,9 +572,20 @@ fn plan_persisted_file(
     };
     dropin::check_location(root, &file)?;
     let before = dropin::read_current(root, &file)?;
+    // Without --persist-to, a key whose winning line in both orders already
+    // has the value is persisted: writing it again in the drop-in would be a
+    // change that changes nothing.
+    let (boot, system) = (persisted.boot_winners(), persisted.system_winners());
+    let held = |key: &SysctlKey, to: &str| {
+        persist_to.is_none()
+            && [&boot, &system]
+                .iter()
+                .all(|w| w.get(key.as_str()).is_some_and(|s| s.value == to))
+    };
     let updates: Vec<(SysctlKey, String)> = checked
         .iter()
         .filter(|c| !persisted_as(before.as_deref(), &c.wanted.key, &c.to))
+        .filter(|c| !held(&c.wanted.key, &c.to))
         .map(|c| (c.wanted.key.clone(), c.to.clone()))
         .collect();
     let after = if updates.is_empty() {
@@ -412,7 +618,9 @@ fn changes(checked: Vec<Checked>, scope: Scope, persist: Option<&PersistPlan>) -
         .filter_map(|c| {
             let runtime = scope != Scope::PersistOnly && c.current != c.to;
             let persist = persist.is_some_and(|p| {
-                p.changes() && !persisted_as(p.before.as_deref(), &c.wanted.key, &c.to)
+                p.changes()
+                    && persisted_as(Some(&p.after), &c.wanted.key, &c.to)
+                    && !persisted_as(p.before.as_deref(), &c.wanted.key, &c.to)
             });
             (runtime || persist).then(|| Change {
                 key: c.wanted.key.clone(),
@@ -434,7 +642,10 @@ fn planned_or_current(root: &Path, wanted: &[Wanted], name: &str) -> Option<i64>
     }
 }
 
-/// Settings of `key` to another value in files read after `ours`.
+/// The lines that would still win over `ours` for `key` with another value
+/// than `to`: the key's winner at boot and with `sysctl --system`, where
+/// read after `ours`. Only winners count: a later line that a still later
+/// one overrides with `to` loses anyway.
 fn shadows(
     root: &Path,
     persisted: &PersistedConfig,
@@ -443,39 +654,71 @@ fn shadows(
     to: &str,
 ) -> Vec<Shadow> {
     let ours_real = host_path::resolved(root, ours);
-    persisted
-        .settings_for(key.as_str())
-        .filter(|s| s.value != to)
-        .filter(|s| {
-            let theirs_real = host_path::resolved(root, &s.file);
-            theirs_real != ours_real && read_after(&theirs_real, &ours_real)
-        })
-        .map(|s| Shadow {
+    let mut found: Vec<Shadow> = Vec::new();
+    for order in [Order::Boot, Order::System] {
+        let winners = match order {
+            Order::Boot => persisted.boot_winners(),
+            Order::System => persisted.system_winners(),
+        };
+        let Some(winner) = winners.get(key.as_str()) else {
+            continue;
+        };
+        if winner.value == to {
+            continue;
+        }
+        let theirs_real = host_path::resolved(root, &winner.file);
+        if theirs_real == ours_real || !read_after(persisted, winner, &ours_real, order) {
+            continue;
+        }
+        if found
+            .iter()
+            .any(|s| s.file == winner.file && s.line == winner.line)
+        {
+            continue;
+        }
+        found.push(Shadow {
             key: key.clone(),
-            value: s.value.clone(),
-            file: s.file.clone(),
-            line: s.line,
-            suggest: host_path::resolved(root, &s.file),
-        })
-        .collect()
+            value: winner.value.clone(),
+            file: winner.file.clone(),
+            line: winner.line,
+            suggest: theirs_real,
+            order: order.name(),
+        });
+    }
+    found
 }
 
-/// systemd-sysctl order: by file name across folders, /etc/sysctl.conf last.
-fn read_after(theirs: &str, ours: &str) -> bool {
+/// `theirs` is applied after the file `ours` (a resolved host path) in
+/// `order`: by file name across the sysctl.d folders; /etc/sysctl.conf at
+/// its link's place at boot (nowhere without one), and last again for
+/// `sysctl --system`.
+fn read_after(persisted: &PersistedConfig, theirs: &Setting, ours: &str, order: Order) -> bool {
     let conf = format!("/{SYSCTL_CONF}");
-    if ours == conf {
-        return false;
-    }
-    if theirs == conf {
-        return true;
-    }
     let name = |p: &str| {
         Path::new(p)
             .file_name()
             .map(|n| n.to_os_string())
             .unwrap_or_default()
     };
-    name(theirs) > name(ours)
+    // Positions: (pass, name); pass 1 is `sysctl --system`'s final read of
+    // /etc/sysctl.conf.
+    let theirs_is_conf = theirs.file == conf
+        || persisted.sysctl_conf_at_boot.as_deref() == Some(theirs.file.as_str());
+    let theirs_pos = match (order, theirs_is_conf) {
+        (Order::System, true) => (1, Default::default()),
+        _ => (0, name(&theirs.file)),
+    };
+    let ours_pos = if ours == conf {
+        match (order, &persisted.sysctl_conf_at_boot) {
+            (Order::System, _) => (1, Default::default()),
+            (Order::Boot, Some(link)) => (0, name(link)),
+            // Not read at boot: whatever the boot applies wins.
+            (Order::Boot, None) => return true,
+        }
+    } else {
+        (0, name(ours))
+    };
+    theirs_pos > ours_pos
 }
 
 #[cfg(test)]
@@ -519,6 +762,8 @@ mod tests {
             skip,
             scope: Scope::RuntimeOnly,
             persist_to: None,
+            owners: &[],
+            converge: true,
         }
     }
 

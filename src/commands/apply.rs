@@ -83,11 +83,33 @@ pub fn apply(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<Exit> {
     }
     let facts = super::check::gather(cli, entered.map(|e| e.identity))?;
     let findings = rules::evaluate(&rule_set, &facts).findings;
-    let manual = manual::manual_fixes(&findings, &args.skip);
-    let scope = match (args.no_persist || namespace.is_some(), args.persist_only) {
+    let mut manual = manual::manual_fixes(&findings, &args.skip);
+    let host_files = namespace
+        .is_none()
+        .then(|| sharing_host_files(cli, &facts))
+        .flatten();
+    if let Some(why) = &host_files
+        && args.persist_only
+        && args.persist_to.is_none()
+    {
+        bail!(
+            "--persist-only: {why}; name the file with --persist-to FILE to persist anyway (nothing was changed)"
+        );
+    }
+    let runtime_only = args.no_persist
+        || namespace.is_some()
+        || (host_files.is_some() && args.persist_to.is_none());
+    let scope = match (runtime_only, args.persist_only) {
         (true, _) => Scope::RuntimeOnly,
         (_, true) => Scope::PersistOnly,
         _ => Scope::Both,
+    };
+    // Owners manage the host's own namespace (kube-proxy, tuned and the
+    // boot files configure it), not another one.
+    let owners = match namespace.is_none() && facts.namespace.initial != Some(false) {
+        true => twtune::facts::owners::gather(root, &facts.persisted)
+            .context("cannot read who else manages the keys")?,
+        false => Vec::new(),
     };
     let request = Request {
         findings: &findings,
@@ -96,15 +118,28 @@ pub fn apply(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<Exit> {
         skip: &args.skip,
         scope,
         persist_to: args.persist_to.as_deref(),
+        owners: &owners,
+        converge: args.emit.is_none(),
     };
-    let plan = plan::build(root, &facts.persisted, &request).context("cannot plan the changes")?;
+    let mut plan =
+        plan::build(root, &facts.persisted, &request).context("cannot plan the changes")?;
+    manual::add_owned(&mut manual, &plan.owned);
+    if let (Some(why), None) = (&host_files, &args.persist_to)
+        && !args.no_persist
+    {
+        plan.notes.push(format!(
+            "runtime values only, nothing persisted: {why}; name a file with --persist-to FILE to persist anyway"
+        ));
+    }
 
     // The persisted file's warnings concern this node, not a cluster's pods.
     if let Some(Emit::K8s) = args.emit {
         let version = args
             .k8s_version
             .unwrap_or(kubernetes::K8sVersion::NEWEST_LIST_CHANGE);
-        let placed = kubernetes::place(&plan, version, facts.kernel.version);
+        // Facts from the node's own namespace describe the node, not a pod.
+        let node_namespace = namespace.is_none() && facts.namespace.initial == Some(true);
+        let placed = kubernetes::place(&plan, version, facts.kernel.version, node_namespace);
         emit(twtune::render::kubernetes::yaml(&placed).trim_end())?;
         return Ok(if placed.is_empty() {
             Exit::Compliant
@@ -267,6 +302,32 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> anyhow::Result<Exit> {
         namespace.as_ref(),
     )?;
     Ok(Exit::Compliant)
+}
+
+/// Why this run must not persist by default: the network namespace is not
+/// the initial one, while the files twtune would write are the host's
+/// (`ip netns exec NS twtune apply`, `nsenter -n`). `None` when persisting
+/// is right, or cannot be told (under `--root`).
+fn sharing_host_files(cli: &Cli, facts: &twtune::facts::Facts) -> Option<String> {
+    use twtune::facts::namespace::shares_host_sysctl_d;
+    if facts.namespace.initial != Some(false) {
+        return None;
+    }
+    let inode = facts
+        .namespace
+        .net_inode
+        .map(|i| format!(" (inode {i})"))
+        .unwrap_or_default();
+    let named = (!facts.namespace.names.is_empty())
+        .then(|| format!(", named {} by `ip netns`", facts.namespace.names.join(", ")));
+    let shared = shares_host_sysctl_d(&cli.root) == Some(true);
+    if named.is_none() && !shared {
+        return None;
+    }
+    Some(format!(
+        "this is not the initial network namespace{inode}{}, but /etc/sysctl.d is the host's: a file there configures the host's namespace at its next boot, never this one",
+        named.unwrap_or_default()
+    ))
 }
 
 /// Says, for people, which namespace a rollback returned to.

@@ -21,6 +21,7 @@ pub mod nat;
 pub mod netlink;
 pub mod netns;
 mod options;
+pub mod owners;
 pub mod persisted;
 pub mod ports;
 pub mod process;

@@ -110,6 +110,21 @@ pub fn gather(
     })
 }
 
+/// Whether the /etc/sysctl.d seen here is the folder the host's boot reads:
+/// the same folder (device and inode) as pid 1's, where pid 1 is the host's
+/// init (this is the initial pid namespace). `ip netns exec` and `nsenter
+/// -n` change the network namespace but keep the host's files. `None` when
+/// it cannot be told: under `--root`, in another pid namespace, no folder.
+pub fn shares_host_sysctl_d(root: &Path) -> Option<bool> {
+    use std::os::unix::fs::MetadataExt;
+    if root != Path::new("/") || ns_inode(root, "self", "pid") != Some(PROC_PID_INIT_INO) {
+        return None;
+    }
+    let ours = std::fs::metadata("/etc/sysctl.d").ok()?;
+    let host = std::fs::metadata("/proc/1/root/etc/sysctl.d").ok()?;
+    Some(ours.dev() == host.dev() && ours.ino() == host.ino())
+}
+
 /// A write bit in the mode (fixture trees mark read-only keys 0444), a mount that
 /// is not read-only (containers mount /proc/sys ro), and access(2) agreeing.
 fn writable(path: &Path) -> bool {

@@ -1,10 +1,20 @@
-//! Persisted sysctl configuration, in the order systemd-sysctl and
-//! `sysctl --system` apply it.
+//! Persisted sysctl configuration, in the two orders that apply it.
 //!
 //! Files named `*.conf` in the sysctl.d folders are sorted by file name across
 //! all folders; a file in a folder earlier in [`SYSCTL_D_DIRS`] masks a file of
 //! the same name in a later one (a symlink to /dev/null masks and sets nothing).
-//! /etc/sysctl.conf is read last. Later assignments win.
+//! Later assignments win. The two orders differ only in /etc/sysctl.conf:
+//!
+//! - **Boot** (systemd-sysctl, sysctl.d(5)): reads the sysctl.d folders only.
+//!   /etc/sysctl.conf applies at boot only where a sysctl.d entry links to it
+//!   (Debian, Ubuntu and Fedora ship `/etc/sysctl.d/99-sysctl.conf →
+//!   ../sysctl.conf`), and then at that entry's place in the order.
+//! - **`sysctl --system`** (procps): the same files, then /etc/sysctl.conf
+//!   once more, last, linked or not.
+//!
+//! [`Setting::at_boot`] marks the lines only `sysctl --system` reads;
+//! [`PersistedConfig::boot_winners`] and [`PersistedConfig::system_winners`]
+//! give each order's winners.
 //!
 //! The parser ([`parse_sysctl_file`]) takes text; [`gather`] does the I/O.
 
@@ -40,6 +50,10 @@ pub struct Setting {
     pub line: usize,
     /// `-key = value`: a failure to set it is not an error to systemd-sysctl.
     pub ignore_failure: bool,
+    /// systemd-sysctl applies this line at boot. False for the lines of an
+    /// /etc/sysctl.conf that no sysctl.d entry links to: only `sysctl
+    /// --system` reads them.
+    pub at_boot: bool,
 }
 
 /// A line systemd-sysctl would skip with a warning.
@@ -52,13 +66,19 @@ pub struct LineProblem {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct PersistedConfig {
-    /// Files read, in the order applied.
+    /// Files read, in the order applied (by `sysctl --system`; the boot reads
+    /// the same but for an unlinked /etc/sysctl.conf).
     pub files: Vec<String>,
+    /// The sysctl.d entry through which the boot reads /etc/sysctl.conf
+    /// (`/etc/sysctl.d/99-sysctl.conf`); null when none does, so the file
+    /// applies only with `sysctl --system`.
+    pub sysctl_conf_at_boot: Option<String>,
     /// Files hidden by a same-name file in an earlier folder: (hidden, by).
     pub masked: Vec<Masked>,
     /// Every assignment, in the order applied.
     pub settings: Vec<Setting>,
-    /// For each key, the assignment that takes effect at boot: the last applied.
+    /// For each key, the assignment that takes effect at boot: the last the
+    /// boot (systemd-sysctl) applies.
     pub winners: BTreeMap<SysctlKey, Setting>,
     pub problems: Vec<LineProblem>,
     /// Assignments the kernel will refuse (EINVAL) when they are applied at
@@ -95,18 +115,43 @@ impl PersistedConfig {
     }
 
     /// The assignment that will take effect at boot for each key: the last
-    /// one the kernel accepts. A key whose every line is refused (the kernel
-    /// default stays) has none. One pass over the settings, so a tree of
-    /// 100,000 lines stays linear.
+    /// one systemd-sysctl applies that the kernel accepts. A key whose every
+    /// line is refused (the kernel default stays) has none. One pass over the
+    /// settings, so a tree of 100,000 lines stays linear.
     pub fn boot_winners(&self) -> BTreeMap<&str, &Setting> {
+        self.winners_in(Order::Boot)
+    }
+
+    /// The same for `sysctl --system`: every line, then /etc/sysctl.conf's
+    /// once more when the boot already read it through a link.
+    pub fn system_winners(&self) -> BTreeMap<&str, &Setting> {
+        self.winners_in(Order::System)
+    }
+
+    fn winners_in(&self, order: Order) -> BTreeMap<&str, &Setting> {
         let refused: HashSet<(&str, usize)> = self
             .refused
             .iter()
             .map(|r| (r.file.as_str(), r.line))
             .collect();
+        let accepted = |s: &&Setting| !refused.contains(&(s.file.as_str(), s.line));
         let mut winners = BTreeMap::new();
-        for setting in &self.settings {
-            if !refused.contains(&(setting.file.as_str(), setting.line)) {
+        let in_order = self
+            .settings
+            .iter()
+            .filter(|s| order == Order::System || s.at_boot);
+        for setting in in_order.filter(accepted) {
+            winners.insert(setting.key.as_str(), setting);
+        }
+        if order == Order::System
+            && let Some(link) = &self.sysctl_conf_at_boot
+        {
+            for setting in self
+                .settings
+                .iter()
+                .filter(|s| &s.file == link)
+                .filter(accepted)
+            {
                 winners.insert(setting.key.as_str(), setting);
             }
         }
@@ -126,6 +171,25 @@ impl PersistedConfig {
         keys.sort_unstable();
         keys.dedup();
         keys
+    }
+}
+
+/// Which program's order of the files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// systemd-sysctl at boot.
+    Boot,
+    /// `sysctl --system`.
+    System,
+}
+
+impl Order {
+    /// As findings and JSON name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Order::Boot => "boot",
+            Order::System => "sysctl --system",
+        }
     }
 }
 
@@ -159,6 +223,7 @@ pub fn parse_sysctl_file(file: &str, text: &str) -> (Vec<Setting>, Vec<LineProbl
                 file: file.to_string(),
                 line,
                 ignore_failure,
+                at_boot: true,
             }),
             Err(err) => problems.push(LineProblem {
                 file: file.to_string(),
@@ -170,8 +235,18 @@ pub fn parse_sysctl_file(file: &str, text: &str) -> (Vec<Setting>, Vec<LineProbl
     (settings, problems)
 }
 
-/// Which files apply, in order, and which are masked. Names only; no reading.
-fn ordered_files(root: &Path) -> Result<(Vec<PathBuf>, Vec<Masked>), FactError> {
+/// The files, in order, and which are masked. Names only; no reading.
+struct Ordered {
+    /// What systemd-sysctl reads at boot, in order.
+    boot: Vec<PathBuf>,
+    masked: Vec<Masked>,
+    /// The boot entry that is /etc/sysctl.conf (a link to it).
+    conf_link: Option<PathBuf>,
+    /// /etc/sysctl.conf exists: `sysctl --system` reads it last.
+    conf_exists: bool,
+}
+
+fn ordered_files(root: &Path) -> Result<Ordered, FactError> {
     // name → path: the first folder in SYSCTL_D_DIRS holding a name wins it.
     let mut chosen: BTreeMap<String, PathBuf> = BTreeMap::new();
     let mut masked = Vec::new();
@@ -211,13 +286,19 @@ fn ordered_files(root: &Path) -> Result<(Vec<PathBuf>, Vec<Masked>), FactError> 
             }
         }
     }
-    let mut files: Vec<PathBuf> = chosen.into_values().collect();
-    // Debian links /etc/sysctl.d/99-sysctl.conf to ../sysctl.conf: read it once.
+    let boot: Vec<PathBuf> = chosen.into_values().collect();
     let conf = root.join(SYSCTL_CONF);
-    if metadata_confined(&conf).is_ok() && !files.iter().any(|f| same_file(f, &conf)) {
-        files.push(conf);
-    }
-    Ok((files, masked))
+    let conf_exists = metadata_confined(&conf).is_ok();
+    let conf_link = match conf_exists {
+        true => boot.iter().find(|f| same_file(f, &conf)).cloned(),
+        false => None,
+    };
+    Ok(Ordered {
+        boot,
+        masked,
+        conf_link,
+        conf_exists,
+    })
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {
@@ -229,12 +310,21 @@ fn same_file(a: &Path, b: &Path) -> bool {
 }
 
 pub fn gather(root: &Path) -> Result<PersistedConfig, FactError> {
-    let (paths, masked) = ordered_files(root)?;
+    let ordered = ordered_files(root)?;
     let mut config = PersistedConfig {
-        masked,
+        masked: ordered.masked,
+        sysctl_conf_at_boot: ordered.conf_link.as_ref().map(|l| host_path::of(root, l)),
         ..Default::default()
     };
-    for path in paths {
+    // Without a link, /etc/sysctl.conf is read by `sysctl --system` only, last.
+    let system_only =
+        (ordered.conf_exists && ordered.conf_link.is_none()).then(|| root.join(SYSCTL_CONF));
+    let paths = ordered
+        .boot
+        .into_iter()
+        .map(|p| (p, true))
+        .chain(system_only.map(|p| (p, false)));
+    for (path, at_boot) in paths {
         // A symlink to /dev/null masks: it reads empty, and sets nothing.
         let is_dev_null = read_link_confined(&path).is_ok_and(|t| t == Path::new("/dev/null"));
         let text = if is_dev_null {
@@ -246,12 +336,15 @@ pub fn gather(root: &Path) -> Result<PersistedConfig, FactError> {
             }
         };
         let name = host_path::of(root, &path);
-        let (settings, problems) = parse_sysctl_file(&name, &text);
+        let (mut settings, problems) = parse_sysctl_file(&name, &text);
+        for setting in &mut settings {
+            setting.at_boot = at_boot;
+        }
         config.files.push(name);
         config.settings.extend(settings);
         config.problems.extend(problems);
     }
-    for setting in &config.settings {
+    for setting in config.settings.iter().filter(|s| s.at_boot) {
         config.winners.insert(setting.key.clone(), setting.clone());
     }
     Ok(config)
@@ -596,12 +689,57 @@ mod tests {
             ]
         );
         assert_eq!(config.masked[0].file, "/usr/lib/sysctl.d/10-masked.conf");
+        // No sysctl.d entry links /etc/sysctl.conf: the boot does not read
+        // it, `sysctl --system` reads it last.
+        assert_eq!(config.sysctl_conf_at_boot, None);
         let winner = config.winner("net.ipv4.tcp_tw_reuse").unwrap();
         assert_eq!(
             (winner.file.as_str(), winner.value.as_str()),
-            ("/etc/sysctl.conf", "1")
+            ("/run/sysctl.d/60-run.conf", "2")
         );
+        let system = config.system_winners();
+        assert_eq!(system["net.ipv4.tcp_tw_reuse"].file, "/etc/sysctl.conf");
+        assert_eq!(config.boot_winners()["net.ipv4.tcp_tw_reuse"].value, "2");
         assert_eq!(config.settings_for("net.ipv4.tcp_tw_reuse").count(), 3);
         assert_eq!(config.winner("net.ipv4.tcp_timestamps").unwrap().value, "1");
+    }
+
+    #[test]
+    fn a_sysctl_d_link_brings_sysctl_conf_into_the_boot_at_its_place() {
+        let root = tempfile::tempdir().unwrap();
+        let w = |p: &str, t: &str| {
+            let path = root.path().join(p);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, t).unwrap();
+        };
+        w("etc/sysctl.conf", "net.ipv4.tcp_tw_reuse = 0\n");
+        w("etc/sysctl.d/99-zzz.conf", "net.ipv4.tcp_tw_reuse = 2\n");
+        std::os::unix::fs::symlink(
+            "../sysctl.conf",
+            root.path().join("etc/sysctl.d/99-sysctl.conf"),
+        )
+        .unwrap();
+        let config = gather(root.path()).unwrap();
+        assert_eq!(
+            config.sysctl_conf_at_boot.as_deref(),
+            Some("/etc/sysctl.d/99-sysctl.conf")
+        );
+        // Read once, at the link's place; every line at boot.
+        assert_eq!(
+            config.files,
+            ["/etc/sysctl.d/99-sysctl.conf", "/etc/sysctl.d/99-zzz.conf"]
+        );
+        assert!(config.settings.iter().all(|s| s.at_boot));
+        // The boot: 99-zzz sorts after the link and wins. `sysctl --system`
+        // reads /etc/sysctl.conf once more, last.
+        assert_eq!(config.boot_winners()["net.ipv4.tcp_tw_reuse"].value, "2");
+        let system = config.system_winners();
+        assert_eq!(
+            (
+                system["net.ipv4.tcp_tw_reuse"].file.as_str(),
+                system["net.ipv4.tcp_tw_reuse"].value.as_str()
+            ),
+            ("/etc/sysctl.d/99-sysctl.conf", "0")
+        );
     }
 }

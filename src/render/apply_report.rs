@@ -69,6 +69,10 @@ pub struct ChangeReport<'a> {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ManualReport<'a> {
     pub fix: &'a str,
+    /// The program or baseline that manages the key (kube-proxy, a tuned
+    /// profile, Ansible…); absent when none does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<&'a str>,
     pub rule: &'a str,
     pub severity: Severity,
     pub summary: &'a str,
@@ -90,6 +94,8 @@ pub struct ShadowReport<'a> {
     pub file: &'a str,
     pub key: &'a str,
     pub line: usize,
+    /// `boot` or `sysctl --system`.
+    pub order: &'a str,
     pub suggest: &'a str,
     pub value: &'a str,
 }
@@ -135,6 +141,7 @@ impl<'a> From<&'a ManualFix> for ManualReport<'a> {
     fn from(fix: &'a ManualFix) -> Self {
         ManualReport {
             fix: &fix.fix,
+            owner: fix.owner.as_deref(),
             rule: &fix.rule,
             severity: fix.severity,
             summary: &fix.summary,
@@ -161,6 +168,7 @@ impl<'a> From<&'a Shadow> for ShadowReport<'a> {
             file: &shadow.file,
             key: shadow.key.as_str(),
             line: shadow.line,
+            order: shadow.order,
             suggest: &shadow.suggest,
             value: &shadow.value,
         }

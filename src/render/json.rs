@@ -16,9 +16,10 @@ use crate::sysctl::SysctlKey;
 /// ports left out). 3: `facts.namespace` names the namespace (`names[]`,
 /// `holder_pid`, `target`), each destination its `processes[]`, and
 /// `facts.nat` the SNAT pressure (`snat_destinations[]`, `snat_port_range`,
-/// `conntrack_source`); `exhaustion_ratio` may be null. 4: a namespace's
-/// `container` (`check --all-netns`) says it is the cgroup path's claim
-/// (`source`, `cgroup`).
+/// `conntrack_source`); `exhaustion_ratio` may be null. 4: CHANGELOG.md
+/// lists the fields (peer timestamps and reuse without it, traced creators
+/// and connect failures, `tracing`, persisted settings' `at_boot`, a
+/// container named as the cgroup path's claim, and more).
 pub const SCHEMA_VERSION: u32 = 4;
 
 #[derive(Debug, Serialize, JsonSchema)]

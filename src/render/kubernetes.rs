@@ -63,17 +63,25 @@ pub fn yaml(plan: &K8sPlan) -> String {
         "# Node settings: one value for the whole node. Set them on the node itself\n\
          # (its sysctl.d, or `twtune apply` there), not in a pod.\n",
     );
-    if plan.node.is_empty() {
-        out.push_str("node: []\n");
-    } else {
-        out.push_str("node:\n");
-        for node in &plan.node {
-            out.push_str(&format!("- name: {}\n", quoted(node.setting.key.as_str())));
-            out.push_str(&format!("  value: {}\n", quoted(&node.setting.value)));
-            out.push_str(&format!("  reason: {}\n", quoted(&node.reason)));
-        }
-    }
+    reasoned_list(&mut out, "node", &plan.node);
+    out.push_str(
+        "# kube-proxy's settings: it writes these at every start, over the node's files.\n",
+    );
+    reasoned_list(&mut out, "kubeProxy", &plan.kube_proxy);
     out
+}
+
+fn reasoned_list(out: &mut String, name: &str, list: &[crate::apply::kubernetes::NodeSetting]) {
+    if list.is_empty() {
+        out.push_str(&format!("{name}: []\n"));
+        return;
+    }
+    out.push_str(&format!("{name}:\n"));
+    for node in list {
+        out.push_str(&format!("- name: {}\n", quoted(node.setting.key.as_str())));
+        out.push_str(&format!("  value: {}\n", quoted(&node.setting.value)));
+        out.push_str(&format!("  reason: {}\n", quoted(&node.reason)));
+    }
 }
 
 fn sysctl_list(out: &mut String, indent: &str, settings: &[crate::apply::kubernetes::Setting]) {

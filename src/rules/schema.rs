@@ -34,7 +34,7 @@ pub const VARIABLES: &[Variable] = &[
     },
     Variable {
         name: "persisted",
-        holds: "`settings[]` (`key`, `value`, `file`, `line`, `ignore_failure`) in the order applied; `winners` (key → setting); `drift[]` (`key`, `runtime`, `persisted`, `file`, `line`: against the last line the kernel accepts); `problems[]` (`file`, `line`, `message`); `refused[]` (`key`, `value`, `file`, `line`, `reason`: lines the kernel rejects at boot); `files[]`",
+        holds: "`settings[]` (`key`, `value`, `file`, `line`, `ignore_failure`, `at_boot`: false for an unlinked /etc/sysctl.conf, which only `sysctl --system` reads) in the order applied; `winners` (key → setting, at boot); `sysctl_conf_at_boot` (the sysctl.d link through which the boot reads /etc/sysctl.conf; absent when none); `drift[]` (`key`, `runtime`, `persisted`, `file`, `line`, `order`: `boot` or `sysctl --system`; against the last line the kernel accepts in that order); `problems[]` (`file`, `line`, `message`); `refused[]` (`key`, `value`, `file`, `line`, `reason`: lines the kernel rejects at boot); `files[]`",
     },
     Variable {
         name: "counters",

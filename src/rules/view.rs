@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value as Json, json};
 
+use crate::facts::persisted::{Order, Setting};
 use crate::facts::ports;
 use crate::facts::{
     Facts, KernelFacts, KernelVersion, NamespaceFacts, NatFacts, PersistedConfig, SocketFacts,
@@ -143,6 +144,7 @@ fn build_schema_view() -> Map<String, Json> {
             file: String::new(),
             line: 1,
             ignore_failure: false,
+            at_boot: true,
         }],
         ..Default::default()
     };
@@ -234,22 +236,36 @@ pub fn typed_value(value: &str) -> Json {
 fn persisted_view(config: &PersistedConfig, runtime: &BTreeMap<String, String>) -> Json {
     // Drift: the value the next boot sets differs from the one running now.
     // The next boot sets the last value the kernel accepts; a refused line
-    // sets nothing, so it is never what "will apply".
-    let drift: Vec<Json> = config
-        .boot_winners()
-        .into_iter()
-        .filter_map(|(key, winner)| {
-            let now = runtime.get(key)?;
-            (now != &winner.value).then(|| {
-                json!({
-                    "key": key, "runtime": now, "persisted": winner.value,
-                    "file": winner.file, "line": winner.line,
-                })
-            })
+    // sets nothing, so it is never what "will apply". `sysctl --system`
+    // reads /etc/sysctl.conf last even where the boot does not: where its
+    // winner is another line, that is drift of its own, named by its order.
+    let boot = config.boot_winners();
+    let system = config.system_winners();
+    let item = |key: &str, now: &String, winner: &Setting, order: Order| {
+        json!({
+            "key": key, "runtime": now, "persisted": winner.value,
+            "file": winner.file, "line": winner.line, "order": order.name(),
         })
-        .collect();
+    };
+    let mut drift: Vec<Json> = Vec::new();
+    for (key, winner) in &system {
+        let Some(now) = runtime.get(*key) else {
+            continue;
+        };
+        let at_boot = boot.get(key);
+        if let Some(boot_winner) = at_boot
+            && now != &boot_winner.value
+        {
+            drift.push(item(key, now, boot_winner, Order::Boot));
+        }
+        let same_line = at_boot.is_some_and(|b| b.file == winner.file && b.line == winner.line);
+        if !same_line && now != &winner.value {
+            drift.push(item(key, now, winner, Order::System));
+        }
+    }
     json!({
         "files": config.files,
+        "sysctl_conf_at_boot": config.sysctl_conf_at_boot,
         "settings": config.settings,
         "winners": config.winners,
         "drift": drift,

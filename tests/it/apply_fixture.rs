@@ -50,25 +50,37 @@ fn the_json_plan_lists_each_change_and_the_drop_in_diff() {
 }
 
 #[test]
-fn a_later_file_that_wins_at_boot_is_named_with_a_way_out() {
+fn a_later_file_that_wins_at_boot_becomes_the_file_persisted_to() {
     let fx = Fixture::new();
     fx.put("etc/sysctl.conf", "# local\nnet.ipv4.tcp_tw_reuse = 0\n");
-    // Debian links 99-sysctl.conf to ../sysctl.conf; the way out is the real file.
+    // Debian links 99-sysctl.conf to ../sysctl.conf: the value is persisted
+    // in the real file, its line edited in place, not in a drop-in it beats.
     std::fs::create_dir_all(fx.path("etc/sysctl.d")).unwrap();
     std::os::unix::fs::symlink("../sysctl.conf", fx.path("etc/sysctl.d/99-sysctl.conf")).unwrap();
     fx.put(
         "usr/lib/sysctl.d/50-default.conf",
         "net.ipv4.tcp_tw_reuse = 2\n",
     );
-    let out = fx.twtune(&["apply", "--dry-run", "--set", "net.ipv4.tcp_tw_reuse=1"]);
+    let out = fx.twtune(&[
+        "--format",
+        "json",
+        "apply",
+        "--dry-run",
+        "--set",
+        "net.ipv4.tcp_tw_reuse=1",
+    ]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let plan = json(&out);
+    assert_eq!(plan["persist"]["file"], "/etc/sysctl.conf");
+    let diff = plan["persist"]["diff"].as_str().unwrap();
+    assert!(
+        diff.contains("-net.ipv4.tcp_tw_reuse = 0\n+net.ipv4.tcp_tw_reuse = 1\n"),
+        "{diff}"
+    );
     let err = stderr(&out);
     assert!(
-        err.contains("/etc/sysctl.d/99-sysctl.conf:2 sets net.ipv4.tcp_tw_reuse = 0"),
-        "{err}"
-    );
-    assert!(
-        err.contains("wins at the next boot") && err.contains("--persist-to /etc/sysctl.conf"),
+        err.contains("/etc/sysctl.d/99-sysctl.conf:2 sets 0 and wins over /etc/sysctl.d/90-twtune.conf at boot")
+            && err.contains("persisting in /etc/sysctl.conf instead"),
         "{err}"
     );
     assert!(
@@ -76,26 +88,16 @@ fn a_later_file_that_wins_at_boot_is_named_with_a_way_out() {
         "an earlier file does not win: {err}"
     );
 
-    // Following the advice edits the winning line in place; nothing is left to win over it.
-    let out = fx.twtune(&[
-        "apply",
-        "--yes",
-        "--persist-to",
-        "/etc/sysctl.conf",
-        "--set",
-        "net.ipv4.tcp_tw_reuse=1",
-    ]);
+    let out = fx.twtune(&["apply", "--yes", "--set", "net.ipv4.tcp_tw_reuse=1"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(
-        !stderr(&out).contains("wins at the next boot"),
-        "{}",
-        stderr(&out)
-    );
     assert_eq!(
         fx.read("etc/sysctl.conf").unwrap(),
         "# local\nnet.ipv4.tcp_tw_reuse = 1\n"
     );
     assert_eq!(fx.read("etc/sysctl.d/90-twtune.conf"), None);
+    // Nothing left to win over it: the same request is now empty.
+    let out = fx.twtune(&["apply", "--dry-run", "--set", "net.ipv4.tcp_tw_reuse=1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
 #[test]

@@ -135,9 +135,22 @@ fn a_node_plan_splits_into_safe_pod_sysctls_unsafe_ones_and_node_settings() {
             .len()
     );
 
-    let node_keys = names(&doc["node"]);
+    // kube-proxy rewrites the table's limit at every start: its
+    // configuration is where the value goes, not the node's sysctl.d.
+    assert_eq!(
+        names(&doc["kubeProxy"]),
+        ["net.netfilter.nf_conntrack_max"],
+        "{text}"
+    );
     assert!(
-        node_keys.contains(&"net.netfilter.nf_conntrack_max"),
+        doc["kubeProxy"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("conntrack.maxPerCore"),
+        "{text}"
+    );
+    assert!(
+        !names(&doc["node"]).contains(&"net.netfilter.nf_conntrack_max"),
         "{text}"
     );
     for setting in doc["node"].as_array().unwrap() {
@@ -193,6 +206,90 @@ fn the_kubernetes_version_moves_keys_onto_the_safe_list() {
     let (safe, unsafe_keys) = at("1.29");
     assert_eq!(safe.len(), 2, "{safe:?}");
     assert!(unsafe_keys.is_empty());
+}
+
+#[test]
+fn the_kernel_gates_of_the_kubelet_and_the_kernel_place_each_key() {
+    let host = |release: &str| {
+        Scenario::new()
+            .write("proc/sys/kernel/osrelease", &format!("{release}\n"))
+            .sysctl("tcp_rmem", "4096\t131072\t6291456")
+            .sysctl("tcp_notsent_lowat", "4294967295")
+    };
+    let sets = [
+        "--set",
+        "net.ipv4.tcp_rmem=4096 262144 8388608",
+        "--set",
+        "net.ipv4.tcp_tw_reuse=1",
+        "--set",
+        "net.ipv4.tcp_notsent_lowat=131072",
+    ];
+    let place = |release: &str, version: &str| {
+        let (doc, text) = emit(
+            &host(release),
+            &[&["--k8s-version", version][..], &sets].concat(),
+        );
+        let list = |v: &Value| -> Vec<String> { names(v).into_iter().map(String::from).collect() };
+        (
+            list(&doc["pod"]["spec"]["securityContext"]["sysctls"]),
+            list(&doc["unsafe"]["sysctls"]),
+            list(&doc["node"]),
+            text,
+        )
+    };
+    // tcp_rmem: safe from 1.32, on kernels from 4.15 only; tcp_tw_reuse is
+    // per namespace from 4.10 (not 4.11), unsafe; tcp_notsent_lowat joins
+    // the safe list in 1.37 and is unsafe before, never a node setting.
+    let (safe, unsafe_keys, node, text) = place("4.15.0", "1.37");
+    assert_eq!(
+        safe,
+        ["net.ipv4.tcp_rmem", "net.ipv4.tcp_notsent_lowat"],
+        "{text}"
+    );
+    assert_eq!(unsafe_keys, ["net.ipv4.tcp_tw_reuse"], "{text}");
+    assert!(node.is_empty(), "{text}");
+    let (safe, unsafe_keys, _, text) = place("4.15.0", "1.36");
+    assert_eq!(safe, ["net.ipv4.tcp_rmem"], "{text}");
+    assert_eq!(
+        unsafe_keys,
+        ["net.ipv4.tcp_tw_reuse", "net.ipv4.tcp_notsent_lowat"],
+        "{text}"
+    );
+    let (safe, unsafe_keys, node, text) = place("4.10.0", "1.32");
+    assert!(safe.is_empty(), "{text}");
+    assert_eq!(unsafe_keys, ["net.ipv4.tcp_tw_reuse"], "{text}");
+    assert_eq!(
+        node,
+        ["net.ipv4.tcp_rmem", "net.ipv4.tcp_notsent_lowat"],
+        "{text}"
+    );
+    assert!(
+        text.contains("per network namespace only from Linux 4.15"),
+        "{text}"
+    );
+    let (_, unsafe_keys, node, text) = place("4.9.0", "1.32");
+    assert!(unsafe_keys.is_empty(), "{text}");
+    assert!(
+        node.contains(&"net.ipv4.tcp_tw_reuse".to_string()),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_plan_from_the_node_s_own_namespace_is_also_a_node_setting() {
+    // The host's namespace: /proc/self/ns/net names the initial inode
+    // (PROC_NET_INIT_INO, fixed since 6.18).
+    let host = Scenario::new();
+    std::fs::create_dir_all(host.path("proc/self/ns")).unwrap();
+    std::os::unix::fs::symlink("net:[4026531833]", host.path("proc/self/ns/net")).unwrap();
+    let (doc, text) = emit(&host, &["--set", "net.ipv4.tcp_tw_reuse=1"]);
+    assert_eq!(names(&doc["unsafe"]["sysctls"]), ["net.ipv4.tcp_tw_reuse"]);
+    assert_eq!(names(&doc["node"]), ["net.ipv4.tcp_tw_reuse"], "{text}");
+    let reason = doc["node"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("node's own network namespace") && reason.contains("hostNetwork"),
+        "{reason}"
+    );
 }
 
 #[test]

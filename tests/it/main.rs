@@ -12,6 +12,7 @@
 mod support;
 
 mod all_netns;
+mod apply_converges;
 mod apply_fixture;
 mod apply_namespace;
 mod bad_input;
