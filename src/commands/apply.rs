@@ -50,7 +50,7 @@ pub fn apply(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<Exit> {
                     file.display()
                 );
             }
-            Some(super::netns::enter_target(cli, target)?)
+            Some(super::pipeline::enter_target(cli, target)?)
         }
         None => None,
     };
@@ -77,11 +77,11 @@ pub fn apply(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<Exit> {
         "apply refuses to start until it is resolved",
     )?;
     // Rules first, as check does: a broken rule file fails before host I/O.
-    let rule_set = super::check::load_rules(cli)?;
+    let rule_set = super::pipeline::load_rules(cli)?;
     if let Some(unknown) = args.skip.iter().find(|id| rule_set.get(id).is_none()) {
         bail!("--skip {unknown}: no rule has this id (`twtune rules` lists them)");
     }
-    let facts = super::check::gather(cli, entered.map(|e| e.identity))?;
+    let facts = super::pipeline::gather(cli, entered.map(|e| e.identity))?;
     let findings = rules::evaluate(&rule_set, &facts).findings;
     let mut manual = manual::manual_fixes(&findings, &args.skip);
     let host_files = namespace

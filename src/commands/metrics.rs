@@ -55,7 +55,7 @@ fn check(cli: &Cli, args: &CheckArgs, textfile: Option<&Path>) -> anyhow::Result
         .map(|d| (d.as_millis() as f64) / 1000.0)
         .unwrap_or(0.0);
     let apply_interrupted = apply_interrupted(cli);
-    match super::check::judge(cli, args) {
+    match super::pipeline::judge(cli, args) {
         Ok((rule_set, facts, evaluation)) => {
             let status = Status::of(&evaluation);
             let exit = status.exit();
@@ -90,7 +90,7 @@ fn check(cli: &Cli, args: &CheckArgs, textfile: Option<&Path>) -> anyhow::Result
 
 fn nagios(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
     // An error here is printed by main as `TWTUNE UNKNOWN - …`, exit 3.
-    let (_, facts, evaluation) = super::check::judge(cli, args)?;
+    let (_, facts, evaluation) = super::pipeline::judge(cli, args)?;
     let state = PluginState::of(&evaluation);
     super::output::emit(&nagios::check(state, &facts, &evaluation))?;
     Ok(Exit::Plugin(state))

@@ -7,6 +7,7 @@ mod completions;
 mod metrics;
 mod netns;
 mod output;
+mod pipeline;
 mod rules;
 
 use twtune::cli::{Cli, Command};

@@ -1,5 +1,6 @@
-//! `--netns TARGET` (check, facts, apply), `rollback` returning to the
-//! namespace an apply changed, and `check --all-netns`.
+//! `rollback` returning to the namespace an apply changed, and
+//! `check --all-netns`. (`--netns TARGET` is entered by the shared pipeline,
+//! `pipeline::enter_target`.)
 //!
 //! Every namespace is entered by the main thread (see `twtune::facts::netns`
 //! for why not a helper thread), so these run before any other thread exists
@@ -13,45 +14,9 @@ use twtune::facts::namespace::Identity;
 use twtune::facts::netns::{self, Namespace};
 use twtune::facts::{self, GatherOptions};
 use twtune::render::netns::{self as table, Checked, Skipped};
-use twtune::rules::{self, RuleSet};
+use twtune::rules;
 
-/// The namespace twtune entered for `--netns`.
-pub struct Entered {
-    pub identity: Identity,
-    pub record: NetnsRecord,
-}
-
-/// A fixture tree has no namespaces to enter.
-fn refuse_root(cli: &Cli, flag: &str) -> anyhow::Result<()> {
-    if cli.root != std::path::Path::new("/") {
-        bail!(
-            "{flag} enters a network namespace of the live host; it cannot be combined with --root {}",
-            cli.root.display()
-        );
-    }
-    Ok(())
-}
-
-/// Resolves `--netns TARGET` and moves the main thread into it: everything
-/// gathered (or written, for apply) after this is that namespace's.
-pub fn enter_target(cli: &Cli, target: &str) -> anyhow::Result<Entered> {
-    refuse_root(cli, "--netns")?;
-    let target = netns::resolve(target)?;
-    let listed = netns::describe(target.namespace.inode);
-    target.enter()?;
-    Ok(Entered {
-        identity: Identity {
-            target: Some(target.named.clone()),
-            names: listed.names,
-            holder_pid: listed.pids.first().copied(),
-        },
-        record: NetnsRecord {
-            inode: target.namespace.inode,
-            cookie: netns::current_cookie()?,
-            target: Some(target.named),
-        },
-    })
-}
+use super::pipeline;
 
 /// The namespace the calling thread is in, as a run records it: what an
 /// apply without `--netns` changes (the host's, or the one `ip netns exec`
@@ -86,7 +51,7 @@ pub fn enter_recorded(
     record: &NetnsRecord,
     record_path: &str,
 ) -> anyhow::Result<Option<NetnsRecord>> {
-    refuse_root(cli, "a record of the namespace an apply changed")?;
+    pipeline::refuse_root(cli, "a record of the namespace an apply changed")?;
     let here_inode = netns::current_inode()?;
     let here_cookie = netns::current_cookie()?;
     let named = record.target.as_deref().unwrap_or("none: it ran there");
@@ -212,7 +177,7 @@ fn describe_holder(found: &netns::Listed) -> String {
 /// `check --all-netns`: every namespace, each gathered and judged as a
 /// single check would, one row each; the exit status is the worst one's.
 pub fn check_all(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
-    refuse_root(cli, "--all-netns")?;
+    pipeline::refuse_root(cli, "--all-netns")?;
     if super::metrics::wanted(cli, args) {
         bail!(
             "--all-netns prints a table (or --format json); --format prometheus, --format nagios and --textfile check one namespace"
@@ -220,7 +185,7 @@ pub fn check_all(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
     }
     // Rules first, as a single check loads them: a broken rule file is an
     // error before any namespace is entered.
-    let rule_set = RuleSet::load(&cli.root, &cli.rules_dirs).context("loading rules")?;
+    let rule_set = pipeline::load_rules(cli)?;
     let home = Namespace::current()?;
     let listed = netns::list_all().context("listing network namespaces")?;
     let mut checked = Vec::with_capacity(listed.len());

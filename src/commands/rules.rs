@@ -2,7 +2,7 @@ use twtune::cli::{Cli, Format, JsonDocument};
 use twtune::exit_code::Exit;
 use twtune::render::{human, rule_report, style::Style};
 
-use super::check::load_rules;
+use super::pipeline::load_rules;
 
 pub fn list(cli: &Cli) -> anyhow::Result<Exit> {
     let rules = load_rules(cli)?;

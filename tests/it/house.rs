@@ -52,6 +52,37 @@ fn no_two_modules_import_each_other() {
 }
 
 #[test]
+fn no_modules_import_each_other_in_a_circle() {
+    let house = House::read(&read_src());
+    let circles = house.circles();
+    assert!(
+        circles.is_empty(),
+        "modules that import each other in a circle:\n{}",
+        circles.join("\n")
+    );
+}
+
+#[test]
+fn a_circle_of_three_is_reported_with_every_step() {
+    // No pair imports each other: only a walk around all three finds it.
+    let house = House::read(&tree(&[
+        ("lib.rs", "pub mod a;\npub mod b;\npub mod c;\n"),
+        ("a.rs", "use crate::b::B;\n"),
+        ("b.rs", "use crate::c::C;\n"),
+        ("c.rs", "fn f() { crate::a::g(); }\n"),
+    ]));
+    assert!(house.mutual_imports().is_empty());
+    let circles = house.circles();
+    assert_eq!(circles.len(), 1, "{circles:?}");
+    assert!(
+        circles[0].contains("src/a.rs → src/b.rs → src/c.rs → src/a.rs"),
+        "{}",
+        circles[0]
+    );
+    assert!(circles[0].contains("src/c.rs:1 crate::a"), "{}", circles[0]);
+}
+
+#[test]
 fn layers_only_import_downwards() {
     let house = House::read(&read_src());
     let violations = house.layer_violations();
@@ -413,6 +444,89 @@ impl House {
             }
         }
         out
+    }
+
+    /// The edges a circle may use: a parent declaring its children and a
+    /// child using `super::` are the shape of a module tree, not a circle.
+    fn sideways(&self, from: &Module) -> impl Iterator<Item = &Module> {
+        self.edges
+            .get(from)
+            .into_iter()
+            .flat_map(|deps| deps.keys())
+            .filter(move |to| !from.is_ancestor_of(to) && !to.is_ancestor_of(from))
+    }
+
+    /// Every circle of imports, of any length: one line per group of modules
+    /// that all reach each other (a strongly connected component), showing
+    /// the shortest circle through its first module with the evidence of
+    /// each step.
+    fn circles(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut placed: BTreeSet<&Module> = BTreeSet::new();
+        for start in self.edges.keys() {
+            if placed.contains(start) {
+                continue;
+            }
+            let reach = self.reachable(start);
+            // The group: modules `start` reaches that reach `start` back.
+            let group: BTreeSet<&Module> = reach
+                .iter()
+                .copied()
+                .filter(|m| self.reachable(m).contains(start))
+                .collect();
+            placed.extend(group.iter().copied());
+            if !group.contains(start) {
+                continue;
+            }
+            let Some(path) = self.shortest_circle(start) else {
+                continue;
+            };
+            let names: Vec<String> = path.iter().map(|m| self.name(m)).collect();
+            let steps: Vec<String> = path
+                .windows(2)
+                .map(|w| format!("    {}", self.edges[w[0]][w[1]]))
+                .collect();
+            out.push(format!("  {}\n{}", names.join(" → "), steps.join("\n")));
+        }
+        out
+    }
+
+    fn reachable(&self, from: &Module) -> BTreeSet<&Module> {
+        let mut seen = BTreeSet::new();
+        let mut todo: Vec<&Module> = self.sideways(from).collect();
+        while let Some(m) = todo.pop() {
+            if seen.insert(m) {
+                todo.extend(self.sideways(m));
+            }
+        }
+        seen
+    }
+
+    /// Breadth first, so the circle shown is the shortest one.
+    fn shortest_circle<'a>(&'a self, start: &'a Module) -> Option<Vec<&'a Module>> {
+        let mut came_from: BTreeMap<&Module, &Module> = BTreeMap::new();
+        let mut queue = std::collections::VecDeque::from([start]);
+        while let Some(m) = queue.pop_front() {
+            for next in self.sideways(m) {
+                if next == start {
+                    let mut path = vec![start, m];
+                    let mut at = m;
+                    while let Some(prev) = came_from.get(at) {
+                        path.push(prev);
+                        at = prev;
+                    }
+                    // path is start, m, …, start's first successor, start.
+                    let mut circle: Vec<&Module> = path[1..].iter().rev().copied().collect();
+                    circle.push(start);
+                    return Some(circle);
+                }
+                if !came_from.contains_key(next) && next != start {
+                    came_from.insert(next, m);
+                    queue.push_back(next);
+                }
+            }
+        }
+        None
     }
 
     fn layer_violations(&self) -> Vec<String> {

@@ -1,0 +1,91 @@
+//! The pipeline every command that judges a host shares: load the rules,
+//! enter the network namespace asked for, gather the facts, evaluate.
+//! `check`, `facts`, the monitoring formats, `check --all-netns` and `apply`
+//! all go through here, so no command reaches into another for it (the
+//! house test `no_modules_import_each_other_in_a_circle` keeps it so).
+
+use anyhow::{Context as _, bail};
+use twtune::apply::journal::NetnsRecord;
+use twtune::cli::{CheckArgs, Cli};
+use twtune::facts::namespace::Identity;
+use twtune::facts::netns;
+use twtune::facts::{self, Facts, GatherOptions};
+use twtune::render;
+use twtune::rules::{self, Evaluation, RuleSet};
+
+/// Gathers in twtune's own namespace, or in the one `--netns` entered.
+pub fn gather(cli: &Cli, namespace: Option<Identity>) -> anyhow::Result<Facts> {
+    gather_with(cli, GatherOptions::new(&cli.root).with_namespace(namespace))
+}
+
+fn gather_with(cli: &Cli, options: GatherOptions) -> anyhow::Result<Facts> {
+    facts::gather(&options).with_context(|| format!("gathering facts under {}", cli.root.display()))
+}
+
+pub fn load_rules(cli: &Cli) -> anyhow::Result<RuleSet> {
+    RuleSet::load(&cli.root, &cli.rules_dirs).context("loading rules")
+}
+
+/// Loads the rules, enters the namespace asked for, gathers the facts and
+/// evaluates: every format's check. Rule failures found while judging are
+/// reported on stderr here.
+pub fn judge(cli: &Cli, args: &CheckArgs) -> anyhow::Result<(RuleSet, Facts, Evaluation)> {
+    // Rules first: a broken rule file is an error before any host I/O.
+    let rule_set = load_rules(cli)?;
+    let namespace = match &args.netns {
+        Some(target) => Some(enter_target(cli, target)?.identity),
+        None => None,
+    };
+    let facts = gather_with(
+        cli,
+        GatherOptions::new(&cli.root)
+            .with_sample(args.sample)
+            .with_namespace(namespace),
+    )?;
+    let evaluation = rules::evaluate(&rule_set, &facts);
+    for failure in &evaluation.errors {
+        eprintln!(
+            "twtune: error: {}",
+            render::escape::text(&failure.to_string())
+        );
+    }
+    Ok((rule_set, facts, evaluation))
+}
+
+/// The namespace twtune entered for `--netns`.
+pub struct Entered {
+    pub identity: Identity,
+    pub record: NetnsRecord,
+}
+
+/// A fixture tree has no namespaces to enter.
+pub fn refuse_root(cli: &Cli, flag: &str) -> anyhow::Result<()> {
+    if cli.root != std::path::Path::new("/") {
+        bail!(
+            "{flag} enters a network namespace of the live host; it cannot be combined with --root {}",
+            cli.root.display()
+        );
+    }
+    Ok(())
+}
+
+/// Resolves `--netns TARGET` and moves the main thread into it: everything
+/// gathered (or written, for apply) after this is that namespace's.
+pub fn enter_target(cli: &Cli, target: &str) -> anyhow::Result<Entered> {
+    refuse_root(cli, "--netns")?;
+    let target = netns::resolve(target)?;
+    let listed = netns::describe(target.namespace.inode);
+    target.enter()?;
+    Ok(Entered {
+        identity: Identity {
+            target: Some(target.named.clone()),
+            names: listed.names,
+            holder_pid: listed.pids.first().copied(),
+        },
+        record: NetnsRecord {
+            inode: target.namespace.inode,
+            cookie: netns::current_cookie()?,
+            target: Some(target.named),
+        },
+    })
+}
