@@ -297,6 +297,15 @@ fn persist_where_it_wins(
     notes: &mut Vec<String>,
 ) -> Result<PersistPlan, PlanError> {
     let first = plan_persisted_file(root, persisted, persist_to, checked)?;
+    let conf = format!("/{SYSCTL_CONF}");
+    if persisted.sysctl_conf_at_boot.is_none()
+        && first.changes()
+        && host_path::resolved(root, &first.file) == conf
+    {
+        notes.push(format!(
+            "{conf}: systemd-sysctl does not read it at boot here (no sysctl.d entry links to it); only `sysctl --system` applies it, so the values persisted there are lost at the next boot"
+        ));
+    }
     if first.shadowed.is_empty() {
         return Ok(first);
     }
