@@ -204,6 +204,22 @@ pub fn place(
             }),
         }
     }
+    // Keys another program manages are not in the plan's changes, but a
+    // cluster plan still says where their value goes: kube-proxy's
+    // configuration, or the node, the owner named.
+    for owned in &plan.owned {
+        let entry = NodeSetting {
+            setting: Setting {
+                key: owned.key.clone(),
+                value: owned.to.clone(),
+            },
+            reason: owned.fix(),
+        };
+        match owned.owner.owner.as_str() {
+            "kube-proxy" => placed.kube_proxy.push(entry),
+            _ => placed.node.push(entry),
+        }
+    }
     placed
 }
 

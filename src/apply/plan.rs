@@ -297,6 +297,15 @@ fn persist_where_it_wins(
     notes: &mut Vec<String>,
 ) -> Result<PersistPlan, PlanError> {
     let first = plan_persisted_file(root, persisted, persist_to, checked)?;
+    let conf = format!("/{SYSCTL_CONF}");
+    if persisted.sysctl_conf_at_boot.is_none()
+        && first.changes()
+        && host_path::resolved(root, &first.file) == conf
+    {
+        notes.push(format!(
+            "{conf}: systemd-sysctl does not read it at boot here (no sysctl.d entry links to it); only `sysctl --system` applies it, so the values persisted there are lost at the next boot"
+        ));
+    }
     if first.shadowed.is_empty() {
         return Ok(first);
     }
@@ -797,6 +806,53 @@ mod tests {
         )
         .unwrap();
         assert_eq!(plan.changes.len(), 1);
+    }
+
+    fn setting(file: &str) -> Setting {
+        Setting {
+            key: SysctlKey::ipv4("tcp_tw_reuse"),
+            value: "0".into(),
+            file: file.into(),
+            line: 1,
+            ignore_failure: false,
+            at_boot: true,
+        }
+    }
+
+    #[test]
+    fn which_file_is_read_after_which_in_each_order() {
+        let linked = PersistedConfig {
+            sysctl_conf_at_boot: Some("/etc/sysctl.d/99-sysctl.conf".into()),
+            ..Default::default()
+        };
+        let unlinked = PersistedConfig::default();
+        let dropin = "/etc/sysctl.d/90-twtune.conf";
+        let conf_via_link = setting("/etc/sysctl.d/99-sysctl.conf");
+        let conf = setting("/etc/sysctl.conf");
+        let zzz = setting("/etc/sysctl.d/99-zzz.conf");
+        let early = setting("/usr/lib/sysctl.d/50-default.conf");
+        // The link's place at boot, last again with `sysctl --system`.
+        assert!(read_after(&linked, &conf_via_link, dropin, Order::Boot));
+        assert!(read_after(&linked, &conf_via_link, dropin, Order::System));
+        assert!(!read_after(&linked, &early, dropin, Order::Boot));
+        // Persisting in /etc/sysctl.conf: 99-zzz sorts after the link at
+        // boot, but `sysctl --system` reads /etc/sysctl.conf last.
+        assert!(read_after(&linked, &zzz, "/etc/sysctl.conf", Order::Boot));
+        assert!(!read_after(
+            &linked,
+            &zzz,
+            "/etc/sysctl.conf",
+            Order::System
+        ));
+        // Unlinked: the boot never reads /etc/sysctl.conf, so whatever the
+        // boot applies wins over it; `sysctl --system` reads it last.
+        assert!(read_after(
+            &unlinked,
+            &early,
+            "/etc/sysctl.conf",
+            Order::Boot
+        ));
+        assert!(read_after(&unlinked, &conf, dropin, Order::System));
     }
 
     #[test]

@@ -9,8 +9,15 @@
 //!   `maxPerCore: 0` (`--conntrack-max-per-core=0`) it leaves the key alone.
 //!   Found from a process whose program is `kube-proxy` (its `cmdline`) or a
 //!   configuration file at a well-known path, read under the root.
+//!   (kubernetes/kubernetes cmd/kube-proxy/app/server_linux.go:
+//!   `getConntrackMax()` returns 0 unless `MaxPerCore > 0`, and
+//!   `setupConntrack()` writes only a value above 0.)
 //! - **tuned**: the active profile(s) in /etc/tuned/active_profile, their
-//!   `[sysctl]` sections, following `include=` (bounded).
+//!   `[sysctl]` sections, following `include=` (bounded). tuned's
+//!   `reapply_sysctl` (on by default, tuned-main.conf(5)) applies the sysctl
+//!   files under /etc again after the profile (redhat-performance/tuned
+//!   PR #226 left /usr out), so a drop-in would silently override the
+//!   profile the administrator chose: the change belongs in the profile.
 //! - **A hardening baseline pinning `tcp_timestamps=0`**: the file winning at
 //!   boot says CIS, STIG, DISA or SCAP in a comment.
 //! - **Configuration management**: the file winning at boot carries a

@@ -374,3 +374,59 @@ fn ip_netns_exec_apply_changes_runtime_values_only_and_writes_no_drop_in() {
     sandbox.must("ip netns del twtune-i18");
     sandbox.assert_host_untouched();
 }
+
+/// Every shipped fixture host: a default `apply --yes` converges — `check`
+/// then has nothing for apply to change, no drift, and a second apply is
+/// empty — or is refused saying which line to change, and converges once
+/// that is done.
+#[test]
+fn a_default_apply_converges_on_every_fixture_host() {
+    for host in [
+        "debian12-defaults",
+        "ubuntu1804-defaults",
+        "jammy-stale-tw-recycle",
+        "k8s-node-conntrack-full",
+        "centos7-tw-recycle",
+    ] {
+        let fx = Scenario::fixture(host);
+        let before = fx.twtune(&["--format", "json", "check"]).json();
+        let recommended = |doc: &Value| -> Vec<String> {
+            doc["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|f| !f["recommended"].is_null() || f["rule"] == "persisted-drift")
+                .map(|f| format!("{} {}", f["rule"], f["key"]))
+                .collect()
+        };
+        let first = fx.twtune(&["apply", "--yes"]);
+        if host == "centos7-tw-recycle" {
+            // /etc/sysctl.conf sets recycle and no sysctl.d entry links it.
+            assert_eq!(first.code(), 1, "{host}: {}", first.stderr());
+            assert!(
+                first
+                    .stderr()
+                    .contains("change line 4 of /etc/sysctl.conf to `net.ipv4.tcp_tw_recycle = 0`"),
+                "{}",
+                first.stderr()
+            );
+            let conf = fx.read("etc/sysctl.conf").unwrap();
+            fx.put(
+                "etc/sysctl.conf",
+                &conf.replace("net.ipv4.tcp_tw_recycle = 1", "net.ipv4.tcp_tw_recycle = 0"),
+            );
+            fx.twtune(&["apply", "--yes"]).expect_code(0);
+        } else {
+            assert_eq!(first.code(), 0, "{host}: {}", first.stderr());
+        }
+        let after = fx.twtune(&["--format", "json", "check"]).json();
+        assert!(
+            recommended(&after).is_empty(),
+            "{host}: before {:?}, left {:?}",
+            recommended(&before),
+            recommended(&after)
+        );
+        let again = fx.twtune(&["apply", "--dry-run"]).expect_code(0);
+        assert!(again.stdout().contains("Nothing to change"), "{host}");
+    }
+}

@@ -377,3 +377,28 @@ fn the_shipped_daemonset_is_a_valid_kubernetes_object() {
     assert!(script.contains("--textfile"), "{script}");
     assert_eq!(doc["spec"]["template"]["spec"]["hostNetwork"], true);
 }
+
+#[test]
+fn a_node_whose_kube_proxy_owns_the_conntrack_limit_places_it_in_kube_proxy() {
+    let node = Scenario::fixture("k8s-node-conntrack-full")
+        .write(
+            "proc/2417/cmdline",
+            "/usr/local/bin/kube-proxy\0--config=/var/lib/kube-proxy/config.conf\0",
+        )
+        .write(
+            "var/lib/kube-proxy/config.conf",
+            "conntrack:\n  maxPerCore: 32768\n  min: 131072\n",
+        );
+    let (doc, text) = emit(&node, &[]);
+    assert_eq!(
+        names(&doc["kubeProxy"]),
+        ["net.netfilter.nf_conntrack_max"],
+        "{text}"
+    );
+    let reason = doc["kubeProxy"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("kube-proxy manages") && reason.contains("/var/lib/kube-proxy/config.conf"),
+        "{reason}"
+    );
+    assert!(!names(&doc["node"]).contains(&"net.netfilter.nf_conntrack_max"));
+}
