@@ -227,7 +227,7 @@ impl serde_json::ser::Formatter for EscapingFormatter {
 }
 
 #[cfg(test)]
-mod escaping_tests {
+mod tests {
     use super::*;
 
     #[test]
