@@ -257,7 +257,7 @@ pub fn check_all(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
         // The host's own namespace belongs to no container, whatever runs in it.
         let container = match facts.namespace.initial {
             Some(true) => None,
-            _ => netns::container_of_pids(&found.pids, 16),
+            _ => netns::container_of_pids(&found.pids, found.inode, 16),
         };
         checked.push(Checked {
             inode: found.inode,

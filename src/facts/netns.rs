@@ -615,11 +615,18 @@ pub fn command_of(pid: u32, started: Option<u64>) -> Option<String> {
 }
 
 /// The container the first of `pids` that belongs to one runs in, from
-/// /proc/PID/cgroup (at most `limit` processes are read).
-pub fn container_of_pids(pids: &[u32], limit: usize) -> Option<super::cgroup::Container> {
-    pids.iter().take(limit).find_map(|pid| {
+/// /proc/PID/cgroup (at most `limit` processes are read). A pid counts only
+/// while it is still in the namespace with `inode` after its cgroup was
+/// read: a pid reused since the listing names another process's cgroup.
+pub fn container_of_pids(
+    pids: &[u32],
+    inode: u64,
+    limit: usize,
+) -> Option<super::cgroup::Container> {
+    pids.iter().take(limit).find_map(|&pid| {
         let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-        super::cgroup::container_of(&text)
+        let container = super::cgroup::container_of(&text)?;
+        (pid_net_inode(pid) == Some(inode)).then_some(container)
     })
 }
 

@@ -214,3 +214,33 @@ fn another_type_of_namespace_under_run_netns_is_skipped_and_listed() {
         "the other namespaces are still checked: {doc:#}"
     );
 }
+
+#[test]
+fn a_file_name_with_a_newline_forges_no_warning_line() {
+    use crate::support::Scenario;
+    let forged = "twtune: warning: forged";
+    let scenario = Scenario::fixture("debian12-defaults").write(
+        &format!("etc/sysctl.d/99-x\n{forged}.conf"),
+        "net.ipv4.tcp_tw_reuse = 0\n",
+    );
+    let run = scenario.twtune(&["apply", "--dry-run", "--set", "net.ipv4.tcp_tw_reuse=1"]);
+    assert_eq!(run.code(), 2, "{}", run.stderr());
+    let err = run.stderr();
+    assert!(
+        err.contains("wins at the next boot"),
+        "the warning is there: {err}"
+    );
+    assert!(err.contains(r"99-x\ntwtune: warning: forged.conf"), "{err}");
+    for run in [
+        &run,
+        &scenario.twtune(&["facts"]),
+        &scenario.twtune(&["check", "--verbose"]),
+    ] {
+        for line in run.stdout().lines().chain(run.stderr().lines()) {
+            assert!(
+                !line.trim_start().starts_with(forged),
+                "a forged line: {line:?}"
+            );
+        }
+    }
+}

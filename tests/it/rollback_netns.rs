@@ -329,3 +329,35 @@ fn a_namespace_held_only_by_an_open_descriptor_is_found_and_rolled_back() {
     assert_eq!(read_fin(), "60", "restored through the descriptor");
     assert_eq!(sandbox.sysctl(FIN), "60");
 }
+
+#[test]
+fn a_namespace_held_only_by_a_bind_mount_outside_run_netns_is_found_and_rolled_back() {
+    let sandbox = Sandbox::new();
+    sandbox.must("ip netns add ns-bm");
+    let applied = sandbox.twtune(&[
+        "apply",
+        "--yes",
+        "--netns",
+        "ns-bm",
+        "--set",
+        "net.ipv4.tcp_fin_timeout=45",
+    ]);
+    assert_eq!(applied.status.code(), Some(0), "{}", stderr(&applied));
+    // Where docker keeps its namespaces, say: not /run/netns. /var/lib is
+    // the sandbox's tmpfs.
+    sandbox.must(
+        "touch /var/lib/held-ns && mount --bind /run/netns/ns-bm /var/lib/held-ns && ip netns del ns-bm",
+    );
+    let read_fin = || {
+        let out =
+            sandbox.sh("nsenter --net=/var/lib/held-ns cat /proc/sys/net/ipv4/tcp_fin_timeout");
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out).trim().to_string()
+    };
+    assert_eq!(read_fin(), "45");
+    let rolled = sandbox.twtune(&["rollback", "--yes"]);
+    assert_eq!(rolled.status.code(), Some(0), "{}", stderr(&rolled));
+    assert_eq!(read_fin(), "60", "restored through the bind mount");
+    assert_eq!(sandbox.sysctl(FIN), "60");
+    sandbox.must("umount /var/lib/held-ns");
+}
