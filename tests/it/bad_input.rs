@@ -454,6 +454,97 @@ fn a_rule_whose_work_grows_with_the_host_past_the_budget_is_an_error() {
 }
 
 #[test]
+fn a_site_rule_splitting_a_long_host_string_twice_is_refused_and_named() {
+    // A 60,000-character release: `split('')` gives a list as long as the
+    // string, so walking it twice is 3.6e9 steps, not 16 × 16.
+    let release = format!("6.1.0-{}", "x".repeat(60_000));
+    let scenario = Scenario::fixture("debian12-defaults")
+        .write("proc/sys/kernel/osrelease", &format!("{release}\n"))
+        .write(
+            "etc/twtune/rules.d/site.toml",
+            &(rule_with(
+                "kernel.release.split('').exists(a, kernel.release.split('').exists(b, a == b + 'y'))",
+                "net.ipv4.tcp_tw_reuse",
+            ) + &rule_with("true", "net.ipv4.tcp_tw_reuse").replace("local-rule", "site-fires")),
+        );
+    let run = scenario
+        .twtune(&["check", "--format", "json"])
+        .expect_code(1);
+    assert!(
+        run.stderr().contains("site.toml") && run.stderr().contains("rule local-rule"),
+        "{}",
+        run.stderr()
+    );
+    let doc = run.json();
+    assert_eq!(doc["status"], "error");
+    let errors = doc["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let message = errors[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("rule local-rule") && message.contains("over the limit"),
+        "{message}"
+    );
+    assert!(errors[0]["file"].as_str().unwrap().ends_with("site.toml"));
+    // The run went on: the next rule was judged.
+    let findings = doc["findings"].as_array().unwrap();
+    assert!(findings.iter().any(|f| f["rule"] == "site-fires"));
+}
+
+#[test]
+fn string_work_in_a_loop_body_counts_the_string_length() {
+    // One split (60,001 items), and per item a scan of the whole release:
+    // each loop alone is cheap, the product is not.
+    let release = format!("6.1.0-{}", "x".repeat(60_000));
+    let scenario = Scenario::fixture("debian12-defaults")
+        .write("proc/sys/kernel/osrelease", &format!("{release}\n"))
+        .write(
+            "etc/twtune/rules.d/site.toml",
+            &rule_with(
+                "kernel.release.split('').exists(c, kernel.release.contains(c + 'y'))",
+                "net.ipv4.tcp_tw_reuse",
+            ),
+        );
+    let run = scenario
+        .twtune(&["check", "--format", "json"])
+        .expect_code(1);
+    let doc = run.json();
+    let message = doc["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("rule local-rule"), "{message}");
+}
+
+#[test]
+fn rules_each_within_their_limit_are_bounded_together_by_the_run() {
+    // Ten rules, each a split of a 15,000-character release walked with one
+    // scan per item: about 1.8 million steps each, within the per-rule limit,
+    // 18 million together. The run refuses the costliest until the rest fit.
+    let release = format!("6.1.0-{}", "x".repeat(15_000));
+    let rules: String = (0..10)
+        .map(|i| {
+            rule_with(
+                &format!("kernel.release.split('').exists(c, kernel.release.contains(c + '#{i}'))"),
+                "net.ipv4.tcp_tw_reuse",
+            )
+            .replace("local-rule", &format!("site-rule-{i}"))
+        })
+        .collect();
+    let scenario = Scenario::fixture("debian12-defaults")
+        .write("proc/sys/kernel/osrelease", &format!("{release}\n"))
+        .write("etc/twtune/rules.d/site.toml", &rules);
+    let run = scenario
+        .twtune(&["check", "--format", "json"])
+        .expect_code(1);
+    let doc = run.json();
+    let errors = doc["errors"].as_array().unwrap();
+    assert!(!errors.is_empty() && errors.len() < 10, "{errors:?}");
+    for e in errors {
+        let message = e["message"].as_str().unwrap();
+        assert!(message.contains("rule site-rule-"), "{message}");
+        assert!(message.contains("the run's limit"), "{message}");
+        assert!(e["file"].as_str().unwrap().ends_with("site.toml"), "{e}");
+    }
+}
+
+#[test]
 fn site_rules_in_a_root_tree_are_loaded_under_the_same_limits_and_named() {
     let scenario = Scenario::fixture("debian12-defaults").write(
         "etc/twtune/rules.d/site.toml",
