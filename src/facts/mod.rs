@@ -26,6 +26,7 @@ pub mod ports;
 pub mod rates;
 mod read;
 pub mod sockets;
+pub mod tools;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -76,6 +76,21 @@ fn the_check_service_exports_to_the_node_exporter_textfile_folder() {
             "{forbidden} would blind the check"
         );
     }
+    // nft and ctnetlink dumps need CAP_NET_ADMIN; with /proc/sys read-only
+    // and modules locked it writes no sysctl and loads nothing.
+    let capabilities = directives
+        .iter()
+        .find_map(|l| l.strip_prefix("CapabilityBoundingSet="))
+        .unwrap_or_default();
+    assert!(
+        capabilities
+            .split_whitespace()
+            .any(|c| c == "CAP_NET_ADMIN"),
+        "without CAP_NET_ADMIN nft cannot list the NAT rules"
+    );
+    for kept in ["ProtectKernelTunables=yes", "ProtectKernelModules=yes"] {
+        assert!(directives.contains(&kept), "missing {kept:?}");
+    }
     let families = directives
         .iter()
         .find_map(|l| l.strip_prefix("RestrictAddressFamilies="))
