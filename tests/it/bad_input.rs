@@ -795,3 +795,40 @@ fn a_site_rules_folder_linked_out_of_a_root_tree_is_neither_listed_nor_read() {
     );
     assert!(!run.findings("local-rule").is_empty(), "{}", run.stdout());
 }
+
+#[test]
+fn a_large_rule_file_loads_and_names_each_rule_by_its_line() {
+    // 4 MiB, 2,000 rules of ~2 KiB: the load counted lines from the top for
+    // every rule (quadratic; bench/rule-load/run has the times).
+    let rules = tempfile::tempdir().unwrap();
+    let pad = "x".repeat(2000);
+    let text: String = (0..2000)
+        .map(|i| {
+            rule_with(
+                &format!("net.ipv4.tcp_tw_reuse == {i}"),
+                "net.ipv4.tcp_tw_reuse",
+            )
+            .replace("local-rule", &format!("generated-{i}"))
+            .replace("rationale = \"r\"", &format!("rationale = \"{pad}\""))
+        })
+        .collect();
+    assert!(text.len() > 4_000_000);
+    std::fs::write(rules.path().join("large.toml"), &text).unwrap();
+    let run = Scenario::fixture("debian12-defaults").twtune(&[
+        "rules",
+        "--rules",
+        rules.path().to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let doc = run.expect_code(0).json();
+    let listed = doc["rules"].as_array().unwrap();
+    let lines_per_rule = rule_with("x", "y").lines().count() as u64;
+    for i in [0u64, 1, 999, 1999] {
+        let rule = listed
+            .iter()
+            .find(|r| r["id"] == format!("generated-{i}"))
+            .unwrap_or_else(|| panic!("generated-{i} not listed"));
+        assert_eq!(rule["line"], i * lines_per_rule + 1, "{rule}");
+    }
+}
