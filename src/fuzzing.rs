@@ -234,7 +234,7 @@ pub fn paired_counters(data: &[u8]) {
         check_prefix(prefix);
         check_names(group);
         let names: Vec<&str> = group.keys().map(String::as_str).collect();
-        let values: Vec<String> = group.values().map(i64::to_string).collect();
+        let values: Vec<String> = group.values().map(i128::to_string).collect();
         printed.push_str(&format!("{prefix}: {}\n", names.join(" ")));
         printed.push_str(&format!("{prefix}: {}\n", values.join(" ")));
     }
