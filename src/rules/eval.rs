@@ -93,6 +93,21 @@ pub fn evaluate(rules: &RuleSet, facts: &Facts) -> Evaluation {
             }),
         }
     }
+    // Nothing was checked: not "compliant". Every rule switched off (a
+    // rules.d in a --root tree can do it) leaves the verdict open, and says
+    // which file did it.
+    if rules.rules().next().is_none() {
+        for rule in rules.disabled() {
+            let by = rule.disabled_by.as_ref().map_or_else(
+                || "a rule file".to_string(),
+                |o| format!("{}:{}", o.file, o.line),
+            );
+            evaluation.undecided.push(Undecided {
+                rule: rule.id.clone(),
+                reason: format!("disabled by {by}, and no rule was left to check"),
+            });
+        }
+    }
     evaluation.findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)

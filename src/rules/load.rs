@@ -108,6 +108,9 @@ pub struct Rule {
     pub summary: Option<Template>,
     pub severity: Severity,
     pub disabled: bool,
+    /// Where it was switched off: its own `disabled = true`, or the line of
+    /// a `disable = [...]` list.
+    pub disabled_by: Option<Origin>,
     pub escalate: Vec<Escalation>,
     /// Where the rule has a question to answer at all: when this gives
     /// false the rule is quiet, before `requires` can make it undecided
@@ -323,6 +326,10 @@ fn validate(
         summary,
         severity: raw.severity,
         disabled: raw.disabled,
+        disabled_by: raw.disabled.then(|| Origin {
+            file: file.to_string(),
+            line: rule_line,
+        }),
         escalate,
         applies,
         requires,
@@ -431,6 +438,11 @@ impl RuleSet {
         self.rules.get(id)
     }
 
+    /// The rules switched off, by id.
+    pub fn disabled(&self) -> impl Iterator<Item = &Rule> {
+        self.rules.values().filter(|r| r.disabled)
+    }
+
     /// The site rule files loaded from the root's `etc/twtune/rules.d`.
     pub fn site_files(&self) -> &[String] {
         &self.site_files
@@ -444,7 +456,10 @@ impl RuleSet {
         let mut errors = Vec::new();
         for (file, id, line) in disables {
             match self.rules.get_mut(&id) {
-                Some(rule) => rule.disabled = true,
+                Some(rule) => {
+                    rule.disabled = true;
+                    rule.disabled_by = Some(Origin { file, line });
+                }
                 None => errors.push(RuleError {
                     file,
                     line,

@@ -832,3 +832,38 @@ fn a_large_rule_file_loads_and_names_each_rule_by_its_line() {
         assert_eq!(rule["line"], i * lines_per_rule + 1, "{rule}");
     }
 }
+
+#[test]
+fn a_root_tree_whose_rules_d_disables_every_rule_is_incomplete_not_compliant() {
+    let listed = Scenario::fixture("debian12-defaults")
+        .twtune(&["rules", "--format", "json"])
+        .expect_code(0)
+        .json();
+    let ids: Vec<String> = listed["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| format!("{:?}", r["id"].as_str().unwrap()))
+        .collect();
+    let scenario = Scenario::fixture("debian12-defaults").write(
+        "etc/twtune/rules.d/off.toml",
+        &format!("disable = [{}]\n", ids.join(", ")),
+    );
+    let doc = scenario
+        .twtune(&["check", "--format", "json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(doc["status"], "incomplete", "{}", doc["undecided"]);
+    let undecided = doc["undecided"].as_array().unwrap();
+    assert_eq!(undecided.len(), ids.len());
+    for u in undecided {
+        let reason = u["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("etc/twtune/rules.d/off.toml:1") && reason.contains("disabled"),
+            "{u}"
+        );
+    }
+    // The human report says so too.
+    let human = scenario.twtune(&["check"]).expect_code(0);
+    assert!(human.stdout().contains("off.toml:1"), "{}", human.stdout());
+}
