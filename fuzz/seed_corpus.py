@@ -133,5 +133,29 @@ put("ctnetlink", ct4 + done)
 put("ctnetlink", ct4 + ct6)
 put("ctnetlink", err)
 put("ctnetlink", ct6 + nlmsg(0x0100, bytes(4)) + done)
+# Issue 19: the host's addresses and interfaces, socket links, cgroup
+# texts and the conntrack statistics.
+for lit in rust_literals("src/facts/nat/host.rs", "|-- ") + rust_literals("src/facts/nat/host.rs", " lo"):
+    put("nat_host", lit)
+for data in files("proc/net/dev"):
+    put("nat_host", data)
+put("nat_host", "Main:\n  +-- 0.0.0.0/0 3 0 5\n     |-- 10.0.0.5\n        /32 host LOCAL\n     |-- 192.168.1.1\n        /24 link UNICAST\n")
+for link in ["socket:[12345]", "socket:[0]", "socket:[18446744073709551615]", "pipe:[99]", "anon_inode:[eventfd]", "/dev/null"]:
+    put("socket_link", link)
+cid = "0123456789abcdef" * 4
+uid = "d3b07384-d9a0-4c9e-8f1a-0b2c3d4e5f60"
+for text in [
+    "0::/system.slice/docker-%s.scope\n" % cid,
+    "12:pids:/docker/%s\n1:name=systemd:/docker/%s\n" % (cid, cid),
+    "0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod%s.slice/cri-containerd-%s.scope\n" % (uid.replace("-", "_"), cid),
+    "0::/kubepods/burstable/pod%s/%s\n" % (uid, cid),
+    "0::/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-%s.scope/container\n" % cid,
+    "0::/init.scope\n",
+]:
+    put("cgroup", text)
+for lit in rust_literals("src/facts/nat/table.rs", "insert_failed"):
+    put("conntrack_stats", lit)
+for data in files("proc/net/stat/nf_conntrack"):
+    put("conntrack_stats", data)
 for t, n in sorted((t, len(os.listdir(os.path.join(OUT, t)))) for t in os.listdir(OUT)):
     print(t, n, file=sys.stderr)

@@ -83,6 +83,137 @@ impl Staged {
     }
 }
 
+/// Why a file could not be published into a shared folder.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("{} names no file", .0.display())]
+    NoFileName(PathBuf),
+    #[error(
+        "{}: a folder on the way is a symbolic link; twtune does not follow links to the folder it writes in",
+        .0.display()
+    )]
+    LinkedFolder(PathBuf),
+    #[error(
+        "{} is writable by every user and has no sticky bit: anyone could replace the file twtune writes there. Make it writable only by its owner (chmod o-w) or set the sticky bit (chmod +t)",
+        .0.display()
+    )]
+    SharedFolder(PathBuf),
+    #[error("{}: {source}", .path.display())]
+    Io { path: PathBuf, source: io::Error },
+}
+
+/// Replaces `dest` with `text` (mode `mode`) where other writers, and other
+/// users, may be at work in the same folder: a textfile collector's folder.
+///
+/// - The folder is opened one component at a time without following links,
+///   and every later step is relative to that open folder, so a link swapped
+///   in on the way cannot redirect the write.
+/// - A folder every user may write is refused unless it has the sticky bit:
+///   without it anyone can rename or unlink what twtune put there.
+/// - The new text goes to a name no other run uses (pid, time and a counter,
+///   created O_EXCL; a name taken, by another run or by a planted file or
+///   folder, just means the next name), so concurrent runs never share a
+///   temporary file, and each rename puts a whole file in place: a reader
+///   sees the old text or a new one, never an empty or partial one.
+pub fn publish(dest: &Path, text: &[u8], mode: u32) -> Result<(), PublishError> {
+    use nix::fcntl::{OFlag, open, openat, renameat};
+    use nix::sys::stat::{Mode, fstat};
+    use std::os::fd::{AsFd, FromRawFd, IntoRawFd, OwnedFd};
+    use std::os::unix::ffi::OsStrExt;
+
+    let io_err = |path: &Path, e: nix::Error| PublishError::Io {
+        path: path.to_path_buf(),
+        source: io::Error::from(e),
+    };
+    let name = dest
+        .file_name()
+        .ok_or_else(|| PublishError::NoFileName(dest.to_path_buf()))?;
+    let parent = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let dir_flags = OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_RDONLY;
+    let start = if parent.is_absolute() { "/" } else { "." };
+    let mut dir: OwnedFd = open(start, dir_flags, Mode::empty()).map_err(|e| io_err(&parent, e))?;
+    let mut walked = PathBuf::from(start);
+    for component in parent.components() {
+        use std::path::Component;
+        let part = match component {
+            Component::RootDir | Component::CurDir => continue,
+            Component::Normal(part) => part,
+            Component::ParentDir => std::ffi::OsStr::new(".."),
+            Component::Prefix(_) => continue,
+        };
+        walked.push(part);
+        dir = match openat(dir.as_fd(), part, dir_flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(nix::Error::ELOOP) | Err(nix::Error::ENOTDIR)
+                if std::fs::symlink_metadata(&walked).is_ok_and(|m| m.file_type().is_symlink()) =>
+            {
+                return Err(PublishError::LinkedFolder(walked));
+            }
+            Err(e) => return Err(io_err(&walked, e)),
+        };
+    }
+    let stat = fstat(dir.as_fd()).map_err(|e| io_err(&parent, e))?;
+    let (others_write, sticky) = (0o002, 0o1000);
+    if stat.st_mode & others_write != 0 && stat.st_mode & sticky == 0 {
+        return Err(PublishError::SharedFolder(parent));
+    }
+
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let mut attempt = 0u32;
+    let (temp, file) = loop {
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // A dot name without the destination's suffix: a textfile
+        // collector reads only `*.prom`.
+        let mut temp = b".".to_vec();
+        temp.extend_from_slice(name.as_bytes());
+        temp.extend_from_slice(format!(".{}.{nanos:x}.{n}.tmp", std::process::id()).as_bytes());
+        let temp = std::ffi::OsString::from(std::ffi::OsStr::from_bytes(&temp));
+        match openat(
+            dir.as_fd(),
+            temp.as_os_str(),
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(mode & 0o777),
+        ) {
+            // SAFETY: openat returned a new descriptor this code alone owns.
+            Ok(fd) => break (temp, unsafe { File::from_raw_fd(fd.into_raw_fd()) }),
+            Err(nix::Error::EEXIST) if attempt < 100 => attempt += 1,
+            Err(e) => return Err(io_err(&parent.join(&temp), e)),
+        }
+    };
+    let temp_path = parent.join(&temp);
+    let unlink_temp = || {
+        let _ = nix::unistd::unlinkat(
+            dir.as_fd(),
+            temp.as_os_str(),
+            nix::unistd::UnlinkatFlags::NoRemoveDir,
+        );
+    };
+    let written = (|| -> io::Result<()> {
+        let mut file = file;
+        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        file.write_all(text)?;
+        file.sync_all()
+    })();
+    if let Err(source) = written {
+        unlink_temp();
+        return Err(PublishError::Io {
+            path: temp_path,
+            source,
+        });
+    }
+    if let Err(e) = renameat(dir.as_fd(), temp.as_os_str(), dir.as_fd(), name) {
+        unlink_temp();
+        return Err(io_err(dest, e));
+    }
+    nix::unistd::fsync(dir.as_fd()).map_err(|e| io_err(&parent, e))
+}
+
 /// Removes `path` durably (the folder fsynced); a file already gone is fine.
 pub fn remove(path: &Path) -> io::Result<()> {
     match std::fs::remove_file(path) {

@@ -14,9 +14,9 @@ use std::sync::OnceLock;
 use crate::apply::{dropin, journal};
 use crate::facts::counters::{self, CounterGroup};
 use crate::facts::kernel::KernelVersion;
-use crate::facts::nat::{conntrack, ctnetlink, ruleset, snat};
-use crate::facts::sockets::{SockRecord, diag, proc_tcp};
-use crate::facts::{self, Facts, GatherOptions, persisted, ports};
+use crate::facts::nat::{conntrack, ctnetlink, host, ruleset, snat, table};
+use crate::facts::sockets::{SockRecord, diag, owners, proc_tcp};
+use crate::facts::{self, Facts, GatherOptions, cgroup as cgroups, persisted, ports};
 use crate::rules::{self, load};
 use crate::sysctl::{SysctlKey, normalize_value};
 
@@ -84,6 +84,22 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "rule_toml",
         check: rule_toml,
+    },
+    Target {
+        name: "nat_host",
+        check: nat_host,
+    },
+    Target {
+        name: "socket_link",
+        check: socket_link,
+    },
+    Target {
+        name: "cgroup",
+        check: cgroup,
+    },
+    Target {
+        name: "conntrack_stats",
+        check: conntrack_stats,
     },
 ];
 
@@ -218,7 +234,7 @@ pub fn paired_counters(data: &[u8]) {
         check_prefix(prefix);
         check_names(group);
         let names: Vec<&str> = group.keys().map(String::as_str).collect();
-        let values: Vec<String> = group.values().map(i64::to_string).collect();
+        let values: Vec<String> = group.values().map(i128::to_string).collect();
         printed.push_str(&format!("{prefix}: {}\n", names.join(" ")));
         printed.push_str(&format!("{prefix}: {}\n", values.join(" ")));
     }
@@ -592,4 +608,134 @@ pub fn rule_toml(data: &[u8]) {
             }
         }
     }
+}
+
+/// The host's own addresses and interfaces (/proc/net/fib_trie, if_inet6,
+/// /proc/net/dev), all three fed the same text: every local IPv4 address is
+/// a `|-- ADDR` leaf of the text, every IPv6 address the first word of a
+/// line, and interface names are trimmed, non-empty and free of `:`.
+pub fn nat_host(data: &[u8]) {
+    let Some(text) = text(data) else { return };
+    let lines = text.lines().count();
+    if let Ok(local) = host::parse_fib_trie(text) {
+        assert!(local.len() <= lines);
+        for addr in &local {
+            let leaf = format!("|-- {addr}");
+            // An address may be written with leading zeros or spaces the
+            // parse drops; its octets still appear on a leaf line.
+            assert!(
+                text.contains(&leaf)
+                    || text.lines().any(|l| l
+                        .trim_start()
+                        .strip_prefix("|-- ")
+                        .and_then(|a| a.trim().parse::<std::net::Ipv4Addr>().ok())
+                        == Some(*addr)),
+                "{addr}"
+            );
+            let _ = host::nat_range(IpAddr::V4(*addr));
+        }
+    }
+    match host::parse_if_inet6(text) {
+        Ok(addrs) => {
+            assert!(addrs.len() <= lines);
+            let firsts: BTreeSet<u128> = text
+                .lines()
+                .filter_map(|l| l.split_whitespace().next())
+                .map(|w| u128::from_str_radix(w, 16).unwrap())
+                .collect();
+            for addr in &addrs {
+                assert!(firsts.contains(&u128::from(*addr)), "{addr}");
+                let _ = host::nat_range(IpAddr::V6(*addr));
+            }
+        }
+        Err(e) => assert!(e.starts_with("line "), "{e}"),
+    }
+    let names = host::parse_proc_net_dev(text);
+    assert!(names.len() <= lines.saturating_sub(2));
+    for name in &names {
+        assert!(!name.is_empty() && !name.contains(':'), "{name:?}");
+        assert_eq!(name.trim(), name);
+        let _ = host::is_container_interface(name);
+    }
+}
+
+/// `socket:[INODE]` links: what parses is the inode the link names, and the
+/// link the kernel would print for it parses back to the same inode.
+pub fn socket_link(data: &[u8]) {
+    let Some(text) = text(data) else { return };
+    if let Some(inode) = owners::parse_socket_link(text) {
+        assert!(
+            text.starts_with("socket:[") && text.ends_with(']'),
+            "{text:?}"
+        );
+        let printed = format!("socket:[{inode}]");
+        assert_eq!(owners::parse_socket_link(&printed), Some(inode));
+    }
+}
+
+/// /proc/PID/cgroup texts: a container found has a 64-hex lower-case id the
+/// text holds (in either case), a pod UID is one the text holds (dashes or
+/// systemd's underscores), and the label is one line.
+pub fn cgroup(data: &[u8]) {
+    let Some(text) = text(data) else { return };
+    let Some(container) = cgroups::container_of(text) else {
+        return;
+    };
+    let lower = text.to_ascii_lowercase();
+    assert_eq!(container.id.len(), 64);
+    assert!(
+        container
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    );
+    assert!(lower.contains(&container.id), "{container:?}");
+    if let Some(uid) = &container.pod_uid {
+        assert_eq!(uid.len(), 36);
+        // systemd writes the UID's dashes as underscores; a text may mix both.
+        assert!(
+            lower.replace('_', "-").contains(uid.as_str()),
+            "{container:?}"
+        );
+    }
+    let label = container.label();
+    assert!(!label.contains('\n') && !label.is_empty(), "{label:?}");
+    assert_eq!(cgroups::container_of(text), Some(container));
+}
+
+/// /proc/net/stat/nf_conntrack: a field is reported exactly when the header
+/// names it, and the CPU lines listed twice sum to twice as much (saturating).
+pub fn conntrack_stats(data: &[u8]) {
+    let Some(text) = text(data) else { return };
+    let Ok(stats) = table::parse_stats(text) else {
+        return;
+    };
+    let header: Vec<&str> = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .map(|l| l.split_whitespace().collect())
+        .unwrap_or_default();
+    for (name, value) in [
+        ("insert_failed", stats.insert_failed),
+        ("drop", stats.drop),
+        ("early_drop", stats.early_drop),
+    ] {
+        assert_eq!(header.contains(&name), value.is_some(), "{name}");
+    }
+    let cpus: String = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .skip(1)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let twice = table::parse_stats(&format!("{text}\n{cpus}")).expect("same lines again");
+    let double = |v: Option<u64>| v.map(|v| v.saturating_mul(2));
+    assert_eq!(
+        (twice.insert_failed, twice.drop, twice.early_drop),
+        (
+            double(stats.insert_failed),
+            double(stats.drop),
+            double(stats.early_drop)
+        )
+    );
 }

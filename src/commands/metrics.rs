@@ -3,8 +3,7 @@
 //! output with its own exit statuses.
 
 use std::io;
-use std::os::unix::ffi::OsStrExt as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
@@ -131,19 +130,6 @@ fn refuse_unsafe_destination(file: &Path) -> anyhow::Result<()> {
 
 fn write_textfile(file: &Path, text: &str) -> anyhow::Result<()> {
     refuse_unsafe_destination(file)?;
-    let staged = atomic::stage(file, &temp_path(file)?, text.as_bytes(), TEXTFILE_MODE)?;
-    staged.commit()?;
+    atomic::publish(file, text.as_bytes(), TEXTFILE_MODE)?;
     Ok(())
-}
-
-/// `.NAME.tmp` beside FILE: a dot file without the `.prom` suffix, which
-/// node_exporter's textfile collector never reads.
-fn temp_path(file: &Path) -> anyhow::Result<PathBuf> {
-    let name = file
-        .file_name()
-        .with_context(|| format!("--textfile {} names no file", file.display()))?;
-    let mut temp = b".".to_vec();
-    temp.extend_from_slice(name.as_bytes());
-    temp.extend_from_slice(b".tmp");
-    Ok(file.with_file_name(std::ffi::OsStr::from_bytes(&temp)))
 }

@@ -12,7 +12,24 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 /// One `Prefix:` group of /proc/net/netstat or /proc/net/snmp, by counter name.
-pub type CounterGroup = BTreeMap<String, i64>;
+///
+/// The kernel prints most counters as `unsigned long` (a 64-bit counter can
+/// pass 2^63 and wrap to 0) and a few fields signed (`Tcp: MaxConn -1`,
+/// net/ipv4/proc.c: snmp_seq_show_tcp_udp), so a value is either: held in
+/// an i128, which both fit in, and parsed as u64 unless it is negative.
+pub type CounterGroup = BTreeMap<String, i128>;
+
+/// A counter's text: a u64, or an i64 when it starts with `-`.
+fn parse_counter(text: &str) -> Option<i128> {
+    // Rust's parsers take a leading `+`; the kernel never prints one.
+    if text.starts_with('+') {
+        None
+    } else if text.starts_with('-') {
+        text.parse::<i64>().ok().map(i128::from)
+    } else {
+        text.parse::<u64>().ok().map(i128::from)
+    }
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Counters {
@@ -79,12 +96,10 @@ pub fn parse_paired_counters(
         }
         let group: &mut CounterGroup = groups.entry(prefix.to_string()).or_default();
         for (name, value) in names.into_iter().zip(values) {
-            let value = value
-                .parse::<i64>()
-                .map_err(|_| CounterParseError::NotANumber {
-                    line: value_index + 1,
-                    value: value.to_string(),
-                })?;
+            let value = parse_counter(value).ok_or_else(|| CounterParseError::NotANumber {
+                line: value_index + 1,
+                value: value.to_string(),
+            })?;
             group.insert(name.to_string(), value);
         }
     }
@@ -109,12 +124,10 @@ pub fn parse_sockstat(text: &str) -> Result<BTreeMap<String, CounterGroup>, Coun
         }
         let group: &mut CounterGroup = protocols.entry(protocol.to_string()).or_default();
         for pair in words.chunks_exact(2) {
-            let value = pair[1]
-                .parse::<i64>()
-                .map_err(|_| CounterParseError::NotANumber {
-                    line,
-                    value: pair[1].to_string(),
-                })?;
+            let value = parse_counter(pair[1]).ok_or_else(|| CounterParseError::NotANumber {
+                line,
+                value: pair[1].to_string(),
+            })?;
             group.insert(pair[0].to_string(), value);
         }
     }
@@ -160,6 +173,30 @@ IpExt: 0 0
         let groups = parse_paired_counters(text).unwrap();
         assert_eq!(groups["Tcp"]["MaxConn"], -1);
         assert_eq!(groups["Tcp"]["ActiveOpens"], 42);
+    }
+
+    #[test]
+    fn counters_past_2_63_parse_and_signed_fields_stay_signed() {
+        let text = "TcpExt: TW TWKilled\nTcpExt: 18446744073709551615 9223372036854775808\n\
+                    Tcp: MaxConn ActiveOpens\nTcp: -1 18446744073709551615\n";
+        let groups = parse_paired_counters(text).unwrap();
+        assert_eq!(groups["TcpExt"]["TW"], i128::from(u64::MAX));
+        assert_eq!(groups["TcpExt"]["TWKilled"], 1i128 << 63);
+        assert_eq!(groups["Tcp"]["MaxConn"], -1);
+        assert_eq!(groups["Tcp"]["ActiveOpens"], i128::from(u64::MAX));
+        // Past u64, or below i64: not a counter the kernel prints.
+        for bad in ["18446744073709551616", "-9223372036854775809", "+1", "1.5"] {
+            let text = format!("TcpExt: TW\nTcpExt: {bad}\n");
+            assert!(
+                matches!(
+                    parse_paired_counters(&text),
+                    Err(CounterParseError::NotANumber { line: 2, .. })
+                ),
+                "{bad}"
+            );
+        }
+        let sockstat = parse_sockstat("TCP: inuse 18446744073709551615 tw 1\n").unwrap();
+        assert_eq!(sockstat["TCP"]["inuse"], i128::from(u64::MAX));
     }
 
     #[test]

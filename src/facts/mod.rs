@@ -29,6 +29,7 @@ pub mod rates;
 mod read;
 pub mod sockets;
 pub mod trace;
+pub mod tools;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -76,7 +76,7 @@ pub fn round_rate(rate: f64) -> f64 {
 
 /// A counter value as the kernel keeps it: unsigned. The parser stores
 /// signed numbers; a negative one cannot be a kernel counter.
-fn unsigned(value: Option<&i64>) -> Option<u64> {
+fn unsigned(value: Option<&i128>) -> Option<u64> {
     value.and_then(|v| u64::try_from(*v).ok())
 }
 
@@ -92,7 +92,7 @@ fn sockstat_tw(c: &Counters) -> Option<u64> {
 pub fn compute(before: &Counters, after: &Counters, interval: Duration) -> Rates {
     let secs = interval.as_secs_f64().max(f64::MIN_POSITIVE);
     let mut went_back = Vec::new();
-    let mut rate = |name: String, a: Option<&i64>, b: Option<&i64>| {
+    let mut rate = |name: String, a: Option<&i128>, b: Option<&i128>| {
         let (a, b) = (unsigned(a)?, unsigned(b)?);
         match b.checked_sub(a) {
             Some(delta) => Some(round_rate(delta as f64 / secs)),
@@ -186,12 +186,12 @@ mod tests {
 
     fn counters(active: i64, tw: i64, sock_tw: i64) -> Counters {
         let mut c = Counters::default();
-        c.tcp.insert("ActiveOpens".into(), active);
-        c.tcp_ext.insert("TW".into(), tw);
+        c.tcp.insert("ActiveOpens".into(), active.into());
+        c.tcp_ext.insert("TW".into(), tw.into());
         c.sockstat
             .entry("TCP".into())
             .or_default()
-            .insert("tw".into(), sock_tw);
+            .insert("tw".into(), sock_tw.into());
         c
     }
 

@@ -318,7 +318,7 @@ fn seen_line(facts: &Facts) -> String {
                 .sockstat
                 .values()
                 .filter_map(|g| g.get("tw"))
-                .sum::<i64>();
+                .sum::<i128>();
             parts.push(format!(
                 "TIME_WAIT {tw} (sockstat; no socket table to split it)"
             ));

@@ -4,7 +4,7 @@ use cel::Context;
 use serde::Serialize;
 use serde_json::{Map, Value as Json};
 
-use super::expr::{MAX_EVALUATION_STEPS, env};
+use super::expr::{MAX_EVALUATION_STEPS, MAX_RUN_STEPS, Sizes, env};
 use super::finding::{Finding, Severity, Undecided};
 use super::load::{ITEM, Rule, RuleSet};
 use super::view::{self, cel_to_text, to_cel};
@@ -61,7 +61,17 @@ pub fn evaluate(rules: &RuleSet, facts: &Facts) -> Evaluation {
     }
     let mut evaluation = Evaluation::default();
     let budget = Budget::of(&view);
+    let over_run = over_run_share(&budget, rules);
     for rule in rules.rules() {
+        if let Some(message) = over_run.get(rule.id.as_str()) {
+            evaluation.errors.push(RuleFailure {
+                rule: rule.id.clone(),
+                file: rule.origin.file.clone(),
+                line: rule.origin.line,
+                message: message.clone(),
+            });
+            continue;
+        }
         match evaluate_rule(
             rule,
             facts,
@@ -83,12 +93,63 @@ pub fn evaluate(rules: &RuleSet, facts: &Facts) -> Evaluation {
             }),
         }
     }
+    // Nothing was checked: not "compliant". Every rule switched off (a
+    // rules.d in a --root tree can do it) leaves the verdict open, and says
+    // which file did it.
+    if rules.rules().next().is_none() {
+        for rule in rules.disabled() {
+            let by = rule.disabled_by.as_ref().map_or_else(
+                || "a rule file".to_string(),
+                |o| format!("{}:{}", o.file, o.line),
+            );
+            evaluation.undecided.push(Undecided {
+                rule: rule.id.clone(),
+                reason: format!("disabled by {by}, and no rule was left to check"),
+            });
+        }
+    }
     evaluation.findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
             .then_with(|| a.rule.cmp(&b.rule))
     });
     evaluation
+}
+
+/// The rules refused for the run's budget, with why: when the rules that
+/// fit their own limit would together need more than [`MAX_RUN_STEPS`], the
+/// costliest are refused until the rest fit. Costliest first rather than
+/// last loaded, so the cheap built-in rules are judged whatever a site adds.
+fn over_run_share<'r>(
+    budget: &Budget,
+    rules: &'r RuleSet,
+) -> std::collections::HashMap<&'r str, String> {
+    let mut estimates: Vec<(u64, &str)> = rules
+        .rules()
+        .map(|r| (budget.estimate(r), r.id.as_str()))
+        // Over their own limit: refused when evaluated, never run.
+        .filter(|(steps, _)| *steps <= MAX_EVALUATION_STEPS)
+        .collect();
+    let mut total = estimates
+        .iter()
+        .fold(0u64, |sum, (steps, _)| sum.saturating_add(*steps));
+    let all = total;
+    // Cheapest first, ties by id, so popping takes the costliest.
+    estimates.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(a.1)));
+    let mut refused = std::collections::HashMap::new();
+    while total > MAX_RUN_STEPS {
+        let Some((steps, id)) = estimates.pop() else {
+            break;
+        };
+        total -= steps;
+        refused.insert(
+            id,
+            format!(
+                "would need an estimated {steps} list-macro steps on this host; with the other rules the run would need {all}, over the run's limit of {MAX_RUN_STEPS}, and the costliest rules are refused first; not evaluated"
+            ),
+        );
+    }
+    refused
 }
 
 /// Why a rule gave no verdict.
@@ -111,11 +172,13 @@ impl From<String> for Failure {
 struct Budget<'a> {
     view: &'a Map<String, Json>,
     largest: u64,
+    longest_string: u64,
 }
 
 impl<'a> Budget<'a> {
     fn of(view: &'a Map<String, Json>) -> Self {
         let mut largest = 0u64;
+        let mut longest_string = 0u64;
         let mut stack: Vec<&Json> = view.values().collect();
         while let Some(node) = stack.pop() {
             match node {
@@ -123,11 +186,55 @@ impl<'a> Budget<'a> {
                     largest = largest.max(items.len() as u64);
                     stack.extend(items);
                 }
-                Json::Object(map) => stack.extend(map.values()),
+                Json::Object(map) => {
+                    // Keys are strings a rule can read too (`keys()`, maps).
+                    for key in map.keys() {
+                        longest_string = longest_string.max(key.len() as u64);
+                    }
+                    stack.extend(map.values());
+                }
+                Json::String(s) => longest_string = longest_string.max(s.len() as u64),
                 _ => {}
             }
         }
-        Budget { view, largest }
+        Budget {
+            view,
+            largest,
+            longest_string,
+        }
+    }
+
+    fn steps_of(&self, steps: impl Fn(&Sizes) -> u64) -> u64 {
+        let size_of = |p: &str| self.size_of(p);
+        steps(&Sizes {
+            size_of: &size_of,
+            largest: self.largest,
+            longest_string: self.longest_string,
+        })
+    }
+
+    /// The estimated steps of the whole rule, before running it: for the
+    /// run's budget. A `for_each` over a fact list counts that list's
+    /// length, over anything else the longest list.
+    fn estimate(&self, rule: &Rule) -> u64 {
+        let mut steps = rule
+            .applies
+            .as_ref()
+            .map_or(0, |a| self.steps_of(|s| a.steps(s)));
+        let per_firing = self.per_firing(rule);
+        match &rule.for_each {
+            None => steps = steps.saturating_add(per_firing),
+            Some(for_each) => {
+                let items = self
+                    .size_of(for_each.source.trim())
+                    .unwrap_or(self.largest)
+                    .max(1);
+                steps = steps
+                    .saturating_add(self.steps_of(|s| for_each.steps(s)))
+                    .saturating_add(per_firing.saturating_mul(items));
+            }
+        }
+        steps
     }
 
     fn size_of(&self, path: &str) -> Option<u64> {
@@ -138,24 +245,24 @@ impl<'a> Budget<'a> {
 
     /// The estimated steps of one firing of `rule` (its condition and texts).
     fn per_firing(&self, rule: &Rule) -> u64 {
-        let size_of = |p: &str| self.size_of(p);
-        let largest = self.largest;
-        let mut steps = rule.when.steps(&size_of, largest);
-        for e in &rule.escalate {
-            steps = steps.saturating_add(e.when.steps(&size_of, largest));
-        }
-        let templates = [&rule.key, &rule.summary]
-            .into_iter()
-            .flatten()
-            .chain(std::iter::once(&rule.message))
-            .chain(&rule.evidence);
-        for t in templates {
-            steps = steps.saturating_add(t.steps(&size_of, largest));
-        }
-        if let Some(r) = &rule.recommend {
-            steps = steps.saturating_add(r.steps(&size_of, largest));
-        }
-        steps
+        self.steps_of(|sizes| {
+            let mut steps = rule.when.steps(sizes);
+            for e in &rule.escalate {
+                steps = steps.saturating_add(e.when.steps(sizes));
+            }
+            let templates = [&rule.key, &rule.summary, &rule.manual]
+                .into_iter()
+                .flatten()
+                .chain(std::iter::once(&rule.message))
+                .chain(&rule.evidence);
+            for t in templates {
+                steps = steps.saturating_add(t.steps(sizes));
+            }
+            if let Some(r) = &rule.recommend {
+                steps = steps.saturating_add(r.steps(sizes));
+            }
+            steps
+        })
     }
 
     fn check(&self, steps: u64) -> Result<(), Failure> {
@@ -193,7 +300,7 @@ fn evaluate_rule(
         budget.check(per_firing)?;
         return Ok(fire(rule, facts, context, findings)?);
     };
-    budget.check(for_each.steps(&|p| budget.size_of(p), budget.largest))?;
+    budget.check(budget.steps_of(|s| for_each.steps(s)))?;
     let items = match for_each.evaluate(context)? {
         cel::Value::List(items) => items,
         other => return Err(format!("for_each gave {other:?}, not a list").into()),

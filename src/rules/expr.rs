@@ -58,9 +58,60 @@ pub const MAX_LOOP_NESTING: usize = 2;
 /// sizes of the lists it walks before it runs.
 pub const MAX_EVALUATION_STEPS: u64 = 2_000_000;
 
-/// How many items a list built from one item's fields (`s.value.split(' ')`)
-/// is assumed to hold: such lists split one value, and values are short.
+/// The most list-macro iterations all the rules of one run may need
+/// together. Past it the costliest rules are refused first, so a site rule
+/// cannot starve the built-in ones, and ten rules each just within
+/// [`MAX_EVALUATION_STEPS`] cannot add up to minutes.
+pub const MAX_RUN_STEPS: u64 = 8_000_000;
+
+/// How many items a list built from one item's fields without splitting a
+/// string (`item.processes`) is assumed to hold.
 pub const SMALL_LIST: u64 = 16;
+
+/// How many bytes a string function (`contains`, `split`, `+`, …) scans for
+/// the price of one list-macro step: a CEL step costs about a microsecond,
+/// scanning a byte about a nanosecond. Strings a host controls can be long
+/// (a 60,000-character kernel release), so their length is counted.
+pub const STRING_BYTES_PER_STEP: u64 = 256;
+
+/// CEL functions whose work grows with the length of the strings they take.
+const STRING_FUNCTIONS: &[&str] = &[
+    "split",
+    "join",
+    "contains",
+    "startsWith",
+    "endsWith",
+    "indexOf",
+    "lastIndexOf",
+    "replace",
+    "substring",
+    "charAt",
+    "lowerAscii",
+    "upperAscii",
+    "trim",
+    "reverse",
+    "format",
+    "quote",
+    "_+_",
+];
+
+/// What a rule's work is estimated from: the sizes of the host's lists and
+/// the length of its longest string.
+pub struct Sizes<'a> {
+    /// A fact list's length by path, when the path names one.
+    pub size_of: &'a dyn Fn(&str) -> Option<u64>,
+    /// The longest list anywhere in the facts.
+    pub largest: u64,
+    /// The longest string anywhere in the facts, in bytes.
+    pub longest_string: u64,
+}
+
+impl Sizes<'_> {
+    /// The steps one string function costs.
+    fn string_call(&self) -> u64 {
+        1 + self.longest_string / STRING_BYTES_PER_STEP
+    }
+}
 
 /// What a list macro walks, as far as its size can be told before running.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +124,10 @@ pub enum Range {
     FromLoops(Vec<Loop>),
     /// Built only from bound variables and literals: [`SMALL_LIST`].
     Local,
+    /// Split out of a string (`kernel.release.split('')`): up to one item per
+    /// byte of the longest string the expression can build, counted
+    /// `strings` times the longest string of the facts (a `+` joins two).
+    Split { strings: u64 },
 }
 
 /// A list macro in an expression: the list it walks and the macros nested
@@ -81,36 +136,56 @@ pub enum Range {
 pub struct Loop {
     pub range: Range,
     pub inner: Vec<Loop>,
+    /// Calls of [`STRING_FUNCTIONS`] in the body outside nested loops: each
+    /// runs once per item and scans up to the longest string.
+    pub string_calls: u64,
+    /// The same calls in the range expression outside its own loops: they
+    /// run once, to build the list.
+    pub range_string_calls: u64,
 }
 
 impl Loop {
     /// The most items this loop's list can hold.
-    fn size(&self, size_of: &dyn Fn(&str) -> Option<u64>, largest: u64) -> u64 {
+    fn size(&self, sizes: &Sizes) -> u64 {
         match &self.range {
-            Range::Fact(path) => size_of(path).unwrap_or(largest),
-            Range::FromFacts => largest,
+            Range::Fact(path) => (sizes.size_of)(path).unwrap_or(sizes.largest),
+            Range::FromFacts => sizes.largest,
             Range::FromLoops(loops) => loops
                 .iter()
-                .map(|l| l.size(size_of, largest))
+                .map(|l| l.size(sizes))
                 .max()
                 .unwrap_or(SMALL_LIST),
             Range::Local => SMALL_LIST,
+            Range::Split { strings } => sizes
+                .longest_string
+                .max(MAX_EXPRESSION_BYTES as u64)
+                .saturating_mul(*strings)
+                .saturating_add(1),
         }
     }
 
-    /// Iterations this loop needs, its range's macros included.
-    fn steps(&self, size_of: &dyn Fn(&str) -> Option<u64>, largest: u64) -> u64 {
-        let size = self.size(size_of, largest).max(1);
+    /// Iterations this loop needs, its range's macros and string work
+    /// included.
+    fn steps(&self, sizes: &Sizes) -> u64 {
+        let size = self.size(sizes).max(1);
+        let per_item = self
+            .string_calls
+            .saturating_mul(sizes.string_call())
+            .saturating_add(1);
         let body = self
             .inner
             .iter()
-            .fold(1u64, |sum, l| sum.saturating_add(l.steps(size_of, largest)));
-        let range_steps = match &self.range {
+            .fold(per_item, |sum, l| sum.saturating_add(l.steps(sizes)));
+        let mut range_steps = match &self.range {
             Range::FromLoops(loops) => loops
                 .iter()
-                .fold(0u64, |sum, l| sum.saturating_add(l.steps(size_of, largest))),
+                .fold(0u64, |sum, l| sum.saturating_add(l.steps(sizes))),
+            // Building the list is a step per item it gets.
+            Range::Split { .. } => size,
             _ => 0,
         };
+        range_steps =
+            range_steps.saturating_add(self.range_string_calls.saturating_mul(sizes.string_call()));
         size.saturating_mul(body).saturating_add(range_steps)
     }
 }
@@ -126,10 +201,10 @@ pub struct Expression {
 impl Expression {
     /// The list-macro iterations one evaluation needs at most, estimated from
     /// the sizes of the lists it walks.
-    pub fn steps(&self, size_of: &dyn Fn(&str) -> Option<u64>, largest: u64) -> u64 {
+    pub fn steps(&self, sizes: &Sizes) -> u64 {
         self.loops
             .iter()
-            .fold(0u64, |sum, l| sum.saturating_add(l.steps(size_of, largest)))
+            .fold(0u64, |sum, l| sum.saturating_add(l.steps(sizes)))
     }
 }
 
@@ -170,6 +245,52 @@ fn precheck(source: &str) -> Result<(), String> {
 /// is checked before anything recursive walks it).
 fn shape(root: &IdedExpr) -> Result<Vec<Loop>, String> {
     shape_at(root, 1, 0)
+}
+
+/// When `node` splits a string: how many strings the split text joins
+/// (`a + b` is two), so the list can be as long as their lengths together.
+fn splits(node: &IdedExpr) -> Option<u64> {
+    let mut split = false;
+    let mut strings = 1u64;
+    let mut stack = vec![node];
+    while let Some(node) = stack.pop() {
+        match &node.expr {
+            Expr::Call(call) => {
+                split |= call.func_name == "split";
+                if call.func_name == "_+_" {
+                    strings = strings.saturating_add(1);
+                }
+                stack.extend(call.target.as_deref());
+                stack.extend(call.args.iter());
+            }
+            Expr::Select(select) => stack.push(&select.operand),
+            Expr::List(list) => stack.extend(list.elements.iter()),
+            _ => {}
+        }
+    }
+    split.then_some(strings)
+}
+
+/// Calls of [`STRING_FUNCTIONS`] in `node`, not counting those inside list
+/// macros (those are counted with their own loop).
+fn string_calls_outside_loops(node: &IdedExpr) -> u64 {
+    let mut count = 0u64;
+    let mut stack = vec![node];
+    while let Some(node) = stack.pop() {
+        match &node.expr {
+            Expr::Call(call) => {
+                if STRING_FUNCTIONS.contains(&call.func_name.as_str()) {
+                    count += 1;
+                }
+                stack.extend(call.target.as_deref());
+                stack.extend(call.args.iter());
+            }
+            Expr::Select(select) => stack.push(&select.operand),
+            Expr::List(list) => stack.extend(list.elements.iter()),
+            _ => {}
+        }
+    }
+    count
 }
 
 /// Whether `node` reads any fact (an identifier that is a fact root).
@@ -231,6 +352,11 @@ fn shape_at(
                                 regular expressions; use contains(), startsWith() or endsWith()"
                         .into());
                 }
+                if let Some(p) = parent
+                    && STRING_FUNCTIONS.contains(&call.func_name.as_str())
+                {
+                    loops[p].0.string_calls += 1;
+                }
                 if let Some(target) = &call.target {
                     stack.push((target, next, parent, nesting));
                 }
@@ -254,6 +380,8 @@ fn shape_at(
                         let inner = shape_at(&c.iter_range, next, nesting)?;
                         if !inner.is_empty() {
                             Range::FromLoops(inner)
+                        } else if let Some(strings) = splits(&c.iter_range) {
+                            Range::Split { strings }
                         } else if mentions_fact(&c.iter_range) {
                             Range::FromFacts
                         } else {
@@ -265,6 +393,8 @@ fn shape_at(
                     Loop {
                         range,
                         inner: Vec::new(),
+                        string_calls: 0,
+                        range_string_calls: string_calls_outside_loops(&c.iter_range),
                     },
                     parent,
                 ));
@@ -506,10 +636,10 @@ impl Template {
     }
 
     /// The list-macro iterations one rendering needs at most.
-    pub fn steps(&self, size_of: &dyn Fn(&str) -> Option<u64>, largest: u64) -> u64 {
+    pub fn steps(&self, sizes: &Sizes) -> u64 {
         self.parts.iter().fold(0u64, |sum, part| match part {
             Part::Text(_) => sum,
-            Part::Expr(e) => sum.saturating_add(e.steps(size_of, largest)),
+            Part::Expr(e) => sum.saturating_add(e.steps(sizes)),
         })
     }
 

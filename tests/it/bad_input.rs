@@ -454,6 +454,97 @@ fn a_rule_whose_work_grows_with_the_host_past_the_budget_is_an_error() {
 }
 
 #[test]
+fn a_site_rule_splitting_a_long_host_string_twice_is_refused_and_named() {
+    // A 60,000-character release: `split('')` gives a list as long as the
+    // string, so walking it twice is 3.6e9 steps, not 16 × 16.
+    let release = format!("6.1.0-{}", "x".repeat(60_000));
+    let scenario = Scenario::fixture("debian12-defaults")
+        .write("proc/sys/kernel/osrelease", &format!("{release}\n"))
+        .write(
+            "etc/twtune/rules.d/site.toml",
+            &(rule_with(
+                "kernel.release.split('').exists(a, kernel.release.split('').exists(b, a == b + 'y'))",
+                "net.ipv4.tcp_tw_reuse",
+            ) + &rule_with("true", "net.ipv4.tcp_tw_reuse").replace("local-rule", "site-fires")),
+        );
+    let run = scenario
+        .twtune(&["check", "--format", "json"])
+        .expect_code(1);
+    assert!(
+        run.stderr().contains("site.toml") && run.stderr().contains("rule local-rule"),
+        "{}",
+        run.stderr()
+    );
+    let doc = run.json();
+    assert_eq!(doc["status"], "error");
+    let errors = doc["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let message = errors[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("rule local-rule") && message.contains("over the limit"),
+        "{message}"
+    );
+    assert!(errors[0]["file"].as_str().unwrap().ends_with("site.toml"));
+    // The run went on: the next rule was judged.
+    let findings = doc["findings"].as_array().unwrap();
+    assert!(findings.iter().any(|f| f["rule"] == "site-fires"));
+}
+
+#[test]
+fn string_work_in_a_loop_body_counts_the_string_length() {
+    // One split (60,001 items), and per item a scan of the whole release:
+    // each loop alone is cheap, the product is not.
+    let release = format!("6.1.0-{}", "x".repeat(60_000));
+    let scenario = Scenario::fixture("debian12-defaults")
+        .write("proc/sys/kernel/osrelease", &format!("{release}\n"))
+        .write(
+            "etc/twtune/rules.d/site.toml",
+            &rule_with(
+                "kernel.release.split('').exists(c, kernel.release.contains(c + 'y'))",
+                "net.ipv4.tcp_tw_reuse",
+            ),
+        );
+    let run = scenario
+        .twtune(&["check", "--format", "json"])
+        .expect_code(1);
+    let doc = run.json();
+    let message = doc["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("rule local-rule"), "{message}");
+}
+
+#[test]
+fn rules_each_within_their_limit_are_bounded_together_by_the_run() {
+    // Ten rules, each a split of a 15,000-character release walked with one
+    // scan per item: about 1.8 million steps each, within the per-rule limit,
+    // 18 million together. The run refuses the costliest until the rest fit.
+    let release = format!("6.1.0-{}", "x".repeat(15_000));
+    let rules: String = (0..10)
+        .map(|i| {
+            rule_with(
+                &format!("kernel.release.split('').exists(c, kernel.release.contains(c + '#{i}'))"),
+                "net.ipv4.tcp_tw_reuse",
+            )
+            .replace("local-rule", &format!("site-rule-{i}"))
+        })
+        .collect();
+    let scenario = Scenario::fixture("debian12-defaults")
+        .write("proc/sys/kernel/osrelease", &format!("{release}\n"))
+        .write("etc/twtune/rules.d/site.toml", &rules);
+    let run = scenario
+        .twtune(&["check", "--format", "json"])
+        .expect_code(1);
+    let doc = run.json();
+    let errors = doc["errors"].as_array().unwrap();
+    assert!(!errors.is_empty() && errors.len() < 10, "{errors:?}");
+    for e in errors {
+        let message = e["message"].as_str().unwrap();
+        assert!(message.contains("rule site-rule-"), "{message}");
+        assert!(message.contains("the run's limit"), "{message}");
+        assert!(e["file"].as_str().unwrap().ends_with("site.toml"), "{e}");
+    }
+}
+
+#[test]
 fn site_rules_in_a_root_tree_are_loaded_under_the_same_limits_and_named() {
     let scenario = Scenario::fixture("debian12-defaults").write(
         "etc/twtune/rules.d/site.toml",
@@ -703,4 +794,76 @@ fn a_site_rules_folder_linked_out_of_a_root_tree_is_neither_listed_nor_read() {
         "{site}"
     );
     assert!(!run.findings("local-rule").is_empty(), "{}", run.stdout());
+}
+
+#[test]
+fn a_large_rule_file_loads_and_names_each_rule_by_its_line() {
+    // 4 MiB, 2,000 rules of ~2 KiB: the load counted lines from the top for
+    // every rule (quadratic; bench/rule-load/run has the times).
+    let rules = tempfile::tempdir().unwrap();
+    let pad = "x".repeat(2000);
+    let text: String = (0..2000)
+        .map(|i| {
+            rule_with(
+                &format!("net.ipv4.tcp_tw_reuse == {i}"),
+                "net.ipv4.tcp_tw_reuse",
+            )
+            .replace("local-rule", &format!("generated-{i}"))
+            .replace("rationale = \"r\"", &format!("rationale = \"{pad}\""))
+        })
+        .collect();
+    assert!(text.len() > 4_000_000);
+    std::fs::write(rules.path().join("large.toml"), &text).unwrap();
+    let run = Scenario::fixture("debian12-defaults").twtune(&[
+        "rules",
+        "--rules",
+        rules.path().to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let doc = run.expect_code(0).json();
+    let listed = doc["rules"].as_array().unwrap();
+    let lines_per_rule = rule_with("x", "y").lines().count() as u64;
+    for i in [0u64, 1, 999, 1999] {
+        let rule = listed
+            .iter()
+            .find(|r| r["id"] == format!("generated-{i}"))
+            .unwrap_or_else(|| panic!("generated-{i} not listed"));
+        assert_eq!(rule["line"], i * lines_per_rule + 1, "{rule}");
+    }
+}
+
+#[test]
+fn a_root_tree_whose_rules_d_disables_every_rule_is_incomplete_not_compliant() {
+    let listed = Scenario::fixture("debian12-defaults")
+        .twtune(&["rules", "--format", "json"])
+        .expect_code(0)
+        .json();
+    let ids: Vec<String> = listed["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| format!("{:?}", r["id"].as_str().unwrap()))
+        .collect();
+    let scenario = Scenario::fixture("debian12-defaults").write(
+        "etc/twtune/rules.d/off.toml",
+        &format!("disable = [{}]\n", ids.join(", ")),
+    );
+    let doc = scenario
+        .twtune(&["check", "--format", "json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(doc["status"], "incomplete", "{}", doc["undecided"]);
+    let undecided = doc["undecided"].as_array().unwrap();
+    assert_eq!(undecided.len(), ids.len());
+    for u in undecided {
+        let reason = u["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("etc/twtune/rules.d/off.toml:1") && reason.contains("disabled"),
+            "{u}"
+        );
+    }
+    // The human report says so too.
+    let human = scenario.twtune(&["check"]).expect_code(0);
+    assert!(human.stdout().contains("off.toml:1"), "{}", human.stdout());
 }

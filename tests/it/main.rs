@@ -39,3 +39,4 @@ mod snat_ns;
 mod sockets_ns;
 mod sockets_rules;
 mod systemd_units;
+mod tools_ns;

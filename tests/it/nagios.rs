@@ -289,7 +289,10 @@ fn wrapper(args: &[&str], twtune: &str) -> Run {
     command
         .args(args)
         .env("TWTUNE", twtune)
-        .env("NO_COLOR", "1");
+        .env("NO_COLOR", "1")
+        // Not through sudo, whatever ran the tests.
+        .env_remove("SUDO_UID")
+        .env_remove("SUDO_USER");
     Run::of(command)
 }
 
@@ -519,4 +522,61 @@ fn nagios4_runs_the_plugin_and_records_state_output_and_perfdata() {
     );
     drop(_nagios);
     ns.assert_host_untouched();
+}
+
+#[test]
+fn check_twtune_through_sudo_accepts_only_its_own_options() {
+    use std::os::unix::fs::PermissionsExt;
+    // The twtune sudo's PATH finds: logs its arguments.
+    let bin = tempfile::tempdir().unwrap();
+    let log = bin.path().join("log");
+    for (name, script) in [
+        (
+            "twtune",
+            format!(
+                "echo \"$*\" >> {}\necho 'TWTUNE OK - fake'\n",
+                log.display()
+            ),
+        ),
+        ("evil", format!("echo evil >> {}\n", log.display())),
+    ] {
+        let path = bin.path().join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{script}")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let sudo = |args: &[&str]| {
+        let mut command = Command::new(check_twtune());
+        command
+            .args(args)
+            .env("SUDO_UID", "1000")
+            .env("SUDO_USER", "nagios")
+            // Ignored through sudo: only sudo's PATH picks the binary.
+            .env("TWTUNE", bin.path().join("evil"))
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.path().display()));
+        Run::of(command)
+    };
+    for args in [
+        &["--root", "/tmp"][..],
+        &["--rules", "/tmp"],
+        &["--netns", "1"],
+        &["--root=/tmp"],
+        &["--sample", "--root"],
+        &["--sample=5s", "--format", "json"],
+        &["--top-destinations", "3 --root /"],
+        &["--sample"],
+    ] {
+        let run = sudo(args).expect_code(3);
+        assert!(
+            run.stdout().starts_with("TWTUNE UNKNOWN - "),
+            "{args:?}: {}",
+            run.stdout()
+        );
+        assert!(!log.exists(), "{args:?} ran twtune");
+    }
+    let run = sudo(&["--sample", "5s", "--top-destinations=3"]).expect_code(0);
+    assert_eq!(run.stdout(), "TWTUNE OK - fake\n");
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "check --format nagios --sample 5s --top-destinations 3\n"
+    );
 }

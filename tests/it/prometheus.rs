@@ -564,3 +564,102 @@ fn without_a_socket_table_the_socket_families_are_left_out() {
     }
     assert!(text.ends_with(LAST_LINE));
 }
+
+/// `twtune --root ROOT check --textfile FILE`, not yet run.
+fn textfile_run(root: &Path, file: &Path) -> Command {
+    let mut command = twtune();
+    command
+        .arg("--root")
+        .arg(root)
+        .args(["check", "--textfile"])
+        .arg(file);
+    command
+}
+
+#[test]
+fn thirty_concurrent_textfile_writers_all_succeed_and_readers_see_whole_files() {
+    let scenario = Scenario::fixture("k8s-node-conntrack-full");
+    let out_dir = tempfile::tempdir().unwrap();
+    let file = out_dir.path().join("twtune.prom");
+    let mut children: Vec<Child> = (0..30)
+        .map(|_| {
+            textfile_run(scenario.root(), &file)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    // Read while they run: once the file exists it is always a whole one.
+    let mut reads = 0;
+    while children.iter_mut().any(|c| c.try_wait().unwrap().is_none()) {
+        match std::fs::read_to_string(&file) {
+            Ok(text) => {
+                reads += 1;
+                assert!(
+                    text.starts_with("# HELP twtune_info ") && text.ends_with(LAST_LINE),
+                    "read {reads} saw a partial or empty file:\n{text}"
+                );
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let entries: Vec<_> = std::fs::read_dir(out_dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(entries, vec![std::ffi::OsString::from("twtune.prom")]);
+}
+
+#[test]
+fn a_folder_planted_at_the_old_temporary_name_does_not_block_the_textfile() {
+    let scenario = Scenario::fixture("debian12-defaults");
+    let out_dir = tempfile::tempdir().unwrap();
+    // Sticky and world-writable, as /tmp: anyone may plant a folder.
+    std::fs::set_permissions(out_dir.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    std::fs::create_dir(out_dir.path().join(".twtune.prom.tmp")).unwrap();
+    let file = out_dir.path().join("twtune.prom");
+    Run::of(textfile_run(scenario.root(), &file)).expect_code(0);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(sample(&text, "twtune_check_success"), Some(1.0));
+    assert!(out_dir.path().join(".twtune.prom.tmp").is_dir());
+}
+
+#[test]
+fn a_folder_everyone_may_write_without_the_sticky_bit_is_refused() {
+    let scenario = Scenario::fixture("debian12-defaults");
+    let out_dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(out_dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let file = out_dir.path().join("twtune.prom");
+    let run = Run::of(textfile_run(scenario.root(), &file)).expect_code(1);
+    assert!(
+        run.stderr().contains("writable by every user") && run.stderr().contains("sticky bit"),
+        "{}",
+        run.stderr()
+    );
+    assert!(!file.exists());
+    assert_eq!(std::fs::read_dir(out_dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn a_link_on_the_way_to_the_textfile_folder_is_not_followed() {
+    let scenario = Scenario::fixture("debian12-defaults");
+    let out_dir = tempfile::tempdir().unwrap();
+    let real = out_dir.path().join("real");
+    std::fs::create_dir(&real).unwrap();
+    std::os::unix::fs::symlink(&real, out_dir.path().join("link")).unwrap();
+    let file = out_dir.path().join("link").join("twtune.prom");
+    let run = Run::of(textfile_run(scenario.root(), &file)).expect_code(1);
+    assert!(run.stderr().contains("symbolic link"), "{}", run.stderr());
+    assert_eq!(std::fs::read_dir(&real).unwrap().count(), 0);
+}

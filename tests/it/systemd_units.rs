@@ -76,6 +76,21 @@ fn the_check_service_exports_to_the_node_exporter_textfile_folder() {
             "{forbidden} would blind the check"
         );
     }
+    // nft and ctnetlink dumps need CAP_NET_ADMIN; with /proc/sys read-only
+    // and modules locked it writes no sysctl and loads nothing.
+    let capabilities = directives
+        .iter()
+        .find_map(|l| l.strip_prefix("CapabilityBoundingSet="))
+        .unwrap_or_default();
+    assert!(
+        capabilities
+            .split_whitespace()
+            .any(|c| c == "CAP_NET_ADMIN"),
+        "without CAP_NET_ADMIN nft cannot list the NAT rules"
+    );
+    for kept in ["ProtectKernelTunables=yes", "ProtectKernelModules=yes"] {
+        assert!(directives.contains(&kept), "missing {kept:?}");
+    }
     let families = directives
         .iter()
         .find_map(|l| l.strip_prefix("RestrictAddressFamilies="))
@@ -86,4 +101,45 @@ fn the_check_service_exports_to_the_node_exporter_textfile_folder() {
             "RestrictAddressFamilies= lacks {family}"
         );
     }
+}
+
+#[test]
+fn the_rpm_stops_and_disables_the_timer_before_erasing_and_not_on_upgrade() {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cargo = std::fs::read_to_string(manifest.join("Cargo.toml")).unwrap();
+    assert!(
+        cargo.contains("pre_uninstall_script = \"packaging/rpm/preun\""),
+        "Cargo.toml's generate-rpm metadata names no %preun"
+    );
+    // A systemctl that only logs what it is asked, first in PATH.
+    let bin = tempfile::tempdir().unwrap();
+    let log = bin.path().join("log");
+    let systemctl = bin.path().join("systemctl");
+    std::fs::write(
+        &systemctl,
+        format!("#!/bin/sh\necho \"$*\" >> {}\n", log.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &systemctl,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let run = |arg: &str| {
+        let out = Command::new("sh")
+            .arg(manifest.join("packaging/rpm/preun"))
+            .arg(arg)
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.path().display()))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        std::fs::read_to_string(&log).unwrap_or_default()
+    };
+    // An upgrade ($1 = 1) leaves the units alone.
+    assert_eq!(run("1"), "");
+    let said = run("0");
+    assert!(
+        said.contains("disable --now twtune-check.timer"),
+        "{said:?}"
+    );
 }

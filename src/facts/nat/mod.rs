@@ -48,6 +48,7 @@ use super::counters::Counters;
 use super::options::GatherOptions;
 use super::rates::Rates;
 use super::read::{FactError, open_streaming, read_dir_confined, read_optional};
+use super::tools;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -256,32 +257,17 @@ impl NatFacts {
     }
 }
 
-/// Starts a tool with its output captured; `None` when it is not installed.
+/// Starts a tool (by absolute path, never through PATH) with its output
+/// captured; `None` when it is not installed.
 fn spawn_tool(program: &str, args: &[&str]) -> Option<Result<Child, String>> {
-    match Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(child) => Some(Ok(child)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => Some(Err(format!("{program}: {e}"))),
-    }
+    tools::spawn(program, args).map(|r| r.map_err(|e| e.to_string()))
 }
 
-/// Waits for a tool started by [`spawn_tool`] and returns its stdout.
+/// Waits for a tool started by [`spawn_tool`] and returns its stdout, read
+/// as a file is: bounded in size, and in time.
 fn collect(program: &str, child: Child) -> Result<String, String> {
-    let output = child
-        .wait_with_output()
-        .map_err(|e| format!("{program}: {e}"))?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let first = stderr.lines().next().unwrap_or("").trim().to_string();
-        return Err(format!("{program} exited with {}: {first}", output.status));
-    }
-    String::from_utf8(output.stdout).map_err(|_| format!("{program} printed non-UTF-8 output"))
+    tools::collect(program, child, tools::MAX_OUTPUT_BYTES, tools::TIMEOUT)
+        .map_err(|e| e.to_string())
 }
 
 /// `conntrack -L`, summarised as it streams: the table can hold hundreds of
@@ -289,7 +275,8 @@ fn collect(program: &str, child: Child) -> Result<String, String> {
 fn stream_conntrack_tool(
     snat: &mut snat::SnatCounter,
 ) -> Option<Result<conntrack::ConntrackSummary, String>> {
-    let mut child = match Command::new("conntrack")
+    let path = tools::find("conntrack")?;
+    let mut child = match Command::new(&path)
         .arg("-L")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -297,15 +284,22 @@ fn stream_conntrack_tool(
         .spawn()
     {
         Ok(child) => child,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-        Err(e) => return Some(Err(e.to_string())),
+        Err(e) => return Some(Err(format!("{}: {e}", path.display()))),
     };
+    // Streamed, so its size costs no memory; its time is bounded all the same.
+    let guard = tools::watchdog(&child, tools::TIMEOUT);
     let stdout = child.stdout.take()?;
     let summary = conntrack::summarise(BufReader::new(stdout), snat);
-    let status = child.wait();
-    Some(match (summary, status) {
+    let finished = guard.finish(&mut child);
+    Some(match (summary, finished) {
         (_, Err(e)) => Err(e.to_string()),
-        (_, Ok(status)) if !status.success() => Err(format!("conntrack -L exited with {status}")),
+        (_, Ok((_, true))) => Err(format!(
+            "conntrack -L ran longer than {} s; stopped and not read",
+            tools::TIMEOUT.as_secs()
+        )),
+        (_, Ok((status, _))) if !status.success() => {
+            Err(format!("conntrack -L exited with {status}"))
+        }
         (Err(e), _) => Err(format!("conntrack -L output: {e}")),
         (Ok(summary), _) => Ok(summary),
     })
@@ -461,8 +455,11 @@ fn conntrack_stats(facts: &mut NatFacts, root: &Path) -> Result<(), FactError> {
 }
 
 /// Reads the source-NAT rules; returns the port range of each (`None` for a
-/// rule without one), or `None` when no rule set could be read.
-fn nat_rules(facts: &mut NatFacts) -> Option<Vec<Option<(u16, u16)>>> {
+/// rule without one), or `None` when no rule set could be read, and whether
+/// a rule set that exists could not be read (a tool that failed, was
+/// stopped or printed garbage: the rules it holds are unknown, not absent).
+fn nat_rules(facts: &mut NatFacts) -> (Option<Vec<Option<(u16, u16)>>>, bool) {
+    let mut unreadable = false;
     let mut port_ranges = Vec::new();
     // Each tool takes a few milliseconds, mostly process start-up: run them
     // side by side, they only read.
@@ -475,7 +472,10 @@ fn nat_rules(facts: &mut NatFacts) -> Option<Vec<Option<(u16, u16)>>> {
     let mut any_read = false;
     match nft.map(|started| started.and_then(|child| collect("nft", child))) {
         None => facts.unchecked.push("nft: not installed".into()),
-        Some(Err(e)) => facts.unchecked.push(format!("nft: {e}")),
+        Some(Err(e)) => {
+            unreadable = true;
+            facts.unchecked.push(format!("nft: {e}"));
+        }
         Some(Ok(text)) => match ruleset::parse_nft_json(&text) {
             Ok(found) => {
                 any_read = true;
@@ -483,7 +483,10 @@ fn nat_rules(facts: &mut NatFacts) -> Option<Vec<Option<(u16, u16)>>> {
                 rules.extend(found);
                 port_ranges.extend(snat::nft_port_ranges(&text));
             }
-            Err(e) => facts.unchecked.push(format!("nft: {e}")),
+            Err(e) => {
+                unreadable = true;
+                facts.unchecked.push(format!("nft: {e}"));
+            }
         },
     }
     // Legacy iptables keeps its own tables that nft does not list.
@@ -491,7 +494,10 @@ fn nat_rules(facts: &mut NatFacts) -> Option<Vec<Option<(u16, u16)>>> {
         let tool = check.as_str();
         match started.map(|started| started.and_then(|child| collect(tool, child))) {
             None => {}
-            Some(Err(e)) => facts.unchecked.push(format!("{tool}: {e}")),
+            Some(Err(e)) => {
+                unreadable = true;
+                facts.unchecked.push(format!("{tool}: {e}"));
+            }
             Some(Ok(text)) => {
                 any_read = true;
                 facts.checked.push(check);
@@ -515,7 +521,7 @@ fn nat_rules(facts: &mut NatFacts) -> Option<Vec<Option<(u16, u16)>>> {
             format!("{} source-NAT rule(s): {}", rules.len(), shown.join("; ")),
         );
     }
-    any_read.then_some(port_ranges)
+    (any_read.then_some(port_ranges), unreadable)
 }
 
 fn interfaces(facts: &mut NatFacts, root: &Path) -> Result<(), FactError> {
@@ -709,8 +715,11 @@ pub fn gather(
     let mut snat_counter = snat::SnatCounter::default();
     conntrack_summary(&mut facts, root, options.is_live(), &mut snat_counter)?;
     conntrack_stats(&mut facts, root)?;
+    let mut rules_unreadable = false;
     let port_ranges = if options.is_live() && options.nat_tools {
-        nat_rules(&mut facts)
+        let (ranges, unreadable) = nat_rules(&mut facts);
+        rules_unreadable = unreadable;
+        ranges
     } else if options.is_live() {
         facts.unchecked.push(
             "nat rules: not read in this namespace (--all-netns starts nft and iptables-save in its own namespace only; `check --netns` reads them)".into(),
@@ -740,7 +749,10 @@ pub fn gather(
     paws(&mut facts, counters, rates);
 
     let inspected = facts.checked.iter().any(|c| c.inspects_translation());
-    let quiet = if forward_read && inspected {
+    // A rule set that could not be read (no CAP_NET_ADMIN for nft, a tool
+    // stopped at its bound) may hold a masquerade: without a signal the
+    // verdict is unknown, not none.
+    let quiet = if forward_read && inspected && !rules_unreadable {
         NatVerdict::None
     } else {
         NatVerdict::Unknown

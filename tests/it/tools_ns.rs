@@ -1,0 +1,134 @@
+//! The tools twtune runs (issue 19 §5): found by absolute path in the
+//! system folders, never through PATH, and read with a bound on size. Each
+//! test runs `twtune facts` live in a private network and mount namespace;
+//! misbehaving tools are planted in a test-only folder through the
+//! `TWTUNE_TEST_TOOL_DIRS` hook of test builds.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use crate::support::TWTUNE as BIN;
+use crate::support::sandbox::Netns;
+use crate::support::{stderr, stdout};
+use serde_json::Value;
+
+fn tool(dir: &Path, name: &str, script: &str) {
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn facts(ns: &Netns, tool_dirs: Option<&Path>) -> Value {
+    let mut command = ns.command(BIN);
+    command.args(["facts", "--format", "json"]);
+    if let Some(dirs) = tool_dirs {
+        command.env("TWTUNE_TEST_TOOL_DIRS", dirs);
+    }
+    let out = command.output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    serde_json::from_str(&stdout(&out)).unwrap()
+}
+
+fn unchecked(facts: &Value) -> Vec<String> {
+    facts["facts"]["nat"]["unchecked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_planted_nft_in_the_working_folder_is_not_run_with_dot_in_path() {
+    let ns = Netns::new();
+    let planted = tempfile::tempdir().unwrap();
+    let marker = planted.path().join("ran");
+    tool(
+        planted.path(),
+        "nft",
+        &format!("touch {}; echo '{{\"nftables\": []}}'", marker.display()),
+    );
+    let out = ns
+        .command(BIN)
+        .current_dir(planted.path())
+        .env("PATH", ".:/usr/sbin:/usr/bin:/sbin:/bin")
+        .args(["facts", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!marker.exists(), "root ran ./nft found through PATH");
+    let facts: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    // Either the system's nft was read, or there is none.
+    let nft_read = facts["facts"]["nat"]["checked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c == "nft");
+    assert!(
+        nft_read || unchecked(&facts).iter().any(|u| u.starts_with("nft")),
+        "{}",
+        facts["facts"]["nat"]
+    );
+}
+
+#[test]
+fn an_unreadable_rule_set_makes_the_nat_verdict_unknown_not_none() {
+    let ns = Netns::new();
+    // ip_forward stays 0: no signal, so the verdict rests on the rule set.
+    let dir = tempfile::tempdir().unwrap();
+    for save in ["iptables-save", "ip6tables-save"] {
+        tool(
+            dir.path(),
+            save,
+            "printf '*nat\\n:POSTROUTING ACCEPT [0:0]\\nCOMMIT\\n'",
+        );
+    }
+    // The rule set read and empty: nothing translates.
+    tool(dir.path(), "nft", "echo '{\"nftables\": []}'");
+    let readable = facts(&ns, Some(dir.path()));
+    assert_eq!(
+        readable["facts"]["nat"]["translates"], "none",
+        "{}",
+        readable["facts"]["nat"]
+    );
+    // nft refused, as without CAP_NET_ADMIN: the rules are unknown.
+    tool(
+        dir.path(),
+        "nft",
+        "echo 'netlink: Error: cache initialization failed: Operation not permitted' >&2; exit 1",
+    );
+    let refused = facts(&ns, Some(dir.path()));
+    assert_eq!(
+        refused["facts"]["nat"]["translates"], "unknown",
+        "{}",
+        refused["facts"]["nat"]
+    );
+    assert_eq!(
+        refused["facts"]["nat"]["verdict"], "unknown",
+        "{}",
+        refused["facts"]["nat"]
+    );
+    assert!(
+        unchecked(&refused)
+            .iter()
+            .any(|u| u.starts_with("nft: nft exited with") && u.contains("Operation not permitted")),
+        "{:?}",
+        unchecked(&refused)
+    );
+}
+
+#[test]
+fn an_oversized_rule_set_dump_is_cut_and_reported() {
+    let ns = Netns::new();
+    let dir = tempfile::tempdir().unwrap();
+    // Endless output: read to the end it would take all memory.
+    tool(dir.path(), "nft", "exec yes '{\"nftables\": []}'");
+    let facts = facts(&ns, Some(dir.path()));
+    assert!(
+        unchecked(&facts)
+            .iter()
+            .any(|u| u == "nft: nft printed more than 32 MiB; stopped and not read"),
+        "{:?}",
+        unchecked(&facts)
+    );
+}
