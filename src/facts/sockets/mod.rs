@@ -487,7 +487,7 @@ fn peer_timestamps(c: &DestCount, key: &DestKey, policy: &ReusePolicy) -> (Optio
     }
     (
         None,
-        "no live connection to it shows whether the peer sends timestamps (a live connection over sock_diag, or reuse seen during check --sample, would tell)".to_string(),
+        "no live connection to it shows whether the peer sends timestamps; one over sock_diag, or reuse seen during check --sample, would tell".to_string(),
     )
 }
 
