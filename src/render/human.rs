@@ -611,14 +611,16 @@ fn sockets_section(
     )?;
     writeln!(
         out,
-        "  ephemeral ports {}-{}: {} usable ({} reserved, {} held by listeners); client sockets hold {} ({})",
+        "  ephemeral ports {}-{}: {} usable ({} reserved, {} held by listeners); client sockets hold {} ({}), {} with TIME_WAIT ({}, what bind(0) faces)",
         s.ephemeral_range.low,
         s.ephemeral_range.high,
         s.usable_ports,
         s.reserved_in_range,
         s.listeners_in_range,
         s.host_ports.in_use,
-        percent(s.host_ports.ratio)
+        percent(s.host_ports.ratio),
+        s.host_ports.in_use_with_time_wait,
+        percent(s.host_ports.ratio_with_time_wait)
     )?;
     let scope = match s.reuse.scope {
         crate::facts::sockets::ReuseScope::None => "off",

@@ -120,6 +120,11 @@ fn perfdata(facts: &Facts, evaluation: &Evaluation) -> Vec<String> {
         };
         data.push(ratio("max_exhaustion_ratio", sockets.max_exhaustion_ratio));
         data.push(ratio("host_ports_ratio", sockets.host_ports.ratio));
+        // What ephemeral-ports-host-wide judges: bind(0) faces every TIME_WAIT.
+        data.push(ratio(
+            "host_ports_ratio_with_time_wait",
+            sockets.host_ports.ratio_with_time_wait,
+        ));
         data.push(format!(
             "'time_wait_client'={};;;0",
             sockets.time_wait_client_side

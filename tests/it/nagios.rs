@@ -155,7 +155,11 @@ fn perfdata_thresholds_are_the_port_rules_own() {
     );
     let run = Scenario::fixture("debian12-defaults").twtune(&["check", "--format", "nagios"]);
     let out = parse(&run.stdout());
-    for label in ["max_exhaustion_ratio", "host_ports_ratio"] {
+    for label in [
+        "max_exhaustion_ratio",
+        "host_ports_ratio",
+        "host_ports_ratio_with_time_wait",
+    ] {
         let fields: Vec<&str> = perf_value(&out, label).split(';').collect();
         assert_eq!(
             (fields[1], fields[2]),

@@ -453,6 +453,9 @@ struct DestCount {
     established_inodes: Vec<u64>,
 }
 
+/// A destination with what its peer is known to do and its ports taken.
+type Ranked = (DestKey, DestCount, (Option<bool>, String), u64);
+
 /// What the peer's timestamps are known to be, and from what.
 fn peer_timestamps(c: &DestCount, key: &DestKey, policy: &ReusePolicy) -> (Option<bool>, String) {
     let live = |n: u64| if n == 1 { "connection" } else { "connections" };
@@ -500,7 +503,7 @@ fn peer_timestamps(c: &DestCount, key: &DestKey, policy: &ReusePolicy) -> (Optio
     }
     (
         None,
-        "no live connection to it shows whether the peer sends timestamps (a live connection over sock_diag, or reuse seen during check --sample, would tell)".to_string(),
+        "no live connection to it shows whether the peer sends timestamps; one over sock_diag, or reuse seen during check --sample, would tell".to_string(),
     )
 }
 
@@ -539,7 +542,7 @@ struct DestKey {
 }
 
 /// The first listing of `--sample`: one 64-bit hash per 4-tuple, with what
-/// was left of its timer if it was in TIME_WAIT ([`NOT_TIME_WAIT`] if not),
+/// was left of its timer if it was in TIME_WAIT (a marker if not),
 /// and when the listing began.
 #[derive(Debug, Clone)]
 pub struct FirstListing {
@@ -920,7 +923,7 @@ impl Aggregator {
         let lifetime = f64::from(self.policy.time_wait_ms) / 1000.0;
         let policy = self.policy.clone();
         // What each peer is known to do decides which TIME_WAIT are free.
-        let mut ranked: Vec<(DestKey, DestCount, (Option<bool>, String), u64)> = self
+        let mut ranked: Vec<Ranked> = self
             .destinations
             .drain()
             .map(|(key, c)| {
