@@ -141,6 +141,10 @@ pub enum PlanError {
         first: String,
         second: String,
     },
+    #[error(
+        "refusing to set net.ipv4.tcp_timestamps = {to} while net.ipv4.tcp_tw_recycle stays on ({state}): with timestamps on, recycle drops SYNs from clients behind NAT. Set net.ipv4.tcp_tw_recycle = 0 first, at run time and where it is persisted (in this apply: do not --skip tcp-tw-recycle-enabled, add --only net.ipv4.tcp_tw_recycle, or --set net.ipv4.tcp_tw_recycle=0); nothing was changed"
+    )]
+    RecycleStillOn { to: String, state: String },
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
     #[error(transparent)]
@@ -174,6 +178,7 @@ pub fn build(
     let (mut wanted, mut notes) = recommendations(request.findings, request.skip)?;
     let set_keys = override_with_sets(&mut wanted, request.sets)?;
     keep_only(&mut wanted, request.only, &set_keys)?;
+    recycle_first(&mut wanted);
     let checked = check_against_host(root, wanted, &mut notes)?;
     let persist = match request.scope {
         Scope::RuntimeOnly => None,
@@ -185,6 +190,7 @@ pub fn build(
         )?),
     };
     let changes = changes(checked, request.scope, persist.as_ref());
+    refuse_timestamps_under_recycle(root, persisted, &changes, persist.as_ref())?;
     Ok(Plan {
         changes,
         persist,
@@ -399,6 +405,78 @@ fn plan_persisted_file(
     })
 }
 
+/// Runtime writes and the persisted file follow the order of `wanted`:
+/// tcp_tw_recycle goes before tcp_timestamps, so no moment has both on.
+fn recycle_first(wanted: &mut [Wanted]) {
+    let rank = |w: &Wanted| match w.key.as_str() {
+        RECYCLE => 0,
+        TIMESTAMPS => 1,
+        _ => 2,
+    };
+    let (Some(r), Some(t)) = (
+        wanted.iter().position(|w| rank(w) == 0),
+        wanted.iter().position(|w| rank(w) == 1),
+    ) else {
+        return;
+    };
+    if r > t {
+        wanted[t..=r].rotate_right(1);
+    }
+}
+
+const RECYCLE: &str = "net.ipv4.tcp_tw_recycle";
+const TIMESTAMPS: &str = "net.ipv4.tcp_timestamps";
+
+/// Timestamps turned on while tcp_tw_recycle stays on arms recycle's
+/// per-peer SYN check, which needs the SYN's timestamp (4.4-4.11
+/// tcp_conn_request() -> tcp_peer_is_proven(.., tmp_opt.saw_tstamp); see
+/// rules/tcp-tw-recycle.toml): clients behind NAT start failing. So a plan
+/// that writes tcp_timestamps on, at run time or into a file, must leave
+/// recycle 0 both at run time and in the persisted setting that wins at
+/// boot; with `--only` or `--skip` leaving recycle out, it is refused.
+fn refuse_timestamps_under_recycle(
+    root: &Path,
+    persisted: &PersistedConfig,
+    changes: &[Change],
+    persist: Option<&PersistPlan>,
+) -> Result<(), PlanError> {
+    let Some(on) = changes
+        .iter()
+        .find(|c| c.key.as_str() == TIMESTAMPS && c.to.trim() != "0")
+    else {
+        return Ok(());
+    };
+    let recycle_key = SysctlKey::ipv4("tcp_tw_recycle");
+    let planned = changes.iter().find(|c| c.key == recycle_key);
+    let runtime_after = match planned.filter(|c| c.runtime) {
+        Some(c) => c.to.clone(),
+        None => match runtime::read(root, &recycle_key) {
+            Ok(v) => v,
+            // Removed in 4.12: nothing to arm.
+            Err(RuntimeError::Absent { .. }) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        },
+    };
+    let shadowed = persist.is_some_and(|p| p.shadowed.iter().any(|s| s.key == recycle_key));
+    let ours = planned.filter(|c| persist.is_some() && !shadowed && c.to.trim() == "0");
+    let mut state = Vec::new();
+    if runtime_after.trim() != "0" {
+        state.push(format!("{} at run time", runtime_after.trim()));
+    }
+    if ours.is_none() {
+        if let Some(w) = persisted.winner(RECYCLE).filter(|w| w.value.trim() != "0") {
+            state.push(format!("{} at boot from {}:{}", w.value, w.file, w.line));
+        }
+    }
+    if state.is_empty() {
+        return Ok(());
+    }
+    Err(PlanError::RecycleStillOn {
+        to: on.to.clone(),
+        state: state.join(", "),
+    })
+}
+
 /// The file's text already sets `key` to `to` (its last assignment wins).
 fn persisted_as(text: Option<&str>, key: &SysctlKey, to: &str) -> bool {
     text.and_then(|t| dropin::value_in(t, key)).as_deref() == Some(to)
@@ -603,5 +681,61 @@ mod tests {
             (plan.changes[0].to.as_str(), plan.changes[0].rule.clone()),
             ("0", None)
         );
+    }
+
+    fn recycle_root(recycle: &str) -> tempfile::TempDir {
+        let dir = root();
+        let ipv4 = dir.path().join("proc/sys/net/ipv4");
+        std::fs::write(ipv4.join("tcp_tw_recycle"), format!("{recycle}\n")).unwrap();
+        dir
+    }
+
+    #[test]
+    fn timestamps_on_is_refused_while_recycle_stays_on_and_planned_after_it() {
+        let dir = recycle_root("1");
+        let timestamps = finding("tcp-timestamps-off", "net.ipv4.tcp_timestamps", "0", "1");
+        let recycle = finding(
+            "tcp-tw-recycle-enabled",
+            "net.ipv4.tcp_tw_recycle",
+            "1",
+            "0",
+        );
+        // Timestamps alone: refused, nothing planned.
+        let err = build(
+            dir.path(),
+            &PersistedConfig::default(),
+            &request(std::slice::from_ref(&timestamps), &[], &[]),
+        )
+        .unwrap_err();
+        assert!(matches!(err, PlanError::RecycleStillOn { .. }), "{err}");
+        assert!(err.to_string().contains("1 at run time"), "{err}");
+        // --skip of the recycle rule leaves it on: refused too.
+        let both = [timestamps.clone(), recycle.clone()];
+        let skip = ["tcp-tw-recycle-enabled".to_string()];
+        assert!(
+            build(
+                dir.path(),
+                &PersistedConfig::default(),
+                &request(&both, &[], &skip)
+            )
+            .is_err()
+        );
+        // Both in one plan: recycle is written first, whatever the findings' order.
+        let plan = build(
+            dir.path(),
+            &PersistedConfig::default(),
+            &request(&both, &[], &[]),
+        )
+        .unwrap();
+        let keys: Vec<_> = plan.changes.iter().map(|c| c.key.as_str()).collect();
+        assert_eq!(keys, ["net.ipv4.tcp_tw_recycle", "net.ipv4.tcp_timestamps"]);
+        // Recycle already 0 at run time and nothing persisted: allowed.
+        let dir = recycle_root("0");
+        build(
+            dir.path(),
+            &PersistedConfig::default(),
+            &request(std::slice::from_ref(&timestamps), &[], &[]),
+        )
+        .unwrap();
     }
 }

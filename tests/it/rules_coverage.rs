@@ -183,13 +183,15 @@ const CASES: &[Case] = &[
     },
     Case {
         rule: "tcp-timestamps-off",
-        fires: || debian12().sysctl("tcp_timestamps", "0"),
+        // 4.9 with recycle on: it fires, and says to turn recycle off first.
+        fires: || Scenario::fixture("debian9-recycle-timestamps-off"),
         quiet: || debian12().sysctl("tcp_timestamps", "1"),
     },
     Case {
         rule: "tcp-tw-recycle-enabled",
-        fires: || Scenario::fixture("centos7-tw-recycle"),
-        quiet: || Scenario::fixture("centos7-tw-recycle").sysctl("tcp_tw_recycle", "0"),
+        // Inert with timestamps off, but still a finding (a warning).
+        fires: || Scenario::fixture("debian9-recycle-timestamps-off"),
+        quiet: || Scenario::fixture("debian9-recycle-timestamps-off").sysctl("tcp_tw_recycle", "0"),
     },
     Case {
         rule: "tcp-tw-recycle-persisted-removed",
