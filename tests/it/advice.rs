@@ -118,3 +118,165 @@ fn timestamps_on_is_refused_when_recycle_wins_at_boot_though_off_now() {
     ])
     .expect_code(2);
 }
+
+/// A masquerading node (the k8s fixture: 126000 of 131072 entries, TIME_WAIT
+/// kept 120 s) whose conntrack listing holds `n` translated TIME_WAIT
+/// entries toward one destination.
+fn node_with_time_wait(n: u32) -> Scenario {
+    let mut table = String::with_capacity(n as usize * 200);
+    for i in 0..n {
+        let (pod, sport) = (7 + i % 200, 40000 + i / 200);
+        table.push_str(&format!(
+            "ipv4     2 tcp      6 117 TIME_WAIT src=10.244.1.{pod} dst=203.0.113.50 sport={sport} dport=443 src=203.0.113.50 dst=198.51.100.10 sport=443 dport={} [ASSURED] mark=0 zone=0 use=2\n",
+            1024 + i
+        ));
+    }
+    Scenario::fixture("k8s-node-conntrack-full").write("proc/net/nf_conntrack", &table)
+}
+
+#[test]
+fn conntrack_time_wait_timeout_needs_a_material_share_and_states_the_gain() {
+    // The fixture's listing has 2 TIME_WAIT entries: a full table, but a
+    // shorter timeout would free nothing that matters.
+    let run = Scenario::fixture("k8s-node-conntrack-full").twtune(&["check", "--format", "json"]);
+    assert!(run.findings("conntrack-time-wait-timeout").is_empty());
+    assert_eq!(run.json()["facts"]["nat"]["conntrack"]["time_wait"], 2);
+    // 20000 of them: 60 s frees about 10000, 7 % of nf_conntrack_max.
+    let run = node_with_time_wait(20000).twtune(&["check", "--format", "json"]);
+    let finding = &run.findings("conntrack-time-wait-timeout")[0];
+    assert_eq!(finding["severity"], "warning", "the table is 96 % full");
+    let message = finding["message"].as_str().unwrap();
+    assert!(
+        message.contains("Expected gain at 60 s: about 10000 entries (7% of nf_conntrack_max)"),
+        "{message}"
+    );
+    assert!(message.contains("up to 240 s"), "{message}");
+    assert!(message.contains("165573e41f2f"), "{message}");
+    // 6.1: the 6.5 eviction is not claimed for this kernel.
+    assert!(!message.contains("nf_nat_used_tuple_harder"), "{message}");
+    let explain = Scenario::fixture("debian12-defaults")
+        .twtune(&["explain", "conntrack-time-wait-timeout"])
+        .expect_code(0)
+        .stdout();
+    assert!(!explain.contains("costs no correctness"), "{explain}");
+    assert!(explain.contains("nf_nat_used_tuple_harder"), "{explain}");
+    // On 6.6 the message says SNAT already evicts closing entries.
+    let run = node_with_time_wait(20000)
+        .write("proc/sys/kernel/osrelease", "6.6.30\n")
+        .twtune(&["check", "--format", "json"]);
+    let message = run.findings("conntrack-time-wait-timeout")[0]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("(6.5+) SNAT already evicts TIME_WAIT entries"),
+        "{message}"
+    );
+}
+
+#[test]
+fn conntrack_near_full_recommends_the_buckets_in_proportion() {
+    let run = Scenario::fixture("k8s-node-conntrack-full").twtune(&["check", "--format", "json"]);
+    let finding = &run.findings("conntrack-table-near-full")[0];
+    assert_eq!(finding["recommended"], "262144");
+    let message = finding["message"].as_str().unwrap();
+    assert!(
+        message.contains("32768 buckets now hold up to 4 entries each")
+            && message.contains("set nf_conntrack_buckets to about 65536 too")
+            && message.contains("hashsize"),
+        "{message}"
+    );
+}
+
+#[test]
+fn conntrack_insert_failures_shows_clash_resolve_and_keeps_the_dns_delay_to_old_kernels() {
+    let run = Scenario::fixture("k8s-node-conntrack-full").twtune(&["check", "--format", "json"]);
+    assert_eq!(
+        run.json()["facts"]["nat"]["conntrack_stats"]["clash_resolve"],
+        2
+    );
+    let message = run.findings("conntrack-insert-failures")[0]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("resolved 2 clashes without a drop (clash_resolve)"),
+        "{message}"
+    );
+    assert!(
+        message.contains("drop is not only a full table"),
+        "{message}"
+    );
+    assert!(!message.contains("5 s"), "{message}");
+    // A 3.10 header (no clashres column): the DNS delay is explained.
+    let run = Scenario::fixture("k8s-node-conntrack-full")
+        .write(
+            "proc/net/stat/nf_conntrack",
+            "entries  searched found new invalid ignore delete delete_list insert insert_failed drop early_drop icmp_error  expect_new expect_create expect_delete search_restart\n\
+             00000010  00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000007 00000002 00000000 00000000  00000000 00000000 00000000 00000000\n",
+        )
+        .twtune(&["check", "--format", "json"]);
+    assert_eq!(
+        run.json()["facts"]["nat"]["conntrack_stats"]["clash_resolve"],
+        serde_json::Value::Null
+    );
+    let message = run.findings("conntrack-insert-failures")[0]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("before 5.10") && message.contains("5 s retry"),
+        "{message}"
+    );
+}
+
+#[test]
+fn snat_exhaustion_counts_248_probes_and_no_longer_sells_random_fully() {
+    let run = node_with_time_wait(40000).twtune(&["check", "--format", "json"]);
+    let message = run.findings("snat-ports-exhausted-toward-destination")[0]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(message.contains("at most 248 ports"), "{message}");
+    assert!(message.contains("take from the same pool"), "{message}");
+    assert!(
+        message.contains("`--random-fully` is no longer the remedy it was")
+            && message.contains("6ed5943f8735"),
+        "{message}"
+    );
+    let explain = Scenario::fixture("debian12-defaults")
+        .twtune(&["explain", "snat-ports-exhausted-toward-destination"])
+        .expect_code(0)
+        .stdout();
+    assert!(
+        explain.contains("248") && !explain.contains("240 at most"),
+        "{explain}"
+    );
+}
+
+#[test]
+fn orphans_say_resets_start_at_a_half_or_a_quarter_with_tcp_abort_on_memory() {
+    let run = Scenario::fixture("debian12-defaults")
+        .sysctl("tcp_max_orphans", "1000")
+        .write(
+            "proc/net/sockstat",
+            "sockets: used 310\nTCP: inuse 27 orphan 600 tw 35 alloc 40 mem 5\n",
+        )
+        .write(
+            "proc/net/netstat",
+            "TcpExt: TW TCPAbortOnMemory\nTcpExt: 10 42\n",
+        )
+        .twtune(&["check", "--format", "json"]);
+    let finding = &run.findings("tcp-orphans-near-limit")[0];
+    let message = finding["message"].as_str().unwrap();
+    assert!(
+        message.contains("reset from 500 (max/2) or 250 (max/4) orphans on"),
+        "{message}"
+    );
+    assert!(
+        message.contains("TcpExt TCPAbortOnMemory, the count of these resets, is 42 since boot"),
+        "{message}"
+    );
+    let evidence = finding["evidence"].to_string();
+    assert!(evidence.contains("TCPAbortOnMemory = 42"), "{evidence}");
+}

@@ -596,7 +596,7 @@ fn json_has_the_documented_shape() {
     let doc = Scenario::fixture("centos7-tw-recycle")
         .twtune(&["check", "--format", "json"])
         .json();
-    assert_eq!(doc["schema_version"], 3);
+    assert_eq!(doc["schema_version"], 4);
     for field in [
         "kernel",
         "status",
@@ -950,11 +950,9 @@ fn a_kubernetes_node_with_a_nearly_full_conntrack_table() {
     assert_eq!(full["current"], "131072");
     assert_eq!(full["recommended"], "262144");
     assert!(full["message"].as_str().unwrap().contains("kube-proxy"));
-    let tw = &run.findings("conntrack-time-wait-timeout")[0];
-    assert_eq!(
-        (tw["current"].as_str(), tw["recommended"].as_str()),
-        (Some("120"), Some("60"))
-    );
+    // Two TIME_WAIT entries listed: a shorter conntrack TIME_WAIT would free
+    // nothing that matters (issue 18; `advice::conntrack_time_wait_…`).
+    assert!(run.findings("conntrack-time-wait-timeout").is_empty());
     assert_eq!(
         run.findings("conntrack-insert-failures")[0]["severity"],
         "info"
