@@ -577,6 +577,7 @@ mod tests {
             manual: None,
             evidence: vec![],
             references: vec![],
+            rank: None,
         }
     }
 

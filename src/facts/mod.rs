@@ -88,6 +88,15 @@ pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
         });
     }
     let _confined = ConfinedReads::to(root);
+    // Without the sysctls most rules cannot decide, and the rest would say
+    // "no problems" about a tree that holds no host: refuse it instead.
+    let ipv4 = root.join("proc/sys/net/ipv4");
+    if !metadata_confined(&ipv4).is_ok_and(|m| m.is_dir()) {
+        return Err(FactError::NotAHostTree {
+            root: root.to_path_buf(),
+            missing: ipv4,
+        });
+    }
 
     let release_path = root.join("proc/sys/kernel/osrelease");
     let release = read_optional(&release_path)?;

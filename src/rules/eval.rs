@@ -14,7 +14,7 @@ use crate::sysctl::SysctlKey;
 /// The outcome of a check: what fired, and what could not be decided.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Evaluation {
-    /// Most severe first, then by rule id.
+    /// Most severe first, then worst first by the rule's `rank`, then by rule id.
     pub findings: Vec<Finding>,
     pub undecided: Vec<Undecided>,
     /// Rules refused while judging (over the evaluation budget): bad input,
@@ -83,11 +83,8 @@ pub fn evaluate(rules: &RuleSet, facts: &Facts) -> Evaluation {
             }),
         }
     }
-    evaluation.findings.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
-            .then_with(|| a.rule.cmp(&b.rule))
-    });
+    // Stable: a rule's own findings keep their for_each order on a tie.
+    evaluation.findings.sort_by(super::finding::report_order);
     evaluation
 }
 
@@ -152,7 +149,7 @@ impl<'a> Budget<'a> {
         for t in templates {
             steps = steps.saturating_add(t.steps(&size_of, largest));
         }
-        if let Some(r) = &rule.recommend {
+        for r in [&rule.recommend, &rule.rank].into_iter().flatten() {
             steps = steps.saturating_add(r.steps(&size_of, largest));
         }
         steps
@@ -245,6 +242,15 @@ fn fire(
         .as_ref()
         .and_then(|k| facts.sysctl(k.as_str()))
         .map(str::to_string);
+    let rank = match &rule.rank {
+        None => None,
+        Some(r) => match r.evaluate(context)? {
+            cel::Value::Int(n) => Some(n as f64),
+            cel::Value::UInt(n) => Some(n as f64),
+            cel::Value::Float(x) => Some(x),
+            other => return Err(format!("rank gave {other:?}, not a number")),
+        },
+    };
     findings.push(Finding {
         rule: rule.id.clone(),
         severity,
@@ -268,6 +274,7 @@ fn fire(
             .map(|e| e.render(context))
             .collect::<Result<_, _>>()?,
         references: rule.references.clone(),
+        rank,
     });
     Ok(())
 }

@@ -280,3 +280,118 @@ fn orphans_say_resets_start_at_a_half_or_a_quarter_with_tcp_abort_on_memory() {
     let evidence = finding["evidence"].to_string();
     assert!(evidence.contains("TCPAbortOnMemory = 42"), "{evidence}");
 }
+
+#[test]
+fn a_root_that_is_no_host_tree_is_an_error_naming_what_is_missing() {
+    for command in [&["check"][..], &["facts"], &["apply", "--dry-run"]] {
+        let scenario = Scenario::empty().write("etc/hostname", "not-a-host\n");
+        let run = scenario.twtune(command).expect_code(1);
+        assert!(
+            run.stderr().contains("is not a host tree")
+                && run.stderr().contains("proc/sys/net/ipv4 is missing"),
+            "{command:?}: {}",
+            run.stderr()
+        );
+        assert_eq!(run.stdout(), "", "no verdict on stdout");
+    }
+}
+
+/// debian12 with three warnings of different weight: orphans at 85 % of
+/// tcp_max_orphans, TIME_WAIT at 80 % of tcp_max_tw_buckets, timestamps off
+/// (no measure of how bad). By rule id they would read tw-buckets,
+/// orphans, timestamps.
+fn three_warnings() -> Scenario {
+    Scenario::fixture("debian12-defaults")
+        .sysctl("tcp_max_orphans", "1000")
+        .sysctl("tcp_max_tw_buckets", "1000")
+        .sysctl("tcp_timestamps", "0")
+        .write(
+            "proc/net/sockstat",
+            "sockets: used 310\nTCP: inuse 27 orphan 850 tw 800 alloc 40 mem 5\n",
+        )
+}
+
+#[test]
+fn findings_are_ordered_worst_first_in_human_json_and_the_nagios_headline() {
+    let scenario = three_warnings();
+    let ids = scenario
+        .twtune(&["check", "--format", "json"])
+        .expect_code(2)
+        .rule_ids();
+    assert_eq!(
+        ids,
+        [
+            "tcp-orphans-near-limit",
+            "tcp-max-tw-buckets-near-limit",
+            "tcp-timestamps-off"
+        ]
+    );
+    let human = scenario.twtune(&["check"]).expect_code(2).stdout();
+    let at = |what: &str| {
+        human
+            .find(what)
+            .unwrap_or_else(|| panic!("{what}\n{human}"))
+    };
+    assert!(at("net.ipv4.tcp_max_orphans") < at("net.ipv4.tcp_max_tw_buckets"));
+    assert!(at("net.ipv4.tcp_max_tw_buckets") < at("net.ipv4.tcp_timestamps"));
+    let nagios = scenario
+        .twtune(&["check", "--format", "nagios"])
+        .expect_code(1)
+        .stdout();
+    let headline = nagios.lines().next().unwrap();
+    assert!(
+        headline.contains(": Orphaned sockets are near tcp_max_orphans"),
+        "{headline}"
+    );
+}
+
+#[test]
+fn with_findings_the_verdict_is_the_first_line_and_no_line_passes_120_columns() {
+    let scenario = three_warnings();
+    let out = scenario
+        .twtune(&["check", "--verbose"])
+        .expect_code(2)
+        .stdout();
+    let mut lines = out.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "✗ changes pending: 3 findings (0 critical, 3 warnings, 0 info)"
+    );
+    assert!(lines.next().unwrap().starts_with("twtune check · kernel "));
+    for line in out.lines() {
+        assert!(
+            line.chars().count() <= 120,
+            "{} columns: {line}",
+            line.chars().count()
+        );
+    }
+    // Info only: nothing to change, still verdict first.
+    let out = Scenario::fixture("debian12-defaults")
+        .sysctl("tcp_fin_timeout", "30")
+        .twtune(&["check"])
+        .expect_code(0)
+        .stdout();
+    assert_eq!(
+        out.lines().next().unwrap(),
+        "✓ nothing to change: 1 finding (0 critical, 0 warnings, 1 info)"
+    );
+}
+
+#[test]
+fn next_hints_repeat_the_root_and_rules_the_run_was_given() {
+    let scenario = three_warnings();
+    let rules = tempfile::tempdir().unwrap();
+    let rules_dir = rules.path().to_str().unwrap();
+    let out = scenario
+        .twtune(&["--rules", rules_dir, "check"])
+        .expect_code(2)
+        .stdout();
+    let root = scenario.root().to_str().unwrap();
+    for hint in [
+        format!("`twtune --root {root} --rules {rules_dir} check --verbose`"),
+        format!("`twtune --root {root} --rules {rules_dir} apply --dry-run`"),
+        format!("`twtune --root {root} --rules {rules_dir} explain RULE`"),
+    ] {
+        assert!(out.contains(&hint), "{hint}\n{out}");
+    }
+}
