@@ -119,8 +119,19 @@ pub enum PlanError {
         arg: String,
         source: KeyError,
     },
-    #[error("{key} does not exist on this kernel ({path}); twtune will not create it")]
-    Absent { key: String, path: String },
+    #[error("{key} does not exist on this kernel ({path}); twtune will not create it{hint}")]
+    Absent {
+        key: String,
+        path: String,
+        /// "; did you mean …?" from the keys beside it, or "".
+        hint: String,
+    },
+    #[error("{flag} {arg:?}: a sysctl key is written in full; did you mean {suggestion}?")]
+    Unqualified {
+        flag: &'static str,
+        arg: String,
+        suggestion: String,
+    },
     #[error(transparent)]
     Value(#[from] ValueError),
     #[error(
@@ -176,8 +187,8 @@ pub fn build(
     request: &Request,
 ) -> Result<Plan, PlanError> {
     let (mut wanted, mut notes) = recommendations(request.findings, request.skip)?;
-    let set_keys = override_with_sets(&mut wanted, request.sets)?;
-    keep_only(&mut wanted, request.only, &set_keys)?;
+    let set_keys = override_with_sets(root, &mut wanted, request.sets)?;
+    keep_only(root, &mut wanted, request.only, &set_keys)?;
     recycle_first(&mut wanted);
     let checked = check_against_host(root, wanted, &mut notes)?;
     let persist = match request.scope {
@@ -272,6 +283,7 @@ fn merge(wanted: &mut Vec<Wanted>, notes: &mut Vec<String>, new: Wanted) -> Resu
 /// Applies `--set KEY=VALUE`: it overrides a rule's value for the same key,
 /// keeping its place, or adds the key. Returns the keys set.
 fn override_with_sets(
+    root: &Path,
     wanted: &mut Vec<Wanted>,
     sets: &[String],
 ) -> Result<Vec<SysctlKey>, PlanError> {
@@ -280,11 +292,7 @@ fn override_with_sets(
         let Some((key, value)) = arg.split_once('=') else {
             return Err(PlanError::SetSyntax { arg: arg.clone() });
         };
-        let key = SysctlKey::parse_managed(key).map_err(|source| PlanError::Key {
-            flag: "--set",
-            arg: arg.clone(),
-            source,
-        })?;
+        let key = parse_managed_arg(root, "--set", arg, key)?;
         if let Some((_, first)) = set_keys.iter().find(|(k, _)| *k == key) {
             return Err(PlanError::SetTwice {
                 key: key.to_string(),
@@ -312,6 +320,7 @@ fn override_with_sets(
 /// `--only KEY…`: keeps those keys; a `--set` outside them is an error, not
 /// a value silently dropped.
 fn keep_only(
+    root: &Path,
     wanted: &mut Vec<Wanted>,
     only: &[String],
     set_keys: &[SysctlKey],
@@ -321,13 +330,7 @@ fn keep_only(
     }
     let only = only
         .iter()
-        .map(|arg| {
-            SysctlKey::parse_managed(arg).map_err(|source| PlanError::Key {
-                flag: "--only",
-                arg: arg.clone(),
-                source,
-            })
-        })
+        .map(|arg| parse_managed_arg(root, "--only", arg, arg))
         .collect::<Result<Vec<_>, _>>()?;
     if let Some(key) = set_keys.iter().find(|k| !only.contains(k)) {
         return Err(PlanError::SetOutsideOnly {
@@ -336,6 +339,63 @@ fn keep_only(
     }
     wanted.retain(|w| only.contains(&w.key));
     Ok(())
+}
+
+/// A managed key from the command line. A bare name (`tcp_tw_reuse`) that
+/// exists under one of the managed trees gets its full name suggested.
+fn parse_managed_arg(
+    root: &Path,
+    flag: &'static str,
+    arg: &str,
+    key: &str,
+) -> Result<SysctlKey, PlanError> {
+    SysctlKey::parse_managed(key).map_err(|source| {
+        let bare = key.trim();
+        let full = (!bare.contains(['.', '/']) && !bare.is_empty())
+            .then(|| {
+                ["net.ipv4", "net.core", "net.netfilter"]
+                    .into_iter()
+                    .map(|tree| format!("{tree}.{bare}"))
+                    .find(|name| {
+                        SysctlKey::parse(name)
+                            .is_ok_and(|k| matches!(runtime::read(root, &k), Ok(_)))
+                    })
+            })
+            .flatten();
+        match full {
+            Some(suggestion) => PlanError::Unqualified {
+                flag,
+                arg: arg.to_string(),
+                suggestion,
+            },
+            None => PlanError::Key {
+                flag,
+                arg: arg.to_string(),
+                source,
+            },
+        }
+    })
+}
+
+/// "; did you mean …?" naming the keys in `key`'s folder closest to it.
+fn nearby_keys(root: &Path, key: &SysctlKey) -> String {
+    let path = key.proc_path(root);
+    let (Some(folder), Some(name)) = (path.parent(), path.file_name()) else {
+        return String::new();
+    };
+    let _confined = crate::facts::ConfinedReads::unless_already(root);
+    let Ok(names) = crate::facts::read_dir_confined(folder) else {
+        return String::new();
+    };
+    let names: Vec<String> = names
+        .iter()
+        .filter_map(|n| n.to_str().map(str::to_string))
+        .collect();
+    let near = crate::suggest::closest(&name.to_string_lossy(), names.iter().map(String::as_str));
+    let prefix = key.as_str().rsplit_once('.').map_or("", |(p, _)| p);
+    let full: Vec<String> = near.iter().map(|n| format!("{prefix}.{n}")).collect();
+    let full: Vec<&str> = full.iter().map(String::as_str).collect();
+    crate::suggest::did_you_mean(&full)
 }
 
 /// Reads each key's value now and validates the wanted one against it.
@@ -353,7 +413,10 @@ fn check_against_host(
     for w in wanted {
         let current = match runtime::read(root, &w.key) {
             Ok(v) => v,
-            Err(RuntimeError::Absent { key, path }) => return Err(PlanError::Absent { key, path }),
+            Err(RuntimeError::Absent { key, path }) => {
+                let hint = nearby_keys(root, &w.key);
+                return Err(PlanError::Absent { key, path, hint });
+            }
             Err(e) => return Err(e.into()),
         };
         let kind = value::kind_of(&w.key, &current);

@@ -60,8 +60,15 @@ pub fn human_manual(manual: &[ManualFix]) -> String {
         "By hand ({} twtune cannot fix):\n",
         count(manual.len(), "finding")
     );
+    // The finding in one line, then what to do, wrapped: the finding's
+    // whole message is `check --verbose`'s, not repeated here.
     for m in manual {
-        out.push_str(&format!("  [{}] {}: {}\n", m.rule, m.summary, m.fix));
+        out.push_str(&format!(
+            "  [{}] {}\n    {}\n",
+            m.rule,
+            super::human::wrap(&m.summary, 4 + m.rule.len(), 4, super::human::LINE_WIDTH),
+            super::human::wrap(&m.fix, 4, 4, super::human::LINE_WIDTH)
+        ));
     }
     out
 }

@@ -395,3 +395,94 @@ fn next_hints_repeat_the_root_and_rules_the_run_was_given() {
         assert!(out.contains(&hint), "{hint}\n{out}");
     }
 }
+
+#[test]
+fn typos_get_a_suggestion() {
+    let fx = Scenario::fixture("debian12-defaults");
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["apply", "--dry-run", "--set", "tcp_tw_reuse=1"],
+            "did you mean net.ipv4.tcp_tw_reuse?",
+        ),
+        (
+            &["apply", "--dry-run", "--only", "tcp_timestamps"],
+            "did you mean net.ipv4.tcp_timestamps?",
+        ),
+        (
+            &["apply", "--dry-run", "--set", "net.ipv4.tcp_tw_resue=1"],
+            "does not exist on this kernel",
+        ),
+        (
+            &["apply", "--dry-run", "--skip", "tcp-timestamp-off"],
+            "no rule has this id; did you mean tcp-timestamps-off?",
+        ),
+        (
+            &["explain", "tcp-tw-recycle"],
+            "did you mean tcp-tw-recycle-enabled, tcp-tw-recycle-persisted-removed?",
+        ),
+    ];
+    for (args, expected) in cases {
+        let run = fx.twtune(args).expect_code(1);
+        assert!(
+            run.stderr().contains(expected),
+            "{args:?}: {}",
+            run.stderr()
+        );
+    }
+    let run = fx
+        .twtune(&["apply", "--dry-run", "--set", "net.ipv4.tcp_tw_resue=1"])
+        .expect_code(1);
+    assert!(
+        run.stderr().contains("did you mean net.ipv4.tcp_tw_reuse?"),
+        "{}",
+        run.stderr()
+    );
+    // Nothing close: no guess.
+    let run = fx
+        .twtune(&["apply", "--dry-run", "--set", "no_such_thing=1"])
+        .expect_code(1);
+    assert!(!run.stderr().contains("did you mean"), "{}", run.stderr());
+}
+
+#[test]
+fn without_root_a_permission_error_says_it_needs_root() {
+    use std::os::unix::process::CommandExt as _;
+    // Reading another process's namespace as nobody: refused by the kernel,
+    // and nothing on this machine is changed by trying.
+    let mut command = crate::support::twtune();
+    command
+        .args(["check", "--netns", "1"])
+        .uid(65534)
+        .gid(65534);
+    let run = crate::support::Run::of(command).expect_code(1);
+    assert!(
+        run.stderr().contains("Permission denied") && run.stderr().contains("this needs root"),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
+fn apply_by_hand_gives_the_action_not_the_finding_again() {
+    let run = Scenario::fixture("debian12-defaults")
+        .sysctl("tcp_max_orphans", "1000")
+        .write(
+            "proc/net/sockstat",
+            "sockets: used 310\nTCP: inuse 27 orphan 600 tw 35 alloc 40 mem 5\n",
+        )
+        .twtune(&["apply", "--dry-run"])
+        .expect_code(0);
+    let out = run.stdout();
+    assert!(
+        out.contains("[tcp-orphans-near-limit] Orphaned sockets are near"),
+        "{out}"
+    );
+    assert!(
+        out.contains("    find what leaves so many orphans"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("Each orphan can hold"),
+        "the message is check's: {out}"
+    );
+}
