@@ -798,3 +798,34 @@ fn sockets_section(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_are_repeated_as_a_shell_reads_them() {
+        let target = Target::new(
+            std::path::Path::new("/srv/host trees/a"),
+            &[std::path::PathBuf::from("/etc/rules")],
+            Some("blue"),
+        );
+        assert_eq!(
+            target.global,
+            " --root '/srv/host trees/a' --rules /etc/rules"
+        );
+        assert_eq!(target.netns, " --netns blue");
+        let host = Target::new(std::path::Path::new("/"), &[], None);
+        assert_eq!((host.global.as_str(), host.netns.as_str()), ("", ""));
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+    }
+
+    #[test]
+    fn wrapping_keeps_lines_within_the_width_and_words_whole() {
+        let text = "aaaa bbbb cccc dddd";
+        assert_eq!(wrap(text, 0, 2, 10), "aaaa bbbb\n  cccc\n  dddd");
+        assert_eq!(wrap(text, 0, 2, 11), "aaaa bbbb\n  cccc dddd");
+        assert_eq!(wrap("abcdefghijkl", 0, 2, 5), "abcdefghijkl");
+        assert_eq!(wrap(text, 0, 0, 120), text);
+    }
+}
