@@ -357,8 +357,7 @@ fn parse_managed_arg(
                     .into_iter()
                     .map(|tree| format!("{tree}.{bare}"))
                     .find(|name| {
-                        SysctlKey::parse(name)
-                            .is_ok_and(|k| matches!(runtime::read(root, &k), Ok(_)))
+                        SysctlKey::parse(name).is_ok_and(|k| runtime::read(root, &k).is_ok())
                     })
             })
             .flatten();
@@ -526,10 +525,11 @@ fn refuse_timestamps_under_recycle(
     if runtime_after.trim() != "0" {
         state.push(format!("{} at run time", runtime_after.trim()));
     }
-    if ours.is_none() {
-        if let Some(w) = persisted.winner(RECYCLE).filter(|w| w.value.trim() != "0") {
-            state.push(format!("{} at boot from {}:{}", w.value, w.file, w.line));
-        }
+    if let Some(w) = persisted
+        .winner(RECYCLE)
+        .filter(|w| ours.is_none() && w.value.trim() != "0")
+    {
+        state.push(format!("{} at boot from {}:{}", w.value, w.file, w.line));
     }
     if state.is_empty() {
         return Ok(());
