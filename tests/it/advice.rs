@@ -14,6 +14,8 @@ fn recycle_with_timestamps_off_is_an_inert_warning_that_says_what_arms_it() {
         .expect_code(2);
     let recycle = &run.findings("tcp-tw-recycle-enabled")[0];
     assert_eq!(recycle["severity"], "warning");
+    // Its fix comes first, so it leads the report (and the Nagios headline).
+    assert_eq!(run.rule_ids()[0], "tcp-tw-recycle-enabled");
     let message = recycle["message"].as_str().unwrap();
     assert!(
         message.contains("is inert now: tcp_timestamps = 0"),
