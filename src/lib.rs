@@ -33,4 +33,5 @@ pub mod host_path;
 pub mod k8s_version;
 pub mod render;
 pub mod rules;
+pub mod suggest;
 pub mod sysctl;

@@ -59,6 +59,12 @@ fn main() -> ExitCode {
                     message = format!("{message}: {cause}");
                 }
             }
+            // A bare "Permission denied" does not tell a user why.
+            if !nix::unistd::geteuid().is_root() && permission_denied(&err) {
+                message.push_str(
+                    "; this needs root (writing /proc/sys, /etc/sysctl.d and /var/lib/twtune, or entering another network namespace): run twtune as root, e.g. with sudo",
+                );
+            }
             if nagios {
                 return plugin_unknown(&message);
             }
@@ -69,6 +75,19 @@ fn main() -> ExitCode {
             Exit::Error.into()
         }
     }
+}
+
+/// Whether the error comes from the kernel refusing an unprivileged user.
+fn permission_denied(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::PermissionDenied)
+            || e.downcast_ref::<nix::Error>()
+                .is_some_and(|e| matches!(e, nix::Error::EACCES | nix::Error::EPERM))
+            // Errors that carry their cause as text (thiserror messages).
+            || e.to_string().contains("(os error 13)")
+            || e.to_string().contains("(os error 1)")
+    })
 }
 
 /// Whether the raw command line asks for `--format nagios` (clap refused it,

@@ -88,6 +88,7 @@ mod tests {
             manual: manual.map(str::to_string),
             evidence: vec![],
             references: vec![],
+            rank: None,
         }
     }
 

@@ -158,8 +158,19 @@ pub enum PlanError {
         arg: String,
         source: KeyError,
     },
-    #[error("{key} does not exist on this kernel ({path}); twtune will not create it")]
-    Absent { key: String, path: String },
+    #[error("{key} does not exist on this kernel ({path}); twtune will not create it{hint}")]
+    Absent {
+        key: String,
+        path: String,
+        /// "; did you mean …?" from the keys beside it, or "".
+        hint: String,
+    },
+    #[error("{flag} {arg:?}: a sysctl key is written in full; did you mean {suggestion}?")]
+    Unqualified {
+        flag: &'static str,
+        arg: String,
+        suggestion: String,
+    },
     #[error(transparent)]
     Value(#[from] ValueError),
     #[error(
@@ -180,6 +191,10 @@ pub enum PlanError {
         first: String,
         second: String,
     },
+    #[error(
+        "refusing to set net.ipv4.tcp_timestamps = {to} while net.ipv4.tcp_tw_recycle stays on ({state}): with timestamps on, recycle drops SYNs from clients behind NAT. Set net.ipv4.tcp_tw_recycle = 0 first, at run time and where it is persisted (in this apply: do not --skip tcp-tw-recycle-enabled, add --only net.ipv4.tcp_tw_recycle, or --set net.ipv4.tcp_tw_recycle=0); nothing was changed"
+    )]
+    RecycleStillOn { to: String, state: String },
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
     #[error(transparent)]
@@ -214,9 +229,10 @@ pub fn build(
 ) -> Result<Plan, PlanError> {
     let (mut wanted, mut notes) = recommendations(request.findings, request.skip)?;
     let owned = set_aside_owned(&mut wanted, request.owners);
-    let set_keys = override_with_sets(&mut wanted, request.sets)?;
+    let set_keys = override_with_sets(root, &mut wanted, request.sets)?;
     note_sets_of_owned_keys(&set_keys, request.owners, &mut notes);
-    keep_only(&mut wanted, request.only, &set_keys)?;
+    keep_only(root, &mut wanted, request.only, &set_keys)?;
+    recycle_first(&mut wanted);
     let owned = owned
         .into_iter()
         .filter(|o| request.only.is_empty() || request.only.iter().any(|k| k == o.key.as_str()))
@@ -240,6 +256,7 @@ pub fn build(
         )?),
     };
     let changes = changes(checked, request.scope, persist.as_ref());
+    refuse_timestamps_under_recycle(root, persisted, &changes, persist.as_ref())?;
     Ok(Plan {
         changes,
         persist,
@@ -470,6 +487,7 @@ fn merge(wanted: &mut Vec<Wanted>, notes: &mut Vec<String>, new: Wanted) -> Resu
 /// Applies `--set KEY=VALUE`: it overrides a rule's value for the same key,
 /// keeping its place, or adds the key. Returns the keys set.
 fn override_with_sets(
+    root: &Path,
     wanted: &mut Vec<Wanted>,
     sets: &[String],
 ) -> Result<Vec<SysctlKey>, PlanError> {
@@ -478,11 +496,7 @@ fn override_with_sets(
         let Some((key, value)) = arg.split_once('=') else {
             return Err(PlanError::SetSyntax { arg: arg.clone() });
         };
-        let key = SysctlKey::parse_managed(key).map_err(|source| PlanError::Key {
-            flag: "--set",
-            arg: arg.clone(),
-            source,
-        })?;
+        let key = parse_managed_arg(root, "--set", arg, key)?;
         if let Some((_, first)) = set_keys.iter().find(|(k, _)| *k == key) {
             return Err(PlanError::SetTwice {
                 key: key.to_string(),
@@ -510,6 +524,7 @@ fn override_with_sets(
 /// `--only KEY…`: keeps those keys; a `--set` outside them is an error, not
 /// a value silently dropped.
 fn keep_only(
+    root: &Path,
     wanted: &mut Vec<Wanted>,
     only: &[String],
     set_keys: &[SysctlKey],
@@ -519,13 +534,7 @@ fn keep_only(
     }
     let only = only
         .iter()
-        .map(|arg| {
-            SysctlKey::parse_managed(arg).map_err(|source| PlanError::Key {
-                flag: "--only",
-                arg: arg.clone(),
-                source,
-            })
-        })
+        .map(|arg| parse_managed_arg(root, "--only", arg, arg))
         .collect::<Result<Vec<_>, _>>()?;
     if let Some(key) = set_keys.iter().find(|k| !only.contains(k)) {
         return Err(PlanError::SetOutsideOnly {
@@ -534,6 +543,62 @@ fn keep_only(
     }
     wanted.retain(|w| only.contains(&w.key));
     Ok(())
+}
+
+/// A managed key from the command line. A bare name (`tcp_tw_reuse`) that
+/// exists under one of the managed trees gets its full name suggested.
+fn parse_managed_arg(
+    root: &Path,
+    flag: &'static str,
+    arg: &str,
+    key: &str,
+) -> Result<SysctlKey, PlanError> {
+    SysctlKey::parse_managed(key).map_err(|source| {
+        let bare = key.trim();
+        let full = (!bare.contains(['.', '/']) && !bare.is_empty())
+            .then(|| {
+                ["net.ipv4", "net.core", "net.netfilter"]
+                    .into_iter()
+                    .map(|tree| format!("{tree}.{bare}"))
+                    .find(|name| {
+                        SysctlKey::parse(name).is_ok_and(|k| runtime::read(root, &k).is_ok())
+                    })
+            })
+            .flatten();
+        match full {
+            Some(suggestion) => PlanError::Unqualified {
+                flag,
+                arg: arg.to_string(),
+                suggestion,
+            },
+            None => PlanError::Key {
+                flag,
+                arg: arg.to_string(),
+                source,
+            },
+        }
+    })
+}
+
+/// "; did you mean …?" naming the keys in `key`'s folder closest to it.
+fn nearby_keys(root: &Path, key: &SysctlKey) -> String {
+    let path = key.proc_path(root);
+    let (Some(folder), Some(name)) = (path.parent(), path.file_name()) else {
+        return String::new();
+    };
+    let _confined = crate::facts::ConfinedReads::unless_already(root);
+    let Ok(names) = crate::facts::read_dir_confined(folder) else {
+        return String::new();
+    };
+    let names: Vec<String> = names
+        .iter()
+        .filter_map(|n| n.to_str().map(str::to_string))
+        .collect();
+    let near = crate::suggest::closest(&name.to_string_lossy(), names.iter().map(String::as_str));
+    let prefix = key.as_str().rsplit_once('.').map_or("", |(p, _)| p);
+    let full: Vec<String> = near.iter().map(|n| format!("{prefix}.{n}")).collect();
+    let full: Vec<&str> = full.iter().map(String::as_str).collect();
+    crate::suggest::did_you_mean(&full)
 }
 
 /// Reads each key's value now and validates the wanted one against it.
@@ -551,7 +616,10 @@ fn check_against_host(
     for w in wanted {
         let current = match runtime::read(root, &w.key) {
             Ok(v) => v,
-            Err(RuntimeError::Absent { key, path }) => return Err(PlanError::Absent { key, path }),
+            Err(RuntimeError::Absent { key, path }) => {
+                let hint = nearby_keys(root, &w.key);
+                return Err(PlanError::Absent { key, path, hint });
+            }
             Err(e) => return Err(e.into()),
         };
         let kind = value::kind_of(&w.key, &current);
@@ -611,6 +679,79 @@ fn plan_persisted_file(
         before,
         after,
         shadowed,
+    })
+}
+
+/// Runtime writes and the persisted file follow the order of `wanted`:
+/// tcp_tw_recycle goes before tcp_timestamps, so no moment has both on.
+fn recycle_first(wanted: &mut [Wanted]) {
+    let rank = |w: &Wanted| match w.key.as_str() {
+        RECYCLE => 0,
+        TIMESTAMPS => 1,
+        _ => 2,
+    };
+    let (Some(r), Some(t)) = (
+        wanted.iter().position(|w| rank(w) == 0),
+        wanted.iter().position(|w| rank(w) == 1),
+    ) else {
+        return;
+    };
+    if r > t {
+        wanted[t..=r].rotate_right(1);
+    }
+}
+
+const RECYCLE: &str = "net.ipv4.tcp_tw_recycle";
+const TIMESTAMPS: &str = "net.ipv4.tcp_timestamps";
+
+/// Timestamps turned on while tcp_tw_recycle stays on arms recycle's
+/// per-peer SYN check, which needs the SYN's timestamp (4.4-4.11
+/// tcp_conn_request() -> tcp_peer_is_proven(.., tmp_opt.saw_tstamp); see
+/// rules/tcp-tw-recycle.toml): clients behind NAT start failing. So a plan
+/// that writes tcp_timestamps on, at run time or into a file, must leave
+/// recycle 0 both at run time and in the persisted setting that wins at
+/// boot; with `--only` or `--skip` leaving recycle out, it is refused.
+fn refuse_timestamps_under_recycle(
+    root: &Path,
+    persisted: &PersistedConfig,
+    changes: &[Change],
+    persist: Option<&PersistPlan>,
+) -> Result<(), PlanError> {
+    let Some(on) = changes
+        .iter()
+        .find(|c| c.key.as_str() == TIMESTAMPS && c.to.trim() != "0")
+    else {
+        return Ok(());
+    };
+    let recycle_key = SysctlKey::ipv4("tcp_tw_recycle");
+    let planned = changes.iter().find(|c| c.key == recycle_key);
+    let runtime_after = match planned.filter(|c| c.runtime) {
+        Some(c) => c.to.clone(),
+        None => match runtime::read(root, &recycle_key) {
+            Ok(v) => v,
+            // Removed in 4.12: nothing to arm.
+            Err(RuntimeError::Absent { .. }) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        },
+    };
+    let shadowed = persist.is_some_and(|p| p.shadowed.iter().any(|s| s.key == recycle_key));
+    let ours = planned.filter(|c| persist.is_some() && !shadowed && c.to.trim() == "0");
+    let mut state = Vec::new();
+    if runtime_after.trim() != "0" {
+        state.push(format!("{} at run time", runtime_after.trim()));
+    }
+    if let Some(w) = persisted
+        .winner(RECYCLE)
+        .filter(|w| ours.is_none() && w.value.trim() != "0")
+    {
+        state.push(format!("{} at boot from {}:{}", w.value, w.file, w.line));
+    }
+    if state.is_empty() {
+        return Ok(());
+    }
+    Err(PlanError::RecycleStillOn {
+        to: on.to.clone(),
+        state: state.join(", "),
     })
 }
 
@@ -751,6 +892,7 @@ mod tests {
             manual: None,
             evidence: vec![],
             references: vec![],
+            rank: None,
         }
     }
 
@@ -904,5 +1046,61 @@ mod tests {
             (plan.changes[0].to.as_str(), plan.changes[0].rule.clone()),
             ("0", None)
         );
+    }
+
+    fn recycle_root(recycle: &str) -> tempfile::TempDir {
+        let dir = root();
+        let ipv4 = dir.path().join("proc/sys/net/ipv4");
+        std::fs::write(ipv4.join("tcp_tw_recycle"), format!("{recycle}\n")).unwrap();
+        dir
+    }
+
+    #[test]
+    fn timestamps_on_is_refused_while_recycle_stays_on_and_planned_after_it() {
+        let dir = recycle_root("1");
+        let timestamps = finding("tcp-timestamps-off", "net.ipv4.tcp_timestamps", "0", "1");
+        let recycle = finding(
+            "tcp-tw-recycle-enabled",
+            "net.ipv4.tcp_tw_recycle",
+            "1",
+            "0",
+        );
+        // Timestamps alone: refused, nothing planned.
+        let err = build(
+            dir.path(),
+            &PersistedConfig::default(),
+            &request(std::slice::from_ref(&timestamps), &[], &[]),
+        )
+        .unwrap_err();
+        assert!(matches!(err, PlanError::RecycleStillOn { .. }), "{err}");
+        assert!(err.to_string().contains("1 at run time"), "{err}");
+        // --skip of the recycle rule leaves it on: refused too.
+        let both = [timestamps.clone(), recycle.clone()];
+        let skip = ["tcp-tw-recycle-enabled".to_string()];
+        assert!(
+            build(
+                dir.path(),
+                &PersistedConfig::default(),
+                &request(&both, &[], &skip)
+            )
+            .is_err()
+        );
+        // Both in one plan: recycle is written first, whatever the findings' order.
+        let plan = build(
+            dir.path(),
+            &PersistedConfig::default(),
+            &request(&both, &[], &[]),
+        )
+        .unwrap();
+        let keys: Vec<_> = plan.changes.iter().map(|c| c.key.as_str()).collect();
+        assert_eq!(keys, ["net.ipv4.tcp_tw_recycle", "net.ipv4.tcp_timestamps"]);
+        // Recycle already 0 at run time and nothing persisted: allowed.
+        let dir = recycle_root("0");
+        build(
+            dir.path(),
+            &PersistedConfig::default(),
+            &request(std::slice::from_ref(&timestamps), &[], &[]),
+        )
+        .unwrap();
     }
 }

@@ -79,7 +79,11 @@ pub fn apply(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<Exit> {
     // Rules first, as check does: a broken rule file fails before host I/O.
     let rule_set = super::pipeline::load_rules(cli)?;
     if let Some(unknown) = args.skip.iter().find(|id| rule_set.get(id).is_none()) {
-        bail!("--skip {unknown}: no rule has this id (`twtune rules` lists them)");
+        let near = twtune::suggest::closest(unknown, rule_set.rules().map(|r| r.id.as_str()));
+        bail!(
+            "--skip {unknown}: no rule has this id{} (`twtune rules` lists them)",
+            twtune::suggest::did_you_mean(&near)
+        );
     }
     let facts = super::pipeline::gather(cli, entered.map(|e| e.identity))?;
     let findings = rules::evaluate(&rule_set, &facts).findings;

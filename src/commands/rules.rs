@@ -19,6 +19,13 @@ pub fn explain(cli: &Cli, id: &str) -> anyhow::Result<Exit> {
     let rules = load_rules(cli)?;
     let Some(rule) = rules.get(id) else {
         let known: Vec<&str> = rules.rules().map(|r| r.id.as_str()).collect();
+        let near = twtune::suggest::closest(id, known.iter().copied());
+        if !near.is_empty() {
+            anyhow::bail!(
+                "no rule {id:?}{} (`twtune rules` lists them)",
+                twtune::suggest::did_you_mean(&near)
+            );
+        }
         anyhow::bail!("no rule {id:?}; the rules are: {}", known.join(", "));
     };
     match cli.format {

@@ -92,6 +92,21 @@ pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
         });
     }
     let _confined = ConfinedReads::to(root);
+    // Without the sysctls most rules cannot decide, and the rest would say
+    // "no problems" about a tree that holds no host: refuse it instead.
+    // A folder on the way that is a link is not "missing": the confined
+    // reads and writes refuse it later, naming the link. lstat in order,
+    // stopping at the first link, so no link is followed here.
+    let ipv4 = root.join("proc/sys/net/ipv4");
+    let linked = ["proc", "proc/sys", "proc/sys/net", "proc/sys/net/ipv4"]
+        .iter()
+        .any(|p| std::fs::symlink_metadata(root.join(p)).is_ok_and(|m| m.is_symlink()));
+    if !linked && !metadata_confined(&ipv4).is_ok_and(|m| m.is_dir()) {
+        return Err(FactError::NotAHostTree {
+            root: root.to_path_buf(),
+            missing: ipv4,
+        });
+    }
 
     let release_path = root.join("proc/sys/kernel/osrelease");
     let release = read_optional(&release_path)?;

@@ -32,6 +32,9 @@ pub struct Rates {
     pub time_wait_overflow: Option<f64>,
     pub paws_active: Option<f64>,
     pub paws_estab: Option<f64>,
+    /// TcpExt TCPAbortOnMemory: orphans reset for want of resources
+    /// (tcp_out_of_resources()), the evidence for tcp-orphans-near-limit.
+    pub tcp_abort_on_memory: Option<f64>,
     /// Change of sockstat `tw` (IPv4 + IPv6) per second: TIME_WAIT growing
     /// (positive) or draining (negative). A gauge, not a counter.
     pub sockstat_tw_change: Option<f64>,
@@ -54,6 +57,7 @@ impl Rates {
             time_wait_overflow: some,
             paws_active: some,
             paws_estab: some,
+            tcp_abort_on_memory: some,
             sockstat_tw_change: some,
             counters_went_back: vec![String::new()],
         }
@@ -118,6 +122,7 @@ pub fn compute(before: &Counters, after: &Counters, interval: Duration) -> Rates
     let time_wait_overflow = ext("TCPTimeWaitOverflow");
     let paws_active = ext("PAWSActive");
     let paws_estab = ext("PAWSEstab");
+    let tcp_abort_on_memory = ext("TCPAbortOnMemory");
     // sockstat tw is a gauge: it may fall, and the difference is signed.
     let sockstat_tw_change = match (sockstat_tw(before), sockstat_tw(after)) {
         (Some(a), Some(b)) => {
@@ -140,6 +145,7 @@ pub fn compute(before: &Counters, after: &Counters, interval: Duration) -> Rates
         time_wait_overflow,
         paws_active,
         paws_estab,
+        tcp_abort_on_memory,
         sockstat_tw_change,
         counters_went_back: went_back,
     }

@@ -10,6 +10,10 @@ use super::counters::CounterParseError;
 pub enum FactError {
     #[error("root {path} does not exist or is not a folder")]
     NoRoot { path: PathBuf },
+    #[error(
+        "{root} is not a host tree: {missing} is missing (twtune reads a host's proc/sys/net/ipv4, proc/net and etc below --root); nothing was checked"
+    )]
+    NotAHostTree { root: PathBuf, missing: PathBuf },
     #[error("cannot read {path}: {source}")]
     Read { path: PathBuf, source: io::Error },
     #[error("{path} is not valid UTF-8 text")]

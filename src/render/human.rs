@@ -15,6 +15,83 @@ use crate::sysctl::SysctlKey;
 pub struct CheckOptions {
     pub verbose: bool,
     pub rules_checked: usize,
+    /// The options that chose what was checked, as typed for a shell:
+    /// `--root`/`--rules` (global) and `--netns` (the subcommand's), so a
+    /// `Next:` hint pasted back acts on the same target.
+    pub target: Target,
+}
+
+/// What a run was pointed at, repeated in the commands it suggests.
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    /// ` --root DIR --rules DIR…`, or empty.
+    pub global: String,
+    /// ` --netns NS`, or empty.
+    pub netns: String,
+}
+
+impl Target {
+    pub fn new(
+        root: &std::path::Path,
+        rules: &[std::path::PathBuf],
+        netns: Option<&str>,
+    ) -> Target {
+        let mut global = String::new();
+        if root != std::path::Path::new("/") {
+            global.push_str(&format!(" --root {}", shell_word(&root.to_string_lossy())));
+        }
+        for dir in rules {
+            global.push_str(&format!(" --rules {}", shell_word(&dir.to_string_lossy())));
+        }
+        let netns = netns
+            .map(|n| format!(" --netns {}", shell_word(n)))
+            .unwrap_or_default();
+        Target { global, netns }
+    }
+}
+
+/// A word as a POSIX shell reads it back: bare when it is plain, else in
+/// single quotes.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_./:=@%+,-".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// Human lines stay within this many columns: longer text wraps.
+pub const LINE_WIDTH: usize = 120;
+
+/// `text` wrapped at word boundaries to `width` columns, every line after
+/// the first indented by `indent` spaces (the first line's own prefix is
+/// the caller's, `first` columns wide). A word longer than a line stays
+/// whole.
+pub fn wrap(text: &str, first: usize, indent: usize, width: usize) -> String {
+    let mut out = String::new();
+    let mut column = first;
+    let mut line_empty = true;
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        let len = word.chars().count();
+        if !line_empty && column + 1 + len > width {
+            out.push('\n');
+            out.push_str(&" ".repeat(indent));
+            column = indent;
+            line_empty = true;
+        }
+        if !line_empty {
+            out.push(' ');
+            column += 1;
+        }
+        out.push_str(word);
+        column += len;
+        line_empty = false;
+    }
+    out
 }
 
 /// Runs a section writer into a new String. Writing into a String cannot
@@ -59,6 +136,7 @@ pub fn check(
         if evaluation.findings.is_empty() {
             no_findings(out, facts, evaluation.undecided.len(), options, style)?;
         } else {
+            verdict_line(out, evaluation, style)?;
             findings_report(out, facts, &evaluation.findings, options, style)?;
         }
         undecided_rules(out, evaluation, style)
@@ -86,7 +164,37 @@ fn no_findings(
         host_line(facts)
     )?;
     // "No problems" is visibly based on what was seen.
-    writeln!(out, "{}", style.dim(&seen_line(facts)))
+    writeln!(
+        out,
+        "{}",
+        style.dim(&wrap(&seen_line(facts), 0, 2, LINE_WIDTH))
+    )
+}
+
+/// The verdict first: what an operator (or a `head -1`) needs before the
+/// host line and the table.
+fn verdict_line(out: &mut impl Write, evaluation: &Evaluation, style: Style) -> fmt::Result {
+    let findings = &evaluation.findings;
+    let count = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
+    let counts = format!(
+        "{} ({} critical, {}, {} info)",
+        plural(findings.len(), "finding"),
+        count(Severity::Critical),
+        plural(count(Severity::Warning), "warning"),
+        count(Severity::Info)
+    );
+    let undecided = match evaluation.undecided.len() {
+        0 => String::new(),
+        n => format!("; {n} undecided: see below"),
+    };
+    let (mark, verdict) = match (evaluation.needs_attention(), evaluation.worst()) {
+        (true, Some(Severity::Critical)) => {
+            (style.severity(Severity::Critical, "✗"), "changes pending")
+        }
+        (true, _) => (style.severity(Severity::Warning, "✗"), "changes pending"),
+        (false, _) => (style.ok("✓"), "nothing to change"),
+    };
+    writeln!(out, "{mark} {verdict}: {counts}{undecided}")
 }
 
 fn findings_report(
@@ -172,6 +280,9 @@ fn findings_table(
             header[3]
         ))
     )?;
+    // The FINDING column wraps under itself, so no row passes LINE_WIDTH
+    // unless the first three columns alone do.
+    let column = widths.iter().sum::<usize>() + 6;
     for (row, finding) in rows.iter().zip(findings) {
         writeln!(
             out,
@@ -179,7 +290,7 @@ fn findings_table(
             style.severity(finding.severity, &pad(&row[0], widths[0])),
             pad(&row[1], widths[1]),
             pad(&row[2], widths[2]),
-            row[3]
+            wrap(&row[3], column, column, LINE_WIDTH.max(column + 40))
         )?;
     }
     Ok(())
@@ -197,8 +308,7 @@ fn finding_details(
         style.severity(finding.severity, &format!("[{}]", finding.severity)),
         style.bold(&finding.rule)
     )?;
-    // Messages quote process names and paths from the host: one line each.
-    writeln!(out, "  {}", escape::text(&finding.message))?;
+writeln!(out, "  {}", wrap(&escape::text(&finding.message), 2, 2, LINE_WIDTH))?;
     if let (Some(own), Some((value, rule))) = (&finding.recommended, finding.outranked_by(resolved))
     {
         writeln!(
@@ -218,18 +328,28 @@ fn finding_details(
         )?;
     }
     if let Some(manual) = &finding.manual {
-        writeln!(out, "  {} {}", style.dim("by hand:"), escape::text(manual))?;
+        writeln!(
+            out,
+            "  {} {}",
+            style.dim("by hand:"),
+            wrap(&escape::text(manual), 11, 4, LINE_WIDTH)
+        )?;
     }
     for evidence in &finding.evidence {
         writeln!(
             out,
             "  {} {}",
             style.dim("evidence:"),
-            escape::text(&evidence.to_string())
+            wrap(&escape::text(&evidence.to_string()), 12, 4, LINE_WIDTH)
         )?;
     }
     for reference in &finding.references {
-        writeln!(out, "  {} {reference}", style.dim("see:"))?;
+        writeln!(
+            out,
+            "  {} {}",
+            style.dim("see:"),
+            wrap(reference, 7, 4, LINE_WIDTH)
+        )?;
     }
     Ok(())
 }
@@ -242,30 +362,35 @@ fn closing_lines(
     options: &CheckOptions,
     style: Style,
 ) -> fmt::Result {
-    let count = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
-    writeln!(
-        out,
-        "\n{}: {} critical, {}, {} info.",
-        plural(findings.len(), "finding"),
-        count(Severity::Critical),
-        plural(count(Severity::Warning), "warning"),
-        count(Severity::Info)
-    )?;
+    // The counts are in the verdict line, first.
+    writeln!(out)?;
     // What was seen comes before what to do next.
-    writeln!(out, "{}", style.dim(&seen_line(facts)))?;
-    let mut next = Vec::new();
-    if !options.verbose {
-        next.push("`twtune check --verbose` for evidence");
-    }
-    if findings.iter().any(|f| f.recommendation().is_some()) {
-        next.push("`twtune apply --dry-run` for the changes");
-    }
-    next.push("`twtune explain RULE` for why");
     writeln!(
         out,
         "{}",
-        style.dim(&format!("Next: {}.", next.join(" · ")))
-    )
+        style.dim(&wrap(&seen_line(facts), 0, 2, LINE_WIDTH))
+    )?;
+    let Target { global, netns } = &options.target;
+    let mut next = Vec::new();
+    if !options.verbose {
+        next.push(format!(
+            "`twtune{global} check{netns} --verbose` for evidence"
+        ));
+    }
+    if findings.iter().any(|f| f.recommendation().is_some()) {
+        next.push(format!(
+            "`twtune{global} apply{netns} --dry-run` for the changes"
+        ));
+    }
+    next.push(format!("`twtune{global} explain RULE` for why"));
+    // A command is never split across lines: one line when it fits, else
+    // one hint a line, each pasteable whole.
+    let one_line = format!("Next: {}.", next.join(" · "));
+    let text = match one_line.chars().count() <= LINE_WIDTH {
+        true => one_line,
+        false => format!("Next:\n  {}", next.join("\n  ")),
+    };
+    writeln!(out, "{}", style.dim(&text))
 }
 
 /// Rules that could not be decided, with the reason.
@@ -699,4 +824,35 @@ fn sockets_section(
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_are_repeated_as_a_shell_reads_them() {
+        let target = Target::new(
+            std::path::Path::new("/srv/host trees/a"),
+            &[std::path::PathBuf::from("/etc/rules")],
+            Some("blue"),
+        );
+        assert_eq!(
+            target.global,
+            " --root '/srv/host trees/a' --rules /etc/rules"
+        );
+        assert_eq!(target.netns, " --netns blue");
+        let host = Target::new(std::path::Path::new("/"), &[], None);
+        assert_eq!((host.global.as_str(), host.netns.as_str()), ("", ""));
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+    }
+
+    #[test]
+    fn wrapping_keeps_lines_within_the_width_and_words_whole() {
+        let text = "aaaa bbbb cccc dddd";
+        assert_eq!(wrap(text, 0, 2, 10), "aaaa bbbb\n  cccc\n  dddd");
+        assert_eq!(wrap(text, 0, 2, 11), "aaaa bbbb\n  cccc dddd");
+        assert_eq!(wrap("abcdefghijkl", 0, 2, 5), "abcdefghijkl");
+        assert_eq!(wrap(text, 0, 0, 120), text);
+    }
 }

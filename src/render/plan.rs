@@ -64,12 +64,14 @@ pub fn human_manual(manual: &[ManualFix]) -> String {
         "By hand ({} twtune cannot fix):\n",
         count(manual.len(), "finding")
     );
+    // The finding in one line, then what to do, wrapped: the finding's
+    // whole message is `check --verbose`'s, not repeated here.
     for m in manual {
         out.push_str(&format!(
-            "  [{}] {}: {}\n",
+            "  [{}] {}\n    {}\n",
             m.rule,
-            escape::text(&m.summary),
-            escape::text(&m.fix)
+            super::human::wrap(&escape::text(&m.summary), 4 + m.rule.len(), 4, super::human::LINE_WIDTH),
+            super::human::wrap(&escape::text(&m.fix), 4, 4, super::human::LINE_WIDTH)
         ));
     }
     out

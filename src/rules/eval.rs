@@ -14,7 +14,7 @@ use crate::sysctl::SysctlKey;
 /// The outcome of a check: what fired, and what could not be decided.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Evaluation {
-    /// Most severe first, then by rule id.
+    /// Most severe first, then worst first by the rule's `rank`, then by rule id.
     pub findings: Vec<Finding>,
     pub undecided: Vec<Undecided>,
     /// Rules refused while judging (over the evaluation budget): bad input,
@@ -108,11 +108,8 @@ pub fn evaluate(rules: &RuleSet, facts: &Facts) -> Evaluation {
             });
         }
     }
-    evaluation.findings.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
-            .then_with(|| a.rule.cmp(&b.rule))
-    });
+    // Stable: a rule's own findings keep their for_each order on a tie.
+    evaluation.findings.sort_by(super::finding::report_order);
     evaluation
 }
 
@@ -258,7 +255,7 @@ impl<'a> Budget<'a> {
             for t in templates {
                 steps = steps.saturating_add(t.steps(sizes));
             }
-            if let Some(r) = &rule.recommend {
+            for r in [&rule.recommend, &rule.rank].into_iter().flatten() {
                 steps = steps.saturating_add(r.steps(sizes));
             }
             steps
@@ -352,6 +349,15 @@ fn fire(
         .as_ref()
         .and_then(|k| facts.sysctl(k.as_str()))
         .map(str::to_string);
+    let rank = match &rule.rank {
+        None => None,
+        Some(r) => match r.evaluate(context)? {
+            cel::Value::Int(n) => Some(n as f64),
+            cel::Value::UInt(n) => Some(n as f64),
+            cel::Value::Float(x) => Some(x),
+            other => return Err(format!("rank gave {other:?}, not a number")),
+        },
+    };
     findings.push(Finding {
         rule: rule.id.clone(),
         severity,
@@ -375,6 +381,7 @@ fn fire(
             .map(|e| e.render(context))
             .collect::<Result<_, _>>()?,
         references: rule.references.clone(),
+        rank,
     });
     Ok(())
 }

@@ -56,6 +56,11 @@ pub struct Finding {
     pub manual: Option<String>,
     pub evidence: Vec<String>,
     pub references: Vec<String>,
+    /// The rule's `rank` for this finding (higher = worse): orders findings
+    /// within a severity. Not part of the report; its order is.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub rank: Option<f64>,
 }
 
 impl Finding {
@@ -90,6 +95,22 @@ impl Finding {
             _ => None,
         }
     }
+}
+
+/// The order findings are reported in: most severe first, then the worst
+/// (highest rank; a finding without one after those with one), then by
+/// rule id, so the first finding is the headline.
+pub fn report_order(a: &Finding, b: &Finding) -> std::cmp::Ordering {
+    let rank = |f: &Finding| f.rank.filter(|r| r.is_finite());
+    b.severity
+        .cmp(&a.severity)
+        .then_with(|| match (rank(a), rank(b)) {
+            (Some(x), Some(y)) => y.total_cmp(&x),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        })
+        .then_with(|| a.rule.cmp(&b.rule))
 }
 
 /// A rule that could not be decided, e.g. it needs the kernel version and the
@@ -194,6 +215,7 @@ mod tests {
             manual: None,
             evidence: vec![],
             references: vec![],
+            rank: None,
         }
     }
 

@@ -68,6 +68,8 @@ struct RawRule {
     when: Spanned<String>,
     key: Option<Spanned<String>>,
     recommend: Option<Spanned<String>>,
+    /// How bad one finding is, to order findings of the same severity.
+    rank: Option<Spanned<String>>,
     message: Spanned<String>,
     /// What an operator does by hand when no sysctl fixes it.
     manual: Option<Spanned<String>>,
@@ -121,6 +123,9 @@ pub struct Rule {
     pub when: Expression,
     pub key: Option<Template>,
     pub recommend: Option<Expression>,
+    /// A number, higher = worse (a ratio of a limit, 0..1): findings of one
+    /// severity are shown worst first by it, ahead of findings without one.
+    pub rank: Option<Expression>,
     pub message: Template,
     /// The fix by hand, for findings `apply` cannot make (a line in a file
     /// the administrator owns, a program that leaks sockets).
@@ -292,6 +297,11 @@ fn validate(
         let span = raw.recommend.as_ref().map(|s| s.span()).unwrap_or_default();
         return Err(err(span, "recommend needs a key".into()));
     }
+    let rank = raw
+        .rank
+        .as_ref()
+        .map(|s| compile("rank", s, bound))
+        .transpose()?;
     let message = template("message", &raw.message)?;
     let summary = raw
         .summary
@@ -337,6 +347,7 @@ fn validate(
         when,
         key,
         recommend,
+        rank,
         message,
         manual,
         evidence,

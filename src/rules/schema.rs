@@ -58,7 +58,7 @@ pub const VARIABLES: &[Variable] = &[
     },
     Variable {
         name: "nat",
-        holds: "`verdict`, `translates` (this host translates others' traffic), `translated` (its own traffic is translated): each `\"none\"`, `\"possible\"`, `\"likely\"` or `\"unknown\"`; `signals[]` (`name`, `weight` incl. `\"weak\"`, `side`: `\"translates\"`/`\"translated\"`/`\"peers\"`, `evidence`), `checked[]`, `unchecked[]`, `conntrack` (`entries`, `snat`, `dnat`, `time_wait`, `example`), `conntrack_stats` (`insert_failed`, `drop`, `early_drop`, since boot); `conntrack_source` (`\"netlink\"`, `\"proc\"` or `\"conntrack-tool\"`), `snat_port_range` (`low`, `high`, `from`: `\"rule\"` or `\"kernel default\"`…; absent when conntrack was not read), `snat_destinations[]` (top 10 by connections: `remote` \"addr:port\", `protocol`, `translated_address`, `connections` (source-translated conntrack entries toward it on that address, TIME_WAIT included), `ports` (the NAT range's size), `ratio`), `snat_destination_count`; the scoring is documented in `src/facts/nat/mod.rs`. Test an optional member with `has(nat.conntrack) && has(nat.conntrack.time_wait)`",
+        holds: "`verdict`, `translates` (this host translates others' traffic), `translated` (its own traffic is translated): each `\"none\"`, `\"possible\"`, `\"likely\"` or `\"unknown\"`; `signals[]` (`name`, `weight` incl. `\"weak\"`, `side`: `\"translates\"`/`\"translated\"`/`\"peers\"`, `evidence`), `checked[]`, `unchecked[]`, `conntrack` (`entries`, `snat`, `dnat`, `time_wait`, `example`), `conntrack_stats` (`insert_failed`, `drop`, `early_drop`, `clash_resolve` (5.10+), since boot); `conntrack_source` (`\"netlink\"`, `\"proc\"` or `\"conntrack-tool\"`), `snat_port_range` (`low`, `high`, `from`: `\"rule\"` or `\"kernel default\"`…; absent when conntrack was not read), `snat_destinations[]` (top 10 by connections: `remote` \"addr:port\", `protocol`, `translated_address`, `connections` (source-translated conntrack entries toward it on that address, TIME_WAIT included), `ports` (the NAT range's size), `ratio`), `snat_destination_count`; the scoring is documented in `src/facts/nat/mod.rs`. Test an optional member with `has(nat.conntrack) && has(nat.conntrack.time_wait)`",
     },
     Variable {
         name: "sockets",
@@ -66,7 +66,7 @@ pub const VARIABLES: &[Variable] = &[
     },
     Variable {
         name: "rates",
-        holds: "with `check --sample`: `interval_seconds`, per-second (rounded) `active_opens` (host-wide), `passive_opens`, `time_wait_entered`, `time_wait_reused`, `time_wait_killed`, `time_wait_overflow`, `paws_active`, `paws_estab`, `sockstat_tw_change` (absent counters are absent), `counters_went_back[]`; an empty map without `--sample`",
+        holds: "with `check --sample`: `interval_seconds`, per-second (rounded) `active_opens` (host-wide), `passive_opens`, `time_wait_entered`, `time_wait_reused`, `time_wait_killed`, `time_wait_overflow`, `paws_active`, `paws_estab`, `tcp_abort_on_memory`, `sockstat_tw_change` (absent counters are absent), `counters_went_back[]`; an empty map without `--sample`",
     },
     Variable {
         name: "defaults",

@@ -170,6 +170,7 @@ fn build_schema_view() -> Map<String, Json> {
             conntrack: Some(Default::default()),
             conntrack_stats: Some(crate::facts::nat::table::ConntrackStats {
                 insert_failed: Some(0),
+                clash_resolve: Some(0),
                 drop: Some(0),
                 early_drop: Some(0),
             }),

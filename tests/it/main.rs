@@ -11,6 +11,7 @@
 
 mod support;
 
+mod advice;
 mod all_netns;
 mod apply_converges;
 mod apply_fixture;

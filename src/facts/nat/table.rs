@@ -21,6 +21,11 @@ pub struct ConntrackStats {
     pub drop: Option<u64>,
     /// Entries evicted early to make room.
     pub early_drop: Option<u64>,
+    /// Clashes resolved without a drop (mostly parallel UDP, DNS): counted
+    /// apart from insert_failed since Linux 5.10 ("netfilter: conntrack:
+    /// add clash resolution stat counter"); null on older kernels, which
+    /// counted them in insert_failed.
+    pub clash_resolve: Option<u64>,
 }
 
 /// Parses /proc/net/stat/nf_conntrack.
@@ -36,8 +41,9 @@ pub fn parse_stats(text: &str) -> Result<ConntrackStats, String> {
         column("insert_failed"),
         column("drop"),
         column("early_drop"),
+        column("clashres"),
     ];
-    let mut sums: [Option<u64>; 3] = wanted.map(|c| c.map(|_| 0));
+    let mut sums: [Option<u64>; 4] = wanted.map(|c| c.map(|_| 0));
     for (index, line) in lines.enumerate() {
         let values: Vec<&str> = line.split_whitespace().collect();
         if values.len() != header.len() {
@@ -57,11 +63,12 @@ pub fn parse_stats(text: &str) -> Result<ConntrackStats, String> {
             }
         }
     }
-    let [insert_failed, drop, early_drop] = sums;
+    let [insert_failed, drop, early_drop, clash_resolve] = sums;
     Ok(ConntrackStats {
         insert_failed,
         drop,
         early_drop,
+        clash_resolve,
     })
 }
 
@@ -90,9 +97,11 @@ entries  searched found new invalid ignore delete delete_list insert insert_fail
                 insert_failed: Some(13),
                 drop: Some(1),
                 early_drop: Some(4),
+                clash_resolve: Some(2),
             }
         );
         assert_eq!(parse_stats(OLD).unwrap().drop, Some(2));
+        assert_eq!(parse_stats(OLD).unwrap().clash_resolve, None);
     }
 
     #[test]
@@ -104,6 +113,7 @@ entries  searched found new invalid ignore delete delete_list insert insert_fail
                 insert_failed: None,
                 drop: Some(2),
                 early_drop: None,
+                clash_resolve: None,
             }
         );
         assert!(parse_stats("").is_err());
