@@ -75,7 +75,7 @@ pub const SMALL_LIST: u64 = 16;
 pub const STRING_BYTES_PER_STEP: u64 = 256;
 
 /// CEL functions whose work grows with the length of the strings they take.
-const STRING_FUNCTIONS: &[&str] = &[
+pub const STRING_FUNCTIONS: &[&str] = &[
     "split",
     "join",
     "contains",
