@@ -514,10 +514,10 @@ fn string_work_in_a_loop_body_counts_the_string_length() {
 
 #[test]
 fn rules_each_within_their_limit_are_bounded_together_by_the_run() {
-    // Ten rules, each a split of a 15,000-character release walked with one
-    // scan per item: about 1.8 million steps each, within the per-rule limit,
-    // 18 million together. The run refuses the costliest until the rest fit.
-    let release = format!("6.1.0-{}", "x".repeat(15_000));
+    // Ten rules, each a split of a 30,000-character release walked with one
+    // scan per item: about 1.9 million steps each, within the per-rule limit,
+    // 19 million together. The run refuses the costliest until the rest fit.
+    let release = format!("6.1.0-{}", "x".repeat(30_000));
     let rules: String = (0..10)
         .map(|i| {
             rule_with(

@@ -454,11 +454,14 @@ fn conntrack_stats(facts: &mut NatFacts, root: &Path) -> Result<(), FactError> {
     Ok(())
 }
 
+/// A NAT rule's port range, `None` for a rule without one.
+type PortRange = Option<(u16, u16)>;
+
 /// Reads the source-NAT rules; returns the port range of each (`None` for a
 /// rule without one), or `None` when no rule set could be read, and whether
 /// a rule set that exists could not be read (a tool that failed, was
 /// stopped or printed garbage: the rules it holds are unknown, not absent).
-fn nat_rules(facts: &mut NatFacts) -> (Option<Vec<Option<(u16, u16)>>>, bool) {
+fn nat_rules(facts: &mut NatFacts) -> (Option<Vec<PortRange>>, bool) {
     let mut unreadable = false;
     let mut port_ranges = Vec::new();
     // Each tool takes a few milliseconds, mostly process start-up: run them
