@@ -381,9 +381,15 @@ fn refusal(persisted: &PersistedConfig, plan: &PersistPlan) -> PlanError {
                 }
                 _ => "`sysctl --system` applies it after".to_string(),
             };
+            // File names are the host's, printed on stderr: a newline in
+            // one must not start a line of its own (RELIABILITY.md).
             format!(
                 "{}:{} sets {} = {} and {why} {}",
-                s.file, s.line, s.key, s.value, plan.file
+                s.file.escape_debug(),
+                s.line,
+                s.key,
+                s.value.escape_debug(),
+                plan.file.escape_debug()
             )
         })
         .collect::<Vec<_>>()
@@ -395,7 +401,9 @@ fn refusal(persisted: &PersistedConfig, plan: &PersistPlan) -> PlanError {
             let to = value_planned(plan, &s.key).unwrap_or_default();
             format!(
                 "line {} of {} to `{} = {to}` (or delete it)",
-                s.line, s.suggest, s.key
+                s.line,
+                s.suggest.escape_debug(),
+                s.key
             )
         })
         .collect::<Vec<_>>()

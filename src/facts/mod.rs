@@ -28,8 +28,8 @@ pub mod process;
 pub mod rates;
 mod read;
 pub mod sockets;
-pub mod trace;
 pub mod tools;
+pub mod trace;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -308,7 +308,11 @@ fn finding_details(
         style.severity(finding.severity, &format!("[{}]", finding.severity)),
         style.bold(&finding.rule)
     )?;
-writeln!(out, "  {}", wrap(&escape::text(&finding.message), 2, 2, LINE_WIDTH))?;
+    writeln!(
+        out,
+        "  {}",
+        wrap(&escape::text(&finding.message), 2, 2, LINE_WIDTH)
+    )?;
     if let (Some(own), Some((value, rule))) = (&finding.recommended, finding.outranked_by(resolved))
     {
         writeln!(

@@ -70,7 +70,12 @@ pub fn human_manual(manual: &[ManualFix]) -> String {
         out.push_str(&format!(
             "  [{}] {}\n    {}\n",
             m.rule,
-            super::human::wrap(&escape::text(&m.summary), 4 + m.rule.len(), 4, super::human::LINE_WIDTH),
+            super::human::wrap(
+                &escape::text(&m.summary),
+                4 + m.rule.len(),
+                4,
+                super::human::LINE_WIDTH
+            ),
             super::human::wrap(&escape::text(&m.fix), 4, 4, super::human::LINE_WIDTH)
         ));
     }

@@ -166,7 +166,15 @@ fn a_loopback_renamed_to_bytes_that_are_not_utf8_is_shown_escaped_not_an_error()
     assert!(matches!(all.status.code(), Some(0 | 2)), "{}", stderr(&all));
     let doc = parse(&all, "check --all-netns");
     assert_ne!(doc["status"], "error", "{doc:#}");
-    assert_eq!(doc["skipped"], serde_json::json!([]), "{doc:#}");
+    // Namespaces of other tests running beside this one may vanish
+    // between listing and entering: those are skipped as gone, and only
+    // those.
+    for skipped in doc["skipped"].as_array().unwrap() {
+        assert_eq!(
+            skipped["reason"], "gone before it could be entered",
+            "{doc:#}"
+        );
+    }
     let human = sandbox.twtune(&["check", "--all-netns"]);
     assert!(
         matches!(human.status.code(), Some(0 | 2)),
@@ -223,12 +231,14 @@ fn a_file_name_with_a_newline_forges_no_warning_line() {
         &format!("etc/sysctl.d/99-x\n{forged}.conf"),
         "net.ipv4.tcp_tw_reuse = 0\n",
     );
+    // The later file wins at boot, so apply refuses to persist (issue 18
+    // §5) and names it in its error: escaped there too.
     let run = scenario.twtune(&["apply", "--dry-run", "--set", "net.ipv4.tcp_tw_reuse=1"]);
-    assert_eq!(run.code(), 2, "{}", run.stderr());
+    assert_eq!(run.code(), 1, "{}", run.stderr());
     let err = run.stderr();
     assert!(
-        err.contains("wins at the next boot"),
-        "the warning is there: {err}"
+        err.contains("the next boot applies it after"),
+        "the refusal is there: {err}"
     );
     assert!(err.contains(r"99-x\ntwtune: warning: forged.conf"), "{err}");
     for run in [

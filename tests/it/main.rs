@@ -20,6 +20,7 @@ mod bad_input;
 mod check_scenarios;
 mod completions;
 mod config_management;
+mod docs;
 mod fuzz_replay;
 mod hostile_names_ns;
 mod house;

@@ -53,6 +53,7 @@ expected_deb() {
     ./usr/share/doc/twtune/changelog.Debian.gz \
     ./usr/share/lintian/overrides/twtune
   (cd integrations && find . -type f | sed 's|^\./|./usr/share/doc/twtune/examples/|')
+  (cd docs && find . -maxdepth 1 -type f -name '*.md' | sed 's|^\./|./usr/share/doc/twtune/docs/|')
 }
 step "dpkg-deb -c"
 dpkg-deb -c "$deb" | awk '$1 !~ /^d/ {print $6}' | sort > target/debian/files.actual
