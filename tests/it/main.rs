@@ -35,3 +35,4 @@ mod snat_ns;
 mod sockets_ns;
 mod sockets_rules;
 mod systemd_units;
+mod trace_ns;
