@@ -16,8 +16,11 @@ use crate::sysctl::SysctlKey;
 /// ports left out). 3: `facts.namespace` names the namespace (`names[]`,
 /// `holder_pid`, `target`), each destination its `processes[]`, and
 /// `facts.nat` the SNAT pressure (`snat_destinations[]`, `snat_port_range`,
-/// `conntrack_source`); `exhaustion_ratio` may be null.
-pub const SCHEMA_VERSION: u32 = 3;
+/// `conntrack_source`); `exhaustion_ratio` may be null. 4: each destination
+/// its `creators[]`, `attribution` and `connect_failures[]`, and
+/// `facts.sockets` `connect_failures[]` and `tracing` (issue 17, traced
+/// `--sample`).
+pub const SCHEMA_VERSION: u32 = 4;
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct CheckReport<'a> {

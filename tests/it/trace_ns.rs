@@ -250,6 +250,7 @@ fn the_churner_beside_a_pool_is_the_traced_creator() {
         done.store(true, Ordering::Relaxed);
         (report, ids.0, ids.1)
     });
+    crate::json_schema::assert_valid("check", &report, "a traced check");
     let facts = &report["facts"];
     let sockets = &facts["sockets"];
     assert_eq!(
@@ -376,6 +377,7 @@ fn connect_failures_toward_a_peer_without_timestamps_are_counted_and_raise_the_f
         .join()
         .unwrap();
     done.store(true, Ordering::Relaxed);
+    crate::json_schema::assert_valid("check", &report, "a check with connect failures");
     let sockets = &report["facts"]["sockets"];
     let failures = sockets["connect_failures"].as_array().unwrap();
     let f = failures
