@@ -115,18 +115,9 @@ fn spawn_named(name: &str, to: SocketAddr, work: Work) -> Child {
 }
 
 /// ESTABLISHED client sockets toward `port` in the calling thread's
-/// namespace (/proc/thread-self/net/tcp).
+/// namespace.
 fn established_to(port: u16) -> usize {
-    let table = std::fs::read_to_string("/proc/thread-self/net/tcp").unwrap();
-    let remote_port = format!(":{port:04X}");
-    table
-        .lines()
-        .skip(1)
-        .filter(|l| {
-            let fields: Vec<&str> = l.split_whitespace().collect();
-            fields.len() > 3 && fields[2].ends_with(&remote_port) && fields[3] == "01"
-        })
-        .count()
+    client_sockets(port, "01")
 }
 
 unsafe fn child(name: *const libc::c_char, sa: &libc::sockaddr_in, stop: RawFd, work: Work) -> ! {
@@ -297,12 +288,12 @@ fn a_churner_that_exits_inside_the_window_is_still_named() {
         let ready = tempfile::tempdir().unwrap();
         let flag = ready.path().join("tracing");
         let twtune = sampled_check("3s")
-            .env("TWTUNE_TEST_TRACE_READY", &flag)
+            .env("TWTUNE_TEST_SAMPLE_STARTED", &flag)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        wait_until("twtune to start tracing", || flag.exists());
+        wait_until("twtune to start its sample", || flag.exists());
         let mut churner = spawn_named(
             "shortlived",
             addr(SERVER),
@@ -478,4 +469,82 @@ fn a_traced_run_leaves_the_host_mount_table_as_it_was() {
         report["facts"]["sockets"]["tracing"]
     );
     assert_eq!(tracefs(), before);
+}
+
+/// Client sockets toward `port` in `state` (hex, as /proc/net/tcp has it) in
+/// the calling thread's namespace.
+fn client_sockets(port: u16, state: &str) -> usize {
+    let table = std::fs::read_to_string("/proc/thread-self/net/tcp").unwrap();
+    let remote_port = format!(":{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            let fields: Vec<&str> = l.split_whitespace().collect();
+            fields.len() > 3 && fields[2].ends_with(&remote_port) && fields[3] == state
+        })
+        .count()
+}
+
+/// Untraced (tracing off through the test hook, as when perf is refused),
+/// TIME_WAIT whose 4-tuple was ESTABLISHED with a known owner at the start
+/// of the sample is that owner's.
+#[test]
+fn untraced_time_wait_is_inferred_from_the_owner_of_its_established_connection() {
+    const SERVER: &str = "127.0.0.12:8093";
+    const HELD: usize = 40;
+    let (report, pid) = in_private_netns(|| {
+        write_ns_sysctl("net.ipv4.ip_local_port_range", "40000 49999");
+        write_ns_sysctl("net.ipv4.tcp_tw_reuse", "0");
+        let done = serve(TcpListener::bind(addr(SERVER)).unwrap());
+        let closer = spawn_named("closer", addr(SERVER), Work::Hold(HELD));
+        let pid = closer.pid as u32;
+        let ready = tempfile::tempdir().unwrap();
+        let flag = ready.path().join("sampling");
+        let mut twtune = sampled_check("3s")
+            .env("TWTUNE_TEST_NO_TRACE", "1")
+            .env("TWTUNE_TEST_SAMPLE_STARTED", &flag)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_until("twtune to start its sample", || flag.exists());
+        // Exiting closes its connections, client first.
+        assert_eq!(closer.stop(), 0);
+        wait_until("the closer's TIME_WAIT", || {
+            client_sockets(8093, "06") == HELD
+        });
+        assert!(
+            twtune.try_wait().unwrap().is_none(),
+            "the sample ended before the TIME_WAIT was there"
+        );
+        let out = twtune.wait_with_output().unwrap();
+        done.store(true, Ordering::Relaxed);
+        let report: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        (report, pid)
+    });
+    let sockets = &report["facts"]["sockets"];
+    assert_eq!(
+        sockets["tracing"]["status"], "unavailable",
+        "{}",
+        sockets["tracing"]
+    );
+    let d = destination(&report["facts"], SERVER).unwrap_or_else(|| panic!("{sockets}"));
+    assert_eq!(d["attribution"], "inferred", "{d}");
+    assert!(
+        d["attribution_method"]
+            .as_str()
+            .unwrap()
+            .contains("ESTABLISHED with a known owner in the first listing"),
+        "{d}"
+    );
+    let top = &d["creators"][0];
+    assert_eq!(top["pid"], pid, "{d}");
+    assert_eq!(top["command"], "closer", "{d}");
+    assert_eq!(top["active_closes"], HELD, "{d}");
+    assert_eq!(top["connects"], Value::Null, "{d}");
+    // Nobody holds a live connection to it any more: the old inference
+    // would have named no one.
+    assert_eq!(d["processes"], serde_json::json!([]), "{d}");
 }

@@ -199,3 +199,90 @@ pub fn apply_trace(facts: &mut SocketFacts, trace: &Trace) {
     facts.connect_failures = failures;
     apply_headroom(facts);
 }
+
+pub const INFERRED_FROM_TRANSITIONS: &str = "4-tuples ESTABLISHED with a known owner in the first listing of the sample and TIME_WAIT in the second (active_closes: at least that many; connects unknown)";
+
+/// The owners of ESTABLISHED sockets at the start of an untraced sample:
+/// 4-tuple hash → (pid, command). Live hosts only (sock_diag and
+/// /proc/PID/fd); empty when nothing could be read.
+pub fn established_owners(options: &crate::facts::GatherOptions) -> HashMap<u64, (u32, String)> {
+    use super::{ESTABLISHED, diag, owners, tuple_hash};
+    let mut by_inode: HashMap<u64, u64> = HashMap::new();
+    if !options.is_live() {
+        return HashMap::new();
+    }
+    for family in [diag::AF_INET, diag::AF_INET6] {
+        let _ = diag::dump(family, diag::state_bit(ESTABLISHED), |r| {
+            if r.inode != 0 {
+                by_inode.insert(r.inode, tuple_hash(&r));
+            }
+        });
+    }
+    let inodes: HashMap<u64, u64> = by_inode.keys().map(|&i| (i, i)).collect();
+    let (holders, _) = owners::walk(&options.root, &inodes);
+    let mut owned = HashMap::new();
+    for h in holders {
+        for (inode, _) in &h.held {
+            if let Some(&tuple) = by_inode.get(inode) {
+                owned.insert(tuple, (h.pid, h.command.clone()));
+            }
+        }
+    }
+    owned
+}
+
+/// Without tracing: a 4-tuple ESTABLISHED with a known owner in the first
+/// listing and TIME_WAIT in the second was closed first by that owner. A
+/// third, TIME_WAIT-only sock_diag pass lists them (live hosts only).
+pub fn apply_transitions(
+    facts: &mut SocketFacts,
+    options: &crate::facts::GatherOptions,
+    first: &HashMap<u64, (u32, String)>,
+) {
+    use super::{TIME_WAIT, diag, tuple_hash};
+    if first.is_empty() || !options.is_live() {
+        return;
+    }
+    let mut closed: HashMap<DestTuple, HashMap<(u32, &str), u64>> = HashMap::new();
+    for family in [diag::AF_INET, diag::AF_INET6] {
+        let _ = diag::dump(family, diag::state_bit(TIME_WAIT), |r| {
+            if let Some((pid, command)) = first.get(&tuple_hash(&r)) {
+                let key = DestTuple {
+                    local: r.local.to_canonical(),
+                    remote: r.remote.to_canonical(),
+                    remote_port: r.remote_port,
+                };
+                *closed
+                    .entry(key)
+                    .or_default()
+                    .entry((*pid, command.as_str()))
+                    .or_default() += 1;
+            }
+        });
+    }
+    for d in &mut facts.destinations {
+        let Some(found) = key_of(&d.local, &d.remote).and_then(|k| closed.remove(&k)) else {
+            continue;
+        };
+        let mut creators: Vec<Creator> = found
+            .into_iter()
+            .map(|((pid, command), n)| Creator {
+                pid,
+                command: command.to_string(),
+                cgroup: None,
+                container: None,
+                connects: None,
+                active_closes: Some(n),
+                exited: false,
+            })
+            .collect();
+        creators.sort_by(|a, b| {
+            b.active_closes
+                .cmp(&a.active_closes)
+                .then(a.pid.cmp(&b.pid))
+        });
+        creators.truncate(TOP_CREATORS);
+        d.creators = creators;
+        d.attribution_method = INFERRED_FROM_TRANSITIONS.to_string();
+    }
+}
