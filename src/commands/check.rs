@@ -80,7 +80,12 @@ pub fn facts(cli: &Cli, args: &FactsArgs) -> anyhow::Result<Exit> {
         Some(target) => Some(super::netns::enter_target(cli, target)?.identity),
         None => None,
     };
-    let facts = gather(cli, namespace)?;
+    let facts = gather_with(
+        cli,
+        GatherOptions::new(&cli.root)
+            .with_sample(args.sample)
+            .with_namespace(namespace),
+    )?;
     match cli.format {
         Format::Json => super::output::emit_json(&render::json::facts_report(&facts))?,
         _ => super::output::emit(&human::facts(&facts, Style::for_stdout()))?,

@@ -468,6 +468,15 @@ fn a_traced_run_leaves_the_host_mount_table_as_it_was() {
         "{}",
         report["facts"]["sockets"]["tracing"]
     );
+    // `facts --sample` traces the same way.
+    let facts = in_private_netns(|| {
+        run_json(Command::new(TWTUNE).args(["facts", "--format", "json", "--sample", "200ms"]))
+    });
+    assert_eq!(
+        facts["facts"]["sockets"]["tracing"]["status"], "traced",
+        "{}",
+        facts["facts"]["sockets"]["tracing"]
+    );
     assert_eq!(tracefs(), before);
 }
 
