@@ -94,10 +94,11 @@ fn command(p: &TracedProcess) -> String {
 }
 
 fn creator(p: &TracedProcess, connects: u64, active_closes: u64) -> Creator {
+    // container_of() reads /proc/PID/cgroup lines; the path is one's third field.
     let container = p
         .cgroup
         .as_deref()
-        .and_then(cgroup::container_of)
+        .and_then(|path| cgroup::container_of(&format!("0::{path}")))
         .map(|c| c.label());
     Creator {
         pid: p.pid,
@@ -284,5 +285,137 @@ pub fn apply_transitions(
         creators.truncate(TOP_CREATORS);
         d.creators = creators;
         d.attribution_method = INFERRED_FROM_TRANSITIONS.to_string();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::trace::{Counts, FailureKey, Syscall, TracingFacts};
+
+    fn facts_with(remote: &str) -> SocketFacts {
+        let mut f = SocketFacts::default();
+        f.destinations.push(super::super::Destination {
+            remote: remote.into(),
+            local: "10.0.0.1".into(),
+            time_wait: 0,
+            time_wait_reusable: 0,
+            time_wait_aged: 0,
+            established: 0,
+            other: 0,
+            taken: 0,
+            reuse_effective: false,
+            usable_ports: 100,
+            exhaustion_ratio: 0.0,
+            max_new_per_second: 0.0,
+            closes_per_second: 0.0,
+            headroom_per_second: 0.0,
+            new_per_second: None,
+            seconds_to_exhaustion: None,
+            processes: vec![],
+            processes_unattributed: 0,
+            creators: vec![],
+            attribution: Attribution::Inferred,
+            attribution_method: String::new(),
+            connect_failures: vec![],
+        });
+        f
+    }
+
+    #[test]
+    fn traced_counts_of_other_namespaces_are_left_out() {
+        let dest = DestTuple {
+            local: "10.0.0.1".parse().unwrap(),
+            remote: "10.0.0.2".parse().unwrap(),
+            remote_port: 80,
+        };
+        let proc = |pid, netns, comm: Option<&str>, exited| {
+            TracedProcess {
+            pid,
+            command: comm.map(String::from),
+            cgroup: Some("/system.slice/docker-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.scope".into()),
+            netns,
+            exited,
+        }
+        };
+        let mut trace = Trace {
+            facts: TracingFacts {
+                status: "traced".into(),
+                duration_seconds: 2.0,
+                ..TracingFacts::not_sampled()
+            },
+            own_netns: Some(1),
+            ..Default::default()
+        };
+        trace.processes = vec![
+            proc(10, Some(1), Some("here"), false),
+            // Same 4-tuple, another namespace (another container's 10.0.0.1).
+            proc(20, Some(2), Some("elsewhere"), false),
+            // Exited before it was seen: its namespace is unknown, kept.
+            proc(30, None, None, true),
+        ];
+        let c = |connects, active_closes| Counts {
+            connects,
+            active_closes,
+        };
+        trace.per_destination.insert((0, dest), c(10, 4));
+        trace.per_destination.insert((1, dest), c(500, 500));
+        trace.per_destination.insert((2, dest), c(6, 6));
+        trace.failures.insert(
+            FailureKey {
+                process: 1,
+                syscall: Syscall::Connect,
+                errno: 99,
+                destination: Some(dest),
+            },
+            7,
+        );
+        trace.failures.insert(
+            FailureKey {
+                process: 0,
+                syscall: Syscall::Connect,
+                errno: 99,
+                destination: Some(dest),
+            },
+            3,
+        );
+        let mut facts = facts_with("10.0.0.2:80");
+        apply_trace(&mut facts, &trace);
+        let d = &facts.destinations[0];
+        assert_eq!(d.attribution, Attribution::Traced);
+        let named: Vec<(u32, &str, Option<u64>, bool)> = d
+            .creators
+            .iter()
+            .map(|c| (c.pid, c.command.as_str(), c.active_closes, c.exited))
+            .collect();
+        assert_eq!(
+            named,
+            vec![(30, "?", Some(6), true), (10, "here", Some(4), false)]
+        );
+        assert_eq!(
+            d.creators[1].container.as_deref(),
+            Some("docker 0123456789ab")
+        );
+        // (10 + 6) connects in 2 s.
+        assert_eq!(d.new_per_second, Some(8.0));
+        assert_eq!(d.connect_failures.len(), 1);
+        assert_eq!(d.connect_failures[0].count, 3);
+        assert_eq!(facts.connect_failures.len(), 1);
+        assert_eq!(
+            facts.connect_failures[0].destination.as_deref(),
+            Some("10.0.0.2:80")
+        );
+        assert_eq!(facts.tracing.status, "traced");
+
+        // Untraced: nothing changes but the tracing facts.
+        let mut untraced = facts_with("10.0.0.2:80");
+        let off = Trace {
+            facts: TracingFacts::unavailable("no".into()),
+            ..trace
+        };
+        apply_trace(&mut untraced, &off);
+        assert_eq!(untraced.destinations[0].attribution, Attribution::Inferred);
+        assert!(untraced.connect_failures.is_empty());
+        assert_eq!(untraced.tracing.status, "unavailable");
     }
 }

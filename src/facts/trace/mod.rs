@@ -75,10 +75,24 @@ const TCP_CLOSE: i64 = 7;
 const IPPROTO_TCP: u64 = 6;
 const AF_INET: u64 = 2;
 const AF_INET6: u64 = 10;
-/// Data pages per CPU ring (512 KiB with 4 KiB pages): at 30,000
+/// Data pages per CPU ring at most (512 KiB with 4 KiB pages): at 30,000
 /// connections/s (two records of about 100 bytes each) a 50 ms poll needs
 /// 300 KiB, spread over the CPUs; what does not fit is counted as lost.
 const RING_PAGES: usize = 128;
+/// All rings together stay under this many pages (16 MiB), so a host with
+/// hundreds of CPUs does not lock hundreds of MiB for a sample.
+const RING_PAGES_TOTAL: usize = 4096;
+
+/// Pages per ring for `cpus` CPUs: a power of two (the kernel's rule), at
+/// most [`RING_PAGES`], at least 8.
+pub fn ring_pages(cpus: usize) -> usize {
+    let share = RING_PAGES_TOTAL / cpus.max(1);
+    let mut pages = RING_PAGES;
+    while pages > 8 && pages > share {
+        pages /= 2;
+    }
+    pages
+}
 /// How often the rings are read.
 pub const POLL: Duration = Duration::from_millis(50);
 
@@ -636,7 +650,7 @@ impl Tracer {
                 match &ring {
                     None => {
                         ring = Some(
-                            perf::Ring::map(fd, RING_PAGES)
+                            perf::Ring::map(fd, ring_pages(cpus.len()))
                                 .map_err(|e| format!("mmap of the perf ring, cpu {cpu}: {e}"))?,
                         );
                     }
@@ -855,6 +869,16 @@ mod tests {
         assert!(gone.exited);
         assert_eq!(gone.netns, None);
         assert_eq!(t.per_destination[&(1, dest(443))].active_closes, 1);
+    }
+
+    #[test]
+    fn rings_shrink_on_hosts_with_many_cpus() {
+        assert_eq!(ring_pages(2), 128);
+        assert_eq!(ring_pages(32), 128);
+        assert_eq!(ring_pages(64), 64);
+        assert_eq!(ring_pages(256), 16);
+        assert_eq!(ring_pages(4096), 8);
+        assert_eq!(ring_pages(0), 128);
     }
 
     #[test]
