@@ -84,7 +84,7 @@ const RING_PAGES: usize = 128;
 const RING_PAGES_TOTAL: usize = 4096;
 
 /// Pages per ring for `cpus` CPUs: a power of two (the kernel's rule), at
-/// most [`RING_PAGES`], at least 8.
+/// most `RING_PAGES` (128), at least 8.
 pub fn ring_pages(cpus: usize) -> usize {
     let share = RING_PAGES_TOTAL / cpus.max(1);
     let mut pages = RING_PAGES;
