@@ -126,22 +126,20 @@ fn format_dest(d: &DestTuple) -> String {
 }
 
 /// Puts a traced sample's counts into the socket facts: each kept
-/// destination's creators and connect rate, and the failures. A process
-/// seen in another network namespace is left out (see facts::trace).
+/// destination's creators and connect rate, and the failures. Events of
+/// threads in other network namespaces were left out as they were read
+/// (see facts::trace).
 pub fn apply_trace(facts: &mut SocketFacts, trace: &Trace) {
     facts.tracing = trace.facts.clone();
     if !trace.facts.is_traced() {
         return;
     }
-    let ours = |index: usize| trace.in_this_namespace(&trace.processes[index]) != Some(false);
     let mut by_dest: HashMap<DestTuple, Vec<(usize, u64, u64)>> = HashMap::new();
     for (&(process, dest), counts) in &trace.per_destination {
-        if ours(process) {
-            by_dest
-                .entry(dest)
-                .or_default()
-                .push((process, counts.connects, counts.active_closes));
-        }
+        by_dest
+            .entry(dest)
+            .or_default()
+            .push((process, counts.connects, counts.active_closes));
     }
     let secs = trace.facts.duration_seconds.max(f64::MIN_POSITIVE);
     for d in &mut facts.destinations {
@@ -166,7 +164,7 @@ pub fn apply_trace(facts: &mut SocketFacts, trace: &Trace) {
         let mut failures: Vec<DestinationFailure> = trace
             .failures
             .iter()
-            .filter(|(k, _)| k.destination == Some(key) && ours(k.process))
+            .filter(|(k, _)| k.destination == Some(key))
             .map(|(k, &count)| DestinationFailure {
                 pid: trace.processes[k.process].pid,
                 command: command(&trace.processes[k.process]),
@@ -180,7 +178,6 @@ pub fn apply_trace(facts: &mut SocketFacts, trace: &Trace) {
     let mut failures: Vec<ConnectFailure> = trace
         .failures
         .iter()
-        .filter(|(k, _)| ours(k.process))
         .map(|(k, &count)| ConnectFailure {
             pid: trace.processes[k.process].pid,
             command: command(&trace.processes[k.process]),
@@ -323,7 +320,7 @@ mod tests {
     }
 
     #[test]
-    fn traced_counts_of_other_namespaces_are_left_out() {
+    fn traced_creators_are_ranked_and_exited_ones_kept() {
         let dest = DestTuple {
             local: "10.0.0.1".parse().unwrap(),
             remote: "10.0.0.2".parse().unwrap(),
@@ -349,9 +346,9 @@ mod tests {
         };
         trace.processes = vec![
             proc(10, Some(1), Some("here"), false),
-            // Same 4-tuple, another namespace (another container's 10.0.0.1).
-            proc(20, Some(2), Some("elsewhere"), false),
-            // Exited before it was seen: its namespace is unknown, kept.
+            // Toward another destination.
+            proc(20, Some(1), Some("elsewhere"), false),
+            // Exited before it was seen: no command but the exit's.
             proc(30, None, None, true),
         ];
         let c = |connects, active_closes| Counts {
@@ -359,14 +356,18 @@ mod tests {
             active_closes,
         };
         trace.per_destination.insert((0, dest), c(10, 4));
-        trace.per_destination.insert((1, dest), c(500, 500));
+        let other = DestTuple {
+            remote_port: 443,
+            ..dest
+        };
+        trace.per_destination.insert((1, other), c(500, 500));
         trace.per_destination.insert((2, dest), c(6, 6));
         trace.failures.insert(
             FailureKey {
                 process: 1,
-                syscall: Syscall::Connect,
-                errno: 99,
-                destination: Some(dest),
+                syscall: Syscall::Bind,
+                errno: 98,
+                destination: None,
             },
             7,
         );
@@ -400,9 +401,12 @@ mod tests {
         assert_eq!(d.new_per_second, Some(8.0));
         assert_eq!(d.connect_failures.len(), 1);
         assert_eq!(d.connect_failures[0].count, 3);
-        assert_eq!(facts.connect_failures.len(), 1);
+        assert_eq!(facts.connect_failures.len(), 2);
+        assert_eq!(facts.connect_failures[0].syscall, "bind");
+        assert_eq!(facts.connect_failures[0].errno, "EADDRINUSE");
+        assert_eq!(facts.connect_failures[0].destination, None);
         assert_eq!(
-            facts.connect_failures[0].destination.as_deref(),
+            facts.connect_failures[1].destination.as_deref(),
             Some("10.0.0.2:80")
         );
         assert_eq!(facts.tracing.status, "traced");
