@@ -142,6 +142,10 @@ pub struct FactsArgs {
     /// Gather in another network namespace: a name from `ip netns list`, a namespace file (/run/netns/NAME, /proc/PID/ns/net) or a PID.
     #[arg(long, value_name = "TARGET", conflicts_with = "schema")]
     pub netns: Option<String>,
+
+    /// Sample the counters and sockets twice, this far apart (e.g. 5s), and report rates; as root, trace who connects, who closes first and whose connect() fails meanwhile.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with = "schema")]
+    pub sample: Option<Duration>,
 }
 
 #[derive(Debug, Args)]

@@ -85,7 +85,7 @@ pub fn apply(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<Exit> {
             twtune::suggest::did_you_mean(&near)
         );
     }
-    let facts = super::pipeline::gather(cli, entered.map(|e| e.identity))?;
+    let facts = super::pipeline::gather(cli, entered.map(|e| e.identity), None)?;
     let findings = rules::evaluate(&rule_set, &facts).findings;
     let mut manual = manual::manual_fixes(&findings, &args.skip);
     let host_files = namespace

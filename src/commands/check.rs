@@ -41,7 +41,7 @@ pub fn facts(cli: &Cli, args: &FactsArgs) -> anyhow::Result<Exit> {
         Some(target) => Some(super::pipeline::enter_target(cli, target)?.identity),
         None => None,
     };
-    let facts = super::pipeline::gather(cli, namespace)?;
+    let facts = super::pipeline::gather(cli, namespace, args.sample)?;
     match cli.format {
         Format::Json => super::output::emit_json(&render::json::facts_report(&facts))?,
         _ => super::output::emit(&human::facts(&facts, Style::for_stdout()))?,

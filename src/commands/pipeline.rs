@@ -13,9 +13,19 @@ use twtune::facts::{self, Facts, GatherOptions};
 use twtune::render;
 use twtune::rules::{self, Evaluation, RuleSet};
 
-/// Gathers in twtune's own namespace, or in the one `--netns` entered.
-pub fn gather(cli: &Cli, namespace: Option<Identity>) -> anyhow::Result<Facts> {
-    gather_with(cli, GatherOptions::new(&cli.root).with_namespace(namespace))
+/// Gathers in twtune's own namespace, or in the one `--netns` entered;
+/// with a sample (and its trace) when one is asked for.
+pub fn gather(
+    cli: &Cli,
+    namespace: Option<Identity>,
+    sample: Option<std::time::Duration>,
+) -> anyhow::Result<Facts> {
+    gather_with(
+        cli,
+        GatherOptions::new(&cli.root)
+            .with_sample(sample)
+            .with_namespace(namespace),
+    )
 }
 
 fn gather_with(cli: &Cli, options: GatherOptions) -> anyhow::Result<Facts> {
@@ -36,12 +46,7 @@ pub fn judge(cli: &Cli, args: &CheckArgs) -> anyhow::Result<(RuleSet, Facts, Eva
         Some(target) => Some(enter_target(cli, target)?.identity),
         None => None,
     };
-    let facts = gather_with(
-        cli,
-        GatherOptions::new(&cli.root)
-            .with_sample(args.sample)
-            .with_namespace(namespace),
-    )?;
+    let facts = gather(cli, namespace, args.sample)?;
     let evaluation = rules::evaluate(&rule_set, &facts);
     for failure in &evaluation.errors {
         eprintln!(

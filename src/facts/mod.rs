@@ -177,13 +177,22 @@ pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
                 false => Err("a --root tree has no running kernel to trace".to_string()),
             };
             #[cfg(feature = "test-hooks")]
-            if tracer.is_ok()
-                && let Some(path) = std::env::var_os("TWTUNE_TEST_TRACE_READY")
-            {
-                let _ = std::fs::write(path, "tracing\n");
+            if std::env::var_os("TWTUNE_TEST_NO_TRACE").is_some() {
+                tracer = Err("disabled by TWTUNE_TEST_NO_TRACE (test hook)".to_string());
             }
             let before = gather_counters(root)?;
             let listing = sockets::first_sample(options)?;
+            // Untraced, who held which connection at the start is what the
+            // second listing's TIME_WAIT can be traced back to.
+            let owners = match &tracer {
+                Ok(_) => Default::default(),
+                Err(_) => sockets::creators::established_owners(options),
+            };
+            // Tests start their load once the sample has begun.
+            #[cfg(feature = "test-hooks")]
+            if let Some(path) = std::env::var_os("TWTUNE_TEST_SAMPLE_STARTED") {
+                let _ = std::fs::write(path, "sampling\n");
+            }
             let start = std::time::Instant::now();
             rates::wait_with(interval, trace::POLL, || {
                 if let Ok(t) = &mut tracer {
@@ -200,7 +209,7 @@ pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
             (
                 Some((before, start.elapsed())),
                 listing.map(|l| (l, start.elapsed())),
-                Some(trace),
+                Some((trace, owners)),
             )
         }
         None => (None, None, None),
@@ -209,8 +218,11 @@ pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
     let rates = before.map(|(before, elapsed)| rates::compute(&before, &counters, elapsed));
     let namespace = namespace::gather(root, kernel.version, options.namespace.as_ref())?;
     let mut sockets = sockets::gather(options, kernel.version, &sysctl, first_listing)?;
-    if let (Some(sockets), Some(trace)) = (&mut sockets, &trace) {
+    if let (Some(sockets), Some((trace, owners))) = (&mut sockets, &trace) {
         sockets::creators::apply_trace(sockets, trace);
+        if !trace.facts.is_traced() {
+            sockets::creators::apply_transitions(sockets, options, owners);
+        }
     }
     let nat = nat::gather(
         options,

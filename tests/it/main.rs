@@ -42,3 +42,4 @@ mod sockets_ns;
 mod sockets_rules;
 mod systemd_units;
 mod tools_ns;
+mod trace_ns;

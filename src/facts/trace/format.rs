@@ -90,7 +90,7 @@ pub fn parse(text: &str) -> Result<Format, FormatError> {
     Ok(format)
 }
 
-/// `field:__u8 saddr[4];	offset:32;	size:4;	signed:0;` → ("saddr", …).
+/// `field:__u8 saddr[4];<TAB>offset:32;<TAB>size:4;<TAB>signed:0;` → ("saddr", …).
 fn parse_field(line: &str) -> Result<(String, Field), String> {
     let mut decl = None;
     let (mut offset, mut size, mut signed) = (None, None, None);

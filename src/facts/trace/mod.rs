@@ -34,15 +34,17 @@
 //!
 //! # Which namespace
 //!
-//! The tracepoints see every network namespace. An event counts for the
-//! namespace being checked when the task's /proc/PID/ns/net, read when the
-//! process is first seen, is that namespace; for a process that exited
-//! before it was seen the namespace is unknown and its events count only
-//! through their 4-tuple matching a destination of this namespace's listing
-//! (connects and closes; failures with a destination the same way). A task
-//! can hold sockets of several namespaces; the task's namespace at first
-//! sight is the one its new sockets are made in, which is what connect()
-//! and close() of ordinary clients use.
+//! The tracepoints see every network namespace, and the records do not say
+//! which one (the socket's `struct net` is not in them). An event counts for
+//! the namespace being checked when the thread that made it is in that
+//! namespace: /proc/PID/task/TID/ns/net, read when the thread is first
+//! seen. Per thread, not per process: setns() moves one thread, so a process
+//! can hold sockets of several namespaces (twtune's own tests do), and a
+//! thread's new sockets are made in its namespace. A thread that exited
+//! before it was seen has an unknown namespace; its events count only
+//! through their 4-tuple matching a destination of this namespace's listing.
+//! A socket made in one namespace and closed by a thread that moved to
+//! another since is the case this cannot tell.
 //!
 //! # Cgroups
 //!
@@ -75,9 +77,24 @@ const TCP_CLOSE: i64 = 7;
 const IPPROTO_TCP: u64 = 6;
 const AF_INET: u64 = 2;
 const AF_INET6: u64 = 10;
-/// Data pages per CPU ring (256 KiB with 4 KiB pages): at 30,000
-/// connections/s the filtered events of a 50 ms poll fit several times over.
-const RING_PAGES: usize = 64;
+/// Data pages per CPU ring at most (512 KiB with 4 KiB pages): at 30,000
+/// connections/s (two records of about 100 bytes each) a 50 ms poll needs
+/// 300 KiB, spread over the CPUs; what does not fit is counted as lost.
+const RING_PAGES: usize = 128;
+/// All rings together stay under this many pages (16 MiB), so a host with
+/// hundreds of CPUs does not lock hundreds of MiB for a sample.
+const RING_PAGES_TOTAL: usize = 4096;
+
+/// Pages per ring for `cpus` CPUs: a power of two (the kernel's rule), at
+/// most `RING_PAGES` (128), at least 8.
+pub fn ring_pages(cpus: usize) -> usize {
+    let share = RING_PAGES_TOTAL / cpus.max(1);
+    let mut pages = RING_PAGES;
+    while pages > 8 && pages > share {
+        pages /= 2;
+    }
+    pages
+}
 /// How often the rings are read.
 pub const POLL: Duration = Duration::from_millis(50);
 
@@ -110,7 +127,7 @@ pub struct TracingFacts {
     pub namespace_filter: String,
 }
 
-pub const NAMESPACE_FILTER: &str = "task's network namespace at first sight (/proc/PID/ns/net); for tasks that exited unseen, the 4-tuple against this namespace's listing";
+pub const NAMESPACE_FILTER: &str = "the thread's network namespace at first sight (/proc/PID/task/TID/ns/net); for threads that exited unseen, the 4-tuple against this namespace's listing";
 
 impl TracingFacts {
     pub fn not_sampled() -> Self {
@@ -210,13 +227,6 @@ pub struct Trace {
     pub failures: HashMap<FailureKey, u64>,
     /// This thread's network namespace inode, to compare with the tasks'.
     pub own_netns: Option<u64>,
-}
-
-impl Trace {
-    /// Whether a process's events count for the namespace being checked.
-    pub fn in_this_namespace(&self, process: &TracedProcess) -> Option<bool> {
-        Some(process.netns? == self.own_netns?)
-    }
 }
 
 /// The decoded tracepoint records.
@@ -438,10 +448,18 @@ fn read_proc(pid: u32) -> Option<ProcInfo> {
     })
 }
 
-/// Folds events into per-process counts. Pure but for `lookup`, so it is
-/// tested with made-up processes.
+/// A thread's network namespace inode: (pid, tid) → inode, when readable.
+pub type NetnsLookup = fn(u32, u32) -> Option<u64>;
+
+/// Folds events into per-process counts. Pure but for `lookup` and
+/// `netns_of`, so it is tested with made-up processes.
 pub struct Accumulator<L: FnMut(u32) -> Option<ProcInfo>> {
     lookup: L,
+    netns_of: NetnsLookup,
+    /// The namespace being checked; `None`: count every event.
+    own_netns: Option<u64>,
+    /// tid → its namespace at first sight.
+    threads: HashMap<u32, Option<u64>>,
     pub trace: Trace,
     /// pid → index in `trace.processes` of the process that has it now.
     current: HashMap<u32, usize>,
@@ -455,6 +473,9 @@ impl<L: FnMut(u32) -> Option<ProcInfo>> Accumulator<L> {
     pub fn new(lookup: L, tick_ns: u64) -> Self {
         Accumulator {
             lookup,
+            netns_of: |_, _| None,
+            own_netns: None,
+            threads: HashMap::new(),
             trace: Trace::default(),
             current: HashMap::new(),
             failed_connect: HashMap::new(),
@@ -484,12 +505,33 @@ impl<L: FnMut(u32) -> Option<ProcInfo>> Accumulator<L> {
         index
     }
 
+    /// Counts only events of threads in the namespace being checked (or
+    /// whose namespace is unknown).
+    pub fn with_namespace(mut self, own: Option<u64>, netns_of: NetnsLookup) -> Self {
+        self.own_netns = own;
+        self.netns_of = netns_of;
+        self.trace.own_netns = own;
+        self
+    }
+
+    fn in_this_namespace(&mut self, pid: u32, tid: u32) -> bool {
+        let Some(own) = self.own_netns else {
+            return true;
+        };
+        let lookup = self.netns_of;
+        let netns = *self.threads.entry(tid).or_insert_with(|| lookup(pid, tid));
+        netns.is_none_or(|n| n == own)
+    }
+
     fn counts(&mut self, pid: u32, time_ns: u64, dest: DestTuple) -> &mut Counts {
         let p = self.process(pid, time_ns);
         self.trace.per_destination.entry((p, dest)).or_default()
     }
 
     pub fn event(&mut self, pid: u32, tid: u32, time_ns: u64, event: Event) {
+        if !matches!(event, Event::Exit { .. }) && !self.in_this_namespace(pid, tid) {
+            return;
+        }
         match event {
             Event::StateChange {
                 old,
@@ -534,6 +576,8 @@ impl<L: FnMut(u32) -> Option<ProcInfo>> Accumulator<L> {
                     .or_default() += 1;
             }
             Event::Exit { comm, group_dead } => {
+                // A tid is not reused while its thread lives.
+                self.threads.remove(&tid);
                 if !group_dead {
                     return;
                 }
@@ -603,6 +647,12 @@ fn own_netns() -> Option<u64> {
         .and_then(|l| l.to_str().and_then(parse_ns_link))
 }
 
+fn thread_netns(pid: u32, tid: u32) -> Option<u64> {
+    std::fs::read_link(format!("/proc/{pid}/task/{tid}/ns/net"))
+        .ok()
+        .and_then(|l| l.to_str().and_then(parse_ns_link))
+}
+
 impl Tracer {
     /// Opens and enables the tracepoints; Err says why tracing is
     /// unavailable (no privilege, locked down, no tracefs, old kernel).
@@ -635,7 +685,7 @@ impl Tracer {
                 match &ring {
                     None => {
                         ring = Some(
-                            perf::Ring::map(fd, RING_PAGES)
+                            perf::Ring::map(fd, ring_pages(cpus.len()))
                                 .map_err(|e| format!("mmap of the perf ring, cpu {cpu}: {e}"))?,
                         );
                     }
@@ -653,8 +703,8 @@ impl Tracer {
         }
         let tick_ns = 1_000_000_000 / clock_ticks();
         let boot_offset = boot_offset_ns();
-        let mut acc = Accumulator::new(read_proc as fn(u32) -> Option<ProcInfo>, tick_ns);
-        acc.trace.own_netns = own_netns();
+        let acc = Accumulator::new(read_proc as fn(u32) -> Option<ProcInfo>, tick_ns)
+            .with_namespace(own_netns(), thread_netns);
         Ok(Tracer {
             rings,
             fds,
@@ -854,6 +904,41 @@ mod tests {
         assert!(gone.exited);
         assert_eq!(gone.netns, None);
         assert_eq!(t.per_destination[&(1, dest(443))].active_closes, 1);
+    }
+
+    #[test]
+    fn only_threads_of_the_checked_namespace_count() {
+        // Thread 11 of process 10 moved to namespace 2 (setns); 12 is gone.
+        let mut acc =
+            Accumulator::new(|_| Some(info(0, "mixed")), 1).with_namespace(Some(1), |_, tid| {
+                match tid {
+                    10 => Some(1),
+                    11 => Some(2),
+                    _ => None,
+                }
+            });
+        acc.event(10, 10, 1, state(7, 2, 0, 80));
+        acc.event(10, 11, 2, state(7, 2, 0, 80));
+        acc.event(10, 11, 3, state(1, 4, 40000, 80));
+        acc.event(10, 12, 4, state(1, 4, 40001, 80));
+        assert_eq!(
+            acc.trace.per_destination[&(0, dest(80))],
+            Counts {
+                connects: 1,
+                active_closes: 1
+            }
+        );
+        assert_eq!(acc.trace.own_netns, Some(1));
+    }
+
+    #[test]
+    fn rings_shrink_on_hosts_with_many_cpus() {
+        assert_eq!(ring_pages(2), 128);
+        assert_eq!(ring_pages(32), 128);
+        assert_eq!(ring_pages(64), 64);
+        assert_eq!(ring_pages(256), 16);
+        assert_eq!(ring_pages(4096), 8);
+        assert_eq!(ring_pages(0), 128);
     }
 
     #[test]
