@@ -406,7 +406,7 @@ mod tests {
         );
         assert_eq!(
             d.creators[1].container.as_deref(),
-            Some("docker 0123456789ab")
+            Some("cgroup says docker 0123456789ab")
         );
         // (10 + 6) connects in 2 s.
         assert_eq!(d.new_per_second, Some(8.0));
