@@ -18,6 +18,10 @@ fn serve_until_eof(ns: &NamedNs, address: &'static str) {
     let _server = ns.run(move || {
         use std::io::Read;
         let listener = std::net::TcpListener::bind(addr(address)).unwrap();
+        // The client makes 150 connections faster than a loaded machine may
+        // schedule this thread: std's backlog of 128 would overflow, and the
+        // connections dropped from the accept queue end without TIME_WAIT.
+        nix::sys::socket::listen(&listener, nix::sys::socket::Backlog::new(1024).unwrap()).unwrap();
         ready.send(()).unwrap();
         for conn in listener.incoming() {
             let Ok(mut conn) = conn else { return };
@@ -29,15 +33,21 @@ fn serve_until_eof(ns: &NamedNs, address: &'static str) {
 }
 
 /// `check --format json` in the calling thread's namespace, repeated until
-/// `remote` shows `time_wait` TIME_WAIT sockets all older than the reuse
-/// delay: the condition the test needs, not a guess at how long it takes.
-fn check_once_aged(remote: &str, time_wait: u64) -> Value {
+/// every connection made toward `remote` has settled into TIME_WAIT (none
+/// established or closing) and all of them are older than the reuse delay:
+/// the condition the test needs, not a guess at how long it takes. There are
+/// at most `made` of them: toward a peer that sends timestamps, a connect()
+/// of the churn itself may take over one aged meanwhile (a loaded machine
+/// makes the churn outlast the 1 s delay).
+fn check_once_aged(remote: &str, made: u64) -> Value {
     let give_up = Instant::now() + Duration::from_secs(30);
     loop {
         let report = check();
         if let Some(d) = destination(&report["facts"], remote)
-            && d["time_wait"] == time_wait
-            && d["time_wait_aged"] == time_wait
+            && d["established"] == 0
+            && d["other"] == 0
+            && d["time_wait"].as_u64().is_some_and(|n| n > 0 && n <= made)
+            && d["time_wait_aged"] == d["time_wait"]
         {
             return report;
         }
@@ -119,7 +129,11 @@ fn a_peer_without_timestamps_leaves_every_time_wait_taken_whatever_tw_reuse_says
     assert_eq!(d["peer_timestamps"], false, "{d}");
     assert_eq!(d["live_without_timestamps"], 1, "{d}");
     assert_eq!(d["time_wait_reusable"], 0, "{d}");
-    assert_eq!(d["taken"], 151, "{d}");
+    // Every TIME_WAIT is taken, and the live connection. (Up to 150: on a
+    // loaded machine a few may end early, which changes nothing here.)
+    let time_wait = d["time_wait"].as_u64().unwrap();
+    assert!(time_wait > 100 && time_wait <= 150, "{d}");
+    assert_eq!(d["taken"], time_wait + 1, "{d}");
     assert_eq!(d["reuse_effective"], false, "{d}");
     let dry = findings(&report, "ephemeral-ports-exhausted-toward-destination");
     assert_eq!(dry.len(), 1, "{}", report["findings"]);
@@ -136,7 +150,8 @@ fn a_peer_without_timestamps_leaves_every_time_wait_taken_whatever_tw_reuse_says
         "{}",
         report["findings"]
     );
-    // And the kernel agrees: with 151 ports held, some of 100 more fail.
+    // And the kernel agrees: with over 100 of 200 ports held, some of 100
+    // more fail.
     assert!(
         refused > 0,
         "the kernel reused TIME_WAIT toward a peer without timestamps"
@@ -149,8 +164,8 @@ fn a_peer_with_timestamps_frees_aged_time_wait_and_raises_no_alarm() {
     let d = destination(&report["facts"], "10.78.0.2:8088").unwrap();
     assert_eq!(d["peer_timestamps"], true, "{d}");
     assert_eq!(d["live_with_timestamps"], 1, "{d}");
-    // The live connection may itself have taken one of them over.
-    assert!(d["time_wait"].as_u64().unwrap() >= 149, "{d}");
+    // The churn, or the live connection, may have taken some of them over.
+    assert!(d["time_wait"].as_u64().unwrap() > 0, "{d}");
     assert_eq!(d["time_wait_reusable"], d["time_wait"], "{d}");
     assert_eq!(d["taken"], 1, "{d}");
     assert!(
@@ -198,7 +213,7 @@ fn reuse_seen_during_a_sample_proves_the_peer_sends_timestamps() {
         .unwrap();
     let d = destination(&before["facts"], "10.79.0.2:8089").unwrap();
     assert_eq!(d["peer_timestamps"], Value::Null, "{d}");
-    assert_eq!(d["time_wait_unconfirmed"], 200, "{d}");
+    assert_eq!(d["time_wait_unconfirmed"], d["time_wait"], "{d}");
     assert_eq!(
         findings(&before, "ephemeral-ports-exhausted-toward-destination").len(),
         1
