@@ -284,14 +284,19 @@ pub fn read_optional_names(path: &Path) -> Result<Option<String>, FactError> {
             Err(e) => bytes_to_text(e.as_bytes()),
         })),
         Ok(None) => Ok(None),
-        Err(BoundedReadError::Io(source)) => Err(FactError::Read {
-            path: path.to_path_buf(),
-            source,
-        }),
-        Err(refused) => Err(FactError::Read {
-            path: path.to_path_buf(),
-            source: io::Error::other(refused.to_string()),
-        }),
+        Err(refused) => Err(read_error(path, refused)),
+    }
+}
+
+/// A bounded read's failure as the fact error that names the file.
+fn read_error(path: &Path, refused: BoundedReadError) -> FactError {
+    let source = match refused {
+        BoundedReadError::Io(source) => source,
+        refused => io::Error::other(refused.to_string()),
+    };
+    FactError::Read {
+        path: path.to_path_buf(),
+        source,
     }
 }
 
@@ -303,14 +308,7 @@ pub fn read_optional(path: &Path) -> Result<Option<String>, FactError> {
                 path: path.to_path_buf(),
             }),
         Ok(None) => Ok(None),
-        Err(BoundedReadError::Io(source)) => Err(FactError::Read {
-            path: path.to_path_buf(),
-            source,
-        }),
-        Err(refused) => Err(FactError::Read {
-            path: path.to_path_buf(),
-            source: io::Error::other(refused.to_string()),
-        }),
+        Err(refused) => Err(read_error(path, refused)),
     }
 }
 
