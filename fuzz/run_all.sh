@@ -8,7 +8,7 @@ secs=${1:-600}; shift
 bin=target/x86_64-unknown-linux-gnu/release
 mkdir -p logs corpus-run artifacts
 for t in "$@"; do
-    mkdir -p "corpus-run/$t" "artifacts/$t" "corpus/$t"
+    mkdir -p "corpus-run/$t" "artifacts/$t" "corpus/$t" "corpus-raw/$t" "regressions/$t"
     start=$(date -u +%s)
     nice -n 19 "$bin/$t" "corpus-run/$t" "corpus/$t" "corpus-raw/$t" "regressions/$t" \
         -max_total_time="$secs" -timeout=10 -print_final_stats=1 \
