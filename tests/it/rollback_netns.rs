@@ -40,19 +40,25 @@ fn inode_of(sandbox: &Sandbox, name: &str) -> u64 {
     stdout(&out).trim().parse().unwrap()
 }
 
-#[test]
-fn rollback_refuses_a_namespace_that_only_has_the_recorded_inode() {
-    let sandbox = Sandbox::new();
-    sandbox.must("ip netns add ns-blue");
+/// Makes namespace `name` and applies `tcp_fin_timeout = 45` in it with
+/// `apply --netns`: the change every rollback here undoes.
+fn add_and_apply_in(sandbox: &Sandbox, name: &str) {
+    sandbox.must(&format!("ip netns add {name}"));
     let applied = sandbox.twtune(&[
         "apply",
         "--yes",
         "--netns",
-        "ns-blue",
+        name,
         "--set",
         "net.ipv4.tcp_fin_timeout=45",
     ]);
     assert_eq!(applied.status.code(), Some(0), "{}", stderr(&applied));
+}
+
+#[test]
+fn rollback_refuses_a_namespace_that_only_has_the_recorded_inode() {
+    let sandbox = Sandbox::new();
+    add_and_apply_in(&sandbox, "ns-blue");
     let last = last_apply(&sandbox);
     let inode = last["netns"]["inode"].as_u64().unwrap();
     let cookie = last["netns"]["cookie"]
@@ -107,16 +113,7 @@ fn rollback_refuses_a_namespace_that_only_has_the_recorded_inode() {
 #[test]
 fn rollback_refuses_when_the_recorded_cookie_is_not_the_namespaces() {
     let sandbox = Sandbox::new();
-    sandbox.must("ip netns add ns-blue");
-    let applied = sandbox.twtune(&[
-        "apply",
-        "--yes",
-        "--netns",
-        "ns-blue",
-        "--set",
-        "net.ipv4.tcp_fin_timeout=45",
-    ]);
-    assert_eq!(applied.status.code(), Some(0), "{}", stderr(&applied));
+    add_and_apply_in(&sandbox, "ns-blue");
     let cookie = last_apply(&sandbox)["netns"]["cookie"].as_u64().unwrap();
     // The record now names blue's inode with another namespace's cookie: the
     // state after an inode reuse, seen from the other side.
@@ -289,16 +286,7 @@ impl Drop for HeldByDescriptor {
 #[test]
 fn a_namespace_held_only_by_an_open_descriptor_is_found_and_rolled_back() {
     let sandbox = Sandbox::new();
-    sandbox.must("ip netns add ns-fd");
-    let applied = sandbox.twtune(&[
-        "apply",
-        "--yes",
-        "--netns",
-        "ns-fd",
-        "--set",
-        "net.ipv4.tcp_fin_timeout=45",
-    ]);
-    assert_eq!(applied.status.code(), Some(0), "{}", stderr(&applied));
+    add_and_apply_in(&sandbox, "ns-fd");
     let inode = last_apply(&sandbox)["netns"]["inode"].as_u64().unwrap();
     let holder = HeldByDescriptor::new(&sandbox, "ns-fd");
     let fd = format!("/proc/{}/fd/3", holder.0.id());
@@ -333,16 +321,7 @@ fn a_namespace_held_only_by_an_open_descriptor_is_found_and_rolled_back() {
 #[test]
 fn a_namespace_held_only_by_a_bind_mount_outside_run_netns_is_found_and_rolled_back() {
     let sandbox = Sandbox::new();
-    sandbox.must("ip netns add ns-bm");
-    let applied = sandbox.twtune(&[
-        "apply",
-        "--yes",
-        "--netns",
-        "ns-bm",
-        "--set",
-        "net.ipv4.tcp_fin_timeout=45",
-    ]);
-    assert_eq!(applied.status.code(), Some(0), "{}", stderr(&applied));
+    add_and_apply_in(&sandbox, "ns-bm");
     // Where docker keeps its namespaces, say: not /run/netns. /var/lib is
     // the sandbox's tmpfs.
     sandbox.must(
