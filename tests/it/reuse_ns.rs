@@ -11,55 +11,6 @@ use serde_json::Value;
 
 use crate::support::netns::*;
 
-/// A server in `ns` on `address` that reads each connection to its end and
-/// then closes, so the client closes first and keeps the TIME_WAIT.
-fn serve_until_eof(ns: &NamedNs, address: &'static str) {
-    let (ready, wait) = std::sync::mpsc::channel();
-    let _server = ns.run(move || {
-        use std::io::Read;
-        let listener = std::net::TcpListener::bind(addr(address)).unwrap();
-        // The client makes 150 connections faster than a loaded machine may
-        // schedule this thread: std's backlog of 128 would overflow, and the
-        // connections dropped from the accept queue end without TIME_WAIT.
-        nix::sys::socket::listen(&listener, nix::sys::socket::Backlog::new(1024).unwrap()).unwrap();
-        ready.send(()).unwrap();
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { return };
-            let mut buf = [0u8; 16];
-            while matches!(conn.read(&mut buf), Ok(n) if n > 0) {}
-        }
-    });
-    wait.recv().unwrap();
-}
-
-/// `check --format json` in the calling thread's namespace, repeated until
-/// every connection made toward `remote` has settled into TIME_WAIT (none
-/// established or closing) and all of them are older than the reuse delay:
-/// the condition the test needs, not a guess at how long it takes. There are
-/// at most `made` of them: toward a peer that sends timestamps, a connect()
-/// of the churn itself may take over one aged meanwhile (a loaded machine
-/// makes the churn outlast the 1 s delay).
-fn check_once_aged(remote: &str, made: u64) -> Value {
-    let give_up = Instant::now() + Duration::from_secs(30);
-    loop {
-        let report = check();
-        if let Some(d) = destination(&report["facts"], remote)
-            && d["established"] == 0
-            && d["other"] == 0
-            && d["time_wait"].as_u64().is_some_and(|n| n > 0 && n <= made)
-            && d["time_wait_aged"] == d["time_wait"]
-        {
-            return report;
-        }
-        assert!(
-            Instant::now() < give_up,
-            "TIME_WAIT toward {remote} never all aged: {}",
-            report["facts"]["sockets"]
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 /// Opens and closes `n` connections; returns how many connect() calls
 /// failed with EADDRNOTAVAIL (any other failure panics).
 fn churn(to: &str, n: usize) -> usize {
@@ -97,7 +48,7 @@ fn churn_toward(server_timestamps: &str) -> (Value, usize) {
             write_ns_sysctl("net.ipv4.ip_local_port_range", "40000 40199");
             write_ns_sysctl("net.ipv4.tcp_tw_reuse", "1");
             assert_eq!(churn("10.78.0.2:8088", 150), 0);
-            check_once_aged("10.78.0.2:8088", 150);
+            time_wait_aged_toward("10.78.0.2:8088", 150, check, |r| r);
             // One live connection: its tcp_info says what the peer does. It
             // opens after the TIME_WAIT are made, as the server reads one
             // connection at a time.
@@ -192,7 +143,7 @@ fn reuse_seen_during_a_sample_proves_the_peer_sends_timestamps() {
             write_ns_sysctl("net.ipv4.ip_local_port_range", "40000 40199");
             write_ns_sysctl("net.ipv4.tcp_tw_reuse", "1");
             assert_eq!(churn("10.79.0.2:8089", 200), 0);
-            let before = check_once_aged("10.79.0.2:8089", 200);
+            let before = time_wait_aged_toward("10.79.0.2:8089", 200, check, |r| r);
             let mut twtune = std::process::Command::new(crate::support::TWTUNE)
                 .args(["check", "--sample", "2s", "--format", "json"])
                 .stdout(std::process::Stdio::piped())

@@ -411,13 +411,9 @@ fn loopback_time_wait_under_the_default_reuse_2_is_free_for_connect_not_for_bind
         );
         let listener = TcpListener::bind(addr("127.0.0.10:8086")).unwrap();
         make_time_wait(&listener, 150, true);
-        // Past the reuse delay (1 s by default, 2 s without the sysctl).
-        let delay_ms: u64 = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_tw_reuse_delay")
-            .ok()
-            .and_then(|t| t.trim().parse().ok())
-            .unwrap_or(2000);
-        std::thread::sleep(std::time::Duration::from_millis(delay_ms + 100));
-        let report = check_socket_rules();
+        // Past the reuse delay (1 s by default, 2 s without the sysctl): the
+        // sockets' own age decides, not a guess at how long that takes.
+        let report = time_wait_aged_toward("127.0.0.10:8086", 150, check_socket_rules, |(r, _)| r);
         // bind(0) on the TIME_WAIT's address until the kernel refuses.
         use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrIn, bind, socket};
         let mut held = Vec::new();
@@ -469,30 +465,12 @@ fn loopback_time_wait_under_the_default_reuse_2_is_free_for_connect_not_for_bind
     assert_eq!(report["facts"]["sockets"]["reuse"]["scope"], "loopback");
 }
 
-/// A server in `ns` on `address` that reads each connection to its end and
-/// then closes: the client closes first and keeps the TIME_WAIT.
-fn serve_until_eof(ns: &NamedNs, address: &'static str) -> std::sync::mpsc::Receiver<()> {
-    let (ready, wait) = std::sync::mpsc::channel();
-    let _server = ns.run(move || {
-        use std::io::Read;
-        let listener = TcpListener::bind(addr(address)).unwrap();
-        ready.send(()).unwrap();
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { return };
-            let mut buf = [0u8; 16];
-            while matches!(conn.read(&mut buf), Ok(n) if n > 0) {}
-        }
-    });
-    wait
-}
-
 #[test]
 fn reuse_1_toward_a_veth_peer_frees_aged_time_wait_and_2_does_not() {
     let client = NamedNs::new("client");
     let server = NamedNs::new("server");
     veth(&client, "c0", "10.77.0.1/24", &server, "s0", "10.77.0.2/24");
-    let wait = serve_until_eof(&server, "10.77.0.2:8087");
-    wait.recv().unwrap();
+    serve_until_eof(&server, "10.77.0.2:8087");
     let reports = client
         .run(|| {
             write_ns_sysctl("net.ipv4.ip_local_port_range", "40000 40199");
@@ -501,11 +479,8 @@ fn reuse_1_toward_a_veth_peer_frees_aged_time_wait_and_2_does_not() {
                 let c = std::net::TcpStream::connect(addr("10.77.0.2:8087")).unwrap();
                 drop(c);
             }
-            let delay_ms: u64 = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_tw_reuse_delay")
-                .ok()
-                .and_then(|t| t.trim().parse().ok())
-                .unwrap_or(2000);
-            std::thread::sleep(std::time::Duration::from_millis(delay_ms + 100));
+            // Past the reuse delay: the sockets' own age decides, not a guess.
+            time_wait_aged_toward("10.77.0.2:8087", 150, check_socket_rules, |(r, _)| r);
             // A live connection shows the peer sends timestamps; without
             // one the TIME_WAIT would count as taken (tests/it/reuse_ns.rs).
             let _live = std::net::TcpStream::connect(addr("10.77.0.2:8087")).unwrap();

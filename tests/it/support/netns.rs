@@ -306,3 +306,59 @@ pub fn masquerading_router(prefix: &str, rule: &str) -> (NamedNs, NamedNs, Named
 pub fn addr(text: &str) -> SocketAddr {
     text.parse().expect("socket address")
 }
+
+/// A server in `ns` on `address` that reads each connection to its end and
+/// then closes, so the client closes first and keeps the TIME_WAIT.
+pub fn serve_until_eof(ns: &NamedNs, address: &'static str) {
+    let (ready, wait) = std::sync::mpsc::channel();
+    let _server = ns.run(move || {
+        use std::io::Read;
+        let listener = TcpListener::bind(addr(address)).unwrap();
+        // The client makes 150 connections faster than a loaded machine may
+        // schedule this thread: std's backlog of 128 would overflow, and the
+        // connections dropped from the accept queue end without TIME_WAIT.
+        nix::sys::socket::listen(&listener, nix::sys::socket::Backlog::new(1024).unwrap()).unwrap();
+        ready.send(()).unwrap();
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let mut buf = [0u8; 16];
+            while matches!(conn.read(&mut buf), Ok(n) if n > 0) {}
+        }
+    });
+    wait.recv().unwrap();
+}
+
+/// A check run in the calling thread's namespace (`run`, whose outcome holds
+/// the JSON report `report_of` finds), repeated until
+/// every connection made toward `remote` has settled into TIME_WAIT (none
+/// established or closing) and all of them are older than the reuse delay:
+/// the condition the test needs, not a guess at how long it takes. There are
+/// at most `made` of them: toward a peer that sends timestamps, a connect()
+/// of the churn itself may take over one aged meanwhile (a loaded machine
+/// makes the churn outlast the 1 s delay).
+pub fn time_wait_aged_toward<T>(
+    remote: &str,
+    made: u64,
+    mut run: impl FnMut() -> T,
+    report_of: impl Fn(&T) -> &Value,
+) -> T {
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let outcome = run();
+        let report = report_of(&outcome);
+        if let Some(d) = destination(&report["facts"], remote)
+            && d["established"] == 0
+            && d["other"] == 0
+            && d["time_wait"].as_u64().is_some_and(|n| n > 0 && n <= made)
+            && d["time_wait_aged"] == d["time_wait"]
+        {
+            return outcome;
+        }
+        assert!(
+            std::time::Instant::now() < give_up,
+            "TIME_WAIT toward {remote} never all aged: {}",
+            report["facts"]["sockets"]
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
