@@ -1,5 +1,6 @@
 //! The house rules for imports: no two modules import each other, and the
 //! layers only point down (facts → rules → apply → render, commands on top).
+//! And one for size: no file under `src/` is over 800 lines.
 //!
 //! The test reads the sources, not the compiler's view, so the rules it
 //! applies are written out here:
@@ -60,6 +61,40 @@ fn no_modules_import_each_other_in_a_circle() {
         "modules that import each other in a circle:\n{}",
         circles.join("\n")
     );
+}
+
+/// One concern per file: a file past this many lines holds several.
+const MAX_LINES: usize = 800;
+
+#[test]
+fn no_source_file_is_over_800_lines() {
+    let long = too_long(&read_src(), MAX_LINES);
+    assert!(
+        long.is_empty(),
+        "source files over {MAX_LINES} lines (split them by concern):\n{}",
+        long.join("\n")
+    );
+}
+
+#[test]
+fn a_long_file_is_named_with_its_length() {
+    let (at_most, over) = ("//\n".repeat(MAX_LINES), "//\n".repeat(MAX_LINES + 1));
+    let sources = tree(&[
+        ("lib.rs", "mod a;\nmod b;\n"),
+        ("a.rs", &at_most),
+        ("b.rs", &over),
+    ]);
+    assert_eq!(too_long(&sources, MAX_LINES), ["src/b.rs: 801 lines"]);
+}
+
+/// Every file of `sources` over `max` lines, with its length.
+fn too_long(sources: &BTreeMap<String, String>, max: usize) -> Vec<String> {
+    sources
+        .iter()
+        .map(|(file, text)| (file, text.lines().count()))
+        .filter(|&(_, lines)| lines > max)
+        .map(|(file, lines)| format!("src/{file}: {lines} lines"))
+        .collect()
 }
 
 #[test]

@@ -1,0 +1,184 @@
+//! The host's NAT rules, interfaces and addresses, read into signals.
+
+use super::child::{collect, spawn_tool};
+use super::*;
+
+/// A NAT rule's port range, `None` for a rule without one.
+pub(super) type PortRange = Option<(u16, u16)>;
+
+/// Reads the source-NAT rules; returns the port range of each (`None` for a
+/// rule without one), or `None` when no rule set could be read, and whether
+/// a rule set that exists could not be read (a tool that failed, was
+/// stopped or printed garbage: the rules it holds are unknown, not absent).
+pub(super) fn nat_rules(facts: &mut NatFacts) -> (Option<Vec<PortRange>>, bool) {
+    let mut unreadable = false;
+    let mut port_ranges = Vec::new();
+    // Each tool takes a few milliseconds, mostly process start-up: run them
+    // side by side, they only read.
+    let nft = spawn_tool("nft", &["-j", "list", "ruleset"]);
+    let legacy: Vec<_> = [NatCheck::IptablesSave, NatCheck::Ip6tablesSave]
+        .into_iter()
+        .map(|check| (check, spawn_tool(check.as_str(), &[])))
+        .collect();
+    let mut rules = Vec::new();
+    let mut any_read = false;
+    match nft.map(|started| started.and_then(|child| collect("nft", child))) {
+        None => facts.unchecked.push("nft: not installed".into()),
+        Some(Err(e)) => {
+            unreadable = true;
+            facts.unchecked.push(format!("nft: {e}"));
+        }
+        Some(Ok(text)) => match ruleset::parse_nft_json(&text) {
+            Ok(found) => {
+                any_read = true;
+                facts.checked.push(NatCheck::Nft);
+                rules.extend(found);
+                port_ranges.extend(snat::nft_port_ranges(&text));
+            }
+            Err(e) => {
+                unreadable = true;
+                facts.unchecked.push(format!("nft: {e}"));
+            }
+        },
+    }
+    // Legacy iptables keeps its own tables that nft does not list.
+    for (check, started) in legacy {
+        let tool = check.as_str();
+        match started.map(|started| started.and_then(|child| collect(tool, child))) {
+            None => {}
+            Some(Err(e)) => {
+                unreadable = true;
+                facts.unchecked.push(format!("{tool}: {e}"));
+            }
+            Some(Ok(text)) => {
+                any_read = true;
+                facts.checked.push(check);
+                // iptables-nft rules live in nf_tables, where nft already saw them.
+                let seen_by_nft =
+                    text.contains("(nf_tables)") && facts.checked.contains(&NatCheck::Nft);
+                if !seen_by_nft {
+                    rules.extend(ruleset::parse_iptables_save(&text));
+                    port_ranges.extend(snat::iptables_port_ranges(&text));
+                }
+            }
+        }
+    }
+    if any_read && !rules.is_empty() {
+        rules.dedup();
+        let shown: Vec<&str> = rules.iter().take(5).map(String::as_str).collect();
+        facts.signal(
+            SignalName::NatRules,
+            NatVerdict::Likely,
+            NatSide::Translates,
+            format!("{} source-NAT rule(s): {}", rules.len(), shown.join("; ")),
+        );
+    }
+    (any_read.then_some(port_ranges), unreadable)
+}
+
+pub(super) fn interfaces(facts: &mut NatFacts, root: &Path) -> Result<(), FactError> {
+    // /proc/net/dev follows the reader's network namespace; /sys/class/net
+    // shows the namespace sysfs was mounted in, so it is only the fallback.
+    let dev = root.join("proc/net/dev");
+    // Interface names are bytes, and a user may name the interfaces of a
+    // network namespace they own as they like: read as bytes, shown escaped.
+    let names = match crate::facts::read::read_optional_names(&dev)? {
+        Some(text) => host::parse_proc_net_dev(&text),
+        None => match read_dir_confined(&root.join("sys/class/net")) {
+            Ok(entries) => entries
+                .into_iter()
+                .map(|name| {
+                    use std::os::unix::ffi::OsStrExt;
+                    crate::facts::read::bytes_to_text(name.as_bytes())
+                })
+                .collect(),
+            Err(_) => {
+                facts
+                    .unchecked
+                    .push("interfaces: no proc/net/dev or sys/class/net".into());
+                return Ok(());
+            }
+        },
+    };
+    facts.checked.push(NatCheck::Interfaces);
+    let bridges: Vec<&str> = names
+        .iter()
+        .map(String::as_str)
+        .filter(|n| host::is_container_interface(n))
+        .collect();
+    let veths = names.iter().filter(|n| n.starts_with("veth")).count();
+    if !bridges.is_empty() || veths >= host::MANY_VETH {
+        let mut evidence = Vec::new();
+        if !bridges.is_empty() {
+            evidence.push(format!(
+                "container/bridge interfaces: {}",
+                bridges.join(", ")
+            ));
+        }
+        if veths >= host::MANY_VETH {
+            evidence.push(format!("{veths} veth interfaces"));
+        }
+        facts.signal(
+            SignalName::ContainerInterfaces,
+            NatVerdict::Possible,
+            NatSide::Translates,
+            evidence.join("; "),
+        );
+    }
+    Ok(())
+}
+
+pub(super) fn addresses(facts: &mut NatFacts, root: &Path) -> Result<(), FactError> {
+    let mut shared = Vec::new();
+    let mut private = Vec::new();
+    let trie = root.join("proc/net/fib_trie");
+    let inet6 = root.join("proc/net/if_inet6");
+    let mut read_any = false;
+    let mut sort = |addr: IpAddr| match host::nat_range(addr) {
+        Some(kind @ host::CGNAT) => shared.push(format!("{addr} {kind}")),
+        Some(kind) => private.push(format!("{addr} {kind}")),
+        None => {}
+    };
+    if let Some(text) = read_optional(&trie)? {
+        read_any = true;
+        for addr in host::parse_fib_trie(&text).map_err(|e| garbled(&trie, e))? {
+            sort(addr.into());
+        }
+    }
+    if let Some(text) = crate::facts::read::read_optional_names(&inet6)? {
+        read_any = true;
+        for addr in host::parse_if_inet6(&text).map_err(|e| garbled(&inet6, e))? {
+            sort(addr.into());
+        }
+    }
+    if !read_any {
+        facts
+            .unchecked
+            .push("addresses: no proc/net/fib_trie or if_inet6".into());
+        return Ok(());
+    }
+    facts.checked.push(NatCheck::Addresses);
+    if !shared.is_empty() {
+        // RFC 6598 space exists only behind a carrier-grade NAT.
+        facts.signal(
+            SignalName::PrivateAddresses,
+            NatVerdict::Possible,
+            NatSide::Translated,
+            format!(
+                "this host has {}: shared address space, reachable from the internet only through a carrier-grade NAT, so its own outbound traffic is possibly translated",
+                shared.join(", ")
+            ),
+        );
+    } else if !private.is_empty() {
+        facts.signal(
+            SignalName::PrivateAddresses,
+            NatVerdict::Weak,
+            NatSide::Translated,
+            format!(
+                "this host has {}: weak evidence on its own (private peers are reached without NAT); its traffic to the internet, if any, passes a NAT gateway",
+                private.join(", ")
+            ),
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,205 @@
+//! Gathering: the settings the sockets are judged against, then every socket
+//! over sock_diag (live) or /proc/net/tcp{,6} (a --root tree, or netlink refused).
+
+use std::collections::BTreeMap;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+
+use super::*;
+use crate::facts::kernel::KernelVersion;
+use crate::facts::options::GatherOptions;
+use crate::facts::read::{FactError, metadata_confined, open_streaming};
+
+fn garbled(path: &Path, message: impl std::fmt::Display) -> FactError {
+    FactError::Garbled {
+        path: path.to_path_buf(),
+        message: message.to_string(),
+    }
+}
+
+/// The runtime sysctls `facts::gather` read (full dotted key → value), the
+/// one reading of them: the sockets are judged against the same values the
+/// rules see.
+pub type Sysctls = BTreeMap<String, String>;
+
+/// The ephemeral range and reserved ports; the kernel defaults where this
+/// kernel lacks the keys.
+fn port_settings(root: &Path, sysctl: &Sysctls) -> Result<(PortRange, Vec<PortRange>), FactError> {
+    let value = |name: &str| sysctl.get(&format!("net.ipv4.{name}"));
+    let path = |name: &str| root.join("proc/sys/net/ipv4").join(name);
+    let range = match value("ip_local_port_range") {
+        Some(text) => {
+            ports::parse_range(text).map_err(|e| garbled(&path("ip_local_port_range"), e))?
+        }
+        None => PortRange::default(),
+    };
+    let reserved = match value("ip_local_reserved_ports") {
+        Some(text) => {
+            ports::parse_reserved(text).map_err(|e| garbled(&path("ip_local_reserved_ports"), e))?
+        }
+        None => Vec::new(),
+    };
+    Ok((range, reserved))
+}
+
+/// The sysctls tcp_twsk_unique() reads; absent values are `None`.
+fn reuse_settings(sysctl: &Sysctls) -> ReuseSettings {
+    let read = |name: &str| -> Option<i64> {
+        sysctl
+            .get(&format!("net.ipv4.{name}"))
+            .and_then(|t| t.trim().parse().ok())
+    };
+    ReuseSettings {
+        tcp_tw_reuse: read("tcp_tw_reuse"),
+        tcp_timestamps: read("tcp_timestamps"),
+        tcp_tw_reuse_delay: read("tcp_tw_reuse_delay"),
+        tcp_tw_timeout: read("tcp_tw_timeout"),
+    }
+}
+
+/// Every state but LISTEN, which the first pass already has, and the
+/// bound-only sockets (kernels before 91051f003948 simply never match it).
+fn non_listen_states() -> u32 {
+    (1..STATE_NAMES.len() as u8)
+        .filter(|&s| s != LISTEN)
+        .map(diag::state_bit)
+        .fold(diag::state_bit(BOUND_INACTIVE), |a, b| a | b)
+}
+
+/// A kernel booted with ipv6.disable=1 has no inet6 diag handler and answers
+/// an IPv6 dump with ENOENT: that host simply has no IPv6 sockets.
+fn no_such_family(family: u8, err: &diag::DiagError) -> bool {
+    family == diag::AF_INET6
+        && matches!(
+            err,
+            diag::DiagError::Kernel(Errno::ENOENT | Errno::EAFNOSUPPORT | Errno::EPROTONOSUPPORT)
+        )
+}
+
+/// Streams every listed socket over netlink: listeners, then live sockets
+/// (with tcp_info when `info`, for the peer's timestamps), then TIME_WAIT
+/// without it. The aggregation relies on that order: a destination's live
+/// connections are seen before its TIME_WAIT.
+fn netlink_passes(
+    info: bool,
+    mut listener: impl FnMut(SockRecord),
+    mut other: impl FnMut(SockRecord),
+) -> Result<(), diag::DiagError> {
+    let mut families = vec![diag::AF_INET, diag::AF_INET6];
+    for family in families.clone() {
+        match diag::dump(family, diag::state_bit(LISTEN), &mut listener) {
+            Err(e) if no_such_family(family, &e) => families.retain(|f| *f != family),
+            other => other?,
+        }
+    }
+    let ext = if info { diag::EXT_INFO } else { 0 };
+    let live = non_listen_states() & !diag::state_bit(TIME_WAIT);
+    for &family in &families {
+        diag::dump_ext(family, live, ext, &mut other)?;
+    }
+    for &family in &families {
+        diag::dump(family, diag::state_bit(TIME_WAIT), &mut other)?;
+    }
+    Ok(())
+}
+
+fn gather_netlink(mut agg: Aggregator) -> Result<Aggregator, diag::DiagError> {
+    let agg_cell = std::cell::RefCell::new(&mut agg);
+    netlink_passes(
+        true,
+        |r| agg_cell.borrow_mut().listener(r),
+        |r| agg_cell.borrow_mut().observe(r),
+    )?;
+    Ok(agg)
+}
+
+fn proc_tables(root: &Path) -> Vec<PathBuf> {
+    ["proc/net/tcp", "proc/net/tcp6"]
+        .iter()
+        .map(|p| root.join(p))
+        .filter(|p| metadata_confined(p).is_ok())
+        .collect()
+}
+
+fn stream_proc(path: &Path, each: impl FnMut(SockRecord)) -> Result<(), FactError> {
+    let file = open_streaming(path).map_err(|source| FactError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    proc_tcp::for_each(BufReader::with_capacity(64 * 1024, file), each)
+        .map_err(|e| garbled(path, e))
+}
+
+fn gather_proc(mut agg: Aggregator, tables: &[PathBuf]) -> Result<Aggregator, FactError> {
+    // Two passes: an IPv6 listener can own the port of an IPv4 socket listed
+    // before it, so attribution waits until every listener is known.
+    for path in tables {
+        stream_proc(path, |r| agg.listener(r))?;
+    }
+    for path in tables {
+        stream_proc(path, |r| agg.observe(r))?;
+    }
+    Ok(agg)
+}
+
+/// The first listing of `--sample`: every connected socket's 4-tuple, so
+/// the second listing can tell which connections are new. `None` when a
+/// fixture tree has no socket tables.
+pub fn first_sample(options: &GatherOptions) -> Result<Option<FirstListing>, FactError> {
+    let mut listing = FirstListing::new();
+    let mut keep = |r: SockRecord| {
+        if r.state != LISTEN {
+            listing.record(&r);
+        }
+    };
+    if options.is_live() && netlink_passes(false, |_| {}, &mut keep).is_ok() {
+        return Ok(Some(listing));
+    }
+    let mut listing = FirstListing::new();
+    let tables = proc_tables(&options.root);
+    if tables.is_empty() {
+        return Ok(None);
+    }
+    for path in &tables {
+        stream_proc(path, |r| {
+            if r.state != LISTEN {
+                listing.record(&r);
+            }
+        })?;
+    }
+    Ok(Some(listing))
+}
+
+/// Gathers socket facts; `None` when a fixture tree has no socket tables.
+/// `kernel` decides what tcp_tw_reuse = 2 means; `sysctl` holds the port and
+/// reuse settings as gathered; `previous` is the first listing of `--sample`
+/// and how long ago it was taken.
+pub fn gather(
+    options: &GatherOptions,
+    kernel: Option<KernelVersion>,
+    sysctl: &Sysctls,
+    previous: Option<(FirstListing, std::time::Duration)>,
+) -> Result<Option<SocketFacts>, FactError> {
+    let root = options.root.as_path();
+    let (range, reserved) = port_settings(root, sysctl)?;
+    let policy = ReusePolicy::from_settings(reuse_settings(sysctl), kernel);
+    let previous = previous.map(|(first, elapsed)| Sample { first, elapsed });
+    let fresh =
+        || Aggregator::new(range, reserved.clone(), policy.clone()).with_previous(previous.clone());
+    let mut fallback_reason = None;
+    if options.is_live() {
+        match gather_netlink(fresh()) {
+            Ok(agg) => return Ok(Some(agg.finish(SocketSource::Netlink, root))),
+            Err(e) => fallback_reason = Some(e.to_string()),
+        }
+    }
+    let tables = proc_tables(root);
+    if tables.is_empty() {
+        return Ok(None);
+    }
+    let mut facts = gather_proc(fresh(), &tables)?.finish(SocketSource::Proc, root);
+    facts.fallback_reason = fallback_reason;
+    Ok(Some(facts))
+}
