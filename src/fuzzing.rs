@@ -169,7 +169,7 @@ fn proc_line(r: &SockRecord) -> String {
         r.local_port,
         proc_address(r.remote),
         r.remote_port,
-        r.state,
+        r.state.number(),
         r.inode
     )
 }
@@ -184,7 +184,7 @@ pub fn proc_tcp_lines(data: &[u8]) {
     for (index, line) in text.split_inclusive('\n').enumerate() {
         match proc_tcp::parse_line(line) {
             Ok(Some(r)) => {
-                assert!((1..=12).contains(&r.state), "{r:?}");
+                assert!((1..=12).contains(&r.state.number()), "{r:?}");
                 assert!(same_family(r.local, r.remote), "{r:?}");
                 let printed = proc_line(&r);
                 assert_eq!(proc_tcp::parse_line(&printed), Ok(Some(r)), "{printed:?}");

@@ -28,6 +28,7 @@ pub mod process;
 pub mod rates;
 mod read;
 pub mod sockets;
+pub mod tcp_state;
 pub mod tools;
 pub mod trace;
 

@@ -32,7 +32,7 @@ use netlink_packet_sock_diag::{
     inet::{ExtensionFlags, InetRequest, SocketId, StateFlags},
 };
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_SOCK_DIAG};
-use twtune::facts::sockets::{SockRecord, TIME_WAIT, diag};
+use twtune::facts::sockets::{SockRecord, TcpState, diag};
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
@@ -84,7 +84,7 @@ impl Seen {
             }
         }
         let fields = [
-            u128::from(record.state),
+            u128::from(record.state.number()),
             u128::from(record.local_port),
             u128::from(record.remote_port),
             bits(record.local),
@@ -122,7 +122,7 @@ fn decode_crate(buffers: &[&[u8]]) -> Result<Seen> {
                 NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(response)) => {
                     let id = &response.header.socket_id;
                     seen.add(SockRecord {
-                        state: response.header.state,
+                        state: TcpState::from_number(response.header.state),
                         local: id.source_address,
                         local_port: id.source_port,
                         remote: id.destination_address,
@@ -175,7 +175,7 @@ fn crate_request() -> Vec<u8> {
 /// Sends the request and writes every receive buffer to `path` as it came:
 /// a native-endian u32 length, then the bytes.
 fn capture(path: &str) -> Result<()> {
-    let ours = diag::encode_request(diag::AF_INET, diag::state_bit(TIME_WAIT), 1);
+    let ours = diag::encode_request(diag::AF_INET, diag::state_bit(TcpState::TimeWait), 1);
     let theirs = crate_request();
     if theirs != ours {
         return Err(

@@ -154,7 +154,7 @@ pub struct Aggregator {
     listening: HashSet<u16>,
     /// Ports inside the range held by sockets only bound (BOUND_INACTIVE).
     bound_only: HashSet<u16>,
-    states: [u64; STATE_NAMES.len()],
+    states: [u64; TcpState::COUNT],
     time_wait_server: u64,
     time_wait_client: u64,
     time_wait_reusable: u64,
@@ -169,13 +169,6 @@ pub struct Aggregator {
     close_wait_inodes: HashSet<u64>,
 }
 
-/// States whose tcp_info tells whether timestamps were negotiated:
-/// `tstamp_ok` is settled by the handshake (tcp_rcv_synsent_state_process()
-/// on this side), so SYN_SENT and SYN_RECV do not count.
-fn past_handshake(state: u8) -> bool {
-    matches!(state, 1 | 4 | 5 | 8 | 9 | 11)
-}
-
 impl Aggregator {
     pub fn new(range: PortRange, reserved: Vec<PortRange>, policy: ReusePolicy) -> Self {
         Aggregator {
@@ -185,7 +178,7 @@ impl Aggregator {
             previous: None,
             listening: HashSet::new(),
             bound_only: HashSet::new(),
-            states: [0; STATE_NAMES.len()],
+            states: [0; TcpState::COUNT],
             time_wait_server: 0,
             time_wait_client: 0,
             time_wait_reusable: 0,
@@ -207,8 +200,8 @@ impl Aggregator {
 
     /// First pass: a listening socket marks its port as a server port.
     pub fn listener(&mut self, record: SockRecord) {
-        if record.state == LISTEN {
-            self.states[usize::from(LISTEN)] += 1;
+        if record.state == TcpState::Listen {
+            self.states[TcpState::Listen.index()] += 1;
             self.listening.insert(record.local_port);
         }
     }
@@ -222,16 +215,16 @@ impl Aggregator {
 
     /// Second pass: every socket.
     pub fn observe(&mut self, record: SockRecord) {
-        if record.state == LISTEN {
+        if record.state == TcpState::Listen {
             // Counted by the first pass.
             return;
         }
-        let state = usize::from(record.state);
-        // Out-of-range states count as UNKNOWN (index 0), never named.
-        let state = if state < STATE_NAMES.len() { state } else { 0 };
-        self.states[state] += 1;
-        let bound_only = record.state == BOUND_INACTIVE
-            || (record.state == CLOSE && record.remote_port == 0 && record.remote.is_unspecified());
+        // Unknown states and bound-only sockets count in the total, never named.
+        self.states[record.state.index()] += 1;
+        let bound_only = record.state == TcpState::BoundInactive
+            || (record.state == TcpState::Close
+                && record.remote_port == 0
+                && record.remote.is_unspecified());
         if bound_only {
             // bind() without listen() or connect(): its bind bucket makes
             // connect() skip the port for every destination.
@@ -240,13 +233,13 @@ impl Aggregator {
             }
             return;
         }
-        if record.state == CLOSE_WAIT && record.inode != 0 {
+        if record.state == TcpState::CloseWait && record.inode != 0 {
             self.close_wait_inodes.insert(record.inode);
         }
         // A port something listens on is a server's, whatever its number
         // (its accepted connections share it).
         if self.listening.contains(&record.local_port) {
-            if record.state == TIME_WAIT {
+            if record.state == TcpState::TimeWait {
                 self.server_time_wait(record.local_port, 1);
             }
             return;
@@ -255,7 +248,7 @@ impl Aggregator {
             // Not a listener and outside the range: a client that bound its
             // own port (NFS, rsh, some database drivers), or a server whose
             // listener is gone. Either way it takes no ephemeral port.
-            if record.state == TIME_WAIT {
+            if record.state == TcpState::TimeWait {
                 self.unlisted
                     .push((record.local_port, canonical(record.remote)));
             }
@@ -275,7 +268,7 @@ impl Aggregator {
         let count = self.destinations.entry(key).or_default();
         count.new += u64::from(is_new);
         count.reuse_seen += u64::from(reused);
-        if past_handshake(record.state) {
+        if record.state.past_handshake() {
             match record.peer_timestamps {
                 Some(true) => count.with_timestamps += 1,
                 Some(false) => count.without_timestamps += 1,
@@ -283,7 +276,7 @@ impl Aggregator {
             }
         }
         match record.state {
-            TIME_WAIT => {
+            TcpState::TimeWait => {
                 self.time_wait_client += 1;
                 count.time_wait += 1;
                 if self.policy.aged(record.timer_left_ms) {
@@ -304,7 +297,7 @@ impl Aggregator {
                 }
                 self.taken.insert(record.local_port);
             }
-            ESTABLISHED => {
+            TcpState::Established => {
                 count.established += 1;
                 if record.inode != 0 {
                     count.established_inodes.push(record.inode);
@@ -531,19 +524,16 @@ impl Aggregator {
         let close_wait_processes = owners::owners_of(&holders, Interest::CloseWait, usize::MAX);
         let close_wait_unattributed = (self.close_wait_inodes.len() as u64)
             .saturating_sub(attributed.get(&Interest::CloseWait).copied().unwrap_or(0));
-        // UNKNOWN (index 0) only collects out-of-range values, never named.
-        let states: BTreeMap<String, u64> = STATE_NAMES
+        let states: BTreeMap<String, u64> = TcpState::NAMED
             .iter()
-            .zip(self.states)
-            .skip(1)
-            .map(|(name, n)| (name.to_string(), n))
+            .map(|s| (s.name().to_string(), self.states[s.index()]))
             .collect();
         let mut facts = SocketFacts {
             source,
             fallback_reason: None,
             total: self.states.iter().sum(),
-            time_wait: self.states[usize::from(TIME_WAIT)],
-            close_wait: self.states[usize::from(CLOSE_WAIT)],
+            time_wait: self.states[TcpState::TimeWait.index()],
+            close_wait: self.states[TcpState::CloseWait.index()],
             states,
             time_wait_server_side: self.time_wait_server,
             time_wait_client_side: self.time_wait_client,

@@ -204,13 +204,13 @@ pub const INFERRED_FROM_TRANSITIONS: &str = "4-tuples ESTABLISHED with a known o
 /// 4-tuple hash → (pid, command). Live hosts only (sock_diag and
 /// /proc/PID/fd); empty when nothing could be read.
 pub fn established_owners(options: &crate::facts::GatherOptions) -> HashMap<u64, (u32, String)> {
-    use super::{ESTABLISHED, diag, owners, tuple_hash};
+    use super::{TcpState, diag, owners, tuple_hash};
     let mut by_inode: HashMap<u64, u64> = HashMap::new();
     if !options.is_live() {
         return HashMap::new();
     }
     for family in [diag::AF_INET, diag::AF_INET6] {
-        let _ = diag::dump(family, diag::state_bit(ESTABLISHED), |r| {
+        let _ = diag::dump(family, diag::state_bit(TcpState::Established), |r| {
             if r.inode != 0 {
                 by_inode.insert(r.inode, tuple_hash(&r));
             }
@@ -237,13 +237,13 @@ pub fn apply_transitions(
     options: &crate::facts::GatherOptions,
     first: &HashMap<u64, (u32, String)>,
 ) {
-    use super::{TIME_WAIT, diag, tuple_hash};
+    use super::{TcpState, diag, tuple_hash};
     if first.is_empty() || !options.is_live() {
         return;
     }
     let mut closed: HashMap<DestTuple, HashMap<(u32, &str), u64>> = HashMap::new();
     for family in [diag::AF_INET, diag::AF_INET6] {
-        let _ = diag::dump(family, diag::state_bit(TIME_WAIT), |r| {
+        let _ = diag::dump(family, diag::state_bit(TcpState::TimeWait), |r| {
             if let Some((pid, command)) = first.get(&tuple_hash(&r)) {
                 let key = DestTuple {
                     local: r.local.to_canonical(),

@@ -37,6 +37,7 @@ use nix::errno::Errno;
 use nix::sys::socket::SockProtocol;
 
 use super::record::SockRecord;
+use crate::facts::tcp_state::TcpState;
 
 const NLMSG_HDRLEN: usize = 16;
 const NLMSG_ERROR: u16 = 2;
@@ -64,8 +65,8 @@ pub const AF_INET: u8 = 2;
 pub const AF_INET6: u8 = 10;
 
 /// Bit `1 << state` selects a TCP state in `idiag_states`.
-pub fn state_bit(state: u8) -> u32 {
-    1u32 << state
+pub fn state_bit(state: TcpState) -> u32 {
+    1u32 << state.number()
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -205,7 +206,7 @@ pub fn decode(buf: &[u8], mut each: impl FnMut(SockRecord)) -> Result<Progress, 
                 let peer_timestamps = tcp_info_timestamps(&body[INET_DIAG_MSG_LEN..])
                     .map_err(|detail| DiagError::Truncated { offset, detail })?;
                 each(SockRecord {
-                    state: body[1],
+                    state: TcpState::from_number(body[1]),
                     local_port: be_port(body, 4),
                     remote_port: be_port(body, 6),
                     local: address(family, &body[8..24]),
@@ -313,7 +314,11 @@ mod tests {
 
     #[test]
     fn request_layout() {
-        let r = encode_request(AF_INET6, state_bit(6) | state_bit(8), 7);
+        let r = encode_request(
+            AF_INET6,
+            state_bit(TcpState::TimeWait) | state_bit(TcpState::CloseWait),
+            7,
+        );
         assert_eq!(r.len(), 72);
         assert_eq!(u32_at(&r, 0), 72);
         assert_eq!(u16_at(&r, 4), 20);
@@ -342,7 +347,7 @@ mod tests {
         assert_eq!(got[0].local, "127.0.0.1".parse::<IpAddr>().unwrap());
         assert_eq!(got[0].remote_port, 8080);
         assert_eq!(got[0].local_port, 40000);
-        assert_eq!(got[0].state, 6);
+        assert_eq!(got[0].state, TcpState::TimeWait);
         assert_eq!(got[0].timer_left_ms, Some(59_000));
         assert_eq!(got[0].bound_dev_if, 1);
         assert_eq!(got[1].timer_left_ms, None);
@@ -410,10 +415,10 @@ mod tests {
 
     #[test]
     fn tcp_info_says_whether_timestamps_were_negotiated() {
-        let r = encode_request_ext(AF_INET, state_bit(1), EXT_INFO, 1);
+        let r = encode_request_ext(AF_INET, state_bit(TcpState::Established), EXT_INFO, 1);
         assert_eq!(r[NLMSG_HDRLEN + 2], 2);
         assert_eq!(
-            encode_request(AF_INET, state_bit(1), 1)[NLMSG_HDRLEN + 2],
+            encode_request(AF_INET, state_bit(TcpState::Established), 1)[NLMSG_HDRLEN + 2],
             0
         );
         for (options, expected) in [(0x07, Some(true)), (0x06, Some(false))] {

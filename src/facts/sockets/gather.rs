@@ -62,10 +62,11 @@ fn reuse_settings(sysctl: &Sysctls) -> ReuseSettings {
 /// Every state but LISTEN, which the first pass already has, and the
 /// bound-only sockets (kernels before 91051f003948 simply never match it).
 fn non_listen_states() -> u32 {
-    (1..STATE_NAMES.len() as u8)
-        .filter(|&s| s != LISTEN)
+    TcpState::NAMED
+        .into_iter()
+        .filter(|&s| s != TcpState::Listen)
         .map(diag::state_bit)
-        .fold(diag::state_bit(BOUND_INACTIVE), |a, b| a | b)
+        .fold(diag::state_bit(TcpState::BoundInactive), |a, b| a | b)
 }
 
 /// A kernel booted with ipv6.disable=1 has no inet6 diag handler and answers
@@ -89,18 +90,18 @@ fn netlink_passes(
 ) -> Result<(), diag::DiagError> {
     let mut families = vec![diag::AF_INET, diag::AF_INET6];
     for family in families.clone() {
-        match diag::dump(family, diag::state_bit(LISTEN), &mut listener) {
+        match diag::dump(family, diag::state_bit(TcpState::Listen), &mut listener) {
             Err(e) if no_such_family(family, &e) => families.retain(|f| *f != family),
             other => other?,
         }
     }
     let ext = if info { diag::EXT_INFO } else { 0 };
-    let live = non_listen_states() & !diag::state_bit(TIME_WAIT);
+    let live = non_listen_states() & !diag::state_bit(TcpState::TimeWait);
     for &family in &families {
         diag::dump_ext(family, live, ext, &mut other)?;
     }
     for &family in &families {
-        diag::dump(family, diag::state_bit(TIME_WAIT), &mut other)?;
+        diag::dump(family, diag::state_bit(TcpState::TimeWait), &mut other)?;
     }
     Ok(())
 }
@@ -150,7 +151,7 @@ fn gather_proc(mut agg: Aggregator, tables: &[PathBuf]) -> Result<Aggregator, Fa
 pub fn first_sample(options: &GatherOptions) -> Result<Option<FirstListing>, FactError> {
     let mut listing = FirstListing::new();
     let mut keep = |r: SockRecord| {
-        if r.state != LISTEN {
+        if r.state != TcpState::Listen {
             listing.record(&r);
         }
     };
@@ -164,7 +165,7 @@ pub fn first_sample(options: &GatherOptions) -> Result<Option<FirstListing>, Fac
     }
     for path in &tables {
         stream_proc(path, |r| {
-            if r.state != LISTEN {
+            if r.state != TcpState::Listen {
                 listing.record(&r);
             }
         })?;

@@ -18,11 +18,11 @@ pub mod proc_tcp;
 mod record;
 mod reuse;
 mod sample;
-mod state;
 
 use std::net::IpAddr;
 
 pub use super::ports::{self, PortRange};
+pub use super::tcp_state::TcpState;
 pub use aggregate::{Aggregator, apply_headroom};
 pub use gather::{Sysctls, first_sample, gather};
 pub use output::{
@@ -33,8 +33,6 @@ pub use record::SockRecord;
 pub use reuse::{ReusePolicy, ReuseScope, ReuseSettings};
 use sample::tuple_hash;
 pub use sample::{FirstListing, Sample};
-use state::STATE_NAMES;
-pub use state::{BOUND_INACTIVE, CLOSE, CLOSE_WAIT, ESTABLISHED, LISTEN, TIME_WAIT};
 
 /// TIME_WAIT lasts TCP_TIMEWAIT_LEN (include/net/tcp.h); no mainline
 /// sysctl changes it.

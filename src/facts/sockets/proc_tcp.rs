@@ -11,6 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::record::SockRecord;
 use crate::facts::read_line_bounded;
+use crate::facts::tcp_state::TcpState;
 
 /// The clock-tick rate the /proc timer column is printed in (USER_HZ; alpha
 /// uses 1024, where ages read from /proc would come out wrong).
@@ -79,6 +80,7 @@ pub fn parse_line(line: &str) -> Result<Option<SockRecord>, String> {
     let state = u8::from_str_radix(state, 16)
         .ok()
         .filter(|s| (1..=12).contains(s))
+        .map(TcpState::from_number)
         .ok_or_else(|| format!("bad state {state:?}"))?;
     next("queues")?;
     let timer = next("timer")?;
@@ -164,18 +166,18 @@ mod tests {
         let mut got = Vec::new();
         for_each(TCP.as_bytes(), |r| got.push(r)).unwrap();
         assert_eq!(got.len(), 3);
-        assert_eq!(got[0].state, 10);
+        assert_eq!(got[0].state, TcpState::Listen);
         assert_eq!(got[0].local, "127.0.0.1".parse::<IpAddr>().unwrap());
         assert_eq!(got[0].local_port, 8080);
         assert_eq!(got[0].inode, 23071);
-        assert_eq!(got[1].state, 6);
+        assert_eq!(got[1].state, TcpState::TimeWait);
         assert_eq!(got[1].local, "127.0.0.2".parse::<IpAddr>().unwrap());
         assert_eq!(got[1].local_port, 40000);
         assert_eq!(got[1].remote_port, 8080);
         // 0x1770 ticks of 10 ms: the whole 60 s left.
         assert_eq!(got[1].timer_left_ms, Some(60_000));
         assert_eq!(got[0].timer_left_ms, None);
-        assert_eq!(got[2].state, 8);
+        assert_eq!(got[2].state, TcpState::CloseWait);
         assert_eq!(got[2].inode, 44123);
     }
 

@@ -3,10 +3,12 @@
 
 use std::net::IpAddr;
 
+use crate::facts::tcp_state::TcpState;
+
 /// One socket as either listing reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SockRecord {
-    pub state: u8,
+    pub state: TcpState,
     pub local: IpAddr,
     pub local_port: u16,
     pub remote: IpAddr,

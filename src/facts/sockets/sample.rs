@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::{SockRecord, TIME_WAIT, canonical};
+use super::{SockRecord, TcpState, canonical};
 
 /// The first listing of `--sample`: one 64-bit hash per 4-tuple, with what
 /// was left of its timer if it was in TIME_WAIT (a marker if not),
@@ -31,7 +31,7 @@ impl FirstListing {
 
     pub(super) fn record(&mut self, r: &SockRecord) {
         let left = match r.timer_left_ms {
-            Some(left) if r.state == TIME_WAIT => left.min(NOT_TIME_WAIT - 1),
+            Some(left) if r.state == TcpState::TimeWait => left.min(NOT_TIME_WAIT - 1),
             _ => NOT_TIME_WAIT,
         };
         self.tuples.insert(tuple_hash(r), left);
@@ -76,7 +76,8 @@ impl Sample {
         let most_left = old_left
             .saturating_sub(elapsed)
             .saturating_add(TIMER_SLACK_MS);
-        let other = r.state != TIME_WAIT || r.timer_left_ms.is_some_and(|left| left > most_left);
+        let other =
+            r.state != TcpState::TimeWait || r.timer_left_ms.is_some_and(|left| left > most_left);
         let reused = alive && other;
         (reused, reused)
     }

@@ -3,7 +3,14 @@ use super::*;
 use crate::facts::kernel::KernelVersion;
 use crate::facts::options::GatherOptions;
 
-fn rec(state: u8, local: &str, lport: u16, remote: &str, rport: u16, inode: u64) -> SockRecord {
+fn rec(
+    state: TcpState,
+    local: &str,
+    lport: u16,
+    remote: &str,
+    rport: u16,
+    inode: u64,
+) -> SockRecord {
     SockRecord {
         state,
         local: local.parse().unwrap(),
@@ -12,7 +19,7 @@ fn rec(state: u8, local: &str, lport: u16, remote: &str, rport: u16, inode: u64)
         remote_port: rport,
         bound_dev_if: 0,
         // Young: 59 s of 60 left.
-        timer_left_ms: (state == TIME_WAIT).then_some(59_000),
+        timer_left_ms: (state == TcpState::TimeWait).then_some(59_000),
         inode,
         peer_timestamps: None,
     }
@@ -87,14 +94,14 @@ fn reusable_time_wait_is_free_and_listeners_in_range_are_not_usable() {
         high: 40099,
     };
     let mut agg = Aggregator::new(range, vec![], policy(1, 1, (6, 1)));
-    agg.listener(rec(LISTEN, "0.0.0.0", 40010, "0.0.0.0", 0, 1));
+    agg.listener(rec(TcpState::Listen, "0.0.0.0", 40010, "0.0.0.0", 0, 1));
     // A live connection that negotiated timestamps: the peer sends them.
-    let mut est = rec(ESTABLISHED, "10.0.0.1", 40001, "10.0.0.2", 80, 9);
+    let mut est = rec(TcpState::Established, "10.0.0.1", 40001, "10.0.0.2", 80, 9);
     est.peer_timestamps = Some(true);
     agg.observe(est);
     // 60 TIME_WAIT toward one destination: 40 old enough to reuse, 20 young.
     for p in 0..60u16 {
-        let r = rec(TIME_WAIT, "10.0.0.1", 40020 + p, "10.0.0.2", 80, 0);
+        let r = rec(TcpState::TimeWait, "10.0.0.1", 40020 + p, "10.0.0.2", 80, 0);
         agg.observe(if p < 40 { aged(r) } else { r });
     }
     let root = tempfile::tempdir().unwrap();
@@ -122,7 +129,7 @@ fn reusable_time_wait_is_free_and_listeners_in_range_are_not_usable() {
     let mut off = Aggregator::new(range, vec![], policy(0, 1, (6, 1)));
     for p in 0..60u16 {
         off.observe(aged(rec(
-            TIME_WAIT,
+            TcpState::TimeWait,
             "10.0.0.1",
             40020 + p,
             "10.0.0.2",
@@ -148,11 +155,25 @@ fn a_port_outside_the_range_proves_nothing_without_a_listener() {
     let mut agg = Aggregator::new(range, vec![], policy(0, 1, (6, 1)));
     // An NFS-like client binding its own low ports toward one server.
     for p in 0..20u16 {
-        agg.observe(rec(TIME_WAIT, "10.0.0.1", 700 + p, "10.0.0.5", 2049, 0));
+        agg.observe(rec(
+            TcpState::TimeWait,
+            "10.0.0.1",
+            700 + p,
+            "10.0.0.5",
+            2049,
+            0,
+        ));
     }
     // A server whose listener on 8443 is gone: one peer, many of its ports.
     for p in 0..12u16 {
-        agg.observe(rec(TIME_WAIT, "10.0.0.1", 8443, "10.0.0.7", 50000 + p, 0));
+        agg.observe(rec(
+            TcpState::TimeWait,
+            "10.0.0.1",
+            8443,
+            "10.0.0.7",
+            50000 + p,
+            0,
+        ));
     }
     let root = tempfile::tempdir().unwrap();
     let f = agg.finish(SocketSource::Proc, root.path());
@@ -170,8 +191,8 @@ fn sampled_rates_are_per_destination() {
         low: 40000,
         high: 40999,
     };
-    let busy = |p: u16| rec(TIME_WAIT, "10.0.0.1", 40000 + p, "10.0.0.2", 80, 0);
-    let idle = |p: u16| rec(TIME_WAIT, "10.0.0.1", 40500 + p, "10.0.0.3", 80, 0);
+    let busy = |p: u16| rec(TcpState::TimeWait, "10.0.0.1", 40000 + p, "10.0.0.2", 80, 0);
+    let idle = |p: u16| rec(TcpState::TimeWait, "10.0.0.1", 40500 + p, "10.0.0.3", 80, 0);
     let mut first = FirstListing::new();
     for r in (0..100).map(busy).chain((0..100).map(idle)) {
         first.record(&r);
@@ -219,30 +240,79 @@ fn attributes_time_wait_and_ranks_destinations() {
         }],
         policy(0, 1, (6, 1)),
     );
-    agg.listener(rec(LISTEN, "0.0.0.0", 8080, "0.0.0.0", 0, 1));
-    agg.listener(rec(LISTEN, "::", 40050, "::", 0, 2));
+    agg.listener(rec(TcpState::Listen, "0.0.0.0", 8080, "0.0.0.0", 0, 1));
+    agg.listener(rec(TcpState::Listen, "::", 40050, "::", 0, 2));
     // Server side: on a listening port. A port below the range with no
     // listener is a client that bound its own port.
-    agg.observe(rec(TIME_WAIT, "10.0.0.1", 8080, "10.0.0.9", 40001, 0));
-    agg.observe(rec(TIME_WAIT, "10.0.0.1", 22, "10.0.0.9", 40002, 0));
+    agg.observe(rec(
+        TcpState::TimeWait,
+        "10.0.0.1",
+        8080,
+        "10.0.0.9",
+        40001,
+        0,
+    ));
+    agg.observe(rec(
+        TcpState::TimeWait,
+        "10.0.0.1",
+        22,
+        "10.0.0.9",
+        40002,
+        0,
+    ));
     // A listener inside the range (seen in the IPv6 table) still makes it server side.
-    agg.observe(rec(TIME_WAIT, "10.0.0.1", 40050, "10.0.0.9", 50000, 0));
+    agg.observe(rec(
+        TcpState::TimeWait,
+        "10.0.0.1",
+        40050,
+        "10.0.0.9",
+        50000,
+        0,
+    ));
     // Client side toward two destinations; the v4-mapped one merges with IPv4.
     for p in 0..30 {
-        agg.observe(rec(TIME_WAIT, "10.0.0.1", 40000 + p, "10.0.0.2", 80, 0));
+        agg.observe(rec(
+            TcpState::TimeWait,
+            "10.0.0.1",
+            40000 + p,
+            "10.0.0.2",
+            80,
+            0,
+        ));
     }
     agg.observe(rec(
-        TIME_WAIT,
+        TcpState::TimeWait,
         "::ffff:10.0.0.1",
         40031,
         "::ffff:10.0.0.2",
         80,
         0,
     ));
-    agg.observe(rec(ESTABLISHED, "10.0.0.1", 40032, "10.0.0.2", 80, 5));
-    agg.observe(rec(2, "10.0.0.1", 40033, "10.0.0.2", 80, 6));
-    agg.observe(rec(TIME_WAIT, "2001:db8::1", 40040, "2001:db8::2", 443, 0));
-    agg.observe(rec(CLOSE_WAIT, "10.0.0.1", 8080, "10.0.0.9", 40003, 77));
+    agg.observe(rec(
+        TcpState::Established,
+        "10.0.0.1",
+        40032,
+        "10.0.0.2",
+        80,
+        5,
+    ));
+    agg.observe(rec(TcpState::SynSent, "10.0.0.1", 40033, "10.0.0.2", 80, 6));
+    agg.observe(rec(
+        TcpState::TimeWait,
+        "2001:db8::1",
+        40040,
+        "2001:db8::2",
+        443,
+        0,
+    ));
+    agg.observe(rec(
+        TcpState::CloseWait,
+        "10.0.0.1",
+        8080,
+        "10.0.0.9",
+        40003,
+        77,
+    ));
     let root = tempfile::tempdir().unwrap();
     let f = agg.finish(SocketSource::Proc, root.path());
 
@@ -304,7 +374,14 @@ fn destinations_name_the_holders_of_their_live_connections() {
     let mut port = 40000;
     let mut est = |agg: &mut Aggregator, inode: u64| {
         port += 1;
-        agg.observe(rec(ESTABLISHED, "10.0.0.1", port, "10.0.0.2", 443, inode));
+        agg.observe(rec(
+            TcpState::Established,
+            "10.0.0.1",
+            port,
+            "10.0.0.2",
+            443,
+            inode,
+        ));
     };
     for inode in 100..112 {
         est(&mut agg, inode);
@@ -315,7 +392,14 @@ fn destinations_name_the_holders_of_their_live_connections() {
         }
     }
     est(&mut agg, 999);
-    agg.observe(rec(CLOSE_WAIT, "10.0.0.1", 8080, "10.0.0.9", 50000, 900));
+    agg.observe(rec(
+        TcpState::CloseWait,
+        "10.0.0.1",
+        8080,
+        "10.0.0.9",
+        50000,
+        900,
+    ));
     let f = agg.finish(SocketSource::Proc, root.path());
     let d = &f.destinations[0];
     let named: Vec<(u32, &str, u64)> = d
@@ -442,7 +526,7 @@ fn gathers_from_a_fixture_root() {
     );
 }
 
-fn live(state: u8, lport: u16, remote: &str, timestamps: Option<bool>) -> SockRecord {
+fn live(state: TcpState, lport: u16, remote: &str, timestamps: Option<bool>) -> SockRecord {
     let mut r = rec(state, "10.0.0.1", lport, remote, 80, 0);
     r.peer_timestamps = timestamps;
     r
@@ -459,14 +543,21 @@ fn narrow() -> PortRange {
 fn time_wait_is_reusable_only_toward_a_peer_known_to_send_timestamps() {
     let mut agg = Aggregator::new(narrow(), vec![], policy(1, 1, (6, 18)));
     // Live connections come first in the stream, as netlink_passes lists them.
-    agg.observe(live(ESTABLISHED, 40190, "10.0.0.2", Some(true)));
-    agg.observe(live(ESTABLISHED, 40191, "10.0.0.3", Some(false)));
+    agg.observe(live(TcpState::Established, 40190, "10.0.0.2", Some(true)));
+    agg.observe(live(TcpState::Established, 40191, "10.0.0.3", Some(false)));
     // A SYN_SENT says nothing yet: tstamp_ok is settled by the handshake.
-    agg.observe(live(2, 40192, "10.0.0.3", Some(false)));
-    agg.observe(live(2, 40193, "10.0.0.4", Some(false)));
+    agg.observe(live(TcpState::SynSent, 40192, "10.0.0.3", Some(false)));
+    agg.observe(live(TcpState::SynSent, 40193, "10.0.0.4", Some(false)));
     for p in 0..120 {
         for remote in ["10.0.0.2", "10.0.0.3", "10.0.0.4"] {
-            agg.observe(aged(rec(TIME_WAIT, "10.0.0.1", 40000 + p, remote, 80, 0)));
+            agg.observe(aged(rec(
+                TcpState::TimeWait,
+                "10.0.0.1",
+                40000 + p,
+                remote,
+                80,
+                0,
+            )));
         }
     }
     let root = tempfile::tempdir().unwrap();
@@ -520,7 +611,7 @@ fn loopback_peers_are_this_host_and_off_here_tells_nothing() {
     let mut agg = Aggregator::new(narrow(), vec![], policy(1, 1, (6, 18)));
     for p in 0..10 {
         agg.observe(aged(rec(
-            TIME_WAIT,
+            TcpState::TimeWait,
             "127.0.0.1",
             40000 + p,
             "127.0.0.1",
@@ -534,7 +625,7 @@ fn loopback_peers_are_this_host_and_off_here_tells_nothing() {
     assert_eq!(f.destinations[0].time_wait_reusable, 10);
 
     let mut agg = Aggregator::new(narrow(), vec![], policy(1, 0, (6, 18)));
-    agg.observe(live(ESTABLISHED, 40190, "10.0.0.3", Some(false)));
+    agg.observe(live(TcpState::Established, 40190, "10.0.0.3", Some(false)));
     let f = agg.finish(SocketSource::Netlink, root.path());
     assert_eq!(f.destinations[0].peer_timestamps, None);
     assert!(
@@ -547,7 +638,7 @@ fn loopback_peers_are_this_host_and_off_here_tells_nothing() {
 #[test]
 fn reuse_seen_during_the_sample_proves_the_peer_sends_timestamps() {
     let tw = |p: u16, left: u32| {
-        let mut r = rec(TIME_WAIT, "10.0.0.1", 40000 + p, "10.0.0.2", 80, 0);
+        let mut r = rec(TcpState::TimeWait, "10.0.0.1", 40000 + p, "10.0.0.2", 80, 0);
         r.timer_left_ms = Some(left);
         r
     };
@@ -568,7 +659,14 @@ fn reuse_seen_during_the_sample_proves_the_peer_sends_timestamps() {
     // 0..3 carry a live connection again, 3..6 went back to TIME_WAIT
     // with a fresh timer, 6..10 are the same TIME_WAIT, older now.
     for p in 0..3 {
-        agg.observe(rec(ESTABLISHED, "10.0.0.1", 40000 + p, "10.0.0.2", 80, 0));
+        agg.observe(rec(
+            TcpState::Established,
+            "10.0.0.1",
+            40000 + p,
+            "10.0.0.2",
+            80,
+            0,
+        ));
     }
     // (5: younger than the old one could be after the 1 s between the
     // readings, though with less of its timer left than it had.)
@@ -580,7 +678,14 @@ fn reuse_seen_during_the_sample_proves_the_peer_sends_timestamps() {
     }
     // Expired before they came back: no proof of anything.
     for p in 10..20 {
-        agg.observe(rec(ESTABLISHED, "10.0.0.1", 40000 + p, "10.0.0.2", 80, 0));
+        agg.observe(rec(
+            TcpState::Established,
+            "10.0.0.1",
+            40000 + p,
+            "10.0.0.2",
+            80,
+            0,
+        ));
     }
     let root = tempfile::tempdir().unwrap();
     let f = agg.finish(SocketSource::Proc, root.path());

@@ -70,6 +70,7 @@ use std::time::{Duration, Instant};
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use super::tcp_state::TcpState;
 use format::{Field, Format, read_bytes, read_int, read_uint};
 
 pub use accumulate::{Accumulator, NetnsLookup};
@@ -79,10 +80,10 @@ pub use tracer::Tracer;
 
 const EADDRINUSE: i64 = 98;
 const EADDRNOTAVAIL: i64 = 99;
-const TCP_ESTABLISHED: i64 = 1;
-const TCP_SYN_SENT: i64 = 2;
-const TCP_FIN_WAIT1: i64 = 4;
-const TCP_CLOSE: i64 = 7;
+const TCP_ESTABLISHED: i64 = TcpState::Established as i64;
+const TCP_SYN_SENT: i64 = TcpState::SynSent as i64;
+const TCP_FIN_WAIT1: i64 = TcpState::FinWait1 as i64;
+const TCP_CLOSE: i64 = TcpState::Close as i64;
 const IPPROTO_TCP: u64 = 6;
 const AF_INET: u64 = 2;
 const AF_INET6: u64 = 10;

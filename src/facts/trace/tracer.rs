@@ -21,11 +21,13 @@ pub struct Tracer {
 pub(super) fn filter_for(index: usize, format: &Format) -> Option<String> {
     match index {
         0 => {
-            let states = "(oldstate == 7 && newstate == 2) || (oldstate == 1 && newstate == 4) || (oldstate == 2 && newstate == 7 && sport == 0)";
+            let states = format!(
+                "(oldstate == {TCP_CLOSE} && newstate == {TCP_SYN_SENT}) || (oldstate == {TCP_ESTABLISHED} && newstate == {TCP_FIN_WAIT1}) || (oldstate == {TCP_SYN_SENT} && newstate == {TCP_CLOSE} && sport == 0)"
+            );
             Some(if format.fields.contains_key("protocol") {
                 format!("protocol == 6 && ({states})")
             } else {
-                states.to_string()
+                states
             })
         }
         1 | 2 => Some(format!("ret == -{EADDRNOTAVAIL} || ret == -{EADDRINUSE}")),
