@@ -27,6 +27,7 @@ pub mod atomic;
 pub mod cli;
 pub mod exit_code;
 pub mod facts;
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod host_path;
