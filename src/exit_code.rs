@@ -116,6 +116,26 @@ impl Status {
         }
     }
 
+    /// The verdict over several checks (`check --all-netns`): the worst
+    /// one's, error > changes pending > incomplete > compliant; `failed` (a
+    /// check that could not be made at all) makes it an error. Compliant
+    /// when there is none.
+    pub fn worst_of(statuses: impl IntoIterator<Item = Status>, failed: bool) -> Status {
+        let rank = |s: &Status| match s {
+            Status::Compliant => 0,
+            Status::Incomplete => 1,
+            Status::ChangesPending => 2,
+            Status::Error => 3,
+        };
+        if failed {
+            return Status::Error;
+        }
+        statuses
+            .into_iter()
+            .max_by_key(rank)
+            .unwrap_or(Status::Compliant)
+    }
+
     pub fn exit(self) -> Exit {
         match self {
             Status::Compliant | Status::Incomplete => Exit::Compliant,
@@ -138,6 +158,19 @@ impl Status {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_worst_verdict_wins_and_a_failure_is_an_error() {
+        use Status::*;
+        assert_eq!(Status::worst_of([], false), Compliant);
+        assert_eq!(Status::worst_of([Compliant, Incomplete], false), Incomplete);
+        assert_eq!(
+            Status::worst_of([Incomplete, ChangesPending, Compliant], false),
+            ChangesPending
+        );
+        assert_eq!(Status::worst_of([ChangesPending, Error], false), Error);
+        assert_eq!(Status::worst_of([Compliant], true), Error);
+    }
 
     #[test]
     fn serialised_status_is_its_word() {

@@ -27,6 +27,16 @@ pub enum FactError {
     Garbled { path: PathBuf, message: String },
 }
 
+impl FactError {
+    /// A file whose content makes no sense, with what is wrong with it.
+    pub(crate) fn garbled(path: &Path, message: impl std::fmt::Display) -> FactError {
+        FactError::Garbled {
+            path: path.to_path_buf(),
+            message: message.to_string(),
+        }
+    }
+}
+
 /// The largest file twtune reads whole. The biggest legitimate one is a
 /// sysctl.d file or /proc/net/netstat, a few KiB to a few MiB; anything
 /// larger is runaway or hostile and is refused rather than read into memory.

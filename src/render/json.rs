@@ -71,13 +71,7 @@ pub struct Summary {
 
 impl Summary {
     pub fn of(evaluation: &Evaluation) -> Self {
-        let count = |s| {
-            evaluation
-                .findings
-                .iter()
-                .filter(|f| f.severity == s)
-                .count()
-        };
+        let count = |s| evaluation.count(s);
         Summary {
             critical: count(Severity::Critical),
             warning: count(Severity::Warning),

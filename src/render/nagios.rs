@@ -19,13 +19,7 @@ use crate::rules::defaults::{EXHAUSTION_RATIO_CRITICAL, EXHAUSTION_RATIO_WARNING
 use crate::rules::{Evaluation, Severity};
 
 pub fn check(state: PluginState, facts: &Facts, evaluation: &Evaluation) -> String {
-    let count = |s| {
-        evaluation
-            .findings
-            .iter()
-            .filter(|f| f.severity == s)
-            .count()
-    };
+    let count = |s| evaluation.count(s);
     let mut counts = format!(
         "{} critical, {} warning, {} info",
         count(Severity::Critical),
@@ -98,13 +92,7 @@ pub fn unknown(message: &str) -> String {
 /// exhaustion ratios with the thresholds the port rules use, and the
 /// TIME_WAIT and CLOSE_WAIT populations.
 fn perfdata(facts: &Facts, evaluation: &Evaluation) -> Vec<String> {
-    let count = |s| {
-        evaluation
-            .findings
-            .iter()
-            .filter(|f| f.severity == s)
-            .count()
-    };
+    let count = |s| evaluation.count(s);
     let mut data = vec![
         format!("'critical'={};;;0", count(Severity::Critical)),
         format!("'warning'={};;;0", count(Severity::Warning)),

@@ -53,22 +53,11 @@ pub struct Skipped {
     pub reason: String,
 }
 
-/// The verdict over every namespace: the worst one's (error > changes
-/// pending > incomplete > compliant); a namespace that could not be
-/// gathered for a reason other than vanishing makes it an error.
+/// The verdict over every namespace, decided where every verdict is
+/// ([`Status::worst_of`]): a namespace that could not be gathered for a
+/// reason other than vanishing makes it an error.
 pub fn overall(checked: &[Checked], failed: bool) -> Status {
-    let rank = |s: Status| match s {
-        Status::Compliant => 0,
-        Status::Incomplete => 1,
-        Status::ChangesPending => 2,
-        Status::Error => 3,
-    };
-    let worst = checked
-        .iter()
-        .map(Checked::status)
-        .max_by_key(|s| rank(*s))
-        .unwrap_or(Status::Compliant);
-    if failed { Status::Error } else { worst }
+    Status::worst_of(checked.iter().map(Checked::status), failed)
 }
 
 #[derive(Debug, Serialize, schemars::JsonSchema)]

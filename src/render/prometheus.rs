@@ -64,12 +64,7 @@ pub fn check(metrics: &CheckMetrics<'_>) -> String {
 
     out.family("twtune_findings", "Findings of the last check by severity.");
     for severity in [Severity::Critical, Severity::Warning, Severity::Info] {
-        let count = metrics
-            .evaluation
-            .findings
-            .iter()
-            .filter(|f| f.severity == severity)
-            .count();
+        let count = metrics.evaluation.count(severity);
         out.sample(
             "twtune_findings",
             &[("severity", severity.as_str())],

@@ -47,6 +47,15 @@ impl Evaluation {
         self.findings.iter().map(|f| f.severity).max()
     }
 
+    /// How many findings are of `severity`: the one count every output
+    /// (text, JSON, Nagios, Prometheus) reports.
+    pub fn count(&self, severity: Severity) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == severity)
+            .count()
+    }
+
     /// Whether anything is at warning or above: "changes pending".
     pub fn needs_attention(&self) -> bool {
         self.worst().is_some_and(|s| s >= Severity::Warning)

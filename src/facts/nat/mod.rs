@@ -137,13 +137,6 @@ impl NatFacts {
     }
 }
 
-fn garbled(path: &Path, message: impl std::fmt::Display) -> FactError {
-    FactError::Garbled {
-        path: path.to_path_buf(),
-        message: message.to_string(),
-    }
-}
-
 /// `ip_forward` is the runtime value `facts::gather` read (`None` when the
 /// kernel lacks it): one reading of each sysctl.
 pub fn gather(

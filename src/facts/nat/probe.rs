@@ -141,13 +141,13 @@ pub(super) fn addresses(facts: &mut NatFacts, root: &Path) -> Result<(), FactErr
     };
     if let Some(text) = read_optional(&trie)? {
         read_any = true;
-        for addr in host::parse_fib_trie(&text).map_err(|e| garbled(&trie, e))? {
+        for addr in host::parse_fib_trie(&text).map_err(|e| FactError::garbled(&trie, e))? {
             sort(addr.into());
         }
     }
     if let Some(text) = crate::facts::read::read_optional_names(&inet6)? {
         read_any = true;
-        for addr in host::parse_if_inet6(&text).map_err(|e| garbled(&inet6, e))? {
+        for addr in host::parse_if_inet6(&text).map_err(|e| FactError::garbled(&inet6, e))? {
             sort(addr.into());
         }
     }

@@ -50,7 +50,8 @@ pub(super) fn conntrack_summary(
     let summary = match open_streaming(&path) {
         Ok(file) => {
             facts.conntrack_source = Some("proc".into());
-            conntrack::summarise(BufReader::new(file), snat).map_err(|e| garbled(&path, e))?
+            conntrack::summarise(BufReader::new(file), snat)
+                .map_err(|e| FactError::garbled(&path, e))?
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && live => {
             // Kernels built without NF_CONNTRACK_PROCFS: the conntrack tool.
@@ -131,7 +132,8 @@ pub(super) fn conntrack_stats(facts: &mut NatFacts, root: &Path) -> Result<(), F
         Ok(bytes) => {
             let text =
                 String::from_utf8(bytes).map_err(|_| FactError::NotText { path: path.clone() })?;
-            facts.conntrack_stats = Some(table::parse_stats(&text).map_err(|e| garbled(&path, e))?);
+            facts.conntrack_stats =
+                Some(table::parse_stats(&text).map_err(|e| FactError::garbled(&path, e))?);
         }
         // Not loaded, or hidden from an unprivileged reader: unknown, not zero.
         Err(e)

@@ -12,13 +12,6 @@ use crate::facts::kernel::KernelVersion;
 use crate::facts::options::GatherOptions;
 use crate::facts::read::{FactError, metadata_confined, open_streaming};
 
-fn garbled(path: &Path, message: impl std::fmt::Display) -> FactError {
-    FactError::Garbled {
-        path: path.to_path_buf(),
-        message: message.to_string(),
-    }
-}
-
 /// The runtime sysctls `facts::gather` read (full dotted key → value), the
 /// one reading of them: the sockets are judged against the same values the
 /// rules see.
@@ -30,15 +23,13 @@ fn port_settings(root: &Path, sysctl: &Sysctls) -> Result<(PortRange, Vec<PortRa
     let value = |name: &str| sysctl.get(&format!("net.ipv4.{name}"));
     let path = |name: &str| root.join("proc/sys/net/ipv4").join(name);
     let range = match value("ip_local_port_range") {
-        Some(text) => {
-            ports::parse_range(text).map_err(|e| garbled(&path("ip_local_port_range"), e))?
-        }
+        Some(text) => ports::parse_range(text)
+            .map_err(|e| FactError::garbled(&path("ip_local_port_range"), e))?,
         None => PortRange::default(),
     };
     let reserved = match value("ip_local_reserved_ports") {
-        Some(text) => {
-            ports::parse_reserved(text).map_err(|e| garbled(&path("ip_local_reserved_ports"), e))?
-        }
+        Some(text) => ports::parse_reserved(text)
+            .map_err(|e| FactError::garbled(&path("ip_local_reserved_ports"), e))?,
         None => Vec::new(),
     };
     Ok((range, reserved))
@@ -130,7 +121,7 @@ fn stream_proc(path: &Path, each: impl FnMut(SockRecord)) -> Result<(), FactErro
         source,
     })?;
     proc_tcp::for_each(BufReader::with_capacity(64 * 1024, file), each)
-        .map_err(|e| garbled(path, e))
+        .map_err(|e| FactError::garbled(path, e))
 }
 
 fn gather_proc(mut agg: Aggregator, tables: &[PathBuf]) -> Result<Aggregator, FactError> {

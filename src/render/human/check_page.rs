@@ -80,7 +80,7 @@ pub(super) fn verdict_line(
     style: Style,
 ) -> fmt::Result {
     let findings = &evaluation.findings;
-    let count = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
+    let count = |s: Severity| evaluation.count(s);
     let counts = format!(
         "{} ({} critical, {}, {} info)",
         plural(findings.len(), "finding"),
