@@ -119,6 +119,9 @@ fn plural(n: usize, word: &str) -> String {
 }
 
 #[cfg(test)]
+mod page_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
