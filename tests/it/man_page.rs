@@ -10,6 +10,7 @@ use clap::CommandFactory;
 use twtune::cli::Cli;
 
 use crate::support::netns::require_tool;
+use crate::support::tier::Need;
 
 #[path = "../../man/generate.rs"]
 mod generate;
@@ -46,6 +47,7 @@ fn man_page_is_current() {
 
 #[test]
 fn man_page_formats_without_a_warning() {
+    needs!(Need::Tool("man"));
     require_tool("man", "man-db");
     let out = Process::new("man")
         .args(["--warnings", "-l"])
