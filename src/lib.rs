@@ -22,17 +22,6 @@
 //! Files are written one way ([`atomic`]) and host paths translated to and
 //! from a `--root` tree one way ([`host_path`]).
 
-// The unit tests share the integration tests' tiers: `needs!(Need::Root)`
-// skips a test an ordinary user cannot run, and says so once at the end.
-#[cfg(test)]
-#[macro_use]
-#[path = "."]
-mod support {
-    #[macro_use]
-    #[path = "../tests/it/support/tier.rs"]
-    pub mod tier;
-}
-
 pub mod apply;
 pub mod atomic;
 pub mod cli;

@@ -393,13 +393,6 @@ mod tests {
             PathBuf::from("host-file")
         );
     }
-}
-
-#[cfg(test)]
-mod racing_renames {
-    use super::*;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
     /// A rename anywhere on the system while openat2 walks a `..` under
     /// RESOLVE_IN_ROOT makes the kernel answer EAGAIN; the tests (and any
@@ -407,25 +400,29 @@ mod racing_renames {
     /// Without the retry, about one read in a hundred failed here.
     #[test]
     fn a_read_through_dot_dot_survives_renames_racing_it() {
+        use std::sync::atomic::Ordering::Relaxed;
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir(root.path().join("a")).unwrap();
         std::fs::write(root.path().join("b"), "read\n").unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let renames = Arc::new(AtomicU64::new(0));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let renames = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let renamer = {
-            let (stop, renames) = (Arc::clone(&stop), Arc::clone(&renames));
+            let (stop, renames) = (
+                std::sync::Arc::clone(&stop),
+                std::sync::Arc::clone(&renames),
+            );
             let dir = tempfile::tempdir().unwrap();
             std::thread::spawn(move || {
                 let (x, y) = (dir.path().join("x"), dir.path().join("y"));
                 std::fs::write(&x, "").unwrap();
-                while !stop.load(Ordering::Relaxed) {
+                while !stop.load(Relaxed) {
                     std::fs::rename(&x, &y).unwrap();
                     std::fs::rename(&y, &x).unwrap();
-                    renames.fetch_add(2, Ordering::Relaxed);
+                    renames.fetch_add(2, Relaxed);
                 }
             })
         };
-        while renames.load(Ordering::Relaxed) == 0 {
+        while renames.load(Relaxed) == 0 {
             std::thread::yield_now();
         }
         let _confined = ConfinedReads::to(root.path());
@@ -433,17 +430,15 @@ mod racing_renames {
         let (mut reads, mut failed) = (0u64, Vec::new());
         // At least 20,000 reads, and as many while 100,000 renames ran
         // beside them (bounded: a million reads at most).
-        let start = renames.load(Ordering::Relaxed);
-        while reads < 1_000_000
-            && (reads < 20_000 || renames.load(Ordering::Relaxed) - start < 100_000)
-        {
+        let start = renames.load(Relaxed);
+        while reads < 1_000_000 && (reads < 20_000 || renames.load(Relaxed) - start < 100_000) {
             reads += 1;
             match read_bounded(&through) {
                 Ok(Some(bytes)) if bytes == b"read\n" => {}
                 other => failed.push(format!("{other:?}")),
             }
         }
-        stop.store(true, Ordering::Relaxed);
+        stop.store(true, Relaxed);
         renamer.join().unwrap();
         assert!(
             failed.is_empty(),

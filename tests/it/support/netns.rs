@@ -3,8 +3,8 @@
 //! Nothing here may touch the host's own network settings: sockets and
 //! sysctl writes happen only inside network namespaces these helpers create,
 //! and every write first checks it is not in the namespace the tests started in. The tests run
-//! as root in CI; when a prerequisite is missing they fail with a message
-//! saying what to install, because a skipped test is not a passing one.
+//! as root in CI; a test using these helpers says `needs!(Need::Root)` first
+//! (`super::tier`), and the helpers fail one that did not.
 #![allow(dead_code)]
 
 use std::fs::File;

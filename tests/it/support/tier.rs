@@ -23,7 +23,8 @@ use std::sync::{Mutex, Once, OnceLock};
 /// What a test may need beyond an ordinary user's `cargo test`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Need {
-    /// Root (CAP_SYS_ADMIN): private network and mount namespaces.
+    /// Root (CAP_SYS_ADMIN): private network and mount namespaces, device
+    /// nodes, running a command as another user.
     Root,
     /// A program on PATH: a real engine (promtool, nagios4, puppet,
     /// ansible-playbook, …) or a system tool.
@@ -42,7 +43,7 @@ impl Need {
         match self {
             Need::Root => can_make_namespaces()
                 .err()
-                .map(|why| format!("needs root for private namespaces ({why})")),
+                .map(|why| format!("needs root: namespaces, device nodes ({why})")),
             Need::Tool(program) => (!on_path(program))
                 .then(|| format!("needs {program}, not on PATH (.ci/run installs it; see README)")),
             Need::TestHooks => (!cfg!(feature = "test-hooks"))
@@ -77,8 +78,9 @@ fn can_make_namespaces() -> Result<(), String> {
         .clone()
 }
 
-/// Skipped tests by reason.
-static SKIPPED: Mutex<BTreeMap<String, Vec<String>>> = Mutex::new(BTreeMap::new());
+/// Skipped tests by the first need they lack (root, then the feature, then
+/// tools), each with the other needs it lacks too.
+static SKIPPED: Mutex<BTreeMap<String, Vec<(String, Vec<String>)>>> = Mutex::new(BTreeMap::new());
 static SUMMARY_AT_EXIT: Once = Once::new();
 
 /// The running test's name: libtest names each test's thread after it.
@@ -101,21 +103,30 @@ pub fn skip(module: &str, needs: &[Need]) -> bool {
             nix::libc::atexit(summary);
         }
     });
-    let reasons: Vec<String> = needs.iter().filter_map(|need| need.unmet()).collect();
-    if reasons.is_empty() {
+    let mut needs = needs.to_vec();
+    needs.sort_by_key(|need| match need {
+        Need::Root => 0,
+        Need::TestHooks => 1,
+        Need::Tool(_) => 2,
+    });
+    let mut reasons = needs.iter().filter_map(|need| need.unmet());
+    let Some(first) = reasons.next() else {
         return false;
-    }
-    let reason = reasons.join("; ");
+    };
+    let also: Vec<String> = reasons.collect();
     let test = test_name(module);
     if std::env::var_os(REQUIRE_ALL).is_some_and(|v| v != "0" && !v.is_empty()) {
-        panic!("{test} cannot run here and {REQUIRE_ALL} is set: {reason}");
+        panic!(
+            "{test} cannot run here and {REQUIRE_ALL} is set: {first}{}",
+            also.iter().map(|a| format!("; {a}")).collect::<String>()
+        );
     }
     SKIPPED
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .entry(reason)
+        .entry(first)
         .or_default()
-        .push(test);
+        .push((test, also));
     true
 }
 
@@ -147,8 +158,12 @@ extern "C" fn summary() {
             let mut tests = tests.clone();
             tests.sort();
             eprintln!("  {} skipped: {reason}", tests.len());
-            for test in tests {
-                eprintln!("    {test}");
+            for (test, also) in tests {
+                if also.is_empty() {
+                    eprintln!("    {test}");
+                } else {
+                    eprintln!("    {test} (also {})", also.join("; "));
+                }
             }
         }
     });
