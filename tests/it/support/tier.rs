@@ -80,7 +80,10 @@ fn can_make_namespaces() -> Result<(), String> {
 
 /// Skipped tests by the first need they lack (root, then the feature, then
 /// tools), each with the other needs it lacks too.
-static SKIPPED: Mutex<BTreeMap<String, Vec<(String, Vec<String>)>>> = Mutex::new(BTreeMap::new());
+static SKIPPED: Mutex<BTreeMap<String, Vec<Skipped>>> = Mutex::new(BTreeMap::new());
+
+/// A skipped test and the needs it lacks besides the one it is listed under.
+type Skipped = (String, Vec<String>);
 static SUMMARY_AT_EXIT: Once = Once::new();
 
 /// The running test's name: libtest names each test's thread after it.
