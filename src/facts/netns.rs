@@ -705,6 +705,7 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "needs root (private network namespaces): cargo test -- --include-ignored"]
     fn the_cookie_is_the_namespaces_own_and_read_from_inside_it() {
         let here = current_cookie().unwrap().expect("Linux 5.14 or later");
         assert!(here > 0);
@@ -720,6 +721,7 @@ mod tests {
     /// namespace made by unshare(2) on a helper thread: nothing of the
     /// host's changes, and it goes when the descriptor is closed.)
     #[test]
+    #[ignore = "needs root (private network namespaces): cargo test -- --include-ignored"]
     fn namespaces_held_only_by_a_thread_or_a_descriptor_are_found() {
         let (to_main, from_thread) = std::sync::mpsc::channel();
         let (release, wait) = std::sync::mpsc::channel::<()>();

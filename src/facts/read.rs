@@ -150,11 +150,20 @@ impl Drop for ConfinedReads {
     }
 }
 
+/// How often [`open_in_root`] tries an openat2 a concurrent rename or mount
+/// made fail with EAGAIN.
+const OPENAT2_TRIES: u32 = 64;
+
 /// Opens `path` with `flags` by openat2(2) from the `--root` tree's fd with
 /// RESOLVE_IN_ROOT: every link, absolute ones included, is resolved as if
 /// the tree were `/`, so no link reaches outside the tree. `None` when no
 /// tree is confining this thread's reads or `path` is not inside it, and on
 /// kernels before 5.6 (no openat2): the caller then opens the plain path.
+///
+/// With RESOLVE_IN_ROOT the kernel answers EAGAIN when a rename or a mount
+/// anywhere on the system raced the lookup (it cannot prove the walk stayed
+/// inside the tree). That is not an error of the path: the open is tried
+/// again, [`OPENAT2_TRIES`] times at most, before EAGAIN is reported.
 fn open_in_root(path: &Path, flags: nix::fcntl::OFlag) -> Option<io::Result<std::os::fd::OwnedFd>> {
     use nix::fcntl::{OpenHow, ResolveFlag, openat2};
     use std::os::fd::AsFd;
@@ -170,7 +179,13 @@ fn open_in_root(path: &Path, flags: nix::fcntl::OFlag) -> Option<io::Result<std:
         } else {
             rel
         };
-        Some(openat2(dir.as_fd(), rel, how))
+        let mut tries = 1;
+        loop {
+            match openat2(dir.as_fd(), rel, how) {
+                Err(nix::errno::Errno::EAGAIN) if tries < OPENAT2_TRIES => tries += 1,
+                opened => return Some(opened),
+            }
+        }
     })?;
     match opened {
         Ok(fd) => Some(Ok(fd)),
@@ -386,6 +401,60 @@ mod tests {
         assert_eq!(
             read_link_confined(&out.join("host-link")).unwrap(),
             PathBuf::from("host-file")
+        );
+    }
+
+    /// A rename anywhere on the system while openat2 walks a `..` under
+    /// RESOLVE_IN_ROOT makes the kernel answer EAGAIN; the tests (and any
+    /// host) rename files all the time, so a read retries it, never fails.
+    /// Without the retry, about one read in a hundred failed here.
+    #[test]
+    fn a_read_through_dot_dot_survives_renames_racing_it() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("a")).unwrap();
+        std::fs::write(root.path().join("b"), "read\n").unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let renames = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let renamer = {
+            let (stop, renames) = (
+                std::sync::Arc::clone(&stop),
+                std::sync::Arc::clone(&renames),
+            );
+            let dir = tempfile::tempdir().unwrap();
+            std::thread::spawn(move || {
+                let (x, y) = (dir.path().join("x"), dir.path().join("y"));
+                std::fs::write(&x, "").unwrap();
+                while !stop.load(Relaxed) {
+                    std::fs::rename(&x, &y).unwrap();
+                    std::fs::rename(&y, &x).unwrap();
+                    renames.fetch_add(2, Relaxed);
+                }
+            })
+        };
+        while renames.load(Relaxed) == 0 {
+            std::thread::yield_now();
+        }
+        let _confined = ConfinedReads::to(root.path());
+        let through = root.path().join("a/../a/../a/../b");
+        let (mut reads, mut failed) = (0u64, Vec::new());
+        // At least 20,000 reads, and as many while 100,000 renames ran
+        // beside them (bounded: a million reads at most).
+        let start = renames.load(Relaxed);
+        while reads < 1_000_000 && (reads < 20_000 || renames.load(Relaxed) - start < 100_000) {
+            reads += 1;
+            match read_bounded(&through) {
+                Ok(Some(bytes)) if bytes == b"read\n" => {}
+                other => failed.push(format!("{other:?}")),
+            }
+        }
+        stop.store(true, Relaxed);
+        renamer.join().unwrap();
+        assert!(
+            failed.is_empty(),
+            "{} of {reads} reads failed: {:?}",
+            failed.len(),
+            &failed[..failed.len().min(3)]
         );
     }
 }

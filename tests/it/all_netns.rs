@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use crate::support::netns::{assert_private_netns, hold_close_wait, make_time_wait, require_tool};
 use crate::support::sandbox::Netns as Sandbox;
+use crate::support::tier::Need;
 use crate::support::{Scenario, TWTUNE, stderr, stdout, twtune};
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -178,6 +179,7 @@ fn entry(doc: &Value, inode: u64) -> &Value {
 
 #[test]
 fn all_netns_finds_every_namespace_with_its_own_counts_and_names() {
+    needs!(Need::Root, Need::Tool("unshare"));
     let named: Vec<NamedNs> = (0..12).map(|_| NamedNs::new("all")).collect();
     let held = [HeldNs::new(), HeldNs::new()];
     // TIME_WAIT in every third named namespace, a different count in each,
@@ -265,6 +267,7 @@ fn all_netns_finds_every_namespace_with_its_own_counts_and_names() {
 
 #[test]
 fn all_netns_exit_status_is_the_worst_namespaces() {
+    needs!(Need::Root, Need::Tool("unshare"));
     let quiet = NamedNs::new("quiet");
     let ns = NamedNs::new("worst");
     // TCP timestamps off in a namespace of its own: a warning there only.
@@ -338,6 +341,7 @@ fn comparable(doc: &Value) -> Value {
 
 #[test]
 fn netns_by_name_path_and_pid_agree_with_ip_netns_exec() {
+    needs!(Need::Root, Need::Tool("unshare"));
     let ns = NamedNs::new("one");
     time_wait_in(ns.path(), 3);
     let _close_wait = close_wait_in(ns.path(), 2);
@@ -408,6 +412,7 @@ fn netns_by_name_path_and_pid_agree_with_ip_netns_exec() {
 
 #[test]
 fn a_bad_netns_target_is_an_error_naming_it() {
+    needs!(Need::Root, Need::Tool("unshare"));
     let regular = tempfile::NamedTempFile::new().unwrap();
     let regular = regular.path().display().to_string();
     let missing = format!("ns-{}-never-made", std::process::id());
@@ -482,6 +487,7 @@ const LAST: &str = "/var/lib/twtune/last-apply.json";
 
 #[test]
 fn apply_netns_changes_that_namespace_only_and_rollback_returns_to_it() {
+    needs!(Need::Root, Need::Tool("unshare"));
     let sandbox = Sandbox::new();
     // Named inside the sandbox's private /run: gone with it.
     sandbox.must("ip netns add ns-target && ip netns add ns-sibling");
@@ -602,9 +608,9 @@ fn apply_netns_changes_that_namespace_only_and_rollback_returns_to_it() {
     assert_eq!(sandbox.file(DROPIN), None);
 }
 
-#[cfg(feature = "test-hooks")]
 #[test]
 fn an_apply_netns_killed_midway_is_recovered_in_its_namespace() {
+    needs!(Need::Root, Need::TestHooks, Need::Tool("unshare"));
     let sandbox = Sandbox::new();
     sandbox.must("ip netns add ns-target");
     let in_target = |key: &str| {

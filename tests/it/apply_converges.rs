@@ -9,6 +9,7 @@
 use serde_json::Value;
 
 use crate::support::Scenario;
+use crate::support::tier::Need;
 
 const TIMESTAMPS: &str = "net.ipv4.tcp_timestamps";
 
@@ -270,6 +271,7 @@ fn a_configuration_management_marker_in_the_winning_file_names_the_tool() {
 
 #[test]
 fn a_hardening_baseline_pinning_timestamps_off_is_named_not_fought() {
+    needs!(Need::Root);
     let host = timestamps_off().write(
         "etc/sysctl.d/99-hardening.conf",
         "# CIS Benchmark 3.3: TCP timestamps off (clock fingerprinting)\nnet.ipv4.tcp_timestamps = 0\n",
@@ -297,6 +299,7 @@ fn a_hardening_baseline_pinning_timestamps_off_is_named_not_fought() {
 /// namespace inside it.
 #[test]
 fn ip_netns_exec_apply_changes_runtime_values_only_and_writes_no_drop_in() {
+    needs!(Need::Root, Need::Tool("ip"));
     use crate::support::sandbox::Netns;
     crate::support::netns::require_tool("ip", "iproute2");
     let sandbox = Netns::new();

@@ -1,10 +1,10 @@
 //! `twtune apply` and `rollback` against the real kernel, inside a private
 //! network and mount namespace: real writes, real read-backs, real faults.
 
-#[cfg(feature = "test-hooks")]
 use std::process::Stdio;
 
 use crate::support::sandbox::{Netns, wait_for};
+use crate::support::tier::Need;
 use crate::support::{TWTUNE as BIN, stderr, stdout};
 
 const DROPIN: &str = "/etc/sysctl.d/90-twtune.conf";
@@ -38,6 +38,7 @@ fn apply_three(ns: &Netns, extra: &[&str]) -> std::process::Output {
 
 #[test]
 fn dry_run_apply_idempotent_then_rollback() {
+    needs!(Need::Root);
     let ns = Netns::new();
     let before = defaults(&ns);
     assert_eq!(before, ["60", "2", "32768 60999"]);
@@ -109,6 +110,7 @@ fn dry_run_apply_idempotent_then_rollback() {
 
 #[test]
 fn rollback_restores_an_earlier_drop_in_and_runtime_only_apply_leaves_files() {
+    needs!(Need::Root);
     let ns = Netns::new();
     ns.must(&format!(
         "printf '# mine\\nnet.ipv4.tcp_fin_timeout = 45\\n' > {DROPIN}"
@@ -177,6 +179,7 @@ fn assert_untouched(ns: &Netns) {
 
 #[test]
 fn the_kernel_rejecting_the_second_of_three_keys_restores_the_first() {
+    needs!(Need::Root);
     let ns = Netns::new();
     // tcp_syn_retries is capped at 127 by the kernel (MAX_TCP_SYNCNT); twtune
     // has no table entry for it, so only the kernel can say no.
@@ -207,6 +210,7 @@ fn the_kernel_rejecting_the_second_of_three_keys_restores_the_first() {
 
 #[test]
 fn a_key_the_kernel_makes_read_only_is_refused_and_the_first_restored() {
+    needs!(Need::Root);
     let ns = Netns::new();
     // Outside the initial namespace the kernel registers net.core.rmem_default 0444.
     let out = ns.twtune(&[
@@ -232,6 +236,7 @@ fn a_key_the_kernel_makes_read_only_is_refused_and_the_first_restored() {
 
 #[test]
 fn values_are_validated_before_anything_is_written() {
+    needs!(Need::Root);
     let ns = Netns::new();
     for (set, says) in [
         (
@@ -265,9 +270,9 @@ fn values_are_validated_before_anything_is_written() {
 }
 
 // The pause hook exists only in a binary built with `--features test-hooks`.
-#[cfg(feature = "test-hooks")]
 #[test]
 fn kill_9_after_the_first_write_leaves_a_journal_that_rollback_resolves() {
+    needs!(Need::Root, Need::TestHooks);
     let ns = Netns::new();
     let marker = tempfile::tempdir().unwrap();
     let pause = marker.path().join("paused");
@@ -346,9 +351,9 @@ fn kill_9_after_the_first_write_leaves_a_journal_that_rollback_resolves() {
 }
 
 // The pause hook exists only in a binary built with `--features test-hooks`.
-#[cfg(feature = "test-hooks")]
 #[test]
 fn a_second_concurrent_apply_waits_then_fails_and_the_first_completes() {
+    needs!(Need::Root, Need::TestHooks);
     let ns = Netns::new();
     let marker = tempfile::tempdir().unwrap();
     let pause = marker.path().join("paused");
@@ -404,6 +409,7 @@ fn a_second_concurrent_apply_waits_then_fails_and_the_first_completes() {
 
 #[test]
 fn a_read_back_that_differs_restores_what_was_written() {
+    needs!(Need::Root);
     let ns = Netns::new();
     // The kernel keeps reserved ports as a bitmap and prints adjacent ports
     // as a range: "1000,1001" is accepted and reads back as "1000-1001".
@@ -436,6 +442,7 @@ fn a_read_back_that_differs_restores_what_was_written() {
 
 #[test]
 fn a_symlink_planted_at_the_drop_in_is_refused_not_followed() {
+    needs!(Need::Root);
     let ns = Netns::new();
     let victim = tempfile::tempdir().unwrap();
     let target = victim.path().join("precious");
@@ -458,6 +465,7 @@ fn a_symlink_planted_at_the_drop_in_is_refused_not_followed() {
 
 #[test]
 fn a_full_disk_for_the_drop_in_changes_nothing() {
+    needs!(Need::Root);
     let ns = Netns::new();
     // One page of tmpfs, filled: the drop-in cannot be written.
     ns.must("umount /etc/sysctl.d && mount -t tmpfs -o size=4k twtune-full /etc/sysctl.d && (dd if=/dev/zero of=/etc/sysctl.d/filler bs=4096 count=4 2>/dev/null || true)");
@@ -475,6 +483,7 @@ fn a_full_disk_for_the_drop_in_changes_nothing() {
 
 #[test]
 fn a_full_disk_for_the_state_changes_nothing_journal_or_last_apply() {
+    needs!(Need::Root);
     // /var/lib on a 4-page tmpfs. First completely full: the journal, written
     // before any change, cannot be. Then with one page left: the journal fits
     // (one page) but the last-apply record, staged before the first change,
@@ -503,6 +512,7 @@ fn a_full_disk_for_the_state_changes_nothing_journal_or_last_apply() {
 
 #[test]
 fn read_only_folders_change_nothing() {
+    needs!(Need::Root);
     // The drop-in's folder read-only: staging fails before the first write.
     // The state folder read-only: the journal cannot be written, so nothing starts.
     for (folder, says) in [
@@ -525,6 +535,7 @@ fn read_only_folders_change_nothing() {
 
 #[test]
 fn without_a_terminal_and_without_yes_nothing_is_changed() {
+    needs!(Need::Root);
     let ns = Netns::new();
     let out = apply_three(&ns, &[]);
     assert_eq!(out.status.code(), Some(1));
@@ -599,6 +610,7 @@ fn prompt_answered(ns: &Netns, answer: &str) -> i32 {
 
 #[test]
 fn on_a_terminal_the_prompt_decides() {
+    needs!(Need::Root);
     let ns = Netns::new();
     assert_eq!(
         prompt_answered(&ns, "n"),
@@ -613,6 +625,7 @@ fn on_a_terminal_the_prompt_decides() {
 
 #[test]
 fn the_readme_flow_fixes_what_check_finds() {
+    needs!(Need::Root);
     let ns = Netns::new();
     ns.must("echo 0 > /proc/sys/net/ipv4/tcp_timestamps && echo '32768 33000' > /proc/sys/net/ipv4/ip_local_port_range");
     assert_eq!(ns.twtune(&["check"]).status.code(), Some(2));

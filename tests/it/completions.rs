@@ -4,6 +4,7 @@
 use std::process::Command;
 
 use crate::support::netns::require_tool;
+use crate::support::tier::Need;
 use crate::support::{stderr, stdout, twtune};
 
 /// What bash offers for `LINE<Tab>` once `script` is sourced: the completion
@@ -44,6 +45,7 @@ printf '%s\n' "${COMPREPLY[@]}"
 
 #[test]
 fn bash_completes_ch_to_check() {
+    needs!(Need::Tool("bash"));
     let run = twtune().args(["completions", "bash"]).output().unwrap();
     assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
     assert_eq!(bash_completes(&stdout(&run), "twtune ch"), ["check"]);

@@ -19,6 +19,7 @@ use std::process::Output;
 use serde_json::Value;
 
 use crate::support::sandbox::Netns;
+use crate::support::tier::Need;
 use crate::support::{TWTUNE, stderr, stdout};
 
 const DROPIN: &str = "/etc/sysctl.d/90-twtune.conf";
@@ -34,14 +35,12 @@ fn integrations() -> PathBuf {
     repo().join("integrations")
 }
 
-/// Fails with what to install when an engine is missing: never a skip.
-fn require_engine(program: &str, install: &str) {
-    let found = std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
-        .unwrap_or(false);
-    assert!(
-        found,
-        "{program} is required for this test ({install}); .ci/run installs it"
+/// Fails with what to install when an engine is missing (the tests name it
+/// in their `needs!`, which skips them without it outside CI).
+fn require_engine(program: &'static str, install: &str) {
+    crate::support::tier::require(
+        Need::Tool(program),
+        &format!("{install}; .ci/run installs it"),
     );
 }
 
@@ -207,6 +206,7 @@ const BAD_SET: &str = "    - twtune.host.twtune:\n        set:\n          net.ip
 
 #[test]
 fn ansible_check_diff_apply_idempotent_facts_rollback_and_errors() {
+    needs!(Need::Root, Need::Tool("ansible-playbook"));
     require_engine("ansible-playbook", PIP_ENGINES);
     let sandbox = Sandbox::new();
     let tuned = ansible_play(&sandbox, "tuned.yml", TUNED);
@@ -328,6 +328,11 @@ fn ansible_check_diff_apply_idempotent_facts_rollback_and_errors() {
 /// target/ansible-test-home, so only the first run installs from PyPI.
 #[test]
 fn ansible_collection_passes_ansible_test_sanity() {
+    needs!(
+        Need::Root,
+        Need::Tool("ansible-test"),
+        Need::Tool("python3")
+    );
     require_engine("ansible-test", PIP_ENGINES);
     require_engine("python3", PIP_ENGINES);
     let home = repo().join("target/ansible-test-home");
@@ -390,6 +395,7 @@ fn ansible_collection_passes_ansible_test_sanity() {
 
 #[test]
 fn ansible_doc_renders_both_modules() {
+    needs!(Need::Root, Need::Tool("ansible-doc"));
     require_engine("ansible-doc", PIP_ENGINES);
     let home = tempfile::tempdir().unwrap();
     for (module, expect) in [
@@ -453,6 +459,7 @@ fn puppet_apply(sandbox: &Sandbox, manifest: &str, extra: &[&str]) -> Output {
 
 #[test]
 fn puppet_fact_and_class_converge_and_stop_on_errors() {
+    needs!(Need::Root, Need::Tool("facter"), Need::Tool("puppet"));
     require_engine("puppet", "apt-get install puppet");
     require_engine("facter", "apt-get install facter");
     let sandbox = Sandbox::new();
@@ -597,6 +604,7 @@ fn salt_state(sandbox: &Sandbox, state: &str, pillar: &str, extra: &[&str]) -> (
 
 #[test]
 fn salt_states_test_mode_apply_clean_rollback_and_errors() {
+    needs!(Need::Root, Need::Tool("salt-call"));
     require_engine("salt-call", PIP_ENGINES);
     let sandbox = Sandbox::new();
     let pillar = serde_json::json!({ "twtune": { "binary": TWTUNE } }).to_string();

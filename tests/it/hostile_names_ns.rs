@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::support::netns::require_tool;
 use crate::support::sandbox::Netns as Sandbox;
+use crate::support::tier::Need;
 use crate::support::{stderr, stdout};
 
 /// Makes a CLOSE_WAIT socket (its peer closed, it did not), then names
@@ -81,6 +82,7 @@ fn parse(out: &std::process::Output, what: &str) -> Value {
 
 #[test]
 fn hostile_process_names_give_valid_json_and_forge_no_line() {
+    needs!(Need::Root, Need::Tool("python3"));
     require_tool("python3", "python3");
     let sandbox = Sandbox::new();
     sandbox.must("ip link set lo up");
@@ -149,6 +151,7 @@ fn hostile_process_names_give_valid_json_and_forge_no_line() {
 
 #[test]
 fn a_loopback_renamed_to_bytes_that_are_not_utf8_is_shown_escaped_not_an_error() {
+    needs!(Need::Root);
     let sandbox = Sandbox::new();
     sandbox.must(
         "ip netns add ns-user && ip -n ns-user link set lo name \"$(printf 'l\\377o')\" \
@@ -186,6 +189,7 @@ fn a_loopback_renamed_to_bytes_that_are_not_utf8_is_shown_escaped_not_an_error()
 
 #[test]
 fn another_type_of_namespace_under_run_netns_is_skipped_and_listed() {
+    needs!(Need::Root);
     let sandbox = Sandbox::new();
     sandbox.must("ip netns add ns-fine");
     // A uts namespace kept by a bind mount where `ip netns` keeps network

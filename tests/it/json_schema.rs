@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
+use crate::support::tier::Need;
 use crate::support::{Scenario, fixtures, twtune};
 
 const DOCUMENTS: [&str; 5] = ["check", "facts", "plan", "rollback", "check-all-netns"];
@@ -407,6 +408,7 @@ fn the_pinned_apply_and_rollback_outputs_match_their_schemas() {
 /// and the rates of `--sample`.
 #[test]
 fn a_live_check_with_sockets_and_rates_matches_the_check_schema() {
+    needs!(Need::Root);
     use crate::support::netns::{connect_pair, hold_close_wait, in_private_netns, twtune_json};
     let (plain, sampled, facts) = in_private_netns(|| {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -9,15 +9,14 @@ use std::process::Command;
 use serde_json::{Value, json};
 
 use crate::support::Scenario;
+use crate::support::tier::Need;
 
-/// Fails with a clear message when a PyPI tool is missing: never a skip.
-fn require_python_tool(tool: &str) {
-    let found = std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
-        .unwrap_or(false);
-    assert!(
-        found,
-        "{tool} is required for this test: `./.ci/run` installs it (pip install kubernetes-validate into target/ci-venv, which it puts on PATH)"
+/// Fails with a clear message when a PyPI tool is missing (the tests name
+/// it in their `needs!`, which skips them without it outside CI).
+fn require_python_tool(tool: &'static str) {
+    crate::support::tier::require(
+        Need::Tool(tool),
+        "`./.ci/run` installs it (pip install kubernetes-validate into target/ci-venv, which it puts on PATH)",
     );
 }
 
@@ -95,6 +94,7 @@ fn emit(scenario: &Scenario, extra: &[&str]) -> (Value, String) {
 
 #[test]
 fn a_node_plan_splits_into_safe_pod_sysctls_unsafe_ones_and_node_settings() {
+    needs!(Need::Tool("kubernetes-validate"));
     // A Kubernetes node with a full conntrack table, and three more keys set by
     // hand: one the kubelet treats as safe, two it does not.
     let node = Scenario::fixture("k8s-node-conntrack-full");
@@ -169,6 +169,7 @@ fn a_node_plan_splits_into_safe_pod_sysctls_unsafe_ones_and_node_settings() {
 
 #[test]
 fn the_kubernetes_version_moves_keys_onto_the_safe_list() {
+    needs!(Need::Tool("kubernetes-validate"));
     // ip_local_reserved_ports joined the kubelet's safe list in 1.27,
     // tcp_fin_timeout in 1.29.
     let host = Scenario::new().sysctl("ip_local_reserved_ports", "");
@@ -210,6 +211,7 @@ fn the_kubernetes_version_moves_keys_onto_the_safe_list() {
 
 #[test]
 fn the_kernel_gates_of_the_kubelet_and_the_kernel_place_each_key() {
+    needs!(Need::Tool("kubernetes-validate"));
     let host = |release: &str| {
         Scenario::new()
             .write("proc/sys/kernel/osrelease", &format!("{release}\n"))
@@ -277,6 +279,7 @@ fn the_kernel_gates_of_the_kubelet_and_the_kernel_place_each_key() {
 
 #[test]
 fn a_plan_from_the_node_s_own_namespace_is_also_a_node_setting() {
+    needs!(Need::Tool("kubernetes-validate"));
     // The host's namespace: /proc/self/ns/net names the initial inode
     // (PROC_NET_INIT_INO, fixed since 6.18).
     let host = Scenario::new();
@@ -294,6 +297,7 @@ fn a_plan_from_the_node_s_own_namespace_is_also_a_node_setting() {
 
 #[test]
 fn an_old_node_kernel_keeps_keys_it_does_not_namespace_on_the_node() {
+    needs!(Need::Tool("kubernetes-validate"));
     // CentOS 7's 3.10 kernel: tcp_tw_recycle still exists and is global, and
     // tcp_tw_reuse is not yet per network namespace.
     let old = Scenario::fixture("centos7-tw-recycle");
@@ -307,6 +311,7 @@ fn an_old_node_kernel_keeps_keys_it_does_not_namespace_on_the_node() {
 
 #[test]
 fn a_compliant_node_emits_an_empty_plan_and_exits_0() {
+    needs!(Need::Tool("kubernetes-validate"));
     let run = Scenario::new()
         .twtune(&[
             "apply",
@@ -362,6 +367,7 @@ fn emit_refuses_what_it_cannot_honour() {
 
 #[test]
 fn the_shipped_daemonset_is_a_valid_kubernetes_object() {
+    needs!(Need::Tool("kubernetes-validate"));
     let file = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("integrations/kubernetes/twtune-textfile-daemonset.yaml");
     validate_files(&[&file], "1.29.0");
@@ -380,6 +386,7 @@ fn the_shipped_daemonset_is_a_valid_kubernetes_object() {
 
 #[test]
 fn a_node_whose_kube_proxy_owns_the_conntrack_limit_places_it_in_kube_proxy() {
+    needs!(Need::Tool("kubernetes-validate"));
     let node = Scenario::fixture("k8s-node-conntrack-full")
         .write(
             "proc/2417/cmdline",

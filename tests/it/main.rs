@@ -9,6 +9,7 @@
 //! (`support::netns`) or per child process (`support::sandbox`), never by the
 //! test process's main thread, so the tests share one process safely.
 
+#[macro_use]
 mod support;
 
 mod advice;

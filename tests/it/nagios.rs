@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 
 use crate::support::netns::require_tool;
 use crate::support::sandbox::{Netns, wait_for};
+use crate::support::tier::Need;
 use crate::support::{Run, Scenario, TWTUNE, fixtures};
 
 fn check_twtune() -> PathBuf {
@@ -458,6 +459,7 @@ fn service_status(status_dat: &str) -> Option<std::collections::BTreeMap<String,
 
 #[test]
 fn nagios4_runs_the_plugin_and_records_state_output_and_perfdata() {
+    needs!(Need::Root, Need::Tool("nagios4"));
     require_tool("nagios4", "nagios4-core");
     let scenario = Scenario::fixture("centos7-tw-recycle");
     let expected = scenario

@@ -9,6 +9,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 
 use crate::support::netns::*;
+use crate::support::tier::Need;
 use serde_json::Value;
 
 fn signal<'a>(facts: &'a Value, name: &str) -> Option<&'a Value> {
@@ -20,10 +21,13 @@ fn signal<'a>(facts: &'a Value, name: &str) -> Option<&'a Value> {
 
 #[test]
 fn masquerading_router_is_likely_and_its_ends_see_none() {
+    needs!(Need::Root);
     let (client, router, server) = masquerading_router("", "masquerade");
 
-    let listening = server.run(|| {
+    let (bound, is_bound) = std::sync::mpsc::channel();
+    let listening = server.run(move || {
         let listener = TcpListener::bind(addr("198.51.100.2:8080")).unwrap();
+        bound.send(()).unwrap();
         let (mut conn, peer) = listener.accept().unwrap();
         let mut buf = [0u8; 5];
         conn.read_exact(&mut buf).unwrap();
@@ -33,18 +37,13 @@ fn masquerading_router_is_likely_and_its_ends_see_none() {
         peer
     });
     let peer_seen_by_server = {
+        // Connect once the server is listening, not after a guessed delay.
+        is_bound
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the server binds its listener");
         let talk = client.run(|| {
-            // The server thread may not be listening yet.
-            let mut conn = (0..100)
-                .find_map(|_| {
-                    TcpStream::connect(addr("198.51.100.2:8080"))
-                        .ok()
-                        .or_else(|| {
-                            std::thread::sleep(std::time::Duration::from_millis(20));
-                            None
-                        })
-                })
-                .expect("connect through the router");
+            let mut conn =
+                TcpStream::connect(addr("198.51.100.2:8080")).expect("connect through the router");
             conn.write_all(b"ping!").unwrap();
             let mut buf = [0u8; 5];
             conn.read_exact(&mut buf).unwrap();

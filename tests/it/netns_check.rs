@@ -2,9 +2,11 @@
 //! facts come from /proc as the kernel writes it, not from a fixture.
 
 use crate::support::netns::{check, findings, in_private_netns, twtune_json, write_ns_sysctl};
+use crate::support::tier::Need;
 
 #[test]
 fn a_fresh_namespace_has_kernel_defaults_and_is_not_the_host() {
+    needs!(Need::Root);
     let doc = in_private_netns(check);
     let sysctl = &doc["facts"]["sysctl"];
     assert_eq!(sysctl["net.ipv4.ip_local_port_range"], "32768 60999");
@@ -19,6 +21,7 @@ fn a_fresh_namespace_has_kernel_defaults_and_is_not_the_host() {
 /// apply here rather than leaving every container's check undecided.
 #[test]
 fn a_fresh_namespace_is_compliant_with_the_host_wide_orphan_rule_left_to_the_host() {
+    needs!(Need::Root);
     let (doc, code) = in_private_netns(|| twtune_json(&["check", "--format", "json"]));
     assert_eq!(code, 0);
     assert!(
@@ -32,6 +35,7 @@ fn a_fresh_namespace_is_compliant_with_the_host_wide_orphan_rule_left_to_the_hos
 
 #[test]
 fn timestamps_switched_off_in_the_namespace_are_found() {
+    needs!(Need::Root);
     let (doc, code) = in_private_netns(|| {
         write_ns_sysctl("net.ipv4.tcp_timestamps", "0");
         twtune_json(&["check", "--format", "json"])
@@ -44,6 +48,7 @@ fn timestamps_switched_off_in_the_namespace_are_found() {
 
 #[test]
 fn a_narrowed_port_range_in_the_namespace_is_found() {
+    needs!(Need::Root);
     let doc = in_private_netns(|| {
         write_ns_sysctl("net.ipv4.ip_local_port_range", "40000 40999");
         check()

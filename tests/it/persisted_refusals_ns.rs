@@ -6,6 +6,7 @@
 //! make; for the refusals it documents, it must not miss one either.
 
 use crate::support::netns::{assert_private_netns, in_private_netns};
+use crate::support::tier::Need;
 use twtune::facts::KernelVersion;
 use twtune::facts::persisted::{BootReplay, PersistedConfig, parse_sysctl_file};
 
@@ -95,6 +96,7 @@ fn twtune_refuses(lines: &[&str]) -> Vec<bool> {
 
 #[test]
 fn twtune_refuses_what_the_kernel_refuses_and_nothing_it_accepts() {
+    needs!(Need::Root);
     for (lines, claimed) in CASES {
         // tcp_tw_reuse_delay exists from 6.14 only.
         if lines.iter().any(|l| l.contains("tcp_tw_reuse_delay"))

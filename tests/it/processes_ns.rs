@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 
 use crate::support::TWTUNE;
 use crate::support::netns::*;
+use crate::support::tier::Need;
 use serde_json::Value;
 
 /// Live connections the helper process holds.
@@ -59,6 +60,7 @@ fn with_hot_destination(
 
 #[test]
 fn the_process_holding_live_connections_to_a_hot_destination_is_named() {
+    needs!(Need::Root, Need::Tool("bash"));
     let (both, pid) = with_hot_destination("127.0.0.6:8083", || {
         let human = Command::new(TWTUNE).arg("check").output().unwrap();
         serde_json::json!({
@@ -111,6 +113,7 @@ fn the_process_holding_live_connections_to_a_hot_destination_is_named() {
 
 #[test]
 fn a_destination_with_no_live_connection_names_no_process() {
+    needs!(Need::Root);
     let facts = in_private_netns(|| {
         write_ns_sysctl("net.ipv4.ip_local_port_range", "40000 40099");
         write_ns_sysctl("net.ipv4.tcp_tw_reuse", "0");
@@ -133,6 +136,7 @@ fn a_destination_with_no_live_connection_names_no_process() {
 
 #[test]
 fn a_non_root_run_says_the_owner_is_unknown() {
+    needs!(Need::Root, Need::Tool("bash"));
     use std::os::unix::process::CommandExt;
     let (report, _) = with_hot_destination("127.0.0.8:8085", || {
         // nobody: cannot read the root-owned bash's /proc/<pid>/fd.

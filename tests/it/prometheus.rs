@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 
 use crate::support::netns::require_tool;
 use crate::support::sandbox::{Netns, wait_for};
+use crate::support::tier::Need;
 use crate::support::{Run, Scenario, fixtures, stderr, stdout, twtune};
 
 /// The last line of every document twtune writes: a reader that sees it
@@ -59,6 +60,7 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 
 #[test]
 fn promtool_accepts_the_metrics_of_every_fixture_host() {
+    needs!(Need::Tool("promtool"));
     let names = fixture_names();
     assert!(names.len() >= 5, "fixtures: {names:?}");
     for name in names {
@@ -191,6 +193,7 @@ fn the_metrics_follow_the_facts_and_the_findings() {
 
 #[test]
 fn a_hostile_kernel_release_stays_inside_its_label() {
+    needs!(Need::Tool("promtool"));
     let scenario = Scenario::fixture("debian12-defaults");
     scenario.put(
         "proc/sys/kernel/osrelease",
@@ -205,6 +208,7 @@ fn a_hostile_kernel_release_stays_inside_its_label() {
 
 #[test]
 fn the_textfile_is_written_whole_world_readable_and_the_exit_status_kept() {
+    needs!(Need::Tool("promtool"));
     let scenario = Scenario::fixture("centos7-tw-recycle");
     let out_dir = tempfile::tempdir().unwrap();
     let file = out_dir.path().join("twtune.prom");
@@ -240,6 +244,7 @@ fn the_textfile_is_written_whole_world_readable_and_the_exit_status_kept() {
 
 #[test]
 fn a_failed_check_replaces_the_textfile_with_check_success_0() {
+    needs!(Need::Tool("promtool"));
     let scenario = Scenario::fixture("debian12-defaults");
     let out_dir = tempfile::tempdir().unwrap();
     let file = out_dir.path().join("twtune.prom");
@@ -335,6 +340,7 @@ fn textfile_and_prometheus_only_go_with_check() {
 
 #[test]
 fn a_reader_never_sees_a_partial_textfile() {
+    needs!(Need::Tool("promtool"));
     let scenario = Scenario::fixture("k8s-node-conntrack-full");
     let out_dir = tempfile::tempdir().unwrap();
     let file = out_dir.path().join("twtune.prom");
@@ -437,6 +443,11 @@ impl Drop for NodeExporter<'_> {
 
 #[test]
 fn node_exporter_serves_the_textfile() {
+    needs!(
+        Need::Root,
+        Need::Tool("curl"),
+        Need::Tool("prometheus-node-exporter")
+    );
     let ns = Netns::new();
     let scenario = Scenario::fixture("centos7-tw-recycle");
     let dir = tempfile::tempdir().unwrap();
@@ -473,6 +484,11 @@ const README_NETSTAT_FIELDS: &str = "--collector.netstat.fields=^(.*_(InErrors|I
 
 #[test]
 fn the_readme_netstat_flag_adds_the_time_wait_counters() {
+    needs!(
+        Need::Root,
+        Need::Tool("curl"),
+        Need::Tool("prometheus-node-exporter")
+    );
     let readme = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("integrations/prometheus/README.md"),
     )
@@ -507,6 +523,7 @@ fn the_readme_netstat_flag_adds_the_time_wait_counters() {
 
 #[test]
 fn promtool_accepts_the_example_alert_rules() {
+    needs!(Need::Tool("promtool"));
     require_tool("promtool", "prometheus");
     let rules =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("integrations/prometheus/twtune.rules.yml");
@@ -540,6 +557,7 @@ fn promtool_accepts_the_example_alert_rules() {
 
 #[test]
 fn without_a_socket_table_the_socket_families_are_left_out() {
+    needs!(Need::Tool("promtool"));
     // A tree with sysctls only: the socket rules are undecided.
     let run =
         Scenario::new().twtune(&["check", "--format", "prometheus", "--top-destinations", "0"]);

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::support::netns::*;
+use crate::support::tier::Need;
 
 /// Opens and closes `n` connections; returns how many connect() calls
 /// failed with EADDRNOTAVAIL (any other failure panics).
@@ -73,6 +74,7 @@ fn churn_toward(server_timestamps: &str) -> (Value, usize) {
 
 #[test]
 fn a_peer_without_timestamps_leaves_every_time_wait_taken_whatever_tw_reuse_says() {
+    needs!(Need::Root);
     let (report, refused) = churn_toward("0");
     let d = destination(&report["facts"], "10.78.0.2:8088").unwrap();
     // Aged TIME_WAIT and one live connection to a peer without timestamps:
@@ -111,6 +113,7 @@ fn a_peer_without_timestamps_leaves_every_time_wait_taken_whatever_tw_reuse_says
 
 #[test]
 fn a_peer_with_timestamps_frees_aged_time_wait_and_raises_no_alarm() {
+    needs!(Need::Root);
     let (report, refused) = churn_toward("1");
     let d = destination(&report["facts"], "10.78.0.2:8088").unwrap();
     assert_eq!(d["peer_timestamps"], true, "{d}");
@@ -131,6 +134,7 @@ fn a_peer_with_timestamps_frees_aged_time_wait_and_raises_no_alarm() {
 
 #[test]
 fn reuse_seen_during_a_sample_proves_the_peer_sends_timestamps() {
+    needs!(Need::Root);
     // Every port of the range in aged TIME_WAIT toward the server and no
     // live connection: the snapshot cannot tell. Connections made during
     // the sample can only take those TIME_WAIT over, which is the proof.

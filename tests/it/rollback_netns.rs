@@ -9,6 +9,7 @@ use std::process::{Child, Stdio};
 use serde_json::Value;
 
 use crate::support::sandbox::Netns as Sandbox;
+use crate::support::tier::Need;
 use crate::support::{TWTUNE, stderr, stdout};
 
 const LAST: &str = "/var/lib/twtune/last-apply.json";
@@ -57,6 +58,7 @@ fn add_and_apply_in(sandbox: &Sandbox, name: &str) {
 
 #[test]
 fn rollback_refuses_a_namespace_that_only_has_the_recorded_inode() {
+    needs!(Need::Root);
     let sandbox = Sandbox::new();
     add_and_apply_in(&sandbox, "ns-blue");
     let last = last_apply(&sandbox);
@@ -112,6 +114,7 @@ fn rollback_refuses_a_namespace_that_only_has_the_recorded_inode() {
 
 #[test]
 fn rollback_refuses_when_the_recorded_cookie_is_not_the_namespaces() {
+    needs!(Need::Root);
     let sandbox = Sandbox::new();
     add_and_apply_in(&sandbox, "ns-blue");
     let cookie = last_apply(&sandbox)["netns"]["cookie"].as_u64().unwrap();
@@ -172,6 +175,7 @@ fn rollback_refuses_when_the_recorded_cookie_is_not_the_namespaces() {
 
 #[test]
 fn an_apply_run_by_ip_netns_exec_is_rolled_back_in_that_namespace_never_the_host() {
+    needs!(Need::Root);
     let sandbox = Sandbox::new();
     sandbox.must("ip netns add ns-blue");
     // The sandbox plays the host: 50 there, blue at its default 60.
@@ -285,6 +289,7 @@ impl Drop for HeldByDescriptor {
 
 #[test]
 fn a_namespace_held_only_by_an_open_descriptor_is_found_and_rolled_back() {
+    needs!(Need::Root);
     let sandbox = Sandbox::new();
     add_and_apply_in(&sandbox, "ns-fd");
     let inode = last_apply(&sandbox)["netns"]["inode"].as_u64().unwrap();
@@ -320,6 +325,7 @@ fn a_namespace_held_only_by_an_open_descriptor_is_found_and_rolled_back() {
 
 #[test]
 fn a_namespace_held_only_by_a_bind_mount_outside_run_netns_is_found_and_rolled_back() {
+    needs!(Need::Root);
     let sandbox = Sandbox::new();
     add_and_apply_in(&sandbox, "ns-bm");
     // Where docker keeps its namespaces, say: not /run/netns. /var/lib is

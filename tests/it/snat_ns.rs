@@ -8,6 +8,7 @@
 use std::net::{TcpListener, TcpStream};
 
 use crate::support::netns::*;
+use crate::support::tier::Need;
 use serde_json::Value;
 
 const SERVER: &str = "198.51.100.2:8080";
@@ -49,6 +50,7 @@ fn server_entry(nat: &Value) -> &Value {
 
 #[test]
 fn a_masquerading_router_reports_snat_pressure_toward_a_server() {
+    needs!(Need::Root);
     let report = router_check_with(80);
     let nat = &report["facts"]["nat"];
     assert_eq!(nat["conntrack_source"], "netlink", "{nat}");
@@ -82,6 +84,7 @@ fn a_masquerading_router_reports_snat_pressure_toward_a_server() {
 
 #[test]
 fn a_router_with_few_translated_connections_reports_no_pressure() {
+    needs!(Need::Root);
     let report = router_check_with(5);
     let d = server_entry(&report["facts"]["nat"]);
     assert_eq!(
@@ -97,6 +100,7 @@ fn a_router_with_few_translated_connections_reports_no_pressure() {
 
 #[test]
 fn a_nearly_full_nat_range_is_critical() {
+    needs!(Need::Root);
     let report = router_check_with(92);
     let d = server_entry(&report["facts"]["nat"]);
     assert_eq!(d["connections"], 92, "{d}");

@@ -9,6 +9,7 @@ use std::path::Path;
 
 use crate::support::TWTUNE as BIN;
 use crate::support::sandbox::Netns;
+use crate::support::tier::Need;
 use crate::support::{stderr, stdout};
 use serde_json::Value;
 
@@ -40,6 +41,7 @@ fn unchecked(facts: &Value) -> Vec<String> {
 
 #[test]
 fn a_planted_nft_in_the_working_folder_is_not_run_with_dot_in_path() {
+    needs!(Need::Root);
     let ns = Netns::new();
     let planted = tempfile::tempdir().unwrap();
     let marker = planted.path().join("ran");
@@ -73,6 +75,7 @@ fn a_planted_nft_in_the_working_folder_is_not_run_with_dot_in_path() {
 
 #[test]
 fn an_unreadable_rule_set_makes_the_nat_verdict_unknown_not_none() {
+    needs!(Need::Root);
     let ns = Netns::new();
     // ip_forward stays 0: no signal, so the verdict rests on the rule set.
     let dir = tempfile::tempdir().unwrap();
@@ -119,6 +122,7 @@ fn an_unreadable_rule_set_makes_the_nat_verdict_unknown_not_none() {
 
 #[test]
 fn an_oversized_rule_set_dump_is_cut_and_reported() {
+    needs!(Need::Root);
     let ns = Netns::new();
     let dir = tempfile::tempdir().unwrap();
     // Endless output: read to the end it would take all memory.

@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use crate::support::TWTUNE;
 use crate::support::netns::*;
+use crate::support::tier::Need;
 
 /// A forked, named child; its `stop` pipe's write end ends it when dropped.
 struct Child {
@@ -220,6 +221,7 @@ fn creator<'a>(d: &'a Value, command: &str) -> Option<&'a Value> {
 
 #[test]
 fn the_churner_beside_a_pool_is_the_traced_creator() {
+    needs!(Need::Root);
     const SERVER: &str = "127.0.0.9:8090";
     let (report, pool_pid, churner_pid) = in_private_netns(|| {
         write_ns_sysctl("net.ipv4.ip_local_port_range", "40000 49999");
@@ -279,6 +281,7 @@ fn the_churner_beside_a_pool_is_the_traced_creator() {
 
 #[test]
 fn a_churner_that_exits_inside_the_window_is_still_named() {
+    needs!(Need::Root);
     const SERVER: &str = "127.0.0.10:8091";
     const MADE: usize = 150;
     let (report, pid) = in_private_netns(|| {
@@ -337,6 +340,7 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 /// TIME_WAIT can be reused, so connect() fails with EADDRNOTAVAIL.
 #[test]
 fn connect_failures_toward_a_peer_without_timestamps_are_counted_and_raise_the_finding() {
+    needs!(Need::Root);
     let client = NamedNs::new("tfc");
     let server = NamedNs::new("tfs");
     veth(&client, "c0", "192.0.2.2/24", &server, "s0", "192.0.2.3/24");
@@ -403,6 +407,7 @@ fn connect_failures_toward_a_peer_without_timestamps_are_counted_and_raise_the_f
 /// (tracing unavailable): inferred creators, the same severities.
 #[test]
 fn a_non_root_sample_falls_back_to_inference_with_the_same_severity() {
+    needs!(Need::Root);
     use std::os::unix::process::CommandExt;
     const SERVER: &str = "127.0.0.11:8092";
     let (root, nobody) = in_private_netns(|| {
@@ -453,6 +458,7 @@ fn a_non_root_sample_falls_back_to_inference_with_the_same_severity() {
 /// tracefs mount.
 #[test]
 fn a_traced_run_leaves_the_host_mount_table_as_it_was() {
+    needs!(Need::Root);
     let tracefs = || -> Vec<String> {
         std::fs::read_to_string("/proc/self/mounts")
             .unwrap()
@@ -500,6 +506,7 @@ fn client_sockets(port: u16, state: &str) -> usize {
 /// of the sample is that owner's.
 #[test]
 fn untraced_time_wait_is_inferred_from_the_owner_of_its_established_connection() {
+    needs!(Need::Root);
     const SERVER: &str = "127.0.0.12:8093";
     const HELD: usize = 40;
     let (report, pid) = in_private_netns(|| {

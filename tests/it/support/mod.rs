@@ -11,6 +11,8 @@
 
 pub mod netns;
 pub mod sandbox;
+#[macro_use]
+pub mod tier;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -3,8 +3,8 @@
 //! Nothing here may touch the host's own network settings: sockets and
 //! sysctl writes happen only inside network namespaces these helpers create,
 //! and every write first checks it is not in the namespace the tests started in. The tests run
-//! as root in CI; when a prerequisite is missing they fail with a message
-//! saying what to install, because a skipped test is not a passing one.
+//! as root in CI; a test using these helpers says `needs!(Need::Root)` first
+//! (`super::tier`), and the helpers fail one that did not.
 #![allow(dead_code)]
 
 use std::fs::File;
@@ -17,6 +17,12 @@ use nix::sched::{CloneFlags, setns, unshare};
 use serde_json::Value;
 
 use super::TWTUNE;
+use super::tier::{Need, require};
+
+/// What a helper that makes namespaces says when the test did not declare
+/// `needs!(Need::Root)` and runs without it.
+pub const ROOT_HELPER: &str =
+    "this test makes private network namespaces: its needs! must name Need::Root";
 
 fn ns_inode(path: &str) -> std::io::Result<std::path::PathBuf> {
     std::fs::read_link(path)
@@ -35,15 +41,11 @@ pub fn assert_private_netns() {
     );
 }
 
-/// Fails the test with a clear message when a tool is missing.
-pub fn require_tool(tool: &str, package: &str) {
-    let found = std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
-        .unwrap_or(false);
-    assert!(
-        found,
-        "{tool} is required for this test: apt-get install -y {package}"
-    );
+/// Fails the test with a clear message when a tool is missing (a test names
+/// the tools it drives in its `needs!`, which skips it without them outside
+/// CI; the helpers check again for the tools they run themselves).
+pub fn require_tool(tool: &'static str, package: &str) {
+    require(Need::Tool(tool), &format!("apt-get install -y {package}"));
 }
 
 fn run_ok(cmd: &mut Command) -> Output {
@@ -64,6 +66,7 @@ fn run_ok(cmd: &mut Command) -> Output {
 /// the host stay where they were; children spawned from that thread (twtune,
 /// `ip`) inherit the namespace.
 pub fn in_private_netns<T: Send + 'static>(body: impl FnOnce() -> T + Send + 'static) -> T {
+    require(Need::Root, ROOT_HELPER);
     std::thread::spawn(move || {
         unshare(CloneFlags::CLONE_NEWNET).unwrap_or_else(|e| {
             panic!("unshare(CLONE_NEWNET) failed: {e}; these tests need root (CAP_SYS_ADMIN)")
@@ -139,18 +142,27 @@ pub fn connect_pair(listener: &TcpListener) -> std::io::Result<Pair> {
 }
 
 /// `count` server-side sockets in CLOSE_WAIT: each peer closes, this process
-/// keeps its end open. Returned so the caller holds them while it looks;
-/// the FINs are given 50 ms to land.
+/// keeps its end open. Returned so the caller holds them while it looks,
+/// each once its peer's FIN has landed (a read returns end of file; the
+/// socket stays in CLOSE_WAIT until it is closed).
 pub fn hold_close_wait(listener: &TcpListener, count: usize) -> Vec<TcpStream> {
-    let held = (0..count)
+    use std::io::Read;
+    (0..count)
         .map(|_| {
             let pair = connect_pair(listener).unwrap();
             drop(pair.client);
-            pair.server
+            let mut server = pair.server;
+            server
+                .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+                .unwrap();
+            let read = server.read(&mut [0u8; 16]);
+            assert!(
+                matches!(read, Ok(0)),
+                "the peer's FIN, not {read:?}, on a connection CLOSE_WAIT needs"
+            );
+            server
         })
-        .collect();
-    std::thread::sleep(std::time::Duration::from_millis(50));
-    held
+        .collect()
 }
 
 /// Closes `first`, waits until `second` sees the FIN, then closes `second`:
@@ -198,6 +210,7 @@ pub struct NamedNs {
 
 impl NamedNs {
     pub fn new(role: &str) -> NamedNs {
+        require(Need::Root, ROOT_HELPER);
         require_tool("ip", "iproute2");
         let name = format!(
             "twt{}-{}-{role}",

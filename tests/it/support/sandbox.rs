@@ -86,6 +86,7 @@ exec sleep infinity
 
 impl Netns {
     pub fn new() -> Netns {
+        super::tier::require(super::tier::Need::Root, super::netns::ROOT_HELPER);
         let host_before = host_snapshot();
         let mut holder = Command::new("unshare")
             .args([
