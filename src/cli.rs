@@ -61,7 +61,13 @@ pub enum Command {
     /// Print every fact gathered.
     Facts(FactsArgs),
     /// List the rules.
-    Rules,
+    Rules {
+        /// Also compile every text of every rule (messages, summaries,
+        /// evidence; otherwise compiled when a rule fires) and exit 1 naming
+        /// the file, line and rule of the first that does not compile.
+        #[arg(long)]
+        check: bool,
+    },
     /// Print one rule whole: what it checks, why, and its references.
     Explain {
         /// The rule id.

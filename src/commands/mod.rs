@@ -34,7 +34,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Check(args) => check::check(&cli, args),
         Command::Facts(args) if args.schema => rules::schema(&cli),
         Command::Facts(args) => check::facts(&cli, args),
-        Command::Rules => rules::list(&cli),
+        Command::Rules { check } => rules::list(&cli, *check),
         Command::Explain { id } => rules::explain(&cli, id),
         Command::Apply(args) => apply::apply(&cli, args),
         Command::Rollback(args) => apply::rollback(&cli, args),

@@ -4,8 +4,11 @@ use twtune::render::{human, rule_report, style::Style};
 
 use super::pipeline::load_rules;
 
-pub fn list(cli: &Cli) -> anyhow::Result<Exit> {
+pub fn list(cli: &Cli, check: bool) -> anyhow::Result<Exit> {
     let rules = load_rules(cli)?;
+    if check {
+        check_prose(rules.rules().chain(rules.disabled()))?;
+    }
     match cli.format {
         Format::Human | Format::Prometheus | Format::Nagios => {
             super::output::emit(&human::rules_list(&rules, Style::for_stdout()))?
@@ -28,6 +31,8 @@ pub fn explain(cli: &Cli, id: &str) -> anyhow::Result<Exit> {
         }
         anyhow::bail!("no rule {id:?}; the rules are: {}", known.join(", "));
     };
+    // Explaining a rule shows it whole: its prose must compile too.
+    check_prose(std::iter::once(rule))?;
     match cli.format {
         Format::Human | Format::Prometheus | Format::Nagios => {
             super::output::emit(&human::explain(rule, Style::for_stdout()))?
@@ -35,6 +40,21 @@ pub fn explain(cli: &Cli, id: &str) -> anyhow::Result<Exit> {
         Format::Json => super::output::emit_json(&rule_report::rule_report(rule))?,
     }
     Ok(Exit::Compliant)
+}
+
+/// Compiles the prose of `rules` (compiled otherwise only when a rule
+/// fires): every error, as loading reports rule errors.
+fn check_prose<'r>(rules: impl Iterator<Item = &'r twtune::rules::Rule>) -> anyhow::Result<()> {
+    let errors: Vec<_> = rules.filter_map(|r| r.compile_prose().err()).collect();
+    match errors.len() {
+        0 => Ok(()),
+        1 => Err(anyhow::Error::new(twtune::rules::LoadError::Rule(
+            errors.into_iter().next().expect("one error"),
+        ))
+        .context("compiling rule texts")),
+        _ => Err(anyhow::Error::new(twtune::rules::LoadError::Many(errors))
+            .context("compiling rule texts")),
+    }
 }
 
 /// `facts --schema`: what a rule may name. Reads nothing from the host, so it

@@ -4,7 +4,7 @@ use cel::Context;
 use serde::Serialize;
 use serde_json::{Map, Value as Json};
 
-use super::expr::{MAX_EVALUATION_STEPS, MAX_RUN_STEPS, Sizes, env};
+use super::expr::{MAX_EVALUATION_STEPS, MAX_RUN_STEPS, RenderError, Sizes, env};
 use super::finding::{Finding, Severity, Undecided};
 use super::load::{ITEM, Rule, RuleSet};
 use super::view::{self, cel_to_text, to_cel};
@@ -94,12 +94,14 @@ pub fn evaluate(rules: &RuleSet, facts: &Facts) -> Evaluation {
                 rule: rule.id.clone(),
                 reason,
             }),
-            Err(Failure::OverBudget(message)) => evaluation.errors.push(RuleFailure {
-                rule: rule.id.clone(),
-                file: rule.origin.file.clone(),
-                line: rule.origin.line,
-                message,
-            }),
+            Err(Failure::OverBudget(message) | Failure::Invalid(message)) => {
+                evaluation.errors.push(RuleFailure {
+                    rule: rule.id.clone(),
+                    file: rule.origin.file.clone(),
+                    line: rule.origin.line,
+                    message,
+                })
+            }
         }
     }
     // Nothing was checked: not "compliant". Every rule switched off (a
@@ -164,12 +166,24 @@ enum Failure {
     Undecided(String),
     /// It would need more work than any rule may; bad input.
     OverBudget(String),
+    /// Its prose does not compile (prose is compiled when the rule fires);
+    /// bad input, like a rule-file error.
+    Invalid(String),
 }
 
 impl From<String> for Failure {
     fn from(reason: String) -> Self {
         Failure::Undecided(reason)
     }
+}
+
+/// A text of `rule` (`field`) rendered: a compile error is bad input, an
+/// evaluation error leaves the rule undecided, as its condition's would.
+fn render(field: &str, text: &super::expr::Template, context: &Context) -> Result<String, Failure> {
+    text.render(context).map_err(|e| match e {
+        RenderError::Compile(message) => Failure::Invalid(format!("{field}: {message}")),
+        RenderError::Evaluate(message) => Failure::Undecided(message),
+    })
 }
 
 /// The sizes of the lists in the facts, to estimate a rule's work before
@@ -304,7 +318,7 @@ fn evaluate_rule(
     let per_firing = budget.per_firing(rule);
     let Some(for_each) = &rule.for_each else {
         budget.check(per_firing)?;
-        return Ok(fire(rule, facts, context, findings)?);
+        return fire(rule, facts, context, findings);
     };
     budget.check(budget.steps_of(|s| for_each.steps(s)))?;
     let items = match for_each.evaluate(context)? {
@@ -325,11 +339,11 @@ fn fire(
     facts: &Facts,
     context: &Context,
     findings: &mut Vec<Finding>,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     match rule.when.evaluate(context)? {
         cel::Value::Bool(true) => {}
         cel::Value::Bool(false) => return Ok(()),
-        other => return Err(format!("when gave {other:?}, not true or false")),
+        other => return Err(format!("when gave {other:?}, not true or false").into()),
     }
     let mut severity = rule.severity;
     for escalation in &rule.escalate {
@@ -345,8 +359,8 @@ fn fire(
         .key
         .as_ref()
         .map(|k| {
-            let text = k.render(context)?;
-            SysctlKey::parse(&text).map_err(|e| format!("key: {e}"))
+            let text = render("key", k, context)?;
+            SysctlKey::parse(&text).map_err(|e| Failure::from(format!("key: {e}")))
         })
         .transpose()?;
     let recommended = rule
@@ -364,7 +378,7 @@ fn fire(
             cel::Value::Int(n) => Some(n as f64),
             cel::Value::UInt(n) => Some(n as f64),
             cel::Value::Float(x) => Some(x),
-            other => return Err(format!("rank gave {other:?}, not a number")),
+            other => return Err(format!("rank gave {other:?}, not a number").into()),
         },
     };
     findings.push(Finding {
@@ -372,22 +386,22 @@ fn fire(
         severity,
         title: rule.title.clone(),
         summary: match &rule.summary {
-            Some(summary) => summary.render(context)?,
+            Some(summary) => render("summary", summary, context)?,
             None => rule.title.clone(),
         },
         key,
         current,
         recommended,
-        message: rule.message.render(context)?,
+        message: render("message", &rule.message, context)?,
         manual: rule
             .manual
             .as_ref()
-            .map(|m| m.render(context))
+            .map(|m| render("manual", m, context))
             .transpose()?,
         evidence: rule
             .evidence
             .iter()
-            .map(|e| e.render(context))
+            .map(|e| render("evidence", e, context))
             .collect::<Result<_, _>>()?,
         references: rule.references.clone(),
         rank,

@@ -9,8 +9,8 @@
 
 use std::sync::{Arc, OnceLock};
 
-use cel::common::ast::{Expr, IdedExpr};
-use cel::{Context, Env, Program};
+use cel::common::ast::{Expr, IdedExpr, SelectExpr};
+use cel::{Context, Env};
 use serde_json::{Map, Value as Json};
 
 use super::view;
@@ -195,7 +195,8 @@ impl Loop {
 /// A compiled expression and its source text.
 pub struct Expression {
     pub source: String,
-    pub program: Program,
+    /// The parsed tree, macros expanded (`parse`).
+    tree: IdedExpr,
     /// The list macros it contains, outermost first.
     pub loops: Vec<Loop>,
 }
@@ -454,26 +455,19 @@ impl std::fmt::Debug for Expression {
 /// variables the caller provides (e.g. `item` inside `for_each` rules).
 pub fn compile(source: &str, bound: &[&str]) -> Result<Expression, String> {
     precheck(source)?;
-    let program = env().compile(source).map_err(|e| {
-        // The crate's message quotes the source with a caret; one line is enough here.
-        e.to_string()
-            .lines()
-            .next()
-            .unwrap_or("syntax error")
-            .to_string()
-    })?;
-    let loops = shape(program.expression())?;
-    check_names(program.expression(), bound)?;
+    let tree = super::parse::parse(source)?;
+    let loops = shape(&tree)?;
+    check_names(&tree, bound)?;
     Ok(Expression {
         source: source.to_string(),
-        program,
+        tree,
         loops,
     })
 }
 
 impl Expression {
     pub fn evaluate(&self, context: &Context) -> Result<cel::Value, String> {
-        self.program.execute(context).map_err(|e| e.to_string())
+        cel::Value::resolve(&self.tree, context).map_err(|e| e.to_string())
     }
 }
 
@@ -606,20 +600,53 @@ pub fn check_path(
     Ok(())
 }
 
-/// A message with `${expression}` parts.
+/// A message with `${expression}` parts: the prose of a rule.
+///
+/// Prose is compiled when it is first rendered (the rule fired), or when
+/// [`Template::compile_all`] asks (`explain`, `rules --check`, the test of
+/// every built-in text), not when the rule is loaded: it is most of a rule
+/// set's CEL, and an idle check renders none of it (issue 20). What loading
+/// still does costs no parse: a part that is just a fact path
+/// (`${kernel.release}`) is checked against the fact schema exactly and is
+/// read without CEL's parser; any other part has its fact names checked
+/// from its tokens (`names`), and a name found wrong there is confirmed by
+/// compiling it, so the load-time error is the compiler's.
 #[derive(Debug)]
 pub struct Template {
     pub source: String,
+    /// The line it is written on (0 when not from a file).
+    pub line: usize,
+    bound: Vec<String>,
     parts: Vec<Part>,
 }
 
 #[derive(Debug)]
 enum Part {
     Text(String),
-    Expr(Expression),
+    /// `a.b.c`: its tree, built without the parser.
+    Path(IdedExpr),
+    /// Any other expression, compiled on first use.
+    Cel {
+        source: String,
+        compiled: OnceLock<Result<Expression, String>>,
+        /// It names a list macro (`names::may_loop`): only then is it
+        /// compiled to estimate its work.
+        may_loop: bool,
+    },
+}
+
+/// Why a text could not be rendered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RenderError {
+    /// The text does not compile: the rule is bad input.
+    Compile(String),
+    /// It compiled, and failed on these facts (an absent fact, say).
+    Evaluate(String),
 }
 
 impl Template {
+    /// Splits `source` into text and expressions and checks the fact names
+    /// they use; compiles nothing unless a name looks wrong (above).
     pub fn compile(source: &str, bound: &[&str]) -> Result<Template, String> {
         let mut parts = Vec::new();
         let mut rest = source;
@@ -627,34 +654,179 @@ impl Template {
             parts.push(Part::Text(rest[..start].to_string()));
             let inner = &rest[start + 2..];
             let end = closing_brace(inner).ok_or_else(|| format!("unclosed ${{ in {source:?}"))?;
-            parts.push(Part::Expr(compile(&inner[..end], bound)?));
+            parts.push(Part::prepare(&inner[..end], bound)?);
             rest = &inner[end + 1..];
         }
         parts.push(Part::Text(rest.to_string()));
         Ok(Template {
             source: source.to_string(),
+            line: 0,
+            bound: bound.iter().map(|s| s.to_string()).collect(),
             parts,
         })
     }
 
-    /// The list-macro iterations one rendering needs at most.
-    pub fn steps(&self, sizes: &Sizes) -> u64 {
-        self.parts.iter().fold(0u64, |sum, part| match part {
-            Part::Text(_) => sum,
-            Part::Expr(e) => sum.saturating_add(e.steps(sizes)),
+    /// Compiles every expression of the text now: the first error.
+    pub fn compile_all(&self) -> Result<(), String> {
+        let bound = self.bound_names();
+        for part in &self.parts {
+            if let Part::Cel {
+                source, compiled, ..
+            } = part
+            {
+                compiled
+                    .get_or_init(|| compile(source, &bound))
+                    .as_ref()
+                    .map_err(Clone::clone)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The sources of its `${…}` expressions.
+    pub fn expression_sources(&self) -> impl Iterator<Item = String> + '_ {
+        self.parts.iter().filter_map(|part| match part {
+            Part::Text(_) => None,
+            Part::Path(tree) => qualified_path(tree).map(|p| p.join(".")),
+            Part::Cel { source, .. } => Some(source.clone()),
         })
     }
 
-    pub fn render(&self, context: &Context) -> Result<String, String> {
+    fn bound_names(&self) -> Vec<&str> {
+        self.bound.iter().map(String::as_str).collect()
+    }
+
+    /// The list-macro iterations one rendering needs at most. Only a part
+    /// that can hold a list macro is compiled to tell: list macros are the
+    /// only loops, and a text without one costs none.
+    pub fn steps(&self, sizes: &Sizes) -> u64 {
+        let bound = self.bound_names();
+        self.parts.iter().fold(0u64, |sum, part| match part {
+            Part::Cel {
+                source,
+                compiled,
+                may_loop: true,
+            } => {
+                match compiled.get_or_init(|| compile(source, &bound)) {
+                    Ok(e) => sum.saturating_add(e.steps(sizes)),
+                    // Rendering reports it.
+                    Err(_) => sum,
+                }
+            }
+            _ => sum,
+        })
+    }
+
+    pub fn render(&self, context: &Context) -> Result<String, RenderError> {
+        let bound = self.bound_names();
         let mut out = String::new();
         for part in &self.parts {
-            match part {
-                Part::Text(t) => out.push_str(t),
-                Part::Expr(e) => out.push_str(&view::cel_to_text(&e.evaluate(context)?)),
-            }
+            let value = match part {
+                Part::Text(t) => {
+                    out.push_str(t);
+                    continue;
+                }
+                Part::Path(tree) => cel::Value::resolve(tree, context),
+                Part::Cel {
+                    source, compiled, ..
+                } => compiled
+                    .get_or_init(|| compile(source, &bound))
+                    .as_ref()
+                    .map_err(|e| RenderError::Compile(e.clone()))?
+                    .evaluate_value(context),
+            };
+            let value = value.map_err(|e| RenderError::Evaluate(e.to_string()))?;
+            out.push_str(&view::cel_to_text(&value));
         }
         Ok(out)
     }
+}
+
+impl Expression {
+    fn evaluate_value(&self, context: &Context) -> cel::ResolveResult {
+        cel::Value::resolve(&self.tree, context)
+    }
+}
+
+impl Part {
+    fn prepare(source: &str, bound: &[&str]) -> Result<Part, String> {
+        precheck(source)?;
+        if let Some(path) = plain_path(source) {
+            let tree = path_tree(&path);
+            check_names(&tree, bound)?;
+            return Ok(Part::Path(tree));
+        }
+        let compiled = OnceLock::new();
+        let (names, may_loop) =
+            super::names::check_and_may_loop(source, bound, view::schema_view());
+        if names.is_err() {
+            // The token walk only suspects: the compiler decides, and its
+            // error is the one reported.
+            let _ = compiled.set(Ok(compile(source, bound)?));
+        }
+        Ok(Part::Cel {
+            source: source.to_string(),
+            compiled,
+            may_loop,
+        })
+    }
+}
+
+/// `a.b.c` (spaces around it allowed) as its names; None for anything else.
+fn plain_path(source: &str) -> Option<Vec<&str>> {
+    const RESERVED: &[&str] = &[
+        "true",
+        "false",
+        "null",
+        "in",
+        "as",
+        "break",
+        "const",
+        "continue",
+        "else",
+        "for",
+        "function",
+        "if",
+        "import",
+        "let",
+        "loop",
+        "package",
+        "namespace",
+        "return",
+        "var",
+        "void",
+        "while",
+    ];
+    let names: Vec<&str> = source.trim().split('.').collect();
+    names
+        .iter()
+        .all(|name| {
+            name.bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                && !RESERVED.contains(name)
+        })
+        .then_some(names)
+}
+
+/// The tree CEL's parser gives a path: an identifier and its selections.
+fn path_tree(path: &[&str]) -> IdedExpr {
+    let mut tree = IdedExpr {
+        id: 1,
+        expr: Expr::Ident(path[0].to_string()),
+    };
+    for (i, field) in path.iter().enumerate().skip(1) {
+        tree = IdedExpr {
+            id: i as u64 + 1,
+            expr: Expr::Select(SelectExpr {
+                operand: Box::new(tree),
+                field: field.to_string(),
+                test: false,
+            }),
+        };
+    }
+    tree
 }
 
 /// The index of the `}` that closes a `${`, skipping braces inside CEL string
@@ -723,5 +895,33 @@ mod tests {
         let ctx = Context::with_env(env().clone());
         assert_eq!(t.render(&ctx).unwrap(), "range 1 2 is x}!");
         assert!(Template::compile("oops ${1 + ", &[]).is_err());
+    }
+
+    #[test]
+    fn prose_compiles_when_rendered_and_names_are_checked_at_load() {
+        // A syntax error in prose shows when it is compiled, not before.
+        let broken = Template::compile("n = ${ports.usable +}", &[]).unwrap();
+        assert!(broken.compile_all().is_err());
+        let ctx = Context::with_env(env().clone());
+        assert!(matches!(broken.render(&ctx), Err(RenderError::Compile(_))));
+        // A misspelt fact is an error when loading, plain path or not.
+        for bad in [
+            "${ports.usabel}",
+            "${ports.usabel + 1}",
+            "${has(kernel.versoin) ? 1 : 2}",
+        ] {
+            let err = Template::compile(bad, &[]).unwrap_err();
+            assert!(err.contains("unknown fact"), "{bad}: {err}");
+        }
+        // Paths read the facts without the parser.
+        let mut ctx = Context::with_env(env().clone());
+        ctx.add_variable_from_value(
+            "ports",
+            view::to_cel(&serde_json::json!({"usable": 7, "low": 1})),
+        );
+        let t = Template::compile("${ ports.usable } of ${ports.low + 1}", &[]).unwrap();
+        assert_eq!(t.render(&ctx).unwrap(), "7 of 2");
+        let absent = Template::compile("${ports.count}", &[]).unwrap();
+        assert!(matches!(absent.render(&ctx), Err(RenderError::Evaluate(_))));
     }
 }

@@ -38,7 +38,15 @@ fn expand(
             "kernel_at_least takes a version literal such as \"4.18\" or \"5.10.2\"",
         )
     })?;
-    Ok(Some(at_least(helper, &version)))
+    Ok(Some(at_least(&mut |e| helper.next_expr(e), &version)))
+}
+
+/// The expansion of `kernel_at_least(version)` for a parser that does not
+/// run this macro (`parse`'s fast path): `None` when `version` is not a
+/// version literal, which the macro refuses. `next` makes a node with a
+/// fresh id.
+pub(crate) fn expansion(version: &str, next: &mut dyn FnMut(Expr) -> IdedExpr) -> Option<IdedExpr> {
+    parse_version(version).map(|v| at_least(next, &v))
 }
 
 /// "4.18" → [4, 18]; "5.10.2" → [5, 10, 2]. Two or three whole numbers.
@@ -57,39 +65,39 @@ fn parse_version(text: &str) -> Option<Vec<i64>> {
 const FIELDS: [&str; 3] = ["major", "minor", "patch"];
 
 /// `v[0] > a || (v[0] == a && (v[1] > b || (v[1] == b && v[2] >= c)))`, the
-/// last component compared with `>=`.
-fn at_least(helper: &mut MacroExprHelper<'_>, version: &[i64]) -> IdedExpr {
+/// last component compared with `>=`. `next` makes a node with a fresh id.
+fn at_least(next: &mut dyn FnMut(Expr) -> IdedExpr, version: &[i64]) -> IdedExpr {
     let field = FIELDS[version.len() - 1];
     let last = version[version.len() - 1];
-    let mut expr = compare(helper, field, operators::GREATER_EQUALS, last);
+    let mut expr = compare(next, field, operators::GREATER_EQUALS, last);
     for (index, &number) in version.iter().enumerate().rev().skip(1) {
         let field = FIELDS[index];
-        let equal = compare(helper, field, operators::EQUALS, number);
-        let inner = call(helper, operators::LOGICAL_AND, vec![equal, expr]);
-        let greater = compare(helper, field, operators::GREATER, number);
-        expr = call(helper, operators::LOGICAL_OR, vec![greater, inner]);
+        let equal = compare(next, field, operators::EQUALS, number);
+        let inner = call(next, operators::LOGICAL_AND, vec![equal, expr]);
+        let greater = compare(next, field, operators::GREATER, number);
+        expr = call(next, operators::LOGICAL_OR, vec![greater, inner]);
     }
     expr
 }
 
-fn compare(helper: &mut MacroExprHelper<'_>, field: &str, op: &str, number: i64) -> IdedExpr {
-    let kernel = helper.next_expr(Expr::Ident("kernel".into()));
-    let version = select(helper, kernel, "version");
-    let member = select(helper, version, field);
-    let literal = helper.next_expr(Expr::Literal(LiteralValue::Int(number.into())));
-    call(helper, op, vec![member, literal])
+fn compare(next: &mut dyn FnMut(Expr) -> IdedExpr, field: &str, op: &str, number: i64) -> IdedExpr {
+    let kernel = next(Expr::Ident("kernel".into()));
+    let version = select(next, kernel, "version");
+    let member = select(next, version, field);
+    let literal = next(Expr::Literal(LiteralValue::Int(number.into())));
+    call(next, op, vec![member, literal])
 }
 
-fn select(helper: &mut MacroExprHelper<'_>, operand: IdedExpr, field: &str) -> IdedExpr {
-    helper.next_expr(Expr::Select(SelectExpr {
+fn select(next: &mut dyn FnMut(Expr) -> IdedExpr, operand: IdedExpr, field: &str) -> IdedExpr {
+    next(Expr::Select(SelectExpr {
         operand: Box::new(operand),
         field: field.into(),
         test: false,
     }))
 }
 
-fn call(helper: &mut MacroExprHelper<'_>, function: &str, args: Vec<IdedExpr>) -> IdedExpr {
-    helper.next_expr(Expr::Call(CallExpr {
+fn call(next: &mut dyn FnMut(Expr) -> IdedExpr, function: &str, args: Vec<IdedExpr>) -> IdedExpr {
+    next(Expr::Call(CallExpr {
         func_name: function.into(),
         target: None,
         args,

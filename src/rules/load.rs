@@ -250,7 +250,10 @@ fn validate(
         expr::compile(s.get_ref(), bound).map_err(|m| err(s.span(), format!("{field}: {m}")))
     };
     let template = |field: &str, s: &Spanned<String>| {
-        Template::compile(s.get_ref(), bound).map_err(|m| err(s.span(), format!("{field}: {m}")))
+        let mut text = Template::compile(s.get_ref(), bound)
+            .map_err(|m| err(s.span(), format!("{field}: {m}")))?;
+        text.line = err(s.span(), String::new()).line;
+        Ok::<_, RuleError>(text)
     };
     let for_each = raw
         .for_each
@@ -534,6 +537,47 @@ fn read_dir_rules(dir: &Path) -> Result<Vec<(String, String)>, LoadError> {
 }
 
 impl Rule {
+    /// Every text of the rule, by field, with the line it is written on.
+    fn texts(&self) -> impl Iterator<Item = (&'static str, &Template)> {
+        let single = [
+            ("key", self.key.as_ref()),
+            ("summary", self.summary.as_ref()),
+            ("message", Some(&self.message)),
+            ("manual", self.manual.as_ref()),
+        ];
+        single
+            .into_iter()
+            .filter_map(|(field, t)| t.map(|t| (field, t)))
+            .chain(self.evidence.iter().map(|t| ("evidence", t)))
+    }
+
+    /// Compiles all of the rule's prose now (it is otherwise compiled when
+    /// the rule fires): `explain`, `rules --check` and the test of every
+    /// built-in text. The error names the file, the rule and the field.
+    pub fn compile_prose(&self) -> Result<(), RuleError> {
+        for (field, text) in self.texts() {
+            text.compile_all().map_err(|message| RuleError {
+                file: self.origin.file.clone(),
+                line: text.line.max(self.origin.line),
+                rule: Some(self.id.clone()),
+                message: format!("{field}: {message}"),
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The source of every CEL expression of the rule: its decision, then
+    /// the `${…}` parts of its texts.
+    pub fn expression_sources(&self) -> impl Iterator<Item = String> + '_ {
+        let decision = [&self.applies, &self.for_each, &self.recommend, &self.rank]
+            .into_iter()
+            .flatten()
+            .chain(std::iter::once(&self.when))
+            .chain(self.escalate.iter().map(|e| &e.when))
+            .map(|e| e.source.clone());
+        decision.chain(self.texts().flat_map(|(_, t)| t.expression_sources()))
+    }
+
     /// The severity the rule starts at, then each one it can escalate to, in
     /// the order of its escalations and without repeats.
     pub fn severities(&self) -> Vec<Severity> {
@@ -630,6 +674,49 @@ references = ["Documentation/networking/ip-sysctl.rst"]
     fn unknown_fields_are_refused() {
         let e = error_of(&GOOD.replace("when =", "condition ="));
         assert!(e.message.contains("condition"), "{e}");
+    }
+
+    /// Prose is compiled when a rule fires; this compiles every text of
+    /// every built-in rule, so a broken one fails here, not in a user's run.
+    #[test]
+    fn every_builtin_text_compiles() {
+        let set = RuleSet::load(Path::new("/nonexistent-root"), &[]).unwrap();
+        let mut texts = 0;
+        for rule in set.rules().chain(set.disabled()) {
+            rule.compile_prose().unwrap_or_else(|e| panic!("{e}"));
+            texts += rule.texts().count();
+            // Only a text naming a list macro is compiled to estimate its
+            // work: every other must have none.
+            for source in rule.texts().flat_map(|(_, t)| t.expression_sources()) {
+                if !super::super::names::may_loop(&source) {
+                    let compiled = expr::compile(&source, &[ITEM]).unwrap();
+                    assert!(compiled.loops.is_empty(), "{}: {source}", rule.id);
+                }
+            }
+        }
+        assert!(texts > 100, "{texts}");
+    }
+
+    #[test]
+    fn a_broken_text_loads_and_fails_when_compiled() {
+        let text = GOOD.replace(
+            "message = \"timestamps are ${net.ipv4.tcp_timestamps}\"",
+            "message = \"timestamps are ${net.ipv4.tcp_timestamps ==}\"",
+        );
+        let rules = parse_rule_file("x.toml", &text).unwrap();
+        let e = rules[0].compile_prose().unwrap_err();
+        assert_eq!(
+            (e.file.as_str(), e.line, e.rule.as_deref()),
+            ("x.toml", 9, Some("demo"))
+        );
+        assert!(e.message.starts_with("message: "), "{e}");
+        // A misspelt fact in prose is still an error when loading.
+        let e = error_of(&GOOD.replace(
+            "${net.ipv4.tcp_timestamps}",
+            "${net.ipv4.tcp_timestamp + 1}",
+        ));
+        assert!(e.message.contains("unknown fact"), "{e}");
+        assert_eq!(e.line, 9);
     }
 
     #[test]

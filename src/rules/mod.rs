@@ -10,6 +10,8 @@ pub mod expr;
 pub mod finding;
 pub mod kernel_gate;
 pub mod load;
+pub mod names;
+pub mod parse;
 pub mod schema;
 pub mod view;
 

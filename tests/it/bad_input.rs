@@ -131,6 +131,43 @@ fn a_rule_whose_condition_does_not_compile() {
 }
 
 #[test]
+fn a_message_that_does_not_compile_fails_rules_check_and_the_check_it_fires_in() {
+    // Prose is compiled when its rule fires (issue 20), and by `rules --check`.
+    let text = rule_with("net.ipv4.tcp_tw_reuse >= 0", "net.ipv4.tcp_tw_reuse").replace(
+        "message = \"m\"",
+        "message = \"m ${net.ipv4.tcp_tw_reuse ==}\"",
+    );
+    let rules = tempfile::tempdir().unwrap();
+    std::fs::write(rules.path().join("local.toml"), &text).unwrap();
+    let dir = rules.path().to_str().unwrap();
+    let fixture = Scenario::fixture("debian12-defaults");
+    fixture.twtune(&["rules", "--rules", dir]).expect_code(0);
+    expect_error(
+        fixture.twtune(&["rules", "--check", "--rules", dir]),
+        &["local.toml:7", "rule local-rule", "message: "],
+    );
+    let run = check_with_rule(&text).expect_code(1);
+    let stderr = run.stderr();
+    assert!(
+        stderr.contains("rule local-rule") && stderr.contains("message: "),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn a_misspelt_fact_in_a_message_is_an_error_when_loading() {
+    let text = rule_with("net.ipv4.tcp_tw_reuse >= 0", "net.ipv4.tcp_tw_reuse").replace(
+        "message = \"m\"",
+        "message = \"m ${'x' + net.ipv4.tcp_tw_reuze}\"",
+    );
+    expect_error(
+        check_with_rule(&text),
+        &["local.toml:7", "rule local-rule", "net.ipv4.tcp_tw_reuze"],
+    );
+}
+
+#[test]
 fn a_rule_using_a_regular_expression_is_an_error_naming_it() {
     // twtune is built without cel's regex feature: matches() in either form
     // is refused when the rule is loaded, before anything runs.
