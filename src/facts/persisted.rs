@@ -129,12 +129,21 @@ impl PersistedConfig {
     }
 
     fn winners_in(&self, order: Order) -> BTreeMap<&str, &Setting> {
+        self.winners_of(order, |_| true)
+    }
+
+    /// The winners in `order` of the keys `wanted` keeps only: a key's
+    /// winner depends on that key's lines alone, so drift, which needs the
+    /// keys with a runtime value, skips a map of 100,000 other keys.
+    pub fn winners_of(&self, order: Order, wanted: impl Fn(&str) -> bool) -> BTreeMap<&str, &Setting> {
         let refused: HashSet<(&str, usize)> = self
             .refused
             .iter()
             .map(|r| (r.file.as_str(), r.line))
             .collect();
-        let accepted = |s: &&Setting| !refused.contains(&(s.file.as_str(), s.line));
+        let accepted = |s: &&Setting| {
+            wanted(s.key.as_str()) && !refused.contains(&(s.file.as_str(), s.line))
+        };
         let mut winners = BTreeMap::new();
         let in_order = self
             .settings

@@ -10,6 +10,7 @@
 
 pub mod creators;
 pub mod diag;
+mod occupancy;
 pub mod owners;
 pub mod proc_tcp;
 mod record;
@@ -1186,7 +1187,16 @@ fn netlink_passes(
     mut other: impl FnMut(SockRecord),
 ) -> Result<(), diag::DiagError> {
     let mut families = vec![diag::AF_INET, diag::AF_INET6];
+    // No dump where sockstat counts no socket it could find (occupancy.rs).
+    let seen = occupancy::Occupancy::read();
+    let skip = |family: u8, result: Result<(), diag::DiagError>| match result {
+        Err(e) if no_such_family(family, &e) => Ok(()),
+        other => other,
+    };
     for family in families.clone() {
+        if !seen.may_listen(family) {
+            continue;
+        }
         match diag::dump(family, diag::state_bit(LISTEN), &mut listener) {
             Err(e) if no_such_family(family, &e) => families.retain(|f| *f != family),
             other => other?,
@@ -1195,10 +1205,11 @@ fn netlink_passes(
     let ext = if info { diag::EXT_INFO } else { 0 };
     let live = non_listen_states() & !diag::state_bit(TIME_WAIT);
     for &family in &families {
-        diag::dump_ext(family, live, ext, &mut other)?;
+        let states = seen.live_states(family, live, diag::state_bit(BOUND_INACTIVE));
+        skip(family, diag::dump_ext(family, states, ext, &mut other))?;
     }
-    for &family in &families {
-        diag::dump(family, diag::state_bit(TIME_WAIT), &mut other)?;
+    for &family in families.iter().filter(|_| seen.may_time_wait()) {
+        skip(family, diag::dump(family, diag::state_bit(TIME_WAIT), &mut other))?;
     }
     Ok(())
 }
