@@ -256,7 +256,7 @@ fn persisted_view(
     };
     add("files", &|| json!(config.files));
     add("sysctl_conf_at_boot", &|| json!(config.sysctl_conf_at_boot));
-    add("winners", &|| json!(config.winners));
+    add("winners", &|| json!(config.winners_map()));
     add("problems", &|| json!(config.problems));
     add("refused", &|| json!(config.refused));
     if !demand.wants("drift") && !demand.wants("settings") {
