@@ -191,15 +191,18 @@ impl PersistedConfig {
     /// The winners in `order` of the keys `wanted` keeps only: a key's
     /// winner depends on that key's lines alone, so drift, which needs the
     /// keys with a runtime value, skips a map of 100,000 other keys.
-    pub fn winners_of(&self, order: Order, wanted: impl Fn(&str) -> bool) -> BTreeMap<&str, &Setting> {
+    pub fn winners_of(
+        &self,
+        order: Order,
+        wanted: impl Fn(&str) -> bool,
+    ) -> BTreeMap<&str, &Setting> {
         let refused: HashSet<(&str, usize)> = self
             .refused
             .iter()
             .map(|r| (r.file.as_str(), r.line))
             .collect();
-        let accepted = |s: &&Setting| {
-            wanted(s.key.as_str()) && !refused.contains(&(s.file.as_str(), s.line))
-        };
+        let accepted =
+            |s: &&Setting| wanted(s.key.as_str()) && !refused.contains(&(s.file.as_str(), s.line));
         let mut winners = BTreeMap::new();
         let in_order = self
             .settings

@@ -37,14 +37,11 @@ impl Listings {
             let Component::Normal(name) = component else {
                 return true;
             };
-            let listing = self
-                .folders
-                .entry(folder.clone())
-                .or_insert_with(|| {
-                    read_dir_confined(&folder)
-                        .ok()
-                        .map(|names| names.into_iter().collect())
-                });
+            let listing = self.folders.entry(folder.clone()).or_insert_with(|| {
+                read_dir_confined(&folder)
+                    .ok()
+                    .map(|names| names.into_iter().collect())
+            });
             match listing {
                 Some(names) if !names.contains(name) => return false,
                 Some(_) => folder.push(name),

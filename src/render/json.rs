@@ -172,7 +172,8 @@ pub fn to_writer_pretty<W: std::io::Write, T: Serialize + ?Sized>(
     writer: W,
     value: &T,
 ) -> serde_json::Result<()> {
-    let mut serializer = serde_json::Serializer::with_formatter(writer, EscapingFormatter::default());
+    let mut serializer =
+        serde_json::Serializer::with_formatter(writer, EscapingFormatter::default());
     value.serialize(&mut serializer)
 }
 

@@ -307,8 +307,8 @@ impl Token {
 /// unterminated string), which makes the caller demand everything.
 fn tokenize(source: &str) -> Option<Vec<Token>> {
     const PUNCT: &[&str] = &[
-        "==", "!=", "<=", ">=", "&&", "||", ".", "(", ")", "[", "]", "{", "}", ",", ":", "?",
-        "!", "<", ">", "+", "-", "*", "/", "%",
+        "==", "!=", "<=", ">=", "&&", "||", ".", "(", ")", "[", "]", "{", "}", ",", ":", "?", "!",
+        "<", ">", "+", "-", "*", "/", "%",
     ];
     let bytes = source.as_bytes();
     let mut tokens = Vec::new();
@@ -408,14 +408,26 @@ mod tests {
             false,
         );
         let k = keys(&["net.ipv4.tcp_tw_recycle"]);
-        assert_eq!(d.settings(), Settings::Keys { keys: &k, drift: false });
+        assert_eq!(
+            d.settings(),
+            Settings::Keys {
+                keys: &k,
+                drift: false
+            }
+        );
         assert!(d.wants("settings"));
         assert!(!d.wants("winners"));
         assert!(!d.wants("drift"));
         // Either side of ==, and exists() too.
         let d = demand(&["persisted.settings.exists(x, 'a.b' == x.key)"], false);
         let k = keys(&["a.b"]);
-        assert_eq!(d.settings(), Settings::Keys { keys: &k, drift: false });
+        assert_eq!(
+            d.settings(),
+            Settings::Keys {
+                keys: &k,
+                drift: false
+            }
+        );
     }
 
     #[test]
@@ -424,7 +436,10 @@ mod tests {
         let d = demand(&[source], true);
         assert_eq!(
             d.settings(),
-            Settings::Keys { keys: &BTreeSet::new(), drift: true }
+            Settings::Keys {
+                keys: &BTreeSet::new(),
+                drift: true
+            }
         );
         assert!(d.wants("drift"));
         assert_eq!(demand(&[source], false).settings(), Settings::All);
@@ -446,7 +461,11 @@ mod tests {
             "persisted.settings[0].key == 'a'",
             "persisted.settings.filter(s, s.key == 'it\\'s')",
         ] {
-            assert_eq!(demand(&[source], false).settings(), Settings::All, "{source}");
+            assert_eq!(
+                demand(&[source], false).settings(),
+                Settings::All,
+                "{source}"
+            );
         }
         for source in [
             "persisted['settings'].size() > 0",
@@ -474,7 +493,9 @@ mod tests {
             true,
         );
         assert_eq!(d, Demand::default());
-        for member in ["settings", "winners", "drift", "refused", "problems", "files"] {
+        for member in [
+            "settings", "winners", "drift", "refused", "problems", "files",
+        ] {
             assert!(!d.wants(member), "{member}");
         }
     }
@@ -485,7 +506,10 @@ mod tests {
             "persisted winner ${item.file}: ${ {'a': '}'}['a'] } and ${persisted.drift.size()}",
         )
         .unwrap();
-        assert_eq!(parts, ["item.file", " {'a': '}'}['a'] ", "persisted.drift.size()"]);
+        assert_eq!(
+            parts,
+            ["item.file", " {'a': '}'}['a'] ", "persisted.drift.size()"]
+        );
         assert_eq!(template_expressions("oops ${1 + "), None);
     }
 
@@ -516,7 +540,10 @@ mod tests {
         let whole = super::super::eval::evaluate_with(&rules, &facts, &Demand::everything());
         let fired: Vec<&str> = narrowed.findings.iter().map(|f| f.rule.as_str()).collect();
         assert!(fired.contains(&"persisted-drift"), "{fired:?}");
-        assert!(fired.contains(&"tcp-tw-recycle-persisted-removed"), "{fired:?}");
+        assert!(
+            fired.contains(&"tcp-tw-recycle-persisted-removed"),
+            "{fired:?}"
+        );
         assert_eq!(
             serde_json::to_value(&narrowed).unwrap(),
             serde_json::to_value(&whole).unwrap()
@@ -530,10 +557,14 @@ mod tests {
 
     #[test]
     fn the_built_in_rules_need_no_whole_list_of_settings() {
-        let rules = RuleSet::load(std::path::Path::new("/nonexistent"), &[]).expect("built-in rules load");
+        let rules =
+            RuleSet::load(std::path::Path::new("/nonexistent"), &[]).expect("built-in rules load");
         let d = Demand::of(&rules);
         assert!(!d.everything, "{d:?}");
-        assert!(matches!(d.settings(), Settings::Keys { drift: true, .. }), "{d:?}");
+        assert!(
+            matches!(d.settings(), Settings::Keys { drift: true, .. }),
+            "{d:?}"
+        );
         assert!(!d.wants("winners"), "{d:?}");
         assert!(d.wants("drift") && d.wants("refused") && d.wants("problems"));
     }

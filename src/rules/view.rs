@@ -266,7 +266,10 @@ fn persisted_view(
     if demand.wants("settings") {
         let settings: Vec<Json> = match demand.settings() {
             Settings::All => config.settings.iter().map(|s| json!(s)).collect(),
-            Settings::Keys { keys, drift: by_drift } => {
+            Settings::Keys {
+                keys,
+                drift: by_drift,
+            } => {
                 let drift_keys: std::collections::HashSet<&str> = match by_drift {
                     true => drift.iter().filter_map(|d| d["key"].as_str()).collect(),
                     false => Default::default(),
@@ -274,7 +277,9 @@ fn persisted_view(
                 config
                     .settings
                     .iter()
-                    .filter(|s| keys.contains(s.key.as_str()) || drift_keys.contains(s.key.as_str()))
+                    .filter(|s| {
+                        keys.contains(s.key.as_str()) || drift_keys.contains(s.key.as_str())
+                    })
                     .map(|s| json!(s))
                     .collect()
             }

@@ -1209,7 +1209,10 @@ fn netlink_passes(
         skip(family, diag::dump_ext(family, states, ext, &mut other))?;
     }
     for &family in families.iter().filter(|_| seen.may_time_wait()) {
-        skip(family, diag::dump(family, diag::state_bit(TIME_WAIT), &mut other))?;
+        skip(
+            family,
+            diag::dump(family, diag::state_bit(TIME_WAIT), &mut other),
+        )?;
     }
     Ok(())
 }
