@@ -1,5 +1,5 @@
 //! Opens and closes loopback connections at a steady rate, client first, for
-//! bench/trace-cost, which runs it inside a private network namespace only.
+//! bench/trace-cost/run, which runs it inside a private network namespace only.
 //!
 //! Usage: churn RATE SECONDS
 //! Listens on 127.2.0.1-16:8080; four client threads connect and close at

@@ -1,5 +1,5 @@
 //! Fills the current network namespace with client-side TIME_WAIT sockets,
-//! for bench/tw-scale, which runs it inside a private namespace only.
+//! for bench/tw-scale/run, which runs it inside a private namespace only.
 //!
 //! Usage: tw_fill COUNT DESTINATIONS
 //! Listens on 127.1.x.y:8080 for DESTINATIONS addresses and, from two

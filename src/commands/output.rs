@@ -40,9 +40,17 @@ pub fn emit_bytes(bytes: &[u8]) -> std::io::Result<()> {
 /// A JSON document, escaped by the JSON serializer alone
 /// (`twtune::render::json::to_string_pretty`): passing it through the
 /// terminal escaper would write `\x1b`, which is not JSON.
+/// Streamed through a buffer rather than built whole first: a check of a
+/// tree with 100,000 persisted settings prints tens of MB.
 pub fn emit_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
-    let mut text = twtune::render::json::to_string_pretty(value)?;
-    text.push('\n');
-    emit_bytes(text.as_bytes())?;
-    Ok(())
+    let result = (|| {
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+        twtune::render::json::to_writer_pretty(&mut out, value).map_err(std::io::Error::from)?;
+        out.write_all(b"\n")?;
+        out.flush()
+    })();
+    match result {
+        Err(e) if e.kind() == ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
 }

@@ -27,6 +27,7 @@ pub mod ports;
 pub mod process;
 pub mod rates;
 mod read;
+mod runtime_keys;
 pub mod sockets;
 pub mod tcp_state;
 pub mod tools;
@@ -141,16 +142,27 @@ pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
             .cloned(),
     );
     // A set, not `keys.contains`: a file with 100,000 keys must stay linear.
-    let mut seen: std::collections::BTreeSet<SysctlKey> = keys.iter().cloned().collect();
+    // `persisted.keys()` is sorted and without repeats: only the gathered
+    // keys need telling apart, and no copy of the file's keys is kept.
+    let gathered = keys.len();
+    let known: std::collections::HashSet<String> =
+        keys.iter().map(|k| k.as_str().to_string()).collect();
     for key in persisted.keys() {
-        if key.is_managed() && !key.as_str().contains('*') && seen.insert(key.clone()) {
+        if key.is_managed() && !key.as_str().contains('*') && !known.contains(key.as_str()) {
             keys.push(key.clone());
         }
     }
     let mut sysctl = BTreeMap::new();
     let mut sysctl_absent = Vec::new();
-    for key in keys {
-        match read_sysctl(root, &key)? {
+    let mut listings = runtime_keys::Listings::default();
+    for (index, key) in keys.into_iter().enumerate() {
+        // Only the keys the files add are checked against folder listings:
+        // the gathered ones are few, and almost all there.
+        let value = match index < gathered || listings.may_exist(root, &key) {
+            true => read_sysctl(root, &key)?,
+            false => None,
+        };
+        match value {
             Some(value) => {
                 sysctl.insert(key.to_string(), value);
             }

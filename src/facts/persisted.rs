@@ -64,7 +64,7 @@ pub struct LineProblem {
     pub message: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, JsonSchema)]
 pub struct PersistedConfig {
     /// Files read, in the order applied (by `sysctl --system`; the boot reads
     /// the same but for an unlinked /etc/sysctl.conf).
@@ -78,8 +78,9 @@ pub struct PersistedConfig {
     /// Every assignment, in the order applied.
     pub settings: Vec<Setting>,
     /// For each key, the assignment that takes effect at boot: the last the
-    /// boot (systemd-sysctl) applies.
-    pub winners: BTreeMap<SysctlKey, Setting>,
+    /// boot (systemd-sysctl) applies. Serialised as key → setting.
+    #[schemars(with = "BTreeMap<SysctlKey, Setting>")]
+    pub winners: Winners,
     pub problems: Vec<LineProblem>,
     /// Assignments the kernel will refuse (EINVAL) when they are applied at
     /// boot, in the order applied: the key keeps its previous value.
@@ -103,10 +104,65 @@ pub struct Masked {
     pub by: String,
 }
 
+/// The winners as indices into [`PersistedConfig::settings`], sorted by key:
+/// a tree of 100,000 settings holds them once, not twice (issue 20 §2).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Winners(Vec<usize>);
+
+impl Winners {
+    /// The last line of each key among `settings` that `counts` keeps.
+    pub fn of(settings: &[Setting], counts: impl Fn(&Setting) -> bool) -> Self {
+        let mut last: BTreeMap<&str, usize> = BTreeMap::new();
+        for (index, setting) in settings.iter().enumerate().filter(|(_, s)| counts(s)) {
+            last.insert(setting.key.as_str(), index);
+        }
+        Winners(last.into_values().collect())
+    }
+}
+
+/// `winners` as JSON shows them: key → setting.
+pub struct WinnersMap<'a>(&'a PersistedConfig);
+
+impl Serialize for WinnersMap<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.winners().map(|s| (&s.key, s)))
+    }
+}
+
+impl Serialize for PersistedConfig {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = serializer.serialize_struct("PersistedConfig", 7)?;
+        out.serialize_field("files", &self.files)?;
+        out.serialize_field("sysctl_conf_at_boot", &self.sysctl_conf_at_boot)?;
+        out.serialize_field("masked", &self.masked)?;
+        out.serialize_field("settings", &self.settings)?;
+        out.serialize_field("winners", &WinnersMap(self))?;
+        out.serialize_field("problems", &self.problems)?;
+        out.serialize_field("refused", &self.refused)?;
+        out.end()
+    }
+}
+
 impl PersistedConfig {
     /// The assignment that takes effect at boot for `key`: the last one applied.
     pub fn winner(&self, key: &str) -> Option<&Setting> {
-        self.winners.get(key)
+        let found = self
+            .winners
+            .0
+            .binary_search_by(|&i| self.settings[i].key.as_str().cmp(key))
+            .ok()?;
+        self.settings.get(self.winners.0[found])
+    }
+
+    /// Each key's winner at boot, by key.
+    pub fn winners(&self) -> impl Iterator<Item = &Setting> + '_ {
+        self.winners.0.iter().filter_map(|&i| self.settings.get(i))
+    }
+
+    /// The winners as JSON shows them (key → setting).
+    pub fn winners_map(&self) -> WinnersMap<'_> {
+        WinnersMap(self)
     }
 
     /// Every assignment to `key`, in the order applied.
@@ -129,12 +185,24 @@ impl PersistedConfig {
     }
 
     fn winners_in(&self, order: Order) -> BTreeMap<&str, &Setting> {
+        self.winners_of(order, |_| true)
+    }
+
+    /// The winners in `order` of the keys `wanted` keeps only: a key's
+    /// winner depends on that key's lines alone, so drift, which needs the
+    /// keys with a runtime value, skips a map of 100,000 other keys.
+    pub fn winners_of(
+        &self,
+        order: Order,
+        wanted: impl Fn(&str) -> bool,
+    ) -> BTreeMap<&str, &Setting> {
         let refused: HashSet<(&str, usize)> = self
             .refused
             .iter()
             .map(|r| (r.file.as_str(), r.line))
             .collect();
-        let accepted = |s: &&Setting| !refused.contains(&(s.file.as_str(), s.line));
+        let accepted =
+            |s: &&Setting| wanted(s.key.as_str()) && !refused.contains(&(s.file.as_str(), s.line));
         let mut winners = BTreeMap::new();
         let in_order = self
             .settings
@@ -344,9 +412,7 @@ pub fn gather(root: &Path) -> Result<PersistedConfig, FactError> {
         config.settings.extend(settings);
         config.problems.extend(problems);
     }
-    for setting in config.settings.iter().filter(|s| s.at_boot) {
-        config.winners.insert(setting.key.clone(), setting.clone());
-    }
+    config.winners = Winners::of(&config.settings, |s| s.at_boot);
     Ok(config)
 }
 

@@ -160,6 +160,17 @@ pub fn to_string_pretty<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<
     String::from_utf8(out).map_err(|e| serde::ser::Error::custom(e.to_string()))
 }
 
+/// [`to_string_pretty`] written straight to `writer`, so a document holding
+/// 100,000 persisted settings is not held in memory a second time as text.
+pub fn to_writer_pretty<W: std::io::Write, T: Serialize + ?Sized>(
+    writer: W,
+    value: &T,
+) -> serde_json::Result<()> {
+    let mut serializer =
+        serde_json::Serializer::with_formatter(writer, EscapingFormatter::default());
+    value.serialize(&mut serializer)
+}
+
 #[derive(Default)]
 struct EscapingFormatter(serde_json::ser::PrettyFormatter<'static>);
 

@@ -63,7 +63,17 @@ impl Evaluation {
 }
 
 pub fn evaluate(rules: &RuleSet, facts: &Facts) -> Evaluation {
-    let view = view::json_view(facts);
+    evaluate_with(rules, facts, rules.demand())
+}
+
+/// [`evaluate`] over a view holding what `demand` asks for: the rules'
+/// own demand, or everything (the test that both judge alike).
+pub(crate) fn evaluate_with(
+    rules: &RuleSet,
+    facts: &Facts,
+    demand: &super::demand::Demand,
+) -> Evaluation {
+    let view = view::json_view_for(facts, demand);
     let mut context = Context::with_env(env().clone());
     for (name, value) in &view {
         context.add_variable_from_value(name.as_str(), to_cel(value));

@@ -5,6 +5,7 @@
 //! format and `view` for the facts a condition can name.
 
 pub mod defaults;
+pub mod demand;
 pub mod eval;
 pub mod expr;
 pub mod finding;

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value as Json, json};
 
+use super::demand::{Demand, Settings};
 use crate::facts::persisted::{Order, Setting};
 use crate::facts::ports;
 use crate::facts::{
@@ -51,8 +52,14 @@ pub const OPEN_MAPS: &[&str] = &[
     "sockets.states",
 ];
 
-/// Builds the JSON view of the facts.
+/// Builds the JSON view of the facts, every member of it.
 pub fn json_view(facts: &Facts) -> Map<String, Json> {
+    json_view_for(facts, &Demand::everything())
+}
+
+/// The view with only the persisted settings `demand` says the loaded rules
+/// can name (see [`super::demand`]); the rest is whole.
+pub fn json_view_for(facts: &Facts, demand: &Demand) -> Map<String, Json> {
     let mut view = Map::new();
     view.insert(
         "kernel".into(),
@@ -65,7 +72,7 @@ pub fn json_view(facts: &Facts) -> Map<String, Json> {
     );
     view.insert(
         "persisted".into(),
-        persisted_view(&facts.persisted, &facts.sysctl),
+        persisted_view(&facts.persisted, &facts.sysctl, demand),
     );
     view.insert(
         "counters".into(),
@@ -234,14 +241,66 @@ pub fn typed_value(value: &str) -> Json {
     }
 }
 
-fn persisted_view(config: &PersistedConfig, runtime: &BTreeMap<String, String>) -> Json {
+fn persisted_view(
+    config: &PersistedConfig,
+    runtime: &BTreeMap<String, String>,
+    demand: &Demand,
+) -> Json {
+    // Only the members some loaded rule names, and of the settings only
+    // those of the keys its filters compare with (`super::demand`).
+    let mut view = Map::new();
+    let mut add = |member: &str, value: &dyn Fn() -> Json| {
+        if demand.wants(member) {
+            view.insert(member.to_string(), value());
+        }
+    };
+    add("files", &|| json!(config.files));
+    add("sysctl_conf_at_boot", &|| json!(config.sysctl_conf_at_boot));
+    add("winners", &|| json!(config.winners_map()));
+    add("problems", &|| json!(config.problems));
+    add("refused", &|| json!(config.refused));
+    if !demand.wants("drift") && !demand.wants("settings") {
+        return Json::Object(view);
+    }
+    let drift = drift(config, runtime);
+    if demand.wants("settings") {
+        let settings: Vec<Json> = match demand.settings() {
+            Settings::All => config.settings.iter().map(|s| json!(s)).collect(),
+            Settings::Keys {
+                keys,
+                drift: by_drift,
+            } => {
+                let drift_keys: std::collections::HashSet<&str> = match by_drift {
+                    true => drift.iter().filter_map(|d| d["key"].as_str()).collect(),
+                    false => Default::default(),
+                };
+                config
+                    .settings
+                    .iter()
+                    .filter(|s| {
+                        keys.contains(s.key.as_str()) || drift_keys.contains(s.key.as_str())
+                    })
+                    .map(|s| json!(s))
+                    .collect()
+            }
+        };
+        view.insert("settings".into(), Json::Array(settings));
+    }
+    if demand.wants("drift") {
+        view.insert("drift".into(), Json::Array(drift));
+    }
+    Json::Object(view)
+}
+
+fn drift(config: &PersistedConfig, runtime: &BTreeMap<String, String>) -> Vec<Json> {
     // Drift: the value the next boot sets differs from the one running now.
     // The next boot sets the last value the kernel accepts; a refused line
     // sets nothing, so it is never what "will apply". `sysctl --system`
     // reads /etc/sysctl.conf last even where the boot does not: where its
     // winner is another line, that is drift of its own, named by its order.
-    let boot = config.boot_winners();
-    let system = config.system_winners();
+    let has_runtime = |key: &str| runtime.contains_key(key);
+    let boot = config.winners_of(Order::Boot, has_runtime);
+    let system = config.winners_of(Order::System, has_runtime);
     let item = |key: &str, now: &String, winner: &Setting, order: Order| {
         json!({
             "key": key, "runtime": now, "persisted": winner.value,
@@ -264,15 +323,7 @@ fn persisted_view(config: &PersistedConfig, runtime: &BTreeMap<String, String>) 
             drift.push(item(key, now, winner, Order::System));
         }
     }
-    json!({
-        "files": config.files,
-        "sysctl_conf_at_boot": config.sysctl_conf_at_boot,
-        "settings": config.settings,
-        "winners": config.winners,
-        "drift": drift,
-        "problems": config.problems,
-        "refused": config.refused,
-    })
+    drift
 }
 
 fn ports_view(facts: &Facts) -> Option<Json> {

@@ -12,6 +12,7 @@ mod aggregate;
 pub mod creators;
 pub mod diag;
 mod gather;
+mod occupancy;
 mod output;
 pub mod owners;
 pub mod proc_tcp;
