@@ -7,9 +7,9 @@ use super::pipeline::load_rules;
 pub fn list(cli: &Cli) -> anyhow::Result<Exit> {
     let rules = load_rules(cli)?;
     match cli.format {
-        Format::Human | Format::Prometheus | Format::Nagios => {
-            super::output::emit(&human::rules_list(&rules, Style::for_stdout()))?
-        }
+        Format::Human | Format::Prometheus | Format::Nagios => super::output::emit(
+            &human::rules_list(&rules, Style::for_stdout(cli.color.forced())),
+        )?,
         Format::Json => super::output::emit_json(&rule_report::rules_report(&rules))?,
     }
     Ok(Exit::Compliant)
@@ -30,7 +30,7 @@ pub fn explain(cli: &Cli, id: &str) -> anyhow::Result<Exit> {
     };
     match cli.format {
         Format::Human | Format::Prometheus | Format::Nagios => {
-            super::output::emit(&human::explain(rule, Style::for_stdout()))?
+            super::output::emit(&human::explain(rule, Style::for_stdout(cli.color.forced())))?
         }
         Format::Json => super::output::emit_json(&rule_report::rule_report(rule))?,
     }

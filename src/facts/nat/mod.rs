@@ -31,6 +31,7 @@
 
 pub mod conntrack;
 pub mod ctnetlink;
+pub mod ctstats;
 pub mod host;
 pub mod ruleset;
 pub mod snat;
@@ -425,10 +426,16 @@ fn record_conntrack(facts: &mut NatFacts, summary: conntrack::ConntrackSummary) 
     facts.conntrack = Some(summary);
 }
 
-fn conntrack_stats(facts: &mut NatFacts, root: &Path) -> Result<(), FactError> {
+fn conntrack_stats(facts: &mut NatFacts, root: &Path, live: bool) -> Result<(), FactError> {
     let path = root.join("proc/net/stat/nf_conntrack");
+    // Test hook: read the statistics as a kernel without the file would.
+    #[cfg(feature = "test-hooks")]
+    let hidden = std::env::var_os("TWTUNE_TEST_NO_PROC_CT_STATS").is_some();
+    #[cfg(not(feature = "test-hooks"))]
+    let hidden = false;
     // Bounded and inside a --root tree, like every read.
     let read = match super::read::read_bounded(&path) {
+        _ if hidden => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),
         Ok(Some(bytes)) => Ok(bytes),
         Ok(None) => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),
         Err(super::read::BoundedReadError::Io(e)) => Err(e),
@@ -439,6 +446,23 @@ fn conntrack_stats(facts: &mut NatFacts, root: &Path) -> Result<(), FactError> {
             let text =
                 String::from_utf8(bytes).map_err(|_| FactError::NotText { path: path.clone() })?;
             facts.conntrack_stats = Some(table::parse_stats(&text).map_err(|e| garbled(&path, e))?);
+        }
+        // No CONFIG_NF_CONNTRACK_PROCFS while conntrack is loaded: ctnetlink
+        // has the same counters (node_exporter#3184).
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                && live
+                && root
+                    .join("proc/sys/net/netfilter/nf_conntrack_count")
+                    .exists() =>
+        {
+            match ctstats::dump() {
+                Ok(stats) => facts.conntrack_stats = Some(stats),
+                Err(e) => facts.unchecked.push(format!(
+                    "conntrack statistics: no {} and {e}",
+                    path.display()
+                )),
+            }
         }
         // Not loaded, or hidden from an unprivileged reader: unknown, not zero.
         Err(e)
@@ -717,7 +741,7 @@ pub fn gather(
 
     let mut snat_counter = snat::SnatCounter::default();
     conntrack_summary(&mut facts, root, options.is_live(), &mut snat_counter)?;
-    conntrack_stats(&mut facts, root)?;
+    conntrack_stats(&mut facts, root, options.is_live())?;
     let mut rules_unreadable = false;
     let port_ranges = if options.is_live() && options.nat_tools {
         let (ranges, unreadable) = nat_rules(&mut facts);
