@@ -139,12 +139,9 @@ fn promtool_test_rules_catches_an_alert_that_would_page_late() {
         .arg(&test)
         .output()
         .unwrap();
-    assert!(!out.status.success(), "{}", stdout(&out));
-    assert!(
-        stdout(&out).contains("TwtuneConntrackTableFull"),
-        "{}",
-        stdout(&out)
-    );
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("alertname: TwtuneConntrackTableFull"), "{said}");
 }
 
 #[test]
