@@ -120,6 +120,7 @@ pub fn check(
             }),
         _ => None,
     }
+    .or_else(|| threshold_crossed(state, facts, evaluation, thresholds))
     .or_else(|| evaluation.findings.first().map(|f| f.summary.clone()))
     .unwrap_or_else(|| "nothing to report".into());
 
@@ -154,6 +155,30 @@ pub fn check(
         );
     }
     out
+}
+
+/// When the state comes from `--warning` / `--critical` rather than the
+/// worst finding: which ratio crossed which threshold.
+fn threshold_crossed(
+    state: PluginState,
+    facts: &Facts,
+    evaluation: &Evaluation,
+    thresholds: Thresholds,
+) -> Option<String> {
+    let (word, threshold, severity) = match state {
+        PluginState::Critical => ("critical", thresholds.critical?, Severity::Critical),
+        PluginState::Warning => ("warning", thresholds.warning?, Severity::Warning),
+        _ => return None,
+    };
+    if evaluation.worst() == Some(severity) {
+        return None;
+    }
+    let ratio = ratios(facts).into_iter().find(|r| r.value > threshold)?;
+    Some(format!(
+        "{} {} is above the {word} threshold {threshold}",
+        ratio.label,
+        round(ratio.value)
+    ))
 }
 
 /// The output of a run that failed before any verdict: UNKNOWN, exit 3.

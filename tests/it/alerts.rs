@@ -141,7 +141,10 @@ fn promtool_test_rules_catches_an_alert_that_would_page_late() {
         .unwrap();
     let said = format!("{}{}", stdout(&out), stderr(&out));
     assert!(!out.status.success(), "{said}");
-    assert!(said.contains("alertname: TwtuneConntrackTableFull"), "{said}");
+    assert!(
+        said.contains("alertname: TwtuneConntrackTableFull"),
+        "{said}"
+    );
 }
 
 #[test]
