@@ -557,6 +557,14 @@ fn node_exporter_serves_the_textfile() {
             .any(|l| l.starts_with("node_textfile_mtime_seconds{") && l.contains("twtune.prom")),
         "{metrics}"
     );
+    // TwtuneTextfileMissing compares twtune's series with this one, which
+    // node_exporter serves whatever its textfile holds.
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("node_exporter_build_info{")),
+        "{metrics}"
+    );
     drop(exporter);
     ns.assert_host_untouched();
 }
