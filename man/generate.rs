@@ -29,7 +29,10 @@ Changes pending: a finding at warning or above, or a non\-empty plan.
 const ENVIRONMENT: &str = r#".SH ENVIRONMENT
 .TP
 \fBNO_COLOR\fR
-When set and not empty, no colour. Without it, colour is used on a terminal only.
+When set and not empty, no colour (\fB\-\-color always\fR overrides it). Without it, colour is used on a terminal only.
+.TP
+\fBTERM\fR
+\fBdumb\fR: no colour (\fB\-\-color always\fR overrides it).
 .TP
 \fBTWTUNE_LOCK_WAIT_MS\fR
 How long apply and rollback wait for another run's lock, in milliseconds (default 10000); then they fail with exit status 1.

@@ -33,6 +33,10 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
     pub format: Format,
 
+    /// Colour the human output: auto (on a terminal, unless NO_COLOR is set or TERM=dumb), always, never.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]
+    pub color: ColorWhen,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -45,6 +49,28 @@ pub enum Format {
     Prometheus,
     /// For check only: a Nagios/Icinga/Sensu plugin's output, with the plugin exit statuses 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
     Nagios,
+}
+
+/// When the human output is coloured (`--color`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    /// On a terminal, unless NO_COLOR is set (non-empty) or TERM is `dumb`.
+    Auto,
+    /// Always, even into a pipe and whatever NO_COLOR says.
+    Always,
+    /// Never.
+    Never,
+}
+
+impl ColorWhen {
+    /// `Some(on)` when the choice is forced, `None` for auto.
+    pub fn forced(self) -> Option<bool> {
+        match self {
+            ColorWhen::Auto => None,
+            ColorWhen::Always => Some(true),
+            ColorWhen::Never => Some(false),
+        }
+    }
 }
 
 impl Format {
@@ -133,6 +159,14 @@ pub struct CheckArgs {
     /// Check another network namespace: a name from `ip netns list`, a namespace file (/run/netns/NAME, /proc/PID/ns/net) or a PID.
     #[arg(long, value_name = "TARGET")]
     pub netns: Option<String>,
+
+    /// With --format nagios: WARNING when a port, conntrack or SNAT ratio is above RATIO (0 to 1), whatever the rules say; the perfdata carries it as warn (check_twtune -w).
+    #[arg(long, value_name = "RATIO", value_parser = parse_ratio)]
+    pub warning: Option<f64>,
+
+    /// With --format nagios: CRITICAL when a port, conntrack or SNAT ratio is above RATIO (0 to 1); the perfdata carries it as crit (check_twtune -c).
+    #[arg(long, value_name = "RATIO", value_parser = parse_ratio)]
+    pub critical: Option<f64>,
 
     /// Check every network namespace on the host (the host's own, `ip netns` ones, containers' and pods'): one row each; the exit status is the worst one's.
     #[arg(long, conflicts_with_all = ["netns", "sample"])]
@@ -244,6 +278,14 @@ pub struct RollbackArgs {
     pub yes: bool,
 }
 
+/// Parses a threshold ratio: a number from 0 to 1 ("0.9", "1").
+pub fn parse_ratio(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(ratio) if (0.0..=1.0).contains(&ratio) => Ok(ratio),
+        _ => Err(format!("{text:?} is not a ratio from 0 to 1 (e.g. 0.9)")),
+    }
+}
+
 /// Parses a sample length: "5s", "500ms", "2m", compound "1m30s" (the
 /// humantime crate's syntax), or a bare number of seconds ("2", "0.5").
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -291,6 +333,16 @@ mod tests {
             parse_duration("0.0000000000000000000000000000000000000000000000000000000000001s")
                 .is_err()
         );
+    }
+
+    #[test]
+    fn ratios() {
+        assert_eq!(parse_ratio("0.9"), Ok(0.9));
+        assert_eq!(parse_ratio("1"), Ok(1.0));
+        assert!(parse_ratio("1.5").is_err());
+        assert!(parse_ratio("-0.1").is_err());
+        assert!(parse_ratio("NaN").is_err());
+        assert!(parse_ratio("90%").is_err());
     }
 
     #[test]

@@ -67,6 +67,45 @@ impl PluginState {
         }
     }
 
+    /// The state `--warning` / `--critical` give a set of ratios: CRITICAL
+    /// when one is above `critical`, WARNING when one is above `warning`
+    /// (above, as a plugin range `0:T` reads), else OK. A threshold not
+    /// given judges nothing.
+    pub fn of_ratios(
+        ratios: impl IntoIterator<Item = f64>,
+        warning: Option<f64>,
+        critical: Option<f64>,
+    ) -> PluginState {
+        let above = |value: f64, threshold: Option<f64>| threshold.is_some_and(|t| value > t);
+        ratios
+            .into_iter()
+            .map(|r| {
+                if above(r, critical) {
+                    PluginState::Critical
+                } else if above(r, warning) {
+                    PluginState::Warning
+                } else {
+                    PluginState::Ok
+                }
+            })
+            .max()
+            .unwrap_or(PluginState::Ok)
+    }
+
+    /// The rules' state and the thresholds' together: the worse one, except
+    /// that a threshold crossed is more telling than an UNKNOWN that only
+    /// means some rule stayed undecided. A rule that failed stays UNKNOWN.
+    pub fn with_thresholds(self, evaluation: &Evaluation, thresholds: PluginState) -> PluginState {
+        match self {
+            PluginState::Unknown
+                if evaluation.errors.is_empty() && thresholds > PluginState::Ok =>
+            {
+                thresholds
+            }
+            state => state.max(thresholds),
+        }
+    }
+
     pub fn word(self) -> &'static str {
         match self {
             PluginState::Ok => "OK",
@@ -185,5 +224,36 @@ mod tests {
                 Some(serde_json::Value::from(status.word()))
             );
         }
+    }
+
+    #[test]
+    fn thresholds_judge_ratios_above_them() {
+        let of = |r: &[f64]| PluginState::of_ratios(r.iter().copied(), Some(0.5), Some(0.9));
+        assert_eq!(of(&[]), PluginState::Ok);
+        assert_eq!(
+            of(&[0.5, 0.1]),
+            PluginState::Ok,
+            "at the threshold is not above"
+        );
+        assert_eq!(of(&[0.51]), PluginState::Warning);
+        assert_eq!(of(&[0.2, 0.95]), PluginState::Critical);
+        assert_eq!(
+            PluginState::of_ratios([0.99], None, None),
+            PluginState::Ok,
+            "no threshold, no judgement"
+        );
+        let quiet = Evaluation::default();
+        assert_eq!(
+            PluginState::Unknown.with_thresholds(&quiet, PluginState::Critical),
+            PluginState::Critical
+        );
+        assert_eq!(
+            PluginState::Warning.with_thresholds(&quiet, PluginState::Ok),
+            PluginState::Warning
+        );
+        assert_eq!(
+            PluginState::Ok.with_thresholds(&quiet, PluginState::Warning),
+            PluginState::Warning
+        );
     }
 }

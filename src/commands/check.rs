@@ -22,7 +22,7 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
                 &facts,
                 &evaluation,
                 &options,
-                Style::for_stdout(),
+                Style::for_stdout(cli.color.forced()),
             ))?;
             if !rule_set.site_files().is_empty() {
                 super::output::emit(&format!(
@@ -44,7 +44,7 @@ pub fn facts(cli: &Cli, args: &FactsArgs) -> anyhow::Result<Exit> {
     let facts = super::pipeline::gather(cli, namespace, args.sample)?;
     match cli.format {
         Format::Json => super::output::emit_json(&render::json::facts_report(&facts))?,
-        _ => super::output::emit(&human::facts(&facts, Style::for_stdout()))?,
+        _ => super::output::emit(&human::facts(&facts, Style::for_stdout(cli.color.forced())))?,
     }
     // `facts` passes no verdict: bad input is an error before this point,
     // and what was gathered is shown as it is.

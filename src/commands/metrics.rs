@@ -19,6 +19,11 @@ const TEXTFILE_MODE: u32 = 0o644;
 
 /// `check` with `--textfile` or `--format prometheus|nagios`.
 pub fn run(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
+    if (args.warning.is_some() || args.critical.is_some()) && cli.format != Format::Nagios {
+        anyhow::bail!(
+            "--warning and --critical are the Nagios plugin's thresholds; add --format nagios"
+        );
+    }
     match (cli.format, &args.textfile) {
         (Format::Prometheus | Format::Human, Some(file)) => check(cli, args, Some(file)),
         (format, Some(_)) => anyhow::bail!(
@@ -32,7 +37,10 @@ pub fn run(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
 
 /// Whether `check` goes through here rather than the human or JSON report.
 pub fn wanted(cli: &Cli, args: &CheckArgs) -> bool {
-    args.textfile.is_some() || matches!(cli.format, Format::Prometheus | Format::Nagios)
+    args.textfile.is_some()
+        || args.warning.is_some()
+        || args.critical.is_some()
+        || matches!(cli.format, Format::Prometheus | Format::Nagios)
 }
 
 /// The `--format` word as typed on the command line.
@@ -54,17 +62,24 @@ fn check(cli: &Cli, args: &CheckArgs, textfile: Option<&Path>) -> anyhow::Result
         .map(|d| (d.as_millis() as f64) / 1000.0)
         .unwrap_or(0.0);
     let apply_interrupted = apply_interrupted(cli);
-    match super::pipeline::judge(cli, args) {
+    let started = std::time::Instant::now();
+    let judged = super::pipeline::judge(cli, args);
+    let duration_seconds = started.elapsed().as_secs_f64();
+    match judged {
         Ok((rule_set, facts, evaluation)) => {
             let status = Status::of(&evaluation);
             let exit = status.exit();
             let text = prometheus::check(&prometheus::CheckMetrics {
                 facts: &facts,
                 evaluation: &evaluation,
-                rule_ids: rule_set.rules().map(|r| r.id.as_str()).collect(),
+                rules: rule_set
+                    .rules()
+                    .map(|r| (r.id.as_str(), r.severity))
+                    .collect(),
                 status,
                 check_success: exit != Exit::Error,
                 checked_at,
+                duration_seconds,
                 top_destinations: args.top_destinations,
                 apply_interrupted,
             });
@@ -77,6 +92,7 @@ fn check(cli: &Cli, args: &CheckArgs, textfile: Option<&Path>) -> anyhow::Result
             let text = prometheus::failure(&prometheus::FailureMetrics {
                 kernel_release: None,
                 checked_at,
+                duration_seconds,
                 apply_interrupted,
             });
             if let Err(write_err) = publish(textfile, &text) {
@@ -89,9 +105,23 @@ fn check(cli: &Cli, args: &CheckArgs, textfile: Option<&Path>) -> anyhow::Result
 
 fn nagios(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
     // An error here is printed by main as `TWTUNE UNKNOWN - …`, exit 3.
+    let thresholds = nagios::Thresholds {
+        warning: args.warning,
+        critical: args.critical,
+    };
+    if let (Some(w), Some(c)) = (args.warning, args.critical)
+        && w > c
+    {
+        anyhow::bail!("--warning {w} is above --critical {c}: the warning threshold comes first");
+    }
     let (_, facts, evaluation) = super::pipeline::judge(cli, args)?;
-    let state = PluginState::of(&evaluation);
-    super::output::emit(&nagios::check(state, &facts, &evaluation))?;
+    let crossed = PluginState::of_ratios(
+        nagios::ratios(&facts).iter().map(|r| r.value),
+        args.warning,
+        args.critical,
+    );
+    let state = PluginState::of(&evaluation).with_thresholds(&evaluation, crossed);
+    super::output::emit(&nagios::check(state, &facts, &evaluation, thresholds))?;
     Ok(Exit::Plugin(state))
 }
 

@@ -10,9 +10,9 @@ pub fn list(cli: &Cli, check: bool) -> anyhow::Result<Exit> {
         check_prose(rules.rules().chain(rules.disabled()))?;
     }
     match cli.format {
-        Format::Human | Format::Prometheus | Format::Nagios => {
-            super::output::emit(&human::rules_list(&rules, Style::for_stdout()))?
-        }
+        Format::Human | Format::Prometheus | Format::Nagios => super::output::emit(
+            &human::rules_list(&rules, Style::for_stdout(cli.color.forced())),
+        )?,
         Format::Json => super::output::emit_json(&rule_report::rules_report(&rules))?,
     }
     Ok(Exit::Compliant)
@@ -35,7 +35,7 @@ pub fn explain(cli: &Cli, id: &str) -> anyhow::Result<Exit> {
     check_prose(std::iter::once(rule))?;
     match cli.format {
         Format::Human | Format::Prometheus | Format::Nagios => {
-            super::output::emit(&human::explain(rule, Style::for_stdout()))?
+            super::output::emit(&human::explain(rule, Style::for_stdout(cli.color.forced())))?
         }
         Format::Json => super::output::emit_json(&rule_report::rule_report(rule))?,
     }

@@ -6,15 +6,17 @@
 //! [`NothingToRollBack`]), with serde's attributes deciding names, so a schema
 //! cannot drift from its document. Generated for serialisation: a field is
 //! required unless serde may leave it out, `null` is allowed exactly where the
-//! field is an `Option`, and an object allows no property its type does not
-//! have. `schemas/*.schema.json` are these schemas, committed; a test keeps
-//! them current.
+//! field is an `Option`. Objects allow properties their type does not have:
+//! fields are only ever added within a `schema_version` (docs/json.md), so a
+//! consumer validating against this version's schema keeps accepting the
+//! documents of a later build of the same version. Each schema opens with an
+//! `$id` naming its document and version. `schemas/*.schema.json` are these
+//! schemas, committed; a test keeps them current.
 //!
 //! Not to be confused with the rule fact schema (`facts --schema`,
 //! [`crate::rules::schema`]): that lists what a rule condition may name.
 
-use schemars::transform::RecursiveTransform;
-use schemars::{JsonSchema, Schema};
+use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -34,6 +36,7 @@ pub enum RollbackDocument<'a> {
 /// `twtune check --format json`.
 pub fn check() -> Value {
     document::<CheckReport>(
+        "check",
         "twtune check --format json",
         "The findings of `twtune check`, the facts they rest on, and the verdict (`status`) the exit status is derived from.",
         SCHEMA_VERSION,
@@ -43,6 +46,7 @@ pub fn check() -> Value {
 /// `twtune facts --format json`.
 pub fn facts() -> Value {
     document::<FactsReport>(
+        "facts",
         "twtune facts --format json",
         "Every fact `twtune facts` gathered about the host.",
         SCHEMA_VERSION,
@@ -52,6 +56,7 @@ pub fn facts() -> Value {
 /// `twtune apply --format json` (with or without `--dry-run`).
 pub fn plan() -> Value {
     document::<PlanReport>(
+        "plan",
         "twtune apply --format json",
         "The plan of `twtune apply` (runtime changes and the persisted file's diff), and whether it was carried out.",
         PLAN_SCHEMA_VERSION,
@@ -61,6 +66,7 @@ pub fn plan() -> Value {
 /// `twtune rollback --format json` (with or without `--dry-run`).
 pub fn rollback() -> Value {
     document::<RollbackDocument>(
+        "rollback",
         "twtune rollback --format json",
         "What `twtune rollback` restores, or, when no apply is recorded, an empty rollback (`rollback_of` null).",
         PLAN_SCHEMA_VERSION,
@@ -70,31 +76,35 @@ pub fn rollback() -> Value {
 /// `twtune check --all-netns --format json`.
 pub fn check_all_netns() -> Value {
     document::<super::netns::AllNetnsReport>(
+        "check-all-netns",
         "twtune check --all-netns --format json",
         "Every network namespace on the host, each checked as a single check would be: its names, processes, container, verdict, findings and facts; the top-level `status` is the worst namespace's.",
         SCHEMA_VERSION,
     )
 }
 
-fn document<T: JsonSchema + ?Sized>(title: &str, description: &str, version: u32) -> Value {
+/// The `$id` of a document's schema at a version: a URN, since the schema
+/// is identified, not fetched (`twtune schema DOCUMENT` prints it).
+pub fn id(document: &str, version: u32) -> String {
+    format!("urn:twtune:schema:{document}:{version}")
+}
+
+fn document<T: JsonSchema + ?Sized>(
+    name: &str,
+    title: &str,
+    description: &str,
+    version: u32,
+) -> Value {
     let generator = schemars::generate::SchemaSettings::draft2020_12()
         .for_serialize()
-        .with_transform(RecursiveTransform(closed_objects))
         .into_generator();
     let mut schema = generator.into_root_schema_for::<T>();
+    schema.insert("$id".into(), id(name, version).into());
     schema.insert("title".into(), title.into());
     schema.insert("description".into(), description.into());
     let mut value = schema.to_value();
     pin_schema_version(&mut value, version);
     value
-}
-
-/// serde writes a struct's fields and nothing else: say so. Maps (sysctl
-/// values, counters) have no `properties` and keep their open keys.
-fn closed_objects(schema: &mut Schema) {
-    if schema.get("properties").is_some() && schema.get("additionalProperties").is_none() {
-        schema.insert("additionalProperties".into(), false.into());
-    }
 }
 
 /// `schema_version` is a constant of this build: the schema states which.
@@ -122,12 +132,18 @@ mod tests {
 
     #[test]
     fn every_document_is_a_draft_2020_12_schema() {
-        for schema in [check(), facts(), plan(), rollback()] {
+        for schema in [check(), facts(), plan(), rollback(), check_all_netns()] {
             assert_eq!(
                 schema["$schema"],
                 "https://json-schema.org/draft/2020-12/schema"
             );
+            let id = schema["$id"].as_str().unwrap();
+            assert!(id.starts_with("urn:twtune:schema:"), "{id}");
         }
+        assert_eq!(
+            check()["$id"],
+            format!("urn:twtune:schema:check:{SCHEMA_VERSION}")
+        );
     }
 
     #[test]

@@ -18,7 +18,74 @@ use crate::facts::Facts;
 use crate::rules::defaults::{EXHAUSTION_RATIO_CRITICAL, EXHAUSTION_RATIO_WARNING};
 use crate::rules::{Evaluation, Severity};
 
-pub fn check(state: PluginState, facts: &Facts, evaluation: &Evaluation) -> String {
+/// `--warning` / `--critical`: the ratio thresholds given on the command
+/// line. A threshold not given leaves the state to the rules, and the
+/// perfdata shows the rules' own thresholds instead.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Thresholds {
+    pub warning: Option<f64>,
+    pub critical: Option<f64>,
+}
+
+/// The conntrack rule warns at 80 % and turns critical at a full table.
+const CONNTRACK_WARNING: f64 = 0.8;
+const CONNTRACK_CRITICAL: f64 = 1.0;
+
+/// One ratio the thresholds judge: its perfdata label, value, and the
+/// rules' own warn and crit for it.
+pub struct Ratio {
+    pub label: &'static str,
+    pub value: f64,
+    pub rule_warning: f64,
+    pub rule_critical: f64,
+}
+
+/// The port, conntrack and SNAT ratios of these facts, as far as gathered.
+pub fn ratios(facts: &Facts) -> Vec<Ratio> {
+    let port = |label, value| Ratio {
+        label,
+        value,
+        rule_warning: EXHAUSTION_RATIO_WARNING,
+        rule_critical: EXHAUSTION_RATIO_CRITICAL,
+    };
+    let mut out = Vec::new();
+    if let Some(sockets) = &facts.sockets {
+        out.push(port("max_exhaustion_ratio", sockets.max_exhaustion_ratio));
+        out.push(port("host_ports_ratio", sockets.host_ports.ratio));
+        // What ephemeral-ports-host-wide judges: bind(0) faces every TIME_WAIT.
+        out.push(port(
+            "host_ports_ratio_with_time_wait",
+            sockets.host_ports.ratio_with_time_wait,
+        ));
+    }
+    let count = facts.sysctl_int("net.netfilter.nf_conntrack_count");
+    let max = facts.sysctl_int("net.netfilter.nf_conntrack_max");
+    if let (Some(count), Some(max)) = (count, max.filter(|m| *m > 0)) {
+        out.push(Ratio {
+            label: "conntrack_fill_ratio",
+            value: count as f64 / max as f64,
+            rule_warning: CONNTRACK_WARNING,
+            rule_critical: CONNTRACK_CRITICAL,
+        });
+    }
+    if facts.nat.conntrack.is_some() {
+        let worst = facts
+            .nat
+            .snat_destinations
+            .iter()
+            .map(|d| d.ratio)
+            .fold(0.0, f64::max);
+        out.push(port("snat_max_ratio", worst));
+    }
+    out
+}
+
+pub fn check(
+    state: PluginState,
+    facts: &Facts,
+    evaluation: &Evaluation,
+    thresholds: Thresholds,
+) -> String {
     let count = |s| evaluation.count(s);
     let mut counts = format!(
         "{} critical, {} warning, {} info",
@@ -47,6 +114,7 @@ pub fn check(state: PluginState, facts: &Facts, evaluation: &Evaluation) -> Stri
             }),
         _ => None,
     }
+    .or_else(|| threshold_crossed(state, facts, evaluation, thresholds))
     .or_else(|| evaluation.findings.first().map(|f| f.summary.clone()))
     .unwrap_or_else(|| "nothing to report".into());
 
@@ -54,7 +122,7 @@ pub fn check(state: PluginState, facts: &Facts, evaluation: &Evaluation) -> Stri
         "TWTUNE {} - {counts}: {} | {}\n",
         state.word(),
         plugin_text(&headline),
-        perfdata(facts, evaluation).join(" ")
+        perfdata(facts, evaluation, thresholds).join(" ")
     );
     for failure in &evaluation.errors {
         let _ = writeln!(
@@ -83,15 +151,39 @@ pub fn check(state: PluginState, facts: &Facts, evaluation: &Evaluation) -> Stri
     out
 }
 
+/// When the state comes from `--warning` / `--critical` rather than the
+/// worst finding: which ratio crossed which threshold.
+fn threshold_crossed(
+    state: PluginState,
+    facts: &Facts,
+    evaluation: &Evaluation,
+    thresholds: Thresholds,
+) -> Option<String> {
+    let (word, threshold, severity) = match state {
+        PluginState::Critical => ("critical", thresholds.critical?, Severity::Critical),
+        PluginState::Warning => ("warning", thresholds.warning?, Severity::Warning),
+        _ => return None,
+    };
+    if evaluation.worst() == Some(severity) {
+        return None;
+    }
+    let ratio = ratios(facts).into_iter().find(|r| r.value > threshold)?;
+    Some(format!(
+        "{} {} is above the {word} threshold {threshold}",
+        ratio.label,
+        round(ratio.value)
+    ))
+}
+
 /// The output of a run that failed before any verdict: UNKNOWN, exit 3.
 pub fn unknown(message: &str) -> String {
     format!("TWTUNE UNKNOWN - {}\n", plugin_text(message))
 }
 
-/// Performance data: finding counts, and, with a socket listing, the port
-/// exhaustion ratios with the thresholds the port rules use, and the
-/// TIME_WAIT and CLOSE_WAIT populations.
-fn perfdata(facts: &Facts, evaluation: &Evaluation) -> Vec<String> {
+/// Performance data: finding counts; the port, conntrack and SNAT ratios
+/// with `warn;crit;min;max` (the thresholds given, else the rules' own);
+/// with a socket listing, the TIME_WAIT and CLOSE_WAIT populations.
+fn perfdata(facts: &Facts, evaluation: &Evaluation, thresholds: Thresholds) -> Vec<String> {
     let count = |s| evaluation.count(s);
     let mut data = vec![
         format!("'critical'={};;;0", count(Severity::Critical)),
@@ -99,20 +191,16 @@ fn perfdata(facts: &Facts, evaluation: &Evaluation) -> Vec<String> {
         format!("'info'={};;;0", count(Severity::Info)),
         format!("'undecided'={};;;0", evaluation.undecided.len()),
     ];
-    if let Some(sockets) = &facts.sockets {
-        let ratio = |label: &str, value: f64| {
-            format!(
-                "'{label}'={};{EXHAUSTION_RATIO_WARNING};{EXHAUSTION_RATIO_CRITICAL};0;1",
-                round(value)
-            )
-        };
-        data.push(ratio("max_exhaustion_ratio", sockets.max_exhaustion_ratio));
-        data.push(ratio("host_ports_ratio", sockets.host_ports.ratio));
-        // What ephemeral-ports-host-wide judges: bind(0) faces every TIME_WAIT.
-        data.push(ratio(
-            "host_ports_ratio_with_time_wait",
-            sockets.host_ports.ratio_with_time_wait,
+    for ratio in ratios(facts) {
+        data.push(format!(
+            "'{}'={};{};{};0;1",
+            ratio.label,
+            round(ratio.value),
+            thresholds.warning.unwrap_or(ratio.rule_warning),
+            thresholds.critical.unwrap_or(ratio.rule_critical)
         ));
+    }
+    if let Some(sockets) = &facts.sockets {
         data.push(format!(
             "'time_wait_client'={};;;0",
             sockets.time_wait_client_side

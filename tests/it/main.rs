@@ -13,14 +13,18 @@
 mod support;
 
 mod advice;
+mod alerts;
 mod all_netns;
 mod apply_converges;
 mod apply_fixture;
 mod apply_namespace;
 mod bad_input;
 mod check_scenarios;
+mod color;
 mod completions;
 mod config_management;
+mod conntrack_stats_ns;
+mod dashboard;
 mod docs;
 mod fuzz_replay;
 mod hostile_names_ns;

@@ -191,6 +191,102 @@ fn perfdata_thresholds_are_the_port_rules_own() {
 }
 
 #[test]
+fn warning_and_critical_thresholds_judge_the_ratios_and_fill_the_perfdata() {
+    let fx = Scenario::fixture("debian12-defaults");
+    let plain = parse(
+        &fx.twtune(&["check", "--format", "nagios"])
+            .expect_code(0)
+            .stdout(),
+    );
+    let ratio: f64 = perf_value(&plain, "host_ports_ratio_with_time_wait")
+        .split(';')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(ratio > 0.0, "the fixture holds some ports");
+    // A warning threshold below the ratio: WARNING, whatever the rules say.
+    let below = format!("{}", ratio / 2.0);
+    let run = fx
+        .twtune(&["check", "--format", "nagios", "--warning", &below])
+        .expect_code(1);
+    let out = parse(&run.stdout());
+    assert!(out.text.starts_with("TWTUNE WARNING - "), "{}", out.text);
+    let fields: Vec<String> = perf_value(&out, "host_ports_ratio_with_time_wait")
+        .split(';')
+        .map(str::to_string)
+        .collect();
+    // warn is the threshold given; crit stays the rules' own; min 0, max 1.
+    assert_eq!(fields[1], below);
+    assert_eq!((fields[3].as_str(), fields[4].as_str()), ("0", "1"));
+    let run = fx
+        .twtune(&[
+            "check",
+            "--format",
+            "nagios",
+            "--warning",
+            &below,
+            "--critical",
+            &below,
+        ])
+        .expect_code(2);
+    assert!(run.stdout().starts_with("TWTUNE CRITICAL - "));
+    // Thresholds above every ratio change nothing.
+    fx.twtune(&[
+        "check",
+        "--format",
+        "nagios",
+        "-v",
+        "--warning",
+        "0.99",
+        "--critical",
+        "1",
+    ])
+    .expect_code(0);
+    // Bad thresholds are usage errors, UNKNOWN in this format.
+    let run = fx
+        .twtune(&[
+            "check",
+            "--format",
+            "nagios",
+            "--warning",
+            "0.9",
+            "--critical",
+            "0.5",
+        ])
+        .expect_code(3);
+    assert!(
+        run.stdout()
+            .contains("--warning 0.9 is above --critical 0.5"),
+        "{}",
+        run.stdout()
+    );
+    fx.twtune(&["check", "--format", "nagios", "--warning", "90%"])
+        .expect_code(3);
+    // And they belong to this format alone.
+    let run = fx.twtune(&["check", "--warning", "0.5"]).expect_code(1);
+    assert!(run.stderr().contains("--format nagios"), "{}", run.stderr());
+}
+
+#[test]
+fn conntrack_and_snat_ratios_are_in_the_perfdata() {
+    let run = Scenario::fixture("k8s-node-conntrack-full").twtune(&["check", "--format", "nagios"]);
+    let out = parse(&run.stdout());
+    // 126000 of 131072, against the conntrack rule's 80 % and a full table.
+    assert_eq!(perf_value(&out, "conntrack_fill_ratio"), "0.9613;0.8;1;0;1");
+    assert!(perf_value(&out, "snat_max_ratio").ends_with(";0;1"));
+    let run = Scenario::fixture("k8s-node-conntrack-full")
+        .twtune(&["check", "--format", "nagios", "--critical", "0.95"])
+        .expect_code(2);
+    let out = parse(&run.stdout());
+    assert!(out.text.starts_with("TWTUNE CRITICAL - "), "{}", out.text);
+    assert_eq!(
+        perf_value(&out, "conntrack_fill_ratio"),
+        "0.9613;0.8;0.95;0;1"
+    );
+}
+
+#[test]
 fn an_undecided_verdict_is_unknown_and_says_which_rule() {
     let scenario = Scenario::fixture("debian12-defaults");
     scenario.put("proc/sys/kernel/osrelease", "my-custom-kernel\n");
@@ -343,6 +439,50 @@ fn check_twtune_passes_options_through_and_maps_usage_errors_to_unknown() {
     );
     let run = wrapper(&["--help"], TWTUNE).expect_code(3);
     assert!(run.stdout().starts_with("usage: check_twtune"));
+}
+
+#[test]
+fn check_twtune_has_version_timeout_and_thresholds() {
+    let run = wrapper(&["-V"], TWTUNE).expect_code(3);
+    let version = env!("CARGO_PKG_VERSION");
+    assert_eq!(
+        run.stdout(),
+        format!("check_twtune {version} (twtune {version})\n")
+    );
+    // -t: a twtune that hangs is given up on, UNKNOWN.
+    let dir = tempfile::tempdir().unwrap();
+    let hang = dir.path().join("twtune");
+    std::fs::write(&hang, "#!/bin/sh\nexec sleep 600\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hang, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let run = wrapper(&["-t", "1"], hang.to_str().unwrap()).expect_code(3);
+    assert_eq!(
+        run.stdout(),
+        "TWTUNE UNKNOWN - timed out after 1 seconds (-t)\n"
+    );
+    for bad in [&["-t", "0"][..], &["-t", "soon"], &["-w", "high"], &["-c"]] {
+        let run = wrapper(bad, TWTUNE).expect_code(3);
+        assert!(run.stdout().starts_with("TWTUNE UNKNOWN - "), "{bad:?}");
+    }
+    // -w/-c reach twtune as --warning/--critical.
+    let root = fixtures().join("debian12-defaults");
+    let run = wrapper(
+        &[
+            "-w",
+            "0.000001",
+            "-c",
+            "0.99",
+            "--root",
+            root.to_str().unwrap(),
+        ],
+        TWTUNE,
+    )
+    .expect_code(1);
+    assert!(
+        run.stdout().starts_with("TWTUNE WARNING - "),
+        "{}",
+        run.stdout()
+    );
 }
 
 #[test]
@@ -579,10 +719,20 @@ fn check_twtune_through_sudo_accepts_only_its_own_options() {
         );
         assert!(!log.exists(), "{args:?} ran twtune");
     }
-    let run = sudo(&["--sample", "5s", "--top-destinations=3"]).expect_code(0);
+    let run = sudo(&[
+        "--sample",
+        "5s",
+        "--top-destinations=3",
+        "-w",
+        "0.5",
+        "--critical=0.9",
+        "-t",
+        "20",
+    ])
+    .expect_code(0);
     assert_eq!(run.stdout(), "TWTUNE OK - fake\n");
     assert_eq!(
         std::fs::read_to_string(&log).unwrap(),
-        "check --format nagios --sample 5s --top-destinations 3\n"
+        "check --format nagios --sample 5s --top-destinations 3 --warning 0.5 --critical 0.9\n"
     );
 }

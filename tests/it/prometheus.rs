@@ -116,7 +116,7 @@ fn the_metrics_follow_the_facts_and_the_findings() {
     assert_eq!(
         sample(
             &text,
-            "twtune_rule_findings{rule=\"conntrack-table-near-full\"}"
+            "twtune_rule_findings{rule=\"conntrack-table-near-full\",severity=\"warning\"}"
         ),
         Some(1.0)
     );
@@ -135,10 +135,19 @@ fn the_metrics_follow_the_facts_and_the_findings() {
         rules["rules"].as_array().map(Vec::len),
         "{text}"
     );
+    // Each rule's series carries the severity the rule declares.
+    for rule in rules["rules"].as_array().unwrap() {
+        let series = format!(
+            "twtune_rule_findings{{rule=\"{}\",severity=\"{}\"}}",
+            rule["id"].as_str().unwrap(),
+            rule["severity"].as_str().unwrap()
+        );
+        assert!(sample(&text, &series).is_some(), "{series}\n{text}");
+    }
     assert_eq!(
         sample(
             &text,
-            "twtune_rule_findings{rule=\"tcp-tw-recycle-enabled\"}"
+            "twtune_rule_findings{rule=\"tcp-tw-recycle-enabled\",severity=\"warning\"}"
         ),
         Some(0.0)
     );
@@ -189,6 +198,92 @@ fn the_metrics_follow_the_facts_and_the_findings() {
         )),
         "{text}"
     );
+}
+
+#[test]
+fn the_numbers_behind_the_verdict_are_exported() {
+    let scenario = Scenario::fixture("k8s-node-conntrack-full");
+    let doc = scenario.twtune(&["check", "--format", "json"]).json();
+    let text = scenario
+        .twtune(&["check", "--format", "prometheus", "--top-destinations", "2"])
+        .expect_code(2)
+        .stdout();
+    assert_promtool_accepts("k8s-node-conntrack-full", &text);
+    // The conntrack table and its statistics (two CPUs summed: 0x11 + 0x6).
+    assert_eq!(sample(&text, "twtune_conntrack_entries"), Some(126000.0));
+    assert_eq!(
+        sample(&text, "twtune_conntrack_fill_ratio"),
+        Some(126000.0 / 131072.0)
+    );
+    assert_eq!(
+        sample(&text, "twtune_conntrack_insert_failed_total"),
+        Some(23.0)
+    );
+    assert_eq!(
+        sample(&text, "twtune_conntrack_clash_resolve_total"),
+        Some(2.0)
+    );
+    assert!(text.contains("# TYPE twtune_conntrack_insert_failed_total counter\n"));
+    // Every fact family is listed; this tree has all of them but tracing
+    // (not asked for, so complete).
+    for family in ["sockets", "conntrack", "conntrack_stats", "trace"] {
+        assert_eq!(
+            sample(
+                &text,
+                &format!("twtune_facts_complete{{family=\"{family}\"}}")
+            ),
+            Some(1.0),
+            "{family}"
+        );
+    }
+    let duration = sample(&text, "twtune_check_duration_seconds").unwrap();
+    assert!(duration >= 0.0 && duration.is_finite(), "{duration}");
+    let sockets = &doc["facts"]["sockets"];
+    assert_eq!(
+        sample(&text, "twtune_host_ports_ratio"),
+        sockets["host_ports"]["ratio_with_time_wait"].as_f64()
+    );
+    // Per destination: remote split into address and port, the JSON's order,
+    // at most --top-destinations of each family.
+    let first = &sockets["destinations"][0];
+    let (address, port) = first["remote"].as_str().unwrap().rsplit_once(':').unwrap();
+    let labels = format!(
+        "{{local=\"{}\",address=\"{address}\",port=\"{port}\"}}",
+        first["local"].as_str().unwrap()
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!("twtune_destination_time_wait_sockets{labels}")
+        ),
+        first["time_wait"].as_f64()
+    );
+    assert_eq!(
+        sample(&text, &format!("twtune_destination_taken_ports{labels}")),
+        first["taken"].as_f64()
+    );
+    for family in [
+        "twtune_destination_exhaustion_ratio",
+        "twtune_destination_time_wait_sockets",
+        "twtune_destination_taken_ports",
+        "twtune_destination_seconds_to_exhaustion",
+        "twtune_snat_exhaustion_ratio",
+        "twtune_connect_failures_total",
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {family} gauge\n")),
+            "{family}"
+        );
+        let samples = text
+            .lines()
+            .filter(|l| l.starts_with(&format!("{family}{{")))
+            .count();
+        assert!(samples <= 2, "{family}: {samples} samples");
+    }
+    // No rate without --sample, no failures without tracing: no sample, not 0.
+    assert!(!text.contains("\ntwtune_destination_seconds_to_exhaustion{"));
+    assert!(!text.contains("\ntwtune_connect_failures_total{"));
+    assert!(!text.contains("remote="), "{text}");
 }
 
 #[test]
@@ -473,6 +568,14 @@ fn node_exporter_serves_the_textfile() {
             .any(|l| l.starts_with("node_textfile_mtime_seconds{") && l.contains("twtune.prom")),
         "{metrics}"
     );
+    // TwtuneTextfileMissing compares twtune's series with this one, which
+    // node_exporter serves whatever its textfile holds.
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("node_exporter_build_info{")),
+        "{metrics}"
+    );
     drop(exporter);
     ns.assert_host_untouched();
 }
@@ -522,40 +625,6 @@ fn the_readme_netstat_flag_adds_the_time_wait_counters() {
 }
 
 #[test]
-fn promtool_accepts_the_example_alert_rules() {
-    needs!(Need::Tool("promtool"));
-    require_tool("promtool", "prometheus");
-    let rules =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("integrations/prometheus/twtune.rules.yml");
-    let out = Command::new("promtool")
-        .args(["check", "rules"])
-        .arg(&rules)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
-    assert!(
-        stdout(&out).contains("SUCCESS: 6 rules found"),
-        "{}",
-        stdout(&out)
-    );
-    // The alerts name metrics twtune exports.
-    let text = std::fs::read_to_string(&rules).unwrap();
-    let exported = Scenario::fixture("debian12-defaults")
-        .twtune(&["check", "--format", "prometheus"])
-        .stdout();
-    for line in text.lines().filter_map(|l| l.trim().strip_prefix("expr: ")) {
-        let metric = line
-            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .find(|w| w.starts_with("twtune_"))
-            .unwrap_or_else(|| panic!("no twtune metric in {line}"));
-        assert!(
-            exported.contains(&format!("# TYPE {metric} gauge")),
-            "{metric} is not exported"
-        );
-    }
-}
-
-#[test]
 fn without_a_socket_table_the_socket_families_are_left_out() {
     needs!(Need::Tool("promtool"));
     // A tree with sysctls only: the socket rules are undecided.
@@ -580,6 +649,12 @@ fn without_a_socket_table_the_socket_families_are_left_out() {
             "{family} without a socket table:\n{text}"
         );
     }
+    // What could not be read says so.
+    assert_eq!(
+        sample(&text, "twtune_facts_complete{family=\"sockets\"}"),
+        Some(0.0),
+        "{text}"
+    );
     assert!(text.ends_with(LAST_LINE));
 }
 

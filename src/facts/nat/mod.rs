@@ -32,6 +32,7 @@
 mod child;
 pub mod conntrack;
 pub mod ctnetlink;
+pub mod ctstats;
 pub mod host;
 mod probe;
 pub mod ruleset;
@@ -169,7 +170,7 @@ pub fn gather(
 
     let mut snat_counter = snat::SnatCounter::default();
     conntrack_summary(&mut facts, root, options.is_live(), &mut snat_counter)?;
-    conntrack_stats(&mut facts, root)?;
+    conntrack_stats(&mut facts, root, options.is_live())?;
     let mut rules_unreadable = false;
     let port_ranges = if options.is_live() && options.nat_tools {
         let (ranges, unreadable) = nat_rules(&mut facts);

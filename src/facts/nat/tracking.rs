@@ -119,10 +119,20 @@ pub(super) fn record_conntrack(facts: &mut NatFacts, summary: conntrack::Conntra
     facts.conntrack = Some(summary);
 }
 
-pub(super) fn conntrack_stats(facts: &mut NatFacts, root: &Path) -> Result<(), FactError> {
+pub(super) fn conntrack_stats(
+    facts: &mut NatFacts,
+    root: &Path,
+    live: bool,
+) -> Result<(), FactError> {
     let path = root.join("proc/net/stat/nf_conntrack");
+    // Test hook: read the statistics as a kernel without the file would.
+    #[cfg(feature = "test-hooks")]
+    let hidden = std::env::var_os("TWTUNE_TEST_NO_PROC_CT_STATS").is_some();
+    #[cfg(not(feature = "test-hooks"))]
+    let hidden = false;
     // Bounded and inside a --root tree, like every read.
     let read = match crate::facts::read::read_bounded(&path) {
+        _ if hidden => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),
         Ok(Some(bytes)) => Ok(bytes),
         Ok(None) => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),
         Err(crate::facts::read::BoundedReadError::Io(e)) => Err(e),
@@ -134,6 +144,23 @@ pub(super) fn conntrack_stats(facts: &mut NatFacts, root: &Path) -> Result<(), F
                 String::from_utf8(bytes).map_err(|_| FactError::NotText { path: path.clone() })?;
             facts.conntrack_stats =
                 Some(table::parse_stats(&text).map_err(|e| FactError::garbled(&path, e))?);
+        }
+        // No CONFIG_NF_CONNTRACK_PROCFS while conntrack is loaded: ctnetlink
+        // has the same counters (node_exporter#3184).
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                && live
+                && root
+                    .join("proc/sys/net/netfilter/nf_conntrack_count")
+                    .exists() =>
+        {
+            match super::ctstats::dump() {
+                Ok(stats) => facts.conntrack_stats = Some(stats),
+                Err(e) => facts.unchecked.push(format!(
+                    "conntrack statistics: no {} and {e}",
+                    path.display()
+                )),
+            }
         }
         // Not loaded, or hidden from an unprivileged reader: unknown, not zero.
         Err(e)

@@ -1,0 +1,251 @@
+//! The conntrack statistics over ctnetlink, where /proc/net/stat/nf_conntrack
+//! is missing (kernels built without CONFIG_NF_CONNTRACK_PROCFS, as some
+//! distributions and container hosts ship them: node_exporter#3184).
+//!
+//! An IPCTNL_MSG_CT_GET_STATS_CPU dump (what `conntrack -S` asks) answers
+//! with one message per possible CPU, the CPU number in the nfgenmsg's
+//! `res_id`, each counter a big-endian u32 attribute of `enum
+//! ctattr_stats_cpu` (include/uapi/linux/netfilter/nfnetlink_conntrack.h;
+//! filled by ctnetlink_ct_stat_cpu_fill_info() in
+//! net/netfilter/nf_conntrack_netlink.c). The counters are this network
+//! namespace's (`net->ct.stat`), as /proc/net/stat/nf_conntrack's are; they
+//! are summed over the CPUs here. A counter this kernel does not send (the
+//! clash one before Linux 5.10) stays `None`. Decoding takes bytes, never
+//! panics and is tested on literal messages; only [`dump`] opens a socket.
+
+use nix::errno::Errno;
+use nix::sys::socket::SockProtocol;
+
+use super::table::ConntrackStats;
+use crate::facts::netlink::{Progress, TransportError};
+
+const NLMSG_HDRLEN: usize = 16;
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+const NLM_F_REQUEST: u16 = 0x1;
+const NLM_F_DUMP: u16 = 0x300;
+const NFGENMSG_LEN: usize = 4;
+const NLA_HDRLEN: usize = 4;
+const NLA_TYPE_MASK: u16 = 0x3fff;
+const NFNL_SUBSYS_CTNETLINK: u16 = 1;
+const IPCTNL_MSG_CT_GET_STATS_CPU: u16 = 4;
+const STATS_CPU: u16 = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET_STATS_CPU;
+
+const CTA_STATS_INSERT_FAILED: u16 = 9;
+const CTA_STATS_DROP: u16 = 10;
+const CTA_STATS_EARLY_DROP: u16 = 11;
+const CTA_STATS_CLASH_RESOLVE: u16 = 14;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum StatsError {
+    #[error("ctnetlink statistics socket: {0}")]
+    Socket(Errno),
+    #[error("ctnetlink statistics: the kernel refused the dump: {0}")]
+    Kernel(Errno),
+    #[error("ctnetlink statistics: message at byte {offset} is truncated ({detail})")]
+    Truncated { offset: usize, detail: &'static str },
+}
+
+impl From<TransportError> for StatsError {
+    fn from(error: TransportError) -> Self {
+        match error {
+            TransportError::Socket(e) => StatsError::Socket(e),
+            TransportError::Closed => StatsError::Truncated {
+                offset: 0,
+                detail: "socket closed before NLMSG_DONE",
+            },
+        }
+    }
+}
+
+/// The dump request: every CPU's statistics, family AF_UNSPEC.
+pub fn encode_request(seq: u32) -> [u8; NLMSG_HDRLEN + NFGENMSG_LEN] {
+    let mut buf = [0u8; NLMSG_HDRLEN + NFGENMSG_LEN];
+    let len = buf.len() as u32;
+    buf[0..4].copy_from_slice(&len.to_ne_bytes());
+    buf[4..6].copy_from_slice(&STATS_CPU.to_ne_bytes());
+    buf[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+    buf[8..12].copy_from_slice(&seq.to_ne_bytes());
+    buf
+}
+
+fn u16_ne(b: &[u8]) -> Option<u16> {
+    Some(u16::from_ne_bytes([*b.first()?, *b.get(1)?]))
+}
+
+fn u32_ne(b: &[u8]) -> Option<u32> {
+    Some(u32::from_ne_bytes(b.get(0..4)?.try_into().ok()?))
+}
+
+fn u32_be(b: &[u8]) -> Option<u32> {
+    Some(u32::from_be_bytes(b.get(0..4)?.try_into().ok()?))
+}
+
+/// Adds one CPU's attributes to `sum`; an attribute that does not fit ends
+/// the walk (what came before it counts).
+fn add_cpu(attrs: &[u8], sum: &mut ConntrackStats) {
+    let mut rest = attrs;
+    while let (Some(len), Some(kind)) = (u16_ne(rest), rest.get(2..).and_then(u16_ne)) {
+        let len = usize::from(len);
+        if len < NLA_HDRLEN || len > rest.len() {
+            return;
+        }
+        let field = match kind & NLA_TYPE_MASK {
+            CTA_STATS_INSERT_FAILED => Some(&mut sum.insert_failed),
+            CTA_STATS_DROP => Some(&mut sum.drop),
+            CTA_STATS_EARLY_DROP => Some(&mut sum.early_drop),
+            CTA_STATS_CLASH_RESOLVE => Some(&mut sum.clash_resolve),
+            _ => None,
+        };
+        if let (Some(field), Some(value)) = (field, u32_be(&rest[NLA_HDRLEN..len])) {
+            *field = Some(field.unwrap_or(0).saturating_add(u64::from(value)));
+        }
+        rest = rest.get((len + 3) & !3..).unwrap_or(&[]);
+    }
+}
+
+/// Decodes one receive buffer, adding every CPU's counters to `sum`.
+pub fn decode(buf: &[u8], sum: &mut ConntrackStats) -> Result<Progress, StatsError> {
+    let mut offset = 0;
+    while offset < buf.len() {
+        let rest = &buf[offset..];
+        let (Some(len), Some(kind)) = (u32_ne(rest), rest.get(4..).and_then(u16_ne)) else {
+            return Err(StatsError::Truncated {
+                offset,
+                detail: "header",
+            });
+        };
+        let len = len as usize;
+        if len < NLMSG_HDRLEN || len > rest.len() {
+            return Err(StatsError::Truncated {
+                offset,
+                detail: "length field",
+            });
+        }
+        let body = &rest[NLMSG_HDRLEN..len];
+        match kind {
+            NLMSG_DONE => return Ok(Progress::Done),
+            NLMSG_ERROR => {
+                let code = u32_ne(body).ok_or(StatsError::Truncated {
+                    offset,
+                    detail: "error code",
+                })? as i32;
+                if code != 0 {
+                    return Err(StatsError::Kernel(Errno::from_raw(code.saturating_neg())));
+                }
+            }
+            STATS_CPU => add_cpu(body.get(NFGENMSG_LEN..).unwrap_or(&[]), sum),
+            _ => {}
+        }
+        offset = offset.saturating_add((len + 3) & !3);
+    }
+    Ok(Progress::More)
+}
+
+/// This network namespace's conntrack statistics, summed over CPUs. Needs
+/// CAP_NET_ADMIN, like every ctnetlink request.
+pub fn dump() -> Result<ConntrackStats, StatsError> {
+    let mut sum = ConntrackStats::default();
+    crate::facts::netlink::dump(SockProtocol::NetlinkNetFilter, &encode_request(1), |buf| {
+        decode(buf, &mut sum)
+    })?;
+    Ok(sum)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attr(kind: u16, value: u32) -> Vec<u8> {
+        let mut a = Vec::new();
+        a.extend_from_slice(&8u16.to_ne_bytes());
+        a.extend_from_slice(&kind.to_ne_bytes());
+        a.extend_from_slice(&value.to_be_bytes());
+        a
+    }
+
+    /// One CPU's message, as ctnetlink_ct_stat_cpu_fill_info() builds it:
+    /// nfgenmsg with the CPU in res_id (big-endian), then the counters.
+    fn cpu(n: u16, attrs: &[Vec<u8>]) -> Vec<u8> {
+        let mut body = vec![0, 0];
+        body.extend_from_slice(&n.to_be_bytes());
+        body.extend(attrs.concat());
+        message(STATS_CPU, &body)
+    }
+
+    fn message(kind: u16, body: &[u8]) -> Vec<u8> {
+        let mut m = Vec::new();
+        m.extend_from_slice(&((NLMSG_HDRLEN + body.len()) as u32).to_ne_bytes());
+        m.extend_from_slice(&kind.to_ne_bytes());
+        m.extend_from_slice(&0x2u16.to_ne_bytes());
+        m.extend_from_slice(&[0; 8]);
+        m.extend_from_slice(body);
+        m
+    }
+
+    #[test]
+    fn the_request_asks_for_the_per_cpu_statistics() {
+        let r = encode_request(3);
+        assert_eq!(u32_ne(&r), Some(20));
+        assert_eq!(u16_ne(&r[4..]), Some(0x0104));
+        assert_eq!(u16_ne(&r[6..]), Some(0x0301));
+    }
+
+    #[test]
+    fn sums_the_cpus_and_leaves_unsent_counters_unknown() {
+        let mut buf = cpu(
+            0,
+            &[
+                attr(2, 99), // found: not read
+                attr(CTA_STATS_INSERT_FAILED, 3),
+                attr(CTA_STATS_DROP, 1),
+                attr(CTA_STATS_EARLY_DROP | 0x4000, 0),
+            ],
+        );
+        buf.extend(cpu(
+            1,
+            &[
+                attr(CTA_STATS_INSERT_FAILED, 10),
+                attr(CTA_STATS_DROP, 0),
+                attr(CTA_STATS_EARLY_DROP, 4),
+            ],
+        ));
+        buf.extend(message(NLMSG_DONE, &0u32.to_ne_bytes()));
+        let mut sum = ConntrackStats::default();
+        assert_eq!(decode(&buf, &mut sum), Ok(Progress::Done));
+        assert_eq!(
+            sum,
+            ConntrackStats {
+                insert_failed: Some(13),
+                drop: Some(1),
+                early_drop: Some(4),
+                clash_resolve: None,
+            }
+        );
+        let mut with_clash = ConntrackStats::default();
+        let _ = decode(
+            &cpu(0, &[attr(CTA_STATS_CLASH_RESOLVE, 7)]),
+            &mut with_clash,
+        );
+        assert_eq!(with_clash.clash_resolve, Some(7));
+    }
+
+    #[test]
+    fn kernel_errors_and_garbage_are_errors_not_panics() {
+        let eperm = message(NLMSG_ERROR, &(-1i32).to_ne_bytes());
+        let mut sum = ConntrackStats::default();
+        assert_eq!(
+            decode(&eperm, &mut sum),
+            Err(StatsError::Kernel(Errno::EPERM))
+        );
+        let whole = cpu(0, &[attr(CTA_STATS_DROP, 5)]);
+        for cut in 0..whole.len() {
+            let mut sum = ConntrackStats::default();
+            let _ = decode(&whole[..cut], &mut sum);
+            assert_eq!(sum.drop, None, "cut at {cut}");
+        }
+        for byte in 0..=255u8 {
+            let _ = decode(&[byte; 40], &mut ConntrackStats::default());
+        }
+    }
+}
