@@ -25,6 +25,10 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
 
+    /// Read the persisted configuration (sysctl.d folders, /etc/sysctl.conf, /etc/twtune/rules.d, the state folder) under DIR, and everything live (/proc, netlink, NAT rules, processes, namespaces) from the running system: a node agent with the node's folders mounted at DIR. Not with --root; check and facts only.
+    #[arg(long, global = true, value_name = "DIR", conflicts_with = "root")]
+    pub config_root: Option<PathBuf>,
+
     /// Also load rules from DIR/*.toml (after /etc/twtune/rules.d); a rule with the same id replaces the built-in one.
     #[arg(long = "rules", global = true, value_name = "DIR")]
     pub rules_dirs: Vec<PathBuf>,
@@ -35,6 +39,13 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// Where the persisted configuration is read: `--config-root`, else `--root`.
+    pub fn config_root(&self) -> &std::path::Path {
+        self.config_root.as_deref().unwrap_or(&self.root)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -120,7 +131,7 @@ pub struct CheckArgs {
     #[arg(long, value_name = "FILE")]
     pub textfile: Option<PathBuf>,
 
-    /// With --format prometheus: export twtune_destination_exhaustion_ratio for the N busiest destinations.
+    /// With --format prometheus: export twtune_destination_exhaustion_ratio for the N busiest destinations (of each namespace, with --all-netns).
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub top_destinations: usize,
 
@@ -128,7 +139,7 @@ pub struct CheckArgs {
     #[arg(long, value_name = "TARGET")]
     pub netns: Option<String>,
 
-    /// Check every network namespace on the host (the host's own, `ip netns` ones, containers' and pods'): one row each; the exit status is the worst one's.
+    /// Check every network namespace on the host (the host's own, `ip netns` ones, containers' and pods', named by the pod they claim to be): one row each; the exit status is the worst one's. With --format prometheus or --textfile: every series once per namespace, labelled netns, pod, namespace and container.
     #[arg(long, conflicts_with_all = ["netns", "sample"])]
     pub all_netns: bool,
 }

@@ -20,6 +20,14 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
             metrics::format_name(cli.format)
         );
     }
+    // A node agent reads the node's configuration from a mount and changes
+    // nothing: apply and rollback write where they read, under one root.
+    if cli.config_root.is_some() && matches!(cli.command, Command::Apply(_) | Command::Rollback(_))
+    {
+        anyhow::bail!(
+            "--config-root is for reading (check, facts, rules); apply and rollback change one host and take --root only"
+        );
+    }
     // apply and rollback handle an interrupted run themselves; a completion
     // script or a schema being printed reads nothing from the host.
     if !matches!(

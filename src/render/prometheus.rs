@@ -52,8 +52,20 @@ const NAT_VERDICTS: [NatVerdict; 4] = [
 ];
 
 pub fn check(metrics: &CheckMetrics<'_>) -> String {
+    check_labelled(metrics, &[])
+}
+
+/// [`check`] with `labels` first on every sample: one namespace's part of
+/// `check --all-netns` (see [`super::prometheus_netns`]).
+pub fn check_labelled(metrics: &CheckMetrics<'_>, labels: &[(&str, &str)]) -> String {
     let facts = metrics.facts;
-    let mut out = Exposition::default();
+    let mut out = Exposition {
+        labels: labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..Default::default()
+    };
     head(
         &mut out,
         facts.kernel.release.as_deref(),
@@ -233,6 +245,8 @@ fn flag(on: bool) -> f64 {
 #[derive(Default)]
 struct Exposition {
     text: String,
+    /// Put first on every sample.
+    labels: Vec<(String, String)>,
 }
 
 impl Exposition {
@@ -244,6 +258,8 @@ impl Exposition {
 
     fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
         self.text.push_str(name);
+        let extra = self.labels.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        let labels: Vec<(&str, &str)> = extra.chain(labels.iter().copied()).collect();
         if !labels.is_empty() {
             self.text.push('{');
             for (i, (label, value)) in labels.iter().enumerate() {
