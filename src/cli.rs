@@ -135,6 +135,10 @@ pub struct CheckArgs {
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub top_destinations: usize,
 
+    /// Check again every DURATION (e.g. 60s, 5m) until SIGTERM or SIGINT, which end the loop at once (after the check under way) with exit status 0; a failed check is reported and the loop goes on. For a node agent: with --textfile, each check replaces the file.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub every: Option<Duration>,
+
     /// Check another network namespace: a name from `ip netns list`, a namespace file (/run/netns/NAME, /proc/PID/ns/net) or a PID.
     #[arg(long, value_name = "TARGET")]
     pub netns: Option<String>,

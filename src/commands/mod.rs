@@ -4,6 +4,7 @@
 mod apply;
 mod check;
 mod completions;
+mod every;
 mod metrics;
 mod netns;
 mod output;
@@ -36,6 +37,14 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     ) {
         apply::warn_if_interrupted(&cli);
     }
+    if let Command::Check(args) = &cli.command
+        && let Some(every) = args.every
+    {
+        if cli.format == twtune::cli::Format::Nagios {
+            anyhow::bail!("--every loops; a Nagios plugin runs once (drop --every)");
+        }
+        return every::run(every, || check_once(&cli, args));
+    }
     match &cli.command {
         Command::Check(args) if args.all_netns => netns::check_all(&cli, args),
         Command::Check(args) if metrics::wanted(&cli, args) => metrics::run(&cli, args),
@@ -48,5 +57,16 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Rollback(args) => apply::rollback(&cli, args),
         Command::Completions { shell } => completions::completions(*shell),
         Command::Schema(args) => rules::json_schema(args.document),
+    }
+}
+
+/// One `check`, in whichever form its flags ask for.
+fn check_once(cli: &Cli, args: &twtune::cli::CheckArgs) -> anyhow::Result<Exit> {
+    if args.all_netns {
+        netns::check_all(cli, args)
+    } else if metrics::wanted(cli, args) {
+        metrics::run(cli, args)
+    } else {
+        check::check(cli, args)
     }
 }

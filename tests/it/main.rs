@@ -26,6 +26,7 @@ mod fuzz_replay;
 mod hostile_names_ns;
 mod house;
 mod json_schema;
+mod kubernetes_agent_ns;
 mod kubernetes_emit;
 mod man_page;
 mod nagios;
