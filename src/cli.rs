@@ -101,6 +101,15 @@ persisted file atomically.
 Exit status: 0 restored, or nothing to restore; 2 something to restore with \
 --dry-run, or the confirmation declined; 1 error.")]
     Rollback(RollbackArgs),
+    /// Serve the Prometheus metrics over HTTP: GET /metrics (a check, or one younger than --max-age) and /healthz; read-only, one check at a time.
+    #[command(after_long_help = "\
+Only GET and HEAD of /metrics and /healthz are answered (405, 404 otherwise); \
+a request with a body or a target longer than 1 KiB is refused (413, 414). \
+Each check runs as a child process (`twtune check --format prometheus`, with \
+--config-root, --rules and --all-netns passed on), killed past --check-timeout; \
+a failed check is served as twtune_check_success 0. Never applies anything. \
+SIGTERM or SIGINT end it with exit status 0.")]
+    Serve(ServeArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell to complete for.
@@ -146,6 +155,29 @@ pub struct CheckArgs {
     /// Check every network namespace on the host (the host's own, `ip netns` ones, containers' and pods', named by the pod they claim to be): one row each; the exit status is the worst one's. With --format prometheus or --textfile: every series once per namespace, labelled netns, pod, namespace and container.
     #[arg(long, conflicts_with_all = ["netns", "sample"])]
     pub all_netns: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to listen on, e.g. 0.0.0.0:9847 or 127.0.0.1:9847.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+
+    /// Reuse a check younger than this for /metrics instead of running another (e.g. 30s, 1m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
+    pub max_age: Duration,
+
+    /// A check that takes longer than this is killed and reported as failed.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
+    pub check_timeout: Duration,
+
+    /// Export every network namespace, labelled by pod (as `check --all-netns --format prometheus`).
+    #[arg(long)]
+    pub all_netns: bool,
+
+    /// Export twtune_destination_exhaustion_ratio for the N busiest destinations (of each namespace).
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub top_destinations: usize,
 }
 
 #[derive(Debug, Args)]

@@ -32,7 +32,7 @@ pub fn run(
     }
 }
 
-fn block_termination() -> anyhow::Result<libc::sigset_t> {
+pub fn block_termination() -> anyhow::Result<libc::sigset_t> {
     // SAFETY: the set is initialised by sigemptyset before any other use,
     // and pthread_sigmask only reads it.
     unsafe {
@@ -52,7 +52,7 @@ fn block_termination() -> anyhow::Result<libc::sigset_t> {
 }
 
 /// Waits up to `every` for SIGTERM or SIGINT: true when one came.
-fn wait_for_termination(set: &libc::sigset_t, every: Duration) -> anyhow::Result<bool> {
+pub fn wait_for_termination(set: &libc::sigset_t, every: Duration) -> anyhow::Result<bool> {
     let deadline = Instant::now() + every;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());

@@ -10,6 +10,7 @@ mod netns;
 mod output;
 mod pipeline;
 mod rules;
+mod serve;
 
 use twtune::cli::{Cli, Command};
 use twtune::exit_code::Exit;
@@ -55,6 +56,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Explain { id } => rules::explain(&cli, id),
         Command::Apply(args) => apply::apply(&cli, args),
         Command::Rollback(args) => apply::rollback(&cli, args),
+        Command::Serve(args) => serve::serve(&cli, args),
         Command::Completions { shell } => completions::completions(*shell),
         Command::Schema(args) => rules::json_schema(args.document),
     }

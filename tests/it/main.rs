@@ -40,6 +40,7 @@ mod prometheus;
 mod reuse_ns;
 mod rollback_netns;
 mod rules_coverage;
+mod serve_ns;
 mod snat_ns;
 mod sockets_ns;
 mod sockets_rules;
