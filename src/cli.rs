@@ -25,6 +25,10 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
 
+    /// Read the persisted configuration (sysctl.d folders, /etc/sysctl.conf, /etc/twtune/rules.d, the state folder) under DIR, and everything live (/proc, netlink, NAT rules, processes, namespaces) from the running system: a node agent with the node's folders mounted at DIR. Not with --root; check and facts only.
+    #[arg(long, global = true, value_name = "DIR", conflicts_with = "root")]
+    pub config_root: Option<PathBuf>,
+
     /// Also load rules from DIR/*.toml (after /etc/twtune/rules.d); a rule with the same id replaces the built-in one.
     #[arg(long = "rules", global = true, value_name = "DIR")]
     pub rules_dirs: Vec<PathBuf>,
@@ -39,6 +43,13 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// Where the persisted configuration is read: `--config-root`, else `--root`.
+    pub fn config_root(&self) -> &std::path::Path {
+        self.config_root.as_deref().unwrap_or(&self.root)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -122,6 +133,15 @@ persisted file atomically.
 Exit status: 0 restored, or nothing to restore; 2 something to restore with \
 --dry-run, or the confirmation declined; 1 error.")]
     Rollback(RollbackArgs),
+    /// Serve the Prometheus metrics over HTTP: GET /metrics (a check, or one younger than --max-age) and /healthz; read-only, one check at a time.
+    #[command(after_long_help = "\
+Only GET and HEAD of /metrics and /healthz are answered (405, 404 otherwise); \
+a request with a body or a target longer than 1 KiB is refused (413, 414). \
+Each check runs as a child process (`twtune check --format prometheus`, with \
+--config-root, --rules and --all-netns passed on), killed past --check-timeout; \
+a failed check is served as twtune_check_success 0. Never applies anything. \
+SIGTERM or SIGINT end it with exit status 0.")]
+    Serve(ServeArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell to complete for.
@@ -152,9 +172,13 @@ pub struct CheckArgs {
     #[arg(long, value_name = "FILE")]
     pub textfile: Option<PathBuf>,
 
-    /// With --format prometheus: export twtune_destination_exhaustion_ratio for the N busiest destinations.
+    /// With --format prometheus: export twtune_destination_exhaustion_ratio for the N busiest destinations (of each namespace, with --all-netns).
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub top_destinations: usize,
+
+    /// Check again every DURATION (e.g. 60s, 5m) until SIGTERM or SIGINT, which end the loop at once (after the check under way) with exit status 0; a failed check is reported and the loop goes on. For a node agent: with --textfile, each check replaces the file.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub every: Option<Duration>,
 
     /// Check another network namespace: a name from `ip netns list`, a namespace file (/run/netns/NAME, /proc/PID/ns/net) or a PID.
     #[arg(long, value_name = "TARGET")]
@@ -168,9 +192,32 @@ pub struct CheckArgs {
     #[arg(long, value_name = "RATIO", value_parser = parse_ratio)]
     pub critical: Option<f64>,
 
-    /// Check every network namespace on the host (the host's own, `ip netns` ones, containers' and pods'): one row each; the exit status is the worst one's.
+    /// Check every network namespace on the host (the host's own, `ip netns` ones, containers' and pods', named by the pod they claim to be): one row each; the exit status is the worst one's. With --format prometheus or --textfile: every series once per namespace, labelled netns, pod, namespace and container.
     #[arg(long, conflicts_with_all = ["netns", "sample"])]
     pub all_netns: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to listen on, e.g. 0.0.0.0:9847 or 127.0.0.1:9847.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+
+    /// Reuse a check younger than this for /metrics instead of running another (e.g. 30s, 1m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
+    pub max_age: Duration,
+
+    /// A check that takes longer than this is killed and reported as failed.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
+    pub check_timeout: Duration,
+
+    /// Export every network namespace, labelled by pod (as `check --all-netns --format prometheus`).
+    #[arg(long)]
+    pub all_netns: bool,
+
+    /// Export twtune_destination_exhaustion_ratio for the N busiest destinations (of each namespace).
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub top_destinations: usize,
 }
 
 #[derive(Debug, Args)]

@@ -364,7 +364,7 @@ fn refuse_if_interrupted(
 /// Every command but apply and rollback calls this first: a crashed apply
 /// must not go unnoticed, whatever the operator runs next.
 pub fn warn_if_interrupted(cli: &Cli) {
-    match journal::interrupted(&cli.root) {
+    match journal::interrupted(cli.config_root()) {
         Ok(Some(found)) => eprintln!("twtune: warning: {}", escape::text(&found.notice())),
         Ok(None) => {}
         Err(err) => eprintln!("twtune: warning: {}", escape::text(&err.to_string())),

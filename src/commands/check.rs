@@ -27,7 +27,9 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
             if !rule_set.site_files().is_empty() {
                 super::output::emit(&format!(
                     "Site rules loaded from {}: {}",
-                    cli.root.join(rules::load::SITE_RULES_DIR).display(),
+                    cli.config_root()
+                        .join(rules::load::SITE_RULES_DIR)
+                        .display(),
                     rule_set.site_files().join(", ")
                 ))?;
             }

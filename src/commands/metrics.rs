@@ -52,15 +52,35 @@ pub fn format_name(format: Format) -> String {
         .unwrap_or_default()
 }
 
+/// The Prometheus output's arguments, checked before any work: `--textfile`
+/// with another format is refused, as is an unsafe destination.
+pub fn check_textfile_args(cli: &Cli, args: &CheckArgs) -> anyhow::Result<()> {
+    if let Some(file) = &args.textfile {
+        if !matches!(cli.format, Format::Prometheus | Format::Human) {
+            anyhow::bail!(
+                "--textfile writes the Prometheus format; drop --format {}",
+                format_name(cli.format)
+            );
+        }
+        refuse_unsafe_destination(file)?;
+    }
+    Ok(())
+}
+
+/// Now, in seconds since the epoch.
+pub fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        // Milliseconds are plenty, and keep the number short.
+        .map(|d| (d.as_millis() as f64) / 1000.0)
+        .unwrap_or(0.0)
+}
+
 fn check(cli: &Cli, args: &CheckArgs, textfile: Option<&Path>) -> anyhow::Result<Exit> {
     if let Some(file) = textfile {
         refuse_unsafe_destination(file)?;
     }
-    let checked_at = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        // Milliseconds are plenty, and keep the number short.
-        .map(|d| (d.as_millis() as f64) / 1000.0)
-        .unwrap_or(0.0);
+    let checked_at = now();
     let apply_interrupted = apply_interrupted(cli);
     let started = std::time::Instant::now();
     let judged = super::pipeline::judge(cli, args);
@@ -127,11 +147,11 @@ fn nagios(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
 
 /// An unfinished apply or rollback, or a journal that cannot be read
 /// (which equally means an unfinished change).
-fn apply_interrupted(cli: &Cli) -> bool {
-    !matches!(journal::interrupted(&cli.root), Ok(None))
+pub fn apply_interrupted(cli: &Cli) -> bool {
+    !matches!(journal::interrupted(cli.config_root()), Ok(None))
 }
 
-fn publish(textfile: Option<&Path>, text: &str) -> anyhow::Result<()> {
+pub fn publish(textfile: Option<&Path>, text: &str) -> anyhow::Result<()> {
     match textfile {
         None => Ok(super::output::emit(text)?),
         Some(file) => write_textfile(file, text)

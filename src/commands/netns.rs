@@ -178,11 +178,17 @@ fn describe_holder(found: &netns::Listed) -> String {
 /// single check would, one row each; the exit status is the worst one's.
 pub fn check_all(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
     pipeline::refuse_root(cli, "--all-netns")?;
-    if super::metrics::wanted(cli, args) {
+    if cli.format == Format::Nagios {
         bail!(
-            "--all-netns prints a table (or --format json); --format prometheus, --format nagios and --textfile check one namespace"
+            "--all-netns prints a table, --format json or --format prometheus (--textfile); --format nagios checks one namespace"
         );
     }
+    let prometheus = super::metrics::wanted(cli, args);
+    if prometheus {
+        super::metrics::check_textfile_args(cli, args)?;
+    }
+    let checked_at = super::metrics::now();
+    let started_at = std::time::Instant::now();
     // Rules first, as a single check loads them: a broken rule file is an
     // error before any namespace is entered.
     let rule_set = pipeline::load_rules(cli)?;
@@ -238,7 +244,8 @@ pub fn check_all(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
         let gathered = facts::gather(
             &GatherOptions::new(&cli.root)
                 .with_namespace(Some(identity))
-                .with_nat_tools(own),
+                .with_nat_tools(own)
+                .with_config_root(cli.config_root.clone()),
         );
         home.enter()
             .context("returning to twtune's own network namespace")?;
@@ -255,9 +262,12 @@ pub fn check_all(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
         };
         let evaluation = rules::evaluate(&rule_set, &facts);
         // The host's own namespace belongs to no container, whatever runs in it.
-        let container = match facts.namespace.initial {
-            Some(true) => None,
-            _ => netns::container_of_pids(&found.pids, found.inode, 16),
+        let (container, pod) = match facts.namespace.initial {
+            Some(true) => (None, None),
+            _ => (
+                netns::container_of_pids(&found.pids, found.inode, 16),
+                twtune::facts::pod::of_pids(&found.pids, found.inode, 16),
+            ),
         };
         checked.push(Checked {
             inode: found.inode,
@@ -269,6 +279,7 @@ pub fn check_all(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
             names: found.names,
             pids: found.pids,
             container,
+            pod,
             facts,
             evaluation,
         });
@@ -277,8 +288,25 @@ pub fn check_all(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
     checked.sort_by_key(|c| (c.facts.namespace.initial != Some(true), c.inode));
     let status = table::overall(&checked, failed);
     match cli.format {
+        _ if prometheus => {
+            let text = twtune::render::prometheus_netns::all_netns(
+                &twtune::render::prometheus_netns::AllNetnsMetrics {
+                    checked: &checked,
+                    skipped: &skipped,
+                    rules: rule_set
+                        .rules()
+                        .map(|r| (r.id.as_str(), r.severity))
+                        .collect(),
+                    checked_at,
+                    duration_seconds: started_at.elapsed().as_secs_f64(),
+                    top_destinations: args.top_destinations,
+                    apply_interrupted: super::metrics::apply_interrupted(cli),
+                },
+            );
+            super::metrics::publish(args.textfile.as_deref(), &text)?;
+        }
         Format::Json => super::output::emit_json(&table::json_report(&checked, &skipped, status))?,
-        // Prometheus and Nagios were refused above.
+        // Nagios was refused above.
         Format::Human | Format::Prometheus | Format::Nagios => {
             super::output::emit(&table::human(&checked, &skipped))?;
             if args.verbose {

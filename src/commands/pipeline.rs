@@ -24,16 +24,20 @@ pub fn gather(
         cli,
         GatherOptions::new(&cli.root)
             .with_sample(sample)
-            .with_namespace(namespace),
+            .with_namespace(namespace)
+            .with_config_root(cli.config_root.clone()),
     )
 }
 
 fn gather_with(cli: &Cli, options: GatherOptions) -> anyhow::Result<Facts> {
-    facts::gather(&options).with_context(|| format!("gathering facts under {}", cli.root.display()))
+    facts::gather(&options).with_context(|| match &cli.config_root {
+        Some(config) => format!("gathering facts (configuration under {})", config.display()),
+        None => format!("gathering facts under {}", cli.root.display()),
+    })
 }
 
 pub fn load_rules(cli: &Cli) -> anyhow::Result<RuleSet> {
-    RuleSet::load(&cli.root, &cli.rules_dirs).context("loading rules")
+    RuleSet::load(cli.config_root(), &cli.rules_dirs).context("loading rules")
 }
 
 /// Loads the rules, enters the namespace asked for, gathers the facts and

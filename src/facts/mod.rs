@@ -23,6 +23,7 @@ pub mod netns;
 mod options;
 pub mod owners;
 pub mod persisted;
+pub mod pod;
 pub mod ports;
 pub mod process;
 pub mod rates;
@@ -72,6 +73,21 @@ pub struct Facts {
     pub nat: NatFacts,
     /// Counter rates from `check --sample`; null without it.
     pub rates: Option<rates::Rates>,
+    /// Which root each part was read under.
+    pub roots: Roots,
+}
+
+/// Which root each part of the facts was read under: `--root` puts both
+/// under one tree; `--config-root` reads the persisted configuration under
+/// its folder and everything live from the running system.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct Roots {
+    /// Where /proc, /proc/sys, netlink, the NAT rules, processes and
+    /// namespaces were read: `/` for the running system, else a `--root` tree.
+    pub live: String,
+    /// Where the persisted configuration (sysctl.d folders,
+    /// /etc/sysctl.conf, /etc/twtune/rules.d, the state folder) was read.
+    pub config: String,
 }
 
 impl Facts {
@@ -93,7 +109,16 @@ pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
             path: root.to_path_buf(),
         });
     }
-    let _confined = ConfinedReads::to(root);
+    let config_root = options.config_root();
+    if !config_root.is_dir() {
+        return Err(FactError::NoRoot {
+            path: config_root.to_path_buf(),
+        });
+    }
+    // The live root is `/` whenever a config root is given (the CLI refuses
+    // both): confining to the config root confines every read of the
+    // configuration, and /proc paths, outside it, are read as they are.
+    let _confined = ConfinedReads::to(config_root);
     // Without the sysctls most rules cannot decide, and the rest would say
     // "no problems" about a tree that holds no host: refuse it instead.
     // A folder on the way that is a link is not "missing": the confined
@@ -117,7 +142,7 @@ pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
     // still decides the verdict.
     let kernel = KernelFacts::from_release(release.as_deref());
 
-    let mut persisted = persisted::gather(root)?;
+    let mut persisted = persisted::gather(config_root)?;
 
     // Runtime values: the gathered keys, plus every managed key a file persists,
     // so drift between the two can be judged.
@@ -254,6 +279,10 @@ pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
         sockets,
         nat,
         rates,
+        roots: Roots {
+            live: root.display().to_string(),
+            config: config_root.display().to_string(),
+        },
     })
 }
 

@@ -16,6 +16,10 @@ pub struct GatherOptions {
     /// each). `--all-netns` starts them in its own namespace only: at a
     /// hundred namespaces they would be most of its time.
     pub nat_tools: bool,
+    /// `--config-root`: the persisted configuration is read under this
+    /// folder while everything live is read under `root` (the running
+    /// system's `/`); `None`: both under `root`.
+    pub config_root: Option<PathBuf>,
 }
 
 impl GatherOptions {
@@ -25,6 +29,7 @@ impl GatherOptions {
             sample: None,
             namespace: None,
             nat_tools: true,
+            config_root: None,
         }
     }
 
@@ -41,6 +46,16 @@ impl GatherOptions {
     pub fn with_nat_tools(mut self, nat_tools: bool) -> Self {
         self.nat_tools = nat_tools;
         self
+    }
+
+    pub fn with_config_root(mut self, config_root: Option<PathBuf>) -> Self {
+        self.config_root = config_root;
+        self
+    }
+
+    /// Where the persisted configuration is read.
+    pub fn config_root(&self) -> &Path {
+        self.config_root.as_deref().unwrap_or(&self.root)
     }
 
     /// True when reading the live host rather than a fixture tree: only then may

@@ -12,6 +12,7 @@ pub mod nagios;
 pub mod netns;
 pub mod plan;
 pub mod prometheus;
+pub mod prometheus_netns;
 pub mod rule_report;
 pub mod schema;
 pub mod style;

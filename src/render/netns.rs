@@ -9,6 +9,7 @@ use super::json::{SCHEMA_VERSION, Summary};
 use crate::exit_code::Status;
 use crate::facts::Facts;
 use crate::facts::cgroup::Container;
+use crate::facts::pod::Pod;
 use crate::rules::expr::percent_text as percent;
 use crate::rules::{Evaluation, Finding};
 
@@ -21,6 +22,8 @@ pub struct Checked {
     /// The command of the first pid.
     pub command: Option<String>,
     pub container: Option<Container>,
+    /// The pod its processes claim to belong to.
+    pub pod: Option<Pod>,
     pub facts: Facts,
     pub evaluation: Evaluation,
 }
@@ -79,6 +82,10 @@ pub struct NamespaceReport<'a> {
     pub pids: &'a [u32],
     pub command: Option<&'a str>,
     pub container: Option<&'a Container>,
+    /// The pod its processes claim to belong to (their hostname,
+    /// service-account namespace file and cgroup: claims, not facts); null
+    /// when none shows a pod UID or a service-account namespace.
+    pub pod: Option<&'a Pod>,
     pub status: &'static str,
     pub summary: Summary,
     pub findings: &'a [Finding],
@@ -102,6 +109,7 @@ pub fn json_report<'a>(
                 pids: &c.pids,
                 command: c.command.as_deref(),
                 container: c.container.as_ref(),
+                pod: c.pod.as_ref(),
                 status: c.status().word(),
                 summary: Summary::of(&c.evaluation),
                 findings: &c.evaluation.findings,
@@ -127,6 +135,12 @@ pub fn human(checked: &[Checked], skipped: &[Skipped]) -> String {
     let mut rows: Vec<[String; 8]> = vec![header.map(String::from)];
     for c in checked {
         let mut names = escape::text(&c.names.join(",")).into_owned();
+        if let Some(pod) = &c.pod {
+            if !names.is_empty() {
+                names.push(' ');
+            }
+            names.push_str(&escape::text(&pod.label()));
+        }
         if let Some(container) = &c.container {
             if !names.is_empty() {
                 names.push(' ');

@@ -186,6 +186,7 @@ fn build_schema_view() -> Map<String, Json> {
             ..NatFacts::default()
         },
         rates: Some(crate::facts::rates::Rates::schema()),
+        roots: Default::default(),
     };
     let mut view = json_view(&facts);
     // The port range is always derivable on a real kernel; give it a shape here.

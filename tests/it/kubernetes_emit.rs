@@ -13,7 +13,7 @@ use crate::support::tier::Need;
 
 /// Fails with a clear message when a PyPI tool is missing (the tests name
 /// it in their `needs!`, which skips them without it outside CI).
-fn require_python_tool(tool: &'static str) {
+pub(crate) fn require_python_tool(tool: &'static str) {
     crate::support::tier::require(
         Need::Tool(tool),
         "`./.ci/run` installs it (pip install kubernetes-validate into target/ci-venv, which it puts on PATH)",
@@ -21,7 +21,7 @@ fn require_python_tool(tool: &'static str) {
 }
 
 /// Parses YAML with PyYAML's safe loader and returns it as JSON.
-fn parse_yaml(text: &str) -> Value {
+pub(crate) fn parse_yaml(text: &str) -> Value {
     require_python_tool("kubernetes-validate");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("doc.yaml");
@@ -55,7 +55,7 @@ fn kubernetes_validate(objects: &[Value], version: &str) {
     validate_files(&files, version);
 }
 
-fn validate_files(files: &[impl AsRef<Path>], version: &str) {
+pub(crate) fn validate_files(files: &[impl AsRef<Path>], version: &str) {
     let out = Command::new("kubernetes-validate")
         .args(["--strict", "--kubernetes-version", version])
         .args(files.iter().map(AsRef::as_ref))
@@ -370,18 +370,38 @@ fn the_shipped_daemonset_is_a_valid_kubernetes_object() {
     needs!(Need::Tool("kubernetes-validate"));
     let file = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("integrations/kubernetes/twtune-textfile-daemonset.yaml");
-    validate_files(&[&file], "1.29.0");
+    for version in ["1.29.0", "1.32.0", "1.34.0"] {
+        validate_files(&[&file], version);
+    }
     let text = std::fs::read_to_string(&file).unwrap();
     let doc = parse_yaml(&text);
-    let container = &doc["spec"]["template"]["spec"]["containers"][0];
-    let script = container["args"][0].as_str().unwrap();
-    // The flags it runs are the ones twtune has.
-    assert!(
-        script.contains("--root /host check --format prometheus"),
-        "{script}"
+    let pod = &doc["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    // No shell: the command is twtune's own loop, which exits on SIGTERM
+    // (tests/it/kubernetes_agent_ns.rs runs it as written).
+    let command: Vec<&str> = container["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(command[..4], ["/twtune", "--config-root", "/host", "check"]);
+    assert!(command.contains(&"--all-netns") && command.contains(&"--every"));
+    assert_eq!(pod["hostNetwork"], true);
+    assert_eq!(pod["hostPID"], true);
+    assert_eq!(pod["automountServiceAccountToken"], false);
+    assert_eq!(pod["nodeSelector"]["kubernetes.io/os"], "linux");
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
     );
-    assert!(script.contains("--textfile"), "{script}");
-    assert_eq!(doc["spec"]["template"]["spec"]["hostNetwork"], true);
+    // Only node folders, never the node's whole /.
+    for volume in pod["volumes"].as_array().unwrap() {
+        assert_ne!(volume["hostPath"]["path"], "/", "{volume}");
+    }
+    let security = &container["securityContext"];
+    assert_eq!(security["readOnlyRootFilesystem"], true);
+    assert_eq!(security["capabilities"]["drop"], serde_json::json!(["ALL"]));
 }
 
 #[test]
