@@ -20,49 +20,15 @@
 //! small and always bound (a macro such as `kernel_at_least` names `kernel`
 //! without the word appearing in the text).
 
-use std::collections::BTreeSet;
-
 use super::load::{ITEM, Rule, RuleSet};
+
+pub mod wanted;
+pub use wanted::{Demand, Settings};
 
 /// The variable this module narrows.
 const PERSISTED: &str = "persisted";
 
-/// What the loaded rules can read below `persisted`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Demand {
-    /// Something names `persisted` itself, or a text could not be scanned.
-    everything: bool,
-    /// Members named as a whole (`drift`, `refused`, `settings`, …).
-    members: BTreeSet<String>,
-    /// `persisted.settings` filtered by these literal keys only.
-    setting_keys: BTreeSet<String>,
-    /// … and by the key of each drift item (`s.key == item.key` under
-    /// `for_each = "persisted.drift"`).
-    drift_keys: bool,
-}
-
-/// Which settings the view's `persisted.settings` must hold.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Settings<'a> {
-    /// Every one: some rule walks the list.
-    All,
-    /// Those whose key is one of these, or (when `drift` is set) the key of
-    /// a drift item.
-    Keys {
-        keys: &'a BTreeSet<String>,
-        drift: bool,
-    },
-}
-
 impl Demand {
-    /// Everything: the schema view, and anything not driven by rules.
-    pub fn everything() -> Self {
-        Demand {
-            everything: true,
-            ..Demand::default()
-        }
-    }
-
     /// What these rules can name. A disabled rule never runs: it names nothing.
     pub fn of(rules: &RuleSet) -> Self {
         let mut demand = Demand::default();
@@ -157,26 +123,6 @@ impl Demand {
         }
         self.members.insert(member);
         after
-    }
-
-    /// Whether the view needs `persisted.<member>` at all.
-    pub fn wants(&self, member: &str) -> bool {
-        self.everything
-            || self.members.contains(member)
-            || (member == "settings" && (!self.setting_keys.is_empty() || self.drift_keys))
-            || (member == "drift" && self.drift_keys)
-    }
-
-    /// Which settings `persisted.settings` must hold (when it is wanted).
-    pub fn settings(&self) -> Settings<'_> {
-        if self.everything || self.members.contains("settings") {
-            Settings::All
-        } else {
-            Settings::Keys {
-                keys: &self.setting_keys,
-                drift: self.drift_keys,
-            }
-        }
     }
 }
 
@@ -388,6 +334,7 @@ fn string(source: &str, start: usize, raw: bool) -> Option<(Token, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     fn demand(sources: &[&str], item_is_drift: bool) -> Demand {
         let mut d = Demand::default();
@@ -549,7 +496,7 @@ mod tests {
             serde_json::to_value(&whole).unwrap()
         );
         // Only the settings of the drifting keys and tcp_tw_recycle were bound.
-        let view = super::super::view::json_view_for(&facts, rules.demand());
+        let view = super::super::view::json_view_for(&facts, &Demand::of(&rules));
         let bound = view["persisted"]["settings"].as_array().unwrap().len();
         assert!(bound <= 6, "{bound} settings bound");
         assert!(view["persisted"].get("winners").is_none());

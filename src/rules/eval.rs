@@ -63,7 +63,7 @@ impl Evaluation {
 }
 
 pub fn evaluate(rules: &RuleSet, facts: &Facts) -> Evaluation {
-    evaluate_with(rules, facts, rules.demand())
+    evaluate_with(rules, facts, &super::demand::Demand::of(rules))
 }
 
 /// [`evaluate`] over a view holding what `demand` asks for: the rules'

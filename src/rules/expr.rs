@@ -7,39 +7,15 @@
 //! run time. So the compiled AST is walked here and each `a.b.c` chain rooted
 //! at a fact variable is checked against [`view::schema_view`] at load time.
 
-use std::sync::{Arc, OnceLock};
-
 use cel::common::ast::{Expr, IdedExpr, SelectExpr};
-use cel::{Context, Env};
+use std::sync::OnceLock;
+
+use cel::Context;
 use serde_json::{Map, Value as Json};
 
+pub use super::cel_env::{env, percent_text};
+use super::names::check_path;
 use super::view;
-
-/// The CEL environment: the standard library plus the strings, math and lists
-/// extensions (`math.greatest`, `'a'.join()`, …).
-pub fn env() -> &'static Arc<Env> {
-    static ENV: OnceLock<Arc<Env>> = OnceLock::new();
-    ENV.get_or_init(|| {
-        let mut env = Env::stdlib();
-        // These registrations only fail on a name clash inside the crate itself.
-        let _ = env.add_extension(cel::extensions::strings);
-        let _ = env.add_extension(cel::extensions::math);
-        let _ = env.add_extension(cel::extensions::lists);
-        let _ = env.add_extension(super::kernel_gate::register);
-        let _ = cel::add_overload!(env, fn percent: (cel::common::types::CelDouble) -> cel::common::types::CelString);
-        Arc::new(env)
-    })
-}
-
-/// A ratio as people read it, the same way in rule texts (`percent(r)` in
-/// CEL) and in twtune's own lines: "12.3%".
-pub fn percent_text(ratio: f64) -> String {
-    format!("{:.1}%", ratio * 100.0)
-}
-
-fn percent(ratio: &cel::common::types::CelDouble) -> cel::common::types::CelString<'static> {
-    percent_text(*ratio.inner()).into()
-}
 
 /// The longest expression a rule may hold. The longest built-in one is
 /// about 600 bytes.
@@ -555,51 +531,6 @@ fn qualified_path(node: &IdedExpr) -> Option<Vec<String>> {
     }
 }
 
-pub fn check_path(
-    path: &[String],
-    schema: &Map<String, Json>,
-    scope: &[String],
-) -> Result<(), String> {
-    let root = &path[0];
-    if scope.contains(root) {
-        return Ok(());
-    }
-    if !view::ROOTS.contains(&root.as_str()) {
-        return Err(format!(
-            "unknown fact {root:?} (facts are: {})",
-            view::ROOTS.join(", ")
-        ));
-    }
-    let mut node = schema.get(root.as_str());
-    for depth in 1..path.len() {
-        let prefix = path[..depth].join(".");
-        if view::OPEN_MAPS.contains(&prefix.as_str()) {
-            return Ok(());
-        }
-        match node {
-            Some(Json::Object(map)) => {
-                node = map.get(path[depth].as_str());
-                if node.is_none() {
-                    let known: Vec<&str> = map.keys().map(String::as_str).collect();
-                    return Err(format!(
-                        "unknown fact {:?} ({prefix} has: {})",
-                        path[..=depth].join("."),
-                        known.join(", ")
-                    ));
-                }
-            }
-            // A list or a scalar has no members to select.
-            _ => {
-                return Err(format!(
-                    "{:?} selects a member of {prefix:?}, which has none",
-                    path[..=depth].join(".")
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
 /// A message with `${expression}` parts: the prose of a rule.
 ///
 /// Prose is compiled when it is first rendered (the rule fired), or when
@@ -849,79 +780,4 @@ fn closing_brace(text: &str) -> Option<usize> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn known_facts_compile() {
-        for source in [
-            "has(net.ipv4.tcp_tw_recycle) && net.ipv4.tcp_tw_recycle != 0",
-            "nat.verdict != 'none'",
-            "counters.tcp_ext.TCPTimeWaitOverflow > 0",
-            "sockstat.tcp.tw >= net.ipv4.tcp_max_tw_buckets * 8 / 10",
-            "persisted.drift.exists(d, d.key == 'x')",
-            "math.greatest(1, 2) == 2",
-            "kernel.version.major >= 4",
-            "ports.usable < 28232",
-            "[1, 2].map(x, x * 2).size() == 2",
-        ] {
-            compile(source, &[]).unwrap_or_else(|e| panic!("{source}: {e}"));
-        }
-    }
-
-    #[test]
-    fn misspelt_facts_are_refused() {
-        let err = compile("net.ipv4.tcp_tw_recyle == 1", &[]).unwrap_err();
-        assert!(err.contains("net.ipv4.tcp_tw_recyle"), "{err}");
-        assert!(compile("has(kernel.versoin)", &[]).is_err());
-        assert!(compile("natt.verdict == 'none'", &[]).is_err());
-        assert!(compile("ports.usable.x == 1", &[]).is_err());
-    }
-
-    #[test]
-    fn bound_variables_are_not_facts() {
-        assert!(compile("item.key == 'x'", &["item"]).is_ok());
-        assert!(compile("item.key == 'x'", &[]).is_err());
-    }
-
-    #[test]
-    fn syntax_errors_are_reported() {
-        assert!(compile("net.ipv4.tcp_tw_reuse ==", &[]).is_err());
-    }
-
-    #[test]
-    fn templates_interpolate() {
-        let t = Template::compile("range ${[1, 2]} is ${'x' + '}'}!", &[]).unwrap();
-        let ctx = Context::with_env(env().clone());
-        assert_eq!(t.render(&ctx).unwrap(), "range 1 2 is x}!");
-        assert!(Template::compile("oops ${1 + ", &[]).is_err());
-    }
-
-    #[test]
-    fn prose_compiles_when_rendered_and_names_are_checked_at_load() {
-        // A syntax error in prose shows when it is compiled, not before.
-        let broken = Template::compile("n = ${ports.usable +}", &[]).unwrap();
-        assert!(broken.compile_all().is_err());
-        let ctx = Context::with_env(env().clone());
-        assert!(matches!(broken.render(&ctx), Err(RenderError::Compile(_))));
-        // A misspelt fact is an error when loading, plain path or not.
-        for bad in [
-            "${ports.usabel}",
-            "${ports.usabel + 1}",
-            "${has(kernel.versoin) ? 1 : 2}",
-        ] {
-            let err = Template::compile(bad, &[]).unwrap_err();
-            assert!(err.contains("unknown fact"), "{bad}: {err}");
-        }
-        // Paths read the facts without the parser.
-        let mut ctx = Context::with_env(env().clone());
-        ctx.add_variable_from_value(
-            "ports",
-            view::to_cel(&serde_json::json!({"usable": 7, "low": 1})),
-        );
-        let t = Template::compile("${ ports.usable } of ${ports.low + 1}", &[]).unwrap();
-        assert_eq!(t.render(&ctx).unwrap(), "7 of 2");
-        let absent = Template::compile("${ports.count}", &[]).unwrap();
-        assert!(matches!(absent.render(&ctx), Err(RenderError::Evaluate(_))));
-    }
-}
+mod tests;

@@ -278,7 +278,7 @@ fn validate(
     let mut requires = Vec::new();
     for r in &raw.requires {
         let path: Vec<String> = r.get_ref().split('.').map(str::to_string).collect();
-        expr::check_path(&path, super::view::schema_view(), &[])
+        super::names::check_path(&path, super::view::schema_view(), &[])
             .map_err(|m| err(r.span(), format!("requires: {m}")))?;
         requires.push(r.get_ref().clone());
     }
@@ -370,16 +370,9 @@ pub struct RuleSet {
     /// Rule files loaded from the root's `etc/twtune/rules.d` — under
     /// `--root`, the inspected tree's own rules, which the report names.
     site_files: Vec<String>,
-    /// The persisted settings these rules can name, worked out once.
-    demand: std::sync::OnceLock<super::demand::Demand>,
 }
 
 impl RuleSet {
-    /// The persisted settings these rules can name: the view binds only those.
-    pub fn demand(&self) -> &super::demand::Demand {
-        self.demand.get_or_init(|| super::demand::Demand::of(self))
-    }
-
     /// Built-in rules, then `ROOT/etc/twtune/rules.d/*.toml`, then each `--rules`
     /// folder; a later layer's rule replaces an earlier one with the same id.
     pub fn load(root: &Path, extra_dirs: &[PathBuf]) -> Result<RuleSet, LoadError> {

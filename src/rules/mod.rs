@@ -4,6 +4,7 @@
 //! recommendation, a rationale and references. See `rules/README.md` for the
 //! format and `view` for the facts a condition can name.
 
+mod cel_env;
 pub mod defaults;
 pub mod demand;
 pub mod eval;

@@ -13,7 +13,7 @@
 
 use serde_json::{Map, Value as Json};
 
-use super::expr::check_path;
+use super::view;
 
 #[derive(Debug, PartialEq)]
 enum Token<'a> {
@@ -203,6 +203,53 @@ fn check_tokens(
             _ => {}
         }
         check_path(&path, schema, &scope)?;
+    }
+    Ok(())
+}
+
+/// Checks one `a.b.c` fact path against the schema: a name bound in
+/// `scope` (a macro variable, `item`) passes; anything else must exist.
+pub fn check_path(
+    path: &[String],
+    schema: &Map<String, Json>,
+    scope: &[String],
+) -> Result<(), String> {
+    let root = &path[0];
+    if scope.contains(root) {
+        return Ok(());
+    }
+    if !view::ROOTS.contains(&root.as_str()) {
+        return Err(format!(
+            "unknown fact {root:?} (facts are: {})",
+            view::ROOTS.join(", ")
+        ));
+    }
+    let mut node = schema.get(root.as_str());
+    for depth in 1..path.len() {
+        let prefix = path[..depth].join(".");
+        if view::OPEN_MAPS.contains(&prefix.as_str()) {
+            return Ok(());
+        }
+        match node {
+            Some(Json::Object(map)) => {
+                node = map.get(path[depth].as_str());
+                if node.is_none() {
+                    let known: Vec<&str> = map.keys().map(String::as_str).collect();
+                    return Err(format!(
+                        "unknown fact {:?} ({prefix} has: {})",
+                        path[..=depth].join("."),
+                        known.join(", ")
+                    ));
+                }
+            }
+            // A list or a scalar has no members to select.
+            _ => {
+                return Err(format!(
+                    "{:?} selects a member of {prefix:?}, which has none",
+                    path[..=depth].join(".")
+                ));
+            }
+        }
     }
     Ok(())
 }

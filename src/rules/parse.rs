@@ -23,7 +23,7 @@
 use cel::common::ast::{CallExpr, EntryExpr, Expr, IdedExpr, ListExpr, LiteralValue};
 use cel::parser::PrattParser;
 
-use super::expr::env;
+use super::cel_env::env;
 use super::kernel_gate::{KERNEL_AT_LEAST, expansion};
 
 /// Macros of the environment that the Pratt parser does not expand and this

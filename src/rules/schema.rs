@@ -201,7 +201,7 @@ mod tests {
             assert!(!variable.paths.is_empty(), "{} has no paths", variable.name);
             for path in variable.paths {
                 let parts: Vec<String> = path.path.split('.').map(str::to_string).collect();
-                super::super::expr::check_path(&parts, view::schema_view(), &[])
+                super::super::names::check_path(&parts, view::schema_view(), &[])
                     .unwrap_or_else(|e| panic!("{}: {e}", path.path));
             }
         }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value as Json, json};
 
-use super::demand::{Demand, Settings};
+use super::demand::wanted::{Demand, Settings};
 use crate::facts::persisted::{Order, Setting};
 use crate::facts::ports;
 use crate::facts::{

@@ -1,0 +1,197 @@
+use super::*;
+
+fn refused_of(text: &str, replay: BootReplay) -> Vec<(usize, String)> {
+    let (settings, _) = parse_sysctl_file("/etc/sysctl.d/70-x.conf", text);
+    let mut config = PersistedConfig {
+        settings,
+        ..Default::default()
+    };
+    replay.judge(&mut config);
+    config
+        .refused
+        .into_iter()
+        .map(|r| (r.line, r.reason))
+        .collect()
+}
+
+const MODERN: BootReplay = BootReplay {
+    has_unprivileged_port_start: true,
+    tw_reuse_bounded: Some(true),
+};
+
+#[test]
+fn port_ranges_the_kernel_refuses_at_boot() {
+    let text = "net.ipv4.ip_local_port_range = 61000 32768\n\
+                net.ipv4.ip_local_port_range = 0 60999\n\
+                net.ipv4.ip_local_port_range = 32768 65536\n\
+                net.ipv4.ip_local_port_range = 1000 60999\n\
+                net.ipv4.ip_local_port_range = low high\n\
+                net.ipv4.ip_local_port_range = 10000 60999\n";
+    let refused = refused_of(text, MODERN);
+    let lines: Vec<usize> = refused.iter().map(|(l, _)| *l).collect();
+    assert_eq!(lines, [1, 2, 3, 4, 5], "{refused:?}");
+    assert!(refused[0].1.contains("above the high end"));
+    assert!(
+        refused[3]
+            .1
+            .contains("below ip_unprivileged_port_start (1024")
+    );
+}
+
+#[test]
+fn an_earlier_line_can_make_a_range_valid() {
+    let text = "net.ipv4.ip_unprivileged_port_start = 500\n\
+                net.ipv4.ip_local_port_range = 1000 60999\n";
+    assert_eq!(refused_of(text, MODERN), []);
+    // Before 4.11 there is no such floor.
+    let old = BootReplay {
+        has_unprivileged_port_start: false,
+        tw_reuse_bounded: Some(false),
+    };
+    assert_eq!(
+        refused_of("net.ipv4.ip_local_port_range = 1000 60999\n", old),
+        []
+    );
+}
+
+#[test]
+fn bounded_integers_and_the_kernel_number_syntax() {
+    let text = "net.ipv4.tcp_tw_reuse = 3\n\
+                net.ipv4.tcp_tw_reuse_delay = 0\n\
+                net.ipv4.tcp_max_tw_buckets = 0x40000\n\
+                net.ipv4.tcp_fin_timeout = thirty\n\
+                net.ipv4.ip_local_reserved_ports = 30000-29999\n\
+                net.core.somaxconn = anything\n";
+    let refused = refused_of(text, MODERN);
+    let lines: Vec<usize> = refused.iter().map(|(l, _)| *l).collect();
+    assert_eq!(lines, [1, 2, 4, 5], "{refused:?}");
+    // Before 4.18 tcp_tw_reuse took any integer; unknown: not claimed.
+    let unknown = BootReplay {
+        has_unprivileged_port_start: true,
+        tw_reuse_bounded: None,
+    };
+    assert_eq!(refused_of("net.ipv4.tcp_tw_reuse = 3\n", unknown), []);
+}
+
+#[test]
+fn both_assignment_spellings_and_comments() {
+    let text = "# comment\n; also comment\nnet.ipv4.tcp_tw_reuse = 1\nnet/ipv4/tcp_timestamps=0\n\n-net.ipv4.tcp_tw_recycle = 1\n";
+    let (settings, problems) = parse_sysctl_file("/etc/sysctl.conf", text);
+    assert!(problems.is_empty());
+    let keys: Vec<_> = settings
+        .iter()
+        .map(|s| (s.key.as_str(), s.value.as_str(), s.line))
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            ("net.ipv4.tcp_tw_reuse", "1", 3),
+            ("net.ipv4.tcp_timestamps", "0", 4),
+            ("net.ipv4.tcp_tw_recycle", "1", 6)
+        ]
+    );
+    assert!(settings[2].ignore_failure);
+}
+
+#[test]
+fn port_range_value_whitespace_is_folded() {
+    let (settings, _) = parse_sysctl_file("f", "net.ipv4.ip_local_port_range =  1024\t65000  \n");
+    assert_eq!(settings[0].value, "1024 65000");
+}
+
+#[test]
+fn a_line_without_equals_is_reported_with_its_line() {
+    let (settings, problems) =
+        parse_sysctl_file("/etc/sysctl.d/x.conf", "net.ipv4.tcp_tw_reuse 1\n");
+    assert!(settings.is_empty());
+    assert_eq!(problems[0].line, 1);
+    assert_eq!(problems[0].file, "/etc/sysctl.d/x.conf");
+}
+
+#[test]
+fn files_sort_by_name_across_folders_and_earlier_folders_mask() {
+    let root = tempfile::tempdir().unwrap();
+    let w = |p: &str, t: &str| {
+        let path = root.path().join(p);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, t).unwrap();
+    };
+    w(
+        "usr/lib/sysctl.d/50-default.conf",
+        "net.ipv4.tcp_tw_reuse = 0\n",
+    );
+    w(
+        "usr/lib/sysctl.d/10-masked.conf",
+        "net.ipv4.tcp_timestamps = 0\n",
+    );
+    w(
+        "etc/sysctl.d/10-masked.conf",
+        "net.ipv4.tcp_timestamps = 1\n",
+    );
+    w("run/sysctl.d/60-run.conf", "net.ipv4.tcp_tw_reuse = 2\n");
+    w("etc/sysctl.d/README", "not a conf file\n");
+    w("etc/sysctl.conf", "net.ipv4.tcp_tw_reuse = 1\n");
+    let config = gather(root.path()).unwrap();
+    assert_eq!(
+        config.files,
+        vec![
+            "/etc/sysctl.d/10-masked.conf",
+            "/usr/lib/sysctl.d/50-default.conf",
+            "/run/sysctl.d/60-run.conf",
+            "/etc/sysctl.conf"
+        ]
+    );
+    assert_eq!(config.masked[0].file, "/usr/lib/sysctl.d/10-masked.conf");
+    // No sysctl.d entry links /etc/sysctl.conf: the boot does not read
+    // it, `sysctl --system` reads it last.
+    assert_eq!(config.sysctl_conf_at_boot, None);
+    let winner = config.winner("net.ipv4.tcp_tw_reuse").unwrap();
+    assert_eq!(
+        (winner.file.as_str(), winner.value.as_str()),
+        ("/run/sysctl.d/60-run.conf", "2")
+    );
+    let system = config.system_winners();
+    assert_eq!(system["net.ipv4.tcp_tw_reuse"].file, "/etc/sysctl.conf");
+    assert_eq!(config.boot_winners()["net.ipv4.tcp_tw_reuse"].value, "2");
+    assert_eq!(config.settings_for("net.ipv4.tcp_tw_reuse").count(), 3);
+    assert_eq!(config.winner("net.ipv4.tcp_timestamps").unwrap().value, "1");
+}
+
+#[test]
+fn a_sysctl_d_link_brings_sysctl_conf_into_the_boot_at_its_place() {
+    let root = tempfile::tempdir().unwrap();
+    let w = |p: &str, t: &str| {
+        let path = root.path().join(p);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, t).unwrap();
+    };
+    w("etc/sysctl.conf", "net.ipv4.tcp_tw_reuse = 0\n");
+    w("etc/sysctl.d/99-zzz.conf", "net.ipv4.tcp_tw_reuse = 2\n");
+    std::os::unix::fs::symlink(
+        "../sysctl.conf",
+        root.path().join("etc/sysctl.d/99-sysctl.conf"),
+    )
+    .unwrap();
+    let config = gather(root.path()).unwrap();
+    assert_eq!(
+        config.sysctl_conf_at_boot.as_deref(),
+        Some("/etc/sysctl.d/99-sysctl.conf")
+    );
+    // Read once, at the link's place; every line at boot.
+    assert_eq!(
+        config.files,
+        ["/etc/sysctl.d/99-sysctl.conf", "/etc/sysctl.d/99-zzz.conf"]
+    );
+    assert!(config.settings.iter().all(|s| s.at_boot));
+    // The boot: 99-zzz sorts after the link and wins. `sysctl --system`
+    // reads /etc/sysctl.conf once more, last.
+    assert_eq!(config.boot_winners()["net.ipv4.tcp_tw_reuse"].value, "2");
+    let system = config.system_winners();
+    assert_eq!(
+        (
+            system["net.ipv4.tcp_tw_reuse"].file.as_str(),
+            system["net.ipv4.tcp_tw_reuse"].value.as_str()
+        ),
+        ("/etc/sysctl.d/99-sysctl.conf", "0")
+    );
+}
