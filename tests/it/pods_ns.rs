@@ -134,22 +134,7 @@ fn a_claim_that_is_no_kubernetes_name_is_not_shown() {
 
 /// `promtool check metrics` on `text`: its complaints, empty when clean.
 pub fn promtool_complaints(text: &str) -> String {
-    use std::io::Write as _;
-    require_tool("promtool", "prometheus");
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = crate::prometheus::promtool_check_metrics(text);
     match out.status.success() {
         true => String::new(),
         false => format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out)),

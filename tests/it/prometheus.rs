@@ -27,8 +27,9 @@ fn fixture_names() -> Vec<String> {
     names
 }
 
-/// `promtool check metrics` on `text`: it exits 0 and has nothing to say.
-fn assert_promtool_accepts(what: &str, text: &str) {
+/// `promtool check metrics` run on `text`, its output as it printed it.
+pub fn promtool_check_metrics(text: &str) -> std::process::Output {
+    use std::io::Write as _;
     require_tool("promtool", "prometheus");
     let mut child = Command::new("promtool")
         .args(["check", "metrics"])
@@ -37,12 +38,18 @@ fn assert_promtool_accepts(what: &str, text: &str) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("run promtool");
-    {
-        use std::io::Write as _;
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(text.as_bytes()).unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// `promtool check metrics` on `text`: it exits 0 and has nothing to say.
+fn assert_promtool_accepts(what: &str, text: &str) {
+    let out = promtool_check_metrics(text);
     assert!(
         out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
         "promtool check metrics complains about {what}:\n{}{}\n--- the metrics:\n{text}",
