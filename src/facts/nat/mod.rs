@@ -34,6 +34,7 @@ pub mod conntrack;
 pub mod ctnetlink;
 pub mod ctstats;
 pub mod host;
+pub mod nftables;
 mod probe;
 pub mod ruleset;
 mod signals;
