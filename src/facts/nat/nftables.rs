@@ -151,6 +151,19 @@ impl NftError {
     }
 }
 
+impl NftError {
+    /// Rules may exist that this failure hid: anything but a kernel without
+    /// nfnetlink (no NETLINK_NETFILTER protocol) or without nf_tables
+    /// (nfnetlink_rcv_msg answers EINVAL for a subsystem it lacks).
+    pub fn hides_rules(&self) -> bool {
+        !matches!(
+            self,
+            NftError::Socket(Errno::EPROTONOSUPPORT)
+                | NftError::Kernel(Errno::EINVAL | Errno::EOPNOTSUPP)
+        )
+    }
+}
+
 impl From<TransportError> for NftError {
     fn from(error: TransportError) -> Self {
         match error {
