@@ -201,3 +201,72 @@ fn refused_over_netlink_with_no_nft_the_rules_are_unknown() {
     );
     assert_eq!(nat["translates"], "unknown", "{nat}");
 }
+
+#[test]
+fn iptables_save_is_not_started_without_a_legacy_nat_table() {
+    needs!(Need::Root);
+    let ns = Netns::new();
+    // A fresh namespace: ip_tables lists no nat table (iptables-nft's live
+    // in nf_tables), so there are no legacy rules to read.
+    let out = ns.sh(
+        "cat /proc/net/ip_tables_names 2>/dev/null; cat /proc/net/ip6_tables_names 2>/dev/null",
+    );
+    assert!(
+        !stdout(&out).lines().any(|l| l == "nat"),
+        "{}",
+        stdout(&out)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    for save in ["iptables-save", "ip6tables-save"] {
+        tool(dir.path(), save, &format!("touch {}", marker.display()));
+    }
+    let facts = facts_with(ns.command(BIN), Some(dir.path()));
+    assert!(!marker.exists(), "an iptables-save was started");
+    assert!(
+        checked(&facts).contains(&"nf_tables".to_string()),
+        "{}",
+        facts["facts"]["nat"]
+    );
+}
+
+#[test]
+fn a_legacy_nat_table_is_read_with_iptables_save() {
+    needs!(
+        Need::Root,
+        Need::Tool("iptables-legacy"),
+        Need::Tool("iptables-legacy-save")
+    );
+    let ns = Netns::new();
+    ns.must(
+        "iptables-legacy -t nat -A POSTROUTING -o eth0 -p tcp -j MASQUERADE --to-ports 40000-40099",
+    );
+    let out = ns.sh("cat /proc/net/ip_tables_names");
+    assert!(stdout(&out).lines().any(|l| l == "nat"), "{}", stdout(&out));
+    // twtune runs `iptables-save` from its folders: the legacy one here.
+    let dir = tempfile::tempdir().unwrap();
+    let legacy = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|d| d.join("iptables-legacy-save"))
+        .find(|p| p.is_file())
+        .unwrap();
+    std::os::unix::fs::symlink(legacy, dir.path().join("iptables-save")).unwrap();
+    let facts = facts_with(ns.command(BIN), Some(dir.path()));
+    let nat = &facts["facts"]["nat"];
+    assert!(
+        checked(&facts).contains(&"iptables-save".to_string()),
+        "{nat}"
+    );
+    let evidence = nat["signals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "nat_rules")
+        .map(|s| s["evidence"].as_str().unwrap().to_string())
+        .unwrap_or_default();
+    assert!(
+        evidence.contains(
+            "iptables: -A POSTROUTING -o eth0 -p tcp -j MASQUERADE --to-ports 40000-40099"
+        ),
+        "{nat}"
+    );
+}
