@@ -41,10 +41,10 @@ impl std::fmt::Display for SignalName {
 pub enum NatCheck {
     #[serde(rename = "conntrack")]
     Conntrack,
-    /// The nf_tables rule set, read over netlink (no `nft` started).
+    // The nf_tables rule set, read over netlink (no `nft` started).
     #[serde(rename = "nf_tables")]
     NfTables,
-    /// The nf_tables rule set, read by `nft -j list ruleset`.
+    // The nf_tables rule set, read by `nft -j list ruleset`.
     #[serde(rename = "nft")]
     Nft,
     #[serde(rename = "iptables-save")]
