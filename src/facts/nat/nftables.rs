@@ -663,5 +663,4 @@ pub fn source_nat(set: &NatRuleSet) -> (Vec<String>, Vec<Option<(u16, u16)>>) {
 }
 
 #[cfg(test)]
-#[path = "nftables_tests.rs"]
 mod tests;
