@@ -521,10 +521,9 @@ pub fn decode_expressions(list: &[u8], family: u8) -> Vec<NatStatement> {
                 let word = attribute(data, NFTA_IMMEDIATE_DREG).and_then(register);
                 let value = attribute(data, NFTA_IMMEDIATE_DATA)
                     .and_then(|d| attribute(d, NFTA_DATA_VALUE));
-                match (word, value) {
-                    (Some(word), Some(value)) => regs.load(word, value),
-                    // A verdict, or a register the kernel would refuse.
-                    _ => {}
+                // Not for a verdict, nor a register the kernel would refuse.
+                if let (Some(word), Some(value)) = (word, value) {
+                    regs.load(word, value);
                 }
                 continue;
             }
