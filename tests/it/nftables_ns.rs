@@ -13,8 +13,9 @@ use serde_json::Value;
 use twtune::facts::nat::nftables::{self, NatKind, NatRuleSet, Ports};
 use twtune::facts::nat::{ruleset, snat};
 
-use crate::support::netns::{in_private_netns, require_tool};
+use crate::support::netns::{NamedNs, in_private_netns, require_tool};
 use crate::support::tier::Need;
+use crate::support::{TWTUNE, stdout};
 
 /// Loads `rules` with `nft -f -` in the calling thread's namespace.
 fn load(rules: &str) {
@@ -333,4 +334,61 @@ fn iptables_nft_masquerade_and_snat_targets_read_with_their_ports() {
         snat::iptables_port_ranges(&save),
         "{save}"
     );
+}
+
+#[test]
+fn all_netns_reads_each_namespaces_nat_rules_without_starting_nft() {
+    needs!(Need::Root, Need::Tool("nft"));
+    // A pod's namespace with its own masquerade (a CNI's, say): before the
+    // netlink read, `--all-netns` read NAT rules in its own namespace only.
+    let pod = NamedNs::new("nftpod");
+    let rules = pod.run(|| {
+        load(
+            "table ip cni {
+               chain post {
+                 type nat hook postrouting priority 100;
+                 meta l4proto tcp masquerade to :30000-30099
+               }
+             }",
+        )
+    });
+    rules.join().unwrap();
+    // No tool to start: the read is netlink's alone.
+    let none = tempfile::tempdir().unwrap();
+    let out = Command::new(TWTUNE)
+        .args(["check", "--all-netns", "--format", "json"])
+        .env("TWTUNE_TEST_TOOL_DIRS", none.path())
+        .output()
+        .unwrap();
+    let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let entry = doc["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| {
+            n["names"]
+                .as_array()
+                .is_some_and(|names| names.iter().any(|x| x == pod.name.as_str()))
+        })
+        .unwrap_or_else(|| panic!("{} not in the report", pod.name));
+    let nat = &entry["facts"]["nat"];
+    assert!(
+        nat["checked"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c == "nf_tables"),
+        "{nat}"
+    );
+    let evidence = nat["signals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "nat_rules")
+        .unwrap_or_else(|| panic!("no nat_rules signal: {nat}"));
+    assert_eq!(
+        evidence["evidence"], "1 source-NAT rule(s): nft table ip cni chain post: masquerade",
+        "{nat}"
+    );
+    assert_eq!(nat["translates"], "likely", "{nat}");
 }

@@ -24,19 +24,16 @@ pub(super) fn nat_rules(
     root: &Path,
     tools: bool,
 ) -> (Option<Vec<PortRange>>, bool) {
-    let mut unreadable = false;
-    let mut port_ranges = Vec::new();
-    let mut rules = Vec::new();
-    let mut any_read = false;
+    let mut read = RulesRead::default();
     // Whether the netlink read failed in a way that hides rules that exist.
     let mut hidden = false;
     let netlink_read = match nftables::dump() {
         Ok(set) => {
-            any_read = true;
+            read.any = true;
             facts.checked.push(NatCheck::NfTables);
             let (found, ranges) = nftables::source_nat(&set);
-            rules.extend(found);
-            port_ranges.extend(ranges);
+            read.rules.extend(found);
+            read.port_ranges.extend(ranges);
             true
         }
         Err(e) => {
@@ -47,7 +44,7 @@ pub(super) fn nat_rules(
     };
     if !tools {
         if !netlink_read {
-            unreadable = hidden;
+            read.unreadable = hidden;
             facts.unchecked.push(
                 "nft: not started in this namespace (--all-netns starts nft and iptables-save in its own namespace only; `check --netns` reads them)".into(),
             );
@@ -60,8 +57,46 @@ pub(super) fn nat_rules(
                 "iptables (legacy) nat table: not read in this namespace (--all-netns starts iptables-save in its own namespace only; `check --netns` reads it)".into(),
             );
         }
-        return (any_read.then_some(port_ranges), unreadable);
+    } else {
+        read_with_tools(facts, root, netlink_read, hidden, &mut read);
     }
+    if read.any && !read.rules.is_empty() {
+        read.rules.dedup();
+        let shown: Vec<&str> = read.rules.iter().take(5).map(String::as_str).collect();
+        facts.signal(
+            SignalName::NatRules,
+            NatVerdict::Likely,
+            NatSide::Translates,
+            format!(
+                "{} source-NAT rule(s): {}",
+                read.rules.len(),
+                shown.join("; ")
+            ),
+        );
+    }
+    (read.any.then_some(read.port_ranges), read.unreadable)
+}
+
+/// What the rule-set readers found, summed.
+#[derive(Default)]
+struct RulesRead {
+    rules: Vec<String>,
+    port_ranges: Vec<PortRange>,
+    /// At least one rule set was read.
+    any: bool,
+    /// A rule set that exists could not be read.
+    unreadable: bool,
+}
+
+/// `nft` when netlink failed, and `iptables-save` / `ip6tables-save` for a
+/// legacy nat table: processes, started side by side.
+fn read_with_tools(
+    facts: &mut NatFacts,
+    root: &Path,
+    netlink_read: bool,
+    hidden: bool,
+    read: &mut RulesRead,
+) {
     // Each tool takes a few milliseconds, mostly process start-up: run them
     // side by side, they only read.
     let nft = (!netlink_read).then(|| spawn_tool("nft", &["-j", "list", "ruleset"]));
@@ -74,22 +109,22 @@ pub(super) fn nat_rules(
         None => {}
         Some(None) => {
             // Refused over netlink, and no tool to try: unknown, not absent.
-            unreadable |= hidden;
+            read.unreadable |= hidden;
             facts.unchecked.push("nft: not installed".into());
         }
         Some(Some(Err(e))) => {
-            unreadable = true;
+            read.unreadable = true;
             facts.unchecked.push(format!("nft: {e}"));
         }
         Some(Some(Ok(text))) => match ruleset::parse_nft_json(&text) {
             Ok(found) => {
-                any_read = true;
+                read.any = true;
                 facts.checked.push(NatCheck::Nft);
-                rules.extend(found);
-                port_ranges.extend(snat::nft_port_ranges(&text));
+                read.rules.extend(found);
+                read.port_ranges.extend(snat::nft_port_ranges(&text));
             }
             Err(e) => {
-                unreadable = true;
+                read.unreadable = true;
                 facts.unchecked.push(format!("nft: {e}"));
             }
         },
@@ -100,11 +135,11 @@ pub(super) fn nat_rules(
         match started.map(|started| started.and_then(|child| collect(tool, child))) {
             None => {}
             Some(Err(e)) => {
-                unreadable = true;
+                read.unreadable = true;
                 facts.unchecked.push(format!("{tool}: {e}"));
             }
             Some(Ok(text)) => {
-                any_read = true;
+                read.any = true;
                 facts.checked.push(check);
                 // iptables-nft rules live in nf_tables, where they were already read.
                 let seen = text.contains("(nf_tables)")
@@ -113,23 +148,12 @@ pub(super) fn nat_rules(
                         .iter()
                         .any(|c| matches!(c, NatCheck::Nft | NatCheck::NfTables));
                 if !seen {
-                    rules.extend(ruleset::parse_iptables_save(&text));
-                    port_ranges.extend(snat::iptables_port_ranges(&text));
+                    read.rules.extend(ruleset::parse_iptables_save(&text));
+                    read.port_ranges.extend(snat::iptables_port_ranges(&text));
                 }
             }
         }
     }
-    if any_read && !rules.is_empty() {
-        rules.dedup();
-        let shown: Vec<&str> = rules.iter().take(5).map(String::as_str).collect();
-        facts.signal(
-            SignalName::NatRules,
-            NatVerdict::Likely,
-            NatSide::Translates,
-            format!("{} source-NAT rule(s): {}", rules.len(), shown.join("; ")),
-        );
-    }
-    (any_read.then_some(port_ranges), unreadable)
 }
 
 /// Whether the kernel lists a legacy xtables `nat` table in this network
