@@ -7,6 +7,7 @@ mod completions;
 mod every;
 mod metrics;
 mod netns;
+mod netns_sample;
 mod output;
 mod pipeline;
 mod rules;

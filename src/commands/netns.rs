@@ -176,6 +176,7 @@ fn describe_holder(found: &netns::Listed) -> String {
 
 /// `check --all-netns`: every namespace, each gathered and judged as a
 /// single check would, one row each; the exit status is the worst one's.
+/// With `--sample`, one window for all of them (see [`super::netns_sample`]).
 pub fn check_all(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
     pipeline::refuse_root(cli, "--all-netns")?;
     if cli.format == Format::Nagios {
@@ -189,78 +190,224 @@ pub fn check_all(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
     }
     let checked_at = super::metrics::now();
     let started_at = std::time::Instant::now();
+    let (rule_set, mut all) = match check_every_namespace(cli, args) {
+        Ok(done) => done,
+        // A run that failed as a whole replaces the last exposition too,
+        // as a single check's does: twtune_check_success 0, never an old
+        // success going stale.
+        Err(err) if prometheus => {
+            let text =
+                twtune::render::prometheus::failure(&twtune::render::prometheus::FailureMetrics {
+                    kernel_release: None,
+                    checked_at,
+                    duration_seconds: started_at.elapsed().as_secs_f64(),
+                    apply_interrupted: super::metrics::apply_interrupted(cli),
+                });
+            if let Err(write_err) = super::metrics::publish(args.textfile.as_deref(), &text) {
+                return Err(err.context(format!("{write_err:#}")));
+            }
+            return Err(err);
+        }
+        Err(err) => return Err(err),
+    };
+    let (checked, skipped, failed) = (&mut all.checked, &all.skipped, all.failed);
+    // The host's namespace first, then by inode.
+    checked.sort_by_key(|c| (c.facts.namespace.initial != Some(true), c.inode));
+    let checked = &*checked;
+    let status = table::overall(checked, failed);
+    match cli.format {
+        _ if prometheus => {
+            let text = twtune::render::prometheus_netns::all_netns(
+                &twtune::render::prometheus_netns::AllNetnsMetrics {
+                    checked,
+                    skipped,
+                    rules: rule_set
+                        .rules()
+                        .map(|r| (r.id.as_str(), r.severity))
+                        .collect(),
+                    checked_at,
+                    duration_seconds: started_at.elapsed().as_secs_f64(),
+                    top_destinations: args.top_destinations,
+                    apply_interrupted: super::metrics::apply_interrupted(cli),
+                },
+            );
+            super::metrics::publish(args.textfile.as_deref(), &text)?;
+        }
+        Format::Json => super::output::emit_json(&table::json_report(checked, skipped, status))?,
+        // Nagios was refused above.
+        Format::Human | Format::Prometheus | Format::Nagios => {
+            super::output::emit(&table::human(checked, skipped))?;
+            if args.verbose {
+                for c in checked {
+                    for f in &c.evaluation.findings {
+                        super::output::emit(&format!(
+                            "{} [{}] {}: {}",
+                            c.inode,
+                            f.severity.as_str(),
+                            f.rule,
+                            f.summary
+                        ))?;
+                    }
+                }
+            }
+        }
+    }
+    for c in checked {
+        for failure in &c.evaluation.errors {
+            eprintln!(
+                "twtune: error: namespace {}: {}",
+                c.inode,
+                twtune::render::escape::text(&failure.to_string())
+            );
+        }
+    }
+    Ok(status.exit())
+}
+
+/// Every namespace checked, and those listed but not.
+#[derive(Default)]
+pub struct AllChecked {
+    pub checked: Vec<Checked>,
+    pub skipped: Vec<Skipped>,
+    /// A namespace could not be gathered for a reason other than vanishing.
+    pub failed: bool,
+}
+
+/// Loads the rules, lists the namespaces and checks each; an error here is
+/// the run's as a whole.
+fn check_every_namespace(
+    cli: &Cli,
+    args: &CheckArgs,
+) -> anyhow::Result<(rules::RuleSet, AllChecked)> {
     // Rules first, as a single check loads them: a broken rule file is an
     // error before any namespace is entered.
     let rule_set = pipeline::load_rules(cli)?;
     let home = Namespace::current()?;
     let listed = netns::list_all().context("listing network namespaces")?;
-    let mut checked = Vec::with_capacity(listed.len());
-    let mut skipped = Vec::new();
-    let mut failed = false;
-    for found in listed {
-        // Held open from here on: it cannot vanish while it is read.
-        let Some(namespace) = netns::open_listed(&found) else {
+    let all = match args.sample {
+        Some(interval) => {
+            super::netns_sample::check_sampled(cli, &rule_set, &home, listed, interval)?
+        }
+        None => {
+            let mut all = AllChecked::default();
+            for found in listed {
+                let Some(held) = hold(found, &mut all.skipped) else {
+                    continue;
+                };
+                if enter(&held, &mut all.skipped)? {
+                    let gathered = gather_entered(cli, &home, &held, None)?;
+                    all.judge(&rule_set, held.found, gathered);
+                }
+            }
+            all
+        }
+    };
+    Ok((rule_set, all))
+}
+
+/// A listed namespace, held open: it cannot vanish while it is read.
+pub struct Held {
+    pub found: netns::Listed,
+    pub namespace: Namespace,
+}
+
+/// Opens a listed namespace, or skips it (gone before it could be entered).
+pub fn hold(found: netns::Listed, skipped: &mut Vec<Skipped>) -> Option<Held> {
+    match netns::open_listed(&found) {
+        Some(namespace) => Some(Held { found, namespace }),
+        None => {
             skipped.push(Skipped {
                 inode: found.inode,
                 reason: "gone before it could be entered".into(),
             });
-            continue;
+            None
+        }
+    }
+}
+
+/// Moves the main thread into a held namespace; false (and skipped) when
+/// it is no network namespace.
+pub fn enter(held: &Held, skipped: &mut Vec<Skipped>) -> anyhow::Result<bool> {
+    match held.namespace.enter() {
+        Ok(()) => Ok(true),
+        // A bind mount under /run/netns does not show the type of the
+        // namespace it holds; setns(2) refuses one of another type with
+        // EINVAL (kernel/nsproxy.c, validate_ns()). Not a network
+        // namespace, so not one to check: listed, never an abort.
+        Err(netns::NetnsError::Enter {
+            source: nix::Error::EINVAL,
+            ..
+        }) => {
+            skipped.push(Skipped {
+                inode: held.found.inode,
+                reason: format!(
+                    "not a network namespace ({} holds another type of namespace)",
+                    describe_holder(&held.found)
+                ),
+            });
+            Ok(false)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// How a namespace is gathered: live, with its identity known; nft and
+/// iptables-save are started in twtune's own namespace (the host's, where a
+/// node's NAT rules are) only: a process each, at a hundred namespaces they
+/// would be most of the run.
+pub fn options_for(cli: &Cli, home: &Namespace, found: &netns::Listed) -> GatherOptions {
+    let identity = Identity {
+        target: None,
+        names: found.names.clone(),
+        holder_pid: found.pids.first().copied(),
+    };
+    GatherOptions::new(&cli.root)
+        .with_namespace(Some(identity))
+        .with_nat_tools(found.inode == home.inode)
+        .with_config_root(cli.config_root.clone())
+}
+
+/// Gathers in the namespace the main thread entered (with a sample's
+/// first readings and trace, for `--sample`), then returns home.
+pub fn gather_entered(
+    cli: &Cli,
+    home: &Namespace,
+    held: &Held,
+    sampled: Option<(facts::sampling::SampleStart, facts::trace::Trace)>,
+) -> anyhow::Result<Result<facts::Facts, facts::FactError>> {
+    let options = options_for(cli, home, &held.found);
+    let gathered = facts::Prelude::read(&options).and_then(|p| p.conclude(&options, sampled));
+    home.enter()
+        .context("returning to twtune's own network namespace")?;
+    Ok(gathered)
+}
+
+impl AllChecked {
+    /// Judges what was gathered in one namespace and adds its row (or
+    /// skips it, when gathering failed).
+    pub fn judge(
+        &mut self,
+        rule_set: &rules::RuleSet,
+        found: netns::Listed,
+        gathered: Result<facts::Facts, facts::FactError>,
+    ) {
+        let facts = match gathered {
+            Ok(facts) => facts,
+            Err(err) => {
+                self.failed = true;
+                self.skipped.push(Skipped {
+                    inode: found.inode,
+                    reason: format!("gathering failed: {err}"),
+                });
+                return;
+            }
         };
         let holder = found.pids.first().map(|&pid| {
             let started =
                 twtune::facts::process::start_time(std::path::Path::new(&format!("/proc/{pid}")));
             (pid, started)
         });
-        match namespace.enter() {
-            Ok(()) => {}
-            // A bind mount under /run/netns does not show the type of the
-            // namespace it holds; setns(2) refuses one of another type with
-            // EINVAL (kernel/nsproxy.c, validate_ns()). Not a network
-            // namespace, so not one to check: listed, never an abort.
-            Err(netns::NetnsError::Enter {
-                source: nix::Error::EINVAL,
-                ..
-            }) => {
-                skipped.push(Skipped {
-                    inode: found.inode,
-                    reason: format!(
-                        "not a network namespace ({} holds another type of namespace)",
-                        describe_holder(&found)
-                    ),
-                });
-                continue;
-            }
-            Err(e) => return Err(e.into()),
-        }
-        // nft and iptables-save are started in twtune's own namespace (the
-        // host's, where a node's NAT rules are) only: a process each, at a
-        // hundred namespaces they would be most of the run.
-        let own = found.inode == home.inode;
-        let identity = Identity {
-            target: None,
-            names: found.names.clone(),
-            holder_pid: found.pids.first().copied(),
-        };
-        let gathered = facts::gather(
-            &GatherOptions::new(&cli.root)
-                .with_namespace(Some(identity))
-                .with_nat_tools(own)
-                .with_config_root(cli.config_root.clone()),
-        );
-        home.enter()
-            .context("returning to twtune's own network namespace")?;
-        let facts = match gathered {
-            Ok(facts) => facts,
-            Err(err) => {
-                failed = true;
-                skipped.push(Skipped {
-                    inode: found.inode,
-                    reason: format!("gathering failed: {err}"),
-                });
-                continue;
-            }
-        };
-        let evaluation = rules::evaluate(&rule_set, &facts);
+        let evaluation = rules::evaluate(rule_set, &facts);
         // The host's own namespace belongs to no container, whatever runs in it.
         let (container, pod) = match facts.namespace.initial {
             Some(true) => (None, None),
@@ -269,7 +416,7 @@ pub fn check_all(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
                 twtune::facts::pod::of_pids(&found.pids, found.inode, 16),
             ),
         };
-        checked.push(Checked {
+        self.checked.push(Checked {
             inode: found.inode,
             command: holder.and_then(|(pid, started)| {
                 // Named only while it is still the process listed in it.
@@ -284,54 +431,4 @@ pub fn check_all(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
             evaluation,
         });
     }
-    // The host's namespace first, then by inode.
-    checked.sort_by_key(|c| (c.facts.namespace.initial != Some(true), c.inode));
-    let status = table::overall(&checked, failed);
-    match cli.format {
-        _ if prometheus => {
-            let text = twtune::render::prometheus_netns::all_netns(
-                &twtune::render::prometheus_netns::AllNetnsMetrics {
-                    checked: &checked,
-                    skipped: &skipped,
-                    rules: rule_set
-                        .rules()
-                        .map(|r| (r.id.as_str(), r.severity))
-                        .collect(),
-                    checked_at,
-                    duration_seconds: started_at.elapsed().as_secs_f64(),
-                    top_destinations: args.top_destinations,
-                    apply_interrupted: super::metrics::apply_interrupted(cli),
-                },
-            );
-            super::metrics::publish(args.textfile.as_deref(), &text)?;
-        }
-        Format::Json => super::output::emit_json(&table::json_report(&checked, &skipped, status))?,
-        // Nagios was refused above.
-        Format::Human | Format::Prometheus | Format::Nagios => {
-            super::output::emit(&table::human(&checked, &skipped))?;
-            if args.verbose {
-                for c in &checked {
-                    for f in &c.evaluation.findings {
-                        super::output::emit(&format!(
-                            "{} [{}] {}: {}",
-                            c.inode,
-                            f.severity.as_str(),
-                            f.rule,
-                            f.summary
-                        ))?;
-                    }
-                }
-            }
-        }
-    }
-    for c in &checked {
-        for failure in &c.evaluation.errors {
-            eprintln!(
-                "twtune: error: namespace {}: {}",
-                c.inode,
-                twtune::render::escape::text(&failure.to_string())
-            );
-        }
-    }
-    Ok(status.exit())
 }

@@ -15,6 +15,7 @@ mod support;
 mod advice;
 mod alerts;
 mod all_netns;
+mod all_netns_sample_ns;
 mod apply_converges;
 mod apply_fixture;
 mod apply_namespace;
