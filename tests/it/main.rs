@@ -16,6 +16,7 @@ mod advice;
 mod alerts;
 mod all_netns;
 mod all_netns_sample_ns;
+mod all_netns_textfile_ns;
 mod apply_converges;
 mod apply_fixture;
 mod apply_namespace;
