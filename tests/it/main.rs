@@ -41,6 +41,7 @@ mod nat_ns;
 mod netns_check;
 mod parsers_robust;
 mod persisted_refusals_ns;
+mod pod_uid_ns;
 mod pods_ns;
 mod processes_ns;
 mod prometheus;
