@@ -35,6 +35,7 @@ mod house;
 mod json_schema;
 mod kubernetes_agent_ns;
 mod kubernetes_emit;
+mod kubernetes_serve_ns;
 mod man_page;
 mod nagios;
 mod nat_ns;
