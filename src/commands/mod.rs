@@ -8,6 +8,7 @@ mod every;
 mod metrics;
 mod netns;
 mod netns_sample;
+mod netns_visit;
 mod output;
 mod pipeline;
 mod rules;

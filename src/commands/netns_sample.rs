@@ -23,7 +23,7 @@ use twtune::facts::trace::{self, SplitTrace, Tracer};
 use twtune::render::netns::Skipped;
 use twtune::rules::RuleSet;
 
-use super::netns::{AllChecked, enter, gather_entered, hold, options_for};
+use super::netns_visit::{AllChecked, enter, gather_entered, hold, options_for};
 
 pub fn check_sampled(
     cli: &Cli,
