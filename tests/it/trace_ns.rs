@@ -77,6 +77,9 @@ enum Work {
     /// connect() + close() in a loop, `pause_us` apart, until stopped or
     /// `limit` attempts; then exits.
     Churn { limit: usize, pause_us: u32 },
+    /// bind() to the address given (port 0) and close() in a loop,
+    /// `pause_us` apart, until stopped.
+    Bind { pause_us: u32 },
 }
 
 /// Forks a child named `name` (prctl(PR_SET_NAME)) in the calling thread's
@@ -193,6 +196,19 @@ unsafe fn child(name: *const libc::c_char, sa: &libc::sockaddr_in, stop: RawFd, 
                     }
                 }
             }
+            Work::Bind { pause_us } => {
+                libc::fcntl(stop, libc::F_SETFL, libc::O_NONBLOCK);
+                while libc::read(stop, &mut byte as *mut u8 as *mut libc::c_void, 1) != 0 {
+                    let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+                    libc::bind(
+                        fd,
+                        sa as *const libc::sockaddr_in as *const libc::sockaddr,
+                        std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+                    );
+                    libc::close(fd);
+                    libc::usleep(pause_us);
+                }
+            }
         }
         libc::_exit(0)
     }
@@ -307,6 +323,131 @@ fn the_churner_beside_a_pool_is_the_traced_creator() {
     assert!(sockets["tracing"]["events"].as_u64().unwrap() >= connects + closes);
 }
 
+/// Issue 18 §6: two findings for one destination name one creator. A pool
+/// holds live connections and a churner beside it fills a narrow range
+/// with TIME_WAIT, tcp_tw_reuse=0: the reuse finding and the destination's
+/// both name the churner, traced, never the pool.
+#[test]
+fn both_port_findings_of_a_destination_name_the_traced_churner() {
+    needs!(Need::Root);
+    const SERVER: &str = "127.0.0.13:8096";
+    const PORTS: usize = 2000;
+    let (report, churner_pid) = in_private_netns(|| {
+        write_ns_sysctl("net.ipv4.ip_local_port_range", "40000 41999");
+        write_ns_sysctl("net.ipv4.tcp_tw_reuse", "0");
+        let done = serve(TcpListener::bind(addr(SERVER)).unwrap());
+        let pool = spawn_named("pool", addr(SERVER), Work::Hold(100));
+        let churner = spawn_named(
+            "churner",
+            addr(SERVER),
+            Work::Churn {
+                limit: usize::MAX,
+                pause_us: 500,
+            },
+        );
+        // Past the warning ratio before the sample: over half the range
+        // in TIME_WAIT.
+        wait_until("the churner's TIME_WAIT", || {
+            client_sockets(8096, "06") > PORTS * 6 / 10
+        });
+        let report = run_json(&mut sampled_check("1s"));
+        let pid = churner.pid as u32;
+        assert_eq!(churner.stop(), 0);
+        assert_eq!(pool.stop(), 0);
+        done.store(true, Ordering::Relaxed);
+        (report, pid)
+    });
+    crate::json_schema::assert_valid("check", &report, "a traced check");
+    let d = destination(&report["facts"], SERVER)
+        .unwrap_or_else(|| panic!("{}", report["facts"]["sockets"]));
+    assert_eq!(d["processes"][0]["command"], "pool", "{d}");
+    let top = &d["top_creator"];
+    assert_eq!(top["pid"], churner_pid, "{d}");
+    assert_eq!(top["command"], "churner", "{d}");
+    assert_eq!(top["attribution"], "traced", "{d}");
+    let named = format!("top creator pid {churner_pid} (churner) (traced)");
+    for rule in [
+        "tcp-tw-reuse-outbound-pressure",
+        "ephemeral-ports-exhausted-toward-destination",
+    ] {
+        let found: Vec<&Value> = findings(&report, rule)
+            .into_iter()
+            .filter(|f| f["summary"].as_str().unwrap().contains(SERVER))
+            .collect();
+        assert_eq!(found.len(), 1, "{rule}: {}", report["findings"]);
+        let f = found[0];
+        assert!(
+            f["summary"].as_str().unwrap().ends_with(&named),
+            "{rule}: {}",
+            f["summary"]
+        );
+        let message = f["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("Creator (traced): pid {churner_pid} (churner), ")),
+            "{rule}: {message}"
+        );
+        assert!(!message.contains("(pool)"), "{rule}: {message}");
+    }
+}
+
+/// bind() to port 0 into a range every port of which a listener holds:
+/// each call fails with EADDRINUSE. No client socket holds a port, so the
+/// ratio says nothing; the traced failures raise the host-wide finding,
+/// quoted with their process.
+#[test]
+fn traced_bind_failures_in_an_exhausted_range_raise_the_host_wide_finding() {
+    needs!(Need::Root);
+    let (report, pid) = in_private_netns(|| {
+        write_ns_sysctl("net.ipv4.ip_local_port_range", "40000 40009");
+        let listeners: Vec<TcpListener> = (40000..=40009)
+            .map(|port| TcpListener::bind(("127.0.0.1", port)).unwrap())
+            .collect();
+        let binder = spawn_named("binder", addr("0.0.0.0:0"), Work::Bind { pause_us: 1000 });
+        let report = run_json(&mut sampled_check("1s"));
+        let pid = binder.pid as u32;
+        assert_eq!(binder.stop(), 0);
+        drop(listeners);
+        (report, pid)
+    });
+    crate::json_schema::assert_valid("check", &report, "a check with bind failures");
+    let sockets = &report["facts"]["sockets"];
+    assert_eq!(sockets["tracing"]["status"], "traced", "{}", sockets["tracing"]);
+    let f = sockets["connect_failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["pid"] == pid)
+        .unwrap_or_else(|| panic!("{sockets}"));
+    assert_eq!(f["command"], "binder", "{f}");
+    assert_eq!(f["syscall"], "bind", "{f}");
+    assert_eq!(f["errno"], "EADDRINUSE", "{f}");
+    assert_eq!(f["destination"], Value::Null, "{f}");
+    let count = f["count"].as_u64().unwrap();
+    assert!(count > 0, "{f}");
+    assert_eq!(sockets["host_ports"]["ratio_with_time_wait"], 0.0, "{sockets}");
+    let found = findings(&report, "ephemeral-ports-host-wide");
+    assert_eq!(found.len(), 1, "{}", report["findings"]);
+    let severity = found[0]["severity"].as_str().unwrap();
+    assert!(matches!(severity, "warning" | "critical"), "{severity}");
+    let quoted = format!("{count} bind() calls failed with EADDRINUSE in ");
+    let evidence = found[0]["evidence"].as_array().unwrap();
+    assert!(
+        evidence.iter().any(|e| {
+            let e = e.as_str().unwrap();
+            e.contains(&quoted) && e.contains(&format!(" s, pid {pid} binder"))
+        }),
+        "{evidence:?}"
+    );
+    assert!(
+        found[0]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("bind() calls failed with EADDRINUSE"),
+        "{}",
+        found[0]["summary"]
+    );
+}
+
 #[test]
 fn a_churner_that_exits_inside_the_window_is_still_named() {
     needs!(Need::Root);
@@ -384,6 +525,9 @@ fn connect_failures_toward_a_peer_without_timestamps_are_counted_and_raise_the_f
         .run(|| {
             write_ns_sysctl("net.ipv4.ip_local_port_range", "40000 40009");
             write_ns_sysctl("net.ipv4.tcp_tw_reuse", "1");
+            // One live connection the whole time, so the listing can tell
+            // the peer's timestamps (tcp_info) whatever the churn leaves.
+            let holder = spawn_named("holder", addr(SERVER), Work::Hold(1));
             let failer = spawn_named(
                 "failer",
                 addr(SERVER),
@@ -395,6 +539,7 @@ fn connect_failures_toward_a_peer_without_timestamps_are_counted_and_raise_the_f
             let report = run_json(&mut sampled_check("2s"));
             let pid = failer.pid as u32;
             assert_eq!(failer.stop(), 0);
+            assert_eq!(holder.stop(), 0);
             (report, pid)
         })
         .join()
@@ -415,6 +560,8 @@ fn connect_failures_toward_a_peer_without_timestamps_are_counted_and_raise_the_f
     assert!(count > 0, "{f}");
     let d = destination(&report["facts"], SERVER).unwrap_or_else(|| panic!("{sockets}"));
     assert_eq!(d["connect_failures"][0]["count"], count, "{d}");
+    // The peer does not send timestamps, and the live connection says so.
+    assert_eq!(d["peer_timestamps"], false, "{d}");
     let found = findings(&report, "ephemeral-ports-exhausted-toward-destination");
     assert_eq!(found.len(), 1, "{}", report["findings"]);
     let severity = found[0]["severity"].as_str().unwrap();
