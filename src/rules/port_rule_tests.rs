@@ -74,11 +74,14 @@ fn traced() -> TracingFacts {
 /// The fixture's facts with `tw_reuse`, one destination and the traced
 /// host-wide failures.
 fn facts_with(tw_reuse: &str, d: Destination, failures: Vec<ConnectFailure>) -> Facts {
-    let mut facts = crate::facts::gather(&GatherOptions::new(&fixture())).unwrap();
+    let mut facts = crate::facts::gather(&GatherOptions::new(fixture())).unwrap();
     facts
         .sysctl
         .insert("net.ipv4.tcp_tw_reuse".into(), tw_reuse.into());
-    let sockets = facts.sockets.as_mut().expect("the fixture has socket tables");
+    let sockets = facts
+        .sockets
+        .as_mut()
+        .expect("the fixture has socket tables");
     sockets.destinations = vec![d];
     sockets.connect_failures = failures;
     sockets.tracing = traced();
@@ -165,7 +168,11 @@ fn traced_bind_failures_raise_the_host_wide_rule_whatever_the_ratio() {
         host[0].summary
     );
     let quote = "12 bind() calls failed with EADDRINUSE in 2 s, pid 4242 worker";
-    assert!(host[0].evidence.iter().any(|e| e == quote), "{:#?}", host[0].evidence);
+    assert!(
+        host[0].evidence.iter().any(|e| e == quote),
+        "{:#?}",
+        host[0].evidence
+    );
     assert!(host[0].message.contains(quote), "{}", host[0].message);
 
     // connect() failing toward a destination not kept is the host's too.
@@ -222,8 +229,7 @@ fn both_port_findings_name_the_traced_churner_not_the_pool() {
         let f = found(&findings, rule);
         assert_eq!(f.len(), 1, "{rule}: {findings:#?}");
         assert!(
-            f[0]
-                .summary
+            f[0].summary
                 .ends_with("; top creator pid 4242 (churner) (traced)"),
             "{rule}: {}",
             f[0].summary

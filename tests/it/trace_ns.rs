@@ -411,7 +411,11 @@ fn traced_bind_failures_in_an_exhausted_range_raise_the_host_wide_finding() {
     });
     crate::json_schema::assert_valid("check", &report, "a check with bind failures");
     let sockets = &report["facts"]["sockets"];
-    assert_eq!(sockets["tracing"]["status"], "traced", "{}", sockets["tracing"]);
+    assert_eq!(
+        sockets["tracing"]["status"], "traced",
+        "{}",
+        sockets["tracing"]
+    );
     let f = sockets["connect_failures"]
         .as_array()
         .unwrap()
@@ -424,7 +428,10 @@ fn traced_bind_failures_in_an_exhausted_range_raise_the_host_wide_finding() {
     assert_eq!(f["destination"], Value::Null, "{f}");
     let count = f["count"].as_u64().unwrap();
     assert!(count > 0, "{f}");
-    assert_eq!(sockets["host_ports"]["ratio_with_time_wait"], 0.0, "{sockets}");
+    assert_eq!(
+        sockets["host_ports"]["ratio_with_time_wait"], 0.0,
+        "{sockets}"
+    );
     let found = findings(&report, "ephemeral-ports-host-wide");
     assert_eq!(found.len(), 1, "{}", report["findings"]);
     let severity = found[0]["severity"].as_str().unwrap();

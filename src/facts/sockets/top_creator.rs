@@ -59,7 +59,11 @@ pub fn top_creator(d: &Destination) -> Option<TopCreator> {
                 c.pid,
                 c.command,
                 if c.exited { ", exited since" } else { "" },
-                plural(c.active_closes.unwrap_or(0), "active close", "active closes"),
+                plural(
+                    c.active_closes.unwrap_or(0),
+                    "active close",
+                    "active closes"
+                ),
                 plural(c.connects.unwrap_or(0), "connect", "connects"),
             ),
         ),
