@@ -26,9 +26,16 @@ pub struct Held {
 }
 
 /// Opens a listed namespace, or skips it (gone before it could be entered).
-pub fn hold(found: netns::Listed, skipped: &mut Vec<Skipped>) -> Option<Held> {
+pub fn hold(mut found: netns::Listed, skipped: &mut Vec<Skipped>) -> Option<Held> {
     match netns::open_listed(&found) {
-        Some(namespace) => Some(Held { found, namespace }),
+        Some(namespace) => {
+            // A process seen in the namespace at the listing may have left
+            // it since: one passing through, such as another twtune checking
+            // every namespace in turn, is no process of this namespace.
+            // Asked again after the gathering, which outlasts such a visit.
+            still_inside(&mut found);
+            Some(Held { found, namespace })
+        }
         None => {
             skipped.push(Skipped {
                 inode: found.inode,
@@ -105,6 +112,8 @@ impl AllChecked {
         found: netns::Listed,
         gathered: Result<facts::Facts, facts::FactError>,
     ) {
+        let mut found = found;
+        still_inside(&mut found);
         let facts = match gathered {
             Ok(facts) => facts,
             Err(err) => {
@@ -156,4 +165,12 @@ fn describe_holder(found: &netns::Listed) -> String {
         .or_else(|| found.held_by.first().cloned())
         .unwrap_or_default();
     twtune::render::escape::text(&path.display().to_string()).into_owned()
+}
+
+/// Keeps the processes listed in `found` that are in it still.
+fn still_inside(found: &mut netns::Listed) {
+    let inode = found.inode;
+    found
+        .pids
+        .retain(|&pid| netns::pid_net_inode(pid) == Some(inode));
 }
