@@ -1,0 +1,232 @@
+//! The terminal view: a [`Screen`] drawn with ratatui, whatever the
+//! backend (crossterm on a terminal, `TestBackend` in the tests).
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Text};
+use ratatui::widgets::{Block, Cell, Clear, Paragraph, Row as TableRow, Table, TableState, Wrap};
+
+use super::lines::header_lines;
+use super::{Screen, Sort, bar, duration, percent, rate, yes_no};
+use crate::rules::Severity;
+
+/// What is shown over the table.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Overlay {
+    #[default]
+    None,
+    Help,
+    /// Enter on a destination: its lines, scrolled by this many.
+    Details { lines: Vec<String>, scroll: u16 },
+}
+
+/// The state the keys change.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct View {
+    pub sort: Sort,
+    pub paused: bool,
+    /// The selected row of the table.
+    pub selected: usize,
+    pub overlay: Overlay,
+}
+
+/// The keys, for the help overlay and the status line.
+pub const HELP: &[(&str, &str)] = &[
+    ("q, Ctrl-C", "quit (the terminal is restored)"),
+    ("s", "sort by the next column: time to exhaustion, ports taken, new conn/s, TIME_WAIT"),
+    ("p", "pause / resume refreshing (tracing goes on)"),
+    ("Up, Down", "select a destination"),
+    ("Enter", "its creators, and the rule text (explain) of what fires for it"),
+    ("Esc", "close this window"),
+    ("?", "this help"),
+];
+
+fn severity_style(severity: Severity) -> Style {
+    match severity {
+        Severity::Critical => Style::new().add_modifier(Modifier::BOLD | Modifier::REVERSED),
+        Severity::Warning => Style::new().add_modifier(Modifier::BOLD),
+        Severity::Info => Style::new(),
+    }
+}
+
+/// Draws the whole screen.
+pub fn draw(frame: &mut Frame, screen: &Screen, view: &View) {
+    let area = frame.area();
+    let changes_height = (area.height / 4).clamp(3, 12);
+    let [head, table, changes, status] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Min(3),
+        Constraint::Length(changes_height),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    let [first, second] = header_lines(screen);
+    frame.render_widget(
+        Paragraph::new(vec![Line::from(first), Line::from(second)]),
+        head,
+    );
+    draw_table(frame, screen, view, table);
+    draw_changes(frame, screen, changes);
+    let mut status_line = format!(
+        " sorted by {} · {} of {} destinations{} · q quit  s sort  p pause  Enter details  ? help",
+        view.sort.label(),
+        screen.rows.len(),
+        screen.destination_count,
+        if view.paused { " · PAUSED" } else { "" }
+    );
+    status_line.truncate(
+        status_line
+            .char_indices()
+            .nth(usize::from(status.width))
+            .map_or(status_line.len(), |(i, _)| i),
+    );
+    frame.render_widget(
+        Paragraph::new(status_line).style(Style::new().add_modifier(Modifier::REVERSED)),
+        status,
+    );
+    match &view.overlay {
+        Overlay::None => {}
+        Overlay::Help => {
+            let lines: Vec<Line> = HELP
+                .iter()
+                .map(|(key, what)| Line::from(format!("{key:<10} {what}")))
+                .collect();
+            popup(frame, area, " keys ", Text::from(lines), 0);
+        }
+        Overlay::Details { lines, scroll } => {
+            let text: Vec<Line> = lines.iter().map(|l| Line::from(l.as_str())).collect();
+            popup(
+                frame,
+                area,
+                " destination (Esc closes, Up/Down scroll) ",
+                Text::from(text),
+                *scroll,
+            );
+        }
+    }
+}
+
+fn draw_table(frame: &mut Frame, screen: &Screen, view: &View, area: Rect) {
+    let wide = area.width >= 120;
+    let mut heading = vec![
+        "DESTINATION",
+        "TAKEN/USABLE",
+        "RATIO",
+        "TW",
+        "NEW/S",
+        "EXHAUST",
+        "FAIL/S",
+        "TS",
+        "TOP CREATOR",
+    ];
+    let mut widths = vec![
+        Constraint::Length(if wide { 40 } else { 21 }),
+        Constraint::Length(11),
+        Constraint::Length(if wide { 17 } else { 6 }),
+        Constraint::Length(6),
+        Constraint::Length(6),
+        Constraint::Length(7),
+        Constraint::Length(6),
+        Constraint::Length(3),
+        Constraint::Min(10),
+    ];
+    if wide {
+        heading.insert(1, "LOCAL");
+        widths.insert(1, Constraint::Length(16));
+    }
+    let rows = screen.rows.iter().map(|r| {
+        let ratio = match wide {
+            true => format!("{} {}", bar(r.ratio, 10), percent(r.ratio)),
+            false => percent(r.ratio),
+        };
+        let creator = match (&r.creator, r.traced) {
+            (Some(c), true) => format!("{c} (traced)"),
+            (Some(c), false) => format!("{c} (likely)"),
+            (None, _) => "-".to_string(),
+        };
+        let mut cells = vec![
+            Cell::from(r.remote.clone()),
+            Cell::from(format!("{:>11}", format!("{}/{}", r.taken, r.usable))),
+            Cell::from(ratio),
+            Cell::from(format!("{:>6}", r.time_wait)),
+            Cell::from(format!("{:>6}", rate(r.new_per_second))),
+            Cell::from(format!(
+                "{:>7}",
+                match r.ratio >= 1.0 {
+                    true => "now".to_string(),
+                    false => duration(r.seconds_to_exhaustion),
+                }
+            )),
+            Cell::from(format!("{:>6}", rate(r.failures_per_second))),
+            Cell::from(yes_no(r.peer_timestamps)),
+            Cell::from(creator),
+        ];
+        if wide {
+            cells.insert(1, Cell::from(r.local.clone()));
+        }
+        TableRow::new(cells)
+    });
+    let table = Table::new(rows, widths)
+        .header(TableRow::new(heading).style(Style::new().add_modifier(Modifier::BOLD)))
+        .column_spacing(1)
+        .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
+        .block(Block::bordered().title(format!(
+            " destinations, sorted by {} ",
+            view.sort.label()
+        )));
+    let mut state = TableState::default();
+    if !screen.rows.is_empty() {
+        state.select(Some(view.selected.min(screen.rows.len() - 1)));
+    }
+    frame.render_stateful_widget(table, area, &mut state);
+}
+
+fn draw_changes(frame: &mut Frame, screen: &Screen, area: Rect) {
+    let mut lines: Vec<Line> = Vec::new();
+    for change in &screen.changes {
+        let text = format!(
+            "{} {} [{}] {}: {}",
+            change.at,
+            match change.appeared {
+                true => "appeared",
+                false => "cleared ",
+            },
+            change.severity.as_str(),
+            change.rule,
+            change.summary
+        );
+        lines.push(match change.appeared {
+            true => Line::styled(text, severity_style(change.severity)),
+            false => Line::from(text),
+        });
+    }
+    if lines.is_empty() {
+        lines.push(Line::from("no finding so far"));
+    }
+    let title = format!(
+        " findings: {} now; changes, newest first ",
+        screen.findings.len()
+    );
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(title)),
+        area,
+    );
+}
+
+fn popup(frame: &mut Frame, area: Rect, title: &str, text: Text, scroll: u16) {
+    let inner = Rect {
+        x: area.x + area.width / 20,
+        y: area.y + area.height / 10,
+        width: area.width - area.width / 10,
+        height: area.height - area.height / 5,
+    };
+    frame.render_widget(Clear, inner);
+    frame.render_widget(
+        Paragraph::new(text)
+            .wrap(Wrap { trim: false })
+            .scroll((scroll, 0))
+            .block(Block::bordered().title(title.to_string())),
+        inner,
+    );
+}
