@@ -236,9 +236,7 @@ impl Session {
             },
             KeyCode::Down | KeyCode::Char('j') => match &mut view.overlay {
                 Overlay::Details { scroll, .. } => *scroll = scroll.saturating_add(1),
-                _ => {
-                    view.selected = (view.selected + 1).min(screen.rows.len().saturating_sub(1))
-                }
+                _ => view.selected = (view.selected + 1).min(screen.rows.len().saturating_sub(1)),
             },
             KeyCode::Enter if !details_open => {
                 if let Some(row) = screen.rows.get(view.selected) {

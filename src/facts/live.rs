@@ -18,7 +18,7 @@
 use std::time::{Duration, Instant};
 
 use super::sockets::{self, FirstListing};
-use super::trace::{self, Trace, TracingFacts, Tracer};
+use super::trace::{self, Trace, Tracer, TracingFacts};
 use super::{Counters, FactError, Facts, GatherOptions, rates};
 use crate::sysctl::SysctlKey;
 
@@ -132,7 +132,10 @@ pub const POLL: Duration = trace::POLL;
 /// Sleeps `duration`, polling the session's trace meanwhile.
 pub fn wait(live: &mut Live, duration: Duration) {
     let start = Instant::now();
-    while let Some(left) = duration.checked_sub(start.elapsed()).filter(|d| !d.is_zero()) {
+    while let Some(left) = duration
+        .checked_sub(start.elapsed())
+        .filter(|d| !d.is_zero())
+    {
         std::thread::sleep(left.min(POLL));
         live.poll();
     }

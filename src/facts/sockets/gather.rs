@@ -205,8 +205,8 @@ pub fn gather_keeping(
     let policy = ReusePolicy::from_settings(reuse_settings(sysctl), kernel);
     let previous = previous.map(|(first, elapsed)| Sample { first, elapsed });
     let fresh = || {
-        let agg =
-            Aggregator::new(range, reserved.clone(), policy.clone()).with_previous(previous.clone());
+        let agg = Aggregator::new(range, reserved.clone(), policy.clone())
+            .with_previous(previous.clone());
         match keep {
             true => agg.keeping_listing(),
             false => agg,

@@ -2,12 +2,14 @@
 //! backend (crossterm on a terminal, `TestBackend` in the tests).
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Text};
-use ratatui::widgets::{Block, Cell, Clear, Paragraph, Row as TableRow, Table, TableState, Wrap};
+use ratatui::widgets::{
+    Block, Borders, Cell, Clear, Paragraph, Row as TableRow, Table, TableState, Wrap,
+};
 
-use super::lines::header_lines;
+use super::lines::header_parts;
 use super::{Screen, Sort, bar, duration, percent, rate, yes_no};
 use crate::rules::Severity;
 
@@ -18,7 +20,10 @@ pub enum Overlay {
     None,
     Help,
     /// Enter on a destination: its lines, scrolled by this many.
-    Details { lines: Vec<String>, scroll: u16 },
+    Details {
+        lines: Vec<String>,
+        scroll: u16,
+    },
 }
 
 /// The state the keys change.
@@ -34,10 +39,16 @@ pub struct View {
 /// The keys, for the help overlay and the status line.
 pub const HELP: &[(&str, &str)] = &[
     ("q, Ctrl-C", "quit (the terminal is restored)"),
-    ("s", "sort by the next column: time to exhaustion, ports taken, new conn/s, TIME_WAIT"),
+    (
+        "s",
+        "sort by the next column: time to exhaustion, ports taken, new conn/s, TIME_WAIT",
+    ),
     ("p", "pause / resume refreshing (tracing goes on)"),
     ("Up, Down", "select a destination"),
-    ("Enter", "its creators, and the rule text (explain) of what fires for it"),
+    (
+        "Enter",
+        "its creators, and the rule text (explain) of what fires for it",
+    ),
     ("Esc", "close this window"),
     ("?", "this help"),
 ];
@@ -53,17 +64,17 @@ fn severity_style(severity: Severity) -> Style {
 /// Draws the whole screen.
 pub fn draw(frame: &mut Frame, screen: &Screen, view: &View) {
     let area = frame.area();
+    let header = fill(header_parts(screen), usize::from(area.width));
     let changes_height = (area.height / 4).clamp(3, 12);
     let [head, table, changes, status] = Layout::vertical([
-        Constraint::Length(2),
+        Constraint::Length(header.len().min(4) as u16),
         Constraint::Min(3),
         Constraint::Length(changes_height),
         Constraint::Length(1),
     ])
     .areas(area);
-    let [first, second] = header_lines(screen);
     frame.render_widget(
-        Paragraph::new(vec![Line::from(first), Line::from(second)]),
+        Paragraph::new(header.into_iter().map(Line::from).collect::<Vec<_>>()),
         head,
     );
     draw_table(frame, screen, view, table);
@@ -107,27 +118,50 @@ pub fn draw(frame: &mut Frame, screen: &Screen, view: &View) {
     }
 }
 
+/// The header's parts put on as few lines of `width` as they fit, each
+/// group starting a line of its own.
+fn fill(groups: [Vec<String>; 2], width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    for group in groups {
+        let mut line = String::new();
+        for part in group {
+            let wanted = line.chars().count() + 3 + part.chars().count();
+            if line.is_empty() {
+                line = part;
+            } else if wanted <= width {
+                line.push_str(" · ");
+                line.push_str(&part);
+            } else {
+                lines.push(std::mem::replace(&mut line, part));
+            }
+        }
+        lines.push(line);
+    }
+    lines
+}
+
 fn draw_table(frame: &mut Frame, screen: &Screen, view: &View, area: Rect) {
     let wide = area.width >= 120;
+    let traced = screen.rows.iter().any(|r| r.traced);
     let mut heading = vec![
         "DESTINATION",
         "TAKEN/USABLE",
         "RATIO",
         "TW",
         "NEW/S",
-        "EXHAUST",
-        "FAIL/S",
+        if wide { "EXHAUSTED IN" } else { "OUT IN" },
+        if wide { "FAILED/S" } else { "FAIL/S" },
         "TS",
         "TOP CREATOR",
     ];
     let mut widths = vec![
-        Constraint::Length(if wide { 40 } else { 21 }),
-        Constraint::Length(11),
+        Constraint::Length(if wide { 40 } else { 16 }),
+        Constraint::Length(12),
         Constraint::Length(if wide { 17 } else { 6 }),
-        Constraint::Length(6),
-        Constraint::Length(6),
-        Constraint::Length(7),
-        Constraint::Length(6),
+        Constraint::Length(if wide { 8 } else { 6 }),
+        Constraint::Length(if wide { 6 } else { 5 }),
+        Constraint::Length(if wide { 12 } else { 6 }),
+        Constraint::Length(if wide { 8 } else { 6 }),
         Constraint::Length(3),
         Constraint::Min(10),
     ];
@@ -135,30 +169,33 @@ fn draw_table(frame: &mut Frame, screen: &Screen, view: &View, area: Rect) {
         heading.insert(1, "LOCAL");
         widths.insert(1, Constraint::Length(16));
     }
+    // Right-aligned by the cell, so a column the layout narrows cuts
+    // padding, never digits.
+    let right = |text: String| Cell::from(Line::from(text).alignment(Alignment::Right));
     let rows = screen.rows.iter().map(|r| {
         let ratio = match wide {
-            true => format!("{} {}", bar(r.ratio, 10), percent(r.ratio)),
+            true => format!("{} {:>6}", bar(r.ratio, 10), percent(r.ratio)),
             false => percent(r.ratio),
         };
-        let creator = match (&r.creator, r.traced) {
-            (Some(c), true) => format!("{c} (traced)"),
-            (Some(c), false) => format!("{c} (likely)"),
-            (None, _) => "-".to_string(),
+        // Narrow, whether the creators are traced is said once, in the title.
+        let creator = match (&r.creator, wide, r.traced) {
+            (Some(c), true, true) => format!("{c} (traced)"),
+            (Some(c), true, false) => format!("{c} (likely)"),
+            (Some(c), false, _) => c.trim_start_matches("pid ").to_string(),
+            (None, ..) => "-".to_string(),
+        };
+        let out_in = match r.ratio >= 1.0 {
+            true => "now".to_string(),
+            false => duration(r.seconds_to_exhaustion),
         };
         let mut cells = vec![
             Cell::from(r.remote.clone()),
-            Cell::from(format!("{:>11}", format!("{}/{}", r.taken, r.usable))),
-            Cell::from(ratio),
-            Cell::from(format!("{:>6}", r.time_wait)),
-            Cell::from(format!("{:>6}", rate(r.new_per_second))),
-            Cell::from(format!(
-                "{:>7}",
-                match r.ratio >= 1.0 {
-                    true => "now".to_string(),
-                    false => duration(r.seconds_to_exhaustion),
-                }
-            )),
-            Cell::from(format!("{:>6}", rate(r.failures_per_second))),
+            right(format!("{}/{}", r.taken, r.usable)),
+            right(ratio),
+            right(r.time_wait.to_string()),
+            right(rate(r.new_per_second)),
+            right(out_in),
+            right(rate(r.failures_per_second)),
             Cell::from(yes_no(r.peer_timestamps)),
             Cell::from(creator),
         ];
@@ -171,9 +208,14 @@ fn draw_table(frame: &mut Frame, screen: &Screen, view: &View, area: Rect) {
         .header(TableRow::new(heading).style(Style::new().add_modifier(Modifier::BOLD)))
         .column_spacing(1)
         .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
-        .block(Block::bordered().title(format!(
-            " destinations, sorted by {} ",
-            view.sort.label()
+        .block(Block::new().borders(Borders::TOP).title(format!(
+            " destinations, sorted by {}; creators {} ",
+            view.sort.label(),
+            if traced {
+                "traced"
+            } else {
+                "likely (untraced)"
+            }
         )));
     let mut state = TableState::default();
     if !screen.rows.is_empty() {
@@ -209,7 +251,7 @@ fn draw_changes(frame: &mut Frame, screen: &Screen, area: Rect) {
         screen.findings.len()
     );
     frame.render_widget(
-        Paragraph::new(lines).block(Block::bordered().title(title)),
+        Paragraph::new(lines).block(Block::new().borders(Borders::TOP).title(title)),
         area,
     );
 }

@@ -5,53 +5,62 @@ use std::fmt::Write as _;
 
 use super::{Screen, bar, duration, percent, rate, yes_no};
 
-/// The header's lines, shared with the terminal view.
-pub fn header_lines(screen: &Screen) -> [String; 2] {
+/// The header as its parts, each read alone ("TIME_WAIT 35 (client 35,
+/// server 0)", "CLOSE_WAIT 0", …): the line mode puts them on two lines,
+/// the terminal view fills its width with them.
+pub fn header_parts(screen: &Screen) -> [Vec<String>; 2] {
     let h = &screen.header;
-    let mut first = format!(
-        "{} UTC · kernel {} · netns {} · {}: {} critical, {} warning, {} info",
-        h.at,
-        h.kernel,
-        h.namespace,
+    let mut verdict = format!(
+        "{}: {} critical, {} warning, {} info",
         h.verdict.word(),
         h.critical,
         h.warning,
         h.info
     );
     if h.undecided > 0 {
-        let _ = write!(first, ", {} undecided", h.undecided);
+        let _ = write!(verdict, ", {} undecided", h.undecided);
     }
-    let mut second = match (h.time_wait, h.time_wait_client, h.time_wait_server) {
-        (Some(all), Some(client), Some(server)) => {
-            format!("TIME_WAIT {all} (client {client}, server {server})")
-        }
-        _ => "TIME_WAIT unknown (no socket table)".to_string(),
-    };
+    let first = vec![
+        format!("{} UTC", h.at),
+        format!("kernel {}", h.kernel),
+        format!("netns {}", h.namespace),
+        verdict,
+    ];
+    let mut second = vec![
+        match (h.time_wait, h.time_wait_client, h.time_wait_server) {
+            (Some(all), Some(client), Some(server)) => {
+                format!("TIME_WAIT {all} (client {client}, server {server})")
+            }
+            _ => "TIME_WAIT unknown (no socket table)".to_string(),
+        },
+    ];
     if let Some(close_wait) = h.close_wait {
-        let _ = write!(second, " · CLOSE_WAIT {close_wait}");
+        second.push(format!("CLOSE_WAIT {close_wait}"));
     }
-    match h.conntrack {
-        Some((count, max)) if max > 0 => {
-            let _ = write!(
-                second,
-                " · conntrack {count}/{max} ({})",
-                percent(count as f64 / max as f64)
-            );
-        }
-        _ => second.push_str(" · conntrack off"),
-    }
+    second.push(match h.conntrack {
+        Some((count, max)) if max > 0 => format!(
+            "conntrack {count}/{max} ({})",
+            percent(count as f64 / max as f64)
+        ),
+        _ => "conntrack off".to_string(),
+    });
     if let Some((used, usable)) = h.host_ports {
         let ratio = match usable {
             0 => f64::INFINITY,
             n => used as f64 / n as f64,
         };
-        let _ = write!(second, " · host ports {used}/{usable} ({})", percent(ratio));
+        second.push(format!("host ports {used}/{usable} ({})", percent(ratio)));
     }
-    let _ = write!(second, " · {}", h.tracing);
+    second.push(h.tracing.clone());
     if let Some(interval) = h.interval {
-        let _ = write!(second, " · over {interval:.1}s");
+        second.push(format!("over {interval:.1}s"));
     }
     [first, second]
+}
+
+/// The header's two lines.
+pub fn header_lines(screen: &Screen) -> [String; 2] {
+    header_parts(screen).map(|parts| parts.join(" · "))
 }
 
 /// The destination table's heading and rows, `remote` cut to `width`.

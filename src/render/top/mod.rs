@@ -403,7 +403,9 @@ pub fn details(
         .flat_map(|s| &s.destinations)
         .find(|d| escape::text(&d.remote) == remote && escape::text(&d.local) == local)
     else {
-        out.push(format!("{local} → {remote}: no longer among the busiest destinations"));
+        out.push(format!(
+            "{local} → {remote}: no longer among the busiest destinations"
+        ));
         return out;
     };
     out.push(format!(
