@@ -362,8 +362,10 @@ fn in_a_terminal_top_shows_the_hot_destination_and_its_creator_and_q_quits() {
         "tmux: {}",
         String::from_utf8_lossy(&started.stderr)
     );
+    // Its row names the churner, traced (the test runs as root).
     let screen = wait_for(&tmux, "the hot destination and its creator", |s| {
-        s.contains("127.0.0.1:7070") && s.contains("churner")
+        s.lines()
+            .any(|l| l.contains("127.0.0.1:7070") && l.contains("churner (traced)"))
     });
     assert!(screen.contains("destinations, sorted by"), "{screen}");
     let clock = |s: &str| s.split(" UTC").next().map(str::to_string);
