@@ -11,7 +11,7 @@ use ratatui::backend::TestBackend;
 use twtune::facts::sockets::creators::{Attribution, Creator, DestinationFailure};
 use twtune::facts::{self, Facts, GatherOptions};
 use twtune::render::top::draw::{Overlay, View};
-use twtune::render::top::{self, History, Sort};
+use twtune::render::top::{self, History, Sort, What};
 use twtune::rules::{self, RuleSet};
 
 use crate::support::tier::Need;
@@ -163,17 +163,24 @@ fn findings_appear_and_clear_with_their_time() {
         "{:?}",
         history.changes().collect::<Vec<_>>()
     );
-    history.update(&rules::evaluate(&rules, &calm), &rules, "06:30:03");
-    let seen: Vec<(String, bool)> = history
+    // Failures alone keep it firing, as a warning: lowered.
+    let mut warm = hot.clone();
+    let d = &mut warm.sockets.as_mut().unwrap().destinations[3];
+    d.taken = 1;
+    d.exhaustion_ratio = 1.0 / f64::from(d.usable_ports);
+    history.update(&rules::evaluate(&rules, &warm), &rules, "06:30:03");
+    history.update(&rules::evaluate(&rules, &calm), &rules, "06:30:04");
+    let seen: Vec<(String, What)> = history
         .changes()
         .filter(|c| c.rule == "ephemeral-ports-exhausted-toward-destination")
-        .map(|c| (c.at.clone(), c.appeared))
+        .map(|c| (c.at.clone(), c.what))
         .collect();
     assert_eq!(
         seen,
         [
-            ("06:30:03".to_string(), false),
-            ("06:30:01".to_string(), true)
+            ("06:30:04".to_string(), What::Cleared),
+            ("06:30:03".to_string(), What::Lowered),
+            ("06:30:01".to_string(), What::Appeared),
         ]
     );
 }

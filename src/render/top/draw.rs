@@ -10,7 +10,7 @@ use ratatui::widgets::{
 };
 
 use super::lines::header_parts;
-use super::{Screen, Sort, bar, duration, percent, rate, yes_no};
+use super::{Screen, Sort, What, bar, duration, percent, rate, yes_no};
 use crate::rules::Severity;
 
 /// What is shown over the table.
@@ -141,7 +141,7 @@ fn fill(groups: [Vec<String>; 2], width: usize) -> Vec<String> {
 }
 
 fn draw_table(frame: &mut Frame, screen: &Screen, view: &View, area: Rect) {
-    let wide = area.width >= 120;
+    let wide = area.width >= 150;
     let traced = screen.rows.iter().any(|r| r.traced);
     let mut heading = vec![
         "DESTINATION",
@@ -155,7 +155,7 @@ fn draw_table(frame: &mut Frame, screen: &Screen, view: &View, area: Rect) {
         "TOP CREATOR",
     ];
     let mut widths = vec![
-        Constraint::Length(if wide { 40 } else { 16 }),
+        Constraint::Length(if wide { 28 } else { 16 }),
         Constraint::Length(12),
         Constraint::Length(if wide { 17 } else { 6 }),
         Constraint::Length(if wide { 8 } else { 6 }),
@@ -230,17 +230,14 @@ fn draw_changes(frame: &mut Frame, screen: &Screen, area: Rect) {
         let text = format!(
             "{} {} [{}] {}: {}",
             change.at,
-            match change.appeared {
-                true => "appeared",
-                false => "cleared ",
-            },
+            change.what.word(),
             change.severity.as_str(),
             change.rule,
             change.summary
         );
-        lines.push(match change.appeared {
-            true => Line::styled(text, severity_style(change.severity)),
-            false => Line::from(text),
+        lines.push(match change.what {
+            What::Cleared | What::Lowered => Line::from(text),
+            What::Appeared | What::Raised => Line::styled(text, severity_style(change.severity)),
         });
     }
     if lines.is_empty() {

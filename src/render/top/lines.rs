@@ -114,10 +114,7 @@ pub fn block(screen: &Screen, changes_since: usize) -> String {
             out,
             "{} {} [{}] {}: {}",
             change.at,
-            match change.appeared {
-                true => "appeared",
-                false => "cleared",
-            },
+            change.what.word(),
             change.severity.as_str(),
             change.rule,
             change.summary

@@ -98,15 +98,39 @@ pub struct Row {
     pub peer_timestamps: Option<bool>,
     /// "pid 1234 curl", the first creator; `None` when nobody is known.
     pub creator: Option<String>,
-    /// Whether `creator` was traced (else: likely, from live connections).
+    /// Whether `creator` was traced (else: likely, from live connections);
+    /// with no creator, whether the destination's attribution is traced.
     pub traced: bool,
 }
 
-/// A finding that appeared or cleared.
+/// What happened to a finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum What {
+    Appeared,
+    Cleared,
+    /// Still there, at a higher severity.
+    Raised,
+    /// Still there, at a lower severity.
+    Lowered,
+}
+
+impl What {
+    /// The word shown, all of one width.
+    pub fn word(self) -> &'static str {
+        match self {
+            What::Appeared => "appeared",
+            What::Cleared => "cleared ",
+            What::Raised => "raised  ",
+            What::Lowered => "lowered ",
+        }
+    }
+}
+
+/// A finding that appeared, cleared, or changed severity.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change {
     pub at: String,
-    pub appeared: bool,
+    pub what: What,
     pub severity: Severity,
     pub rule: String,
     pub summary: String,
@@ -162,8 +186,8 @@ fn identity(finding: &Finding, rules: &RuleSet) -> (String, String) {
 
 impl History {
     /// Records the findings of a refresh made at `at`: those new since the
-    /// previous one appeared, those gone cleared. At the first refresh,
-    /// every finding appears.
+    /// previous one appeared, those gone cleared, those whose severity
+    /// moved raised or lowered. At the first refresh, every finding appears.
     pub fn update(&mut self, evaluation: &Evaluation, rules: &RuleSet, at: &str) {
         let mut now = BTreeMap::new();
         for finding in &evaluation.findings {
@@ -173,27 +197,26 @@ impl History {
             );
         }
         let mut changes = Vec::new();
+        let change = |what, severity: &Severity, rule: &str, summary: &str| Change {
+            at: at.to_string(),
+            what,
+            severity: *severity,
+            rule: rule.to_string(),
+            summary: escape::text(summary).into_owned(),
+        };
         for (key, (severity, summary)) in &self.active {
             if !now.contains_key(key) {
-                changes.push(Change {
-                    at: at.to_string(),
-                    appeared: false,
-                    severity: *severity,
-                    rule: key.0.clone(),
-                    summary: escape::text(summary).into_owned(),
-                });
+                changes.push(change(What::Cleared, severity, &key.0, summary));
             }
         }
         for (key, (severity, summary)) in &now {
-            if !self.active.contains_key(key) {
-                changes.push(Change {
-                    at: at.to_string(),
-                    appeared: true,
-                    severity: *severity,
-                    rule: key.0.clone(),
-                    summary: escape::text(summary).into_owned(),
-                });
-            }
+            let what = match self.active.get(key) {
+                None => What::Appeared,
+                Some((before, _)) if before < severity => What::Raised,
+                Some((before, _)) if before > severity => What::Lowered,
+                Some(_) => continue,
+            };
+            changes.push(change(what, severity, &key.0, summary));
         }
         // Most severe first within one refresh.
         changes.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.rule.cmp(&b.rule)));
@@ -286,15 +309,18 @@ fn header(facts: &Facts, evaluation: &Evaluation, at: &str) -> Header {
 
 fn row(d: &Destination, traced_seconds: Option<f64>) -> Row {
     let traced = d.attribution == Attribution::Traced;
-    let creator = match traced {
-        true => d
-            .creators
-            .first()
-            .map(|c| format!("pid {} {}", c.pid, escape::text(&c.command))),
-        false => d
+    // Traced, the creators are the interval's: a destination nobody
+    // connected to meanwhile shows the likely one, as untraced.
+    let creator = match d.creators.first().filter(|_| traced) {
+        Some(c) => Some((format!("pid {} {}", c.pid, escape::text(&c.command)), true)),
+        None => d
             .processes
             .first()
-            .map(|p| format!("pid {} {}", p.pid, escape::text(&p.command))),
+            .map(|p| (format!("pid {} {}", p.pid, escape::text(&p.command)), false)),
+    };
+    let (creator, traced_creator) = match creator {
+        Some((text, traced)) => (Some(text), traced),
+        None => (None, traced),
     };
     let failures: u64 = d.connect_failures.iter().map(|f| f.count).sum();
     Row {
@@ -311,7 +337,7 @@ fn row(d: &Destination, traced_seconds: Option<f64>) -> Row {
             .map(|secs| crate::facts::rates::round_rate(failures as f64 / secs.max(f64::EPSILON))),
         peer_timestamps: d.peer_timestamps,
         creator,
-        traced,
+        traced: traced_creator,
     }
 }
 
