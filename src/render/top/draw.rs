@@ -142,7 +142,7 @@ fn fill(groups: [Vec<String>; 2], width: usize) -> Vec<String> {
 
 fn draw_table(frame: &mut Frame, screen: &Screen, view: &View, area: Rect) {
     let wide = area.width >= 150;
-    let traced = screen.rows.iter().any(|r| r.traced);
+    let traced = screen.header.tracing.starts_with("traced");
     let mut heading = vec![
         "DESTINATION",
         "TAKEN/USABLE",
@@ -177,10 +177,12 @@ fn draw_table(frame: &mut Frame, screen: &Screen, view: &View, area: Rect) {
             true => format!("{} {:>6}", bar(r.ratio, 10), percent(r.ratio)),
             false => percent(r.ratio),
         };
-        // Narrow, whether the creators are traced is said once, in the title.
+        // Narrow, whether the creators are traced is said once, in the
+        // title; a likely one among traced ones is marked "?".
         let creator = match (&r.creator, wide, r.traced) {
             (Some(c), true, true) => format!("{c} (traced)"),
             (Some(c), true, false) => format!("{c} (likely)"),
+            (Some(c), false, false) if traced => format!("{}?", c.trim_start_matches("pid ")),
             (Some(c), false, _) => c.trim_start_matches("pid ").to_string(),
             (None, ..) => "-".to_string(),
         };
@@ -211,10 +213,10 @@ fn draw_table(frame: &mut Frame, screen: &Screen, view: &View, area: Rect) {
         .block(Block::new().borders(Borders::TOP).title(format!(
             " destinations, sorted by {}; creators {} ",
             view.sort.label(),
-            if traced {
-                "traced"
-            } else {
-                "likely (untraced)"
+            match (traced, wide) {
+                (true, true) => "traced",
+                (true, false) => "traced (? likely)",
+                (false, _) => "likely (untraced)",
             }
         )));
     let mut state = TableState::default();
