@@ -117,6 +117,7 @@ impl Live {
         };
         facts.sockets = gathered.map(|mut s| {
             sockets::creators::apply_trace(&mut s, &trace);
+            sockets::name_top_creators(&mut s);
             s
         });
         facts.rates = Some(rates::compute(&self.counters, &counters, elapsed));

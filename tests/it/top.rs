@@ -66,6 +66,7 @@ fn hot_facts() -> Facts {
         count: 12,
     }];
     sockets.max_exhaustion_ratio = sockets.destinations[3].exhaustion_ratio;
+    twtune::facts::sockets::name_top_creators(sockets);
     facts
 }
 

@@ -309,17 +309,14 @@ fn header(facts: &Facts, evaluation: &Evaluation, at: &str) -> Header {
 
 fn row(d: &Destination, traced_seconds: Option<f64>) -> Row {
     let traced = d.attribution == Attribution::Traced;
-    // Traced, the creators are the interval's: a destination nobody
-    // connected to meanwhile shows the likely one, as untraced.
-    let creator = match d.creators.first().filter(|_| traced) {
-        Some(c) => Some((format!("pid {} {}", c.pid, escape::text(&c.command)), true)),
-        None => d
-            .processes
-            .first()
-            .map(|p| (format!("pid {} {}", p.pid, escape::text(&p.command)), false)),
-    };
-    let (creator, traced_creator) = match creator {
-        Some((text, traced)) => (Some(text), traced),
+    // The one the findings name (`top_creator`): traced, the interval's
+    // busiest closer; else, or when nobody connected to it meanwhile, the
+    // likely one.
+    let (creator, traced_creator) = match &d.top_creator {
+        Some(c) => (
+            Some(format!("pid {} {}", c.pid, escape::text(&c.command))),
+            c.attribution == Attribution::Traced,
+        ),
         None => (None, traced),
     };
     let failures: u64 = d.connect_failures.iter().map(|f| f.count).sum();
