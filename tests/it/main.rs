@@ -56,4 +56,5 @@ mod sockets_ns;
 mod sockets_rules;
 mod systemd_units;
 mod tools_ns;
+mod top;
 mod trace_ns;
