@@ -192,8 +192,8 @@ pub struct CheckArgs {
     #[arg(long, value_name = "RATIO", value_parser = parse_ratio)]
     pub critical: Option<f64>,
 
-    /// Check every network namespace on the host (the host's own, `ip netns` ones, containers' and pods', named by the pod they claim to be): one row each; the exit status is the worst one's. With --format prometheus or --textfile: every series once per namespace, labelled netns, pod, namespace and container.
-    #[arg(long, conflicts_with_all = ["netns", "sample"])]
+    /// Check every network namespace on the host (the host's own, `ip netns` ones, containers' and pods', named by the pod they claim to be): one row each; the exit status is the worst one's. With --format prometheus or --textfile: every series once per namespace, labelled netns, pod, namespace and container. With --sample: one window for all of them.
+    #[arg(long, conflicts_with = "netns")]
     pub all_netns: bool,
 }
 
