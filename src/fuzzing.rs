@@ -21,9 +21,11 @@ use crate::rules::{self, load};
 use crate::sysctl::{SysctlKey, normalize_value};
 
 mod ctstats;
+mod nf_tables;
 mod trace;
 
 pub use ctstats::ctnetlink_stats;
+pub use nf_tables::nf_tables_buffers;
 pub use trace::{perf_sample, trace_format};
 
 /// One fuzz target: its name (the file under `fuzz/fuzz_targets/` and the
@@ -118,6 +120,10 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "ctnetlink_stats",
         check: ctnetlink_stats,
+    },
+    Target {
+        name: "nf_tables",
+        check: nf_tables_buffers,
     },
 ];
 

@@ -40,6 +40,7 @@ mod man_page;
 mod nagios;
 mod nat_ns;
 mod netns_check;
+mod nftables_ns;
 mod parsers_robust;
 mod persisted_refusals_ns;
 mod pod_uid_ns;
