@@ -157,5 +157,86 @@ for lit in rust_literals("src/facts/nat/table.rs", "insert_failed"):
     put("conntrack_stats", lit)
 for data in files("proc/net/stat/nf_conntrack"):
     put("conntrack_stats", data)
+# The tracing decoders (issue 17): tracefs format files (the kernel's own,
+# copied into src/facts/trace/kernel_formats.rs, and the unit tests' garbled
+# ones), each also followed by a NUL and a raw record to read fields from;
+# the perf ring (TAIL u64, SPAN u16, then the ring) holding samples whose raw
+# records have the kernel's layout, and those raw records alone.
+def tab(s):
+    return s.replace("\\t", "\t")
+
+
+formats = [tab(l) for l in rust_literals("src/facts/trace/kernel_formats.rs", "ID:")]
+formats += [tab(l) for l in rust_literals("src/facts/trace/format.rs", "ID:")]
+formats += [tab(l) for l in rust_literals("src/facts/trace/tests.rs", "ID:")]
+ids = {}
+for f in formats:
+    put("trace_format", f)
+    put("trace_format", f.encode() + b"\x00" + bytes(range(80)))
+    m = re.search(r"name: (\S+)\nID: (\d+)", f)
+    if m:
+        ids[m.group(1)] = int(m.group(2))
+
+
+def state_raw(family, old, new, sport, dport, src, dst):
+    raw = bytearray(72)
+    struct.pack_into("<H", raw, 0, ids["inet_sock_set_state"])
+    struct.pack_into("<iiHHHH", raw, 16, old, new, sport, dport, family, 6)
+    if family == 2:
+        raw[32:36], raw[36:40] = src, dst
+    else:
+        raw[40:56], raw[56:72] = src, dst
+    return bytes(raw)
+
+
+def exit_raw(name, ret):
+    raw = bytearray(24)
+    struct.pack_into("<H", raw, 0, ids[name])
+    struct.pack_into("<q", raw, 16, ret)
+    return bytes(raw)
+
+
+comm = bytearray(36)
+struct.pack_into("<H", comm, 0, ids["sched_process_exit"])
+comm[8:15] = b"churner"
+comm[32] = 1
+mapped = bytes(10) + b"\xff\xff" + bytes([10, 0, 0, 1])
+raws = [
+    state_raw(2, 7, 2, 0, 8080, bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])),
+    state_raw(2, 1, 4, 40000, 80, bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])),
+    state_raw(10, 2, 7, 0, 443, mapped, bytes(15) + b"\x01"),
+    exit_raw("sys_exit_connect", -99),
+    exit_raw("sys_exit_bind", -98),
+    bytes(comm),
+]
+
+
+def perf_sample(pid, raw):
+    body = struct.pack("<IIQI", pid, pid, 1000, len(raw)) + raw
+    return struct.pack("<IHH", 9, 0, 8 + len(body)) + body
+
+
+lost = struct.pack("<IHH", 2, 0, 24) + struct.pack("<QQ", 0, 12)
+for raw in raws:
+    put("perf_sample", bytes(10) + raw)
+    rec = perf_sample(42, raw)
+    put("perf_sample", struct.pack("<QH", 0, len(rec)) + rec)
+ring = b"".join(perf_sample(40 + i, r) for i, r in enumerate(raws)) + lost
+put("perf_sample", struct.pack("<QH", 0, len(ring)) + ring)
+# The same ring gone round: its first record wraps at the end.
+put("perf_sample", struct.pack("<QH", 3 * len(ring) - 16, len(ring)) + ring[16:] + ring[:16])
+
+
+# The ctnetlink statistics dump (ctnetlink_ct_stat_cpu_fill_info()).
+def stats_cpu(cpu, attrs):
+    body = bytes([0, 0]) + struct.pack(">H", cpu)
+    body += b"".join(struct.pack("<HH", 8, k) + struct.pack(">I", v) for k, v in attrs)
+    return nlmsg(0x0104, body)
+
+
+put("ctnetlink_stats", stats_cpu(0, [(2, 99), (9, 3), (10, 1), (11 | 0x4000, 0)]) + stats_cpu(1, [(9, 10), (10, 0), (11, 4), (14, 7)]) + done)
+put("ctnetlink_stats", stats_cpu(0, [(14, 7)]))
+put("ctnetlink_stats", err)
+put("ctnetlink_stats", stats_cpu(3, [(9, 0xFFFFFFFF), (9, 0xFFFFFFFF)]) + nlmsg(3, bytes(4)))
 for t, n in sorted((t, len(os.listdir(os.path.join(OUT, t)))) for t in os.listdir(OUT)):
     print(t, n, file=sys.stderr)

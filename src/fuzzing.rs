@@ -20,8 +20,13 @@ use crate::facts::{self, Facts, GatherOptions, cgroup as cgroups, persisted, por
 use crate::rules::{self, load};
 use crate::sysctl::{SysctlKey, normalize_value};
 
+mod ctstats;
 mod nf_tables;
+mod trace;
+
+pub use ctstats::ctnetlink_stats;
 pub use nf_tables::nf_tables_buffers;
+pub use trace::{perf_sample, trace_format};
 
 /// One fuzz target: its name (the file under `fuzz/fuzz_targets/` and the
 /// folder under `fuzz/corpus/` and `fuzz/regressions/`) and its property check.
@@ -103,6 +108,18 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "conntrack_stats",
         check: conntrack_stats,
+    },
+    Target {
+        name: "trace_format",
+        check: trace_format,
+    },
+    Target {
+        name: "perf_sample",
+        check: perf_sample,
+    },
+    Target {
+        name: "ctnetlink_stats",
+        check: ctnetlink_stats,
     },
     Target {
         name: "nf_tables",

@@ -465,6 +465,59 @@ fn without_root_a_permission_error_says_it_needs_root() {
     );
 }
 
+/// `apply` and `rollback` as nobody, in the apply sandbox (a private network
+/// and mount namespace, tmpfs over /etc/sysctl.d, /run and /var/lib): each
+/// says it needs root, exits 1 and writes nothing, neither sysctl nor file.
+#[test]
+fn without_root_apply_and_rollback_say_they_need_root_and_write_nothing() {
+    use crate::support::tier::Need;
+    needs!(Need::Root, Need::Tool("setpriv"));
+    let sandbox = crate::support::sandbox::Netns::new();
+    let as_nobody = |args: &str| {
+        sandbox.sh(&format!(
+            "setpriv --reuid=65534 --regid=65534 --clear-groups {} {args}",
+            crate::support::TWTUNE
+        ))
+    };
+    let says_needs_root = |out: &std::process::Output, what: &str| {
+        let err = crate::support::stderr(out);
+        assert_eq!(out.status.code(), Some(1), "{what}: {err}");
+        assert!(
+            err.starts_with("twtune: error: ")
+                && err.lines().count() == 1
+                && (err.contains("Permission denied") || err.contains("Operation not permitted"))
+                && err.contains("this needs root")
+                && err.contains("run twtune as root"),
+            "{what}: {err}"
+        );
+    };
+    let reuse = sandbox.sysctl("net.ipv4.tcp_tw_reuse");
+    assert_ne!(reuse, "1", "the sandbox starts at the kernel's default");
+    // (mount(8) keeps its own /run/mount: compare, not expect empty.)
+    let folders = ["/etc/sysctl.d", "/var/lib", "/run"];
+    let before = folders.map(|dir| sandbox.ls(dir));
+
+    let out = as_nobody("apply --yes --set net.ipv4.tcp_tw_reuse=1");
+    says_needs_root(&out, "apply");
+    assert_eq!(sandbox.sysctl("net.ipv4.tcp_tw_reuse"), reuse);
+    assert_eq!(folders.map(|dir| sandbox.ls(dir)), before);
+    assert_eq!(sandbox.ls("/etc/sysctl.d"), Vec::<String>::new());
+
+    // What root applied, nobody cannot roll back: the value, the drop-in and
+    // the record stay as they were.
+    let out = sandbox.twtune(&["apply", "--yes", "--set", "net.ipv4.tcp_tw_reuse=1"]);
+    assert!(out.status.success(), "{}", crate::support::stderr(&out));
+    let state = sandbox.ls("/var/lib/twtune");
+    let dropin = sandbox.file("/etc/sysctl.d/90-twtune.conf");
+    assert!(dropin.is_some(), "{:?}", sandbox.ls("/etc/sysctl.d"));
+    let out = as_nobody("rollback --yes");
+    says_needs_root(&out, "rollback");
+    assert_eq!(sandbox.sysctl("net.ipv4.tcp_tw_reuse"), "1");
+    assert_eq!(sandbox.file("/etc/sysctl.d/90-twtune.conf"), dropin);
+    assert_eq!(sandbox.ls("/var/lib/twtune"), state);
+    sandbox.assert_host_untouched();
+}
+
 #[test]
 fn apply_by_hand_gives_the_action_not_the_finding_again() {
     let run = Scenario::fixture("debian12-defaults")
@@ -488,4 +541,19 @@ fn apply_by_hand_gives_the_action_not_the_finding_again() {
         !out.contains("Each orphan can hold"),
         "the message is check's: {out}"
     );
+}
+
+#[test]
+fn every_rule_changed_for_issue_18_cites_kernel_sources_in_explain() {
+    for rule in [
+        "snat-ports-exhausted-toward-destination",
+        "tcp-orphans-near-limit",
+        "tcp-timestamps-off",
+        "ephemeral-ports-host-wide",
+        "connect-port-scan-cost",
+        "conntrack-time-wait-timeout",
+        "conntrack-table-near-full",
+    ] {
+        crate::check_scenarios::assert_explain_cites_kernel_sources(rule);
+    }
 }

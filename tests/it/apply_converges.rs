@@ -390,6 +390,9 @@ fn a_default_apply_converges_on_every_fixture_host() {
         "jammy-stale-tw-recycle",
         "k8s-node-conntrack-full",
         "centos7-tw-recycle",
+        // Issue 18's own 4.9 tree: recycle on, timestamps off (§1: recycle
+        // must be planned off before timestamps on).
+        "debian9-recycle-timestamps-off",
     ] {
         let fx = Scenario::fixture(host);
         let before = fx.twtune(&["--format", "json", "check"]).json();

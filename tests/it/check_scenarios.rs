@@ -1151,23 +1151,30 @@ fn every_rule_changed_for_issue_13_cites_kernel_sources_in_explain() {
         "conntrack-time-wait-timeout",
         "conntrack-insert-failures",
     ] {
-        let text = Scenario::fixture("debian12-defaults")
-            .twtune(&["explain", rule])
-            .expect_code(0)
-            .stdout();
-        let references = text
-            .split("References")
-            .nth(1)
-            .unwrap_or_else(|| panic!("{rule}: no references\n{text}"));
-        assert!(
-            references.lines().any(|l| l.contains("net/")
-                || l.contains("include/")
-                || l.contains("kernel/")
-                || l.contains("commit ")
-                || l.contains("Documentation/networking/")),
-            "{rule} cites no kernel source:\n{references}"
-        );
+        assert_explain_cites_kernel_sources(rule);
     }
+}
+
+/// `twtune explain RULE` has a References section with at least one kernel
+/// source: a file under net/, include/ or kernel/, a commit, or
+/// Documentation/networking/.
+pub(crate) fn assert_explain_cites_kernel_sources(rule: &str) {
+    let text = Scenario::fixture("debian12-defaults")
+        .twtune(&["explain", rule])
+        .expect_code(0)
+        .stdout();
+    let references = text
+        .split("References")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{rule}: no references\n{text}"));
+    assert!(
+        references.lines().any(|l| l.contains("net/")
+            || l.contains("include/")
+            || l.contains("kernel/")
+            || l.contains("commit ")
+            || l.contains("Documentation/networking/")),
+        "{rule} cites no kernel source:\n{references}"
+    );
 }
 
 #[test]

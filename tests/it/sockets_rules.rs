@@ -93,6 +93,56 @@ fn loopback_pressure_is_already_covered_by_tw_reuse_2() {
     );
 }
 
+/// The narrow-range rule's arithmetic assumes no TIME_WAIT is reused; toward
+/// a destination where reuse is in effect (loopback: this host sends
+/// timestamps, and tcp_tw_reuse = 2 covers it) it says how many new
+/// connections per second the reuse delay allows there.
+#[test]
+fn a_narrow_range_names_the_destinations_where_reuse_is_in_effect_and_their_rate() {
+    let loopback = || {
+        scenario(
+            "2",
+            Ipv4Addr::LOCALHOST,
+            (Ipv4Addr::new(127, 0, 0, 9), 8080),
+        )
+    };
+    let run = loopback().twtune(&["check", "--format", "json"]);
+    let doc = run.json();
+    let sockets = &doc["facts"]["sockets"];
+    let dest = &sockets["destinations"][0];
+    assert_eq!(dest["remote"], "127.0.0.9:8080");
+    assert_eq!(dest["reuse_effective"], true);
+    assert_eq!(dest["peer_timestamps"], true);
+    let delay_ms = sockets["reuse"]["delay_ms"].as_u64().unwrap();
+    let usable = dest["usable_ports"].as_u64().unwrap();
+    let per_second = usable * 1000 / delay_ms;
+    assert_eq!(
+        dest["max_new_per_second_reusing"].as_f64(),
+        Some(per_second as f64)
+    );
+    let narrow = run.findings("ip-local-port-range-narrow");
+    assert_eq!(narrow.len(), 1, "{}", run.stdout());
+    let message = narrow[0]["message"].as_str().unwrap();
+    let expected = format!(
+        "if this host closes each connection first (so each leaves a TIME_WAIT for 60 s), connects from one source address, and no TIME_WAIT is reused; toward 127.0.0.9:8080 reuse is in effect (the peer sends timestamps), so a port comes back after the {delay_ms} ms reuse delay: about {per_second} per second there. Before widening"
+    );
+    assert!(message.contains(&expected), "{message}");
+
+    // Timestamps off here: no TIME_WAIT can be reused toward anyone, and the
+    // message says nothing of reuse.
+    let off = loopback()
+        .sysctl("tcp_timestamps", "0")
+        .twtune(&["check", "--format", "json"]);
+    let narrow = off.findings("ip-local-port-range-narrow");
+    assert_eq!(narrow.len(), 1, "{}", off.stdout());
+    let message = narrow[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("and no TIME_WAIT is reused. Before widening")
+            && !message.contains("reuse is in effect"),
+        "{message}"
+    );
+}
+
 #[test]
 fn tw_reuse_already_on_gets_range_advice_only() {
     let run = scenario("1", HOST, BACKEND).twtune(&["check", "--format", "json"]);
@@ -454,13 +504,27 @@ fn connect_scan_cost_once_half_of_one_parity_is_held() {
             5000 + u64::from(i),
         );
     }
-    let run = scenario("0", HOST, BACKEND)
-        .write("proc/net/tcp", &text)
-        .twtune(&["check", "--format", "json"]);
+    let on = |release: &str| {
+        scenario("0", HOST, BACKEND)
+            .write("proc/net/tcp", &text)
+            .write("proc/sys/kernel/osrelease", &format!("{release}\n"))
+            .twtune(&["check", "--format", "json"])
+    };
+    let run = on("4.6.0");
     let scan = run.findings("connect-port-scan-cost");
     assert_eq!(scan.len(), 1, "{}", run.stdout());
     assert_eq!(scan[0]["severity"], "info");
     assert!(run.findings("ephemeral-ports-host-wide").is_empty());
+    // Before 4.6 connect() walks the whole range port by port (07f4c90062f8
+    // only made the start even): no half is tried first, the rule is quiet
+    // on the same table.
+    let old = on("4.5.7");
+    assert!(
+        old.findings("connect-port-scan-cost").is_empty(),
+        "{}",
+        old.stdout()
+    );
+    assert_eq!(old.json()["kernel"]["release"], "4.5.7");
 }
 
 #[test]

@@ -26,18 +26,18 @@ use nix::sys::socket::SockProtocol;
 
 use super::snat::{CtEntry, CtTuple};
 
-const NLMSG_HDRLEN: usize = 16;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
+pub(super) const NLMSG_HDRLEN: usize = 16;
+pub(super) const NLMSG_ERROR: u16 = 2;
+pub(super) const NLMSG_DONE: u16 = 3;
 const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_DUMP: u16 = 0x300;
-const NFGENMSG_LEN: usize = 4;
-const NFNL_SUBSYS_CTNETLINK: u16 = 1;
+pub(super) const NFGENMSG_LEN: usize = 4;
+pub(super) const NFNL_SUBSYS_CTNETLINK: u16 = 1;
 const IPCTNL_MSG_CT_NEW: u16 = 0;
 const IPCTNL_MSG_CT_GET: u16 = 1;
-const NLA_HDRLEN: usize = 4;
+pub(super) const NLA_HDRLEN: usize = 4;
 /// NLA_F_NESTED and NLA_F_NET_BYTEORDER ride in the type's top bits.
-const NLA_TYPE_MASK: u16 = 0x3fff;
+pub(super) const NLA_TYPE_MASK: u16 = 0x3fff;
 
 const CTA_TUPLE_ORIG: u16 = 1;
 const CTA_TUPLE_REPLY: u16 = 2;
@@ -57,6 +57,7 @@ const CTA_PROTOINFO_TCP_STATE: u16 = 1;
 const TCP_CONNTRACK_TIME_WAIT: u8 = 7;
 const IPPROTO_TCP: u8 = 6;
 
+/// What goes wrong in a ctnetlink dump, the table's or the statistics'.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CtError {
     #[error("ctnetlink socket: {0}")]
@@ -82,14 +83,17 @@ impl From<TransportError> for CtError {
     }
 }
 
-/// An IPCTNL_MSG_CT_GET dump request for every entry of this namespace's
-/// table; family AF_UNSPEC matches IPv4 and IPv6 (ctnetlink_dump_table skips
-/// only entries of another family when one is named).
-pub fn encode_request(seq: u32) -> [u8; NLMSG_HDRLEN + NFGENMSG_LEN] {
+/// A ctnetlink dump request (NLM_F_REQUEST | NLM_F_DUMP) of message type
+/// `msg_type` in the ctnetlink subsystem: IPCTNL_MSG_CT_GET lists every
+/// entry of this namespace's table, IPCTNL_MSG_CT_GET_STATS_CPU its per-CPU
+/// statistics ([`super::ctstats`]). Family AF_UNSPEC matches IPv4 and IPv6
+/// (ctnetlink_dump_table skips only entries of another family when one is
+/// named).
+pub fn dump_request(msg_type: u16, seq: u32) -> [u8; NLMSG_HDRLEN + NFGENMSG_LEN] {
     let mut buf = [0u8; NLMSG_HDRLEN + NFGENMSG_LEN];
     let len = buf.len() as u32;
     buf[0..4].copy_from_slice(&len.to_ne_bytes());
-    let kind = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET;
+    let kind = (NFNL_SUBSYS_CTNETLINK << 8) | msg_type;
     buf[4..6].copy_from_slice(&kind.to_ne_bytes());
     buf[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
     buf[8..12].copy_from_slice(&seq.to_ne_bytes());
@@ -97,11 +101,11 @@ pub fn encode_request(seq: u32) -> [u8; NLMSG_HDRLEN + NFGENMSG_LEN] {
     buf
 }
 
-fn u16_ne(b: &[u8]) -> Option<u16> {
+pub(super) fn u16_ne(b: &[u8]) -> Option<u16> {
     Some(u16::from_ne_bytes([*b.first()?, *b.get(1)?]))
 }
 
-fn u32_ne(b: &[u8]) -> Option<u32> {
+pub(super) fn u32_ne(b: &[u8]) -> Option<u32> {
     Some(u32::from_ne_bytes(b.get(0..4)?.try_into().ok()?))
 }
 
@@ -253,9 +257,11 @@ pub fn decode(buf: &[u8], mut each: impl FnMut(CtEntry)) -> Result<Progress, CtE
 /// Needs CAP_NET_ADMIN (nfnetlink checks it for every message): without it
 /// the kernel answers EPERM.
 pub fn dump(mut each: impl FnMut(CtEntry)) -> Result<(), CtError> {
-    crate::facts::netlink::dump(SockProtocol::NetlinkNetFilter, &encode_request(1), |buf| {
-        decode(buf, &mut each)
-    })
+    crate::facts::netlink::dump(
+        SockProtocol::NetlinkNetFilter,
+        &dump_request(IPCTNL_MSG_CT_GET, 1),
+        |buf| decode(buf, &mut each),
+    )
 }
 
 #[cfg(test)]
@@ -336,7 +342,7 @@ mod tests {
 
     #[test]
     fn the_request_asks_ctnetlink_for_a_dump() {
-        let r = encode_request(7);
+        let r = dump_request(IPCTNL_MSG_CT_GET, 7);
         assert_eq!(r.len(), 20);
         assert_eq!(u32_ne(&r).unwrap(), 20);
         assert_eq!(u16_ne(&r[4..]).unwrap(), 0x0101);

@@ -16,18 +16,13 @@
 use nix::errno::Errno;
 use nix::sys::socket::SockProtocol;
 
+use super::ctnetlink::{
+    CtError, NFGENMSG_LEN, NFNL_SUBSYS_CTNETLINK, NLA_HDRLEN, NLA_TYPE_MASK, NLMSG_DONE,
+    NLMSG_ERROR, NLMSG_HDRLEN, dump_request, u16_ne, u32_ne,
+};
 use super::table::ConntrackStats;
-use crate::facts::netlink::{Progress, TransportError};
+use crate::facts::netlink::Progress;
 
-const NLMSG_HDRLEN: usize = 16;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
-const NLM_F_REQUEST: u16 = 0x1;
-const NLM_F_DUMP: u16 = 0x300;
-const NFGENMSG_LEN: usize = 4;
-const NLA_HDRLEN: usize = 4;
-const NLA_TYPE_MASK: u16 = 0x3fff;
-const NFNL_SUBSYS_CTNETLINK: u16 = 1;
 const IPCTNL_MSG_CT_GET_STATS_CPU: u16 = 4;
 const STATS_CPU: u16 = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET_STATS_CPU;
 
@@ -35,47 +30,6 @@ const CTA_STATS_INSERT_FAILED: u16 = 9;
 const CTA_STATS_DROP: u16 = 10;
 const CTA_STATS_EARLY_DROP: u16 = 11;
 const CTA_STATS_CLASH_RESOLVE: u16 = 14;
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum StatsError {
-    #[error("ctnetlink statistics socket: {0}")]
-    Socket(Errno),
-    #[error("ctnetlink statistics: the kernel refused the dump: {0}")]
-    Kernel(Errno),
-    #[error("ctnetlink statistics: message at byte {offset} is truncated ({detail})")]
-    Truncated { offset: usize, detail: &'static str },
-}
-
-impl From<TransportError> for StatsError {
-    fn from(error: TransportError) -> Self {
-        match error {
-            TransportError::Socket(e) => StatsError::Socket(e),
-            TransportError::Closed => StatsError::Truncated {
-                offset: 0,
-                detail: "socket closed before NLMSG_DONE",
-            },
-        }
-    }
-}
-
-/// The dump request: every CPU's statistics, family AF_UNSPEC.
-pub fn encode_request(seq: u32) -> [u8; NLMSG_HDRLEN + NFGENMSG_LEN] {
-    let mut buf = [0u8; NLMSG_HDRLEN + NFGENMSG_LEN];
-    let len = buf.len() as u32;
-    buf[0..4].copy_from_slice(&len.to_ne_bytes());
-    buf[4..6].copy_from_slice(&STATS_CPU.to_ne_bytes());
-    buf[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
-    buf[8..12].copy_from_slice(&seq.to_ne_bytes());
-    buf
-}
-
-fn u16_ne(b: &[u8]) -> Option<u16> {
-    Some(u16::from_ne_bytes([*b.first()?, *b.get(1)?]))
-}
-
-fn u32_ne(b: &[u8]) -> Option<u32> {
-    Some(u32::from_ne_bytes(b.get(0..4)?.try_into().ok()?))
-}
 
 fn u32_be(b: &[u8]) -> Option<u32> {
     Some(u32::from_be_bytes(b.get(0..4)?.try_into().ok()?))
@@ -105,19 +59,19 @@ fn add_cpu(attrs: &[u8], sum: &mut ConntrackStats) {
 }
 
 /// Decodes one receive buffer, adding every CPU's counters to `sum`.
-pub fn decode(buf: &[u8], sum: &mut ConntrackStats) -> Result<Progress, StatsError> {
+pub fn decode(buf: &[u8], sum: &mut ConntrackStats) -> Result<Progress, CtError> {
     let mut offset = 0;
     while offset < buf.len() {
         let rest = &buf[offset..];
         let (Some(len), Some(kind)) = (u32_ne(rest), rest.get(4..).and_then(u16_ne)) else {
-            return Err(StatsError::Truncated {
+            return Err(CtError::Truncated {
                 offset,
                 detail: "header",
             });
         };
         let len = len as usize;
         if len < NLMSG_HDRLEN || len > rest.len() {
-            return Err(StatsError::Truncated {
+            return Err(CtError::Truncated {
                 offset,
                 detail: "length field",
             });
@@ -126,12 +80,12 @@ pub fn decode(buf: &[u8], sum: &mut ConntrackStats) -> Result<Progress, StatsErr
         match kind {
             NLMSG_DONE => return Ok(Progress::Done),
             NLMSG_ERROR => {
-                let code = u32_ne(body).ok_or(StatsError::Truncated {
+                let code = u32_ne(body).ok_or(CtError::Truncated {
                     offset,
                     detail: "error code",
                 })? as i32;
                 if code != 0 {
-                    return Err(StatsError::Kernel(Errno::from_raw(code.saturating_neg())));
+                    return Err(CtError::Kernel(Errno::from_raw(code.saturating_neg())));
                 }
             }
             STATS_CPU => add_cpu(body.get(NFGENMSG_LEN..).unwrap_or(&[]), sum),
@@ -142,13 +96,50 @@ pub fn decode(buf: &[u8], sum: &mut ConntrackStats) -> Result<Progress, StatsErr
     Ok(Progress::More)
 }
 
+/// One CPU's statistics message as ctnetlink_ct_stat_cpu_fill_info() writes
+/// it, the counters `stats` knows as big-endian u32 attributes (one past
+/// u32 split over repeated attributes, which [`decode`] adds up): the unit
+/// tests' and the fuzz target's inverse of [`decode`].
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn encode_cpu(cpu: u16, stats: &ConntrackStats) -> Vec<u8> {
+    // nfgenmsg: AF_UNSPEC, NFNETLINK_V0, the CPU in res_id (big-endian).
+    let mut body = vec![0, 0];
+    body.extend_from_slice(&cpu.to_be_bytes());
+    for (kind, value) in [
+        (CTA_STATS_INSERT_FAILED, stats.insert_failed),
+        (CTA_STATS_DROP, stats.drop),
+        (CTA_STATS_EARLY_DROP, stats.early_drop),
+        (CTA_STATS_CLASH_RESOLVE, stats.clash_resolve),
+    ] {
+        let Some(mut left) = value else { continue };
+        loop {
+            let part = left.min(u64::from(u32::MAX));
+            body.extend_from_slice(&8u16.to_ne_bytes());
+            body.extend_from_slice(&kind.to_ne_bytes());
+            body.extend_from_slice(&(part as u32).to_be_bytes());
+            left -= part;
+            if left == 0 {
+                break;
+            }
+        }
+    }
+    let mut message = Vec::new();
+    message.extend_from_slice(&((NLMSG_HDRLEN + body.len()) as u32).to_ne_bytes());
+    message.extend_from_slice(&STATS_CPU.to_ne_bytes());
+    message.extend_from_slice(&[0; 10]);
+    message.extend_from_slice(&body);
+    message
+}
+
 /// This network namespace's conntrack statistics, summed over CPUs. Needs
 /// CAP_NET_ADMIN, like every ctnetlink request.
-pub fn dump() -> Result<ConntrackStats, StatsError> {
+pub fn dump() -> Result<ConntrackStats, CtError> {
     let mut sum = ConntrackStats::default();
-    crate::facts::netlink::dump(SockProtocol::NetlinkNetFilter, &encode_request(1), |buf| {
-        decode(buf, &mut sum)
-    })?;
+    crate::facts::netlink::dump(
+        SockProtocol::NetlinkNetFilter,
+        &dump_request(IPCTNL_MSG_CT_GET_STATS_CPU, 1),
+        |buf| decode(buf, &mut sum),
+    )?;
     Ok(sum)
 }
 
@@ -185,7 +176,7 @@ mod tests {
 
     #[test]
     fn the_request_asks_for_the_per_cpu_statistics() {
-        let r = encode_request(3);
+        let r = dump_request(IPCTNL_MSG_CT_GET_STATS_CPU, 3);
         assert_eq!(u32_ne(&r), Some(20));
         assert_eq!(u16_ne(&r[4..]), Some(0x0104));
         assert_eq!(u16_ne(&r[6..]), Some(0x0301));
@@ -231,13 +222,23 @@ mod tests {
     }
 
     #[test]
+    fn what_is_encoded_decodes_the_same_even_past_u32() {
+        let stats = ConntrackStats {
+            insert_failed: Some(u64::from(u32::MAX) * 2 + 5),
+            drop: Some(0),
+            early_drop: None,
+            clash_resolve: Some(7),
+        };
+        let mut sum = ConntrackStats::default();
+        assert_eq!(decode(&encode_cpu(3, &stats), &mut sum), Ok(Progress::More));
+        assert_eq!(sum, stats);
+    }
+
+    #[test]
     fn kernel_errors_and_garbage_are_errors_not_panics() {
         let eperm = message(NLMSG_ERROR, &(-1i32).to_ne_bytes());
         let mut sum = ConntrackStats::default();
-        assert_eq!(
-            decode(&eperm, &mut sum),
-            Err(StatsError::Kernel(Errno::EPERM))
-        );
+        assert_eq!(decode(&eperm, &mut sum), Err(CtError::Kernel(Errno::EPERM)));
         let whole = cpu(0, &[attr(CTA_STATS_DROP, 5)]);
         for cut in 0..whole.len() {
             let mut sum = ConntrackStats::default();

@@ -59,7 +59,7 @@ pub(super) fn ip6(bytes: &[u8]) -> Option<IpAddr> {
 
 impl Decoders {
     /// From the formats of [`EVENTS`], in order (`None`: not on this kernel).
-    pub(super) fn new(formats: &[Option<Format>]) -> Result<Decoders, String> {
+    pub(crate) fn new(formats: &[Option<Format>]) -> Result<Decoders, String> {
         let state = formats[0]
             .as_ref()
             .ok_or("this kernel has no sock:inet_sock_set_state tracepoint (before 4.16)")?;

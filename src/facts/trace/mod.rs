@@ -57,7 +57,9 @@
 mod accumulate;
 mod events;
 pub mod format;
-mod perf;
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) mod kernel_formats;
+pub(crate) mod perf;
 mod procs;
 mod split;
 mod tracefs;

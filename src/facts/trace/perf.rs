@@ -215,34 +215,92 @@ impl Ring {
     }
 
     /// Reads every complete record written so far and frees its space.
-    pub fn drain(&mut self, mut each: impl FnMut(Record)) {
+    pub fn drain(&mut self, each: impl FnMut(Record)) {
         let head = self.word(DATA_HEAD);
-        let mut tail = self.word(DATA_TAIL);
-        let mut header = [0u8; 8];
-        while tail < head {
-            self.copy(tail, &mut header);
-            let kind = u32::from_ne_bytes(header[0..4].try_into().unwrap_or_default());
-            let size = u64::from(u16::from_ne_bytes(
-                header[6..8].try_into().unwrap_or_default(),
-            ));
-            if size < 8 || tail + size > head {
-                // A record the kernel cannot have written: drop the rest
-                // rather than loop or read past the head.
-                tail = head;
-                break;
-            }
-            let mut body = vec![0u8; size as usize - 8];
-            self.copy(tail + 8, &mut body);
-            if let Some(record) = decode(kind, &body) {
-                each(record);
-            }
-            tail += size;
-        }
+        let tail = self.word(DATA_TAIL);
+        let tail = walk(
+            self.data_size as u64,
+            |pos, out| self.copy(pos, out),
+            tail,
+            head,
+            each,
+        );
         fence(Ordering::Release);
         // SAFETY: data_tail is the one word of the control page user space
         // writes; the store tells the kernel the space is free.
         unsafe { (*(self.base.add(DATA_TAIL) as *const AtomicU64)).store(tail, Ordering::Release) }
     }
+}
+
+/// Walks the records of a ring of `ring_size` data bytes from `tail` to
+/// `head` (positions count up forever and wrap at the ring's size; `copy`
+/// reads the bytes at one), handing each decoded record to `each`; returns
+/// the new tail. The kernel never leaves more than the ring's size unread,
+/// and writes records of at least their 8-byte header that end at or before
+/// `head`: a span or record that breaks this drops the rest rather than loop,
+/// overflow or read past the head.
+pub(crate) fn walk(
+    ring_size: u64,
+    mut copy: impl FnMut(u64, &mut [u8]),
+    mut tail: u64,
+    head: u64,
+    mut each: impl FnMut(Record),
+) -> u64 {
+    if head.saturating_sub(tail) > ring_size {
+        return head;
+    }
+    let mut header = [0u8; 8];
+    while tail < head {
+        copy(tail, &mut header);
+        let kind = u32::from_ne_bytes(header[0..4].try_into().unwrap_or_default());
+        let size = u64::from(u16::from_ne_bytes(
+            header[6..8].try_into().unwrap_or_default(),
+        ));
+        let Some(end) = tail
+            .checked_add(size)
+            .filter(|end| size >= 8 && *end <= head)
+        else {
+            return head;
+        };
+        let mut body = vec![0u8; size as usize - 8];
+        copy(tail + 8, &mut body);
+        if let Some(record) = decode(kind, &body) {
+            each(record);
+        }
+        tail = end;
+    }
+    tail
+}
+
+/// A record as the kernel writes it into the ring, header included, for
+/// the sample layout `open_tracepoint` asks for (the tests' and fuzz
+/// targets' inverse of [`walk`]).
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn encode(record: &Record) -> Vec<u8> {
+    let (kind, body) = match record {
+        Record::Sample {
+            pid,
+            tid,
+            time_ns,
+            raw,
+        } => {
+            let mut body = Vec::new();
+            body.extend(pid.to_ne_bytes());
+            body.extend(tid.to_ne_bytes());
+            body.extend(time_ns.to_ne_bytes());
+            body.extend((raw.len() as u32).to_ne_bytes());
+            body.extend(raw);
+            (PERF_RECORD_SAMPLE, body)
+        }
+        // The id of the event that lost them, then the count.
+        Record::Lost(n) => (PERF_RECORD_LOST, [[0u8; 8], n.to_ne_bytes()].concat()),
+    };
+    let mut out = Vec::new();
+    out.extend(kind.to_ne_bytes());
+    out.extend(0u16.to_ne_bytes());
+    out.extend(((body.len() + 8) as u16).to_ne_bytes());
+    out.extend(body);
+    out
 }
 
 /// A record's body after its 8-byte header, for the sample layout
@@ -311,6 +369,58 @@ mod tests {
         assert_eq!(parse_cpu_list(""), None);
         assert_eq!(parse_cpu_list("3-1"), None);
         assert_eq!(parse_cpu_list("0-99999999"), None);
+    }
+
+    /// Walks a ring of `ring.len()` bytes from `tail` to `head`.
+    fn walk_ring(ring: &[u8], tail: u64, head: u64) -> (Vec<Record>, u64) {
+        let mut got = Vec::new();
+        let copy = |pos: u64, out: &mut [u8]| {
+            for (i, byte) in out.iter_mut().enumerate() {
+                *byte = ring[(pos as usize + i) % ring.len()];
+            }
+        };
+        let tail = walk(ring.len() as u64, copy, tail, head, |r| got.push(r));
+        (got, tail)
+    }
+
+    #[test]
+    fn walks_records_across_the_rings_end_and_drops_what_the_kernel_cannot_have_written() {
+        let sample = Record::Sample {
+            pid: 1,
+            tid: 2,
+            time_ns: 3,
+            raw: vec![9; 12],
+        };
+        let records = vec![sample.clone(), Record::Lost(5), sample];
+        let bytes: Vec<u8> = records.iter().flat_map(encode).collect();
+        assert_eq!(bytes.len(), 40 + 24 + 40);
+        // A 128-byte ring whose positions have gone round three times; the
+        // first record starts 16 bytes before the end and wraps.
+        let mut ring = vec![0u8; 128];
+        let tail = 3 * 128 - 16;
+        for (i, byte) in bytes.iter().enumerate() {
+            ring[(tail as usize + i) % 128] = *byte;
+        }
+        let head = tail + bytes.len() as u64;
+        assert_eq!(walk_ring(&ring, tail, head), (records.clone(), head));
+        // Only what is before the head: the last record is not whole yet.
+        assert_eq!(
+            walk_ring(&ring, tail, head - 1),
+            (records[..2].to_vec(), head - 1)
+        );
+        // More unread than the ring holds: nothing is read, all is freed.
+        assert_eq!(walk_ring(&ring, tail, tail + 129), (vec![], tail + 129));
+        // A zeroed header (size 0) would loop forever: dropped.
+        assert_eq!(walk_ring(&[0u8; 64], 0, 64), (vec![], 64));
+        // A record whose end is past u64::MAX neither overflows nor is read.
+        let top = u64::MAX - 39;
+        let mut high = vec![0u8; 128];
+        for (i, byte) in bytes[..40].iter().enumerate() {
+            high[(top as usize + i) % 128] = *byte;
+        }
+        assert_eq!(walk_ring(&high, top, u64::MAX), (vec![], u64::MAX));
+        // A head behind the tail reads nothing and moves nothing.
+        assert_eq!(walk_ring(&ring, head, tail), (vec![], head));
     }
 
     #[test]
