@@ -192,6 +192,8 @@ pub fn check_all(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
     // Rules first, as a single check loads them: a broken rule file is an
     // error before any namespace is entered.
     let rule_set = pipeline::load_rules(cli)?;
+    // What the rules can name of the persisted settings: once, not per namespace.
+    let demand = rules::demand::Demand::of(&rule_set);
     let home = Namespace::current()?;
     let listed = netns::list_all().context("listing network namespaces")?;
     let mut checked = Vec::with_capacity(listed.len());
@@ -260,7 +262,7 @@ pub fn check_all(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
                 continue;
             }
         };
-        let evaluation = rules::evaluate(&rule_set, &facts);
+        let evaluation = rules::eval::evaluate_with(&rule_set, &facts, &demand);
         // The host's own namespace belongs to no container, whatever runs in it.
         let (container, pod) = match facts.namespace.initial {
             Some(true) => (None, None),
