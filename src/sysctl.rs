@@ -47,11 +47,18 @@ pub const GATHERED_NETFILTER_KEYS: &[&str] = &[
 pub const GATHERED_VENDOR_IPV4_KEYS: &[&str] = &["tcp_tw_timeout"];
 
 /// A dotted sysctl key, validated to be a plausible path component chain.
-#[derive(
-    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, JsonSchema)]
+#[serde(try_from = "String")]
+#[schemars(with = "String")]
 pub struct SysctlKey(String);
+
+/// The dotted text, borrowed: `into = "String"` would copy every key it
+/// writes (a check can write 200,000).
+impl Serialize for SysctlKey {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum KeyError {
@@ -76,8 +83,10 @@ impl SysctlKey {
         if text.is_empty() {
             return Err(KeyError::Empty);
         }
-        let first_sep = text.find(['.', '/']);
-        let slashed = first_sep.is_some_and(|i| text.as_bytes()[i] == b'/');
+        // Bytes, not chars: both separators are ASCII, and a file can hold
+        // 100,000 keys.
+        let first_sep = text.bytes().find(|&b| b == b'.' || b == b'/');
+        let slashed = first_sep == Some(b'/');
         let dotted: String = if slashed {
             text.chars()
                 .map(|c| match c {
@@ -89,18 +98,22 @@ impl SysctlKey {
         } else {
             text.to_string()
         };
-        for component in dotted.split('.') {
+        for component in dotted.as_bytes().split(|&b| b == b'.') {
             // A slashed key's dots live on as '/' inside a component; judge the
-            // component as the file system will see it.
-            let on_disk = component.replace('/', ".");
-            if on_disk.is_empty() || on_disk == "." || on_disk == ".." {
+            // component as the file system will see it ('/' there is '.'),
+            // without a copy per component.
+            if matches!(component, b"" | b"/" | b"//") {
                 return Err(KeyError::BadComponent(text.to_string()));
             }
         }
-        if dotted
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '\0')
-        {
+        // In ASCII the only whitespace that is not a control is the space.
+        let bad = match dotted.is_ascii() {
+            true => dotted.bytes().any(|b| b == b' ' || b.is_ascii_control()),
+            false => dotted
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '\0'),
+        };
+        if bad {
             return Err(KeyError::BadCharacter(text.to_string()));
         }
         Ok(SysctlKey(dotted))
@@ -174,7 +187,14 @@ impl From<SysctlKey> for String {
 /// ends trimmed. /proc prints `ip_local_port_range` with a tab; files write a
 /// space; both mean the same value and must compare equal.
 pub fn normalize_value(raw: &str) -> String {
-    raw.split_whitespace().collect::<Vec<_>>().join(" ")
+    let mut value = String::with_capacity(raw.len());
+    for word in raw.split_whitespace() {
+        if !value.is_empty() {
+            value.push(' ');
+        }
+        value.push_str(word);
+    }
+    value
 }
 
 #[cfg(test)]

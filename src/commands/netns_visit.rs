@@ -17,6 +17,9 @@ pub struct AllChecked {
     pub skipped: Vec<Skipped>,
     /// A namespace could not be gathered for a reason other than vanishing.
     pub failed: bool,
+    /// What the rules can name of the persisted settings: worked out for
+    /// the first namespace judged, not for each.
+    demand: Option<rules::demand::Demand>,
 }
 
 /// A listed namespace, held open: it cannot vanish while it is read.
@@ -131,7 +134,10 @@ impl AllChecked {
                 twtune::facts::process::start_time(std::path::Path::new(&format!("/proc/{pid}")));
             (pid, started)
         });
-        let evaluation = rules::evaluate(rule_set, &facts);
+        let demand = self
+            .demand
+            .get_or_insert_with(|| rules::demand::Demand::of(rule_set));
+        let evaluation = rules::eval::evaluate_with(rule_set, &facts, demand);
         // The host's own namespace belongs to no container, whatever runs in it.
         let (container, pod) = match facts.namespace.initial {
             Some(true) => (None, None),

@@ -112,11 +112,20 @@ pub struct Winners(Vec<usize>);
 impl Winners {
     /// The last line of each key among `settings` that `counts` keeps.
     pub fn of(settings: &[Setting], counts: impl Fn(&Setting) -> bool) -> Self {
-        let mut last: BTreeMap<&str, usize> = BTreeMap::new();
-        for (index, setting) in settings.iter().enumerate().filter(|(_, s)| counts(s)) {
-            last.insert(setting.key.as_str(), index);
+        let key = |i: usize| settings[i].key.as_str();
+        let mut order: Vec<usize> = (0..settings.len())
+            .filter(|&i| counts(&settings[i]))
+            .collect();
+        // By key, then in the order applied: the last of each key's run wins.
+        order.sort_unstable_by(|&a, &b| key(a).cmp(key(b)).then(a.cmp(&b)));
+        let mut winners: Vec<usize> = Vec::with_capacity(order.len());
+        for index in order {
+            match winners.last_mut() {
+                Some(last) if key(*last) == key(index) => *last = index,
+                _ => winners.push(index),
+            }
         }
-        Winners(last.into_values().collect())
+        Winners(winners)
     }
 }
 

@@ -9,9 +9,10 @@
 //! opened. Anything that cannot be listed is opened as before, so the
 //! answer is the same: only the failed opens are saved.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
-use std::ffi::OsString;
-use std::path::{Component, Path, PathBuf};
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
 
 use super::read::read_dir_confined;
 use crate::sysctl::SysctlKey;
@@ -19,37 +20,71 @@ use crate::sysctl::SysctlKey;
 /// Folder listings under `ROOT/proc/sys`, each made once.
 #[derive(Debug, Default)]
 pub struct Listings {
-    /// Folder → its names; None where it could not be listed.
-    folders: HashMap<PathBuf, Option<HashSet<OsString>>>,
+    /// Folder, named by the dotted key prefix that leads to it (`""` for
+    /// proc/sys itself, `net.ipv4.conf`) → its names; None where it could
+    /// not be listed. Keyed by the key's own text, so asking about a key
+    /// allocates nothing once its folders are listed (100,000 keys).
+    folders: HashMap<String, Option<HashSet<OsString>>>,
+    /// The last key's leading components that were each found in their
+    /// folder's listing (`net.ipv4.conf`): keys come in runs under one
+    /// folder, and the next key that starts with them is looked up from
+    /// there.
+    found: String,
 }
 
 impl Listings {
     /// False only when a folder on the way to `key`'s file was listed and
     /// lacks the next name: then the key has no runtime value.
     pub fn may_exist(&mut self, root: &Path, key: &SysctlKey) -> bool {
-        let base = root.join("proc/sys");
-        let path = key.proc_path(root);
-        let Ok(relative) = path.strip_prefix(&base) else {
-            return true;
+        let text = key.as_str();
+        let mut start = match text.strip_prefix(self.found.as_str()) {
+            Some(rest) if !self.found.is_empty() && rest.starts_with('.') => self.found.len() + 1,
+            _ => 0,
         };
-        let mut folder = base.clone();
-        for component in relative.components() {
-            let Component::Normal(name) = component else {
-                return true;
+        let answer = loop {
+            let end = text[start..].find('.').map_or(text.len(), |i| start + i);
+            // A slashed key's dots live on as '/' inside a component.
+            let name = match text[start..end].contains('/') {
+                true => Cow::Owned(text[start..end].replace('/', ".")),
+                false => Cow::Borrowed(&text[start..end]),
             };
-            let listing = self.folders.entry(folder.clone()).or_insert_with(|| {
-                read_dir_confined(&folder)
-                    .ok()
-                    .map(|names| names.into_iter().collect())
-            });
+            let folder = &text[..start.saturating_sub(1)];
+            let listing = match self.folders.get(folder) {
+                Some(listing) => listing,
+                None => {
+                    let listing = read_dir_confined(&folder_path(root, folder))
+                        .ok()
+                        .map(|names| names.into_iter().collect());
+                    self.folders.entry(folder.to_string()).or_insert(listing)
+                }
+            };
             match listing {
-                Some(names) if !names.contains(name) => return false,
-                Some(_) => folder.push(name),
-                None => return true,
+                Some(names) if !names.contains(OsStr::new(name.as_ref())) => break false,
+                Some(_) => {}
+                None => break true,
             }
+            if end == text.len() {
+                break true;
+            }
+            start = end + 1;
+        };
+        // Every component before `start` was found (or skipped as found).
+        let found = &text[..start.saturating_sub(1)];
+        if self.found != found {
+            self.found.clear();
+            self.found.push_str(found);
         }
-        true
+        answer
     }
+}
+
+/// `ROOT/proc/sys/net/ipv4/conf` for the prefix `net.ipv4.conf`.
+fn folder_path(root: &Path, prefix: &str) -> PathBuf {
+    let mut path = root.join("proc/sys");
+    for component in prefix.split('.').filter(|c| !c.is_empty()) {
+        path.push(component.replace('/', "."));
+    }
+    path
 }
 
 #[cfg(test)]

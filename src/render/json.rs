@@ -171,8 +171,54 @@ pub fn to_writer_pretty<W: std::io::Write, T: Serialize + ?Sized>(
     value.serialize(&mut serializer)
 }
 
+/// serde_json's `PrettyFormatter` layout (two spaces a level), each line's
+/// break and indentation written at once: a document of 100,000 persisted
+/// settings has millions of lines (issue 20 §2).
 #[derive(Default)]
-struct EscapingFormatter(serde_json::ser::PrettyFormatter<'static>);
+struct EscapingFormatter {
+    current_indent: usize,
+    has_value: bool,
+}
+
+/// `,` then a line break and the deepest indentation written in one piece.
+const BREAK: &[u8; 2 + 2 * 32] =
+    b",\n                                                                ";
+
+impl EscapingFormatter {
+    /// A line break (after a comma unless `first`) and the current indentation.
+    fn new_line<W: ?Sized + std::io::Write>(&self, w: &mut W, first: bool) -> std::io::Result<()> {
+        let from = usize::from(first);
+        match 2 + 2 * self.current_indent {
+            end if end <= BREAK.len() => w.write_all(&BREAK[from..end]),
+            _ => {
+                w.write_all(&BREAK[from..2])?;
+                (0..self.current_indent).try_for_each(|_| w.write_all(b"  "))
+            }
+        }
+    }
+
+    fn open<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        bracket: &[u8],
+    ) -> std::io::Result<()> {
+        self.current_indent += 1;
+        self.has_value = false;
+        w.write_all(bracket)
+    }
+
+    fn close<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        bracket: &[u8],
+    ) -> std::io::Result<()> {
+        self.current_indent -= 1;
+        if self.has_value {
+            self.new_line(w, true)?;
+        }
+        w.write_all(bracket)
+    }
+}
 
 fn json_escaped(c: char) -> bool {
     matches!(c, '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}')
@@ -184,6 +230,13 @@ impl serde_json::ser::Formatter for EscapingFormatter {
         writer: &mut W,
         fragment: &str,
     ) -> std::io::Result<()> {
+        // Below DEL every character is written as it is (serde_json has
+        // already escaped the C0 controls, quotes and backslashes).
+        // A fold without an early exit, so the compiler checks many bytes
+        // at once: most of a document is plain ASCII.
+        if !fragment.bytes().fold(false, |high, b| high | (b >= 0x7f)) {
+            return writer.write_all(fragment.as_bytes());
+        }
         let mut rest = fragment;
         while let Some(at) = rest.find(json_escaped) {
             writer.write_all(&rest.as_bytes()[..at])?;
@@ -194,41 +247,42 @@ impl serde_json::ser::Formatter for EscapingFormatter {
         writer.write_all(rest.as_bytes())
     }
 
-    // Layout: the pretty formatter's.
     fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.begin_array(w)
+        self.open(w, b"[")
     }
     fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.end_array(w)
+        self.close(w, b"]")
     }
     fn begin_array_value<W: ?Sized + std::io::Write>(
         &mut self,
         w: &mut W,
         first: bool,
     ) -> std::io::Result<()> {
-        self.0.begin_array_value(w, first)
+        self.new_line(w, first)
     }
-    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.end_array_value(w)
+    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
+        self.has_value = true;
+        Ok(())
     }
     fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.begin_object(w)
+        self.open(w, b"{")
     }
     fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.end_object(w)
+        self.close(w, b"}")
     }
     fn begin_object_key<W: ?Sized + std::io::Write>(
         &mut self,
         w: &mut W,
         first: bool,
     ) -> std::io::Result<()> {
-        self.0.begin_object_key(w, first)
+        self.new_line(w, first)
     }
     fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.begin_object_value(w)
+        w.write_all(b": ")
     }
-    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.end_object_value(w)
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
+        self.has_value = true;
+        Ok(())
     }
 }
 

@@ -67,12 +67,10 @@ pub fn evaluate(rules: &RuleSet, facts: &Facts) -> Evaluation {
 }
 
 /// [`evaluate`] over a view holding what `demand` asks for: the rules'
-/// own demand, or everything (the test that both judge alike).
-pub(crate) fn evaluate_with(
-    rules: &RuleSet,
-    facts: &Facts,
-    demand: &super::demand::Demand,
-) -> Evaluation {
+/// own demand ([`Demand::of`](super::demand::Demand::of), worked out once
+/// when one rule set judges many namespaces), or everything (the test that
+/// both judge alike).
+pub fn evaluate_with(rules: &RuleSet, facts: &Facts, demand: &super::demand::Demand) -> Evaluation {
     let view = view::json_view_for(facts, demand);
     let mut context = Context::with_env(env().clone());
     for (name, value) in &view {

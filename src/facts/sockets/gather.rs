@@ -99,7 +99,9 @@ fn netlink_passes(
     let live = non_listen_states() & !diag::state_bit(TcpState::TimeWait);
     for &family in &families {
         let states = seen.live_states(family, live, diag::state_bit(TcpState::BoundInactive));
-        skip(family, diag::dump_ext(family, states, ext, &mut other))?;
+        if states != 0 {
+            skip(family, diag::dump_ext(family, states, ext, &mut other))?;
+        }
     }
     for &family in families.iter().filter(|_| seen.may_time_wait()) {
         skip(

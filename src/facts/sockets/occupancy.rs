@@ -14,6 +14,18 @@
 //!   counted: they are still asked for.
 //! - `tw` 0: no TIME_WAIT socket of either family. (Kernels that kept one
 //!   count for all namespaces only ever count more, never fewer.)
+//! - `alloc` counts every full TCP socket of the host, both families and
+//!   every namespace (`tcp_sockets_allocated`, shared by `tcp_prot` and
+//!   `tcpv6_prot`, counted from `tcp_init_sock()` to its destruction; a
+//!   TIME_WAIT or request socket is not one). When it is no more than this
+//!   namespace's `TCP` and `TCP6` `inuse` together, every TCP socket there
+//!   is is hashed here, so none is bound-only: the dumps that walk the
+//!   kernel's whole bind table for BOUND_INACTIVE (about 3 ms each on an
+//!   idle host) can find nothing.
+//! - `sockets: used` 0: no socket of any kind in this namespace (counted
+//!   per namespace in `sk_alloc()` for every socket a process makes, since
+//!   4.16; before, for the whole host, which only counts more), so none is
+//!   bound-only either: an empty namespace of `--all-netns` needs no dump.
 //!
 //! The counters are read through /proc/thread-self: the namespace of the
 //! thread that then makes the netlink socket (/proc/net shows the thread
@@ -33,6 +45,10 @@ pub struct Occupancy {
     inet6: Option<u64>,
     /// TIME_WAIT sockets, both families (`TCP: tw`); None: unknown.
     time_wait: Option<u64>,
+    /// Full TCP sockets of the whole host (`TCP: alloc`); None: unknown.
+    allocated: Option<u64>,
+    /// Sockets of every kind in this namespace (`sockets: used`); None: unknown.
+    used: Option<u64>,
 }
 
 impl Occupancy {
@@ -56,6 +72,8 @@ impl Occupancy {
             inet: field(sockstat, "TCP", "inuse"),
             inet6: field(sockstat6, "TCP6", "inuse"),
             time_wait: field(sockstat, "TCP", "tw"),
+            allocated: field(sockstat, "TCP", "alloc"),
+            used: field(sockstat, "sockets", "used"),
         }
     }
 
@@ -72,9 +90,25 @@ impl Occupancy {
         self.hashed(family) != Some(0)
     }
 
+    /// Whether a bound-only (BOUND_INACTIVE) socket can exist here: false
+    /// when this namespace has no socket at all, or when every TCP socket
+    /// of the host is hashed in this namespace.
+    pub fn may_bound_only(&self) -> bool {
+        let all_hashed_here = match (self.allocated, self.inet, self.inet6) {
+            (Some(all), Some(inet), Some(inet6)) => all <= inet.saturating_add(inet6),
+            _ => false,
+        };
+        self.used != Some(0) && !all_hashed_here
+    }
+
     /// The states worth asking `family` for out of `states`: only the
-    /// bound-only bit where nothing of the family is hashed.
+    /// bound-only bit where nothing of the family is hashed, and not that
+    /// bit where no socket can be bound-only. 0: no dump is needed.
     pub fn live_states(&self, family: u8, states: u32, bound_only: u32) -> u32 {
+        let states = match self.may_bound_only() {
+            true => states,
+            false => states & !bound_only,
+        };
         match self.hashed(family) {
             Some(0) => states & bound_only,
             _ => states,
@@ -92,7 +126,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_empty_namespace_needs_only_the_bound_only_dump() {
+    fn a_namespace_with_sockets_but_no_tcp_needs_only_the_bound_only_dump() {
         let o = Occupancy::parse(
             Some("sockets: used 3\nTCP: inuse 0 orphan 0 tw 0 alloc 9 mem 1\nUDP: inuse 0 mem 0\n"),
             Some("TCP6: inuse 0\nUDP6: inuse 0\n"),
@@ -114,5 +148,39 @@ mod tests {
         assert!(garbled.may_listen(AF_INET) && garbled.may_time_wait());
         assert!(!garbled.may_listen(AF_INET6));
         assert_eq!(Occupancy::parse(None, None), Occupancy::default());
+    }
+
+    #[test]
+    fn a_namespace_without_a_socket_needs_no_dump() {
+        let o = Occupancy::parse(
+            Some("sockets: used 0\nTCP: inuse 0 orphan 0 tw 0 alloc 9 mem 1\nUDP: inuse 0 mem 0\n"),
+            Some("TCP6: inuse 0\nUDP6: inuse 0\n"),
+        );
+        assert!(!o.may_bound_only() && !o.may_time_wait());
+        assert!(!o.may_listen(AF_INET) && !o.may_listen(AF_INET6));
+        assert_eq!(o.live_states(AF_INET, 0b1110, 0b0100), 0);
+        assert_eq!(o.live_states(AF_INET6, 0b1110, 0b0100), 0);
+    }
+
+    #[test]
+    fn every_socket_hashed_here_leaves_no_bound_only_dump() {
+        // An idle host: its one TCP socket is an IPv4 listener.
+        let idle = Occupancy::parse(
+            Some("TCP: inuse 1 orphan 0 tw 0 alloc 1 mem 58\n"),
+            Some("TCP6: inuse 0\n"),
+        );
+        assert!(!idle.may_bound_only());
+        assert_eq!(idle.live_states(AF_INET, 0b1110, 0b0100), 0b1010);
+        assert_eq!(idle.live_states(AF_INET6, 0b1110, 0b0100), 0);
+        // One more socket somewhere (made, bound, or in another namespace).
+        let more = Occupancy::parse(
+            Some("TCP: inuse 1 orphan 0 tw 0 alloc 2 mem 58\n"),
+            Some("TCP6: inuse 0\n"),
+        );
+        assert!(more.may_bound_only());
+        assert_eq!(more.live_states(AF_INET6, 0b1110, 0b0100), 0b0100);
+        // sockstat6 unread: unknown, so asked.
+        let half = Occupancy::parse(Some("TCP: inuse 1 orphan 0 tw 0 alloc 1 mem 58\n"), None);
+        assert!(half.may_bound_only());
     }
 }
