@@ -46,7 +46,7 @@ pub fn load_rules(cli: &Cli) -> anyhow::Result<RuleSet> {
 pub fn judge(cli: &Cli, args: &CheckArgs) -> anyhow::Result<(RuleSet, Facts, Evaluation)> {
     // Rules first: a broken rule file is an error before any host I/O.
     let rule_set = load_rules(cli)?;
-    let namespace = match &args.netns {
+    let namespace = match args.namespaces.target() {
         Some(target) => Some(enter_target(cli, target)?.identity),
         None => None,
     };
