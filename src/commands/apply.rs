@@ -325,7 +325,7 @@ fn sharing_host_files(cli: &Cli, facts: &twtune::facts::Facts) -> Option<String>
         .unwrap_or_default();
     let named = (!facts.namespace.names.is_empty())
         .then(|| format!(", named {} by `ip netns`", facts.namespace.names.join(", ")));
-    let shared = shares_host_sysctl_d(&cli.root) == Some(true);
+    let shared = shares_host_sysctl_d(&super::pipeline::source(cli)) == Some(true);
     if named.is_none() && !shared {
         return None;
     }

@@ -23,7 +23,7 @@ use super::pipeline;
 /// or `nsenter -n` started twtune in). `None` under `--root`, whose runtime
 /// values are files of the tree.
 pub fn record_here(cli: &Cli) -> anyhow::Result<Option<NetnsRecord>> {
-    if cli.root != std::path::Path::new("/") {
+    if !super::pipeline::source(cli).reads_running_system() {
         return Ok(None);
     }
     Ok(Some(NetnsRecord {
@@ -242,10 +242,9 @@ pub fn check_all(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
             holder_pid: found.pids.first().copied(),
         };
         let gathered = facts::gather(
-            &GatherOptions::new(&cli.root)
+            &GatherOptions::new(super::pipeline::source(cli))
                 .with_namespace(Some(identity))
-                .with_nat_tools(own)
-                .with_config_root(cli.config_root.clone()),
+                .with_nat_tools(own),
         );
         home.enter()
             .context("returning to twtune's own network namespace")?;

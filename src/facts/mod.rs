@@ -30,6 +30,7 @@ pub mod rates;
 mod read;
 mod runtime_keys;
 pub mod sockets;
+mod source;
 pub mod tcp_state;
 pub mod tools;
 pub mod trace;
@@ -56,6 +57,7 @@ pub use read::{
     read_optional,
 };
 pub use sockets::SocketFacts;
+pub use source::Source;
 
 /// Everything `twtune check` knows about the host. Serialised as `facts` in JSON.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -103,7 +105,7 @@ impl Facts {
 }
 
 pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
-    let root = options.root.as_path();
+    let root = options.root();
     if !root.is_dir() {
         return Err(FactError::NoRoot {
             path: root.to_path_buf(),
@@ -210,7 +212,7 @@ pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
     // connects, who closes first, whose connect() fails.
     let (before, first_listing, trace) = match options.sample {
         Some(interval) => {
-            let mut tracer = match options.is_live() {
+            let mut tracer = match options.reads_running_system() {
                 true => trace::Tracer::start(),
                 false => Err("a --root tree has no running kernel to trace".to_string()),
             };
@@ -254,7 +256,7 @@ pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
     };
     let counters = gather_counters(root)?;
     let rates = before.map(|(before, elapsed)| rates::compute(&before, &counters, elapsed));
-    let namespace = namespace::gather(root, kernel.version, options.namespace.as_ref())?;
+    let namespace = namespace::gather(&options.source, kernel.version, options.namespace.as_ref())?;
     let mut sockets = sockets::gather(options, kernel.version, &sysctl, first_listing)?;
     if let (Some(sockets), Some((trace, owners))) = (&mut sockets, &trace) {
         sockets::creators::apply_trace(sockets, trace);

@@ -146,7 +146,7 @@ pub fn gather(
     counters: &Counters,
     rates: Option<&Rates>,
 ) -> Result<NatFacts, FactError> {
-    let root = options.root.as_path();
+    let root = options.root();
     let mut facts = NatFacts::default();
 
     let forward_read = match ip_forward {
@@ -169,14 +169,19 @@ pub fn gather(
     };
 
     let mut snat_counter = snat::SnatCounter::default();
-    conntrack_summary(&mut facts, root, options.is_live(), &mut snat_counter)?;
-    conntrack_stats(&mut facts, root, options.is_live())?;
+    conntrack_summary(
+        &mut facts,
+        root,
+        options.reads_running_system(),
+        &mut snat_counter,
+    )?;
+    conntrack_stats(&mut facts, root, options.reads_running_system())?;
     let mut rules_unreadable = false;
-    let port_ranges = if options.is_live() && options.nat_tools {
+    let port_ranges = if options.reads_running_system() && options.nat_tools {
         let (ranges, unreadable) = nat_rules(&mut facts);
         rules_unreadable = unreadable;
         ranges
-    } else if options.is_live() {
+    } else if options.reads_running_system() {
         facts.unchecked.push(
             "nat rules: not read in this namespace (--all-netns starts nft and iptables-save in its own namespace only; `check --netns` reads them)".into(),
         );

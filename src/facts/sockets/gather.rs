@@ -159,11 +159,11 @@ pub fn first_sample(options: &GatherOptions) -> Result<Option<FirstListing>, Fac
             listing.record(&r);
         }
     };
-    if options.is_live() && netlink_passes(false, |_| {}, &mut keep).is_ok() {
+    if options.reads_running_system() && netlink_passes(false, |_| {}, &mut keep).is_ok() {
         return Ok(Some(listing));
     }
     let mut listing = FirstListing::new();
-    let tables = proc_tables(&options.root);
+    let tables = proc_tables(options.root());
     if tables.is_empty() {
         return Ok(None);
     }
@@ -187,14 +187,14 @@ pub fn gather(
     sysctl: &Sysctls,
     previous: Option<(FirstListing, std::time::Duration)>,
 ) -> Result<Option<SocketFacts>, FactError> {
-    let root = options.root.as_path();
+    let root = options.root();
     let (range, reserved) = port_settings(root, sysctl)?;
     let policy = ReusePolicy::from_settings(reuse_settings(sysctl), kernel);
     let previous = previous.map(|(first, elapsed)| Sample { first, elapsed });
     let fresh =
         || Aggregator::new(range, reserved.clone(), policy.clone()).with_previous(previous.clone());
     let mut fallback_reason = None;
-    if options.is_live() {
+    if options.reads_running_system() {
         match gather_netlink(fresh()) {
             Ok(agg) => return Ok(Some(agg.finish(SocketSource::Netlink, root))),
             Err(e) => fallback_reason = Some(e.to_string()),
