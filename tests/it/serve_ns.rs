@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 use crate::pods_ns::promtool_complaints;
 use crate::support::netns::{in_private_netns, require_tool};
 use crate::support::sandbox::wait_for;
+use crate::support::tier::Need;
 use crate::support::{TWTUNE, stderr};
 
 const ADDR: &str = "127.0.0.1:9847";
@@ -47,8 +48,8 @@ fn timestamp(metrics: &str) -> String {
 }
 
 #[test]
-#[ignore = "needs root: runs the server in a private network namespace"]
 fn a_scrape_gets_promtool_clean_metrics_and_nothing_else_is_served() {
+    needs!(Need::Root, Need::Tool("curl"), Need::Tool("promtool"));
     require_tool("curl", "curl");
     in_private_netns(|| {
         let mut guard = Server(Some(
