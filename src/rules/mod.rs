@@ -15,6 +15,7 @@ pub mod load;
 pub mod names;
 pub mod parse;
 pub mod schema;
+mod tree;
 pub mod view;
 
 pub use eval::{Evaluation, RuleFailure, evaluate};
