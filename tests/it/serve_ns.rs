@@ -97,3 +97,34 @@ fn a_scrape_gets_promtool_clean_metrics_and_nothing_else_is_served() {
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     });
 }
+
+#[test]
+fn the_checks_read_the_tree_the_server_was_given() {
+    needs!(Need::Root, Need::Tool("curl"));
+    let tree = crate::support::fixtures().join("centos7-tw-recycle");
+    in_private_netns(move || {
+        let mut guard = Server(Some(
+            Command::new(TWTUNE)
+                .arg("--root")
+                .arg(&tree)
+                .args(["serve", "--listen", ADDR])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        ));
+        let server = guard.0.as_mut().unwrap();
+        wait_for("the server to answer /healthz", || {
+            curl("GET", "/healthz", None).0 == "200" || server.try_wait().unwrap().is_some()
+        });
+        let (code, metrics) = curl("GET", "/metrics", None);
+        assert_eq!(code, "200");
+        // The tree's kernel, not this machine's: the child got --root.
+        assert!(
+            metrics.contains("kernel_release=\"3.10.0-1160.el7.x86_64\""),
+            "{metrics}"
+        );
+        assert!(metrics.contains("\ntwtune_check_success 1\n"), "{metrics}");
+    });
+}
