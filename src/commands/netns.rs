@@ -174,6 +174,14 @@ fn describe_holder(found: &netns::Listed) -> String {
     twtune::render::escape::text(&path.display().to_string()).into_owned()
 }
 
+/// Keeps the processes listed in `found` that are in it still.
+fn still_inside(found: &mut netns::Listed) {
+    let inode = found.inode;
+    found
+        .pids
+        .retain(|&pid| netns::pid_net_inode(pid) == Some(inode));
+}
+
 /// `check --all-netns`: every namespace, each gathered and judged as a
 /// single check would, one row each; the exit status is the worst one's.
 pub fn check_all(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
@@ -197,7 +205,7 @@ pub fn check_all(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
     let mut checked = Vec::with_capacity(listed.len());
     let mut skipped = Vec::new();
     let mut failed = false;
-    for found in listed {
+    for mut found in listed {
         // Held open from here on: it cannot vanish while it is read.
         let Some(namespace) = netns::open_listed(&found) else {
             skipped.push(Skipped {
@@ -206,11 +214,11 @@ pub fn check_all(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
             });
             continue;
         };
-        let holder = found.pids.first().map(|&pid| {
-            let started =
-                twtune::facts::process::start_time(std::path::Path::new(&format!("/proc/{pid}")));
-            (pid, started)
-        });
+        // A process seen in the namespace at the listing may have left it
+        // since: one passing through, such as another twtune checking every
+        // namespace in turn, is no process of this namespace. Asked again
+        // after the gathering, which outlasts such a visit.
+        still_inside(&mut found);
         match namespace.enter() {
             Ok(()) => {}
             // A bind mount under /run/netns does not show the type of the
@@ -259,6 +267,12 @@ pub fn check_all(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
                 continue;
             }
         };
+        still_inside(&mut found);
+        let holder = found.pids.first().map(|&pid| {
+            let started =
+                twtune::facts::process::start_time(std::path::Path::new(&format!("/proc/{pid}")));
+            (pid, started)
+        });
         let evaluation = rules::evaluate(&rule_set, &facts);
         // The host's own namespace belongs to no container, whatever runs in it.
         let (container, pod) = match facts.namespace.initial {

@@ -264,6 +264,9 @@ pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
             sockets::creators::apply_transitions(sockets, options, owners);
         }
     }
+    if let Some(sockets) = &mut sockets {
+        sockets::name_top_creators(sockets);
+    }
     let nat = nat::gather(
         options,
         sysctl.get("net.ipv4.ip_forward").map(String::as_str),

@@ -14,6 +14,8 @@ pub mod kernel_gate;
 pub mod load;
 pub mod names;
 pub mod parse;
+#[cfg(test)]
+mod port_rule_tests;
 pub mod schema;
 mod tree;
 pub mod view;

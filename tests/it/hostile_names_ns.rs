@@ -166,7 +166,8 @@ fn a_loopback_renamed_to_bytes_that_are_not_utf8_is_shown_escaped_not_an_error()
     assert_ne!(doc["status"], "error", "{doc:#}");
 
     let all = sandbox.twtune(&["check", "--all-netns", "--format", "json"]);
-    assert!(matches!(all.status.code(), Some(0 | 2)), "{}", stderr(&all));
+    // --all-netns exits by the worst namespace on the host, other tests' too.
+    assert!(matches!(all.status.code(), Some(0..=2)), "{}", stderr(&all));
     let doc = parse(&all, "check --all-netns");
     assert_ne!(doc["status"], "error", "{doc:#}");
     // Namespaces of other tests running beside this one may vanish
@@ -180,7 +181,7 @@ fn a_loopback_renamed_to_bytes_that_are_not_utf8_is_shown_escaped_not_an_error()
     }
     let human = sandbox.twtune(&["check", "--all-netns"]);
     assert!(
-        matches!(human.status.code(), Some(0 | 2)),
+        matches!(human.status.code(), Some(0..=2)),
         "{}",
         stderr(&human)
     );
@@ -202,7 +203,7 @@ fn another_type_of_namespace_under_run_netns_is_skipped_and_listed() {
         .parse::<u64>()
         .unwrap();
     let all = sandbox.twtune(&["check", "--all-netns", "--format", "json"]);
-    assert!(matches!(all.status.code(), Some(0 | 2)), "{}", stderr(&all));
+    assert!(matches!(all.status.code(), Some(0..=2)), "{}", stderr(&all));
     let doc = parse(&all, "check --all-netns");
     let skipped = doc["skipped"].as_array().unwrap();
     assert!(

@@ -85,7 +85,8 @@ fn every_pod_is_named_by_namespace_and_name() {
         .args(["check", "--all-netns", "--format", "json"])
         .output()
         .unwrap();
-    assert!(matches!(out.status.code(), Some(0 | 2)), "{}", stderr(&out));
+    // --all-netns exits by the worst namespace on the host, other tests' too.
+    assert!(matches!(out.status.code(), Some(0..=2)), "{}", stderr(&out));
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["schema_version"], 5);
     let pod = &namespace_of(&doc, from_uts.pid())["pod"];
@@ -159,7 +160,7 @@ fn every_pod_has_its_series_labelled_by_pod() {
         .arg(&file)
         .output()
         .unwrap();
-    assert!(matches!(out.status.code(), Some(0 | 2)), "{}", stderr(&out));
+    assert!(matches!(out.status.code(), Some(0..=2)), "{}", stderr(&out));
     let text = std::fs::read_to_string(&file).unwrap();
     assert_eq!(promtool_complaints(&text), "", "{text}");
     let inode = std::fs::metadata(format!("/proc/{}/ns/net", pod.pid()))

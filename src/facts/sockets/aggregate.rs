@@ -499,6 +499,7 @@ impl Aggregator {
                     attribution: creators::Attribution::Inferred,
                     attribution_method: creators::INFERRED_FROM_HOLDERS.to_string(),
                     connect_failures: Vec::new(),
+                    top_creator: None,
                     processes,
                     processes_unattributed: (c.established_inodes.len() as u64)
                         .saturating_sub(named),

@@ -326,6 +326,7 @@ mod tests {
             attribution: Attribution::Inferred,
             attribution_method: String::new(),
             connect_failures: vec![],
+            top_creator: None,
         });
         f
     }

@@ -19,6 +19,7 @@ pub mod proc_tcp;
 mod record;
 mod reuse;
 mod sample;
+mod top_creator;
 
 use std::net::IpAddr;
 
@@ -34,6 +35,7 @@ pub use record::SockRecord;
 pub use reuse::{ReusePolicy, ReuseScope, ReuseSettings};
 use sample::tuple_hash;
 pub use sample::{FirstListing, Sample};
+pub use top_creator::{TopCreator, name_top_creators, top_creator};
 
 /// TIME_WAIT lasts TCP_TIMEWAIT_LEN (include/net/tcp.h); no mainline
 /// sysctl changes it.

@@ -235,6 +235,9 @@ pub struct Destination {
     pub attribution_method: String,
     /// Traced connect() failures toward it (EADDRNOTAVAIL: no port left).
     pub connect_failures: Vec<creators::DestinationFailure>,
+    /// The process its findings name as the creator, with the words for
+    /// it; null when nothing names anyone.
+    pub top_creator: Option<super::TopCreator>,
 }
 
 /// A process holding ESTABLISHED sockets toward one destination.

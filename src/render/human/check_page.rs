@@ -381,6 +381,34 @@ pub(super) fn seen_line(facts: &Facts) -> String {
                 rates.counters_went_back.join(", ")
             ));
         }
+        if let Some(tracing) = facts.sockets.as_ref().map(|s| &s.tracing) {
+            parts.push(tracing_part(tracing));
+        }
     }
     format!("Seen: {}.", parts.join(" · "))
+}
+
+/// Whether a sample was traced (so creators and failures are the kernel's
+/// record) or why not (so they are inferred), and the records lost.
+fn tracing_part(tracing: &crate::facts::trace::TracingFacts) -> String {
+    match (tracing.is_traced(), tracing.reason.as_deref()) {
+        (true, _) => {
+            let mut part = format!(
+                "traced ({} events in {:.1} s",
+                tracing.events, tracing.duration_seconds
+            );
+            if tracing.lost_events > 0 {
+                part += &format!(
+                    ", {} lost: the traced counts are lower bounds",
+                    tracing.lost_events
+                );
+            }
+            part + ")"
+        }
+        (false, Some(reason)) => format!(
+            "not traced ({}): creators inferred, failures unseen",
+            escape::text(reason)
+        ),
+        (false, None) => "not traced: creators inferred, failures unseen".to_string(),
+    }
 }

@@ -189,15 +189,10 @@ pub(super) fn sockets_section(
         } else {
             String::new()
         };
-        // TIME_WAIT has no owner; whoever holds its live connections is the
-        // likely creator.
-        let holder = match d.processes.first() {
-            Some(p) => format!(
-                "; likely creator pid {} ({}), {} live",
-                p.pid,
-                escape::text(&p.command),
-                p.established
-            ),
+        // The creator the port findings name: traced, or likely (TIME_WAIT
+        // has no owner).
+        let holder = match &d.top_creator {
+            Some(top) => format!("; {}", escape::text(&top.phrase)),
             None if d.processes_unattributed > 0 => "; owner unknown (not root)".to_string(),
             None => String::new(),
         };

@@ -76,3 +76,51 @@ fn facts_page() {
     assert!(page.contains("tcp_tw_recycle"), "{page}");
     insta::assert_snapshot!("facts_page", page);
 }
+
+#[test]
+fn the_seen_line_says_whether_the_sample_was_traced_and_what_was_lost() {
+    use crate::facts::trace::TracingFacts;
+    let (mut facts, _, _) = gathered();
+    facts.sockets.get_or_insert_with(Default::default);
+    // Without --sample nothing was traced, and the line does not say so.
+    let plain = check_page::seen_line(&facts);
+    assert!(!plain.contains("traced"), "{plain}");
+    facts.rates = Some(crate::facts::rates::Rates {
+        counters_went_back: Vec::new(),
+        ..crate::facts::rates::Rates::schema()
+    });
+    let with = |tracing: TracingFacts, facts: &mut Facts| {
+        facts.sockets.as_mut().unwrap().tracing = tracing;
+        check_page::seen_line(facts)
+    };
+    let traced = TracingFacts {
+        status: "traced".into(),
+        reason: None,
+        events: 1200,
+        lost_events: 0,
+        duration_seconds: 2.0,
+        ..TracingFacts::not_sampled()
+    };
+    let line = with(traced.clone(), &mut facts);
+    assert!(line.contains("traced (1200 events in 2.0 s)"), "{line}");
+    assert!(!line.contains("lost"), "{line}");
+    let lossy = TracingFacts {
+        lost_events: 37,
+        ..traced
+    };
+    let line = with(lossy, &mut facts);
+    assert!(
+        line.contains("traced (1200 events in 2.0 s, 37 lost: the traced counts are lower bounds)"),
+        "{line}"
+    );
+    let refused = TracingFacts::unavailable(
+        "perf_event_open(sock/inet_sock_set_state, cpu 0): Permission denied\x1b[2J".into(),
+    );
+    let line = with(refused, &mut facts);
+    assert!(
+        line.contains(
+            "not traced (perf_event_open(sock/inet_sock_set_state, cpu 0): Permission denied\\x1b[2J): creators inferred, failures unseen"
+        ),
+        "{line}"
+    );
+}
