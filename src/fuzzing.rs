@@ -568,7 +568,7 @@ fn fixture_facts() -> Option<&'static Facts> {
                 env!("CARGO_MANIFEST_DIR"),
                 "/tests/fixtures/debian12-defaults"
             );
-            facts::gather(&GatherOptions::tree(root)).ok()
+            facts::gather(&GatherOptions::new(root)).ok()
         })
         .as_ref()
 }

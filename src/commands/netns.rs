@@ -250,7 +250,7 @@ pub fn check_all(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
             holder_pid: found.pids.first().copied(),
         };
         let gathered = facts::gather(
-            &GatherOptions::new(super::pipeline::source(cli))
+            &GatherOptions::of(super::pipeline::source(cli))
                 .with_namespace(Some(identity))
                 .with_nat_tools(own),
         );

@@ -22,7 +22,7 @@ pub fn gather(
 ) -> anyhow::Result<Facts> {
     gather_with(
         cli,
-        GatherOptions::new(source(cli))
+        GatherOptions::of(source(cli))
             .with_sample(sample)
             .with_namespace(namespace),
     )

@@ -21,18 +21,19 @@ pub struct GatherOptions {
 }
 
 impl GatherOptions {
-    pub fn new(source: Source) -> Self {
+    /// Gathers what `--root` names: `/` is the running system, any other
+    /// folder a tree of files ([`Source::of_root`]).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self::of(Source::of_root(&root.into()))
+    }
+
+    pub fn of(source: Source) -> Self {
         GatherOptions {
             source,
             sample: None,
             namespace: None,
             nat_tools: true,
         }
-    }
-
-    /// Gathers from a tree of files (a fixture): `--root DIR`.
-    pub fn tree(dir: impl Into<PathBuf>) -> Self {
-        Self::new(Source::Tree(dir.into()))
     }
 
     pub fn with_sample(mut self, sample: Option<Duration>) -> Self {

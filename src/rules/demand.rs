@@ -480,7 +480,7 @@ mod tests {
         }
         conf.push_str("net.ipv4.tcp_tw_reuse = 2\nnet.ipv4.tcp_tw_recycle = 0\n");
         std::fs::write(root.join("etc/sysctl.d/50-generated.conf"), conf).unwrap();
-        let facts = gather(&GatherOptions::tree(&root)).expect("gathers the tree");
+        let facts = gather(&GatherOptions::new(&root)).expect("gathers the tree");
         std::fs::remove_dir_all(&root).unwrap();
         let rules = RuleSet::load(std::path::Path::new("/nonexistent"), &[]).unwrap();
         let narrowed = super::super::eval::evaluate(&rules, &facts);

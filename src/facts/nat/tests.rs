@@ -9,7 +9,7 @@ fn gather_tree(
 ) -> Result<NatFacts, FactError> {
     let forward = std::fs::read_to_string(root.join("proc/sys/net/ipv4/ip_forward")).ok();
     gather(
-        &GatherOptions::tree(root),
+        &GatherOptions::new(root),
         forward.as_deref().map(str::trim),
         counters,
         rates,

@@ -479,7 +479,7 @@ fn gathers_from_a_fixture_root() {
     )
     .unwrap();
     let facts = gather(
-        &GatherOptions::tree(root.path()),
+        &GatherOptions::new(root.path()),
         None,
         &sysctl("32768 60999"),
         None,
@@ -494,7 +494,7 @@ fn gathers_from_a_fixture_root() {
     assert_eq!(facts.destinations[0].remote, "127.0.0.1:8080");
 
     let err = gather(
-        &GatherOptions::tree(root.path()),
+        &GatherOptions::new(root.path()),
         None,
         &sysctl("lots"),
         None,
@@ -504,7 +504,7 @@ fn gathers_from_a_fixture_root() {
     assert!(err.contains("ip_local_port_range"), "{err}");
     std::fs::write(net.join("tcp6"), "  sl  local\n   0: 0100007F:1F90 zz\n").unwrap();
     let err = gather(
-        &GatherOptions::tree(root.path()),
+        &GatherOptions::new(root.path()),
         None,
         &sysctl("32768 60999"),
         None,
@@ -516,7 +516,7 @@ fn gathers_from_a_fixture_root() {
     let empty = tempfile::tempdir().unwrap();
     assert_eq!(
         gather(
-            &GatherOptions::tree(empty.path()),
+            &GatherOptions::new(empty.path()),
             None,
             &Sysctls::new(),
             None

@@ -13,7 +13,7 @@ fn fixture() -> PathBuf {
 
 fn gathered() -> (Facts, RuleSet, Evaluation) {
     let root = fixture();
-    let facts = crate::facts::gather(&GatherOptions::tree(&root)).unwrap();
+    let facts = crate::facts::gather(&GatherOptions::new(&root)).unwrap();
     let rules = RuleSet::load(&root, &[]).unwrap();
     let evaluation = crate::rules::evaluate(&rules, &facts);
     (facts, rules, evaluation)
