@@ -410,8 +410,8 @@ impl Args for Namespaces {
                 Arg::new("all_netns")
                     .long("all-netns")
                     .action(ArgAction::SetTrue)
-                    .conflicts_with_all(["netns", "sample"])
-                    .help("Check every network namespace on the host (the host's own, `ip netns` ones, containers' and pods', named by the pod they claim to be): one row each; the exit status is the worst one's. With --format prometheus or --textfile: every series once per namespace, labelled netns, pod, namespace and container"),
+                    .conflicts_with("netns")
+                    .help("Check every network namespace on the host (the host's own, `ip netns` ones, containers' and pods', named by the pod they claim to be): one row each; the exit status is the worst one's. With --format prometheus or --textfile: every series once per namespace, labelled netns, pod, namespace and container. With --sample: one window for all of them"),
             )
     }
 
@@ -569,11 +569,6 @@ mod tests {
             (
                 &["check", "--netns", "blue", "--all-netns"][..],
                 "--netns",
-                "--all-netns",
-            ),
-            (
-                &["check", "--sample", "1s", "--all-netns"][..],
-                "--sample",
                 "--all-netns",
             ),
             (

@@ -7,6 +7,8 @@ mod completions;
 mod every;
 mod metrics;
 mod netns;
+mod netns_sample;
+mod netns_visit;
 mod output;
 mod pipeline;
 mod rules;

@@ -10,12 +10,12 @@ use anyhow::{Context as _, bail};
 use twtune::apply::journal::NetnsRecord;
 use twtune::cli::{CheckArgs, Cli, Format};
 use twtune::exit_code::Exit;
-use twtune::facts::namespace::Identity;
+use twtune::facts;
 use twtune::facts::netns::{self, Namespace};
-use twtune::facts::{self, GatherOptions};
-use twtune::render::netns::{self as table, Checked, Skipped};
+use twtune::render::netns as table;
 use twtune::rules;
 
+use super::netns_visit::{AllChecked, enter, gather_entered, hold};
 use super::pipeline;
 
 /// The namespace the calling thread is in, as a run records it: what an
@@ -163,27 +163,9 @@ fn here_without_cookie(
     )
 }
 
-/// Where a listed namespace was found, for people.
-fn describe_holder(found: &netns::Listed) -> String {
-    let path = found
-        .names
-        .first()
-        .map(|n| std::path::Path::new(netns::NETNS_RUN_DIR).join(n))
-        .or_else(|| found.held_by.first().cloned())
-        .unwrap_or_default();
-    twtune::render::escape::text(&path.display().to_string()).into_owned()
-}
-
-/// Keeps the processes listed in `found` that are in it still.
-fn still_inside(found: &mut netns::Listed) {
-    let inode = found.inode;
-    found
-        .pids
-        .retain(|&pid| netns::pid_net_inode(pid) == Some(inode));
-}
-
 /// `check --all-netns`: every namespace, each gathered and judged as a
 /// single check would, one row each; the exit status is the worst one's.
+/// With `--sample`, one window for all of them (see [`super::netns_sample`]).
 pub fn check_all(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
     pipeline::refuse_root(cli, "--all-netns")?;
     if cli.format == Format::Nagios {
@@ -197,115 +179,37 @@ pub fn check_all(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
     }
     let checked_at = super::metrics::now();
     let started_at = std::time::Instant::now();
-    // Rules first, as a single check loads them: a broken rule file is an
-    // error before any namespace is entered.
-    let rule_set = pipeline::load_rules(cli)?;
-    let home = Namespace::current()?;
-    let listed = netns::list_all().context("listing network namespaces")?;
-    let mut checked = Vec::with_capacity(listed.len());
-    let mut skipped = Vec::new();
-    let mut failed = false;
-    for mut found in listed {
-        // Held open from here on: it cannot vanish while it is read.
-        let Some(namespace) = netns::open_listed(&found) else {
-            skipped.push(Skipped {
-                inode: found.inode,
-                reason: "gone before it could be entered".into(),
-            });
-            continue;
-        };
-        // A process seen in the namespace at the listing may have left it
-        // since: one passing through, such as another twtune checking every
-        // namespace in turn, is no process of this namespace. Asked again
-        // after the gathering, which outlasts such a visit.
-        still_inside(&mut found);
-        match namespace.enter() {
-            Ok(()) => {}
-            // A bind mount under /run/netns does not show the type of the
-            // namespace it holds; setns(2) refuses one of another type with
-            // EINVAL (kernel/nsproxy.c, validate_ns()). Not a network
-            // namespace, so not one to check: listed, never an abort.
-            Err(netns::NetnsError::Enter {
-                source: nix::Error::EINVAL,
-                ..
-            }) => {
-                skipped.push(Skipped {
-                    inode: found.inode,
-                    reason: format!(
-                        "not a network namespace ({} holds another type of namespace)",
-                        describe_holder(&found)
-                    ),
+    let (rule_set, mut all) = match check_every_namespace(cli, args) {
+        Ok(done) => done,
+        // A run that failed as a whole replaces the last exposition too,
+        // as a single check's does: twtune_check_success 0, never an old
+        // success going stale.
+        Err(err) if prometheus => {
+            let text =
+                twtune::render::prometheus::failure(&twtune::render::prometheus::FailureMetrics {
+                    kernel_release: None,
+                    checked_at,
+                    duration_seconds: started_at.elapsed().as_secs_f64(),
+                    apply_interrupted: super::metrics::apply_interrupted(cli),
                 });
-                continue;
+            if let Err(write_err) = super::metrics::publish(args.textfile.as_deref(), &text) {
+                return Err(err.context(format!("{write_err:#}")));
             }
-            Err(e) => return Err(e.into()),
+            return Err(err);
         }
-        // nft and iptables-save are started in twtune's own namespace (the
-        // host's, where a node's NAT rules are) only: a process each, at a
-        // hundred namespaces they would be most of the run.
-        let own = found.inode == home.inode;
-        let identity = Identity {
-            target: None,
-            names: found.names.clone(),
-            holder_pid: found.pids.first().copied(),
-        };
-        let gathered = facts::gather(
-            &GatherOptions::of(super::pipeline::source(cli))
-                .with_namespace(Some(identity))
-                .with_nat_tools(own),
-        );
-        home.enter()
-            .context("returning to twtune's own network namespace")?;
-        let facts = match gathered {
-            Ok(facts) => facts,
-            Err(err) => {
-                failed = true;
-                skipped.push(Skipped {
-                    inode: found.inode,
-                    reason: format!("gathering failed: {err}"),
-                });
-                continue;
-            }
-        };
-        still_inside(&mut found);
-        let holder = found.pids.first().map(|&pid| {
-            let started =
-                twtune::facts::process::start_time(std::path::Path::new(&format!("/proc/{pid}")));
-            (pid, started)
-        });
-        let evaluation = rules::evaluate(&rule_set, &facts);
-        // The host's own namespace belongs to no container, whatever runs in it.
-        let (container, pod) = match facts.namespace.initial {
-            Some(true) => (None, None),
-            _ => (
-                netns::container_of_pids(&found.pids, found.inode, 16),
-                twtune::facts::pod::of_pids(&found.pids, found.inode, 16),
-            ),
-        };
-        checked.push(Checked {
-            inode: found.inode,
-            command: holder.and_then(|(pid, started)| {
-                // Named only while it is still the process listed in it.
-                netns::command_of(pid, started)
-                    .filter(|_| netns::pid_net_inode(pid) == Some(found.inode))
-            }),
-            names: found.names,
-            pids: found.pids,
-            container,
-            pod,
-            facts,
-            evaluation,
-        });
-    }
+        Err(err) => return Err(err),
+    };
+    let (checked, skipped, failed) = (&mut all.checked, &all.skipped, all.failed);
     // The host's namespace first, then by inode.
     checked.sort_by_key(|c| (c.facts.namespace.initial != Some(true), c.inode));
-    let status = table::overall(&checked, failed);
+    let checked = &*checked;
+    let status = table::overall(checked, failed);
     match cli.format {
         _ if prometheus => {
             let text = twtune::render::prometheus_netns::all_netns(
                 &twtune::render::prometheus_netns::AllNetnsMetrics {
-                    checked: &checked,
-                    skipped: &skipped,
+                    checked,
+                    skipped,
                     rules: rule_set
                         .rules()
                         .map(|r| (r.id.as_str(), r.severity))
@@ -318,12 +222,12 @@ pub fn check_all(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
             );
             super::metrics::publish(args.textfile.as_deref(), &text)?;
         }
-        Format::Json => super::output::emit_json(&table::json_report(&checked, &skipped, status))?,
+        Format::Json => super::output::emit_json(&table::json_report(checked, skipped, status))?,
         // Nagios was refused above.
         Format::Human | Format::Prometheus | Format::Nagios => {
-            super::output::emit(&table::human(&checked, &skipped))?;
+            super::output::emit(&table::human(checked, skipped))?;
             if args.verbose {
-                for c in &checked {
+                for c in checked {
                     for f in &c.evaluation.findings {
                         super::output::emit(&format!(
                             "{} [{}] {}: {}",
@@ -337,7 +241,7 @@ pub fn check_all(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
             }
         }
     }
-    for c in &checked {
+    for c in checked {
         for failure in &c.evaluation.errors {
             eprintln!(
                 "twtune: error: namespace {}: {}",
@@ -347,4 +251,36 @@ pub fn check_all(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
         }
     }
     Ok(status.exit())
+}
+
+/// Loads the rules, lists the namespaces and checks each; an error here is
+/// the run's as a whole.
+fn check_every_namespace(
+    cli: &Cli,
+    args: &CheckArgs,
+) -> anyhow::Result<(rules::RuleSet, AllChecked)> {
+    // Rules first, as a single check loads them: a broken rule file is an
+    // error before any namespace is entered.
+    let rule_set = pipeline::load_rules(cli)?;
+    let home = Namespace::current()?;
+    let listed = netns::list_all().context("listing network namespaces")?;
+    let all = match args.sample {
+        Some(interval) => {
+            super::netns_sample::check_sampled(cli, &rule_set, &home, listed, interval)?
+        }
+        None => {
+            let mut all = AllChecked::default();
+            for found in listed {
+                let Some(held) = hold(found, &mut all.skipped) else {
+                    continue;
+                };
+                if enter(&held, &mut all.skipped)? {
+                    let gathered = gather_entered(cli, &home, &held, None)?;
+                    all.judge(&rule_set, held.found, gathered);
+                }
+            }
+            all
+        }
+    };
+    Ok((rule_set, all))
 }

@@ -29,6 +29,7 @@ pub mod process;
 pub mod rates;
 mod read;
 mod runtime_keys;
+pub mod sampling;
 pub mod sockets;
 mod source;
 pub mod tcp_state;
@@ -105,135 +106,16 @@ impl Facts {
 }
 
 pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
-    let root = options.root();
-    if !root.is_dir() {
-        return Err(FactError::NoRoot {
-            path: root.to_path_buf(),
-        });
-    }
-    let config_root = options.config_root();
-    if !config_root.is_dir() {
-        return Err(FactError::NoRoot {
-            path: config_root.to_path_buf(),
-        });
-    }
-    // The live root is `/` whenever a config root is given (the CLI refuses
-    // both): confining to the config root confines every read of the
-    // configuration, and /proc paths, outside it, are read as they are.
-    let _confined = ConfinedReads::to(config_root);
-    // Without the sysctls most rules cannot decide, and the rest would say
-    // "no problems" about a tree that holds no host: refuse it instead.
-    // A folder on the way that is a link is not "missing": the confined
-    // reads and writes refuse it later, naming the link. lstat in order,
-    // stopping at the first link, so no link is followed here.
-    let ipv4 = root.join("proc/sys/net/ipv4");
-    let linked = ["proc", "proc/sys", "proc/sys/net", "proc/sys/net/ipv4"]
-        .iter()
-        .any(|p| std::fs::symlink_metadata(root.join(p)).is_ok_and(|m| m.is_symlink()));
-    if !linked && !metadata_confined(&ipv4).is_ok_and(|m| m.is_dir()) {
-        return Err(FactError::NotAHostTree {
-            root: root.to_path_buf(),
-            missing: ipv4,
-        });
-    }
-
-    let release_path = root.join("proc/sys/kernel/osrelease");
-    let release = read_optional(&release_path)?;
-    // A release that does not parse (a custom build) is not bad input: the
-    // version-gated rules report themselves undecided, and everything else
-    // still decides the verdict.
-    let kernel = KernelFacts::from_release(release.as_deref());
-
-    let mut persisted = persisted::gather(config_root)?;
-
-    // Runtime values: the gathered keys, plus every managed key a file persists,
-    // so drift between the two can be judged.
-    let mut keys: Vec<SysctlKey> = GATHERED_IPV4_KEYS
-        .iter()
-        .chain(GATHERED_VENDOR_IPV4_KEYS)
-        .map(|k| SysctlKey::ipv4(k))
-        .collect();
-    let optional: Vec<SysctlKey> = GATHERED_VENDOR_IPV4_KEYS
-        .iter()
-        .map(|k| SysctlKey::ipv4(k))
-        .chain(
-            GATHERED_NETFILTER_KEYS
-                .iter()
-                .filter_map(|k| SysctlKey::parse_managed(&format!("net.netfilter.{k}")).ok()),
-        )
-        .collect();
-    keys.extend(
-        optional
-            .iter()
-            .skip(GATHERED_VENDOR_IPV4_KEYS.len())
-            .cloned(),
-    );
-    // A set, not `keys.contains`: a file with 100,000 keys must stay linear.
-    // `persisted.keys()` is sorted and without repeats: only the gathered
-    // keys need telling apart, and no copy of the file's keys is kept.
-    let gathered = keys.len();
-    let known: std::collections::HashSet<String> =
-        keys.iter().map(|k| k.as_str().to_string()).collect();
-    for key in persisted.keys() {
-        if key.is_managed() && !key.as_str().contains('*') && !known.contains(key.as_str()) {
-            keys.push(key.clone());
-        }
-    }
-    let mut sysctl = BTreeMap::new();
-    let mut sysctl_absent = Vec::new();
-    let mut listings = runtime_keys::Listings::default();
-    for (index, key) in keys.into_iter().enumerate() {
-        // Only the keys the files add are checked against folder listings:
-        // the gathered ones are few, and almost all there.
-        let value = match index < gathered || listings.may_exist(root, &key) {
-            true => read_sysctl(root, &key)?,
-            false => None,
-        };
-        match value {
-            Some(value) => {
-                sysctl.insert(key.to_string(), value);
-            }
-            // Optional keys (a vendor knob, conntrack not loaded) are
-            // simply not there; the others are facts of this kernel.
-            None if optional.contains(&key) => {}
-            None => sysctl_absent.push(key.to_string()),
-        }
-    }
-    sysctl_absent.sort();
-    persisted::BootReplay {
-        has_unprivileged_port_start: sysctl.contains_key("net.ipv4.ip_unprivileged_port_start"),
-        tw_reuse_bounded: kernel.version.map(|v| v >= KernelVersion::new(4, 18, 0)),
-    }
-    .judge(&mut persisted);
-
+    let prelude = Prelude::read(options)?;
     // With --sample, the sockets are listed at both ends of the interval too,
     // so each destination gets its own rate of new connections.
     // As root on a live host the sample is also traced (facts::trace): who
     // connects, who closes first, whose connect() fails.
-    let (before, first_listing, trace) = match options.sample {
+    let sampled = match options.sample {
         Some(interval) => {
-            let mut tracer = match options.reads_running_system() {
-                true => trace::Tracer::start(),
-                false => Err("a --root tree has no running kernel to trace".to_string()),
-            };
-            #[cfg(feature = "test-hooks")]
-            if std::env::var_os("TWTUNE_TEST_NO_TRACE").is_some() {
-                tracer = Err("disabled by TWTUNE_TEST_NO_TRACE (test hook)".to_string());
-            }
-            let before = gather_counters(root)?;
-            let listing = sockets::first_sample(options)?;
-            // Untraced, who held which connection at the start is what the
-            // second listing's TIME_WAIT can be traced back to.
-            let owners = match &tracer {
-                Ok(_) => Default::default(),
-                Err(_) => sockets::creators::established_owners(options),
-            };
-            // Tests start their load once the sample has begun.
-            #[cfg(feature = "test-hooks")]
-            if let Some(path) = std::env::var_os("TWTUNE_TEST_SAMPLE_STARTED") {
-                let _ = std::fs::write(path, "sampling\n");
-            }
-            let start = std::time::Instant::now();
+            let mut tracer = sampling::tracer(options, trace::Tracer::start);
+            let start = sampling::begin(options, tracer.is_ok())?;
+            sampling::announce_started();
             rates::wait_with(interval, trace::POLL, || {
                 if let Ok(t) = &mut tracer {
                     t.poll();
@@ -241,54 +123,202 @@ pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
             });
             let trace = match tracer {
                 Ok(t) => t.finish(),
-                Err(reason) => trace::Trace {
-                    facts: trace::TracingFacts::unavailable(reason),
-                    ..Default::default()
-                },
+                Err(reason) => sampling::untraced(reason),
             };
-            (
-                Some((before, start.elapsed())),
-                listing.map(|l| (l, start.elapsed())),
-                Some((trace, owners)),
-            )
+            Some((start, trace))
         }
-        None => (None, None, None),
+        None => None,
     };
-    let counters = gather_counters(root)?;
-    let rates = before.map(|(before, elapsed)| rates::compute(&before, &counters, elapsed));
-    let namespace = namespace::gather(&options.source, kernel.version, options.namespace.as_ref())?;
-    let mut sockets = sockets::gather(options, kernel.version, &sysctl, first_listing)?;
-    if let (Some(sockets), Some((trace, owners))) = (&mut sockets, &trace) {
-        sockets::creators::apply_trace(sockets, trace);
-        if !trace.facts.is_traced() {
-            sockets::creators::apply_transitions(sockets, options, owners);
-        }
-    }
-    if let Some(sockets) = &mut sockets {
-        sockets::name_top_creators(sockets);
-    }
-    let nat = nat::gather(
-        options,
-        sysctl.get("net.ipv4.ip_forward").map(String::as_str),
-        &counters,
-        rates.as_ref(),
-    )?;
+    prelude.conclude(options, sampled)
+}
 
-    Ok(Facts {
-        kernel,
-        sysctl,
-        sysctl_absent,
-        persisted,
-        counters,
-        namespace,
-        sockets,
-        nat,
-        rates,
-        roots: Roots {
-            live: root.display().to_string(),
-            config: config_root.display().to_string(),
-        },
-    })
+/// What a gather reads before any sample: the roots checked, the kernel,
+/// the runtime sysctls and the persisted configuration. `check --all-netns
+/// --sample` reads it in each namespace after the one window, a single
+/// check before its own.
+pub struct Prelude {
+    kernel: KernelFacts,
+    sysctl: BTreeMap<String, String>,
+    sysctl_absent: Vec<String>,
+    persisted: PersistedConfig,
+}
+
+impl Prelude {
+    /// Reads the prelude in the calling thread's network namespace.
+    pub fn read(options: &GatherOptions) -> Result<Prelude, FactError> {
+        let root = options.root();
+        if !root.is_dir() {
+            return Err(FactError::NoRoot {
+                path: root.to_path_buf(),
+            });
+        }
+        let config_root = options.config_root();
+        if !config_root.is_dir() {
+            return Err(FactError::NoRoot {
+                path: config_root.to_path_buf(),
+            });
+        }
+        // The live root is `/` whenever a config root is given (the CLI refuses
+        // both): confining to the config root confines every read of the
+        // configuration, and /proc paths, outside it, are read as they are.
+        let _confined = ConfinedReads::to(config_root);
+        // Without the sysctls most rules cannot decide, and the rest would say
+        // "no problems" about a tree that holds no host: refuse it instead.
+        // A folder on the way that is a link is not "missing": the confined
+        // reads and writes refuse it later, naming the link. lstat in order,
+        // stopping at the first link, so no link is followed here.
+        let ipv4 = root.join("proc/sys/net/ipv4");
+        let linked = ["proc", "proc/sys", "proc/sys/net", "proc/sys/net/ipv4"]
+            .iter()
+            .any(|p| std::fs::symlink_metadata(root.join(p)).is_ok_and(|m| m.is_symlink()));
+        if !linked && !metadata_confined(&ipv4).is_ok_and(|m| m.is_dir()) {
+            return Err(FactError::NotAHostTree {
+                root: root.to_path_buf(),
+                missing: ipv4,
+            });
+        }
+
+        let release_path = root.join("proc/sys/kernel/osrelease");
+        let release = read_optional(&release_path)?;
+        // A release that does not parse (a custom build) is not bad input: the
+        // version-gated rules report themselves undecided, and everything else
+        // still decides the verdict.
+        let kernel = KernelFacts::from_release(release.as_deref());
+
+        let mut persisted = persisted::gather(config_root)?;
+
+        // Runtime values: the gathered keys, plus every managed key a file persists,
+        // so drift between the two can be judged.
+        let mut keys: Vec<SysctlKey> = GATHERED_IPV4_KEYS
+            .iter()
+            .chain(GATHERED_VENDOR_IPV4_KEYS)
+            .map(|k| SysctlKey::ipv4(k))
+            .collect();
+        let optional: Vec<SysctlKey> = GATHERED_VENDOR_IPV4_KEYS
+            .iter()
+            .map(|k| SysctlKey::ipv4(k))
+            .chain(
+                GATHERED_NETFILTER_KEYS
+                    .iter()
+                    .filter_map(|k| SysctlKey::parse_managed(&format!("net.netfilter.{k}")).ok()),
+            )
+            .collect();
+        keys.extend(
+            optional
+                .iter()
+                .skip(GATHERED_VENDOR_IPV4_KEYS.len())
+                .cloned(),
+        );
+        // A set, not `keys.contains`: a file with 100,000 keys must stay linear.
+        // `persisted.keys()` is sorted and without repeats: only the gathered
+        // keys need telling apart, and no copy of the file's keys is kept.
+        let gathered = keys.len();
+        let known: std::collections::HashSet<String> =
+            keys.iter().map(|k| k.as_str().to_string()).collect();
+        for key in persisted.keys() {
+            if key.is_managed() && !key.as_str().contains('*') && !known.contains(key.as_str()) {
+                keys.push(key.clone());
+            }
+        }
+        let mut sysctl = BTreeMap::new();
+        let mut sysctl_absent = Vec::new();
+        let mut listings = runtime_keys::Listings::default();
+        for (index, key) in keys.into_iter().enumerate() {
+            // Only the keys the files add are checked against folder listings:
+            // the gathered ones are few, and almost all there.
+            let value = match index < gathered || listings.may_exist(root, &key) {
+                true => read_sysctl(root, &key)?,
+                false => None,
+            };
+            match value {
+                Some(value) => {
+                    sysctl.insert(key.to_string(), value);
+                }
+                // Optional keys (a vendor knob, conntrack not loaded) are
+                // simply not there; the others are facts of this kernel.
+                None if optional.contains(&key) => {}
+                None => sysctl_absent.push(key.to_string()),
+            }
+        }
+        sysctl_absent.sort();
+        persisted::BootReplay {
+            has_unprivileged_port_start: sysctl.contains_key("net.ipv4.ip_unprivileged_port_start"),
+            tw_reuse_bounded: kernel.version.map(|v| v >= KernelVersion::new(4, 18, 0)),
+        }
+        .judge(&mut persisted);
+
+        Ok(Prelude {
+            kernel,
+            sysctl,
+            sysctl_absent,
+            persisted,
+        })
+    }
+
+    /// Reads the rest (counters, sockets, NAT) and assembles the facts; with
+    /// `sampled`, the sample's start taken in this namespace and the trace
+    /// of its window, whose rates are measured from that start to now.
+    pub fn conclude(
+        self,
+        options: &GatherOptions,
+        sampled: Option<(sampling::SampleStart, trace::Trace)>,
+    ) -> Result<Facts, FactError> {
+        let root = options.root();
+        let _confined = ConfinedReads::to(options.config_root());
+        let Prelude {
+            kernel,
+            sysctl,
+            sysctl_absent,
+            persisted,
+        } = self;
+        let (before, first_listing, trace) = match sampled {
+            Some((start, trace)) => {
+                let elapsed = start.started.elapsed();
+                (
+                    Some((start.before, elapsed)),
+                    start.listing.map(|l| (l, elapsed)),
+                    Some((trace, start.owners)),
+                )
+            }
+            None => (None, None, None),
+        };
+        let counters = gather_counters(root)?;
+        let rates = before.map(|(before, elapsed)| rates::compute(&before, &counters, elapsed));
+        let namespace =
+            namespace::gather(&options.source, kernel.version, options.namespace.as_ref())?;
+        let mut sockets = sockets::gather(options, kernel.version, &sysctl, first_listing)?;
+        if let (Some(sockets), Some((trace, owners))) = (&mut sockets, &trace) {
+            sockets::creators::apply_trace(sockets, trace);
+            if !trace.facts.is_traced() {
+                sockets::creators::apply_transitions(sockets, options, owners);
+            }
+        }
+        if let Some(sockets) = &mut sockets {
+            sockets::name_top_creators(sockets);
+        }
+        let nat = nat::gather(
+            options,
+            sysctl.get("net.ipv4.ip_forward").map(String::as_str),
+            &counters,
+            rates.as_ref(),
+        )?;
+
+        Ok(Facts {
+            kernel,
+            sysctl,
+            sysctl_absent,
+            persisted,
+            counters,
+            namespace,
+            sockets,
+            nat,
+            rates,
+            roots: Roots {
+                live: root.display().to_string(),
+                config: options.config_root().display().to_string(),
+            },
+        })
+    }
 }
 
 /// The runtime value of `key` under `root`, whitespace folded; `Ok(None)`

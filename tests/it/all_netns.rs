@@ -487,10 +487,6 @@ fn a_bad_netns_target_is_an_error_naming_it() {
             vec!["check", "--all-netns", "--netns", "1"],
             "cannot be used with",
         ),
-        (
-            vec!["check", "--all-netns", "--sample", "1s"],
-            "cannot be used with",
-        ),
         // Refused before anything is read or written.
         (
             vec![

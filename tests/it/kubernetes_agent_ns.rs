@@ -27,9 +27,13 @@ const MANIFEST: &str = "integrations/kubernetes/twtune-textfile-daemonset.yaml";
 
 /// The container's command and its mounts: mount path → node path.
 fn manifest() -> (Vec<String>, BTreeMap<String, String>) {
+    manifest_at(MANIFEST)
+}
+
+/// The command and mounts of the DaemonSet at `path` (from the checkout).
+pub(crate) fn manifest_at(path: &str) -> (Vec<String>, BTreeMap<String, String>) {
     require_python_tool("kubernetes-validate");
-    let text =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(MANIFEST)).unwrap();
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap();
     let doc = parse_yaml(&text);
     let pod = &doc["spec"]["template"]["spec"];
     let container = &pod["containers"][0];
@@ -71,13 +75,14 @@ fn quote(text: &str) -> String {
 
 /// The shell script that builds the pod's root at `root` (inside a private
 /// mount namespace) and runs `command` there; the textfile folder is
-/// `textfile` instead of the node's.
-fn pod_script(
+/// `textfile` instead of the node's. With `json_out`, the same check is run
+/// once as JSON into that file first.
+pub(crate) fn pod_script(
     root: &Path,
     command: &[String],
     mounts: &BTreeMap<String, String>,
     textfile: &Path,
-    json_out: &str,
+    json_out: Option<&str>,
 ) -> String {
     let r = root.display().to_string();
     let mut lines = vec!["set -e".to_string()];
@@ -106,6 +111,9 @@ fn pod_script(
         }
     }
     bind(&mut lines, "/proc", "/proc", false);
+    // Every container runtime gives a container /dev/null (OCI runtime
+    // spec, "Default Devices"); `serve` opens it for its checks' stdin.
+    bind(&mut lines, "/dev/null", "/dev/null", false);
     bind(&mut lines, TWTUNE, "/twtune", true);
     for lib in ["usr", "lib", "lib64", "lib32"] {
         let node = Path::new("/").join(lib);
@@ -124,21 +132,23 @@ fn pod_script(
             Err(_) => {}
         }
     }
+    let words = |args: &[String]| args.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ");
     // The same check once as JSON (the command's flags up to `check`, then
     // --all-netns --format json), then the command as written.
-    let at = command.iter().position(|a| a == "check").unwrap();
-    let json: Vec<String> = command[..=at]
-        .iter()
-        .cloned()
-        .chain(["--all-netns", "--format", "json"].map(String::from))
-        .collect();
-    let words = |args: &[String]| args.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ");
-    lines.push(format!(
-        "chroot {} {} > {} || [ $? -eq 2 ]",
-        quote(&r),
-        words(&json),
-        quote(json_out)
-    ));
+    if let Some(json_out) = json_out {
+        let at = command.iter().position(|a| a == "check").unwrap();
+        let json: Vec<String> = command[..=at]
+            .iter()
+            .cloned()
+            .chain(["--all-netns", "--format", "json"].map(String::from))
+            .collect();
+        lines.push(format!(
+            "chroot {} {} > {} || [ $? -eq 2 ]",
+            quote(&r),
+            words(&json),
+            quote(json_out)
+        ));
+    }
     lines.push(format!("exec chroot {} {}", quote(&r), words(command)));
     lines.join("\n")
 }
@@ -173,7 +183,7 @@ fn the_shipped_daemonset_sees_every_pod_by_name() {
         &command,
         &mounts,
         &textfile,
-        &json_out.display().to_string(),
+        Some(&json_out.display().to_string()),
     );
     let mut agent = Command::new("unshare")
         .args(["--mount", "--propagation", "private", "sh", "-c", &script])

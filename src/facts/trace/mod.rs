@@ -59,6 +59,7 @@ mod events;
 pub mod format;
 mod perf;
 mod procs;
+mod split;
 mod tracefs;
 mod tracer;
 
@@ -76,7 +77,8 @@ use format::{Field, Format, read_bytes, read_int, read_uint};
 pub use accumulate::{Accumulator, NetnsLookup};
 pub use events::{Decoders, Event};
 pub use procs::{ProcInfo, parse_ns_link, parse_stat_start};
-pub use tracer::Tracer;
+pub use split::{SplitAccumulator, SplitTrace};
+pub use tracer::{Sink, Tracer};
 
 const EADDRINUSE: i64 = 98;
 const EADDRNOTAVAIL: i64 = 99;

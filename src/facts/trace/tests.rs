@@ -163,6 +163,81 @@ fn only_threads_of_the_checked_namespace_count() {
 }
 
 #[test]
+fn one_split_trace_counts_for_each_namespace_what_its_own_trace_would() {
+    // Thread 10 is in namespace 1, 11 in namespace 2, 12 exited unseen.
+    let netns_of: NetnsLookup = |_, tid| match tid {
+        10 => Some(1),
+        11 => Some(2),
+        _ => None,
+    };
+    let events = [
+        (10, 1, state(7, 2, 0, 80)),
+        (11, 2, state(7, 2, 0, 80)),
+        (11, 3, state(1, 4, 40000, 80)),
+        (12, 4, state(1, 4, 40001, 80)),
+        (
+            10,
+            5,
+            Event::Exit {
+                comm: "mixed".into(),
+                group_dead: true,
+            },
+        ),
+    ];
+    let mut split = SplitAccumulator::new(|_| Some(info(0, "mixed")), 1, netns_of);
+    for (tid, time, event) in events.clone() {
+        split.event(10, tid, time, event);
+    }
+    let traced = TracingFacts {
+        status: "traced".into(),
+        ..TracingFacts::not_sampled()
+    };
+    let split = split.finish(traced);
+    for own in [1, 2, 3] {
+        let mut alone =
+            Accumulator::new(|_| Some(info(0, "mixed")), 1).with_namespace(Some(own), netns_of);
+        for (tid, time, event) in events.clone() {
+            alone.event(10, tid, time, event);
+        }
+        let got = split.for_namespace(own);
+        assert_eq!(got.own_netns, Some(own));
+        let sum = |t: &Trace| {
+            t.per_destination
+                .iter()
+                .map(|(&(p, d), c)| ((t.processes[p].pid, d), (c.connects, c.active_closes)))
+                .fold(
+                    HashMap::new(),
+                    |mut m: HashMap<_, (u64, u64)>, (k, (a, b))| {
+                        let e = m.entry(k).or_default();
+                        e.0 += a;
+                        e.1 += b;
+                        m
+                    },
+                )
+        };
+        assert_eq!(sum(&got), sum(&alone.trace), "namespace {own}");
+        assert!(got.processes.iter().all(|p| p.exited), "namespace {own}");
+        assert_eq!(
+            got.processes.len(),
+            alone.trace.processes.len(),
+            "namespace {own}"
+        );
+    }
+    assert_eq!(sum_of(&split.for_namespace(2)), (1, 2));
+    assert_eq!(sum_of(&split.for_namespace(1)), (1, 1));
+    // Untraced: nothing counted, the reason kept.
+    let none = SplitTrace::unavailable("no tracefs".into()).for_namespace(1);
+    assert!(none.per_destination.is_empty());
+    assert_eq!(none.facts.reason.as_deref(), Some("no tracefs"));
+}
+
+fn sum_of(t: &Trace) -> (u64, u64) {
+    t.per_destination
+        .values()
+        .fold((0, 0), |(a, b), c| (a + c.connects, b + c.active_closes))
+}
+
+#[test]
 fn rings_shrink_on_hosts_with_many_cpus() {
     assert_eq!(ring_pages(2), 128);
     assert_eq!(ring_pages(32), 128);

@@ -3,12 +3,30 @@
 use super::procs::{clock_ticks, read_proc};
 use super::*;
 
+/// Where decoded events go: one namespace's [`Accumulator`], or a
+/// [`SplitAccumulator`] for every namespace.
+pub trait Sink {
+    fn event(&mut self, pid: u32, tid: u32, time_ns: u64, event: Event);
+}
+
+impl<L: FnMut(u32) -> Option<ProcInfo>> Sink for Accumulator<L> {
+    fn event(&mut self, pid: u32, tid: u32, time_ns: u64, event: Event) {
+        Accumulator::event(self, pid, tid, time_ns, event);
+    }
+}
+
+impl Sink for SplitAccumulator {
+    fn event(&mut self, pid: u32, tid: u32, time_ns: u64, event: Event) {
+        SplitAccumulator::event(self, pid, tid, time_ns, event);
+    }
+}
+
 /// A running trace: perf fds enabled on every online CPU.
-pub struct Tracer {
+pub struct Tracer<S: Sink = Accumulator<fn(u32) -> Option<ProcInfo>>> {
     rings: Vec<perf::Ring>,
     fds: Vec<OwnedFd>,
     decoders: Decoders,
-    acc: Accumulator<fn(u32) -> Option<ProcInfo>>,
+    acc: S,
     started: Instant,
     events: u64,
     lost: u64,
@@ -66,9 +84,41 @@ pub(super) fn thread_netns(pid: u32, tid: u32) -> Option<u64> {
 }
 
 impl Tracer {
-    /// Opens and enables the tracepoints; Err says why tracing is
+    /// Opens and enables the tracepoints, counting the events of threads in
+    /// the calling thread's network namespace; Err says why tracing is
     /// unavailable (no privilege, locked down, no tracefs, old kernel).
     pub fn start() -> Result<Tracer, String> {
+        Tracer::open(|tick_ns| {
+            Accumulator::new(read_proc as fn(u32) -> Option<ProcInfo>, tick_ns)
+                .with_namespace(own_netns(), thread_netns)
+        })
+    }
+
+    /// Stops tracing and returns what it saw.
+    pub fn finish(mut self) -> Trace {
+        let facts = self.stop();
+        let mut trace = self.acc.trace;
+        trace.facts = facts;
+        trace
+    }
+}
+
+impl Tracer<SplitAccumulator> {
+    /// Opens and enables the tracepoints, counting every event for the
+    /// network namespace of the thread that made it.
+    pub fn start_split() -> Result<Tracer<SplitAccumulator>, String> {
+        Tracer::open(|tick_ns| SplitAccumulator::new(read_proc, tick_ns, thread_netns))
+    }
+
+    /// Stops tracing and returns what it saw, by namespace.
+    pub fn finish(mut self) -> SplitTrace {
+        let facts = self.stop();
+        self.acc.finish(facts)
+    }
+}
+
+impl<S: Sink> Tracer<S> {
+    fn open(sink: impl FnOnce(u64) -> S) -> Result<Tracer<S>, String> {
         let formats = tracefs::formats(&EVENTS)?;
         let decoders = Decoders::new(&formats)?;
         let online = std::fs::read_to_string("/sys/devices/system/cpu/online")
@@ -115,8 +165,7 @@ impl Tracer {
         }
         let tick_ns = 1_000_000_000 / clock_ticks();
         let boot_offset = boot_offset_ns();
-        let acc = Accumulator::new(read_proc as fn(u32) -> Option<ProcInfo>, tick_ns)
-            .with_namespace(own_netns(), thread_netns);
+        let acc = sink(tick_ns);
         Ok(Tracer {
             rings,
             fds,
@@ -157,22 +206,20 @@ impl Tracer {
         }
     }
 
-    /// Stops tracing and returns what it saw.
-    pub fn finish(mut self) -> Trace {
+    /// Disables the tracepoints, reads what is left and says what tracing did.
+    fn stop(&mut self) -> TracingFacts {
         for fd in self.rings.iter().map(perf::Ring::fd).chain(self.fds.iter()) {
             let _ = perf::disable(fd);
         }
         self.poll();
-        let mut trace = self.acc.trace;
-        trace.facts = TracingFacts {
+        TracingFacts {
             status: "traced".into(),
             reason: None,
-            tracepoints: self.tracepoints,
+            tracepoints: std::mem::take(&mut self.tracepoints),
             events: self.events,
             lost_events: self.lost,
             duration_seconds: crate::facts::rates::round_rate(self.started.elapsed().as_secs_f64()),
             namespace_filter: NAMESPACE_FILTER.into(),
-        };
-        trace
+        }
     }
 }

@@ -1,0 +1,175 @@
+//! Visiting the namespaces of `check --all-netns`: holding each open,
+//! entering it, gathering there and judging what was gathered. Shared by
+//! the plain run (`netns`) and the sampled one (`netns_sample`).
+
+use anyhow::Context as _;
+use twtune::cli::Cli;
+use twtune::facts::namespace::Identity;
+use twtune::facts::netns::{self, Namespace};
+use twtune::facts::{self, GatherOptions};
+use twtune::render::netns::{Checked, Skipped};
+use twtune::rules;
+
+/// Every namespace checked, and those listed but not.
+#[derive(Default)]
+pub struct AllChecked {
+    pub checked: Vec<Checked>,
+    pub skipped: Vec<Skipped>,
+    /// A namespace could not be gathered for a reason other than vanishing.
+    pub failed: bool,
+}
+
+/// A listed namespace, held open: it cannot vanish while it is read.
+pub struct Held {
+    pub found: netns::Listed,
+    pub namespace: Namespace,
+}
+
+/// Opens a listed namespace, or skips it (gone before it could be entered).
+pub fn hold(mut found: netns::Listed, skipped: &mut Vec<Skipped>) -> Option<Held> {
+    match netns::open_listed(&found) {
+        Some(namespace) => {
+            // A process seen in the namespace at the listing may have left
+            // it since: one passing through, such as another twtune checking
+            // every namespace in turn, is no process of this namespace.
+            // Asked again after the gathering, which outlasts such a visit.
+            still_inside(&mut found);
+            Some(Held { found, namespace })
+        }
+        None => {
+            skipped.push(Skipped {
+                inode: found.inode,
+                reason: "gone before it could be entered".into(),
+            });
+            None
+        }
+    }
+}
+
+/// Moves the main thread into a held namespace; false (and skipped) when
+/// it is no network namespace.
+pub fn enter(held: &Held, skipped: &mut Vec<Skipped>) -> anyhow::Result<bool> {
+    match held.namespace.enter() {
+        Ok(()) => Ok(true),
+        // A bind mount under /run/netns does not show the type of the
+        // namespace it holds; setns(2) refuses one of another type with
+        // EINVAL (kernel/nsproxy.c, validate_ns()). Not a network
+        // namespace, so not one to check: listed, never an abort.
+        Err(netns::NetnsError::Enter {
+            source: nix::Error::EINVAL,
+            ..
+        }) => {
+            skipped.push(Skipped {
+                inode: held.found.inode,
+                reason: format!(
+                    "not a network namespace ({} holds another type of namespace)",
+                    describe_holder(&held.found)
+                ),
+            });
+            Ok(false)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// How a namespace is gathered: live, with its identity known; nft and
+/// iptables-save are started in twtune's own namespace (the host's, where a
+/// node's NAT rules are) only: a process each, at a hundred namespaces they
+/// would be most of the run.
+pub fn options_for(cli: &Cli, home: &Namespace, found: &netns::Listed) -> GatherOptions {
+    let identity = Identity {
+        target: None,
+        names: found.names.clone(),
+        holder_pid: found.pids.first().copied(),
+    };
+    GatherOptions::of(super::pipeline::source(cli))
+        .with_namespace(Some(identity))
+        .with_nat_tools(found.inode == home.inode)
+}
+
+/// Gathers in the namespace the main thread entered (with a sample's
+/// first readings and trace, for `--sample`), then returns home.
+pub fn gather_entered(
+    cli: &Cli,
+    home: &Namespace,
+    held: &Held,
+    sampled: Option<(facts::sampling::SampleStart, facts::trace::Trace)>,
+) -> anyhow::Result<Result<facts::Facts, facts::FactError>> {
+    let options = options_for(cli, home, &held.found);
+    let gathered = facts::Prelude::read(&options).and_then(|p| p.conclude(&options, sampled));
+    home.enter()
+        .context("returning to twtune's own network namespace")?;
+    Ok(gathered)
+}
+
+impl AllChecked {
+    /// Judges what was gathered in one namespace and adds its row (or
+    /// skips it, when gathering failed).
+    pub fn judge(
+        &mut self,
+        rule_set: &rules::RuleSet,
+        found: netns::Listed,
+        gathered: Result<facts::Facts, facts::FactError>,
+    ) {
+        let mut found = found;
+        still_inside(&mut found);
+        let facts = match gathered {
+            Ok(facts) => facts,
+            Err(err) => {
+                self.failed = true;
+                self.skipped.push(Skipped {
+                    inode: found.inode,
+                    reason: format!("gathering failed: {err}"),
+                });
+                return;
+            }
+        };
+        let holder = found.pids.first().map(|&pid| {
+            let started =
+                twtune::facts::process::start_time(std::path::Path::new(&format!("/proc/{pid}")));
+            (pid, started)
+        });
+        let evaluation = rules::evaluate(rule_set, &facts);
+        // The host's own namespace belongs to no container, whatever runs in it.
+        let (container, pod) = match facts.namespace.initial {
+            Some(true) => (None, None),
+            _ => (
+                netns::container_of_pids(&found.pids, found.inode, 16),
+                twtune::facts::pod::of_pids(&found.pids, found.inode, 16),
+            ),
+        };
+        self.checked.push(Checked {
+            inode: found.inode,
+            command: holder.and_then(|(pid, started)| {
+                // Named only while it is still the process listed in it.
+                netns::command_of(pid, started)
+                    .filter(|_| netns::pid_net_inode(pid) == Some(found.inode))
+            }),
+            names: found.names,
+            pids: found.pids,
+            container,
+            pod,
+            facts,
+            evaluation,
+        });
+    }
+}
+
+/// Where a listed namespace was found, for people.
+fn describe_holder(found: &netns::Listed) -> String {
+    let path = found
+        .names
+        .first()
+        .map(|n| std::path::Path::new(netns::NETNS_RUN_DIR).join(n))
+        .or_else(|| found.held_by.first().cloned())
+        .unwrap_or_default();
+    twtune::render::escape::text(&path.display().to_string()).into_owned()
+}
+
+/// Keeps the processes listed in `found` that are in it still.
+fn still_inside(found: &mut netns::Listed) {
+    let inode = found.inode;
+    found
+        .pids
+        .retain(|&pid| netns::pid_net_inode(pid) == Some(inode));
+}
