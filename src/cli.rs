@@ -142,6 +142,28 @@ Each check runs as a child process (`twtune check --format prometheus`, with \
 a failed check is served as twtune_check_success 0. Never applies anything. \
 SIGTERM or SIGINT end it with exit status 0.")]
     Serve(ServeArgs),
+    /// Watch the destinations, their TIME_WAIT, creators and findings live, refreshed every --interval; reads only.
+    #[command(after_long_help = "\
+On a terminal: a full-screen view. The header names the kernel, the network \
+namespace, the verdict with the findings by severity, TIME_WAIT (client and \
+server side), CLOSE_WAIT, the conntrack fill and the ephemeral ports held. The \
+table lists the busiest destinations, soonest out of ports first: ports taken \
+of usable, TIME_WAIT, new connections/s, time to exhaustion, failed \
+connect()s/s, whether the peer sends timestamps, and the top creator (traced \
+as root, else the likely one). Below, the findings that appeared or cleared, \
+with their time. Keys: q or Ctrl-C quit, s sort, p pause, Up/Down select, \
+Enter the destination's creators and the rule text of what fires for it, ? help.
+
+Without a terminal, or with --iterations N: one plain block per interval (no \
+escape codes), N of them.
+
+The settings, persisted files and NAT rules are read once at the start; each \
+interval re-reads the counters, the sockets and the conntrack fill, and \
+tracing (as root) runs for as long as top does. Never applies anything.
+
+Exit status: 0 on q, Ctrl-C, SIGTERM, SIGINT or the end of --iterations; 1 \
+error (bad input).")]
+    Top(TopArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell to complete for.
@@ -191,6 +213,25 @@ pub struct CheckArgs {
     /// With --format nagios: CRITICAL when a port, conntrack or SNAT ratio is above RATIO (0 to 1); the perfdata carries it as crit (check_twtune -c).
     #[arg(long, value_name = "RATIO", value_parser = parse_ratio)]
     pub critical: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    /// Watch another network namespace: a name from `ip netns list`, a namespace file (/run/netns/NAME, /proc/PID/ns/net) or a PID.
+    #[arg(long, value_name = "TARGET")]
+    pub netns: Option<String>,
+
+    /// Not supported by top (it watches one namespace): refused with exit status 1. Find the namespace with `check --all-netns`, then use --netns.
+    #[arg(long, conflicts_with = "netns")]
+    pub all_netns: bool,
+
+    /// How often to re-read and redraw (e.g. 1s, 500ms, 5s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "1s")]
+    pub interval: Duration,
+
+    /// Print N plain blocks, one per interval, then exit 0 (the line mode, also used whenever stdout is not a terminal).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub iterations: Option<u64>,
 }
 
 #[derive(Debug, Args)]

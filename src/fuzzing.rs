@@ -20,6 +20,9 @@ use crate::facts::{self, Facts, GatherOptions, cgroup as cgroups, persisted, por
 use crate::rules::{self, load};
 use crate::sysctl::{SysctlKey, normalize_value};
 
+mod nf_tables;
+pub use nf_tables::nf_tables_buffers;
+
 /// One fuzz target: its name (the file under `fuzz/fuzz_targets/` and the
 /// folder under `fuzz/corpus/` and `fuzz/regressions/`) and its property check.
 pub struct Target {
@@ -100,6 +103,10 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "conntrack_stats",
         check: conntrack_stats,
+    },
+    Target {
+        name: "nf_tables",
+        check: nf_tables_buffers,
     },
 ];
 

@@ -13,6 +13,7 @@ mod output;
 mod pipeline;
 mod rules;
 mod serve;
+mod top;
 
 use twtune::cli::{Cli, Command, Namespaces};
 use twtune::exit_code::Exit;
@@ -59,6 +60,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Apply(args) => apply::apply(&cli, args),
         Command::Rollback(args) => apply::rollback(&cli, args),
         Command::Serve(args) => serve::serve(&cli, args),
+        Command::Top(args) => top::top(&cli, args),
         Command::Completions { shell } => completions::completions(*shell),
         Command::Schema(args) => rules::json_schema(args.document),
     }

@@ -72,10 +72,11 @@ pub fn enter(held: &Held, skipped: &mut Vec<Skipped>) -> anyhow::Result<bool> {
     }
 }
 
-/// How a namespace is gathered: live, with its identity known; nft and
-/// iptables-save are started in twtune's own namespace (the host's, where a
-/// node's NAT rules are) only: a process each, at a hundred namespaces they
-/// would be most of the run.
+/// How a namespace is gathered: live, with its identity known. Every
+/// namespace's nf_tables rules are read over netlink; nft (when that fails)
+/// and iptables-save (for a legacy nat table) are started in twtune's own
+/// namespace only: a process each, at a hundred namespaces they would be most
+/// of the run.
 pub fn options_for(cli: &Cli, home: &Namespace, found: &netns::Listed) -> GatherOptions {
     let identity = Identity {
         target: None,

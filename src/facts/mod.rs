@@ -16,6 +16,7 @@
 pub mod cgroup;
 pub mod counters;
 pub mod kernel;
+pub mod live;
 pub mod namespace;
 pub mod nat;
 pub mod netlink;

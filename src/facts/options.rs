@@ -15,8 +15,9 @@ pub struct GatherOptions {
     /// it (`--netns`, `--all-netns`) and already knows; `None`: found out.
     pub namespace: Option<super::namespace::Identity>,
     /// Whether the NAT facts may start nft and iptables-save (a process
-    /// each). `--all-netns` starts them in its own namespace only: at a
-    /// hundred namespaces they would be most of its time.
+    /// each) where netlink does not tell. `--all-netns` starts them in its
+    /// own namespace only: at a hundred namespaces they would be most of its
+    /// time. The nf_tables rule set is read over netlink in every namespace.
     pub nat_tools: bool,
 }
 

@@ -16,5 +16,6 @@ pub mod prometheus_netns;
 pub mod rule_report;
 pub mod schema;
 pub mod style;
+pub mod top;
 
 pub use json::SCHEMA_VERSION;

@@ -57,6 +57,7 @@ fn bash_completes_ch_to_check() {
         "explain",
         "apply",
         "rollback",
+        "top",
         "completions",
     ] {
         assert!(

@@ -6,7 +6,7 @@
 //!
 //! | signal | weight | side |
 //! |---|---|---|
-//! | `nat_rules`: a masquerade or SNAT rule (nft, iptables) | likely | translates |
+//! | `nat_rules`: a masquerade or SNAT rule (nf_tables over netlink, else nft; legacy iptables) | likely | translates |
 //! | `conntrack_snat`: tracked connections whose source was rewritten | likely | translates |
 //! | `conntrack_dnat`: tracked connections whose destination was rewritten | possible | translates |
 //! | `ip_forward`: net.ipv4.ip_forward = 1 | possible | translates |
@@ -34,6 +34,7 @@ pub mod conntrack;
 pub mod ctnetlink;
 pub mod ctstats;
 pub mod host;
+pub mod nftables;
 mod probe;
 pub mod ruleset;
 mod signals;
@@ -72,7 +73,9 @@ pub struct NatFacts {
     /// Is this host's own traffic translated (private or CGNAT addresses)?
     pub translated: NatVerdict,
     pub signals: Vec<NatSignal>,
-    /// Sources that were read, e.g. "ip_forward", "nft", "conntrack".
+    /// Sources that were read, e.g. "ip_forward", "conntrack", and the NAT
+    /// rule set's: "nf_tables" (over netlink), "nft" (the tool, when netlink
+    /// failed), "iptables-save" / "ip6tables-save" (legacy xtables).
     pub checked: Vec<NatCheck>,
     /// Sources that could not be read, with the reason.
     pub unchecked: Vec<String>,
@@ -177,15 +180,10 @@ pub fn gather(
     )?;
     conntrack_stats(&mut facts, root, options.reads_running_system())?;
     let mut rules_unreadable = false;
-    let port_ranges = if options.reads_running_system() && options.nat_tools {
-        let (ranges, unreadable) = nat_rules(&mut facts);
+    let port_ranges = if options.reads_running_system() {
+        let (ranges, unreadable) = nat_rules(&mut facts, root, options.nat_tools);
         rules_unreadable = unreadable;
         ranges
-    } else if options.reads_running_system() {
-        facts.unchecked.push(
-            "nat rules: not read in this namespace (--all-netns starts nft and iptables-save in its own namespace only; `check --netns` reads them)".into(),
-        );
-        None
     } else {
         facts
             .unchecked

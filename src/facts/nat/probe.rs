@@ -8,72 +8,169 @@ pub(super) type PortRange = Option<(u16, u16)>;
 
 /// Reads the source-NAT rules; returns the port range of each (`None` for a
 /// rule without one), or `None` when no rule set could be read, and whether
-/// a rule set that exists could not be read (a tool that failed, was
-/// stopped or printed garbage: the rules it holds are unknown, not absent).
-pub(super) fn nat_rules(facts: &mut NatFacts) -> (Option<Vec<PortRange>>, bool) {
-    let mut unreadable = false;
-    let mut port_ranges = Vec::new();
+/// a rule set that exists could not be read (refused, a tool that failed,
+/// was stopped or printed garbage: the rules it holds are unknown, not
+/// absent).
+///
+/// nf_tables is read over netlink first ([`nftables::dump`]: no process, and
+/// possible where no `nft` is installed); the `nft` tool only when that
+/// fails. `iptables-save` and `ip6tables-save` read the legacy xtables
+/// rules, which nf_tables does not hold: started only when the kernel lists
+/// a legacy `nat` table (/proc/net/ip_tables_names, ip6_tables_names) or
+/// that list cannot be read. `tools`: whether processes may be started at
+/// all (`--all-netns` starts them in its own namespace only).
+pub(super) fn nat_rules(
+    facts: &mut NatFacts,
+    root: &Path,
+    tools: bool,
+) -> (Option<Vec<PortRange>>, bool) {
+    let mut read = RulesRead::default();
+    // Whether the netlink read failed in a way that hides rules that exist.
+    let mut hidden = false;
+    let netlink_read = match nftables::dump() {
+        Ok(set) => {
+            read.any = true;
+            facts.checked.push(NatCheck::NfTables);
+            let (found, ranges) = nftables::source_nat(&set);
+            read.rules.extend(found);
+            read.port_ranges.extend(ranges);
+            true
+        }
+        Err(e) => {
+            hidden = e.hides_rules();
+            facts.unchecked.push(e.to_string());
+            false
+        }
+    };
+    if !tools {
+        if !netlink_read {
+            read.unreadable = hidden;
+            facts.unchecked.push(
+                "nft: not started in this namespace (--all-netns starts nft and iptables-save in its own namespace only; `check --netns` reads them)".into(),
+            );
+        }
+        if [NatCheck::IptablesSave, NatCheck::Ip6tablesSave]
+            .into_iter()
+            .any(|check| legacy_nat_table(root, check) != Some(false))
+        {
+            facts.unchecked.push(
+                "iptables (legacy) nat table: not read in this namespace (--all-netns starts iptables-save in its own namespace only; `check --netns` reads it)".into(),
+            );
+        }
+    } else {
+        read_with_tools(facts, root, netlink_read, hidden, &mut read);
+    }
+    if read.any && !read.rules.is_empty() {
+        read.rules.dedup();
+        let shown: Vec<&str> = read.rules.iter().take(5).map(String::as_str).collect();
+        facts.signal(
+            SignalName::NatRules,
+            NatVerdict::Likely,
+            NatSide::Translates,
+            format!(
+                "{} source-NAT rule(s): {}",
+                read.rules.len(),
+                shown.join("; ")
+            ),
+        );
+    }
+    (read.any.then_some(read.port_ranges), read.unreadable)
+}
+
+/// What the rule-set readers found, summed.
+#[derive(Default)]
+struct RulesRead {
+    rules: Vec<String>,
+    port_ranges: Vec<PortRange>,
+    /// At least one rule set was read.
+    any: bool,
+    /// A rule set that exists could not be read.
+    unreadable: bool,
+}
+
+/// `nft` when netlink failed, and `iptables-save` / `ip6tables-save` for a
+/// legacy nat table: processes, started side by side.
+fn read_with_tools(
+    facts: &mut NatFacts,
+    root: &Path,
+    netlink_read: bool,
+    hidden: bool,
+    read: &mut RulesRead,
+) {
     // Each tool takes a few milliseconds, mostly process start-up: run them
     // side by side, they only read.
-    let nft = spawn_tool("nft", &["-j", "list", "ruleset"]);
+    let nft = (!netlink_read).then(|| spawn_tool("nft", &["-j", "list", "ruleset"]));
     let legacy: Vec<_> = [NatCheck::IptablesSave, NatCheck::Ip6tablesSave]
         .into_iter()
+        .filter(|check| legacy_nat_table(root, *check) != Some(false))
         .map(|check| (check, spawn_tool(check.as_str(), &[])))
         .collect();
-    let mut rules = Vec::new();
-    let mut any_read = false;
-    match nft.map(|started| started.and_then(|child| collect("nft", child))) {
-        None => facts.unchecked.push("nft: not installed".into()),
-        Some(Err(e)) => {
-            unreadable = true;
+    match nft.map(|nft| nft.map(|started| started.and_then(|child| collect("nft", child)))) {
+        None => {}
+        Some(None) => {
+            // Refused over netlink, and no tool to try: unknown, not absent.
+            read.unreadable |= hidden;
+            facts.unchecked.push("nft: not installed".into());
+        }
+        Some(Some(Err(e))) => {
+            read.unreadable = true;
             facts.unchecked.push(format!("nft: {e}"));
         }
-        Some(Ok(text)) => match ruleset::parse_nft_json(&text) {
+        Some(Some(Ok(text))) => match ruleset::parse_nft_json(&text) {
             Ok(found) => {
-                any_read = true;
+                read.any = true;
                 facts.checked.push(NatCheck::Nft);
-                rules.extend(found);
-                port_ranges.extend(snat::nft_port_ranges(&text));
+                read.rules.extend(found);
+                read.port_ranges.extend(snat::nft_port_ranges(&text));
             }
             Err(e) => {
-                unreadable = true;
+                read.unreadable = true;
                 facts.unchecked.push(format!("nft: {e}"));
             }
         },
     }
-    // Legacy iptables keeps its own tables that nft does not list.
+    // Legacy iptables keeps its own tables that nf_tables does not list.
     for (check, started) in legacy {
         let tool = check.as_str();
         match started.map(|started| started.and_then(|child| collect(tool, child))) {
             None => {}
             Some(Err(e)) => {
-                unreadable = true;
+                read.unreadable = true;
                 facts.unchecked.push(format!("{tool}: {e}"));
             }
             Some(Ok(text)) => {
-                any_read = true;
+                read.any = true;
                 facts.checked.push(check);
-                // iptables-nft rules live in nf_tables, where nft already saw them.
-                let seen_by_nft =
-                    text.contains("(nf_tables)") && facts.checked.contains(&NatCheck::Nft);
-                if !seen_by_nft {
-                    rules.extend(ruleset::parse_iptables_save(&text));
-                    port_ranges.extend(snat::iptables_port_ranges(&text));
+                // iptables-nft rules live in nf_tables, where they were already read.
+                let seen = text.contains("(nf_tables)")
+                    && facts
+                        .checked
+                        .iter()
+                        .any(|c| matches!(c, NatCheck::Nft | NatCheck::NfTables));
+                if !seen {
+                    read.rules.extend(ruleset::parse_iptables_save(&text));
+                    read.port_ranges.extend(snat::iptables_port_ranges(&text));
                 }
             }
         }
     }
-    if any_read && !rules.is_empty() {
-        rules.dedup();
-        let shown: Vec<&str> = rules.iter().take(5).map(String::as_str).collect();
-        facts.signal(
-            SignalName::NatRules,
-            NatVerdict::Likely,
-            NatSide::Translates,
-            format!("{} source-NAT rule(s): {}", rules.len(), shown.join("; ")),
-        );
+}
+
+/// Whether the kernel lists a legacy xtables `nat` table in this network
+/// namespace (ip_tables registers each table it instantiates in
+/// /proc/net/ip_tables_names; iptables-nft's tables are nf_tables ones and
+/// never appear there). `Some(false)` also when the list is absent: no
+/// legacy ip_tables in this kernel. `None`: the list could not be read.
+fn legacy_nat_table(root: &Path, check: NatCheck) -> Option<bool> {
+    let list = match check {
+        NatCheck::Ip6tablesSave => "proc/net/ip6_tables_names",
+        _ => "proc/net/ip_tables_names",
+    };
+    match read_optional(&root.join(list)) {
+        Ok(Some(text)) => Some(text.lines().any(|l| l.trim() == "nat")),
+        Ok(None) => Some(false),
+        Err(_) => None,
     }
-    (any_read.then_some(port_ranges), unreadable)
 }
 
 pub(super) fn interfaces(facts: &mut NatFacts, root: &Path) -> Result<(), FactError> {

@@ -1,4 +1,6 @@
-//! Source-NAT rules in the firewall: `nft -j list ruleset` and `iptables-save`.
+//! Source-NAT rules in the firewall as the tools print them: `nft -j list
+//! ruleset` (read only when the netlink read of [`super::nftables`] fails)
+//! and `iptables-save` (legacy xtables tables, which nf_tables does not hold).
 //!
 //! Both are read only on the live host: the ruleset lives in the kernel and
 //! is fetched over netlink by those tools (it needs CAP_NET_ADMIN).

@@ -41,6 +41,10 @@ impl std::fmt::Display for SignalName {
 pub enum NatCheck {
     #[serde(rename = "conntrack")]
     Conntrack,
+    // The nf_tables rule set, read over netlink (no `nft` started).
+    #[serde(rename = "nf_tables")]
+    NfTables,
+    // The nf_tables rule set, read by `nft -j list ruleset`.
     #[serde(rename = "nft")]
     Nft,
     #[serde(rename = "iptables-save")]
@@ -62,6 +66,7 @@ impl NatCheck {
     pub fn as_str(self) -> &'static str {
         match self {
             NatCheck::Conntrack => "conntrack",
+            NatCheck::NfTables => "nf_tables",
             NatCheck::Nft => "nft",
             NatCheck::IptablesSave => "iptables-save",
             NatCheck::Ip6tablesSave => "ip6tables-save",
@@ -76,7 +81,11 @@ impl NatCheck {
     pub(super) fn inspects_translation(self) -> bool {
         matches!(
             self,
-            NatCheck::Conntrack | NatCheck::Nft | NatCheck::IptablesSave | NatCheck::Ip6tablesSave
+            NatCheck::Conntrack
+                | NatCheck::NfTables
+                | NatCheck::Nft
+                | NatCheck::IptablesSave
+                | NatCheck::Ip6tablesSave
         )
     }
 }

@@ -151,6 +151,9 @@ pub struct Aggregator {
     reserved: Vec<PortRange>,
     policy: ReusePolicy,
     previous: Option<Sample>,
+    /// Every connected socket's 4-tuple as it streams past, when kept for
+    /// the next reading (`twtune top`): that listing's first listing.
+    listing: Option<FirstListing>,
     listening: HashSet<u16>,
     /// Ports inside the range held by sockets only bound (BOUND_INACTIVE).
     bound_only: HashSet<u16>,
@@ -176,6 +179,7 @@ impl Aggregator {
             reserved,
             policy,
             previous: None,
+            listing: None,
             listening: HashSet::new(),
             bound_only: HashSet::new(),
             states: [0; TcpState::COUNT],
@@ -198,6 +202,18 @@ impl Aggregator {
         self
     }
 
+    /// Also keeps every connected socket's 4-tuple, so the next reading
+    /// can tell its new connections from these without a listing of its own.
+    pub fn keeping_listing(mut self) -> Self {
+        self.listing = Some(FirstListing::new());
+        self
+    }
+
+    /// The listing kept by [`Aggregator::keeping_listing`].
+    pub fn take_listing(&mut self) -> Option<FirstListing> {
+        self.listing.take()
+    }
+
     /// First pass: a listening socket marks its port as a server port.
     pub fn listener(&mut self, record: SockRecord) {
         if record.state == TcpState::Listen {
@@ -218,6 +234,9 @@ impl Aggregator {
         if record.state == TcpState::Listen {
             // Counted by the first pass.
             return;
+        }
+        if let Some(listing) = &mut self.listing {
+            listing.record(&record);
         }
         // Unknown states and bound-only sockets count in the total, never named.
         self.states[record.state.index()] += 1;

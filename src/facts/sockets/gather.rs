@@ -187,24 +187,48 @@ pub fn gather(
     sysctl: &Sysctls,
     previous: Option<(FirstListing, std::time::Duration)>,
 ) -> Result<Option<SocketFacts>, FactError> {
+    gather_keeping(options, kernel, sysctl, previous, false).map(|(facts, _)| facts)
+}
+
+/// [`gather`], also returning this listing's 4-tuples when `keep`: the
+/// first listing of the next reading, taken in the same pass (`twtune top`
+/// reads the sockets once per interval, not twice).
+pub fn gather_keeping(
+    options: &GatherOptions,
+    kernel: Option<KernelVersion>,
+    sysctl: &Sysctls,
+    previous: Option<(FirstListing, std::time::Duration)>,
+    keep: bool,
+) -> Result<(Option<SocketFacts>, Option<FirstListing>), FactError> {
     let root = options.root();
     let (range, reserved) = port_settings(root, sysctl)?;
     let policy = ReusePolicy::from_settings(reuse_settings(sysctl), kernel);
     let previous = previous.map(|(first, elapsed)| Sample { first, elapsed });
-    let fresh =
-        || Aggregator::new(range, reserved.clone(), policy.clone()).with_previous(previous.clone());
+    let fresh = || {
+        let agg = Aggregator::new(range, reserved.clone(), policy.clone())
+            .with_previous(previous.clone());
+        match keep {
+            true => agg.keeping_listing(),
+            false => agg,
+        }
+    };
     let mut fallback_reason = None;
     if options.reads_running_system() {
         match gather_netlink(fresh()) {
-            Ok(agg) => return Ok(Some(agg.finish(SocketSource::Netlink, root))),
+            Ok(mut agg) => {
+                let listing = agg.take_listing();
+                return Ok((Some(agg.finish(SocketSource::Netlink, root)), listing));
+            }
             Err(e) => fallback_reason = Some(e.to_string()),
         }
     }
     let tables = proc_tables(root);
     if tables.is_empty() {
-        return Ok(None);
+        return Ok((None, None));
     }
-    let mut facts = gather_proc(fresh(), &tables)?.finish(SocketSource::Proc, root);
+    let mut agg = gather_proc(fresh(), &tables)?;
+    let listing = agg.take_listing();
+    let mut facts = agg.finish(SocketSource::Proc, root);
     facts.fallback_reason = fallback_reason;
-    Ok(Some(facts))
+    Ok((Some(facts), listing))
 }

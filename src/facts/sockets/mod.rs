@@ -26,7 +26,7 @@ use std::net::IpAddr;
 pub use super::ports::{self, PortRange};
 pub use super::tcp_state::TcpState;
 pub use aggregate::{Aggregator, apply_headroom};
-pub use gather::{Sysctls, first_sample, gather};
+pub use gather::{Sysctls, first_sample, gather, gather_keeping};
 pub use output::{
     Destination, DestinationProcess, HostPorts, PortCount, SocketFacts, SocketSource,
 };

@@ -59,6 +59,24 @@ impl<L: FnMut(u32) -> Option<ProcInfo>> Accumulator<L> {
         index
     }
 
+    /// Takes the counts so far and starts counting afresh, for a trace
+    /// read per interval (`twtune top`). The processes are returned whole;
+    /// those that exited are then forgotten, so a long run keeps only the
+    /// living ones, re-indexed.
+    pub fn drain(&mut self) -> Trace {
+        let own_netns = self.trace.own_netns;
+        let taken = std::mem::take(&mut self.trace);
+        self.trace.own_netns = own_netns;
+        let mut remap = HashMap::new();
+        for (pid, index) in &self.current {
+            let new = self.trace.processes.len();
+            self.trace.processes.push(taken.processes[*index].clone());
+            remap.insert(*pid, new);
+        }
+        self.current = remap;
+        taken
+    }
+
     /// Counts only events of threads in the namespace being checked (or
     /// whose namespace is unknown).
     pub fn with_namespace(mut self, own: Option<u64>, netns_of: NetnsLookup) -> Self {

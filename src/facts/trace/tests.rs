@@ -326,3 +326,40 @@ fn decodes_records_by_the_parsed_layout() {
     assert_eq!(decoders.decode(&raw), None);
     assert!(Decoders::new(&[None, None, None, None]).is_err());
 }
+
+#[test]
+fn a_drained_trace_counts_afresh_and_forgets_the_exited() {
+    let mut acc = Accumulator::new(
+        |pid| match pid {
+            10 => Some(info(0, "churner")),
+            20 => Some(info(0, "oneshot")),
+            _ => None,
+        },
+        10_000_000,
+    );
+    acc.event(10, 10, 1, state(7, 2, 0, 80));
+    acc.event(20, 20, 2, state(7, 2, 0, 80));
+    acc.event(
+        20,
+        20,
+        3,
+        Event::Exit {
+            comm: "oneshot".into(),
+            group_dead: true,
+        },
+    );
+    let first = acc.drain();
+    assert_eq!(first.processes.len(), 2);
+    assert_eq!(first.per_destination.len(), 2);
+    assert!(first.processes.iter().any(|p| p.pid == 20 && p.exited));
+    // The next interval: only what happened since, and the living process
+    // under its new index.
+    acc.event(10, 10, 4, state(7, 2, 0, 80));
+    acc.event(10, 10, 5, state(7, 2, 0, 80));
+    let second = acc.drain();
+    assert_eq!(second.processes.len(), 1, "{:?}", second.processes);
+    assert_eq!(second.processes[0].pid, 10);
+    assert_eq!(second.processes[0].command.as_deref(), Some("churner"));
+    assert_eq!(second.per_destination[&(0, dest(80))].connects, 2);
+    assert!(acc.drain().per_destination.is_empty());
+}

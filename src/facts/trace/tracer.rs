@@ -94,6 +94,25 @@ impl Tracer {
         })
     }
 
+    /// What tracing saw since it started or since the last drain, while it
+    /// goes on: `twtune top` reads one of these per interval and never
+    /// restarts the trace.
+    pub fn drain(&mut self) -> Trace {
+        self.poll();
+        let mut trace = self.acc.drain();
+        trace.facts = TracingFacts {
+            status: "traced".into(),
+            reason: None,
+            tracepoints: self.tracepoints.clone(),
+            events: std::mem::take(&mut self.events),
+            lost_events: std::mem::take(&mut self.lost),
+            duration_seconds: crate::facts::rates::round_rate(self.started.elapsed().as_secs_f64()),
+            namespace_filter: NAMESPACE_FILTER.into(),
+        };
+        self.started = Instant::now();
+        trace
+    }
+
     /// Stops tracing and returns what it saw.
     pub fn finish(mut self) -> Trace {
         let facts = self.stop();
