@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::k8s_version::K8sVersion;
 
@@ -202,9 +202,9 @@ pub struct CheckArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub every: Option<Duration>,
 
-    /// Check another network namespace: a name from `ip netns list`, a namespace file (/run/netns/NAME, /proc/PID/ns/net) or a PID.
-    #[arg(long, value_name = "TARGET")]
-    pub netns: Option<String>,
+    /// `--netns TARGET` (another network namespace) or `--all-netns` (every one).
+    #[command(flatten)]
+    pub namespaces: Namespaces,
 
     /// With --format nagios: WARNING when a port, conntrack or SNAT ratio is above RATIO (0 to 1), whatever the rules say; the perfdata carries it as warn (check_twtune -w).
     #[arg(long, value_name = "RATIO", value_parser = parse_ratio)]
@@ -213,10 +213,6 @@ pub struct CheckArgs {
     /// With --format nagios: CRITICAL when a port, conntrack or SNAT ratio is above RATIO (0 to 1); the perfdata carries it as crit (check_twtune -c).
     #[arg(long, value_name = "RATIO", value_parser = parse_ratio)]
     pub critical: Option<f64>,
-
-    /// Check every network namespace on the host (the host's own, `ip netns` ones, containers' and pods', named by the pod they claim to be): one row each; the exit status is the worst one's. With --format prometheus or --textfile: every series once per namespace, labelled netns, pod, namespace and container. With --sample: one window for all of them.
-    #[arg(long, conflicts_with = "netns")]
-    pub all_netns: bool,
 }
 
 #[derive(Debug, Args)]
@@ -302,13 +298,9 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "FILE")]
     pub persist_to: Option<PathBuf>,
 
-    /// Change the runtime values only.
-    #[arg(long, conflicts_with = "persist_only")]
-    pub no_persist: bool,
-
-    /// Write only the persisted drop-in; leave runtime values alone.
-    #[arg(long)]
-    pub persist_only: bool,
+    /// `--no-persist` (runtime values only) or `--persist-only` (the drop-in only); neither: both.
+    #[command(flatten)]
+    pub persist: Persistence,
 
     /// Change the runtime values of another network namespace (a name from `ip netns list`, a namespace file or a PID); nothing is persisted, since a namespace has no boot. `rollback` returns to it.
     #[arg(long, value_name = "TARGET")]
@@ -394,6 +386,138 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
+// Flags that come in exclusive pairs, read into one enum each: `check
+// --netns`/`--all-netns` into `Namespaces`, `apply --no-persist`/
+// `--persist-only` into `Persistence`. The flag names, help texts and
+// conflicts are the contract; clap refuses a conflicting pair before these
+// read the matches.
+
+/// Which network namespaces `check` reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Namespaces {
+    /// Neither flag: the one twtune runs in.
+    #[default]
+    Current,
+    /// `--netns TARGET`: another one, as typed (a name from `ip netns
+    /// list`, a namespace file or a PID).
+    One(String),
+    /// `--all-netns`: every one on the host.
+    All,
+}
+
+impl Namespaces {
+    /// The `--netns` target, if one was given.
+    pub fn target(&self) -> Option<&str> {
+        match self {
+            Namespaces::One(target) => Some(target),
+            Namespaces::Current | Namespaces::All => None,
+        }
+    }
+}
+
+impl FromArgMatches for Namespaces {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        Self::from_arg_matches_mut(&mut matches.clone())
+    }
+
+    fn from_arg_matches_mut(matches: &mut ArgMatches) -> Result<Self, clap::Error> {
+        if matches.get_flag("all_netns") {
+            return Ok(Namespaces::All);
+        }
+        Ok(match matches.remove_one::<String>("netns") {
+            Some(target) => Namespaces::One(target),
+            None => Namespaces::Current,
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl Args for Namespaces {
+    fn augment_args(command: clap::Command) -> clap::Command {
+        command
+            .arg(
+                Arg::new("netns")
+                    .long("netns")
+                    .value_name("TARGET")
+                    .action(ArgAction::Set)
+                    .value_parser(clap::value_parser!(String))
+                    .help("Check another network namespace: a name from `ip netns list`, a namespace file (/run/netns/NAME, /proc/PID/ns/net) or a PID"),
+            )
+            .arg(
+                Arg::new("all_netns")
+                    .long("all-netns")
+                    .action(ArgAction::SetTrue)
+                    .conflicts_with("netns")
+                    .help("Check every network namespace on the host (the host's own, `ip netns` ones, containers' and pods', named by the pod they claim to be): one row each; the exit status is the worst one's. With --format prometheus or --textfile: every series once per namespace, labelled netns, pod, namespace and container. With --sample: one window for all of them"),
+            )
+    }
+
+    fn augment_args_for_update(command: clap::Command) -> clap::Command {
+        Self::augment_args(command)
+    }
+}
+
+/// What `apply` may change: `--no-persist`, `--persist-only`, or neither.
+/// The command may still narrow it to runtime values only (in a namespace,
+/// or when the host's files are shared).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Persistence {
+    /// Neither flag: the runtime values and the persisted drop-in.
+    #[default]
+    Both,
+    /// `--no-persist`: the runtime values only.
+    RuntimeOnly,
+    /// `--persist-only`: the persisted drop-in only.
+    PersistOnly,
+}
+
+impl FromArgMatches for Persistence {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        Ok(
+            match (
+                matches.get_flag("no_persist"),
+                matches.get_flag("persist_only"),
+            ) {
+                (true, _) => Persistence::RuntimeOnly,
+                (_, true) => Persistence::PersistOnly,
+                _ => Persistence::Both,
+            },
+        )
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl Args for Persistence {
+    fn augment_args(command: clap::Command) -> clap::Command {
+        command
+            .arg(
+                Arg::new("no_persist")
+                    .long("no-persist")
+                    .action(ArgAction::SetTrue)
+                    .conflicts_with("persist_only")
+                    .help("Change the runtime values only"),
+            )
+            .arg(
+                Arg::new("persist_only")
+                    .long("persist-only")
+                    .action(ArgAction::SetTrue)
+                    .help("Write only the persisted drop-in; leave runtime values alone"),
+            )
+    }
+
+    fn augment_args_for_update(command: clap::Command) -> clap::Command {
+        Self::augment_args(command)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -437,5 +561,70 @@ mod tests {
     fn cli_is_well_formed() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("twtune").chain(args.iter().copied()))
+    }
+
+    fn namespaces(args: &[&str]) -> Namespaces {
+        match parse(args).unwrap().command {
+            Command::Check(check) => check.namespaces,
+            other => panic!("not a check: {other:?}"),
+        }
+    }
+
+    fn persistence(args: &[&str]) -> Persistence {
+        match parse(args).unwrap().command {
+            Command::Apply(apply) => apply.persist,
+            other => panic!("not an apply: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn check_reads_one_namespace_choice() {
+        assert_eq!(namespaces(&["check"]), Namespaces::Current);
+        assert_eq!(
+            namespaces(&["check", "--netns", "blue"]),
+            Namespaces::One("blue".into())
+        );
+        assert_eq!(namespaces(&["check", "--all-netns"]), Namespaces::All);
+    }
+
+    #[test]
+    fn apply_reads_one_persistence_choice() {
+        assert_eq!(persistence(&["apply"]), Persistence::Both);
+        assert_eq!(
+            persistence(&["apply", "--no-persist"]),
+            Persistence::RuntimeOnly
+        );
+        assert_eq!(
+            persistence(&["apply", "--persist-only"]),
+            Persistence::PersistOnly
+        );
+    }
+
+    #[test]
+    fn conflicting_pairs_are_refused_naming_both_flags() {
+        for (args, first, second) in [
+            (
+                &["check", "--netns", "blue", "--all-netns"][..],
+                "--netns",
+                "--all-netns",
+            ),
+            (
+                &["apply", "--no-persist", "--persist-only"][..],
+                "--no-persist",
+                "--persist-only",
+            ),
+        ] {
+            let error = parse(args).unwrap_err();
+            assert_eq!(error.kind(), clap::error::ErrorKind::ArgumentConflict);
+            let text = error.to_string();
+            assert!(
+                text.contains(first) && text.contains(second),
+                "{args:?}: {text}"
+            );
+        }
     }
 }

@@ -11,7 +11,7 @@ use twtune::apply::lock;
 use twtune::apply::manual::{self, ManualFix};
 use twtune::apply::plan::{self, Request, Scope};
 use twtune::apply::state;
-use twtune::cli::{ApplyArgs, Cli, Emit, Format, RollbackArgs};
+use twtune::cli::{ApplyArgs, Cli, Emit, Format, Persistence, RollbackArgs};
 use twtune::exit_code::Exit;
 use twtune::render::apply_report::{
     NothingToRollBack, PlanNamespace, PlanReport, RollbackOf, RollbackReport,
@@ -39,7 +39,7 @@ pub fn apply(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<Exit> {
     // re-reads and every write are that namespace's.
     let entered = match &args.netns {
         Some(target) => {
-            if args.persist_only {
+            if args.persist == Persistence::PersistOnly {
                 bail!(
                     "--persist-only cannot be combined with --netns: the persisted drop-in is read at the host's boot, and a network namespace has no boot of its own (`apply --netns` changes runtime values only); nothing was changed"
                 );
@@ -93,20 +93,21 @@ pub fn apply(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<Exit> {
         .then(|| sharing_host_files(cli, &facts))
         .flatten();
     if let Some(why) = &host_files
-        && args.persist_only
+        && args.persist == Persistence::PersistOnly
         && args.persist_to.is_none()
     {
         bail!(
             "--persist-only: {why}; name the file with --persist-to FILE to persist anyway (nothing was changed)"
         );
     }
-    let runtime_only = args.no_persist
-        || namespace.is_some()
-        || (host_files.is_some() && args.persist_to.is_none());
-    let scope = match (runtime_only, args.persist_only) {
-        (true, _) => Scope::RuntimeOnly,
-        (_, true) => Scope::PersistOnly,
-        _ => Scope::Both,
+    // A namespace has no boot; the host's files are shared: runtime only.
+    let scope = match namespace.is_some() || (host_files.is_some() && args.persist_to.is_none()) {
+        true => Scope::RuntimeOnly,
+        false => match args.persist {
+            Persistence::Both => Scope::Both,
+            Persistence::RuntimeOnly => Scope::RuntimeOnly,
+            Persistence::PersistOnly => Scope::PersistOnly,
+        },
     };
     // Owners manage the host's own namespace (kube-proxy, tuned and the
     // boot files configure it), not another one.
@@ -129,7 +130,7 @@ pub fn apply(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<Exit> {
         plan::build(root, &facts.persisted, &request).context("cannot plan the changes")?;
     manual::add_owned(&mut manual, &plan.owned);
     if let (Some(why), None) = (&host_files, &args.persist_to)
-        && !args.no_persist
+        && args.persist != Persistence::RuntimeOnly
     {
         plan.notes.push(format!(
             "runtime values only, nothing persisted: {why}; name a file with --persist-to FILE to persist anyway"
@@ -324,7 +325,7 @@ fn sharing_host_files(cli: &Cli, facts: &twtune::facts::Facts) -> Option<String>
         .unwrap_or_default();
     let named = (!facts.namespace.names.is_empty())
         .then(|| format!(", named {} by `ip netns`", facts.namespace.names.join(", ")));
-    let shared = shares_host_sysctl_d(&cli.root) == Some(true);
+    let shared = shares_host_sysctl_d(&super::pipeline::source(cli)) == Some(true);
     if named.is_none() && !shared {
         return None;
     }

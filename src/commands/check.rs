@@ -16,7 +16,7 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
             let options = human::CheckOptions {
                 verbose: args.verbose,
                 rules_checked: rule_set.rules().count(),
-                target: human::Target::new(&cli.root, &cli.rules_dirs, args.netns.as_deref()),
+                target: human::Target::new(&cli.root, &cli.rules_dirs, args.namespaces.target()),
             };
             super::output::emit(&human::check(
                 &facts,

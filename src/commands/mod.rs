@@ -15,7 +15,7 @@ mod rules;
 mod serve;
 mod top;
 
-use twtune::cli::{Cli, Command};
+use twtune::cli::{Cli, Command, Namespaces};
 use twtune::exit_code::Exit;
 
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
@@ -50,7 +50,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         return every::run(every, || check_once(&cli, args));
     }
     match &cli.command {
-        Command::Check(args) if args.all_netns => netns::check_all(&cli, args),
+        Command::Check(args) if args.namespaces == Namespaces::All => netns::check_all(&cli, args),
         Command::Check(args) if metrics::wanted(&cli, args) => metrics::run(&cli, args),
         Command::Check(args) => check::check(&cli, args),
         Command::Facts(args) if args.schema => rules::schema(&cli),
@@ -68,7 +68,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
 
 /// One `check`, in whichever form its flags ask for.
 fn check_once(cli: &Cli, args: &twtune::cli::CheckArgs) -> anyhow::Result<Exit> {
-    if args.all_netns {
+    if args.namespaces == Namespaces::All {
         netns::check_all(cli, args)
     } else if metrics::wanted(cli, args) {
         metrics::run(cli, args)

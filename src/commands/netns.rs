@@ -23,7 +23,7 @@ use super::pipeline;
 /// or `nsenter -n` started twtune in). `None` under `--root`, whose runtime
 /// values are files of the tree.
 pub fn record_here(cli: &Cli) -> anyhow::Result<Option<NetnsRecord>> {
-    if cli.root != std::path::Path::new("/") {
+    if !super::pipeline::source(cli).reads_running_system() {
         return Ok(None);
     }
     Ok(Some(NetnsRecord {

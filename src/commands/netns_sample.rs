@@ -34,7 +34,10 @@ pub fn check_sampled(
 ) -> anyhow::Result<AllChecked> {
     let mut all = AllChecked::default();
     let first: HashSet<u64> = listed.iter().map(|l| l.inode).collect();
-    let mut tracer = sampling::tracer(&GatherOptions::new(&cli.root), Tracer::start_split);
+    let mut tracer = sampling::tracer(
+        &GatherOptions::of(super::pipeline::source(cli)),
+        Tracer::start_split,
+    );
     let mut started = Vec::new();
     for found in listed {
         let Some(held) = hold(found, &mut all.skipped) else {

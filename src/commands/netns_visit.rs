@@ -86,10 +86,9 @@ pub fn options_for(cli: &Cli, home: &Namespace, found: &netns::Listed) -> Gather
         names: found.names.clone(),
         holder_pid: found.pids.first().copied(),
     };
-    GatherOptions::new(&cli.root)
+    GatherOptions::of(super::pipeline::source(cli))
         .with_namespace(Some(identity))
         .with_nat_tools(found.inode == home.inode)
-        .with_config_root(cli.config_root.clone())
 }
 
 /// Gathers in the namespace the main thread entered (with a sample's

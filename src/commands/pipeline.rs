@@ -9,7 +9,7 @@ use twtune::apply::journal::NetnsRecord;
 use twtune::cli::{CheckArgs, Cli};
 use twtune::facts::namespace::Identity;
 use twtune::facts::netns;
-use twtune::facts::{self, Facts, GatherOptions};
+use twtune::facts::{self, Facts, GatherOptions, Source};
 use twtune::render;
 use twtune::rules::{self, Evaluation, RuleSet};
 
@@ -22,11 +22,22 @@ pub fn gather(
 ) -> anyhow::Result<Facts> {
     gather_with(
         cli,
-        GatherOptions::new(&cli.root)
+        GatherOptions::of(source(cli))
             .with_sample(sample)
-            .with_namespace(namespace)
-            .with_config_root(cli.config_root.clone()),
+            .with_namespace(namespace),
     )
+}
+
+/// What `--root` and `--config-root` ask to read: the running system (with
+/// its configuration under `/` or the `--config-root` folder), or a tree.
+pub fn source(cli: &Cli) -> Source {
+    match &cli.config_root {
+        // The CLI refuses --root with it: the live part is the running system's.
+        Some(config) => Source::Live {
+            config: Some(config.clone()),
+        },
+        None => Source::of_root(&cli.root),
+    }
 }
 
 fn gather_with(cli: &Cli, options: GatherOptions) -> anyhow::Result<Facts> {
@@ -46,7 +57,7 @@ pub fn load_rules(cli: &Cli) -> anyhow::Result<RuleSet> {
 pub fn judge(cli: &Cli, args: &CheckArgs) -> anyhow::Result<(RuleSet, Facts, Evaluation)> {
     // Rules first: a broken rule file is an error before any host I/O.
     let rule_set = load_rules(cli)?;
-    let namespace = match &args.netns {
+    let namespace = match args.namespaces.target() {
         Some(target) => Some(enter_target(cli, target)?.identity),
         None => None,
     };
@@ -69,7 +80,7 @@ pub struct Entered {
 
 /// A fixture tree has no namespaces to enter.
 pub fn refuse_root(cli: &Cli, flag: &str) -> anyhow::Result<()> {
-    if cli.root != std::path::Path::new("/") {
+    if !source(cli).reads_running_system() {
         bail!(
             "{flag} enters a network namespace of the live host; it cannot be combined with --root {}",
             cli.root.display()

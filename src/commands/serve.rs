@@ -18,6 +18,7 @@ use anyhow::Context as _;
 use tiny_http::{Header, Method, Request, Response, Server};
 use twtune::cli::{Cli, ServeArgs};
 use twtune::exit_code::Exit;
+use twtune::facts::Source;
 use twtune::render::prometheus;
 
 /// The longest request target answered (the paths served are short).
@@ -119,9 +120,15 @@ fn run_check(cli: &Cli, args: &ServeArgs) -> String {
 fn child_check(cli: &Cli, args: &ServeArgs) -> anyhow::Result<String> {
     let exe = std::env::current_exe().context("finding twtune's own binary")?;
     let mut command = Command::new(exe);
-    command.arg("--root").arg(&cli.root);
-    if let Some(config) = &cli.config_root {
-        command.arg("--config-root").arg(config);
+    // The child reads what the server was asked to read.
+    match super::pipeline::source(cli) {
+        Source::Tree(dir) => {
+            command.arg("--root").arg(dir);
+        }
+        Source::Live { config: Some(dir) } => {
+            command.arg("--config-root").arg(dir);
+        }
+        Source::Live { config: None } => {}
     }
     for dir in &cli.rules_dirs {
         command.arg("--rules").arg(dir);
@@ -131,10 +138,6 @@ fn child_check(cli: &Cli, args: &ServeArgs) -> anyhow::Result<String> {
         .arg(args.top_destinations.to_string());
     if args.all_netns {
         command.arg("--all-netns");
-    }
-    if cli.config_root.is_some() {
-        // --root and --config-root are exclusive; --root / is the default.
-        command = strip_root(command);
     }
     let mut child = command
         .stdin(Stdio::null())
@@ -171,12 +174,4 @@ fn child_check(cli: &Cli, args: &ServeArgs) -> anyhow::Result<String> {
         Some(0 | 2) => Ok(text),
         _ => anyhow::bail!("the check failed ({status})"),
     }
-}
-
-/// The command without its leading `--root /`.
-fn strip_root(command: Command) -> Command {
-    let mut out = Command::new(command.get_program());
-    let args: Vec<_> = command.get_args().collect();
-    out.args(args.into_iter().skip(2));
-    out
 }

@@ -39,9 +39,7 @@ pub fn top(cli: &Cli, args: &TopArgs) -> anyhow::Result<Exit> {
         Some(target) => Some(pipeline::enter_target(cli, target)?.identity),
         None => None,
     };
-    let options = GatherOptions::new(&cli.root)
-        .with_namespace(namespace)
-        .with_config_root(cli.config_root.clone());
+    let options = GatherOptions::of(super::pipeline::source(cli)).with_namespace(namespace);
     let live = Live::start(options).with_context(|| match &cli.config_root {
         Some(config) => format!("gathering facts (configuration under {})", config.display()),
         None => format!("gathering facts under {}", cli.root.display()),

@@ -46,7 +46,7 @@ impl Live {
         };
         let facts = super::gather(&options)?;
         #[allow(unused_mut)]
-        let mut tracer = match options.is_live() {
+        let mut tracer = match options.reads_running_system() {
             true => Tracer::start(),
             false => Err("a --root tree has no running kernel to trace".to_string()),
         };
@@ -55,7 +55,7 @@ impl Live {
             tracer = Err("disabled by TWTUNE_TEST_NO_TRACE (test hook)".to_string());
         }
         let last = Instant::now();
-        let counters = super::gather_counters(&options.root)?;
+        let counters = super::gather_counters(options.root())?;
         let listing = sockets::first_sample(&options)?;
         Ok(Live {
             options,
@@ -89,7 +89,7 @@ impl Live {
     /// each destination's new connections since the previous refresh, the
     /// trace of the interval, the conntrack fill.
     pub fn refresh(&mut self) -> Result<&Facts, FactError> {
-        let root = self.options.root.clone();
+        let root = self.options.root().to_path_buf();
         let elapsed = self.last.elapsed();
         self.last = Instant::now();
         let counters = super::gather_counters(&root)?;

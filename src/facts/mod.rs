@@ -32,6 +32,7 @@ mod read;
 mod runtime_keys;
 pub mod sampling;
 pub mod sockets;
+mod source;
 pub mod tcp_state;
 pub mod tools;
 pub mod trace;
@@ -58,6 +59,7 @@ pub use read::{
     read_optional,
 };
 pub use sockets::SocketFacts;
+pub use source::Source;
 
 /// Everything `twtune check` knows about the host. Serialised as `facts` in JSON.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -145,7 +147,7 @@ pub struct Prelude {
 impl Prelude {
     /// Reads the prelude in the calling thread's network namespace.
     pub fn read(options: &GatherOptions) -> Result<Prelude, FactError> {
-        let root = options.root.as_path();
+        let root = options.root();
         if !root.is_dir() {
             return Err(FactError::NoRoot {
                 path: root.to_path_buf(),
@@ -262,7 +264,7 @@ impl Prelude {
         options: &GatherOptions,
         sampled: Option<(sampling::SampleStart, trace::Trace)>,
     ) -> Result<Facts, FactError> {
-        let root = options.root.as_path();
+        let root = options.root();
         let _confined = ConfinedReads::to(options.config_root());
         let Prelude {
             kernel,
@@ -283,7 +285,8 @@ impl Prelude {
         };
         let counters = gather_counters(root)?;
         let rates = before.map(|(before, elapsed)| rates::compute(&before, &counters, elapsed));
-        let namespace = namespace::gather(root, kernel.version, options.namespace.as_ref())?;
+        let namespace =
+            namespace::gather(&options.source, kernel.version, options.namespace.as_ref())?;
         let mut sockets = sockets::gather(options, kernel.version, &sysctl, first_listing)?;
         if let (Some(sockets), Some((trace, owners))) = (&mut sockets, &trace) {
             sockets::creators::apply_trace(sockets, trace);

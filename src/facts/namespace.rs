@@ -15,6 +15,7 @@ use serde::Serialize;
 use super::kernel::KernelVersion;
 pub use super::netns::parse_ns_link;
 use super::read::FactError;
+use super::source::Source;
 
 const PROC_NET_INIT_INO: u64 = 0xEFFF_FFF9;
 const PROC_PID_INIT_INO: u64 = 0xEFFF_FFFC;
@@ -76,15 +77,16 @@ pub fn is_initial(
 }
 
 pub fn gather(
-    root: &Path,
+    source: &Source,
     kernel: Option<KernelVersion>,
     identity: Option<&Identity>,
 ) -> Result<NamespaceFacts, FactError> {
+    let root = source.root();
     let net_inode = ns_inode(root, "self", "net");
-    // Names and holders are the live host's: a --root tree has neither.
+    // Names and holders are the running system's: a --root tree has neither.
     let identity = match (identity, net_inode) {
         (Some(known), _) => known.clone(),
-        (None, Some(inode)) if root == Path::new("/") => {
+        (None, Some(inode)) if source.reads_running_system() => {
             let listed = super::netns::describe(inode);
             Identity {
                 target: None,
@@ -114,10 +116,13 @@ pub fn gather(
 /// the same folder (device and inode) as pid 1's, where pid 1 is the host's
 /// init (this is the initial pid namespace). `ip netns exec` and `nsenter
 /// -n` change the network namespace but keep the host's files. `None` when
-/// it cannot be told: under `--root`, in another pid namespace, no folder.
-pub fn shares_host_sysctl_d(root: &Path) -> Option<bool> {
+/// it cannot be told: under `--root` or `--config-root` (whose folders are
+/// not this system's /etc), in another pid namespace, no folder.
+pub fn shares_host_sysctl_d(source: &Source) -> Option<bool> {
     use std::os::unix::fs::MetadataExt;
-    if root != Path::new("/") || ns_inode(root, "self", "pid") != Some(PROC_PID_INIT_INO) {
+    if *source != (Source::Live { config: None })
+        || ns_inode(source.root(), "self", "pid") != Some(PROC_PID_INIT_INO)
+    {
         return None;
     }
     let ours = std::fs::metadata("/etc/sysctl.d").ok()?;

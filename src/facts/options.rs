@@ -1,12 +1,14 @@
-//! How to gather: which tree, and whether to sample.
+//! How to gather: from which source, and whether to sample.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::source::Source;
+
 /// How to gather.
 #[derive(Debug, Clone)]
 pub struct GatherOptions {
-    pub root: PathBuf,
+    pub source: Source,
     /// Sample the counters twice this far apart and report rates.
     pub sample: Option<Duration>,
     /// Who the network namespace being gathered is, when the caller entered
@@ -17,20 +19,21 @@ pub struct GatherOptions {
     /// own namespace only: at a hundred namespaces they would be most of its
     /// time. The nf_tables rule set is read over netlink in every namespace.
     pub nat_tools: bool,
-    /// `--config-root`: the persisted configuration is read under this
-    /// folder while everything live is read under `root` (the running
-    /// system's `/`); `None`: both under `root`.
-    pub config_root: Option<PathBuf>,
 }
 
 impl GatherOptions {
+    /// Gathers what `--root` names: `/` is the running system, any other
+    /// folder a tree of files ([`Source::of_root`]).
     pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self::of(Source::of_root(&root.into()))
+    }
+
+    pub fn of(source: Source) -> Self {
         GatherOptions {
-            root: root.into(),
+            source,
             sample: None,
             namespace: None,
             nat_tools: true,
-            config_root: None,
         }
     }
 
@@ -49,19 +52,18 @@ impl GatherOptions {
         self
     }
 
-    pub fn with_config_root(mut self, config_root: Option<PathBuf>) -> Self {
-        self.config_root = config_root;
-        self
+    /// Where the live values are read: `/`, or the `--root` tree.
+    pub fn root(&self) -> &Path {
+        self.source.root()
     }
 
     /// Where the persisted configuration is read.
     pub fn config_root(&self) -> &Path {
-        self.config_root.as_deref().unwrap_or(&self.root)
+        self.source.config_root()
     }
 
-    /// True when reading the live host rather than a fixture tree: only then may
-    /// twtune ask the kernel directly (netlink) instead of reading files.
-    pub fn is_live(&self) -> bool {
-        self.root == Path::new("/")
+    /// See [`Source::reads_running_system`].
+    pub fn reads_running_system(&self) -> bool {
+        self.source.reads_running_system()
     }
 }

@@ -33,7 +33,7 @@ pub struct SampleStart {
 /// start need not be looked up.
 pub fn begin(options: &GatherOptions, traced: bool) -> Result<SampleStart, FactError> {
     let _confined = ConfinedReads::to(options.config_root());
-    let before = super::gather_counters(&options.root)?;
+    let before = super::gather_counters(options.root())?;
     let listing = sockets::first_sample(options)?;
     // Untraced, who held which connection at the start is what the second
     // listing's TIME_WAIT can be traced back to.
@@ -59,7 +59,7 @@ pub fn tracer<T>(
     if std::env::var_os("TWTUNE_TEST_NO_TRACE").is_some() {
         return Err("disabled by TWTUNE_TEST_NO_TRACE (test hook)".to_string());
     }
-    match options.is_live() {
+    match options.reads_running_system() {
         true => start(),
         false => Err("a --root tree has no running kernel to trace".to_string()),
     }

@@ -15,6 +15,7 @@ use serde_json::{Map, Value as Json};
 
 pub use super::cel_env::{env, percent_text};
 use super::names::check_path;
+use super::tree;
 use super::view;
 
 /// The longest expression a rule may hold. The longest built-in one is
@@ -231,20 +232,12 @@ fn shape(root: &IdedExpr) -> Result<Vec<Loop>, String> {
 fn splits(node: &IdedExpr) -> Option<u64> {
     let mut split = false;
     let mut strings = 1u64;
-    let mut stack = vec![node];
-    while let Some(node) = stack.pop() {
-        match &node.expr {
-            Expr::Call(call) => {
-                split |= call.func_name == "split";
-                if call.func_name == "_+_" {
-                    strings = strings.saturating_add(1);
-                }
-                stack.extend(call.target.as_deref());
-                stack.extend(call.args.iter());
+    for node in tree::walk(node, |n| !matches!(n.expr, Expr::Comprehension(_))) {
+        if let Expr::Call(call) = &node.expr {
+            split |= call.func_name == "split";
+            if call.func_name == "_+_" {
+                strings = strings.saturating_add(1);
             }
-            Expr::Select(select) => stack.push(&select.operand),
-            Expr::List(list) => stack.extend(list.elements.iter()),
-            _ => {}
         }
     }
     split.then_some(strings)
@@ -253,50 +246,16 @@ fn splits(node: &IdedExpr) -> Option<u64> {
 /// Calls of [`STRING_FUNCTIONS`] in `node`, not counting those inside list
 /// macros (those are counted with their own loop).
 fn string_calls_outside_loops(node: &IdedExpr) -> u64 {
-    let mut count = 0u64;
-    let mut stack = vec![node];
-    while let Some(node) = stack.pop() {
-        match &node.expr {
-            Expr::Call(call) => {
-                if STRING_FUNCTIONS.contains(&call.func_name.as_str()) {
-                    count += 1;
-                }
-                stack.extend(call.target.as_deref());
-                stack.extend(call.args.iter());
-            }
-            Expr::Select(select) => stack.push(&select.operand),
-            Expr::List(list) => stack.extend(list.elements.iter()),
-            _ => {}
-        }
-    }
-    count
+    let outside_loops = |n: &IdedExpr| !matches!(n.expr, Expr::Comprehension(_));
+    tree::walk(node, outside_loops)
+        .filter(|n| matches!(&n.expr, Expr::Call(call) if STRING_FUNCTIONS.contains(&call.func_name.as_str())))
+        .count() as u64
 }
 
 /// Whether `node` reads any fact (an identifier that is a fact root).
 fn mentions_fact(node: &IdedExpr) -> bool {
-    let mut stack = vec![node];
-    while let Some(node) = stack.pop() {
-        match &node.expr {
-            Expr::Ident(name) if view::ROOTS.contains(&name.as_str()) => return true,
-            Expr::Select(select) => stack.push(&select.operand),
-            Expr::Call(call) => {
-                stack.extend(call.target.as_deref());
-                stack.extend(call.args.iter());
-            }
-            Expr::Comprehension(c) => {
-                stack.extend([
-                    &c.iter_range,
-                    &c.accu_init,
-                    &c.loop_cond,
-                    &c.loop_step,
-                    &c.result,
-                ]);
-            }
-            Expr::List(list) => stack.extend(list.elements.iter()),
-            _ => {}
-        }
-    }
-    false
+    tree::walk(node, |_| true)
+        .any(|n| matches!(&n.expr, Expr::Ident(name) if view::ROOTS.contains(&name.as_str())))
 }
 
 fn shape_at(
@@ -304,7 +263,6 @@ fn shape_at(
     start_depth: usize,
     start_nesting: usize,
 ) -> Result<Vec<Loop>, String> {
-    use cel::common::ast::EntryExpr;
     // (node, depth, index of the enclosing loop in `loops`, loop nesting)
     let mut loops: Vec<(Loop, Option<usize>)> = Vec::new();
     let mut stack: Vec<(&IdedExpr, usize, Option<usize>, usize)> =
@@ -317,7 +275,6 @@ fn shape_at(
         }
         let next = depth + 1;
         match &node.expr {
-            Expr::Select(select) => stack.push((&select.operand, next, parent, nesting)),
             Expr::Call(call) => {
                 if call.func_name == "range" || call.func_name == "lists.range" {
                     return Err(
@@ -336,12 +293,7 @@ fn shape_at(
                 {
                     loops[p].0.string_calls += 1;
                 }
-                if let Some(target) = &call.target {
-                    stack.push((target, next, parent, nesting));
-                }
-                for arg in &call.args {
-                    stack.push((arg, next, parent, nesting));
-                }
+                stack.extend(tree::children(node).map(|c| (c, next, parent, nesting)));
             }
             Expr::Comprehension(c) => {
                 if nesting + 1 > MAX_LOOP_NESTING {
@@ -383,31 +335,8 @@ fn shape_at(
                     stack.push((body, next, me, nesting + 1));
                 }
             }
-            Expr::List(list) => {
-                for e in &list.elements {
-                    stack.push((e, next, parent, nesting));
-                }
-            }
-            Expr::Map(map) => push_entries(&map.entries, &mut stack, next, parent, nesting),
-            Expr::Struct(st) => push_entries(&st.entries, &mut stack, next, parent, nesting),
-            Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
-        }
-    }
-    fn push_entries<'a>(
-        entries: &'a [cel::common::ast::IdedEntryExpr],
-        stack: &mut Vec<(&'a IdedExpr, usize, Option<usize>, usize)>,
-        depth: usize,
-        parent: Option<usize>,
-        nesting: usize,
-    ) {
-        for entry in entries {
-            match &entry.expr {
-                EntryExpr::MapEntry(e) => {
-                    stack.push((&e.key, depth, parent, nesting));
-                    stack.push((&e.value, depth, parent, nesting));
-                }
-                EntryExpr::StructField(f) => stack.push((&f.value, depth, parent, nesting)),
-            }
+            // Selections, lists, maps and structs: their children, as they are.
+            _ => stack.extend(tree::children(node).map(|c| (c, next, parent, nesting))),
         }
     }
     // Children were pushed after their parents: fold them in from the end.

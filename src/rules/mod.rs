@@ -17,6 +17,7 @@ pub mod parse;
 #[cfg(test)]
 mod port_rule_tests;
 pub mod schema;
+mod tree;
 pub mod view;
 
 pub use eval::{Evaluation, RuleFailure, evaluate};

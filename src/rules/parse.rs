@@ -144,45 +144,14 @@ fn is_numeric_list(arg: &IdedExpr) -> bool {
 }
 
 fn max_id(tree: &IdedExpr) -> u64 {
-    let mut max = 0;
-    let mut stack = vec![tree];
-    while let Some(node) = stack.pop() {
-        max = max.max(node.id);
-        match &node.expr {
-            Expr::Call(call) => {
-                stack.extend(call.target.as_deref());
-                stack.extend(call.args.iter());
-            }
-            Expr::Comprehension(c) => stack.extend([
-                &c.iter_range,
-                &c.accu_init,
-                &c.loop_cond,
-                &c.loop_step,
-                &c.result,
-            ]),
-            Expr::List(list) => stack.extend(list.elements.iter()),
-            Expr::Select(select) => stack.push(&select.operand),
-            Expr::Map(map) => entries(&map.entries, &mut stack, &mut max),
-            Expr::Struct(st) => entries(&st.entries, &mut stack, &mut max),
-            Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
-        }
-    }
-    fn entries<'a>(
-        entries: &'a [cel::common::ast::IdedEntryExpr],
-        stack: &mut Vec<&'a IdedExpr>,
-        max: &mut u64,
-    ) {
-        for entry in entries {
-            *max = (*max).max(entry.id);
-            match &entry.expr {
-                EntryExpr::MapEntry(e) => stack.extend([&e.key, &e.value]),
-                EntryExpr::StructField(f) => stack.push(&f.value),
-            }
-        }
-    }
-    max
+    super::tree::walk(tree, |_| true)
+        .flat_map(|node| std::iter::once(node.id).chain(super::tree::entry_ids(node)))
+        .max()
+        .unwrap_or(0)
 }
 
+/// The mutable walk `fast` rewrites the tree with ([`super::tree::children`]
+/// is the shared read-only one; a mutable borrow cannot share its code).
 fn push_children<'a>(node: &'a mut IdedExpr, stack: &mut Vec<&'a mut IdedExpr>) {
     match &mut node.expr {
         Expr::Call(call) => {

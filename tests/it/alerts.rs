@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::support::netns::require_tool;
+use crate::support::tier::Need;
 use crate::support::{Scenario, stderr, stdout};
 
 fn repo(path: &str) -> PathBuf {
@@ -103,6 +104,7 @@ pub fn exported_families() -> BTreeSet<String> {
 
 #[test]
 fn promtool_passes_the_shipped_alert_unit_tests() {
+    needs!(Need::Tool("promtool"));
     require_tool("promtool", "prometheus");
     let out = Command::new("promtool")
         .args(["test", "rules"])
@@ -115,6 +117,7 @@ fn promtool_passes_the_shipped_alert_unit_tests() {
 
 #[test]
 fn promtool_test_rules_catches_an_alert_that_would_page_late() {
+    needs!(Need::Tool("promtool"));
     // The unit tests can fail: with TwtuneConntrackTableFull waiting an hour
     // (as the generic alert did), "96 % pages after 5 minutes" fails.
     require_tool("promtool", "prometheus");
@@ -149,6 +152,7 @@ fn promtool_test_rules_catches_an_alert_that_would_page_late() {
 
 #[test]
 fn promtool_checks_the_alert_rules() {
+    needs!(Need::Tool("promtool"));
     require_tool("promtool", "prometheus");
     let out = Command::new("promtool")
         .args(["check", "rules"])
@@ -266,6 +270,7 @@ fn alert_expressions_name_only_series_twtune_exports() {
 
 #[test]
 fn amtool_accepts_the_alertmanager_example_and_it_inhibits_real_alerts() {
+    needs!(Need::Tool("amtool"));
     require_tool("amtool", "prometheus-alertmanager");
     let file = repo("integrations/prometheus/alertmanager-inhibit.yml");
     let out = Command::new("amtool")
@@ -290,6 +295,7 @@ fn amtool_accepts_the_alertmanager_example_and_it_inhibits_real_alerts() {
 
 #[test]
 fn icinga2_validates_the_example_and_it_runs_on_the_agent() {
+    needs!(Need::Tool("icinga2"));
     require_tool("icinga2", "icinga2-bin");
     let conf = read("integrations/nagios/icinga2-twtune.conf");
     assert!(conf.contains("command_endpoint = host.name"));

@@ -2,6 +2,7 @@
 //! scenario, the command, and the finding (and exit status) an operator expects.
 
 use crate::support::Scenario;
+use crate::support::tier::Need;
 use serde_json::json;
 
 #[test]
@@ -744,6 +745,7 @@ fn on_a_terminal(no_color: bool) -> String {
 
 #[test]
 fn colour_on_a_terminal_and_never_with_no_color() {
+    needs!(Need::Tool("script"));
     let coloured = on_a_terminal(false);
     assert!(coloured.contains("\x1b[1;31mcritical"), "{coloured:?}");
     let plain = on_a_terminal(true);

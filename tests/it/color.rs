@@ -5,6 +5,7 @@
 use std::process::Command;
 
 use crate::support::netns::require_tool;
+use crate::support::tier::Need;
 use crate::support::{Run, Scenario, TWTUNE, fixtures};
 
 const ESC: char = '\u{1b}';
@@ -30,6 +31,7 @@ fn on_a_terminal(args: &str, env: &[(&str, &str)]) -> String {
 
 #[test]
 fn a_terminal_gets_colour_unless_no_color_or_term_dumb() {
+    needs!(Need::Tool("script"));
     assert!(on_a_terminal("", &[]).contains(ESC), "colour on a terminal");
     assert!(!on_a_terminal("", &[("NO_COLOR", "1")]).contains(ESC));
     assert!(!on_a_terminal("", &[("TERM", "dumb")]).contains(ESC));

@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::support::netns::require_tool;
 use crate::support::sandbox::Netns;
 use crate::support::stderr;
+use crate::support::tier::Need;
 
 /// Twenty connections over loopback, each closed: tracked, TIME_WAIT after.
 const TCP_TRAFFIC: &str = r#"
@@ -66,6 +67,12 @@ fn facts(ns: &Netns, hide_proc: bool) -> Value {
 
 #[test]
 fn ctnetlink_statistics_equal_the_proc_file_where_it_is_missing() {
+    needs!(
+        Need::Root,
+        Need::TestHooks,
+        Need::Tool("nft"),
+        Need::Tool("python3")
+    );
     let ns = namespace_with_tracked_traffic();
     let from_proc = facts(&ns, false);
     let entries = from_proc["nat"]["conntrack"]["entries"].as_u64();

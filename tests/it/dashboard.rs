@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::alerts::{exported_families, metric_names};
 use crate::support::netns::require_tool;
+use crate::support::tier::Need;
 use crate::support::{stderr, stdout};
 
 fn dashboard() -> Value {
@@ -111,6 +112,7 @@ fn every_query_names_only_series_twtune_exports() {
 
 #[test]
 fn promtool_parses_every_query() {
+    needs!(Need::Tool("promtool"));
     require_tool("promtool", "prometheus");
     let mut rules = String::from("groups:\n  - name: dashboard\n    rules:\n");
     for (i, (_, expr)) in queries(&dashboard()).into_iter().enumerate() {

@@ -1,11 +1,13 @@
 //! The documents say what the program does: the README's example is the
-//! output of the command it shows, and every place the documents name a
-//! JSON `schema_version` names the one the binary prints.
+//! output of the command it shows, its command table lists every command
+//! and it stays under 16 KB; every place the documents name a JSON
+//! `schema_version` names the one the binary prints, and CHANGELOG.md says
+//! what each version up to it changed.
 //!
 //! After a deliberate change of output, `TWTUNE_UPDATE_DOCS=1 cargo test
 //! --test it docs::` writes the README's example anew; review the diff.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use crate::support::TWTUNE;
@@ -104,16 +106,7 @@ fn versions_named(text: &str) -> Vec<(usize, u64)> {
 
 #[test]
 fn the_documents_name_the_schema_version_the_binary_prints() {
-    let fixture = Path::new("tests/fixtures/debian12-defaults");
-    let (json, _) = run_in_checkout(&[
-        "--root".into(),
-        fixture.display().to_string(),
-        "check".into(),
-        "--format".into(),
-        "json".into(),
-    ]);
-    let doc: serde_json::Value = serde_json::from_str(&json).expect("check JSON");
-    let printed = doc["schema_version"].as_u64().expect("schema_version");
+    let printed = printed_schema_version();
     let mut checked = 0;
     for path in ["docs/json.md", "docs/monitoring.md"] {
         let text = read(path);
@@ -133,4 +126,56 @@ fn the_documents_name_the_schema_version_the_binary_prints() {
         }
     }
     assert!(checked >= 2, "too few places checked: {checked}");
+}
+
+/// `check`'s JSON `schema_version`, as the binary prints it.
+fn printed_schema_version() -> u64 {
+    let (json, _) = run_in_checkout(&[
+        "--root".into(),
+        "tests/fixtures/debian12-defaults".into(),
+        "check".into(),
+        "--format".into(),
+        "json".into(),
+    ]);
+    let doc: serde_json::Value = serde_json::from_str(&json).expect("check JSON");
+    doc["schema_version"].as_u64().expect("schema_version")
+}
+
+#[test]
+fn the_changelog_says_what_the_printed_schema_version_changed() {
+    let printed = printed_schema_version();
+    let changelog = read("CHANGELOG.md");
+    let versions = changelog
+        .split("## JSON schema versions")
+        .nth(1)
+        .expect("CHANGELOG.md has a \"JSON schema versions\" section");
+    for version in 1..=printed {
+        assert!(
+            versions.contains(&format!("- **{version}**:")),
+            "CHANGELOG.md's JSON schema versions do not say what version {version} changed (twtune prints {printed})"
+        );
+    }
+}
+
+/// The measure of a README read in five minutes; the rest lives in docs/.
+const README_MAX_BYTES: usize = 16 * 1024;
+
+#[test]
+fn the_readme_is_short_and_lists_every_command() {
+    use clap::CommandFactory as _;
+    let readme = read("README.md");
+    assert!(
+        readme.len() <= README_MAX_BYTES,
+        "README.md is {} bytes, over {README_MAX_BYTES}: move the detail to docs/",
+        readme.len()
+    );
+    let missing: Vec<String> = twtune::cli::Cli::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_owned())
+        .filter(|name| !readme.contains(&format!("`twtune {name}")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "README.md's command table leaves out: {missing:?}"
+    );
 }

@@ -20,6 +20,7 @@ use crate::kubernetes_emit::{parse_yaml, require_python_tool};
 use crate::pods_ns::{FakePod, namespace_of, promtool_complaints};
 use crate::support::netns::require_tool;
 use crate::support::sandbox::wait_for;
+use crate::support::tier::Need;
 use crate::support::{TWTUNE, stderr};
 
 const MANIFEST: &str = "integrations/kubernetes/twtune-textfile-daemonset.yaml";
@@ -153,8 +154,14 @@ pub(crate) fn pod_script(
 }
 
 #[test]
-#[ignore = "needs root: makes mount, network and UTS namespaces"]
 fn the_shipped_daemonset_sees_every_pod_by_name() {
+    needs!(
+        Need::Root,
+        Need::Tool("unshare"),
+        Need::Tool("chroot"),
+        Need::Tool("promtool"),
+        Need::Tool("kubernetes-validate")
+    );
     require_tool("unshare", "util-linux");
     require_tool("chroot", "coreutils");
     let (command, mounts) = manifest();

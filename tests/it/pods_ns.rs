@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::support::netns::require_tool;
 use crate::support::sandbox::wait_for;
+use crate::support::tier::Need;
 use crate::support::{TWTUNE, stderr};
 
 /// A "pod": `unshare` with its own network, mount (and UTS) namespaces,
@@ -76,8 +77,8 @@ pub fn namespace_of(doc: &Value, pid: u32) -> &Value {
 }
 
 #[test]
-#[ignore = "needs root: makes network, mount and UTS namespaces"]
 fn every_pod_is_named_by_namespace_and_name() {
+    needs!(Need::Root, Need::Tool("unshare"));
     let from_uts = FakePod::new("team-a", "web-1", true);
     let from_file = FakePod::new("team-b", "api-7", false);
     let out = Command::new(TWTUNE)
@@ -118,8 +119,8 @@ fn every_pod_is_named_by_namespace_and_name() {
 }
 
 #[test]
-#[ignore = "needs root: makes network and mount namespaces"]
 fn a_claim_that_is_no_kubernetes_name_is_not_shown() {
+    needs!(Need::Root, Need::Tool("unshare"));
     // A pod chooses its own files: a namespace file with a quote and an
     // escape sequence is not a name, so it labels nothing.
     let hostile = FakePod::new("'evil\"\\033[2J'", "web-2", true);
@@ -143,8 +144,8 @@ pub fn promtool_complaints(text: &str) -> String {
 }
 
 #[test]
-#[ignore = "needs root: makes network, mount and UTS namespaces"]
 fn every_pod_has_its_series_labelled_by_pod() {
+    needs!(Need::Root, Need::Tool("unshare"), Need::Tool("promtool"));
     let pod = FakePod::new("team-a", "web-1", true);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("twtune.prom");

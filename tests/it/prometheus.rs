@@ -209,6 +209,7 @@ fn the_metrics_follow_the_facts_and_the_findings() {
 
 #[test]
 fn the_numbers_behind_the_verdict_are_exported() {
+    needs!(Need::Tool("promtool"));
     let scenario = Scenario::fixture("k8s-node-conntrack-full");
     let doc = scenario.twtune(&["check", "--format", "json"]).json();
     let text = scenario

@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 use crate::pods_ns::promtool_complaints;
 use crate::support::netns::{in_private_netns, require_tool};
 use crate::support::sandbox::wait_for;
+use crate::support::tier::Need;
 use crate::support::{TWTUNE, stderr};
 
 const ADDR: &str = "127.0.0.1:9847";
@@ -47,8 +48,8 @@ fn timestamp(metrics: &str) -> String {
 }
 
 #[test]
-#[ignore = "needs root: runs the server in a private network namespace"]
 fn a_scrape_gets_promtool_clean_metrics_and_nothing_else_is_served() {
+    needs!(Need::Root, Need::Tool("curl"), Need::Tool("promtool"));
     require_tool("curl", "curl");
     in_private_netns(|| {
         let mut guard = Server(Some(
@@ -94,5 +95,36 @@ fn a_scrape_gets_promtool_clean_metrics_and_nothing_else_is_served() {
         });
         let out = guard.0.take().unwrap().wait_with_output().unwrap();
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    });
+}
+
+#[test]
+fn the_checks_read_the_tree_the_server_was_given() {
+    needs!(Need::Root, Need::Tool("curl"));
+    let tree = crate::support::fixtures().join("centos7-tw-recycle");
+    in_private_netns(move || {
+        let mut guard = Server(Some(
+            Command::new(TWTUNE)
+                .arg("--root")
+                .arg(&tree)
+                .args(["serve", "--listen", ADDR])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        ));
+        let server = guard.0.as_mut().unwrap();
+        wait_for("the server to answer /healthz", || {
+            curl("GET", "/healthz", None).0 == "200" || server.try_wait().unwrap().is_some()
+        });
+        let (code, metrics) = curl("GET", "/metrics", None);
+        assert_eq!(code, "200");
+        // The tree's kernel, not this machine's: the child got --root.
+        assert!(
+            metrics.contains("kernel_release=\"3.10.0-1160.el7.x86_64\""),
+            "{metrics}"
+        );
+        assert!(metrics.contains("\ntwtune_check_success 1\n"), "{metrics}");
     });
 }

@@ -149,7 +149,7 @@ pub fn gather(
     counters: &Counters,
     rates: Option<&Rates>,
 ) -> Result<NatFacts, FactError> {
-    let root = options.root.as_path();
+    let root = options.root();
     let mut facts = NatFacts::default();
 
     let forward_read = match ip_forward {
@@ -172,10 +172,15 @@ pub fn gather(
     };
 
     let mut snat_counter = snat::SnatCounter::default();
-    conntrack_summary(&mut facts, root, options.is_live(), &mut snat_counter)?;
-    conntrack_stats(&mut facts, root, options.is_live())?;
+    conntrack_summary(
+        &mut facts,
+        root,
+        options.reads_running_system(),
+        &mut snat_counter,
+    )?;
+    conntrack_stats(&mut facts, root, options.reads_running_system())?;
     let mut rules_unreadable = false;
-    let port_ranges = if options.is_live() {
+    let port_ranges = if options.reads_running_system() {
         let (ranges, unreadable) = nat_rules(&mut facts, root, options.nat_tools);
         rules_unreadable = unreadable;
         ranges

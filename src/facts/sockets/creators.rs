@@ -206,7 +206,7 @@ pub const INFERRED_FROM_TRANSITIONS: &str = "4-tuples ESTABLISHED with a known o
 pub fn established_owners(options: &crate::facts::GatherOptions) -> HashMap<u64, (u32, String)> {
     use super::{TcpState, diag, owners, tuple_hash};
     let mut by_inode: HashMap<u64, u64> = HashMap::new();
-    if !options.is_live() {
+    if !options.reads_running_system() {
         return HashMap::new();
     }
     for family in [diag::AF_INET, diag::AF_INET6] {
@@ -217,7 +217,7 @@ pub fn established_owners(options: &crate::facts::GatherOptions) -> HashMap<u64,
         });
     }
     let inodes: HashMap<u64, u64> = by_inode.keys().map(|&i| (i, i)).collect();
-    let (holders, _) = owners::walk(&options.root, &inodes);
+    let (holders, _) = owners::walk(options.root(), &inodes);
     let mut owned = HashMap::new();
     for h in holders {
         for (inode, _) in &h.held {
@@ -238,7 +238,7 @@ pub fn apply_transitions(
     first: &HashMap<u64, (u32, String)>,
 ) {
     use super::{TcpState, diag, tuple_hash};
-    if first.is_empty() || !options.is_live() {
+    if first.is_empty() || !options.reads_running_system() {
         return;
     }
     let mut closed: HashMap<DestTuple, HashMap<(u32, &str), u64>> = HashMap::new();

@@ -161,11 +161,11 @@ pub fn first_sample(options: &GatherOptions) -> Result<Option<FirstListing>, Fac
             listing.record(&r);
         }
     };
-    if options.is_live() && netlink_passes(false, |_| {}, &mut keep).is_ok() {
+    if options.reads_running_system() && netlink_passes(false, |_| {}, &mut keep).is_ok() {
         return Ok(Some(listing));
     }
     let mut listing = FirstListing::new();
-    let tables = proc_tables(&options.root);
+    let tables = proc_tables(options.root());
     if tables.is_empty() {
         return Ok(None);
     }
@@ -202,7 +202,7 @@ pub fn gather_keeping(
     previous: Option<(FirstListing, std::time::Duration)>,
     keep: bool,
 ) -> Result<(Option<SocketFacts>, Option<FirstListing>), FactError> {
-    let root = options.root.as_path();
+    let root = options.root();
     let (range, reserved) = port_settings(root, sysctl)?;
     let policy = ReusePolicy::from_settings(reuse_settings(sysctl), kernel);
     let previous = previous.map(|(first, elapsed)| Sample { first, elapsed });
@@ -215,7 +215,7 @@ pub fn gather_keeping(
         }
     };
     let mut fallback_reason = None;
-    if options.is_live() {
+    if options.reads_running_system() {
         match gather_netlink(fresh()) {
             Ok(mut agg) => {
                 let listing = agg.take_listing();
