@@ -1,9 +1,10 @@
-//! The netlink side shared by the two dumps twtune asks the kernel for:
-//! sock_diag (src/facts/sockets/diag.rs) and ctnetlink
-//! (src/facts/nat/ctnetlink.rs). Each module encodes its own request and
+//! The netlink side shared by the dumps twtune asks the kernel for:
+//! sock_diag (src/facts/sockets/diag.rs), ctnetlink
+//! (src/facts/nat/ctnetlink.rs, ctstats.rs) and nf_tables
+//! (src/facts/nat/nftables.rs). Each module encodes its own request and
 //! decodes its own messages in place; this one opens the socket, sends the
 //! request and feeds every receive buffer to the decoder until it says the
-//! dump is done.
+//! dump is done, and walks a message's attributes.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
@@ -62,4 +63,36 @@ pub fn dump<E: From<TransportError>>(
             return Ok(());
         }
     }
+}
+
+/// An attribute's header: u16 length, u16 type (include/uapi/linux/netlink.h).
+pub(crate) const NLA_HDRLEN: usize = 4;
+/// NLA_F_NESTED and NLA_F_NET_BYTEORDER ride in the type's top bits.
+pub(crate) const NLA_TYPE_MASK: u16 = 0x3fff;
+
+pub(crate) fn u16_ne(b: &[u8]) -> Option<u16> {
+    Some(u16::from_ne_bytes([*b.first()?, *b.get(1)?]))
+}
+
+pub(crate) fn u32_ne(b: &[u8]) -> Option<u32> {
+    Some(u32::from_ne_bytes(b.get(0..4)?.try_into().ok()?))
+}
+
+/// The attributes in `buf`, as (type without flags, payload); stops at the
+/// first one that does not fit, so garbage yields what came before it. One
+/// walk for every netlink family twtune decodes (ctnetlink, nf_tables).
+pub(crate) fn attributes(buf: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
+    let mut rest = buf;
+    std::iter::from_fn(move || {
+        let len = usize::from(u16_ne(rest)?);
+        let kind = u16_ne(rest.get(2..)?)? & NLA_TYPE_MASK;
+        if len < NLA_HDRLEN || len > rest.len() {
+            rest = &[];
+            return None;
+        }
+        let payload = &rest[NLA_HDRLEN..len];
+        // Attributes are padded to 4 bytes; the last one may omit its padding.
+        rest = rest.get((len + 3) & !3..).unwrap_or(&[]);
+        Some((kind, payload))
+    })
 }

@@ -35,9 +35,6 @@ pub(super) const NFGENMSG_LEN: usize = 4;
 pub(super) const NFNL_SUBSYS_CTNETLINK: u16 = 1;
 const IPCTNL_MSG_CT_NEW: u16 = 0;
 const IPCTNL_MSG_CT_GET: u16 = 1;
-pub(super) const NLA_HDRLEN: usize = 4;
-/// NLA_F_NESTED and NLA_F_NET_BYTEORDER ride in the type's top bits.
-pub(super) const NLA_TYPE_MASK: u16 = 0x3fff;
 
 const CTA_TUPLE_ORIG: u16 = 1;
 const CTA_TUPLE_REPLY: u16 = 2;
@@ -69,7 +66,7 @@ pub enum CtError {
 }
 
 pub use crate::facts::netlink::Progress;
-use crate::facts::netlink::TransportError;
+use crate::facts::netlink::{TransportError, attributes, u16_ne, u32_ne};
 
 impl From<TransportError> for CtError {
     fn from(error: TransportError) -> Self {
@@ -101,34 +98,8 @@ pub fn dump_request(msg_type: u16, seq: u32) -> [u8; NLMSG_HDRLEN + NFGENMSG_LEN
     buf
 }
 
-pub(super) fn u16_ne(b: &[u8]) -> Option<u16> {
-    Some(u16::from_ne_bytes([*b.first()?, *b.get(1)?]))
-}
-
-pub(super) fn u32_ne(b: &[u8]) -> Option<u32> {
-    Some(u32::from_ne_bytes(b.get(0..4)?.try_into().ok()?))
-}
-
 fn u16_be(b: &[u8]) -> Option<u16> {
     Some(u16::from_be_bytes([*b.first()?, *b.get(1)?]))
-}
-
-/// The attributes in `buf`, as (type without flags, payload); stops at the
-/// first one that does not fit, so garbage yields what came before it.
-fn attributes(buf: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
-    let mut rest = buf;
-    std::iter::from_fn(move || {
-        let len = usize::from(u16_ne(rest)?);
-        let kind = u16_ne(rest.get(2..)?)? & NLA_TYPE_MASK;
-        if len < NLA_HDRLEN || len > rest.len() {
-            rest = &[];
-            return None;
-        }
-        let payload = &rest[NLA_HDRLEN..len];
-        // Attributes are padded to 4 bytes; the last one may omit its padding.
-        rest = rest.get((len + 3) & !3..).unwrap_or(&[]);
-        Some((kind, payload))
-    })
 }
 
 fn nested(buf: &[u8], kind: u16) -> Option<&[u8]> {
@@ -267,6 +238,7 @@ pub fn dump(mut each: impl FnMut(CtEntry)) -> Result<(), CtError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::facts::netlink::NLA_HDRLEN;
 
     fn attr(kind: u16, payload: &[u8]) -> Vec<u8> {
         let mut a = Vec::new();

@@ -17,11 +17,12 @@ use nix::errno::Errno;
 use nix::sys::socket::SockProtocol;
 
 use super::ctnetlink::{
-    CtError, NFGENMSG_LEN, NFNL_SUBSYS_CTNETLINK, NLA_HDRLEN, NLA_TYPE_MASK, NLMSG_DONE,
-    NLMSG_ERROR, NLMSG_HDRLEN, dump_request, u16_ne, u32_ne,
+    CtError, NFGENMSG_LEN, NFNL_SUBSYS_CTNETLINK, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN,
+    dump_request,
 };
 use super::table::ConntrackStats;
 use crate::facts::netlink::Progress;
+use crate::facts::netlink::{NLA_HDRLEN, NLA_TYPE_MASK, u16_ne, u32_ne};
 
 const IPCTNL_MSG_CT_GET_STATS_CPU: u16 = 4;
 const STATS_CPU: u16 = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET_STATS_CPU;

@@ -66,7 +66,7 @@ use nix::errno::Errno;
 use nix::sys::socket::SockProtocol;
 
 pub use crate::facts::netlink::Progress;
-use crate::facts::netlink::TransportError;
+use crate::facts::netlink::{TransportError, attributes, u16_ne, u32_ne};
 
 const NLMSG_HDRLEN: usize = 16;
 const NLMSG_ERROR: u16 = 2;
@@ -75,9 +75,6 @@ const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_DUMP_INTR: u16 = 0x10;
 const NLM_F_DUMP: u16 = 0x300;
 const NFGENMSG_LEN: usize = 4;
-const NLA_HDRLEN: usize = 4;
-/// NLA_F_NESTED and NLA_F_NET_BYTEORDER ride in the type's top bits.
-const NLA_TYPE_MASK: u16 = 0x3fff;
 
 const NFNL_SUBSYS_NFTABLES: u16 = 10;
 const NFT_MSG_NEWRULE: u16 = 6;
@@ -303,14 +300,6 @@ pub fn encode_request(seq: u32) -> [u8; NLMSG_HDRLEN + NFGENMSG_LEN] {
     buf
 }
 
-fn u16_ne(b: &[u8]) -> Option<u16> {
-    Some(u16::from_ne_bytes([*b.first()?, *b.get(1)?]))
-}
-
-fn u32_ne(b: &[u8]) -> Option<u32> {
-    Some(u32::from_ne_bytes(b.get(0..4)?.try_into().ok()?))
-}
-
 fn u32_be(b: &[u8]) -> Option<u32> {
     Some(u32::from_be_bytes(b.get(0..4)?.try_into().ok()?))
 }
@@ -324,23 +313,6 @@ fn u16_be_at(b: &[u8], at: usize) -> Option<u16> {
         *b.get(at)?,
         *b.get(at.checked_add(1)?)?,
     ]))
-}
-
-/// The attributes in `buf`, as (type without flags, payload); stops at the
-/// first one that does not fit, so garbage yields what came before it.
-fn attributes(buf: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
-    let mut rest = buf;
-    std::iter::from_fn(move || {
-        let len = usize::from(u16_ne(rest)?);
-        let kind = u16_ne(rest.get(2..)?)? & NLA_TYPE_MASK;
-        if len < NLA_HDRLEN || len > rest.len() {
-            rest = &[];
-            return None;
-        }
-        let payload = &rest[NLA_HDRLEN..len];
-        rest = rest.get((len + 3) & !3..).unwrap_or(&[]);
-        Some((kind, payload))
-    })
 }
 
 fn attribute(buf: &[u8], kind: u16) -> Option<&[u8]> {

@@ -3,6 +3,7 @@
 //! namespace), and on messages built by hand for what a capture cannot show.
 
 use super::*;
+use crate::facts::netlink::NLA_HDRLEN;
 
 /// `nft -f` of (family ip) table nat { chain post { type nat hook
 /// postrouting priority 100; oifname "veth1" meta l4proto tcp masquerade to
