@@ -180,6 +180,22 @@ pub fn decode_entry(attrs: &[u8]) -> Option<CtEntry> {
 /// An entry without both tuples is skipped, never an error: the kernel
 /// always sends them, and one odd record must not hide the rest.
 pub fn decode(buf: &[u8], mut each: impl FnMut(CtEntry)) -> Result<Progress, CtError> {
+    walk_messages(buf, |kind, body| {
+        if kind == (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW
+            && let Some(entry) = body.get(NFGENMSG_LEN..).and_then(decode_entry)
+        {
+            each(entry);
+        }
+    })
+}
+
+/// Walks one receive buffer of a ctnetlink dump (the table's or the
+/// statistics'): ends at NLMSG_DONE, turns an NLMSG_ERROR into the kernel's
+/// errno, and gives every other message's type and body to `each`.
+pub(super) fn walk_messages(
+    buf: &[u8],
+    mut each: impl FnMut(u16, &[u8]),
+) -> Result<Progress, CtError> {
     let mut offset = 0;
     while offset < buf.len() {
         let rest = &buf[offset..];
@@ -212,12 +228,7 @@ pub fn decode(buf: &[u8], mut each: impl FnMut(CtEntry)) -> Result<Progress, CtE
                     return Err(CtError::Kernel(Errno::from_raw(code.saturating_neg())));
                 }
             }
-            k if k == (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW => {
-                if let Some(entry) = body.get(NFGENMSG_LEN..).and_then(decode_entry) {
-                    each(entry);
-                }
-            }
-            _ => {}
+            _ => each(kind, body),
         }
         offset = offset.saturating_add((len + 3) & !3);
     }

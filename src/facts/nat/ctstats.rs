@@ -13,16 +13,12 @@
 //! clash one before Linux 5.10) stays `None`. Decoding takes bytes, never
 //! panics and is tested on literal messages; only [`dump`] opens a socket.
 
-use nix::errno::Errno;
 use nix::sys::socket::SockProtocol;
 
-use super::ctnetlink::{
-    CtError, NFGENMSG_LEN, NFNL_SUBSYS_CTNETLINK, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN,
-    dump_request,
-};
+use super::ctnetlink::{CtError, NFGENMSG_LEN, NFNL_SUBSYS_CTNETLINK, dump_request, walk_messages};
 use super::table::ConntrackStats;
 use crate::facts::netlink::Progress;
-use crate::facts::netlink::{NLA_HDRLEN, NLA_TYPE_MASK, u16_ne, u32_ne};
+use crate::facts::netlink::{NLA_HDRLEN, NLA_TYPE_MASK, u16_ne};
 
 const IPCTNL_MSG_CT_GET_STATS_CPU: u16 = 4;
 const STATS_CPU: u16 = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET_STATS_CPU;
@@ -61,40 +57,11 @@ fn add_cpu(attrs: &[u8], sum: &mut ConntrackStats) {
 
 /// Decodes one receive buffer, adding every CPU's counters to `sum`.
 pub fn decode(buf: &[u8], sum: &mut ConntrackStats) -> Result<Progress, CtError> {
-    let mut offset = 0;
-    while offset < buf.len() {
-        let rest = &buf[offset..];
-        let (Some(len), Some(kind)) = (u32_ne(rest), rest.get(4..).and_then(u16_ne)) else {
-            return Err(CtError::Truncated {
-                offset,
-                detail: "header",
-            });
-        };
-        let len = len as usize;
-        if len < NLMSG_HDRLEN || len > rest.len() {
-            return Err(CtError::Truncated {
-                offset,
-                detail: "length field",
-            });
+    walk_messages(buf, |kind, body| {
+        if kind == STATS_CPU {
+            add_cpu(body.get(NFGENMSG_LEN..).unwrap_or(&[]), sum);
         }
-        let body = &rest[NLMSG_HDRLEN..len];
-        match kind {
-            NLMSG_DONE => return Ok(Progress::Done),
-            NLMSG_ERROR => {
-                let code = u32_ne(body).ok_or(CtError::Truncated {
-                    offset,
-                    detail: "error code",
-                })? as i32;
-                if code != 0 {
-                    return Err(CtError::Kernel(Errno::from_raw(code.saturating_neg())));
-                }
-            }
-            STATS_CPU => add_cpu(body.get(NFGENMSG_LEN..).unwrap_or(&[]), sum),
-            _ => {}
-        }
-        offset = offset.saturating_add((len + 3) & !3);
-    }
-    Ok(Progress::More)
+    })
 }
 
 /// One CPU's statistics message as ctnetlink_ct_stat_cpu_fill_info() writes
@@ -103,6 +70,7 @@ pub fn decode(buf: &[u8], sum: &mut ConntrackStats) -> Result<Progress, CtError>
 /// tests' and the fuzz target's inverse of [`decode`].
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn encode_cpu(cpu: u16, stats: &ConntrackStats) -> Vec<u8> {
+    use super::ctnetlink::NLMSG_HDRLEN;
     // nfgenmsg: AF_UNSPEC, NFNETLINK_V0, the CPU in res_id (big-endian).
     let mut body = vec![0, 0];
     body.extend_from_slice(&cpu.to_be_bytes());
@@ -147,6 +115,9 @@ pub fn dump() -> Result<ConntrackStats, CtError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::facts::nat::ctnetlink::{NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN};
+    use crate::facts::netlink::u32_ne;
+    use nix::errno::Errno;
 
     fn attr(kind: u16, value: u32) -> Vec<u8> {
         let mut a = Vec::new();
