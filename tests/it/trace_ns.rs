@@ -500,12 +500,18 @@ fn a_churner_that_exits_inside_the_window_is_still_named() {
 }
 
 /// Polls `done` until true: the condition, never a fixed sleep, decides.
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+fn wait_until(what: &str, done: impl FnMut() -> bool) {
+    wait_until_saying(what, done, String::new);
+}
+
+/// [`wait_until`], whose failure also says what `seen` reads then.
+fn wait_until_saying(what: &str, mut done: impl FnMut() -> bool, seen: impl Fn() -> String) {
     let start = std::time::Instant::now();
     while !done() {
         assert!(
             start.elapsed() < std::time::Duration::from_secs(60),
-            "gave up waiting for {what}"
+            "gave up waiting for {what}{}",
+            seen()
         );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
@@ -719,16 +725,17 @@ fn untraced_time_wait_is_inferred_from_the_owner_of_its_established_connection()
                 .filter(|(_, n)| *n > 0)
                 .collect::<Vec<_>>()
         };
-        let start = std::time::Instant::now();
-        while !still_closing().is_empty() {
-            assert!(
-                start.elapsed() < std::time::Duration::from_secs(60),
-                "gave up waiting for the closer's sockets to close: still {:?} (state, count), {} in TIME_WAIT",
-                still_closing(),
-                client_sockets(8093, "06")
-            );
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
+        wait_until_saying(
+            "the closer's sockets to close",
+            || still_closing().is_empty(),
+            || {
+                format!(
+                    ": still {:?} (state, count), {} in TIME_WAIT",
+                    still_closing(),
+                    client_sockets(8093, "06")
+                )
+            },
+        );
         let time_wait = client_sockets(8093, "06");
         assert!(time_wait > 0, "no TIME_WAIT left by {HELD} closes");
         assert!(
