@@ -222,13 +222,6 @@ impl Aggregator {
         }
     }
 
-    fn usable(&self, port: u16) -> bool {
-        self.range.contains(port)
-            && !self.listening.contains(&port)
-            && !self.bound_only.contains(&port)
-            && !self.reserved.iter().any(|r| r.contains(port))
-    }
-
     /// Second pass: every socket.
     pub fn observe(&mut self, record: SockRecord) {
         if record.state == TcpState::Listen {
@@ -360,22 +353,41 @@ impl Aggregator {
                 f64::from(n) / f64::from(of)
             }
         };
-        let mut in_use = 0;
-        let mut in_use_with_time_wait = 0;
-        let mut first_parity_usable = 0;
-        let mut first_parity_in_use = 0;
+        // Word by word over bit sets rather than port by port through the
+        // hash sets: an idle check spent a tenth of its instructions here
+        // hashing the 28,232 ports of the default range (issue 20).
+        let mut unusable = PortSet::new();
+        for r in &self.reserved {
+            for port in r.low..=r.high {
+                unusable.insert(port);
+            }
+        }
+        for &port in self.listening.iter().chain(&self.bound_only) {
+            unusable.insert(port);
+        }
+        // Bit b of word w is port 64w + b, so a port's parity is its bit's.
+        let first_parity: u64 = match self.range.low % 2 {
+            0 => 0x5555_5555_5555_5555,
+            _ => 0xAAAA_AAAA_AAAA_AAAA,
+        };
+        let (mut in_use, mut in_use_with_time_wait) = (0, 0);
+        let (mut first_parity_usable, mut first_parity_in_use) = (0, 0);
         if self.range.size() > 0 {
-            for port in self.range.low..=self.range.high {
-                if !self.usable(port) {
-                    continue;
+            let (low, high) = (usize::from(self.range.low), usize::from(self.range.high));
+            for word in low / 64..=high / 64 {
+                let mut in_range = !0u64;
+                if word == low / 64 {
+                    in_range &= !0u64 << (low % 64);
                 }
-                let held = self.in_use.contains(port);
-                in_use_with_time_wait += u32::from(held);
-                in_use += u32::from(self.taken.contains(port));
-                if port % 2 == self.range.low % 2 {
-                    first_parity_usable += 1;
-                    first_parity_in_use += u32::from(held);
+                if word == high / 64 {
+                    in_range &= !0u64 >> (63 - high % 64);
                 }
+                let usable_here = in_range & !unusable.0[word];
+                let held = self.in_use.0[word] & usable_here;
+                in_use_with_time_wait += held.count_ones();
+                in_use += (self.taken.0[word] & usable_here).count_ones();
+                first_parity_usable += (usable_here & first_parity).count_ones();
+                first_parity_in_use += (held & first_parity).count_ones();
             }
         }
         HostPorts {

@@ -696,3 +696,48 @@ fn reuse_seen_during_the_sample_proves_the_peer_sends_timestamps() {
     // The reused 4-tuples are new connections, though seen before.
     assert_eq!(d.new_per_second, Some(6.0));
 }
+
+#[test]
+fn host_ports_count_word_by_word_as_port_by_port() {
+    // An odd first port, word edges (64·k) inside the range, a reserved
+    // range over one edge, a reserved port outside the range, a listener
+    // and a bound-only port: the bit-set count against a count port by port.
+    let range = PortRange {
+        low: 32_767,
+        high: 33_000,
+    };
+    let reserved = vec![
+        PortRange {
+            low: 32_830,
+            high: 32_900,
+        },
+        PortRange {
+            low: 40_000,
+            high: 40_000,
+        },
+    ];
+    let mut agg = Aggregator::new(range, reserved.clone(), policy(0, 1, (6, 1)));
+    agg.listener(rec(TcpState::Listen, "0.0.0.0", 32_768, "0.0.0.0", 0, 1));
+    agg.observe(rec(TcpState::Close, "0.0.0.0", 32_999, "0.0.0.0", 0, 2));
+    let held: Vec<u16> = (32_767..=33_000).step_by(3).collect();
+    for &p in &held {
+        agg.observe(rec(TcpState::TimeWait, "10.0.0.1", p, "10.0.0.2", 80, 0));
+    }
+    let root = tempfile::tempdir().unwrap();
+    let f = agg.finish(SocketSource::Proc, root.path());
+    let usable = |p: u16| {
+        p != 32_768 && p != 32_999 && !reserved.iter().any(|r| (r.low..=r.high).contains(&p))
+    };
+    let ports = || (32_767u16..=33_000).filter(|&p| usable(p));
+    let in_use = ports().filter(|p| held.contains(p)).count() as u32;
+    let odd = || ports().filter(|p| p % 2 == 1);
+    assert_eq!(f.host_ports.usable, ports().count() as u32);
+    assert_eq!(f.host_ports.in_use_with_time_wait, in_use);
+    // Reuse off: every TIME_WAIT is taken.
+    assert_eq!(f.host_ports.in_use, in_use);
+    assert_eq!(f.host_ports.first_parity_usable, odd().count() as u32);
+    assert_eq!(
+        f.host_ports.first_parity_in_use,
+        odd().filter(|p| held.contains(p)).count() as u32
+    );
+}
