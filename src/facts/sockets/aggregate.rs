@@ -134,9 +134,6 @@ impl PortSet {
     fn insert(&mut self, port: u16) {
         self.0[usize::from(port / 64)] |= 1 << (port % 64);
     }
-    fn contains(&self, port: u16) -> bool {
-        self.0[usize::from(port / 64)] & (1 << (port % 64)) != 0
-    }
 }
 
 /// A non-listening port outside the ephemeral range with this many
