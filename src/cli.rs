@@ -221,7 +221,7 @@ pub struct TopArgs {
     #[arg(long, value_name = "TARGET")]
     pub netns: Option<String>,
 
-    /// Not supported by top (it watches one namespace): refused with exit status 1. Find the namespace with `check --all-netns`, then use --netns.
+    /// Watch every network namespace: one row each (its names, pod or container as `check --all-netns` shows them), worst first; Enter shows one namespace's destinations, Esc or Backspace goes back.
     #[arg(long, conflicts_with = "netns")]
     pub all_netns: bool,
 

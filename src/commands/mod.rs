@@ -14,6 +14,7 @@ mod pipeline;
 mod rules;
 mod serve;
 mod top;
+mod top_all;
 
 use twtune::cli::{Cli, Command, Namespaces};
 use twtune::exit_code::Exit;

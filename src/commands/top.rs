@@ -14,8 +14,8 @@ use anyhow::{Context as _, bail};
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
 use twtune::cli::{Cli, Format, TopArgs};
 use twtune::exit_code::Exit;
-use twtune::facts::GatherOptions;
 use twtune::facts::live::{self, Live};
+use twtune::facts::{Facts, GatherOptions};
 use twtune::render::top::draw::{Overlay, View};
 use twtune::render::top::{self, History, Screen};
 use twtune::rules::{self, Evaluation, RuleSet};
@@ -23,15 +23,13 @@ use twtune::rules::{self, Evaluation, RuleSet};
 use super::{every, pipeline};
 
 pub fn top(cli: &Cli, args: &TopArgs) -> anyhow::Result<Exit> {
-    if args.all_netns {
-        bail!(
-            "top watches one network namespace; --all-netns is not supported by top: find the namespace with `twtune check --all-netns`, then watch it with `twtune top --netns TARGET`"
-        );
-    }
     if cli.format != Format::Human {
         bail!(
             "top draws for people (--format human); for a document per interval use `twtune check --every DURATION --format json`"
         );
+    }
+    if args.all_netns {
+        return super::top_all::top_all(cli, args);
     }
     let signals = every::block_termination()?;
     let rule_set = pipeline::load_rules(cli)?;
@@ -51,9 +49,44 @@ pub fn top(cli: &Cli, args: &TopArgs) -> anyhow::Result<Exit> {
         interval: args.interval,
         signals,
     };
-    match args.iterations.is_some() || !std::io::stdout().is_terminal() {
+    match line_mode(args) {
         true => session.lines(args.iterations),
         false => session.terminal(),
+    }
+}
+
+/// Plain blocks (with `--iterations`, or when stdout is no terminal), or
+/// the full-screen view.
+pub(super) fn line_mode(args: &TopArgs) -> bool {
+    args.iterations.is_some() || !std::io::stdout().is_terminal()
+}
+
+/// The terminal in raw mode on the alternate screen, restored when the
+/// returned value is dropped: an error, a panic (ratatui's hook), q.
+pub(super) fn init_terminal() -> anyhow::Result<Terminal> {
+    let terminal = ratatui::try_init().context("setting up the terminal")?;
+    Ok(Terminal(terminal))
+}
+
+/// A terminal set up by [`init_terminal`].
+pub(super) struct Terminal(ratatui::DefaultTerminal);
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        ratatui::restore();
+    }
+}
+
+impl std::ops::Deref for Terminal {
+    type Target = ratatui::DefaultTerminal;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Terminal {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
     }
 }
 
@@ -65,7 +98,7 @@ struct Session {
     signals: nix::libc::sigset_t,
 }
 
-fn now() -> String {
+pub(super) fn now() -> String {
     let seconds = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -144,15 +177,7 @@ impl Session {
 
     /// The full-screen view, until q, Ctrl-C, SIGTERM or SIGINT.
     fn terminal(mut self) -> anyhow::Result<Exit> {
-        let mut terminal = ratatui::try_init().context("setting up the terminal")?;
-        // Restored however this ends: an error, a panic (ratatui's hook), q.
-        struct Restore;
-        impl Drop for Restore {
-            fn drop(&mut self) {
-                ratatui::restore();
-            }
-        }
-        let _restore = Restore;
+        let mut terminal = init_terminal()?;
         let mut view = View::default();
         let at = now();
         let mut evaluation = rules::evaluate(&self.rules, self.live.facts());
@@ -187,7 +212,14 @@ impl Session {
                             if ctrl_c || key.code == KeyCode::Char('q') {
                                 return Ok(Exit::Compliant);
                             }
-                            self.key(key.code, &mut view, &mut screen, &evaluation);
+                            self::key(
+                                key.code,
+                                &mut view,
+                                &mut screen,
+                                self.live.facts(),
+                                &evaluation,
+                                &self.rules,
+                            );
                             redraw = true;
                         }
                         Event::Resize(..) => redraw = true,
@@ -212,46 +244,50 @@ impl Session {
             }
         }
     }
+}
 
-    fn key(&self, code: KeyCode, view: &mut View, screen: &mut Screen, evaluation: &Evaluation) {
-        let details_open = matches!(view.overlay, Overlay::Details { .. });
-        match code {
-            KeyCode::Char('s') => {
-                view.sort = view.sort.next();
-                top::sort_rows(&mut screen.rows, view.sort);
-            }
-            KeyCode::Char('p') => view.paused = !view.paused,
-            KeyCode::Char('?') => {
-                view.overlay = match view.overlay {
-                    Overlay::Help => Overlay::None,
-                    _ => Overlay::Help,
-                }
-            }
-            KeyCode::Esc => view.overlay = Overlay::None,
-            KeyCode::Up | KeyCode::Char('k') => match &mut view.overlay {
-                Overlay::Details { scroll, .. } => *scroll = scroll.saturating_sub(1),
-                _ => view.selected = view.selected.saturating_sub(1),
-            },
-            KeyCode::Down | KeyCode::Char('j') => match &mut view.overlay {
-                Overlay::Details { scroll, .. } => *scroll = scroll.saturating_add(1),
-                _ => view.selected = (view.selected + 1).min(screen.rows.len().saturating_sub(1)),
-            },
-            KeyCode::Enter if !details_open => {
-                if let Some(row) = screen.rows.get(view.selected) {
-                    view.overlay = Overlay::Details {
-                        lines: top::details(
-                            self.live.facts(),
-                            evaluation,
-                            &self.rules,
-                            &row.remote,
-                            &row.local,
-                        ),
-                        scroll: 0,
-                    };
-                }
-            }
-            KeyCode::Enter => view.overlay = Overlay::None,
-            _ => {}
+/// What a key does to the single-namespace view (`q` and Ctrl-C are the
+/// caller's): shared by `top` and a namespace drilled into from `top
+/// --all-netns`.
+pub(super) fn key(
+    code: KeyCode,
+    view: &mut View,
+    screen: &mut Screen,
+    facts: &Facts,
+    evaluation: &Evaluation,
+    rules: &RuleSet,
+) {
+    let details_open = matches!(view.overlay, Overlay::Details { .. });
+    match code {
+        KeyCode::Char('s') => {
+            view.sort = view.sort.next();
+            top::sort_rows(&mut screen.rows, view.sort);
         }
+        KeyCode::Char('p') => view.paused = !view.paused,
+        KeyCode::Char('?') => {
+            view.overlay = match view.overlay {
+                Overlay::Help => Overlay::None,
+                _ => Overlay::Help,
+            }
+        }
+        KeyCode::Esc => view.overlay = Overlay::None,
+        KeyCode::Up | KeyCode::Char('k') => match &mut view.overlay {
+            Overlay::Details { scroll, .. } => *scroll = scroll.saturating_sub(1),
+            _ => view.selected = view.selected.saturating_sub(1),
+        },
+        KeyCode::Down | KeyCode::Char('j') => match &mut view.overlay {
+            Overlay::Details { scroll, .. } => *scroll = scroll.saturating_add(1),
+            _ => view.selected = (view.selected + 1).min(screen.rows.len().saturating_sub(1)),
+        },
+        KeyCode::Enter if !details_open => {
+            if let Some(row) = screen.rows.get(view.selected) {
+                view.overlay = Overlay::Details {
+                    lines: top::details(facts, evaluation, rules, &row.remote, &row.local),
+                    scroll: 0,
+                };
+            }
+        }
+        KeyCode::Enter => view.overlay = Overlay::None,
+        _ => {}
     }
 }

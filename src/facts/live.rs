@@ -25,12 +25,20 @@ use crate::sysctl::SysctlKey;
 /// The conntrack fill a refresh re-reads: both are in `Facts::sysctl`.
 const CONNTRACK_COUNT: &str = "net.netfilter.nf_conntrack_count";
 
-/// A gathering session: the facts of the start, the running trace, and the
-/// previous refresh's counters and listing.
+/// A gathering session: one namespace's readings ([`Watched`]) and the
+/// running trace.
 pub struct Live {
+    watched: Watched,
+    tracer: Result<Tracer, String>,
+}
+
+/// One namespace's readings, from one refresh to the next: the facts of
+/// the start, the previous refresh's counters and listing. Read in the
+/// calling thread's network namespace: `top --all-netns` keeps one per
+/// namespace and enters each before it refreshes it.
+pub struct Watched {
     options: GatherOptions,
     facts: Facts,
-    tracer: Result<Tracer, String>,
     counters: Counters,
     listing: Option<FirstListing>,
     last: Instant,
@@ -40,13 +48,9 @@ impl Live {
     /// Gathers everything once and starts tracing; the facts of the start
     /// (no rates yet) are [`Live::facts`].
     pub fn start(options: GatherOptions) -> Result<Live, FactError> {
-        let options = GatherOptions {
-            sample: None,
-            ..options
-        };
-        let facts = super::gather(&options)?;
+        let watched = Watched::start(options)?;
         #[allow(unused_mut)]
-        let mut tracer = match options.reads_running_system() {
+        let mut tracer = match watched.options.reads_running_system() {
             true => Tracer::start(),
             false => Err("a --root tree has no running kernel to trace".to_string()),
         };
@@ -54,22 +58,12 @@ impl Live {
         if std::env::var_os("TWTUNE_TEST_NO_TRACE").is_some() {
             tracer = Err("disabled by TWTUNE_TEST_NO_TRACE (test hook)".to_string());
         }
-        let last = Instant::now();
-        let counters = super::gather_counters(options.root())?;
-        let listing = sockets::first_sample(&options)?;
-        Ok(Live {
-            options,
-            facts,
-            tracer,
-            counters,
-            listing,
-            last,
-        })
+        Ok(Live { watched, tracer })
     }
 
     /// The facts of the last refresh (of the start, before the first).
     pub fn facts(&self) -> &Facts {
-        &self.facts
+        self.watched.facts()
     }
 
     /// Whether the kernel's tracepoints are read, or why not.
@@ -89,6 +83,46 @@ impl Live {
     /// each destination's new connections since the previous refresh, the
     /// trace of the interval, the conntrack fill.
     pub fn refresh(&mut self) -> Result<&Facts, FactError> {
+        let trace = match &mut self.tracer {
+            Ok(tracer) => tracer.drain(),
+            Err(reason) => Trace {
+                facts: TracingFacts::unavailable(reason.clone()),
+                ..Default::default()
+            },
+        };
+        self.watched.refresh(trace)
+    }
+}
+
+impl Watched {
+    /// Gathers everything once (tracing nothing): the facts of the start,
+    /// no rates yet.
+    pub fn start(options: GatherOptions) -> Result<Watched, FactError> {
+        let options = GatherOptions {
+            sample: None,
+            ..options
+        };
+        let facts = super::gather(&options)?;
+        let last = Instant::now();
+        let counters = super::gather_counters(options.root())?;
+        let listing = sockets::first_sample(&options)?;
+        Ok(Watched {
+            options,
+            facts,
+            counters,
+            listing,
+            last,
+        })
+    }
+
+    /// The facts of the last refresh (of the start, before the first).
+    pub fn facts(&self) -> &Facts {
+        &self.facts
+    }
+
+    /// Re-reads what changes, with `trace` the trace of the interval (of
+    /// this namespace), and returns the new facts.
+    pub fn refresh(&mut self, trace: Trace) -> Result<&Facts, FactError> {
         let root = self.options.root().to_path_buf();
         let elapsed = self.last.elapsed();
         self.last = Instant::now();
@@ -108,13 +142,6 @@ impl Live {
             true,
         )?;
         self.listing = listing;
-        let trace = match &mut self.tracer {
-            Ok(tracer) => tracer.drain(),
-            Err(reason) => Trace {
-                facts: TracingFacts::unavailable(reason.clone()),
-                ..Default::default()
-            },
-        };
         facts.sockets = gathered.map(|mut s| {
             sockets::creators::apply_trace(&mut s, &trace);
             sockets::name_top_creators(&mut s);

@@ -33,6 +33,34 @@ impl Checked {
         Status::of(&self.evaluation)
     }
 
+    /// Its names, pod and container, escaped: "(host)" first for the
+    /// host's own, "-" when it has none.
+    pub fn label(&self) -> String {
+        let mut names = escape::text(&self.names.join(",")).into_owned();
+        if let Some(pod) = &self.pod {
+            if !names.is_empty() {
+                names.push(' ');
+            }
+            names.push_str(&escape::text(&pod.label()));
+        }
+        if let Some(container) = &self.container {
+            if !names.is_empty() {
+                names.push(' ');
+            }
+            names.push_str(&escape::text(&container.label()));
+        }
+        if self.facts.namespace.initial == Some(true) {
+            names = match names.is_empty() {
+                true => "(host)".into(),
+                false => format!("(host) {names}"),
+            };
+        }
+        if names.is_empty() {
+            names = "-".into();
+        }
+        names
+    }
+
     /// The highest exhaustion ratio among its destinations.
     fn worst_ratio(&self) -> Option<f64> {
         let sockets = self.facts.sockets.as_ref()?;
@@ -134,28 +162,7 @@ pub fn human(checked: &[Checked], skipped: &[Skipped]) -> String {
     ];
     let mut rows: Vec<[String; 8]> = vec![header.map(String::from)];
     for c in checked {
-        let mut names = escape::text(&c.names.join(",")).into_owned();
-        if let Some(pod) = &c.pod {
-            if !names.is_empty() {
-                names.push(' ');
-            }
-            names.push_str(&escape::text(&pod.label()));
-        }
-        if let Some(container) = &c.container {
-            if !names.is_empty() {
-                names.push(' ');
-            }
-            names.push_str(&escape::text(&container.label()));
-        }
-        if c.facts.namespace.initial == Some(true) {
-            names = match names.is_empty() {
-                true => "(host)".into(),
-                false => format!("(host) {names}"),
-            };
-        }
-        if names.is_empty() {
-            names = "-".into();
-        }
+        let names = c.label();
         let sockets = c.facts.sockets.as_ref();
         let count = |n: Option<u64>| n.map_or("-".to_string(), |n| n.to_string());
         let worst = match c.worst_finding() {

@@ -206,6 +206,11 @@ impl Aggregator {
         self
     }
 
+    /// The first listing given to [`Aggregator::with_previous`], back.
+    pub fn take_previous(&mut self) -> Option<Sample> {
+        self.previous.take()
+    }
+
     /// The listing kept by [`Aggregator::keeping_listing`].
     pub fn take_listing(&mut self) -> Option<FirstListing> {
         self.listing.take()

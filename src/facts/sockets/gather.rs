@@ -112,14 +112,13 @@ fn netlink_passes(
     Ok(())
 }
 
-fn gather_netlink(mut agg: Aggregator) -> Result<Aggregator, diag::DiagError> {
-    let agg_cell = std::cell::RefCell::new(&mut agg);
+fn gather_netlink(agg: &mut Aggregator) -> Result<(), diag::DiagError> {
+    let agg_cell = std::cell::RefCell::new(agg);
     netlink_passes(
         true,
         |r| agg_cell.borrow_mut().listener(r),
         |r| agg_cell.borrow_mut().observe(r),
-    )?;
-    Ok(agg)
+    )
 }
 
 fn proc_tables(root: &Path) -> Vec<PathBuf> {
@@ -205,10 +204,12 @@ pub fn gather_keeping(
     let root = options.root();
     let (range, reserved) = port_settings(root, sysctl)?;
     let policy = ReusePolicy::from_settings(reuse_settings(sysctl), kernel);
-    let previous = previous.map(|(first, elapsed)| Sample { first, elapsed });
-    let fresh = || {
-        let agg = Aggregator::new(range, reserved.clone(), policy.clone())
-            .with_previous(previous.clone());
+    // The first listing (a hash per socket: 250,000 entries at 250,000
+    // TIME_WAIT) is moved into the aggregator, never copied; a netlink pass
+    // that fails hands it back for the /proc fallback.
+    let mut previous = previous.map(|(first, elapsed)| Sample { first, elapsed });
+    let fresh = |previous: Option<Sample>| {
+        let agg = Aggregator::new(range, reserved.clone(), policy.clone()).with_previous(previous);
         match keep {
             true => agg.keeping_listing(),
             false => agg,
@@ -216,19 +217,23 @@ pub fn gather_keeping(
     };
     let mut fallback_reason = None;
     if options.reads_running_system() {
-        match gather_netlink(fresh()) {
-            Ok(mut agg) => {
+        let mut agg = fresh(previous.take());
+        match gather_netlink(&mut agg) {
+            Ok(()) => {
                 let listing = agg.take_listing();
                 return Ok((Some(agg.finish(SocketSource::Netlink, root)), listing));
             }
-            Err(e) => fallback_reason = Some(e.to_string()),
+            Err(e) => {
+                fallback_reason = Some(e.to_string());
+                previous = agg.take_previous();
+            }
         }
     }
     let tables = proc_tables(root);
     if tables.is_empty() {
         return Ok((None, None));
     }
-    let mut agg = gather_proc(fresh(), &tables)?;
+    let mut agg = gather_proc(fresh(previous), &tables)?;
     let listing = agg.take_listing();
     let mut facts = agg.finish(SocketSource::Proc, root);
     facts.fallback_reason = fallback_reason;

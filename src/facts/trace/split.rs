@@ -58,6 +58,24 @@ impl SplitAccumulator {
         acc.event(pid, tid, time_ns, event);
     }
 
+    /// Every namespace's trace so far, each with `facts`, while counting
+    /// goes on afresh (`top --all-netns`, one per refresh). A namespace
+    /// whose processes all exited is forgotten.
+    pub fn drain(&mut self, facts: TracingFacts) -> SplitTrace {
+        let by_netns = self
+            .by_netns
+            .iter_mut()
+            .map(|(inode, acc)| (*inode, acc.drain()))
+            .collect();
+        self.by_netns
+            .retain(|_, acc| !acc.trace.processes.is_empty());
+        SplitTrace {
+            by_netns,
+            unknown: self.unknown.drain(),
+            facts,
+        }
+    }
+
     /// Every namespace's trace, each with `facts`.
     pub fn finish(self, facts: TracingFacts) -> SplitTrace {
         SplitTrace {

@@ -100,16 +100,7 @@ impl Tracer {
     pub fn drain(&mut self) -> Trace {
         self.poll();
         let mut trace = self.acc.drain();
-        trace.facts = TracingFacts {
-            status: "traced".into(),
-            reason: None,
-            tracepoints: self.tracepoints.clone(),
-            events: std::mem::take(&mut self.events),
-            lost_events: std::mem::take(&mut self.lost),
-            duration_seconds: crate::facts::rates::round_rate(self.started.elapsed().as_secs_f64()),
-            namespace_filter: NAMESPACE_FILTER.into(),
-        };
-        self.started = Instant::now();
+        trace.facts = self.facts_since_drain();
         trace
     }
 
@@ -127,6 +118,15 @@ impl Tracer<SplitAccumulator> {
     /// network namespace of the thread that made it.
     pub fn start_split() -> Result<Tracer<SplitAccumulator>, String> {
         Tracer::open(|tick_ns| SplitAccumulator::new(read_proc, tick_ns, thread_netns))
+    }
+
+    /// What tracing saw since it started or since the last drain, by
+    /// namespace, while it goes on: `twtune top --all-netns` reads one of
+    /// these per refresh and never restarts the trace.
+    pub fn drain(&mut self) -> SplitTrace {
+        self.poll();
+        let facts = self.facts_since_drain();
+        self.acc.drain(facts)
     }
 
     /// Stops tracing and returns what it saw, by namespace.
@@ -223,6 +223,22 @@ impl<S: Sink> Tracer<S> {
                 self.acc.event(pid, tid, boottime, event);
             }
         }
+    }
+
+    /// What tracing did since it started or since the last drain; the
+    /// counts start again from here.
+    fn facts_since_drain(&mut self) -> TracingFacts {
+        let facts = TracingFacts {
+            status: "traced".into(),
+            reason: None,
+            tracepoints: self.tracepoints.clone(),
+            events: std::mem::take(&mut self.events),
+            lost_events: std::mem::take(&mut self.lost),
+            duration_seconds: crate::facts::rates::round_rate(self.started.elapsed().as_secs_f64()),
+            namespace_filter: NAMESPACE_FILTER.into(),
+        };
+        self.started = Instant::now();
+        facts
     }
 
     /// Disables the tracepoints, reads what is left and says what tracing did.

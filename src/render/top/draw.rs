@@ -64,7 +64,7 @@ fn severity_style(severity: Severity) -> Style {
 /// Draws the whole screen.
 pub fn draw(frame: &mut Frame, screen: &Screen, view: &View) {
     let area = frame.area();
-    let header = fill(header_parts(screen), usize::from(area.width));
+    let header = fill_parts(header_parts(screen), usize::from(area.width));
     let changes_height = (area.height / 4).clamp(3, 12);
     let [head, table, changes, status] = Layout::vertical([
         Constraint::Length(header.len().min(4) as u16),
@@ -79,22 +79,16 @@ pub fn draw(frame: &mut Frame, screen: &Screen, view: &View) {
     );
     draw_table(frame, screen, view, table);
     draw_changes(frame, screen, changes);
-    let mut status_line = format!(
-        " sorted by {} · {} of {} destinations{} · q quit  s sort  p pause  Enter details  ? help",
-        view.sort.label(),
-        screen.rows.len(),
-        screen.destination_count,
-        if view.paused { " · PAUSED" } else { "" }
-    );
-    status_line.truncate(
-        status_line
-            .char_indices()
-            .nth(usize::from(status.width))
-            .map_or(status_line.len(), |(i, _)| i),
-    );
-    frame.render_widget(
-        Paragraph::new(status_line).style(Style::new().add_modifier(Modifier::REVERSED)),
+    status_line(
+        frame,
         status,
+        format!(
+            " sorted by {} · {} of {} destinations{} · q quit  s sort  p pause  Enter details  ? help",
+            view.sort.label(),
+            screen.rows.len(),
+            screen.destination_count,
+            if view.paused { " · PAUSED" } else { "" }
+        ),
     );
     match &view.overlay {
         Overlay::None => {}
@@ -118,9 +112,25 @@ pub fn draw(frame: &mut Frame, screen: &Screen, view: &View) {
     }
 }
 
+/// The reversed line at the bottom, cut to its width.
+pub(super) fn status_line(frame: &mut Frame, area: Rect, mut text: String) {
+    text.truncate(
+        text.char_indices()
+            .nth(usize::from(area.width))
+            .map_or(text.len(), |(i, _)| i),
+    );
+    frame.render_widget(
+        Paragraph::new(text).style(Style::new().add_modifier(Modifier::REVERSED)),
+        area,
+    );
+}
+
 /// The header's parts put on as few lines of `width` as they fit, each
 /// group starting a line of its own.
-fn fill(groups: [Vec<String>; 2], width: usize) -> Vec<String> {
+pub(super) fn fill_parts(
+    groups: impl IntoIterator<Item = Vec<String>>,
+    width: usize,
+) -> Vec<String> {
     let mut lines = Vec::new();
     for group in groups {
         let mut line = String::new();
@@ -255,7 +265,7 @@ fn draw_changes(frame: &mut Frame, screen: &Screen, area: Rect) {
     );
 }
 
-fn popup(frame: &mut Frame, area: Rect, title: &str, text: Text, scroll: u16) {
+pub(super) fn popup(frame: &mut Frame, area: Rect, title: &str, text: Text, scroll: u16) {
     let inner = Rect {
         x: area.x + area.width / 20,
         y: area.y + area.height / 10,

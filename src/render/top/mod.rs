@@ -9,7 +9,9 @@
 //! Every text that comes from the host (commands, cgroups, rule summaries)
 //! is escaped here, once: no control character reaches the terminal.
 
+pub mod all;
 pub mod draw;
+pub mod draw_all;
 pub mod lines;
 
 use std::collections::{BTreeMap, VecDeque};
