@@ -154,6 +154,12 @@ as root, else the likely one). Below, the findings that appeared or cleared, \
 with their time. Keys: q or Ctrl-C quit, s sort, p pause, Up/Down select, \
 Enter the destination's creators and the rule text of what fires for it, ? help.
 
+With --all-netns: one row per network namespace, worst first (its names, pod \
+or container, verdict and findings, TIME_WAIT, CLOSE_WAIT, worst destination \
+and time to exhaustion, new connections/s, top creator); s sorts, Enter shows \
+that namespace's destinations, Esc or Backspace goes back. Namespaces that \
+appear or vanish are added or dropped; one trace serves them all.
+
 Without a terminal, or with --iterations N: one plain block per interval (no \
 escape codes), N of them.
 

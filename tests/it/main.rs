@@ -57,4 +57,5 @@ mod sockets_rules;
 mod systemd_units;
 mod tools_ns;
 mod top;
+mod top_all;
 mod trace_ns;

@@ -20,7 +20,7 @@ use crate::support::{TWTUNE, fixtures};
 /// debian12-defaults as gathered, with its first destination made hot: all
 /// but 1,400 of its ports taken, 250 new connections/s, traced creators and
 /// failures, as a traced refresh of one second would report them.
-fn hot_facts() -> Facts {
+pub(crate) fn hot_facts() -> Facts {
     let mut facts = facts::gather(&GatherOptions::new(fixtures().join("debian12-defaults")))
         .expect("the fixture gathers");
     let sockets = facts
@@ -70,7 +70,7 @@ fn hot_facts() -> Facts {
     facts
 }
 
-fn rules() -> RuleSet {
+pub(crate) fn rules() -> RuleSet {
     RuleSet::load(&fixtures().join("debian12-defaults"), &[]).expect("the built-in rules load")
 }
 
@@ -243,10 +243,6 @@ fn bad_input_is_an_error() {
         (&["top", "--interval", "0"][..], "--interval"),
         (&["top", "--iterations", "0"][..], "--iterations"),
         (
-            &["top", "--all-netns"][..],
-            "--all-netns is not supported by top",
-        ),
-        (
             &["--format", "json", "top", "--iterations", "1"][..],
             "top draws for people",
         ),
@@ -270,12 +266,12 @@ fn bad_input_is_an_error() {
 }
 
 /// A private tmux server, killed (with everything in it) on drop.
-struct Tmux {
-    socket: String,
+pub(crate) struct Tmux {
+    pub(crate) socket: String,
 }
 
 impl Tmux {
-    fn run(&self, args: &[&str]) -> std::process::Output {
+    pub(crate) fn run(&self, args: &[&str]) -> std::process::Output {
         Command::new("tmux")
             .arg("-L")
             .arg(&self.socket)
@@ -284,7 +280,7 @@ impl Tmux {
             .unwrap()
     }
 
-    fn screen(&self) -> String {
+    pub(crate) fn screen(&self) -> String {
         String::from_utf8_lossy(&self.run(&["capture-pane", "-p"]).stdout).into_owned()
     }
 }
@@ -297,7 +293,7 @@ impl Drop for Tmux {
 
 /// Waits (at most a minute: the suite runs hundreds of tests at once) for
 /// `done`; the last screen is in the panic message.
-fn wait_for(tmux: &Tmux, what: &str, mut done: impl FnMut(&str) -> bool) -> String {
+pub(crate) fn wait_for(tmux: &Tmux, what: &str, mut done: impl FnMut(&str) -> bool) -> String {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let screen = tmux.screen();
@@ -415,6 +411,6 @@ fn in_a_terminal_top_shows_the_hot_destination_and_its_creator_and_q_quits() {
     );
 }
 
-fn shell_quote(text: &str) -> String {
+pub(crate) fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }

@@ -363,3 +363,47 @@ fn a_drained_trace_counts_afresh_and_forgets_the_exited() {
     assert_eq!(second.per_destination[&(0, dest(80))].connects, 2);
     assert!(acc.drain().per_destination.is_empty());
 }
+
+#[test]
+fn a_drained_split_trace_counts_each_namespace_afresh() {
+    // Thread 10 (pid 10) is in namespace 1, thread 20 (pid 20) in 2.
+    let netns_of: NetnsLookup = |_, tid| match tid {
+        10 => Some(1),
+        20 => Some(2),
+        _ => None,
+    };
+    let traced = || TracingFacts {
+        status: "traced".into(),
+        ..TracingFacts::not_sampled()
+    };
+    let mut split = SplitAccumulator::new(|pid| Some(info(0, &format!("p{pid}"))), 1, netns_of);
+    split.event(10, 10, 1, state(7, 2, 0, 80));
+    split.event(20, 20, 2, state(7, 2, 0, 80));
+    split.event(20, 20, 3, state(7, 2, 0, 80));
+    let first = split.drain(traced());
+    assert_eq!(sum_of(&first.for_namespace(1)), (1, 0));
+    assert_eq!(sum_of(&first.for_namespace(2)), (2, 0));
+    assert_eq!(first.for_namespace(2).facts.status, "traced");
+    // Namespace 2's process exits: the next drain has its exit, then it is
+    // forgotten; namespace 1 counts only what came since.
+    split.event(
+        20,
+        20,
+        4,
+        Event::Exit {
+            comm: "p20".into(),
+            group_dead: true,
+        },
+    );
+    split.event(10, 10, 5, state(7, 2, 0, 80));
+    split.event(10, 10, 6, state(1, 4, 40000, 80));
+    let second = split.drain(traced());
+    assert_eq!(sum_of(&second.for_namespace(1)), (1, 1));
+    assert_eq!(sum_of(&second.for_namespace(2)), (0, 0));
+    let gone = second.for_namespace(2);
+    assert!(gone.processes.iter().any(|p| p.pid == 20 && p.exited));
+    let third = split.drain(traced());
+    assert!(third.for_namespace(2).processes.is_empty());
+    assert_eq!(sum_of(&third.for_namespace(1)), (0, 0));
+    assert_eq!(third.for_namespace(1).processes.len(), 1);
+}

@@ -200,8 +200,17 @@ pub fn screen(
 ) -> AllScreen {
     let mut rows: Vec<NsRow> = checked.iter().map(NsRow::of).collect();
     sort_ns_rows(&mut rows, sort);
-    // One kernel and one trace for every namespace: the first one's say.
-    let first = checked.iter().find(|c| c.facts.sockets.is_some());
+    // One kernel and one trace for every namespace; a namespace first seen
+    // at this refresh has not been traced yet, so a traced one says.
+    let first = checked
+        .iter()
+        .find(|c| {
+            c.facts
+                .sockets
+                .as_ref()
+                .is_some_and(|s| s.tracing.is_traced())
+        })
+        .or_else(|| checked.iter().find(|c| c.facts.sockets.is_some()));
     AllScreen {
         at: at.to_string(),
         kernel: escape::text(

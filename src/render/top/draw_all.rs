@@ -124,7 +124,7 @@ fn draw_table(frame: &mut Frame, screen: &AllScreen, view: &AllView, area: Rect)
     let traced = screen.tracing.starts_with("traced");
     let mut heading = vec![
         "NAMESPACE",
-        "FINDINGS",
+        if wide { "FINDINGS" } else { "STATUS" },
         "TW",
         "CW",
         "WORST DEST",
@@ -134,11 +134,11 @@ fn draw_table(frame: &mut Frame, screen: &AllScreen, view: &AllView, area: Rect)
         "TOP CREATOR",
     ];
     let mut widths = vec![
-        Constraint::Length(if wide { 30 } else { 14 }),
-        Constraint::Length(if wide { 36 } else { 6 }),
+        Constraint::Length(if wide { 26 } else { 15 }),
+        Constraint::Length(if wide { 46 } else { 6 }),
         Constraint::Length(if wide { 8 } else { 6 }),
         Constraint::Length(if wide { 6 } else { 4 }),
-        Constraint::Length(if wide { 28 } else { 15 }),
+        Constraint::Length(if wide { 24 } else { 15 }),
         Constraint::Length(6),
         Constraint::Length(6),
         Constraint::Length(if wide { 7 } else { 5 }),
