@@ -140,10 +140,7 @@ impl AllSession<'_> {
             let cookie = netns::current_cookie().ok().flatten();
             let (gathered, kept) = match self.known.remove(&inode).filter(|k| k.cookie == cookie) {
                 Some(mut k) => {
-                    let gathered = k
-                        .watched
-                        .refresh(split.for_namespace(inode))
-                        .map(Clone::clone);
+                    let gathered = k.watched.refresh(split.for_namespace(inode)).cloned();
                     (gathered, Some(k))
                 }
                 None => match Watched::start(options_for(self.cli, &self.home, &held.found)) {
