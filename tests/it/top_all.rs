@@ -192,6 +192,8 @@ fn the_line_mode_prints_a_row_per_namespace_with_its_counts() {
         .output()
         .unwrap();
     let text = stdout(&out);
+    // The end of the iterations: 0, whatever other namespaces' verdicts.
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
     assert!(!out.stdout.contains(&0x1b), "no escape code: {text:?}");
     let blocks: Vec<&str> = text
         .split("\n\n")
