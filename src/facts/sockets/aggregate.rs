@@ -202,7 +202,9 @@ impl Aggregator {
     /// Also keeps every connected socket's 4-tuple, so the next reading
     /// can tell its new connections from these without a listing of its own.
     pub fn keeping_listing(mut self) -> Self {
-        self.listing = Some(FirstListing::new());
+        self.listing = Some(FirstListing::with_capacity(
+            self.previous.as_ref().map_or(0, |p| p.first.len()),
+        ));
         self
     }
 

@@ -2,6 +2,8 @@
 //! TIME_WAIT taken over) from old ones at the second.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::net::IpAddr;
 
 use super::{SockRecord, TcpState, canonical};
 
@@ -10,8 +12,32 @@ use super::{SockRecord, TcpState, canonical};
 /// and when the listing began.
 #[derive(Debug, Clone)]
 pub struct FirstListing {
-    tuples: HashMap<u64, u32>,
+    tuples: HashMap<u64, u32, BuildHasherDefault<Keyed>>,
     started: std::time::Instant,
+}
+
+/// The map's hasher: its keys are [`tuple_hash`]es, already mixed with a
+/// secret of this process, so they are used as they are rather than hashed
+/// a second time (at 250,000 sockets, SipHash twice per socket was most of
+/// a `top` refresh).
+#[derive(Debug, Default, Clone, Copy)]
+struct Keyed(u64);
+
+impl Hasher for Keyed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed; any other input is folded in all the same.
+        for &b in bytes {
+            self.0 = fmix64(self.0 ^ u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
 }
 
 /// Two readings of one TIME_WAIT timer, each rounded to jiffies (10 ms at
@@ -23,10 +49,21 @@ const NOT_TIME_WAIT: u32 = u32::MAX;
 
 impl FirstListing {
     pub(super) fn new() -> Self {
+        FirstListing::with_capacity(0)
+    }
+
+    /// A listing with room for `sockets` (the previous one's count: a
+    /// listing grown from empty rehashes a dozen times at 250,000).
+    pub(super) fn with_capacity(sockets: usize) -> Self {
         FirstListing {
-            tuples: HashMap::new(),
+            tuples: HashMap::with_capacity_and_hasher(sockets, BuildHasherDefault::default()),
             started: std::time::Instant::now(),
         }
+    }
+
+    /// How many sockets it holds.
+    pub(super) fn len(&self) -> usize {
+        self.tuples.len()
     }
 
     pub(super) fn record(&mut self, r: &SockRecord) {
@@ -83,15 +120,48 @@ impl Sample {
     }
 }
 
+/// MurmurHash3's 64-bit finalizer: a bijection that spreads every input
+/// bit over the whole word.
+fn fmix64(mut k: u64) -> u64 {
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    k ^ (k >> 33)
+}
+
+/// A secret of this process, drawn once: the hashes of one run are only
+/// compared with each other, and a peer that chooses its addresses and
+/// ports cannot aim them at one bucket of the listing's map.
+fn seed() -> u64 {
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *SEED.get_or_init(|| {
+        use std::hash::BuildHasher as _;
+        std::collections::hash_map::RandomState::new().hash_one(0x7477_u64)
+    })
+}
+
+/// A 64-bit hash of a socket's 4-tuple (addresses canonical: v4-mapped
+/// IPv6 as IPv4), keyed by [`seed`]: two or five rounds of [`fmix64`],
+/// chained, each word folded in before its round.
 pub(super) fn tuple_hash(r: &SockRecord) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    (
-        canonical(r.local),
-        r.local_port,
-        canonical(r.remote),
-        r.remote_port,
-    )
-        .hash(&mut h);
-    h.finish()
+    let ports = u64::from(r.local_port) << 16 | u64::from(r.remote_port);
+    match (canonical(r.local), canonical(r.remote)) {
+        (IpAddr::V4(local), IpAddr::V4(remote)) => {
+            let addresses = u64::from(local.to_bits()) << 32 | u64::from(remote.to_bits());
+            fmix64(fmix64(seed() ^ addresses) ^ ports ^ (4 << 32))
+        }
+        (local, remote) => {
+            let bits = |a: IpAddr| match a {
+                IpAddr::V4(v4) => v4.to_ipv6_mapped().to_bits(),
+                IpAddr::V6(v6) => v6.to_bits(),
+            };
+            let mut h = seed();
+            for a in [bits(local), bits(remote)] {
+                h = fmix64(h ^ (a >> 64) as u64);
+                h = fmix64(h ^ a as u64);
+            }
+            fmix64(h ^ ports ^ (6 << 32))
+        }
+    }
 }

@@ -741,3 +741,38 @@ fn host_ports_count_word_by_word_as_port_by_port() {
         odd().filter(|p| held.contains(p)).count() as u32
     );
 }
+
+#[test]
+fn tuple_hashes_tell_every_4_tuple_apart_and_v4_mapped_is_v4() {
+    use super::sample::tuple_hash;
+    let h = |local: &str, lport, remote: &str, rport| {
+        tuple_hash(&rec(TcpState::TimeWait, local, lport, remote, rport, 0))
+    };
+    let base = h("10.0.0.1", 40000, "192.0.2.10", 443);
+    assert_eq!(base, h("::ffff:10.0.0.1", 40000, "::ffff:192.0.2.10", 443));
+    assert_eq!(base, h("10.0.0.1", 40000, "192.0.2.10", 443));
+    // Each part counts, the two ends are not interchangeable.
+    for other in [
+        h("10.0.0.2", 40000, "192.0.2.10", 443),
+        h("10.0.0.1", 40001, "192.0.2.10", 443),
+        h("10.0.0.1", 40000, "192.0.2.11", 443),
+        h("10.0.0.1", 40000, "192.0.2.10", 444),
+        h("192.0.2.10", 443, "10.0.0.1", 40000),
+        h("10.0.0.1", 443, "192.0.2.10", 40000),
+        h("2001:db8::1", 40000, "2001:db8::10", 443),
+    ] {
+        assert_ne!(base, other);
+    }
+    // 65,536 ports toward one peer, from two addresses: no two alike.
+    let mut seen = std::collections::HashSet::new();
+    for local in ["10.0.0.1", "2001:db8::1"] {
+        let remote = if local.contains(':') {
+            "2001:db8::10"
+        } else {
+            "192.0.2.10"
+        };
+        for port in 0..=u16::MAX {
+            assert!(seen.insert(h(local, port, remote, 443)), "{local}:{port}");
+        }
+    }
+}
