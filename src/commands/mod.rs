@@ -61,6 +61,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Apply(args) => apply::apply(&cli, args),
         Command::Rollback(args) => apply::rollback(&cli, args),
         Command::Serve(args) => serve::serve(&cli, args),
+        Command::Top(args) if args.all_netns => top_all::top_all(&cli, args),
         Command::Top(args) => top::top(&cli, args),
         Command::Completions { shell } => completions::completions(*shell),
         Command::Schema(args) => rules::json_schema(args.document),

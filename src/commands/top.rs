@@ -23,14 +23,7 @@ use twtune::rules::{self, Evaluation, RuleSet};
 use super::{every, pipeline};
 
 pub fn top(cli: &Cli, args: &TopArgs) -> anyhow::Result<Exit> {
-    if cli.format != Format::Human {
-        bail!(
-            "top draws for people (--format human); for a document per interval use `twtune check --every DURATION --format json`"
-        );
-    }
-    if args.all_netns {
-        return super::top_all::top_all(cli, args);
-    }
+    refuse_format(cli)?;
     let signals = every::block_termination()?;
     let rule_set = pipeline::load_rules(cli)?;
     let namespace = match &args.netns {
@@ -53,6 +46,16 @@ pub fn top(cli: &Cli, args: &TopArgs) -> anyhow::Result<Exit> {
         true => session.lines(args.iterations),
         false => session.terminal(),
     }
+}
+
+/// Top draws for people: any `--format` but human is refused.
+pub(super) fn refuse_format(cli: &Cli) -> anyhow::Result<()> {
+    if cli.format != Format::Human {
+        bail!(
+            "top draws for people (--format human); for a document per interval use `twtune check --every DURATION --format json`"
+        );
+    }
+    Ok(())
 }
 
 /// Plain blocks (with `--iterations`, or when stdout is no terminal), or

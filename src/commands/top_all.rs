@@ -57,6 +57,7 @@ struct AllSession<'a> {
 }
 
 pub fn top_all(cli: &Cli, args: &TopArgs) -> anyhow::Result<Exit> {
+    super::top::refuse_format(cli)?;
     pipeline::refuse_root(cli, "--all-netns")?;
     let signals = every::block_termination()?;
     let rules = pipeline::load_rules(cli)?;
