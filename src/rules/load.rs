@@ -5,11 +5,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
 use toml::Spanned;
 
 use super::expr::{self, Expression, Template};
 use super::finding::Severity;
+use super::raw::{RawEscalation, RawFile, RawRule};
 use crate::sysctl::SysctlKey;
 
 include!(concat!(env!("OUT_DIR"), "/embedded_rules.rs"));
@@ -38,53 +38,6 @@ pub enum LoadError {
         path: PathBuf,
         source: std::io::Error,
     },
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawFile {
-    /// Ids of rules from earlier layers (built-in or site) to switch off.
-    #[serde(default)]
-    disable: Vec<Spanned<String>>,
-    #[serde(default)]
-    rule: Vec<Spanned<RawRule>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRule {
-    id: Spanned<String>,
-    title: String,
-    summary: Option<Spanned<String>>,
-    severity: Severity,
-    #[serde(default)]
-    disabled: bool,
-    #[serde(default)]
-    escalate: Vec<Spanned<RawEscalation>>,
-    applies: Option<Spanned<String>>,
-    #[serde(default)]
-    requires: Vec<Spanned<String>>,
-    for_each: Option<Spanned<String>>,
-    when: Spanned<String>,
-    key: Option<Spanned<String>>,
-    recommend: Option<Spanned<String>>,
-    /// How bad one finding is, to order findings of the same severity.
-    rank: Option<Spanned<String>>,
-    message: Spanned<String>,
-    /// What an operator does by hand when no sysctl fixes it.
-    manual: Option<Spanned<String>>,
-    #[serde(default)]
-    evidence: Vec<Spanned<String>>,
-    rationale: String,
-    #[serde(default)]
-    references: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawEscalation {
-    severity: Severity,
-    when: String,
 }
 
 /// Where a rule was written.
@@ -180,10 +133,11 @@ pub struct RuleFile {
 
 /// Parses and validates one rule file's text, `disable` list included.
 pub fn parse_file(file: &str, text: &str) -> Result<RuleFile, Vec<RuleError>> {
-    let lines = Lines::of(text);
-    let line_of = |_: &str, offset: usize| lines.line_of(offset);
     let raw: RawFile = toml::from_str(text).map_err(|e| {
-        let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
+        let line = e
+            .span()
+            .map(|s| Lines::of(text).line_of(s.start))
+            .unwrap_or(1);
         vec![RuleError {
             file: file.to_string(),
             line,
@@ -191,6 +145,13 @@ pub fn parse_file(file: &str, text: &str) -> Result<RuleFile, Vec<RuleError>> {
             message: e.message().trim().to_string(),
         }]
     })?;
+    validate_file(file, text, raw)
+}
+
+/// Validates a file already parsed from `text` (which places its spans).
+fn validate_file(file: &str, text: &str, raw: RawFile) -> Result<RuleFile, Vec<RuleError>> {
+    let lines = Lines::of(text);
+    let line_of = |_: &str, offset: usize| lines.line_of(offset);
     let mut rules = Vec::new();
     let mut errors = Vec::new();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
@@ -376,10 +337,17 @@ impl RuleSet {
     /// Built-in rules, then `ROOT/etc/twtune/rules.d/*.toml`, then each `--rules`
     /// folder; a later layer's rule replaces an earlier one with the same id.
     pub fn load(root: &Path, extra_dirs: &[PathBuf]) -> Result<RuleSet, LoadError> {
-        let mut layers: Vec<Vec<(String, String)>> = vec![
+        // Built in: parsed from TOML when twtune was built (build.rs), so
+        // only validated here.
+        let mut layers: Vec<Vec<(String, Parsed)>> = vec![
             EMBEDDED_RULES
                 .iter()
-                .map(|(name, text)| (format!("rules/{name}"), text.to_string()))
+                .enumerate()
+                .map(|(index, (name, text))| {
+                    let file = format!("rules/{name}");
+                    let parsed = validate_file(&file, text, embedded_raw(index));
+                    (file, parsed)
+                })
                 .collect(),
         ];
         let site = root.join(SITE_RULES_DIR);
@@ -405,8 +373,8 @@ impl RuleSet {
         for layer in layers {
             let mut layer_rules: BTreeMap<String, Rule> = BTreeMap::new();
             let mut layer_disables: Vec<(String, String, usize)> = Vec::new();
-            for (file, text) in layer {
-                match parse_file(&file, &text) {
+            for (file, parsed) in layer {
+                match parsed {
                     Ok(parsed) => {
                         layer_disables.extend(
                             parsed
@@ -497,7 +465,11 @@ impl RuleSet {
     }
 }
 
-fn read_dir_rules(dir: &Path) -> Result<Vec<(String, String)>, LoadError> {
+/// A rule file parsed and validated, or its errors.
+type Parsed = Result<RuleFile, Vec<RuleError>>;
+
+/// Every `*.toml` of `dir`, each parsed and validated.
+fn read_dir_rules(dir: &Path) -> Result<Vec<(String, Parsed)>, LoadError> {
     let read_err = |source| LoadError::Read {
         path: dir.to_path_buf(),
         source,
@@ -533,7 +505,14 @@ fn read_dir_rules(dir: &Path) -> Result<Vec<(String, String)>, LoadError> {
             Ok(Some((path.display().to_string(), text)))
         })
         .collect::<Result<_, LoadError>>()?;
-    Ok(files.into_iter().flatten().collect())
+    Ok(files
+        .into_iter()
+        .flatten()
+        .map(|(file, text)| {
+            let parsed = parse_file(&file, &text);
+            (file, parsed)
+        })
+        .collect())
 }
 
 impl Rule {
