@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
-use super::expr::{self, Expression, Template};
+use super::expr::{self, Checks, Expression, Template};
 use super::finding::Severity;
 use super::raw::{RawEscalation, RawFile, RawRule};
 use crate::sysctl::SysctlKey;
@@ -145,11 +145,16 @@ pub fn parse_file(file: &str, text: &str) -> Result<RuleFile, Vec<RuleError>> {
             message: e.message().trim().to_string(),
         }]
     })?;
-    validate_file(file, text, raw)
+    validate_file(file, text, raw, Checks::Load)
 }
 
 /// Validates a file already parsed from `text` (which places its spans).
-fn validate_file(file: &str, text: &str, raw: RawFile) -> Result<RuleFile, Vec<RuleError>> {
+fn validate_file(
+    file: &str,
+    text: &str,
+    raw: RawFile,
+    checks: Checks,
+) -> Result<RuleFile, Vec<RuleError>> {
     let lines = Lines::of(text);
     let line_of = |_: &str, offset: usize| lines.line_of(offset);
     let mut rules = Vec::new();
@@ -177,7 +182,7 @@ fn validate_file(file: &str, text: &str, raw: RawFile) -> Result<RuleFile, Vec<R
             ));
             continue;
         }
-        match validate(raw, file, rule_line, &err) {
+        match validate(raw, file, rule_line, &err, checks) {
             Ok(rule) => rules.push(rule),
             Err(e) => errors.push(e),
         }
@@ -194,6 +199,7 @@ fn validate(
     file: &str,
     rule_line: usize,
     err: &dyn Fn(std::ops::Range<usize>, String) -> RuleError,
+    checks: Checks,
 ) -> Result<Rule, RuleError> {
     let id = raw.id.get_ref();
     if id.is_empty()
@@ -208,10 +214,11 @@ fn validate(
     }
     let bound: &[&str] = if raw.for_each.is_some() { &[ITEM] } else { &[] };
     let compile = |field: &str, s: &Spanned<String>, bound: &[&str]| {
-        expr::compile(s.get_ref(), bound).map_err(|m| err(s.span(), format!("{field}: {m}")))
+        expr::compile_as(s.get_ref(), bound, checks)
+            .map_err(|m| err(s.span(), format!("{field}: {m}")))
     };
     let template = |field: &str, s: &Spanned<String>| {
-        let mut text = Template::compile(s.get_ref(), bound)
+        let mut text = Template::compile_as(s.get_ref(), bound, checks)
             .map_err(|m| err(s.span(), format!("{field}: {m}")))?;
         text.line = err(s.span(), String::new()).line;
         Ok::<_, RuleError>(text)
@@ -229,7 +236,7 @@ fn validate(
         .transpose()?;
     let mut escalate = Vec::new();
     for e in &raw.escalate {
-        let when = expr::compile(&e.get_ref().when, bound)
+        let when = expr::compile_as(&e.get_ref().when, bound, checks)
             .map_err(|m| err(e.span(), format!("escalate.when: {m}")))?;
         escalate.push(Escalation {
             severity: e.get_ref().severity,
@@ -345,7 +352,7 @@ impl RuleSet {
                 .enumerate()
                 .map(|(index, (name, text))| {
                     let file = format!("rules/{name}");
-                    let parsed = validate_file(&file, text, embedded_raw(index));
+                    let parsed = validate_file(&file, text, embedded_raw(index), Checks::BuiltIn);
                     (file, parsed)
                 })
                 .collect(),
@@ -653,6 +660,26 @@ references = ["Documentation/networking/ip-sysctl.rst"]
     fn unknown_fields_are_refused() {
         let e = error_of(&GOOD.replace("when =", "condition ="));
         assert!(e.message.contains("condition"), "{e}");
+    }
+
+    /// Built-in rules are parsed by build.rs and loaded without the name
+    /// and limit checks (`Checks::BuiltIn`): this is where they get them.
+    /// Each embedded file parsed by build.rs is what the TOML parser makes
+    /// of it at run time, and passes every check a site rule file gets.
+    #[test]
+    fn builtin_rules_pass_every_load_check() {
+        for (index, (name, text)) in EMBEDDED_RULES.iter().enumerate() {
+            let at_run_time: RawFile = toml::from_str(text).unwrap();
+            assert_eq!(
+                format!("{at_run_time:?}"),
+                format!("{:?}", embedded_raw(index)),
+                "{name}"
+            );
+            let checked = parse_file(name, text).unwrap_or_else(|e| panic!("{e:?}"));
+            let built_in = validate_file(name, text, embedded_raw(index), Checks::BuiltIn)
+                .unwrap_or_else(|e| panic!("{e:?}"));
+            assert_eq!(format!("{checked:?}"), format!("{built_in:?}"), "{name}");
+        }
     }
 
     /// Prose is compiled when a rule fires; this compiles every text of
