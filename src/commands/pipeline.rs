@@ -112,13 +112,13 @@ pub fn refuse_root(cli: &Cli, flag: &str) -> anyhow::Result<()> {
 pub fn enter_target(cli: &Cli, target: &str) -> anyhow::Result<Entered> {
     refuse_root(cli, "--netns")?;
     let target = netns::resolve(target)?;
-    let listed = netns::describe(target.namespace.inode);
+    let (names, holder_pid) = netns::describe(target.namespace.inode);
     target.enter()?;
     Ok(Entered {
         identity: Identity {
             target: Some(target.named.clone()),
-            names: listed.names,
-            holder_pid: listed.pids.first().copied(),
+            names,
+            holder_pid,
         },
         record: NetnsRecord {
             inode: target.namespace.inode,
