@@ -195,3 +195,71 @@ fn a_sysctl_d_link_brings_sysctl_conf_into_the_boot_at_its_place() {
         ("/etc/sysctl.d/99-sysctl.conf", "0")
     );
 }
+
+#[test]
+fn a_plain_word_value_is_what_the_folding_gives() {
+    for raw in [
+        " 0",
+        "1 ",
+        "\t1024 65000 ",
+        "",
+        "  ",
+        "a\u{a0}b",
+        "\u{2003}x\u{2003}",
+        "ü",
+        "x\u{85}",
+        "0x10",
+        " - ",
+    ] {
+        assert_eq!(value_of(raw), normalize_value(raw), "{raw:?}");
+    }
+}
+
+#[test]
+fn winners_in_each_order_are_found_by_key() {
+    // The boot reads sysctl.conf through 99-sysctl.conf; `sysctl --system`
+    // reads it again last. A refused line sets nothing.
+    let (mut settings, _) = parse_sysctl_file(
+        "/etc/sysctl.d/99-sysctl.conf",
+        "net.ipv4.tcp_tw_reuse = 2\nnet.ipv4.tcp_fin_timeout = 30\nnet.ipv4.tcp_tw_reuse = 9\n",
+    );
+    let (later, _) = parse_sysctl_file(
+        "/usr/lib/sysctl.d/zz.conf",
+        "net.ipv4.tcp_tw_reuse = 0\nnet.ipv4.tcp_timestamps = 1\n",
+    );
+    settings.extend(later);
+    let mut config = PersistedConfig {
+        settings,
+        sysctl_conf_at_boot: Some("/etc/sysctl.d/99-sysctl.conf".into()),
+        ..Default::default()
+    };
+    config.winners = Winners::of(&config.settings);
+    MODERN.judge(&mut config);
+    assert_eq!(config.refused.len(), 1, "{:?}", config.refused);
+    let keys: Vec<&str> = config.keys().into_iter().map(SysctlKey::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "net.ipv4.tcp_fin_timeout",
+            "net.ipv4.tcp_timestamps",
+            "net.ipv4.tcp_tw_reuse"
+        ]
+    );
+    // The winner ignores refusal; boot_winners does not.
+    assert_eq!(config.winner("net.ipv4.tcp_tw_reuse").unwrap().value, "0");
+    assert_eq!(config.boot_winners()["net.ipv4.tcp_tw_reuse"].value, "0");
+    assert_eq!(config.system_winners()["net.ipv4.tcp_tw_reuse"].value, "2");
+    let among = config.winners_among(Order::System, ["net.ipv4.tcp_tw_reuse", "net.x.y"]);
+    assert_eq!(among.len(), 1);
+    assert_eq!(among["net.ipv4.tcp_tw_reuse"].line, 1);
+    let values: Vec<&str> = config
+        .settings_for("net.ipv4.tcp_tw_reuse")
+        .map(|s| s.value.as_str())
+        .collect();
+    assert_eq!(values, ["2", "9", "0"]);
+    // JSON: each winner by its position in settings[].
+    let json = serde_json::to_value(&config).unwrap();
+    assert_eq!(json["winners"]["net.ipv4.tcp_tw_reuse"], 3);
+    assert_eq!(json["winners"]["net.ipv4.tcp_fin_timeout"], 1);
+    assert_eq!(json["winners"]["net.ipv4.tcp_timestamps"], 4);
+}
