@@ -46,44 +46,36 @@ impl Winners {
 }
 
 /// The positions of the settings sorted by key, then by position. Most keys
-/// of a long file share a prefix (`net.ipv4.conf.`): the prefix all keys
-/// share is skipped and the next eight bytes compared as one number, so
-/// most comparisons are one instruction, not a `memcmp` over the prefix.
+/// of a long file share a long prefix (`net.ipv4.conf.`), which makes every
+/// comparison of a plain sort a `memcmp` over it: instead the keys are
+/// sorted eight bytes at a time, as numbers, and only the keys that tie on
+/// those eight are sorted on the next eight (a radix sort from the left).
 pub fn sorted_by_key(settings: &[Setting]) -> Vec<usize> {
     let key = |i: usize| settings[i].key.as_str().as_bytes();
-    let Some(first) = settings.first() else {
-        return Vec::new();
-    };
-    let first = first.key.as_str().as_bytes();
-    let shared = settings.iter().fold(first.len(), |shared, s| {
-        common_len(first, s.key.as_str().as_bytes(), shared)
-    });
-    let mut order: Vec<(u64, usize)> = (0..settings.len())
-        .map(|i| (word_at(key(i), shared), i))
-        .collect();
-    // Keys hold no NUL (SysctlKey refuses control characters), so a key
-    // that ends inside the word, padded with zeros, sorts before every key
-    // it is a prefix of, as bytewise order wants.
-    let tail = |i: usize| key(i).get(shared + 8..).unwrap_or_default();
-    order.sort_unstable_by(|a, b| {
-        a.0.cmp(&b.0)
-            .then_with(|| tail(a.1).cmp(tail(b.1)))
-            .then(a.1.cmp(&b.1))
-    });
+    let mut order: Vec<(u64, usize)> = (0..settings.len()).map(|i| (0, i)).collect();
+    // Ranges of `order` whose keys share their first `depth` bytes.
+    let mut pending: Vec<(usize, usize, usize)> = vec![(0, order.len(), 0)];
+    while let Some((start, end, depth)) = pending.pop() {
+        let run = &mut order[start..end];
+        for entry in run.iter_mut() {
+            entry.0 = word_at(key(entry.1), depth);
+        }
+        run.sort_unstable_by_key(|&(word, i)| (word, i));
+        let mut at = 0;
+        while at < run.len() {
+            let word = run[at].0;
+            let len = run[at..].iter().take_while(|e| e.0 == word).count();
+            // Keys hold no NUL (SysctlKey refuses control characters): a
+            // zero word is keys that have ended, all equal, already in the
+            // order applied. A key ending inside a word is padded with
+            // zeros and sorts before the keys it is a prefix of.
+            if len > 1 && word != 0 {
+                pending.push((start + at, start + at + len, depth + 8));
+            }
+            at += len;
+        }
+    }
     order.into_iter().map(|(_, i)| i).collect()
-}
-
-/// How many leading bytes `a` and `b` share, at most `max`.
-fn common_len(a: &[u8], b: &[u8], max: usize) -> usize {
-    let n = max.min(a.len()).min(b.len());
-    let mut i = 0;
-    while i + 8 <= n && a[i..i + 8] == b[i..i + 8] {
-        i += 8;
-    }
-    while i < n && a[i] == b[i] {
-        i += 1;
-    }
-    i
 }
 
 /// The eight bytes of `key` from `at`, big-endian, zero-padded.
@@ -160,7 +152,7 @@ mod tests {
     }
 
     #[test]
-    fn the_prefix_sort_is_the_bytewise_sort() {
+    fn the_word_by_word_sort_is_the_bytewise_sort() {
         let cases: &[&[&str]] = &[
             &[],
             &["net.ipv4.tcp_tw_reuse"],
@@ -178,6 +170,17 @@ mod tests {
                 "net.ipv4.conf.veth1.forwarding_x",
             ],
             &["b", "a", "ab", "a.b", "a", "ba", "b.a.c"],
+            // Keys ending at, just before and just past a word's end.
+            &[
+                "abcdefgh.ijklmnop.q",
+                "abcdefgh",
+                "abcdefg",
+                "abcdefgh.ijklmnop",
+                "abcdefgh.i",
+                "abcdefgh",
+                "abcdefgh.ijklmnoo.z",
+                "abcdefgh.ijklmnop",
+            ],
             &[
                 "net.core.somaxconn",
                 "net.ipv4.tcp_tw_reuse",
