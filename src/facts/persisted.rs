@@ -296,13 +296,30 @@ impl Order {
 pub fn parse_sysctl_file(file: &str, text: &str) -> (Vec<Setting>, Vec<LineProblem>) {
     let mut settings = Vec::new();
     let mut problems = Vec::new();
+    parse_into(file, text, true, &mut settings, &mut problems);
+    (settings, problems)
+}
+
+/// [`parse_sysctl_file`] appending to the lists it is given, its settings
+/// read at boot or not (`at_boot`): a file of 100,000 lines is not copied
+/// from one list into another.
+fn parse_into(
+    file: &str,
+    text: &str,
+    at_boot: bool,
+    settings: &mut Vec<Setting>,
+    problems: &mut Vec<LineProblem>,
+) {
     for (index, raw) in text.lines().enumerate() {
         let line = index + 1;
         let trimmed = raw.trim();
         if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
             continue;
         }
-        let Some((raw_key, raw_value)) = trimmed.split_once('=') else {
+        // A byte search: `=` is ASCII, and lines are short.
+        let equals = trimmed.bytes().position(|b| b == b'=');
+        let Some((raw_key, raw_value)) = equals.map(|at| (&trimmed[..at], &trimmed[at + 1..]))
+        else {
             problems.push(LineProblem {
                 file: file.to_string(),
                 line,
@@ -322,7 +339,7 @@ pub fn parse_sysctl_file(file: &str, text: &str) -> (Vec<Setting>, Vec<LineProbl
                 file: file.to_string(),
                 line,
                 ignore_failure,
-                at_boot: true,
+                at_boot,
             }),
             Err(err) => problems.push(LineProblem {
                 file: file.to_string(),
@@ -331,7 +348,6 @@ pub fn parse_sysctl_file(file: &str, text: &str) -> (Vec<Setting>, Vec<LineProbl
             }),
         }
     }
-    (settings, problems)
 }
 
 /// [`normalize_value`], without its word-by-word rebuild for the common
@@ -445,13 +461,14 @@ pub fn gather(root: &Path) -> Result<PersistedConfig, FactError> {
             }
         };
         let name = host_path::of(root, &path);
-        let (mut settings, problems) = parse_sysctl_file(&name, &text);
-        for setting in &mut settings {
-            setting.at_boot = at_boot;
-        }
+        parse_into(
+            &name,
+            &text,
+            at_boot,
+            &mut config.settings,
+            &mut config.problems,
+        );
         config.files.push(name);
-        config.settings.extend(settings);
-        config.problems.extend(problems);
     }
     config.winners = Winners::of(&config.settings);
     Ok(config)
