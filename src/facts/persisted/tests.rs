@@ -279,7 +279,12 @@ fn winners_by_replaying(config: &PersistedConfig, order: Order) -> BTreeMap<&str
     if order == Order::System
         && let Some(link) = &config.sysctl_conf_at_boot
     {
-        for s in config.settings.iter().filter(|s| &s.file == link).filter(accepted) {
+        for s in config
+            .settings
+            .iter()
+            .filter(|s| &s.file == link)
+            .filter(accepted)
+        {
             winners.insert(s.key.as_str(), s);
         }
     }
@@ -332,8 +337,16 @@ fn indexed_winners_are_the_winners_of_replaying_every_line() {
         assert!(!config.refused.is_empty());
         for order in [Order::Boot, Order::System] {
             let expected = winners_by_replaying(&config, order);
-            assert_eq!(config.winners_in(order), expected, "{order:?}, linked {linked}");
-            let keys = ["net.ipv4.tcp_tw_reuse", "net.ipv4.conf.veth3.forwarding", "net.x"];
+            assert_eq!(
+                config.winners_in(order),
+                expected,
+                "{order:?}, linked {linked}"
+            );
+            let keys = [
+                "net.ipv4.tcp_tw_reuse",
+                "net.ipv4.conf.veth3.forwarding",
+                "net.x",
+            ];
             let among = config.winners_among(order, keys);
             let wanted: BTreeMap<&str, &Setting> = expected
                 .into_iter()
@@ -343,7 +356,12 @@ fn indexed_winners_are_the_winners_of_replaying_every_line() {
         }
         // The JSON winners: the last line the boot reads, refused or not.
         let mut last = BTreeMap::new();
-        for (i, s) in config.settings.iter().enumerate().filter(|(_, s)| s.at_boot) {
+        for (i, s) in config
+            .settings
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.at_boot)
+        {
             last.insert(s.key.as_str(), i);
         }
         let json = serde_json::to_value(&config).unwrap();
