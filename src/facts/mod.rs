@@ -210,35 +210,41 @@ impl Prelude {
                 .skip(GATHERED_VENDOR_IPV4_KEYS.len())
                 .cloned(),
         );
-        // A set, not `keys.contains`: a file with 100,000 keys must stay linear.
-        // `persisted.keys()` is sorted and without repeats: only the gathered
-        // keys need telling apart, and no copy of the file's keys is kept.
+        // `persisted.keys()` is sorted and without repeats: the gathered keys,
+        // sorted too, are told apart by walking both in step, so a file with
+        // 100,000 keys stays linear, and its keys are borrowed, not copied.
         let gathered = keys.len();
-        let known: std::collections::HashSet<String> =
-            keys.iter().map(|k| k.as_str().to_string()).collect();
-        for key in persisted.keys() {
-            if key.is_managed() && !key.as_str().contains('*') && !known.contains(key.as_str()) {
-                keys.push(key.clone());
-            }
-        }
+        let mut known: Vec<&str> = keys.iter().map(SysctlKey::as_str).collect();
+        known.sort_unstable();
+        let mut known = known.into_iter().peekable();
+        let persisted_keys: Vec<&SysctlKey> = persisted
+            .keys()
+            .into_iter()
+            .filter(|key| {
+                while known.next_if(|k| *k < key.as_str()).is_some() {}
+                known.peek() != Some(&key.as_str())
+                    && key.is_managed()
+                    && !key.as_str().contains('*')
+            })
+            .collect();
         let mut sysctl = BTreeMap::new();
         let mut sysctl_absent = Vec::new();
         let mut listings = runtime_keys::Listings::default();
-        for (index, key) in keys.into_iter().enumerate() {
+        for (index, key) in keys.iter().chain(persisted_keys).enumerate() {
             // Only the keys the files add are checked against folder listings:
             // the gathered ones are few, and almost all there.
-            let value = match index < gathered || listings.may_exist(root, &key) {
-                true => read_sysctl(root, &key)?,
+            let value = match index < gathered || listings.may_exist(root, key) {
+                true => read_sysctl(root, key)?,
                 false => None,
             };
             match value {
                 Some(value) => {
-                    sysctl.insert(key.to_string(), value);
+                    sysctl.insert(key.as_str().to_owned(), value);
                 }
                 // Optional keys (a vendor knob, conntrack not loaded) are
                 // simply not there; the others are facts of this kernel.
-                None if optional.contains(&key) => {}
-                None => sysctl_absent.push(key.to_string()),
+                None if index < gathered && optional.contains(key) => {}
+                None => sysctl_absent.push(key.as_str().to_owned()),
             }
         }
         sysctl_absent.sort();

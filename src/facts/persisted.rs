@@ -78,8 +78,9 @@ pub struct PersistedConfig {
     /// Every assignment, in the order applied.
     pub settings: Vec<Setting>,
     /// For each key, the assignment that takes effect at boot: the last the
-    /// boot (systemd-sysctl) applies. Serialised as key → setting.
-    #[schemars(with = "BTreeMap<SysctlKey, Setting>")]
+    /// boot (systemd-sysctl) applies. Serialised as key → its position in
+    /// `settings` (from 0).
+    #[schemars(with = "BTreeMap<SysctlKey, usize>")]
     pub winners: Winners,
     pub problems: Vec<LineProblem>,
     /// Assignments the kernel will refuse (EINVAL) when they are applied at
@@ -104,37 +105,34 @@ pub struct Masked {
     pub by: String,
 }
 
-/// The winners as indices into [`PersistedConfig::settings`], sorted by key:
-/// a tree of 100,000 settings holds them once, not twice (issue 20 §2).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Winners(Vec<usize>);
+mod index;
+pub use index::Winners;
+use index::{Runs, run_of};
 
-impl Winners {
-    /// The last line of each key among `settings` that `counts` keeps.
-    pub fn of(settings: &[Setting], counts: impl Fn(&Setting) -> bool) -> Self {
-        let key = |i: usize| settings[i].key.as_str();
-        let mut order: Vec<usize> = (0..settings.len())
-            .filter(|&i| counts(&settings[i]))
-            .collect();
-        // By key, then in the order applied: the last of each key's run wins.
-        order.sort_unstable_by(|&a, &b| key(a).cmp(key(b)).then(a.cmp(&b)));
-        let mut winners: Vec<usize> = Vec::with_capacity(order.len());
-        for index in order {
-            match winners.last_mut() {
-                Some(last) if key(*last) == key(index) => *last = index,
-                _ => winners.push(index),
-            }
-        }
-        Winners(winners)
-    }
-}
-
-/// `winners` as JSON shows them: key → setting.
+/// `winners` as rule conditions see them: key → setting.
 pub struct WinnersMap<'a>(&'a PersistedConfig);
 
 impl Serialize for WinnersMap<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_map(self.0.winners().map(|s| (&s.key, s)))
+    }
+}
+
+/// `winners` as JSON shows them (schema_version 7): key → the position of
+/// its setting in `settings[]`, so a tree of 100,000 settings writes each
+/// once (issue 20 §2).
+struct WinnerPositions<'a>(&'a PersistedConfig);
+
+impl Serialize for WinnerPositions<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let settings = &self.0.settings;
+        serializer.collect_map(
+            self.0
+                .winners
+                .boot()
+                .iter()
+                .filter_map(|&i| settings.get(i).map(|s| (&s.key, i))),
+        )
     }
 }
 
@@ -146,7 +144,7 @@ impl Serialize for PersistedConfig {
         out.serialize_field("sysctl_conf_at_boot", &self.sysctl_conf_at_boot)?;
         out.serialize_field("masked", &self.masked)?;
         out.serialize_field("settings", &self.settings)?;
-        out.serialize_field("winners", &WinnersMap(self))?;
+        out.serialize_field("winners", &WinnerPositions(self))?;
         out.serialize_field("problems", &self.problems)?;
         out.serialize_field("refused", &self.refused)?;
         out.end()
@@ -156,33 +154,37 @@ impl Serialize for PersistedConfig {
 impl PersistedConfig {
     /// The assignment that takes effect at boot for `key`: the last one applied.
     pub fn winner(&self, key: &str) -> Option<&Setting> {
-        let found = self
-            .winners
-            .0
+        let boot = self.winners.boot();
+        let found = boot
             .binary_search_by(|&i| self.settings[i].key.as_str().cmp(key))
             .ok()?;
-        self.settings.get(self.winners.0[found])
+        self.settings.get(boot[found])
     }
 
     /// Each key's winner at boot, by key.
     pub fn winners(&self) -> impl Iterator<Item = &Setting> + '_ {
-        self.winners.0.iter().filter_map(|&i| self.settings.get(i))
+        self.winners
+            .boot()
+            .iter()
+            .filter_map(|&i| self.settings.get(i))
     }
 
-    /// The winners as JSON shows them (key → setting).
+    /// The winners as rule conditions see them (key → setting).
     pub fn winners_map(&self) -> WinnersMap<'_> {
         WinnersMap(self)
     }
 
     /// Every assignment to `key`, in the order applied.
     pub fn settings_for<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a Setting> + 'a {
-        self.settings.iter().filter(move |s| s.key.as_str() == key)
+        let by_key = self.winners.by_key(&self.settings);
+        let run: Vec<usize> = run_of(&self.settings, &by_key, key).to_vec();
+        run.into_iter().map(|i| &self.settings[i])
     }
 
     /// The assignment that will take effect at boot for each key: the last
     /// one systemd-sysctl applies that the kernel accepts. A key whose every
     /// line is refused (the kernel default stays) has none. One pass over the
-    /// settings, so a tree of 100,000 lines stays linear.
+    /// settings sorted by key, so a tree of 100,000 lines stays linear.
     pub fn boot_winners(&self) -> BTreeMap<&str, &Setting> {
         self.winners_in(Order::Boot)
     }
@@ -194,45 +196,65 @@ impl PersistedConfig {
     }
 
     fn winners_in(&self, order: Order) -> BTreeMap<&str, &Setting> {
-        self.winners_of(order, |_| true)
+        let by_key = self.winners.by_key(&self.settings);
+        let refused = self.refused_lines();
+        Runs::new(&self.settings, &by_key)
+            .filter_map(|run| self.winner_of_run(order, run, &refused))
+            .map(|s| (s.key.as_str(), s))
+            .collect()
     }
 
-    /// The winners in `order` of the keys `wanted` keeps only: a key's
-    /// winner depends on that key's lines alone, so drift, which needs the
-    /// keys with a runtime value, skips a map of 100,000 other keys.
-    pub fn winners_of(
-        &self,
+    /// The winners in `order` of `keys` only: a key's winner depends on that
+    /// key's lines alone, found by a binary search, so drift, which needs
+    /// the keys with a runtime value, never walks 100,000 other keys.
+    pub fn winners_among<'a, 'k>(
+        &'a self,
         order: Order,
-        wanted: impl Fn(&str) -> bool,
-    ) -> BTreeMap<&str, &Setting> {
-        let refused: HashSet<(&str, usize)> = self
-            .refused
+        keys: impl IntoIterator<Item = &'k str>,
+    ) -> BTreeMap<&'a str, &'a Setting> {
+        let by_key = self.winners.by_key(&self.settings);
+        let refused = self.refused_lines();
+        keys.into_iter()
+            .filter_map(|key| {
+                let run = run_of(&self.settings, &by_key, key);
+                self.winner_of_run(order, run, &refused)
+            })
+            .map(|s| (s.key.as_str(), s))
+            .collect()
+    }
+
+    fn refused_lines(&self) -> HashSet<(&str, usize)> {
+        self.refused
             .iter()
             .map(|r| (r.file.as_str(), r.line))
-            .collect();
-        let accepted =
-            |s: &&Setting| wanted(s.key.as_str()) && !refused.contains(&(s.file.as_str(), s.line));
-        let mut winners = BTreeMap::new();
-        let in_order = self
-            .settings
-            .iter()
-            .filter(|s| order == Order::System || s.at_boot);
-        for setting in in_order.filter(accepted) {
-            winners.insert(setting.key.as_str(), setting);
-        }
-        if order == Order::System
-            && let Some(link) = &self.sysctl_conf_at_boot
-        {
-            for setting in self
-                .settings
-                .iter()
-                .filter(|s| &s.file == link)
+            .collect()
+    }
+
+    /// The winner in `order` among one key's lines (in the order applied):
+    /// the last the kernel accepts; for `sysctl --system`, a line of the
+    /// linked /etc/sysctl.conf, read once more at the end, before any other.
+    fn winner_of_run<'a>(
+        &'a self,
+        order: Order,
+        run: &[usize],
+        refused: &HashSet<(&str, usize)>,
+    ) -> Option<&'a Setting> {
+        let accepted = |s: &&Setting| !refused.contains(&(s.file.as_str(), s.line));
+        let lines = || {
+            run.iter()
+                .rev()
+                .map(|&i| &self.settings[i])
                 .filter(accepted)
-            {
-                winners.insert(setting.key.as_str(), setting);
+        };
+        match order {
+            Order::Boot => lines().find(|s| s.at_boot),
+            Order::System => {
+                let again = self.sysctl_conf_at_boot.as_ref();
+                again
+                    .and_then(|link| lines().find(|s| &s.file == link))
+                    .or_else(|| lines().next())
             }
         }
-        winners
     }
 
     /// Whether the kernel refuses this line at boot.
@@ -244,10 +266,10 @@ impl PersistedConfig {
 
     /// The distinct keys set anywhere, sorted.
     pub fn keys(&self) -> Vec<&SysctlKey> {
-        let mut keys: Vec<&SysctlKey> = self.settings.iter().map(|s| &s.key).collect();
-        keys.sort_unstable();
-        keys.dedup();
-        keys
+        let by_key = self.winners.by_key(&self.settings);
+        Runs::new(&self.settings, &by_key)
+            .map(|run| &self.settings[run[0]].key)
+            .collect()
     }
 }
 
@@ -274,13 +296,30 @@ impl Order {
 pub fn parse_sysctl_file(file: &str, text: &str) -> (Vec<Setting>, Vec<LineProblem>) {
     let mut settings = Vec::new();
     let mut problems = Vec::new();
+    parse_into(file, text, true, &mut settings, &mut problems);
+    (settings, problems)
+}
+
+/// [`parse_sysctl_file`] appending to the lists it is given, its settings
+/// read at boot or not (`at_boot`): a file of 100,000 lines is not copied
+/// from one list into another.
+fn parse_into(
+    file: &str,
+    text: &str,
+    at_boot: bool,
+    settings: &mut Vec<Setting>,
+    problems: &mut Vec<LineProblem>,
+) {
     for (index, raw) in text.lines().enumerate() {
         let line = index + 1;
         let trimmed = raw.trim();
         if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
             continue;
         }
-        let Some((raw_key, raw_value)) = trimmed.split_once('=') else {
+        // A byte search: `=` is ASCII, and lines are short.
+        let equals = trimmed.bytes().position(|b| b == b'=');
+        let Some((raw_key, raw_value)) = equals.map(|at| (&trimmed[..at], &trimmed[at + 1..]))
+        else {
             problems.push(LineProblem {
                 file: file.to_string(),
                 line,
@@ -296,11 +335,11 @@ pub fn parse_sysctl_file(file: &str, text: &str) -> (Vec<Setting>, Vec<LineProbl
         match SysctlKey::parse(raw_key) {
             Ok(key) => settings.push(Setting {
                 key,
-                value: normalize_value(raw_value),
+                value: value_of(raw_value),
                 file: file.to_string(),
                 line,
                 ignore_failure,
-                at_boot: true,
+                at_boot,
             }),
             Err(err) => problems.push(LineProblem {
                 file: file.to_string(),
@@ -309,7 +348,16 @@ pub fn parse_sysctl_file(file: &str, text: &str) -> (Vec<Setting>, Vec<LineProbl
             }),
         }
     }
-    (settings, problems)
+}
+
+/// [`normalize_value`], without its word-by-word rebuild for the common
+/// value that is one plain word (`0`, `1`): trimmed, it is already folded.
+fn value_of(raw: &str) -> String {
+    let trimmed = raw.trim();
+    match trimmed.bytes().all(|b| b.is_ascii_graphic()) {
+        true => trimmed.to_owned(),
+        false => normalize_value(raw),
+    }
 }
 
 /// The files, in order, and which are masked. Names only; no reading.
@@ -413,15 +461,16 @@ pub fn gather(root: &Path) -> Result<PersistedConfig, FactError> {
             }
         };
         let name = host_path::of(root, &path);
-        let (mut settings, problems) = parse_sysctl_file(&name, &text);
-        for setting in &mut settings {
-            setting.at_boot = at_boot;
-        }
+        parse_into(
+            &name,
+            &text,
+            at_boot,
+            &mut config.settings,
+            &mut config.problems,
+        );
         config.files.push(name);
-        config.settings.extend(settings);
-        config.problems.extend(problems);
     }
-    config.winners = Winners::of(&config.settings, |s| s.at_boot);
+    config.winners = Winners::of(&config.settings);
     Ok(config)
 }
 

@@ -10,7 +10,7 @@
 //! answer is the same: only the failed opens are saved.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
@@ -24,7 +24,12 @@ pub struct Listings {
     /// proc/sys itself, `net.ipv4.conf`) → its names; None where it could
     /// not be listed. Keyed by the key's own text, so asking about a key
     /// allocates nothing once its folders are listed (100,000 keys).
-    folders: HashMap<String, Option<HashSet<OsString>>>,
+    folders: HashMap<String, usize>,
+    /// The listings `folders` points into: names sorted, for a binary search.
+    listings: Vec<Option<Vec<OsString>>>,
+    /// The folder asked about last, and its listing: keys come in runs
+    /// under one folder, which then costs a comparison, not a hash.
+    last: Option<(String, usize)>,
     /// The last key's leading components that were each found in their
     /// folder's listing (`net.ipv4.conf`): keys come in runs under one
     /// folder, and the next key that starts with them is looked up from
@@ -49,17 +54,43 @@ impl Listings {
                 false => Cow::Borrowed(&text[start..end]),
             };
             let folder = &text[..start.saturating_sub(1)];
-            let listing = match self.folders.get(folder) {
-                Some(listing) => listing,
+            let cached = (self.last.as_ref())
+                .filter(|(last, _)| last == folder)
+                .map(|&(_, index)| index);
+            let index = match cached.or_else(|| self.folders.get(folder).copied()) {
+                Some(index) => index,
                 None => {
-                    let listing = read_dir_confined(&folder_path(root, folder))
-                        .ok()
-                        .map(|names| names.into_iter().collect());
-                    self.folders.entry(folder.to_string()).or_insert(listing)
+                    let listing =
+                        read_dir_confined(&folder_path(root, folder))
+                            .ok()
+                            .map(|mut names| {
+                                names.sort_unstable();
+                                names
+                            });
+                    self.listings.push(listing);
+                    let index = self.listings.len() - 1;
+                    self.folders.insert(folder.to_string(), index);
+                    index
                 }
             };
-            match listing {
-                Some(names) if !names.contains(OsStr::new(name.as_ref())) => break false,
+            match &mut self.last {
+                Some((last, at)) => {
+                    if last != folder {
+                        last.clear();
+                        last.push_str(folder);
+                    }
+                    *at = index;
+                }
+                None => self.last = Some((folder.to_string(), index)),
+            }
+            match &self.listings[index] {
+                Some(names)
+                    if names
+                        .binary_search_by(|n| n.as_os_str().cmp(OsStr::new(name.as_ref())))
+                        .is_err() =>
+                {
+                    break false;
+                }
                 Some(_) => {}
                 None => break true,
             }

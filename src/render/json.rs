@@ -19,7 +19,9 @@ use crate::sysctl::SysctlKey;
 /// `conntrack_source`); `exhaustion_ratio` may be null. 4: CHANGELOG.md
 /// lists the fields (peer timestamps and reuse without it, traced creators
 /// and connect failures, `tracing`, persisted settings' `at_boot`, a
-/// container named as the cgroup path's claim, and more).
+/// container named as the cgroup path's claim, and more). 7:
+/// `facts.persisted.winners` maps each key to the position of its winning
+/// line in `facts.persisted.settings[]` instead of repeating the setting.
 pub const SCHEMA_VERSION: u32 = 7;
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -220,6 +222,25 @@ impl EscapingFormatter {
     }
 }
 
+/// Whether any byte is DEL (0x7f) or above, eight bytes a step: most of a
+/// document is plain ASCII in short strings (a key, a file name), where a
+/// vectorised loop spends more on its set-up than on the bytes.
+fn has_del_or_above(bytes: &[u8]) -> bool {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = bytes.chunks_exact(8);
+    // Per byte: the high bit is set, or the low seven are all ones (DEL),
+    // which adding one carries into the high bit; no carry crosses a byte.
+    let found = chunks.by_ref().fold(0u64, |found, chunk| {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_ne_bytes(word);
+        found | w | ((w & LOW7) + ONES)
+    }) & HIGH;
+    found != 0 || chunks.remainder().iter().any(|&b| b >= 0x7f)
+}
+
 fn json_escaped(c: char) -> bool {
     matches!(c, '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}')
 }
@@ -232,9 +253,7 @@ impl serde_json::ser::Formatter for EscapingFormatter {
     ) -> std::io::Result<()> {
         // Below DEL every character is written as it is (serde_json has
         // already escaped the C0 controls, quotes and backslashes).
-        // A fold without an early exit, so the compiler checks many bytes
-        // at once: most of a document is plain ASCII.
-        if !fragment.bytes().fold(false, |high, b| high | (b >= 0x7f)) {
+        if !has_del_or_above(fragment.as_bytes()) {
             return writer.write_all(fragment.as_bytes());
         }
         let mut rest = fragment;
@@ -289,6 +308,27 @@ impl serde_json::ser::Formatter for EscapingFormatter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn del_and_above_is_found_at_every_place_of_a_word() {
+        for len in 0..20 {
+            for at in 0..len {
+                for b in [0x7f_u8, 0x80, 0xc3, 0xff] {
+                    let mut bytes = vec![b'a'; len];
+                    bytes[at] = b;
+                    assert!(has_del_or_above(&bytes), "{bytes:?}");
+                }
+            }
+            // Every byte below DEL, the ones next to it included.
+            let low: Vec<u8> = (0..len)
+                .map(|i| [0x7e_u8, 0x00, 0x3f, 0x40][i % 4])
+                .collect();
+            assert!(!has_del_or_above(&low), "{low:?}");
+        }
+        for b in 0..=255_u8 {
+            assert_eq!(has_del_or_above(&[b; 9]), b >= 0x7f, "{b:#x}");
+        }
+    }
 
     #[test]
     fn json_escapes_every_control_character_and_stays_json() {

@@ -299,9 +299,9 @@ fn drift(config: &PersistedConfig, runtime: &BTreeMap<String, String>) -> Vec<Js
     // sets nothing, so it is never what "will apply". `sysctl --system`
     // reads /etc/sysctl.conf last even where the boot does not: where its
     // winner is another line, that is drift of its own, named by its order.
-    let has_runtime = |key: &str| runtime.contains_key(key);
-    let boot = config.winners_of(Order::Boot, has_runtime);
-    let system = config.winners_of(Order::System, has_runtime);
+    let keys = || runtime.keys().map(String::as_str);
+    let boot = config.winners_among(Order::Boot, keys());
+    let system = config.winners_among(Order::System, keys());
     let item = |key: &str, now: &String, winner: &Setting, order: Order| {
         json!({
             "key": key, "runtime": now, "persisted": winner.value,

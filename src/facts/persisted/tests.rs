@@ -195,3 +195,182 @@ fn a_sysctl_d_link_brings_sysctl_conf_into_the_boot_at_its_place() {
         ("/etc/sysctl.d/99-sysctl.conf", "0")
     );
 }
+
+#[test]
+fn a_plain_word_value_is_what_the_folding_gives() {
+    for raw in [
+        " 0",
+        "1 ",
+        "\t1024 65000 ",
+        "",
+        "  ",
+        "a\u{a0}b",
+        "\u{2003}x\u{2003}",
+        "ü",
+        "x\u{85}",
+        "0x10",
+        " - ",
+    ] {
+        assert_eq!(value_of(raw), normalize_value(raw), "{raw:?}");
+    }
+}
+
+#[test]
+fn winners_in_each_order_are_found_by_key() {
+    // The boot reads sysctl.conf through 99-sysctl.conf; `sysctl --system`
+    // reads it again last. A refused line sets nothing.
+    let (mut settings, _) = parse_sysctl_file(
+        "/etc/sysctl.d/99-sysctl.conf",
+        "net.ipv4.tcp_tw_reuse = 2\nnet.ipv4.tcp_fin_timeout = 30\nnet.ipv4.tcp_tw_reuse = 9\n",
+    );
+    let (later, _) = parse_sysctl_file(
+        "/usr/lib/sysctl.d/zz.conf",
+        "net.ipv4.tcp_tw_reuse = 0\nnet.ipv4.tcp_timestamps = 1\n",
+    );
+    settings.extend(later);
+    let mut config = PersistedConfig {
+        settings,
+        sysctl_conf_at_boot: Some("/etc/sysctl.d/99-sysctl.conf".into()),
+        ..Default::default()
+    };
+    config.winners = Winners::of(&config.settings);
+    MODERN.judge(&mut config);
+    assert_eq!(config.refused.len(), 1, "{:?}", config.refused);
+    let keys: Vec<&str> = config.keys().into_iter().map(SysctlKey::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "net.ipv4.tcp_fin_timeout",
+            "net.ipv4.tcp_timestamps",
+            "net.ipv4.tcp_tw_reuse"
+        ]
+    );
+    // The winner ignores refusal; boot_winners does not.
+    assert_eq!(config.winner("net.ipv4.tcp_tw_reuse").unwrap().value, "0");
+    assert_eq!(config.boot_winners()["net.ipv4.tcp_tw_reuse"].value, "0");
+    assert_eq!(config.system_winners()["net.ipv4.tcp_tw_reuse"].value, "2");
+    let among = config.winners_among(Order::System, ["net.ipv4.tcp_tw_reuse", "net.x.y"]);
+    assert_eq!(among.len(), 1);
+    assert_eq!(among["net.ipv4.tcp_tw_reuse"].line, 1);
+    let values: Vec<&str> = config
+        .settings_for("net.ipv4.tcp_tw_reuse")
+        .map(|s| s.value.as_str())
+        .collect();
+    assert_eq!(values, ["2", "9", "0"]);
+    // JSON: each winner by its position in settings[].
+    let json = serde_json::to_value(&config).unwrap();
+    assert_eq!(json["winners"]["net.ipv4.tcp_tw_reuse"], 3);
+    assert_eq!(json["winners"]["net.ipv4.tcp_fin_timeout"], 1);
+    assert_eq!(json["winners"]["net.ipv4.tcp_timestamps"], 4);
+}
+
+/// The winners as they were found before the settings were indexed by key:
+/// every line in order, a later one replacing an earlier one.
+fn winners_by_replaying(config: &PersistedConfig, order: Order) -> BTreeMap<&str, &Setting> {
+    let accepted = |s: &&Setting| !config.is_refused(s);
+    let mut winners = BTreeMap::new();
+    let in_order = config
+        .settings
+        .iter()
+        .filter(|s| order == Order::System || s.at_boot);
+    for setting in in_order.filter(accepted) {
+        winners.insert(setting.key.as_str(), setting);
+    }
+    if order == Order::System
+        && let Some(link) = &config.sysctl_conf_at_boot
+    {
+        for s in config
+            .settings
+            .iter()
+            .filter(|s| &s.file == link)
+            .filter(accepted)
+        {
+            winners.insert(s.key.as_str(), s);
+        }
+    }
+    winners
+}
+
+#[test]
+fn indexed_winners_are_the_winners_of_replaying_every_line() {
+    // Three files, keys repeated across and within them, refused lines, and
+    // /etc/sysctl.conf both linked (read at its place and again last by
+    // `sysctl --system`) and unlinked (read by `sysctl --system` only).
+    let files = [
+        ("/usr/lib/sysctl.d/10-a.conf", true),
+        ("/etc/sysctl.d/99-sysctl.conf", true),
+        ("/etc/sysctl.conf", false),
+    ];
+    for linked in [true, false] {
+        let mut config = PersistedConfig::default();
+        for (f, (file, at_boot)) in files.iter().enumerate() {
+            if linked && !at_boot {
+                continue;
+            }
+            let mut text = String::new();
+            for n in 0..300 {
+                let key = match (n * 7 + f) % 5 {
+                    0 => "net.ipv4.tcp_tw_reuse".to_string(),
+                    1 => "net.ipv4.ip_local_port_range".to_string(),
+                    _ => format!("net.ipv4.conf.veth{}.forwarding", (n * 13 + f) % 40),
+                };
+                let value = match n % 4 {
+                    0 => "5".to_string(),
+                    1 => "2000 1000".to_string(),
+                    _ => (n % 3).to_string(),
+                };
+                text.push_str(&format!("{key} = {value}\n"));
+            }
+            parse_into(
+                file,
+                &text,
+                *at_boot,
+                &mut config.settings,
+                &mut config.problems,
+            );
+        }
+        if linked {
+            config.sysctl_conf_at_boot = Some("/etc/sysctl.d/99-sysctl.conf".into());
+        }
+        config.winners = Winners::of(&config.settings);
+        MODERN.judge(&mut config);
+        assert!(!config.refused.is_empty());
+        for order in [Order::Boot, Order::System] {
+            let expected = winners_by_replaying(&config, order);
+            assert_eq!(
+                config.winners_in(order),
+                expected,
+                "{order:?}, linked {linked}"
+            );
+            let keys = [
+                "net.ipv4.tcp_tw_reuse",
+                "net.ipv4.conf.veth3.forwarding",
+                "net.x",
+            ];
+            let among = config.winners_among(order, keys);
+            let wanted: BTreeMap<&str, &Setting> = expected
+                .into_iter()
+                .filter(|(k, _)| keys.contains(k))
+                .collect();
+            assert_eq!(among, wanted, "{order:?}, linked {linked}");
+        }
+        // The JSON winners: the last line the boot reads, refused or not.
+        let mut last = BTreeMap::new();
+        for (i, s) in config
+            .settings
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.at_boot)
+        {
+            last.insert(s.key.as_str(), i);
+        }
+        let json = serde_json::to_value(&config).unwrap();
+        let positions: BTreeMap<&str, usize> = json["winners"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_u64().unwrap() as usize))
+            .collect();
+        assert_eq!(positions, last, "linked {linked}");
+    }
+}
