@@ -29,9 +29,10 @@ impl Hasher for Keyed {
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        // Only u64 keys are hashed; any other input is folded in all the same.
+        // Only u64 keys are hashed (`write_u64`); any other input is folded
+        // in all the same.
         for &b in bytes {
-            self.0 = fmix64(self.0 ^ u64::from(b));
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
         }
     }
 
@@ -120,48 +121,22 @@ impl Sample {
     }
 }
 
-/// MurmurHash3's 64-bit finalizer: a bijection that spreads every input
-/// bit over the whole word.
-fn fmix64(mut k: u64) -> u64 {
-    k ^= k >> 33;
-    k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    k ^= k >> 33;
-    k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    k ^ (k >> 33)
-}
-
-/// A secret of this process, drawn once: the hashes of one run are only
-/// compared with each other, and a peer that chooses its addresses and
-/// ports cannot aim them at one bucket of the listing's map.
-fn seed() -> u64 {
-    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    *SEED.get_or_init(|| {
-        use std::hash::BuildHasher as _;
-        std::collections::hash_map::RandomState::new().hash_one(0x7477_u64)
-    })
-}
-
 /// A 64-bit hash of a socket's 4-tuple (addresses canonical: v4-mapped
-/// IPv6 as IPv4), keyed by [`seed`]: two or five rounds of [`fmix64`],
-/// chained, each word folded in before its round.
+/// IPv6 as IPv4), by foldhash's quality hasher with a seed of this process,
+/// drawn once: the hashes of one run are only compared with each other,
+/// and a peer that chooses its addresses and ports cannot aim them at one
+/// bucket of the listing's map without it.
 pub(super) fn tuple_hash(r: &SockRecord) -> u64 {
-    let ports = u64::from(r.local_port) << 16 | u64::from(r.remote_port);
-    match (canonical(r.local), canonical(r.remote)) {
-        (IpAddr::V4(local), IpAddr::V4(remote)) => {
-            let addresses = u64::from(local.to_bits()) << 32 | u64::from(remote.to_bits());
-            fmix64(fmix64(seed() ^ addresses) ^ ports ^ (4 << 32))
-        }
-        (local, remote) => {
-            let bits = |a: IpAddr| match a {
-                IpAddr::V4(v4) => v4.to_ipv6_mapped().to_bits(),
-                IpAddr::V6(v6) => v6.to_bits(),
-            };
-            let mut h = seed();
-            for a in [bits(local), bits(remote)] {
-                h = fmix64(h ^ (a >> 64) as u64);
-                h = fmix64(h ^ a as u64);
-            }
-            fmix64(h ^ ports ^ (6 << 32))
-        }
-    }
+    use std::hash::BuildHasher as _;
+    static STATE: std::sync::OnceLock<foldhash::quality::RandomState> = std::sync::OnceLock::new();
+    let bits = |a: IpAddr| match canonical(a) {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped().to_bits(),
+        IpAddr::V6(v6) => v6.to_bits(),
+    };
+    STATE.get_or_init(Default::default).hash_one((
+        bits(r.local),
+        bits(r.remote),
+        r.local_port,
+        r.remote_port,
+    ))
 }
