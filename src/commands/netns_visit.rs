@@ -4,22 +4,104 @@
 
 use anyhow::Context as _;
 use twtune::cli::Cli;
+use twtune::exit_code::Status;
 use twtune::facts::namespace::Identity;
 use twtune::facts::netns::{self, Namespace};
 use twtune::facts::{self, GatherOptions};
-use twtune::render::netns::{Checked, Skipped};
+use twtune::render::netns::{self as table, Checked, Row, Skipped};
 use twtune::rules;
 
 /// Every namespace checked, and those listed but not.
-#[derive(Default)]
 pub struct AllChecked {
-    pub checked: Vec<Checked>,
+    /// What is kept of each namespace checked, in the order checked.
+    pub checked: Vec<Done>,
     pub skipped: Vec<Skipped>,
     /// A namespace could not be gathered for a reason other than vanishing.
     pub failed: bool,
     /// What the rules can name of the persisted settings: worked out for
     /// the first namespace judged, not for each.
     demand: Option<rules::demand::Demand>,
+    keep: Keep,
+}
+
+/// What the output needs of each namespace checked, kept from the moment it
+/// is judged until every one is: the facts themselves only for the
+/// Prometheus exposition (whose samples carry the run's duration, known at
+/// the end); the document's entry or the table's row otherwise, so memory
+/// does not grow by a whole set of facts per namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    Whole,
+    Json,
+    /// With `--verbose`, each finding's line too.
+    Row {
+        verbose: bool,
+    },
+}
+
+/// What is kept of one namespace checked (see [`Keep`]).
+pub struct Done {
+    pub inode: u64,
+    /// Its place in the output ([`table::order`]).
+    pub order: (bool, u64),
+    pub status: Status,
+    /// The rules refused while judging it, for the error lines.
+    pub errors: Vec<String>,
+    pub kept: Kept,
+}
+
+pub enum Kept {
+    Whole(Box<Checked>),
+    /// Its `namespaces[]` entry ([`table::entry_json`]).
+    Json(String),
+    /// Its table row and, with `--verbose`, its findings' lines.
+    Row {
+        row: Row,
+        findings: Vec<String>,
+    },
+}
+
+impl Done {
+    fn of(checked: Checked, keep: Keep) -> anyhow::Result<Done> {
+        let kept = match keep {
+            Keep::Whole => None,
+            Keep::Json => Some(Kept::Json(
+                table::entry_json(&checked).context("rendering a namespace's JSON")?,
+            )),
+            Keep::Row { verbose } => Some(Kept::Row {
+                row: table::row(&checked),
+                findings: match verbose {
+                    true => checked
+                        .evaluation
+                        .findings
+                        .iter()
+                        .map(|f| {
+                            format!(
+                                "{} [{}] {}: {}",
+                                checked.inode,
+                                f.severity.as_str(),
+                                f.rule,
+                                f.summary
+                            )
+                        })
+                        .collect(),
+                    false => Vec::new(),
+                },
+            }),
+        };
+        Ok(Done {
+            inode: checked.inode,
+            order: table::order(&checked),
+            status: checked.status(),
+            errors: checked
+                .evaluation
+                .errors
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            kept: kept.unwrap_or_else(|| Kept::Whole(Box::new(checked))),
+        })
+    }
 }
 
 /// A listed namespace, held open: it cannot vanish while it is read.
@@ -107,14 +189,24 @@ pub fn gather_entered(
 }
 
 impl AllChecked {
-    /// Judges what was gathered in one namespace and adds its row (or
-    /// skips it, when gathering failed).
+    pub fn new(keep: Keep) -> AllChecked {
+        AllChecked {
+            checked: Vec::new(),
+            skipped: Vec::new(),
+            failed: false,
+            demand: None,
+            keep,
+        }
+    }
+
+    /// Judges what was gathered in one namespace and keeps what the output
+    /// needs of it (or skips it, when gathering failed).
     pub fn judge(
         &mut self,
         rule_set: &rules::RuleSet,
         found: netns::Listed,
         gathered: Result<facts::Facts, facts::FactError>,
-    ) {
+    ) -> anyhow::Result<()> {
         let mut found = found;
         still_inside(&mut found);
         let facts = match gathered {
@@ -125,7 +217,7 @@ impl AllChecked {
                     inode: found.inode,
                     reason: format!("gathering failed: {err}"),
                 });
-                return;
+                return Ok(());
             }
         };
         let holder = found.pids.first().map(|&pid| {
@@ -145,7 +237,7 @@ impl AllChecked {
                 twtune::facts::pod::of_pids(&found.pids, found.inode, 16),
             ),
         };
-        self.checked.push(Checked {
+        let checked = Checked {
             inode: found.inode,
             command: holder.and_then(|(pid, started)| {
                 // Named only while it is still the process listed in it.
@@ -158,7 +250,9 @@ impl AllChecked {
             pod,
             facts,
             evaluation,
-        });
+        };
+        self.checked.push(Done::of(checked, self.keep)?);
+        Ok(())
     }
 }
 
