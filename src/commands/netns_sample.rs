@@ -47,7 +47,12 @@ pub fn check_sampled(
         if !enter(&held, &mut all.skipped)? {
             continue;
         }
-        let begun = sampling::begin(&options_for(cli, home, &held.found), tracer.is_ok());
+        let options = options_for(cli, home, &held.found);
+        let begun = {
+            // Dropped before leaving: the folders show this namespace's values.
+            let _folders = twtune::facts::netns_dirs::Opened::here(options.root());
+            sampling::begin(&options, tracer.is_ok())
+        };
         home.enter()
             .context("returning to twtune's own network namespace")?;
         match begun {

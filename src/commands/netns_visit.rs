@@ -182,7 +182,11 @@ pub fn gather_entered(
     sampled: Option<(facts::sampling::SampleStart, facts::trace::Trace)>,
 ) -> anyhow::Result<Result<facts::Facts, facts::FactError>> {
     let options = options_for(cli, home, &held.found);
-    let gathered = facts::Prelude::read(&options).and_then(|p| p.conclude(&options, sampled));
+    let gathered = {
+        // Dropped before leaving: the folders show this namespace's values.
+        let _folders = facts::netns_dirs::Opened::here(options.root());
+        facts::Prelude::read(&options).and_then(|p| p.conclude(&options, sampled))
+    };
     home.enter()
         .context("returning to twtune's own network namespace")?;
     Ok(gathered)
