@@ -246,7 +246,7 @@ pub fn check_all(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
         }
         Keep::Json => {
             let entries = all.checked.iter().filter_map(|c| match &c.kept {
-                Kept::Json(text) => Some(text.as_str()),
+                Kept::Json(at) => all.json.get(at.clone()),
                 _ => None,
             });
             emit_json_document(|out| table::write_json(out, entries, skipped, status))?;

@@ -22,6 +22,8 @@ pub struct AllChecked {
     /// the first namespace judged, not for each.
     demand: Option<rules::demand::Demand>,
     keep: Keep,
+    /// Every namespace's JSON entry, one after the other ([`Kept::Json`]).
+    pub json: Vec<u8>,
 }
 
 /// What the output needs of each namespace checked, kept from the moment it
@@ -52,8 +54,9 @@ pub struct Done {
 
 pub enum Kept {
     Whole(Box<Checked>),
-    /// Its `namespaces[]` entry ([`table::entry_json`]).
-    Json(String),
+    /// Where its `namespaces[]` entry ([`table::entry_json`]) is in
+    /// [`AllChecked::json`].
+    Json(std::ops::Range<usize>),
     /// Its table row and, with `--verbose`, its findings' lines.
     Row {
         row: Row,
@@ -62,12 +65,14 @@ pub enum Kept {
 }
 
 impl Done {
-    fn of(checked: Checked, keep: Keep) -> anyhow::Result<Done> {
+    fn of(checked: Checked, keep: Keep, json: &mut Vec<u8>) -> anyhow::Result<Done> {
         let kept = match keep {
             Keep::Whole => None,
-            Keep::Json => Some(Kept::Json(
-                table::entry_json(&checked).context("rendering a namespace's JSON")?,
-            )),
+            Keep::Json => {
+                let start = json.len();
+                table::entry_json(&checked, json).context("rendering a namespace's JSON")?;
+                Some(Kept::Json(start..json.len()))
+            }
             Keep::Row { verbose } => Some(Kept::Row {
                 row: table::row(&checked),
                 findings: match verbose {
@@ -200,6 +205,7 @@ impl AllChecked {
             failed: false,
             demand: None,
             keep,
+            json: Vec::new(),
         }
     }
 
@@ -255,7 +261,8 @@ impl AllChecked {
             facts,
             evaluation,
         };
-        self.checked.push(Done::of(checked, self.keep)?);
+        self.checked
+            .push(Done::of(checked, self.keep, &mut self.json)?);
         Ok(())
     }
 }

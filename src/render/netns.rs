@@ -127,28 +127,24 @@ pub fn order(c: &Checked) -> (bool, u64) {
     (c.facts.namespace.initial != Some(true), c.inode)
 }
 
-/// One `namespaces[]` entry, as [`write_json`] prints it: rendered as soon
-/// as its namespace is judged, so the facts need not be kept until every
-/// namespace is (at 1,000 namespaces they were most of the memory).
-/// Written alone (indented from the left margin); [`write_json`] indents it
-/// to its place.
-pub fn entry_json(c: &Checked) -> serde_json::Result<String> {
-    let mut text = super::json::to_string_pretty(&entry(c))?;
-    text.shrink_to_fit();
-    Ok(text)
+/// Appends one `namespaces[]` entry to `out`, as [`write_json`] prints it:
+/// rendered as soon as its namespace is judged, so the facts need not be
+/// kept until every namespace is (at 1,000 namespaces they were most of the
+/// memory). Indented to its place in the document, two levels deep. Every
+/// entry of a run goes into one buffer: a buffer of its own each would be
+/// an allocation of its size each, which costs more than writing it.
+pub fn entry_json(c: &Checked, out: &mut Vec<u8>) -> serde_json::Result<()> {
+    super::json::to_writer_pretty_at(out, &entry(c), 2)
 }
 
 /// The `check --all-netns --format json` document from entries rendered by
 /// [`entry_json`] (in their order), byte for byte what serialising
 /// [`json_report`] of the namespaces themselves writes. The frame around
 /// them is that document serialised with no namespace, so its fields stay
-/// the serialiser's; each entry goes where its empty `namespaces` array
-/// was, every line of it indented by the two levels it sits at. Every line
-/// break the serialiser writes is layout: one inside a string is written as
-/// `\n`.
+/// the serialiser's; the entries go where its empty `namespaces` array was.
 pub fn write_json<'e, W: std::io::Write + ?Sized>(
     out: &mut W,
-    entries: impl IntoIterator<Item = &'e str>,
+    entries: impl IntoIterator<Item = &'e [u8]>,
     skipped: &[Skipped],
     status: Status,
 ) -> std::io::Result<()> {
@@ -168,14 +164,7 @@ pub fn write_json<'e, W: std::io::Write + ?Sized>(
     let mut any = false;
     for text in entries {
         out.write_all(if any { b",\n    " } else { b"\n    " })?;
-        let mut lines = text.split('\n');
-        if let Some(first) = lines.next() {
-            out.write_all(first.as_bytes())?;
-        }
-        for line in lines {
-            out.write_all(b"\n    ")?;
-            out.write_all(line.as_bytes())?;
-        }
+        out.write_all(text)?;
         any = true;
     }
     if any {
@@ -364,18 +353,17 @@ mod tests {
                     status,
                 ))
                 .unwrap();
-                let entries: Vec<String> = checked[..n]
-                    .iter()
-                    .map(|c| entry_json(c).unwrap())
-                    .collect();
+                // Rendered one after the other into one buffer, as a run does.
+                let mut rendered = Vec::new();
+                let mut entries = Vec::new();
+                for c in &checked[..n] {
+                    let start = rendered.len();
+                    entry_json(c, &mut rendered).unwrap();
+                    entries.push(start..rendered.len());
+                }
                 let mut out = Vec::new();
-                write_json(
-                    &mut out,
-                    entries.iter().map(String::as_str),
-                    skipped,
-                    status,
-                )
-                .unwrap();
+                let entries = entries.into_iter().map(|at| &rendered[at]);
+                write_json(&mut out, entries, skipped, status).unwrap();
                 assert_eq!(String::from_utf8(out).unwrap(), whole, "{n} namespaces");
             }
         }
