@@ -18,6 +18,23 @@ mod cli;
 mod k8s_version;
 #[path = "man/generate.rs"]
 mod man;
+// The rule files' TOML shape, the library's own: the built-in rules are
+// parsed here, once, instead of by every run (issue 20: TOML parsing was a
+// fifth of an idle check's instructions).
+#[allow(dead_code)]
+#[path = "src/rules/raw.rs"]
+mod raw;
+/// The library's `Severity` as raw.rs parses it. A variant the library
+/// lacks fails the generated code's build; one this lacks fails the parse.
+mod finding {
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum Severity {
+        Info,
+        Warning,
+        Critical,
+    }
+}
 
 fn main() {
     embed_rules();
@@ -36,7 +53,10 @@ fn embed_rules() {
     let mut code = String::from(
         "/// (file name, contents) of every built-in rule file.\npub const EMBEDDED_RULES: &[(&str, &str)] = &[\n",
     );
-    for path in files {
+    let mut parsed = String::from(
+        "/// The built-in rule file of that index in [`EMBEDDED_RULES`], as its\n/// TOML parsed when twtune was built.\nfn embedded_raw(index: usize) -> RawFile {\n    match index {\n",
+    );
+    for (index, path) in files.iter().enumerate() {
         println!("cargo:rerun-if-changed={}", path.display());
         let name = path.file_name().unwrap().to_string_lossy();
         writeln!(
@@ -45,8 +65,14 @@ fn embed_rules() {
             path.display().to_string()
         )
         .unwrap();
+        let text = std::fs::read_to_string(path).expect("rule file");
+        let file: raw::RawFile =
+            toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        writeln!(parsed, "        {index} => {},", file.emit()).unwrap();
     }
     code.push_str("];\n");
+    parsed.push_str("        _ => unreachable!(\"no built-in rule file {index}\"),\n    }\n}\n");
+    code.push_str(&parsed);
     let out = Path::new(&std::env::var("OUT_DIR").unwrap()).join("embedded_rules.rs");
     std::fs::write(out, code).expect("write embedded_rules.rs");
 }
@@ -95,5 +121,130 @@ fn write_assets() {
             let name = path.file_name().expect("a file name");
             std::fs::copy(&path, shared.join(name)).expect("copy an asset");
         }
+    }
+}
+
+/// Rust source that builds the same value: the built-in rules' parse,
+/// written out as code.
+trait Emit {
+    fn emit(&self) -> String;
+}
+
+impl Emit for String {
+    fn emit(&self) -> String {
+        // Debug of a str is a valid Rust string literal.
+        format!("String::from({self:?})")
+    }
+}
+
+impl Emit for bool {
+    fn emit(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl Emit for finding::Severity {
+    fn emit(&self) -> String {
+        format!("Severity::{self:?}")
+    }
+}
+
+impl<T: Emit> Emit for Option<T> {
+    fn emit(&self) -> String {
+        self.as_ref()
+            .map_or_else(|| "None".into(), |v| format!("Some({})", v.emit()))
+    }
+}
+
+impl<T: Emit> Emit for Vec<T> {
+    fn emit(&self) -> String {
+        let items: Vec<String> = self.iter().map(Emit::emit).collect();
+        format!("vec![{}]", items.join(", "))
+    }
+}
+
+impl<T: Emit> Emit for toml::Spanned<T> {
+    fn emit(&self) -> String {
+        let span = self.span();
+        format!(
+            "Spanned::new({}..{}, {})",
+            span.start,
+            span.end,
+            self.get_ref().emit()
+        )
+    }
+}
+
+impl Emit for raw::RawFile {
+    fn emit(&self) -> String {
+        let raw::RawFile { disable, rule } = self;
+        format!(
+            "RawFile {{ disable: {}, rule: {} }}",
+            disable.emit(),
+            rule.emit()
+        )
+    }
+}
+
+impl Emit for raw::RawEscalation {
+    fn emit(&self) -> String {
+        let raw::RawEscalation { severity, when } = self;
+        format!(
+            "RawEscalation {{ severity: {}, when: {} }}",
+            severity.emit(),
+            when.emit()
+        )
+    }
+}
+
+impl Emit for raw::RawRule {
+    fn emit(&self) -> String {
+        // Destructured without `..`: a field added to RawRule and not
+        // written here fails this build.
+        let raw::RawRule {
+            id,
+            title,
+            summary,
+            severity,
+            disabled,
+            escalate,
+            applies,
+            requires,
+            for_each,
+            when,
+            key,
+            recommend,
+            rank,
+            message,
+            manual,
+            evidence,
+            rationale,
+            references,
+        } = self;
+        let fields = [
+            ("id", id.emit()),
+            ("title", title.emit()),
+            ("summary", summary.emit()),
+            ("severity", severity.emit()),
+            ("disabled", disabled.emit()),
+            ("escalate", escalate.emit()),
+            ("applies", applies.emit()),
+            ("requires", requires.emit()),
+            ("for_each", for_each.emit()),
+            ("when", when.emit()),
+            ("key", key.emit()),
+            ("recommend", recommend.emit()),
+            ("rank", rank.emit()),
+            ("message", message.emit()),
+            ("manual", manual.emit()),
+            ("evidence", evidence.emit()),
+            ("rationale", rationale.emit()),
+            ("references", references.emit()),
+        ];
+        let fields: Vec<String> = fields
+            .into_iter()
+            .map(|(name, value)| format!("{name}: {value}"))
+            .collect();
+        format!("RawRule {{ {} }}", fields.join(", "))
     }
 }

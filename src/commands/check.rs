@@ -35,7 +35,15 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
             }
         }
     }
-    Ok(Status::of(&evaluation).exit())
+    let exit = Status::of(&evaluation).exit();
+    if args.every.is_none() {
+        // A single check ends the process here: freeing the rules' trees
+        // and the facts node by node cost more than judging them (0.9M of
+        // an idle check's 12.9M instructions; issue 20), and exit returns
+        // the pages whole. A check repeated by --every frees them each time.
+        std::mem::forget((rule_set, facts, evaluation));
+    }
+    Ok(exit)
 }
 
 pub fn facts(cli: &Cli, args: &FactsArgs) -> anyhow::Result<Exit> {

@@ -55,14 +55,41 @@ pub fn load_rules(cli: &Cli) -> anyhow::Result<RuleSet> {
 /// evaluates: every format's check. Rule failures found while judging are
 /// reported on stderr here.
 pub fn judge(cli: &Cli, args: &CheckArgs) -> anyhow::Result<(RuleSet, Facts, Evaluation)> {
-    // Rules first: a broken rule file is an error before any host I/O.
-    let rule_set = load_rules(cli)?;
-    let namespace = match args.namespaces.target() {
-        Some(target) => Some(enter_target(cli, target)?.identity),
-        None => None,
-    };
-    let facts = gather(cli, namespace, args.sample)?;
-    let evaluation = rules::evaluate(&rule_set, &facts);
+    // The rules load on a thread of their own while this one gathers: the
+    // two share nothing, and on an idle host they are most of a check's
+    // time (issue 20). Gathering only reads; a broken rule file is still
+    // the error reported, ahead of anything gathering met, and nothing is
+    // judged on half a rule set.
+    let ((rule_set, demand), facts) = std::thread::scope(|scope| {
+        // What judging needs from the rules alone is made there too: the
+        // facts they can name, and the CEL environment.
+        let prepare = || {
+            load_rules(cli).map(|set| {
+                let demand = rules::demand::Demand::of(&set);
+                rules::expr::env();
+                (set, demand)
+            })
+        };
+        let rules = std::thread::Builder::new()
+            .name("twtune-rules".into())
+            .spawn_scoped(scope, prepare);
+        let facts = (|| {
+            let namespace = match args.namespaces.target() {
+                Some(target) => Some(enter_target(cli, target)?.identity),
+                None => None,
+            };
+            gather(cli, namespace, args.sample)
+        })();
+        // No thread to spare (RLIMIT_NPROC, say): the rules load here.
+        let prepared = match rules {
+            Ok(handle) => handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(_) => prepare(),
+        };
+        anyhow::Ok((prepared?, facts?))
+    })?;
+    let evaluation = rules::eval::evaluate_with(&rule_set, &facts, &demand);
     for failure in &evaluation.errors {
         eprintln!(
             "twtune: error: {}",
@@ -94,13 +121,13 @@ pub fn refuse_root(cli: &Cli, flag: &str) -> anyhow::Result<()> {
 pub fn enter_target(cli: &Cli, target: &str) -> anyhow::Result<Entered> {
     refuse_root(cli, "--netns")?;
     let target = netns::resolve(target)?;
-    let listed = netns::describe(target.namespace.inode);
+    let (names, holder_pid) = netns::describe(target.namespace.inode);
     target.enter()?;
     Ok(Entered {
         identity: Identity {
             target: Some(target.named.clone()),
-            names: listed.names,
-            holder_pid: listed.pids.first().copied(),
+            names,
+            holder_pid,
         },
         record: NetnsRecord {
             inode: target.namespace.inode,

@@ -87,11 +87,11 @@ pub fn gather(
     let identity = match (identity, net_inode) {
         (Some(known), _) => known.clone(),
         (None, Some(inode)) if source.reads_running_system() => {
-            let listed = super::netns::describe(inode);
+            let (names, holder_pid) = super::netns::describe(inode);
             Identity {
                 target: None,
-                names: listed.names,
-                holder_pid: listed.pids.first().copied(),
+                names,
+                holder_pid,
             }
         }
         (None, _) => Identity::default(),

@@ -537,29 +537,26 @@ pub fn named_namespaces() -> Vec<(String, u64)> {
     .collect()
 }
 
-/// The names and processes of the namespace with `inode` (what a single
-/// `--netns` check reports about the namespace it entered).
-pub fn describe(inode: u64) -> Listed {
+/// The names of the namespace with `inode` and its lowest process: what a
+/// check reports about the namespace it judged (`names`, `holder_pid`).
+pub fn describe(inode: u64) -> (Vec<String>, Option<u32>) {
     let mut names: Vec<String> = named_namespaces()
         .into_iter()
         .filter(|(_, i)| *i == inode)
         .map(|(name, _)| name)
         .collect();
     names.sort();
-    let mut pids: Vec<u32> = std::fs::read_dir("/proc")
-        .map(|dir| {
-            dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-                .filter(|pid| pid_net_inode(*pid) == Some(inode))
-                .collect()
-        })
-        .unwrap_or_default();
-    pids.sort_unstable();
-    Listed {
-        inode,
-        names,
-        pids,
-        held_by: Vec::new(),
+    // No pid is lower than init's: the host's namespace (every idle check's)
+    // needs no walk of every process.
+    if pid_net_inode(1) == Some(inode) {
+        return (names, Some(1));
     }
+    let lowest = std::fs::read_dir("/proc").ok().and_then(|dir| {
+        dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| pid_net_inode(*pid) == Some(inode))
+            .min()
+    });
+    (names, lowest)
 }
 
 /// Opens a listed namespace again, through its names first, then its

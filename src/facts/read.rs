@@ -151,8 +151,13 @@ impl Drop for ConfinedReads {
 }
 
 /// How often [`open_in_root`] tries an openat2 a concurrent rename or mount
-/// made fail with EAGAIN.
-const OPENAT2_TRIES: u32 = 64;
+/// made fail with EAGAIN. On a loaded machine a lookup preempted halfway
+/// meets a busy renamer's next rename every time: 64 quick tries failed a
+/// few reads in 100,000 there (the race test below), so past the first few
+/// each try yields the processor first and starts on a fresh time slice.
+const OPENAT2_TRIES: u32 = 1024;
+/// Tries made at once, before [`open_in_root`] yields between them.
+const OPENAT2_EAGER_TRIES: u32 = 8;
 
 /// Opens `path` with `flags` by openat2(2) from the `--root` tree's fd with
 /// RESOLVE_IN_ROOT: every link, absolute ones included, is resolved as if
@@ -182,7 +187,12 @@ fn open_in_root(path: &Path, flags: nix::fcntl::OFlag) -> Option<io::Result<std:
         let mut tries = 1;
         loop {
             match openat2(dir.as_fd(), rel, how) {
-                Err(nix::errno::Errno::EAGAIN) if tries < OPENAT2_TRIES => tries += 1,
+                Err(nix::errno::Errno::EAGAIN) if tries < OPENAT2_TRIES => {
+                    if tries >= OPENAT2_EAGER_TRIES {
+                        std::thread::yield_now();
+                    }
+                    tries += 1;
+                }
                 opened => return Some(opened),
             }
         }

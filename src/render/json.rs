@@ -20,7 +20,7 @@ use crate::sysctl::SysctlKey;
 /// lists the fields (peer timestamps and reuse without it, traced creators
 /// and connect failures, `tracing`, persisted settings' `at_boot`, a
 /// container named as the cgroup path's claim, and more).
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct CheckReport<'a> {

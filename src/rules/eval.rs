@@ -165,6 +165,9 @@ fn over_run_share<'r>(
             ),
         );
     }
+    // What the run has left for prose, which is estimated when it is
+    // rendered (`Budget::check_prose`).
+    budget.run_left.set(MAX_RUN_STEPS.saturating_sub(total));
     refused
 }
 
@@ -197,10 +200,19 @@ fn render(field: &str, text: &super::expr::Template, context: &Context) -> Resul
 /// The sizes of the lists in the facts, to estimate a rule's work before
 /// running it: list macros over host data are the one way a rule's cost
 /// grows with the host rather than with the rule's text.
+///
+/// A rule's prose (its key, summary, message, manual and evidence texts) is
+/// estimated, like it is compiled, only when the rule fires: estimating a
+/// text needs its tree, and compiling every text of every rule up front was
+/// a sixth of an idle check (issue 20). It then counts against the rule's
+/// own limit together with its condition, and against what the run has
+/// left once the conditions of every rule are counted.
 struct Budget<'a> {
     view: &'a Map<String, Json>,
     largest: u64,
     longest_string: u64,
+    /// Steps the run may still spend on prose.
+    run_left: std::cell::Cell<u64>,
 }
 
 impl<'a> Budget<'a> {
@@ -229,6 +241,7 @@ impl<'a> Budget<'a> {
             view,
             largest,
             longest_string,
+            run_left: std::cell::Cell::new(MAX_RUN_STEPS),
         }
     }
 
@@ -271,26 +284,54 @@ impl<'a> Budget<'a> {
             .map(|a| a.len() as u64)
     }
 
-    /// The estimated steps of one firing of `rule` (its condition and texts).
+    /// The estimated steps of one firing of `rule`'s condition: `when`,
+    /// `escalate`, `recommend` and `rank`.
     fn per_firing(&self, rule: &Rule) -> u64 {
         self.steps_of(|sizes| {
             let mut steps = rule.when.steps(sizes);
             for e in &rule.escalate {
                 steps = steps.saturating_add(e.when.steps(sizes));
             }
-            let templates = [&rule.key, &rule.summary, &rule.manual]
-                .into_iter()
-                .flatten()
-                .chain(std::iter::once(&rule.message))
-                .chain(&rule.evidence);
-            for t in templates {
-                steps = steps.saturating_add(t.steps(sizes));
-            }
             for r in [&rule.recommend, &rule.rank].into_iter().flatten() {
                 steps = steps.saturating_add(r.steps(sizes));
             }
             steps
         })
+    }
+
+    /// The estimated steps of rendering `rule`'s texts once.
+    fn prose(&self, rule: &Rule) -> u64 {
+        self.steps_of(|sizes| {
+            [&rule.key, &rule.summary, &rule.manual]
+                .into_iter()
+                .flatten()
+                .chain(std::iter::once(&rule.message))
+                .chain(&rule.evidence)
+                .fold(0u64, |sum, t| sum.saturating_add(t.steps(sizes)))
+        })
+    }
+
+    /// Before `rule` first renders its texts, for up to `firings` items:
+    /// its condition and its prose together within the rule's limit, and
+    /// the prose within what the run has left.
+    fn check_prose(&self, rule: &Rule, firings: u64) -> Result<(), Failure> {
+        let prose = self.prose(rule).saturating_mul(firings);
+        if prose == 0 {
+            return Ok(());
+        }
+        self.check(
+            self.per_firing(rule)
+                .saturating_mul(firings)
+                .saturating_add(prose),
+        )?;
+        let left = self.run_left.get();
+        if prose > left {
+            return Err(Failure::OverBudget(format!(
+                "its texts would need an estimated {prose} list-macro steps on this host, more than the {left} left of the run's limit of {MAX_RUN_STEPS} once every rule's condition is counted; not rendered"
+            )));
+        }
+        self.run_left.set(left - prose);
+        Ok(())
     }
 
     fn check(&self, steps: u64) -> Result<(), Failure> {
@@ -326,7 +367,13 @@ fn evaluate_rule(
     let per_firing = budget.per_firing(rule);
     let Some(for_each) = &rule.for_each else {
         budget.check(per_firing)?;
-        return fire(rule, facts, context, findings);
+        return fire(
+            rule,
+            facts,
+            context,
+            &|| budget.check_prose(rule, 1),
+            findings,
+        );
     };
     budget.check(budget.steps_of(|s| for_each.steps(s)))?;
     let items = match for_each.evaluate(context)? {
@@ -334,10 +381,18 @@ fn evaluate_rule(
         other => return Err(format!("for_each gave {other:?}, not a list").into()),
     };
     budget.check(per_firing.saturating_mul(items.len() as u64))?;
+    // The prose of every item is counted when the first item fires.
+    let prose_checked = std::cell::Cell::new(false);
+    let check_prose = || {
+        if !prose_checked.replace(true) {
+            budget.check_prose(rule, items.len() as u64)?;
+        }
+        Ok(())
+    };
     for item in items.iter() {
         let mut scope = context.new_inner_scope();
         scope.add_variable_from_value(ITEM, item.clone());
-        fire(rule, facts, &scope, findings)?;
+        fire(rule, facts, &scope, &check_prose, findings)?;
     }
     Ok(())
 }
@@ -346,6 +401,7 @@ fn fire(
     rule: &Rule,
     facts: &Facts,
     context: &Context,
+    check_prose: &dyn Fn() -> Result<(), Failure>,
     findings: &mut Vec<Finding>,
 ) -> Result<(), Failure> {
     match rule.when.evaluate(context)? {
@@ -353,6 +409,7 @@ fn fire(
         cel::Value::Bool(false) => return Ok(()),
         other => return Err(format!("when gave {other:?}, not true or false").into()),
     }
+    check_prose()?;
     let mut severity = rule.severity;
     for escalation in &rule.escalate {
         if escalation.when.evaluate(context)? == cel::Value::Bool(true) {

@@ -359,10 +359,32 @@ impl std::fmt::Debug for Expression {
 /// Compiles `source` and checks the fact names it uses. `bound` names extra
 /// variables the caller provides (e.g. `item` inside `for_each` rules).
 pub fn compile(source: &str, bound: &[&str]) -> Result<Expression, String> {
-    precheck(source)?;
+    compile_as(source, bound, Checks::Load)
+}
+
+/// Which of a text's checks run when its rule is loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checks {
+    /// Every check: a rule file read at run time.
+    Load,
+    /// A built-in rule's: its fact names and limits were checked by the
+    /// tests of the build that embeds it (`load::tests::
+    /// builtin_rules_pass_every_load_check`), against the fact schema that
+    /// same build carries, so a run would only repeat them (issue 20: they
+    /// were a fifth of an idle check's rule loading).
+    BuiltIn,
+}
+
+/// [`compile`], with the checks `checks` asks for.
+pub fn compile_as(source: &str, bound: &[&str], checks: Checks) -> Result<Expression, String> {
+    if checks == Checks::Load {
+        precheck(source)?;
+    }
     let tree = super::parse::parse(source)?;
     let loops = shape(&tree)?;
-    check_names(&tree, bound)?;
+    if checks == Checks::Load {
+        check_names(&tree, bound)?;
+    }
     Ok(Expression {
         source: source.to_string(),
         tree,
@@ -489,9 +511,6 @@ enum Part {
     Cel {
         source: String,
         compiled: OnceLock<Result<Expression, String>>,
-        /// It names a list macro (`names::may_loop`): only then is it
-        /// compiled to estimate its work.
-        may_loop: bool,
     },
 }
 
@@ -508,13 +527,18 @@ impl Template {
     /// Splits `source` into text and expressions and checks the fact names
     /// they use; compiles nothing unless a name looks wrong (above).
     pub fn compile(source: &str, bound: &[&str]) -> Result<Template, String> {
+        Self::compile_as(source, bound, Checks::Load)
+    }
+
+    /// [`Template::compile`], with the checks `checks` asks for.
+    pub fn compile_as(source: &str, bound: &[&str], checks: Checks) -> Result<Template, String> {
         let mut parts = Vec::new();
         let mut rest = source;
         while let Some(start) = rest.find("${") {
             parts.push(Part::Text(rest[..start].to_string()));
             let inner = &rest[start + 2..];
             let end = closing_brace(inner).ok_or_else(|| format!("unclosed ${{ in {source:?}"))?;
-            parts.push(Part::prepare(&inner[..end], bound)?);
+            parts.push(Part::prepare(&inner[..end], bound, checks)?);
             rest = &inner[end + 1..];
         }
         parts.push(Part::Text(rest.to_string()));
@@ -557,16 +581,12 @@ impl Template {
     }
 
     /// The list-macro iterations one rendering needs at most. Only a part
-    /// that can hold a list macro is compiled to tell: list macros are the
-    /// only loops, and a text without one costs none.
+    /// that can hold a list macro (`names::may_loop`) is compiled to tell:
+    /// list macros are the only loops, and a text without one costs none.
     pub fn steps(&self, sizes: &Sizes) -> u64 {
         let bound = self.bound_names();
         self.parts.iter().fold(0u64, |sum, part| match part {
-            Part::Cel {
-                source,
-                compiled,
-                may_loop: true,
-            } => {
+            Part::Cel { source, compiled } if super::names::may_loop(source) => {
                 match compiled.get_or_init(|| compile(source, &bound)) {
                     Ok(e) => sum.saturating_add(e.steps(sizes)),
                     // Rendering reports it.
@@ -609,17 +629,21 @@ impl Expression {
 }
 
 impl Part {
-    fn prepare(source: &str, bound: &[&str]) -> Result<Part, String> {
-        precheck(source)?;
+    fn prepare(source: &str, bound: &[&str], checks: Checks) -> Result<Part, String> {
+        if checks == Checks::Load {
+            precheck(source)?;
+        }
         if let Some(path) = plain_path(source) {
             let tree = path_tree(&path);
-            check_names(&tree, bound)?;
+            if checks == Checks::Load {
+                check_names(&tree, bound)?;
+            }
             return Ok(Part::Path(tree));
         }
         let compiled = OnceLock::new();
-        let (names, may_loop) =
-            super::names::check_and_may_loop(source, bound, view::schema_view());
-        if names.is_err() {
+        if checks == Checks::Load
+            && super::names::check(source, bound, view::schema_view()).is_err()
+        {
             // The token walk only suspects: the compiler decides, and its
             // error is the one reported.
             let _ = compiled.set(Ok(compile(source, bound)?));
@@ -627,7 +651,6 @@ impl Part {
         Ok(Part::Cel {
             source: source.to_string(),
             compiled,
-            may_loop,
         })
     }
 }

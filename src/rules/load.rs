@@ -5,11 +5,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
 use toml::Spanned;
 
-use super::expr::{self, Expression, Template};
+use super::expr::{self, Checks, Expression, Template};
 use super::finding::Severity;
+use super::raw::{RawEscalation, RawFile, RawRule};
 use crate::sysctl::SysctlKey;
 
 include!(concat!(env!("OUT_DIR"), "/embedded_rules.rs"));
@@ -38,53 +38,6 @@ pub enum LoadError {
         path: PathBuf,
         source: std::io::Error,
     },
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawFile {
-    /// Ids of rules from earlier layers (built-in or site) to switch off.
-    #[serde(default)]
-    disable: Vec<Spanned<String>>,
-    #[serde(default)]
-    rule: Vec<Spanned<RawRule>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRule {
-    id: Spanned<String>,
-    title: String,
-    summary: Option<Spanned<String>>,
-    severity: Severity,
-    #[serde(default)]
-    disabled: bool,
-    #[serde(default)]
-    escalate: Vec<Spanned<RawEscalation>>,
-    applies: Option<Spanned<String>>,
-    #[serde(default)]
-    requires: Vec<Spanned<String>>,
-    for_each: Option<Spanned<String>>,
-    when: Spanned<String>,
-    key: Option<Spanned<String>>,
-    recommend: Option<Spanned<String>>,
-    /// How bad one finding is, to order findings of the same severity.
-    rank: Option<Spanned<String>>,
-    message: Spanned<String>,
-    /// What an operator does by hand when no sysctl fixes it.
-    manual: Option<Spanned<String>>,
-    #[serde(default)]
-    evidence: Vec<Spanned<String>>,
-    rationale: String,
-    #[serde(default)]
-    references: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawEscalation {
-    severity: Severity,
-    when: String,
 }
 
 /// Where a rule was written.
@@ -150,12 +103,8 @@ struct Lines {
 impl Lines {
     fn of(text: &str) -> Self {
         Lines {
-            newlines: text
-                .bytes()
-                .enumerate()
-                .filter(|&(_, b)| b == b'\n')
-                .map(|(i, _)| i)
-                .collect(),
+            // A char pattern is found by memchr, not byte by byte.
+            newlines: text.match_indices('\n').map(|(i, _)| i).collect(),
         }
     }
 
@@ -180,10 +129,11 @@ pub struct RuleFile {
 
 /// Parses and validates one rule file's text, `disable` list included.
 pub fn parse_file(file: &str, text: &str) -> Result<RuleFile, Vec<RuleError>> {
-    let lines = Lines::of(text);
-    let line_of = |_: &str, offset: usize| lines.line_of(offset);
     let raw: RawFile = toml::from_str(text).map_err(|e| {
-        let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
+        let line = e
+            .span()
+            .map(|s| Lines::of(text).line_of(s.start))
+            .unwrap_or(1);
         vec![RuleError {
             file: file.to_string(),
             line,
@@ -191,6 +141,18 @@ pub fn parse_file(file: &str, text: &str) -> Result<RuleFile, Vec<RuleError>> {
             message: e.message().trim().to_string(),
         }]
     })?;
+    validate_file(file, text, raw, Checks::Load)
+}
+
+/// Validates a file already parsed from `text` (which places its spans).
+fn validate_file(
+    file: &str,
+    text: &str,
+    raw: RawFile,
+    checks: Checks,
+) -> Result<RuleFile, Vec<RuleError>> {
+    let lines = Lines::of(text);
+    let line_of = |_: &str, offset: usize| lines.line_of(offset);
     let mut rules = Vec::new();
     let mut errors = Vec::new();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
@@ -216,7 +178,7 @@ pub fn parse_file(file: &str, text: &str) -> Result<RuleFile, Vec<RuleError>> {
             ));
             continue;
         }
-        match validate(raw, file, rule_line, &err) {
+        match validate(raw, file, rule_line, &err, checks) {
             Ok(rule) => rules.push(rule),
             Err(e) => errors.push(e),
         }
@@ -233,6 +195,7 @@ fn validate(
     file: &str,
     rule_line: usize,
     err: &dyn Fn(std::ops::Range<usize>, String) -> RuleError,
+    checks: Checks,
 ) -> Result<Rule, RuleError> {
     let id = raw.id.get_ref();
     if id.is_empty()
@@ -247,10 +210,11 @@ fn validate(
     }
     let bound: &[&str] = if raw.for_each.is_some() { &[ITEM] } else { &[] };
     let compile = |field: &str, s: &Spanned<String>, bound: &[&str]| {
-        expr::compile(s.get_ref(), bound).map_err(|m| err(s.span(), format!("{field}: {m}")))
+        expr::compile_as(s.get_ref(), bound, checks)
+            .map_err(|m| err(s.span(), format!("{field}: {m}")))
     };
     let template = |field: &str, s: &Spanned<String>| {
-        let mut text = Template::compile(s.get_ref(), bound)
+        let mut text = Template::compile_as(s.get_ref(), bound, checks)
             .map_err(|m| err(s.span(), format!("{field}: {m}")))?;
         text.line = err(s.span(), String::new()).line;
         Ok::<_, RuleError>(text)
@@ -268,7 +232,7 @@ fn validate(
         .transpose()?;
     let mut escalate = Vec::new();
     for e in &raw.escalate {
-        let when = expr::compile(&e.get_ref().when, bound)
+        let when = expr::compile_as(&e.get_ref().when, bound, checks)
             .map_err(|m| err(e.span(), format!("escalate.when: {m}")))?;
         escalate.push(Escalation {
             severity: e.get_ref().severity,
@@ -376,10 +340,17 @@ impl RuleSet {
     /// Built-in rules, then `ROOT/etc/twtune/rules.d/*.toml`, then each `--rules`
     /// folder; a later layer's rule replaces an earlier one with the same id.
     pub fn load(root: &Path, extra_dirs: &[PathBuf]) -> Result<RuleSet, LoadError> {
-        let mut layers: Vec<Vec<(String, String)>> = vec![
+        // Built in: parsed from TOML when twtune was built (build.rs), so
+        // only validated here.
+        let mut layers: Vec<Vec<(String, Parsed)>> = vec![
             EMBEDDED_RULES
                 .iter()
-                .map(|(name, text)| (format!("rules/{name}"), text.to_string()))
+                .enumerate()
+                .map(|(index, (name, text))| {
+                    let file = format!("rules/{name}");
+                    let parsed = validate_file(&file, text, embedded_raw(index), Checks::BuiltIn);
+                    (file, parsed)
+                })
                 .collect(),
         ];
         let site = root.join(SITE_RULES_DIR);
@@ -405,8 +376,8 @@ impl RuleSet {
         for layer in layers {
             let mut layer_rules: BTreeMap<String, Rule> = BTreeMap::new();
             let mut layer_disables: Vec<(String, String, usize)> = Vec::new();
-            for (file, text) in layer {
-                match parse_file(&file, &text) {
+            for (file, parsed) in layer {
+                match parsed {
                     Ok(parsed) => {
                         layer_disables.extend(
                             parsed
@@ -497,7 +468,11 @@ impl RuleSet {
     }
 }
 
-fn read_dir_rules(dir: &Path) -> Result<Vec<(String, String)>, LoadError> {
+/// A rule file parsed and validated, or its errors.
+type Parsed = Result<RuleFile, Vec<RuleError>>;
+
+/// Every `*.toml` of `dir`, each parsed and validated.
+fn read_dir_rules(dir: &Path) -> Result<Vec<(String, Parsed)>, LoadError> {
     let read_err = |source| LoadError::Read {
         path: dir.to_path_buf(),
         source,
@@ -533,7 +508,14 @@ fn read_dir_rules(dir: &Path) -> Result<Vec<(String, String)>, LoadError> {
             Ok(Some((path.display().to_string(), text)))
         })
         .collect::<Result<_, LoadError>>()?;
-    Ok(files.into_iter().flatten().collect())
+    Ok(files
+        .into_iter()
+        .flatten()
+        .map(|(file, text)| {
+            let parsed = parse_file(&file, &text);
+            (file, parsed)
+        })
+        .collect())
 }
 
 impl Rule {
@@ -674,6 +656,26 @@ references = ["Documentation/networking/ip-sysctl.rst"]
     fn unknown_fields_are_refused() {
         let e = error_of(&GOOD.replace("when =", "condition ="));
         assert!(e.message.contains("condition"), "{e}");
+    }
+
+    /// Built-in rules are parsed by build.rs and loaded without the name
+    /// and limit checks (`Checks::BuiltIn`): this is where they get them.
+    /// Each embedded file parsed by build.rs is what the TOML parser makes
+    /// of it at run time, and passes every check a site rule file gets.
+    #[test]
+    fn builtin_rules_pass_every_load_check() {
+        for (index, (name, text)) in EMBEDDED_RULES.iter().enumerate() {
+            let at_run_time: RawFile = toml::from_str(text).unwrap();
+            assert_eq!(
+                format!("{at_run_time:?}"),
+                format!("{:?}", embedded_raw(index)),
+                "{name}"
+            );
+            let checked = parse_file(name, text).unwrap_or_else(|e| panic!("{e:?}"));
+            let built_in = validate_file(name, text, embedded_raw(index), Checks::BuiltIn)
+                .unwrap_or_else(|e| panic!("{e:?}"));
+            assert_eq!(format!("{checked:?}"), format!("{built_in:?}"), "{name}");
+        }
     }
 
     /// Prose is compiled when a rule fires; this compiles every text of

@@ -16,6 +16,7 @@ pub mod names;
 pub mod parse;
 #[cfg(test)]
 mod port_rule_tests;
+mod raw;
 pub mod schema;
 mod tree;
 pub mod view;

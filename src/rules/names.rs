@@ -131,19 +131,6 @@ pub fn check(source: &str, bound: &[&str], schema: &Map<String, Json>) -> Result
     check_tokens(&tokens(source), bound, schema)
 }
 
-/// [`check`] and [`may_loop`] from one reading of the tokens.
-pub fn check_and_may_loop(
-    source: &str,
-    bound: &[&str],
-    schema: &Map<String, Json>,
-) -> (Result<(), String>, bool) {
-    let tokens = tokens(source);
-    let loops = tokens
-        .iter()
-        .any(|t| matches!(t, Token::Ident(name) if BINDING_MACROS.contains(name)));
-    (check_tokens(&tokens, bound, schema), loops)
-}
-
 fn check_tokens(
     tokens: &[Token],
     bound: &[&str],

@@ -907,3 +907,35 @@ fn a_root_tree_whose_rules_d_disables_every_rule_is_incomplete_not_compliant() {
     let human = scenario.twtune(&["check"]).expect_code(0);
     assert!(human.stdout().contains("off.toml:1"), "{}", human.stdout());
 }
+
+#[test]
+fn a_costly_text_counts_when_its_rule_fires_and_not_before() {
+    // The same message, a split of a 60,000-character release walked with a
+    // scan per item (over the per-rule limit), under a condition that holds
+    // and under one that does not. Texts are estimated, like they are
+    // compiled, only when their rule fires.
+    let release = format!("6.1.0-{}", "x".repeat(60_000));
+    let costly = "${kernel.release.split('').exists(c, kernel.release.contains(c + 'y'))}";
+    let rule = |id: &str, when: &str| {
+        rule_with(when, "net.ipv4.tcp_tw_reuse")
+            .replace("local-rule", id)
+            .replace("message = \"m\"", &format!("message = \"{costly}\""))
+    };
+    let scenario = Scenario::fixture("debian12-defaults")
+        .write("proc/sys/kernel/osrelease", &format!("{release}\n"))
+        .write(
+            "etc/twtune/rules.d/site.toml",
+            &(rule("quiet-rule", "false") + &rule("firing-rule", "true")),
+        );
+    let run = scenario
+        .twtune(&["check", "--format", "json"])
+        .expect_code(1);
+    let doc = run.json();
+    let errors = doc["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let message = errors[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("rule firing-rule") && message.contains("over the limit"),
+        "{message}"
+    );
+}

@@ -606,7 +606,7 @@ fn json_has_the_documented_shape() {
     let doc = Scenario::fixture("centos7-tw-recycle")
         .twtune(&["check", "--format", "json"])
         .json();
-    assert_eq!(doc["schema_version"], 6);
+    assert_eq!(doc["schema_version"], 7);
     for field in [
         "kernel",
         "status",

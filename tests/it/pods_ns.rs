@@ -88,7 +88,7 @@ fn every_pod_is_named_by_namespace_and_name() {
     // --all-netns exits by the worst namespace on the host, other tests' too.
     assert!(matches!(out.status.code(), Some(0..=2)), "{}", stderr(&out));
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(doc["schema_version"], 6);
+    assert_eq!(doc["schema_version"], 7);
     let pod = &namespace_of(&doc, from_uts.pid())["pod"];
     assert_eq!(pod["namespace"], "team-a", "{pod}");
     assert_eq!(pod["name"], "web-1", "{pod}");

@@ -653,3 +653,38 @@ fn a_non_root_run_gives_the_same_verdict_as_root() {
     assert_eq!(user_doc["facts"]["sockets"]["close_wait"], HELD as u64);
     drop(held);
 }
+
+#[test]
+fn a_namespace_of_listeners_only_skips_the_connection_table_and_says_so() {
+    needs!(Need::Root);
+    // Every TCP socket hashed here is the listener: sockstat's inuse equals
+    // the listeners dumped, so the table every namespace shares is not
+    // walked, and the request sockets it alone could show are unknown.
+    let report = in_private_netns(|| {
+        let _listener = TcpListener::bind(addr("127.0.0.1:8082")).unwrap();
+        check()
+    });
+    let s = &report["facts"]["sockets"];
+    assert_eq!(s["source"], "netlink", "{s}");
+    assert_eq!(s["states"]["LISTEN"], 1, "{s}");
+    assert_eq!(
+        s["unlisted_states"],
+        serde_json::json!(["NEW_SYN_RECV"]),
+        "{s}"
+    );
+}
+
+#[test]
+fn a_connection_beside_the_listener_walks_the_connection_table() {
+    needs!(Need::Root);
+    let report = in_private_netns(|| {
+        let listener = TcpListener::bind(addr("127.0.0.1:8083")).unwrap();
+        let _client = std::net::TcpStream::connect(addr("127.0.0.1:8083")).unwrap();
+        let _server = listener.accept().unwrap();
+        check()
+    });
+    let s = &report["facts"]["sockets"];
+    assert_eq!(s["states"]["LISTEN"], 1, "{s}");
+    assert_eq!(s["states"]["ESTABLISHED"], 2, "{s}");
+    assert!(s.get("unlisted_states").is_none(), "{s}");
+}

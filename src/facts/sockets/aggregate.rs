@@ -167,6 +167,8 @@ pub struct Aggregator {
     /// peer address); which side they are is decided once all are seen.
     unlisted: Vec<(u16, IpAddr)>,
     close_wait_inodes: HashSet<u64>,
+    /// States the listing could not see (`SocketFacts::unlisted_states`).
+    unlisted_states: Vec<TcpState>,
 }
 
 impl Aggregator {
@@ -189,6 +191,7 @@ impl Aggregator {
             taken: PortSet::new(),
             unlisted: Vec::new(),
             close_wait_inodes: HashSet::new(),
+            unlisted_states: Vec::new(),
         }
     }
 
@@ -209,6 +212,14 @@ impl Aggregator {
     /// The listing kept by [`Aggregator::keeping_listing`].
     pub fn take_listing(&mut self) -> Option<FirstListing> {
         self.listing.take()
+    }
+
+    /// The listing did not look for sockets in `state`: their count is not 0
+    /// but unknown.
+    pub fn unlisted_state(&mut self, state: TcpState) {
+        if !self.unlisted_states.contains(&state) {
+            self.unlisted_states.push(state);
+        }
     }
 
     /// First pass: a listening socket marks its port as a server port.
@@ -582,6 +593,11 @@ impl Aggregator {
             host_ports,
             close_wait_processes,
             close_wait_unattributed,
+            unlisted_states: self
+                .unlisted_states
+                .iter()
+                .map(|s| s.name().to_string())
+                .collect(),
             connect_failures: Vec::new(),
             tracing: Default::default(),
         };

@@ -70,6 +70,14 @@ fn no_such_family(family: u8, err: &diag::DiagError) -> bool {
         )
 }
 
+/// What a netlink listing left out.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Unlisted {
+    /// Request sockets (NEW_SYN_RECV): the kernel's connection table was not
+    /// walked because every hashed socket was a listener (occupancy.rs).
+    request_sockets: bool,
+}
+
 /// Streams every listed socket over netlink: listeners, then live sockets
 /// (with tcp_info when `info`, for the peer's timestamps), then TIME_WAIT
 /// without it. The aggregation relies on that order: a destination's live
@@ -78,7 +86,7 @@ fn netlink_passes(
     info: bool,
     mut listener: impl FnMut(SockRecord),
     mut other: impl FnMut(SockRecord),
-) -> Result<(), diag::DiagError> {
+) -> Result<Unlisted, diag::DiagError> {
     let mut families = vec![diag::AF_INET, diag::AF_INET6];
     // No dump where sockstat counts no socket it could find (occupancy.rs).
     let seen = super::occupancy::Occupancy::read();
@@ -86,19 +94,33 @@ fn netlink_passes(
         Err(e) if no_such_family(family, &e) => Ok(()),
         other => other,
     };
+    let mut listeners = [0u64; 2];
+    let slot = |family: u8| usize::from(family == diag::AF_INET6);
     for family in families.clone() {
         if !seen.may_listen(family) {
             continue;
         }
-        match diag::dump(family, diag::state_bit(TcpState::Listen), &mut listener) {
+        let counted = diag::dump(family, diag::state_bit(TcpState::Listen), |r| {
+            listeners[slot(family)] += 1;
+            listener(r)
+        });
+        match counted {
             Err(e) if no_such_family(family, &e) => families.retain(|f| *f != family),
             other => other?,
         }
     }
     let ext = if info { diag::EXT_INFO } else { 0 };
     let live = non_listen_states() & !diag::state_bit(TcpState::TimeWait);
+    let bound_only = diag::state_bit(TcpState::BoundInactive);
+    let mut unlisted = Unlisted::default();
     for &family in &families {
-        let states = seen.live_states(family, live, diag::state_bit(TcpState::BoundInactive));
+        let mut states = seen.live_states(family, live, bound_only);
+        if seen.only_listeners(family, listeners[slot(family)]) {
+            // Nothing of the connection table's but request sockets can be
+            // this namespace's: the walk of every bucket is skipped.
+            unlisted.request_sockets |= states & !bound_only != 0;
+            states &= bound_only;
+        }
         if states != 0 {
             skip(family, diag::dump_ext(family, states, ext, &mut other))?;
         }
@@ -109,16 +131,19 @@ fn netlink_passes(
             diag::dump(family, diag::state_bit(TcpState::TimeWait), &mut other),
         )?;
     }
-    Ok(())
+    Ok(unlisted)
 }
 
 fn gather_netlink(mut agg: Aggregator) -> Result<Aggregator, diag::DiagError> {
     let agg_cell = std::cell::RefCell::new(&mut agg);
-    netlink_passes(
+    let unlisted = netlink_passes(
         true,
         |r| agg_cell.borrow_mut().listener(r),
         |r| agg_cell.borrow_mut().observe(r),
     )?;
+    if unlisted.request_sockets {
+        agg.unlisted_state(TcpState::NewSynRecv);
+    }
     Ok(agg)
 }
 

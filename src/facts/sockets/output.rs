@@ -97,6 +97,13 @@ pub struct SocketFacts {
     pub close_wait_processes: Vec<SocketOwner>,
     /// CLOSE_WAIT sockets no readable process holds (gone, or not ours to see).
     pub close_wait_unattributed: u64,
+    /// States the listing did not look for, whose `states` count is then
+    /// unknown rather than 0 (absent when every state was listed):
+    /// "NEW_SYN_RECV" when every TCP socket hashed in the namespace was a
+    /// listener (/proc/net/sockstat `inuse`), so the kernel's connection
+    /// table, shared by every namespace, was not walked for request sockets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unlisted_states: Vec<String>,
     /// connect() and bind() calls that failed with EADDRNOTAVAIL or
     /// EADDRINUSE during a traced `--sample`, per process, most first.
     pub connect_failures: Vec<creators::ConnectFailure>,
