@@ -9,13 +9,13 @@
 use anyhow::{Context as _, bail};
 use twtune::apply::journal::NetnsRecord;
 use twtune::cli::{CheckArgs, Cli, Format};
-use twtune::exit_code::Exit;
+use twtune::exit_code::{Exit, Status};
 use twtune::facts;
 use twtune::facts::netns::{self, Namespace};
 use twtune::render::netns as table;
 use twtune::rules;
 
-use super::netns_visit::{AllChecked, enter, gather_entered, hold};
+use super::netns_visit::{AllChecked, Keep, Kept, enter, gather_entered, hold};
 use super::pipeline;
 
 /// The namespace the calling thread is in, as a run records it: what an
@@ -179,7 +179,14 @@ pub fn check_all(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
     }
     let checked_at = super::metrics::now();
     let started_at = std::time::Instant::now();
-    let (rule_set, mut all) = match check_every_namespace(cli, args) {
+    let keep = match cli.format {
+        _ if prometheus => Keep::Whole,
+        Format::Json => Keep::Json,
+        Format::Human | Format::Prometheus | Format::Nagios => Keep::Row {
+            verbose: args.verbose,
+        },
+    };
+    let (rule_set, mut all) = match check_every_namespace(cli, args, keep) {
         Ok(done) => done,
         // A run that failed as a whole replaces the last exposition too,
         // as a single check's does: twtune_check_success 0, never an old
@@ -199,16 +206,31 @@ pub fn check_all(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
         }
         Err(err) => return Err(err),
     };
-    let (checked, skipped, failed) = (&mut all.checked, &all.skipped, all.failed);
     // The host's namespace first, then by inode.
-    checked.sort_by_key(|c| (c.facts.namespace.initial != Some(true), c.inode));
-    let checked = &*checked;
-    let status = table::overall(checked, failed);
-    match cli.format {
-        _ if prometheus => {
+    all.checked.sort_by_key(|c| c.order);
+    // The verdict over every namespace, decided where every verdict is: a
+    // namespace that could not be gathered for a reason other than
+    // vanishing makes it an error.
+    let status = Status::worst_of(all.checked.iter().map(|c| c.status), all.failed);
+    let errors: Vec<(u64, Vec<String>)> = all
+        .checked
+        .iter_mut()
+        .map(|c| (c.inode, std::mem::take(&mut c.errors)))
+        .collect();
+    let skipped = &all.skipped;
+    match keep {
+        Keep::Whole => {
+            let checked: Vec<table::Checked> = all
+                .checked
+                .into_iter()
+                .filter_map(|c| match c.kept {
+                    Kept::Whole(checked) => Some(*checked),
+                    _ => None,
+                })
+                .collect();
             let text = twtune::render::prometheus_netns::all_netns(
                 &twtune::render::prometheus_netns::AllNetnsMetrics {
-                    checked,
+                    checked: &checked,
                     skipped,
                     rules: rule_set
                         .rules()
@@ -222,35 +244,56 @@ pub fn check_all(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
             );
             super::metrics::publish(args.textfile.as_deref(), &text)?;
         }
-        Format::Json => super::output::emit_json(&table::json_report(checked, skipped, status))?,
-        // Nagios was refused above.
-        Format::Human | Format::Prometheus | Format::Nagios => {
-            super::output::emit(&table::human(checked, skipped))?;
-            if args.verbose {
-                for c in checked {
-                    for f in &c.evaluation.findings {
-                        super::output::emit(&format!(
-                            "{} [{}] {}: {}",
-                            c.inode,
-                            f.severity.as_str(),
-                            f.rule,
-                            f.summary
-                        ))?;
-                    }
-                }
+        Keep::Json => {
+            let entries = all.checked.iter().filter_map(|c| match &c.kept {
+                Kept::Json(at) => all.json.get(at.clone()),
+                _ => None,
+            });
+            emit_json_document(|out| table::write_json(out, entries, skipped, status))?;
+        }
+        Keep::Row { .. } => {
+            let rows: Vec<(&table::Row, &[String])> = all
+                .checked
+                .iter()
+                .filter_map(|c| match &c.kept {
+                    Kept::Row { row, findings } => Some((row, findings.as_slice())),
+                    _ => None,
+                })
+                .collect();
+            super::output::emit(&table::table(rows.iter().map(|(row, _)| *row), skipped))?;
+            for line in rows.iter().flat_map(|(_, findings)| *findings) {
+                super::output::emit(line)?;
             }
         }
     }
-    for c in checked {
-        for failure in &c.evaluation.errors {
+    for (inode, failures) in errors {
+        for failure in failures {
             eprintln!(
-                "twtune: error: namespace {}: {}",
-                c.inode,
-                twtune::render::escape::text(&failure.to_string())
+                "twtune: error: namespace {inode}: {}",
+                twtune::render::escape::text(&failure)
             );
         }
     }
     Ok(status.exit())
+}
+
+/// Writes the `--all-netns` JSON document to stdout through a buffer, as
+/// [`super::output::emit_json`] writes a single check's: a reader gone
+/// (`| head`) is not the command's failure.
+fn emit_json_document(
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let result = (|| {
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+        write(&mut out)?;
+        out.write_all(b"\n")?;
+        out.flush()
+    })();
+    match result {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
 }
 
 /// Loads the rules, lists the namespaces and checks each; an error here is
@@ -258,6 +301,7 @@ pub fn check_all(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
 fn check_every_namespace(
     cli: &Cli,
     args: &CheckArgs,
+    keep: Keep,
 ) -> anyhow::Result<(rules::RuleSet, AllChecked)> {
     // Rules first, as a single check loads them: a broken rule file is an
     // error before any namespace is entered.
@@ -266,17 +310,17 @@ fn check_every_namespace(
     let listed = netns::list_all().context("listing network namespaces")?;
     let all = match args.sample {
         Some(interval) => {
-            super::netns_sample::check_sampled(cli, &rule_set, &home, listed, interval)?
+            super::netns_sample::check_sampled(cli, &rule_set, &home, listed, interval, keep)?
         }
         None => {
-            let mut all = AllChecked::default();
+            let mut all = AllChecked::new(keep);
             for found in listed {
                 let Some(held) = hold(found, &mut all.skipped) else {
                     continue;
                 };
                 if enter(&held, &mut all.skipped)? {
                     let gathered = gather_entered(cli, &home, &held, None)?;
-                    all.judge(&rule_set, held.found, gathered);
+                    all.judge(&rule_set, held.found, gathered)?;
                 }
             }
             all

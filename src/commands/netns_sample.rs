@@ -23,7 +23,7 @@ use twtune::facts::trace::{self, SplitTrace, Tracer};
 use twtune::render::netns::Skipped;
 use twtune::rules::RuleSet;
 
-use super::netns_visit::{AllChecked, enter, gather_entered, hold, options_for};
+use super::netns_visit::{AllChecked, Keep, enter, gather_entered, hold, options_for};
 
 pub fn check_sampled(
     cli: &Cli,
@@ -31,8 +31,9 @@ pub fn check_sampled(
     home: &Namespace,
     listed: Vec<Listed>,
     interval: Duration,
+    keep: Keep,
 ) -> anyhow::Result<AllChecked> {
-    let mut all = AllChecked::default();
+    let mut all = AllChecked::new(keep);
     let first: HashSet<u64> = listed.iter().map(|l| l.inode).collect();
     let mut tracer = sampling::tracer(
         &GatherOptions::of(super::pipeline::source(cli)),
@@ -46,7 +47,12 @@ pub fn check_sampled(
         if !enter(&held, &mut all.skipped)? {
             continue;
         }
-        let begun = sampling::begin(&options_for(cli, home, &held.found), tracer.is_ok());
+        let options = options_for(cli, home, &held.found);
+        let begun = {
+            // Dropped before leaving: the folders show this namespace's values.
+            let _folders = twtune::facts::netns_dirs::Opened::here(options.root());
+            sampling::begin(&options, tracer.is_ok())
+        };
         home.enter()
             .context("returning to twtune's own network namespace")?;
         match begun {
@@ -107,7 +113,7 @@ pub fn check_sampled(
         }
         let trace = split.for_namespace(held.found.inode);
         let gathered = gather_entered(cli, home, &held, Some((start, trace)))?;
-        all.judge(rule_set, held.found, gathered);
+        all.judge(rule_set, held.found, gathered)?;
     }
     Ok(all)
 }

@@ -4,22 +4,117 @@
 
 use anyhow::Context as _;
 use twtune::cli::Cli;
+use twtune::exit_code::Status;
 use twtune::facts::namespace::Identity;
 use twtune::facts::netns::{self, Namespace};
 use twtune::facts::{self, GatherOptions};
-use twtune::render::netns::{Checked, Skipped};
+use twtune::render::netns::{self as table, Checked, Row, Skipped};
 use twtune::rules;
 
 /// Every namespace checked, and those listed but not.
-#[derive(Default)]
 pub struct AllChecked {
-    pub checked: Vec<Checked>,
+    /// What is kept of each namespace checked, in the order checked.
+    pub checked: Vec<Done>,
     pub skipped: Vec<Skipped>,
     /// A namespace could not be gathered for a reason other than vanishing.
     pub failed: bool,
     /// What the rules can name of the persisted settings: worked out for
     /// the first namespace judged, not for each.
     demand: Option<rules::demand::Demand>,
+    keep: Keep,
+    /// Every namespace's JSON entry, one after the other ([`Kept::Json`]).
+    pub json: Vec<u8>,
+}
+
+/// What the output needs of each namespace checked, kept from the moment it
+/// is judged until every one is: the facts themselves only for the
+/// Prometheus exposition (whose samples carry the run's duration, known at
+/// the end); the document's entry or the table's row otherwise, so memory
+/// does not grow by a whole set of facts per namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    Whole,
+    Json,
+    /// With `--verbose`, each finding's line too.
+    Row {
+        verbose: bool,
+    },
+}
+
+/// What is kept of one namespace checked (see [`Keep`]).
+pub struct Done {
+    pub inode: u64,
+    /// Its place in the output ([`table::order`]).
+    pub order: (bool, u64),
+    pub status: Status,
+    /// The rules refused while judging it, for the error lines.
+    pub errors: Vec<String>,
+    pub kept: Kept,
+}
+
+pub enum Kept {
+    Whole(Box<Checked>),
+    /// Where its `namespaces[]` entry ([`table::entry_json`]) is in
+    /// [`AllChecked::json`].
+    Json(std::ops::Range<usize>),
+    /// Its table row and, with `--verbose`, its findings' lines.
+    Row {
+        row: Row,
+        findings: Vec<String>,
+    },
+}
+
+impl Done {
+    /// The whole check, when its namespace was kept whole ([`Keep::Whole`]).
+    pub fn whole(&self) -> Option<&Checked> {
+        match &self.kept {
+            Kept::Whole(checked) => Some(checked),
+            _ => None,
+        }
+    }
+
+    fn of(checked: Checked, keep: Keep, json: &mut Vec<u8>) -> anyhow::Result<Done> {
+        let kept = match keep {
+            Keep::Whole => None,
+            Keep::Json => {
+                let start = json.len();
+                table::entry_json(&checked, json).context("rendering a namespace's JSON")?;
+                Some(Kept::Json(start..json.len()))
+            }
+            Keep::Row { verbose } => Some(Kept::Row {
+                row: table::row(&checked),
+                findings: match verbose {
+                    true => checked
+                        .evaluation
+                        .findings
+                        .iter()
+                        .map(|f| {
+                            format!(
+                                "{} [{}] {}: {}",
+                                checked.inode,
+                                f.severity.as_str(),
+                                f.rule,
+                                f.summary
+                            )
+                        })
+                        .collect(),
+                    false => Vec::new(),
+                },
+            }),
+        };
+        Ok(Done {
+            inode: checked.inode,
+            order: table::order(&checked),
+            status: checked.status(),
+            errors: checked
+                .evaluation
+                .errors
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            kept: kept.unwrap_or_else(|| Kept::Whole(Box::new(checked))),
+        })
+    }
 }
 
 /// A listed namespace, held open: it cannot vanish while it is read.
@@ -100,21 +195,47 @@ pub fn gather_entered(
     sampled: Option<(facts::sampling::SampleStart, facts::trace::Trace)>,
 ) -> anyhow::Result<Result<facts::Facts, facts::FactError>> {
     let options = options_for(cli, home, &held.found);
-    let gathered = facts::Prelude::read(&options).and_then(|p| p.conclude(&options, sampled));
+    let gathered = {
+        // Dropped before leaving: the folders show this namespace's values.
+        let _folders = facts::netns_dirs::Opened::here(options.root());
+        facts::Prelude::read(&options).and_then(|p| p.conclude(&options, sampled))
+    };
     home.enter()
         .context("returning to twtune's own network namespace")?;
     Ok(gathered)
 }
 
 impl AllChecked {
-    /// Judges what was gathered in one namespace and adds its row (or
-    /// skips it, when gathering failed).
+    /// The namespaces kept whole ([`Keep::Whole`]), in the order checked.
+    pub fn into_whole(self) -> Vec<Checked> {
+        self.checked
+            .into_iter()
+            .filter_map(|done| match done.kept {
+                Kept::Whole(checked) => Some(*checked),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn new(keep: Keep) -> AllChecked {
+        AllChecked {
+            checked: Vec::new(),
+            skipped: Vec::new(),
+            failed: false,
+            demand: None,
+            keep,
+            json: Vec::new(),
+        }
+    }
+
+    /// Judges what was gathered in one namespace and keeps what the output
+    /// needs of it (or skips it, when gathering failed).
     pub fn judge(
         &mut self,
         rule_set: &rules::RuleSet,
         found: netns::Listed,
         gathered: Result<facts::Facts, facts::FactError>,
-    ) {
+    ) -> anyhow::Result<()> {
         let mut found = found;
         still_inside(&mut found);
         let facts = match gathered {
@@ -125,7 +246,7 @@ impl AllChecked {
                     inode: found.inode,
                     reason: format!("gathering failed: {err}"),
                 });
-                return;
+                return Ok(());
             }
         };
         let holder = found.pids.first().map(|&pid| {
@@ -145,7 +266,7 @@ impl AllChecked {
                 twtune::facts::pod::of_pids(&found.pids, found.inode, 16),
             ),
         };
-        self.checked.push(Checked {
+        let checked = Checked {
             inode: found.inode,
             command: holder.and_then(|(pid, started)| {
                 // Named only while it is still the process listed in it.
@@ -158,7 +279,10 @@ impl AllChecked {
             pod,
             facts,
             evaluation,
-        });
+        };
+        self.checked
+            .push(Done::of(checked, self.keep, &mut self.json)?);
+        Ok(())
     }
 }
 

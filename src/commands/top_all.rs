@@ -24,14 +24,14 @@ use twtune::facts::live::{POLL, Watched};
 use twtune::facts::netns::{self, Namespace};
 use twtune::facts::sampling;
 use twtune::facts::trace::{SplitAccumulator, SplitTrace, Tracer};
-use twtune::render::netns::Skipped;
+use twtune::render::netns::{Checked, Skipped};
 use twtune::render::top::all::{self, AllScreen};
 use twtune::render::top::draw::{Overlay, View};
 use twtune::render::top::draw_all::{self, AllView};
 use twtune::render::top::{self, History, Screen};
 use twtune::rules::RuleSet;
 
-use super::netns_visit::{AllChecked, enter, hold, options_for};
+use super::netns_visit::{AllChecked, Done, Keep, enter, hold, options_for};
 use super::{every, pipeline};
 
 /// A namespace watched since an earlier refresh.
@@ -42,6 +42,14 @@ struct Known {
     history: History,
 }
 
+/// Every namespace a refresh judged, whole, and those it skipped.
+#[derive(Default)]
+struct Judged {
+    checked: Vec<Checked>,
+    skipped: Vec<Skipped>,
+    failed: bool,
+}
+
 struct AllSession<'a> {
     cli: &'a Cli,
     rules: RuleSet,
@@ -49,7 +57,7 @@ struct AllSession<'a> {
     tracer: Result<Tracer<SplitAccumulator>, String>,
     known: HashMap<u64, Known>,
     /// The last refresh: every namespace judged, and those skipped.
-    all: AllChecked,
+    all: Judged,
     /// When the last refresh was made, `HH:MM:SS` UTC.
     at: String,
     interval: Duration,
@@ -72,7 +80,7 @@ pub fn top_all(cli: &Cli, args: &TopArgs) -> anyhow::Result<Exit> {
         home,
         tracer,
         known: HashMap::new(),
-        all: AllChecked::default(),
+        all: Judged::default(),
         at: String::new(),
         interval: args.interval,
         signals,
@@ -119,7 +127,7 @@ impl AllSession<'_> {
             Err(reason) => SplitTrace::unavailable(reason.clone()),
         };
         let listed = netns::list_all().context("listing network namespaces")?;
-        let mut all = AllChecked::default();
+        let mut all = AllChecked::new(Keep::Whole);
         let mut known = HashMap::new();
         for found in listed {
             let inode = found.inode;
@@ -160,15 +168,21 @@ impl AllSession<'_> {
                 .enter()
                 .context("returning to twtune's own network namespace")?;
             let judged = all.checked.len();
-            all.judge(&self.rules, held.found, gathered);
+            all.judge(&self.rules, held.found, gathered)?;
             // Kept while it can be read; one that failed starts afresh.
-            if let (Some(mut k), Some(c)) = (kept, all.checked.get(judged)) {
+            let judged = all.checked.get(judged).and_then(Done::whole);
+            if let (Some(mut k), Some(c)) = (kept, judged) {
                 k.history.update(&c.evaluation, &self.rules, at);
                 known.insert(inode, k);
             }
         }
         self.known = known;
-        self.all = all;
+        let (skipped, failed) = (std::mem::take(&mut all.skipped), all.failed);
+        self.all = Judged {
+            checked: all.into_whole(),
+            skipped,
+            failed,
+        };
         self.at = at.to_string();
         Ok(())
     }

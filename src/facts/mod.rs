@@ -21,6 +21,7 @@ pub mod namespace;
 pub mod nat;
 pub mod netlink;
 pub mod netns;
+pub mod netns_dirs;
 mod options;
 pub mod owners;
 pub mod persisted;

@@ -223,7 +223,7 @@ fn open_confined(path: &Path) -> io::Result<std::fs::File> {
     use nix::fcntl::OFlag;
     use std::os::unix::fs::OpenOptionsExt;
     let flags = OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY;
-    match open_in_root(path, flags) {
+    match open_in_root(path, flags).or_else(|| super::netns_dirs::open_beneath(path, flags)) {
         Some(opened) => opened.map(std::fs::File::from),
         None => std::fs::OpenOptions::new()
             .read(true)
@@ -262,9 +262,13 @@ pub fn read_dir_confined(path: &Path) -> io::Result<Vec<std::ffi::OsString>> {
 
 /// An fd for `path` that only names it (O_PATH: no read, no side effect of
 /// opening a device or FIFO), resolved inside the `--root` tree while reads
-/// are confined to one; `None` when they are not.
+/// are confined to one (or from a namespace's folder opened by
+/// `netns_dirs`); `None` when they are not.
 pub(crate) fn path_fd_confined(path: &Path) -> Option<io::Result<std::fs::File>> {
-    open_in_root(path, nix::fcntl::OFlag::O_PATH).map(|r| r.map(std::fs::File::from))
+    let flags = nix::fcntl::OFlag::O_PATH;
+    open_in_root(path, flags)
+        .or_else(|| super::netns_dirs::open_beneath(path, flags))
+        .map(|r| r.map(std::fs::File::from))
 }
 
 /// `std::fs::metadata` (links followed), but inside the `--root` tree while

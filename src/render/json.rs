@@ -173,6 +173,22 @@ pub fn to_writer_pretty<W: std::io::Write, T: Serialize + ?Sized>(
     value.serialize(&mut serializer)
 }
 
+/// [`to_writer_pretty`] of a value `levels` deep in a document written
+/// around it (each `namespaces[]` entry of `check --all-netns`).
+pub fn to_writer_pretty_at<W: std::io::Write, T: Serialize + ?Sized>(
+    writer: W,
+    value: &T,
+    levels: usize,
+) -> serde_json::Result<()> {
+    let formatter = EscapingFormatter {
+        current_indent: levels,
+        has_value: false,
+    };
+    value.serialize(&mut serde_json::Serializer::with_formatter(
+        writer, formatter,
+    ))
+}
+
 /// serde_json's `PrettyFormatter` layout (two spaces a level), each line's
 /// break and indentation written at once: a document of 100,000 persisted
 /// settings has millions of lines (issue 20 §2).

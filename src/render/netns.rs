@@ -129,27 +129,108 @@ pub fn json_report<'a>(
         schema_version: SCHEMA_VERSION,
         twtune_version: env!("CARGO_PKG_VERSION"),
         status: status.word(),
-        namespaces: checked
-            .iter()
-            .map(|c| NamespaceReport {
-                inode: c.inode,
-                names: &c.names,
-                pids: &c.pids,
-                command: c.command.as_deref(),
-                container: c.container.as_ref(),
-                pod: c.pod.as_ref(),
-                status: c.status().word(),
-                summary: Summary::of(&c.evaluation),
-                findings: &c.evaluation.findings,
-                facts: &c.facts,
-            })
-            .collect(),
+        namespaces: checked.iter().map(entry).collect(),
         skipped,
     }
 }
 
-/// The table: one row per namespace, aligned, then a line per skipped one.
-pub fn human(checked: &[Checked], skipped: &[Skipped]) -> String {
+fn entry(c: &Checked) -> NamespaceReport<'_> {
+    NamespaceReport {
+        inode: c.inode,
+        names: &c.names,
+        pids: &c.pids,
+        command: c.command.as_deref(),
+        container: c.container.as_ref(),
+        pod: c.pod.as_ref(),
+        status: c.status().word(),
+        summary: Summary::of(&c.evaluation),
+        findings: &c.evaluation.findings,
+        facts: &c.facts,
+    }
+}
+
+/// Where a checked namespace goes in the table and the document: the
+/// host's own first, then by inode.
+pub fn order(c: &Checked) -> (bool, u64) {
+    (c.facts.namespace.initial != Some(true), c.inode)
+}
+
+/// Appends one `namespaces[]` entry to `out`, as [`write_json`] prints it:
+/// rendered as soon as its namespace is judged, so the facts need not be
+/// kept until every namespace is (at 1,000 namespaces they were most of the
+/// memory). Indented to its place in the document, two levels deep. Every
+/// entry of a run goes into one buffer: a buffer of its own each would be
+/// an allocation of its size each, which costs more than writing it.
+pub fn entry_json(c: &Checked, out: &mut Vec<u8>) -> serde_json::Result<()> {
+    super::json::to_writer_pretty_at(out, &entry(c), 2)
+}
+
+/// The `check --all-netns --format json` document from entries rendered by
+/// [`entry_json`] (in their order), byte for byte what serialising
+/// [`json_report`] of the namespaces themselves writes. The frame around
+/// them is that document serialised with no namespace, so its fields stay
+/// the serialiser's; the entries go where its empty `namespaces` array was.
+pub fn write_json<'e, W: std::io::Write + ?Sized>(
+    out: &mut W,
+    entries: impl IntoIterator<Item = &'e [u8]>,
+    skipped: &[Skipped],
+    status: Status,
+) -> std::io::Result<()> {
+    const EMPTY: &str = "\"namespaces\": []";
+    let frame = super::json::to_string_pretty(&json_report(&[], skipped, status))
+        .map_err(std::io::Error::from)?;
+    // The first: the top-level field comes before `skipped`, and a string
+    // cannot hold it (its quotes would be escaped).
+    let at = frame
+        .find(EMPTY)
+        .ok_or_else(|| std::io::Error::other("the document has no namespaces field"))?;
+    let (head, tail) = (
+        &frame[..at + EMPTY.len() - 1],
+        &frame[at + EMPTY.len() - 1..],
+    );
+    out.write_all(head.as_bytes())?;
+    let mut any = false;
+    for text in entries {
+        out.write_all(if any { b",\n    " } else { b"\n    " })?;
+        out.write_all(text)?;
+        any = true;
+    }
+    if any {
+        out.write_all(b"\n  ")?;
+    }
+    out.write_all(tail.as_bytes())
+}
+
+/// One row of the table.
+pub type Row = [String; 8];
+
+/// The table row of a checked namespace: what [`table`] prints of it, so
+/// the facts need not be kept until every namespace is checked.
+pub fn row(c: &Checked) -> Row {
+    let names = c.label();
+    let sockets = c.facts.sockets.as_ref();
+    let count = |n: Option<u64>| n.map_or("-".to_string(), |n| n.to_string());
+    let worst = match c.worst_finding() {
+        Some(f) => format!("{} {}", f.severity.as_str(), f.rule),
+        None => c.status().word().replace('_', " "),
+    };
+    [
+        c.inode.to_string(),
+        names,
+        c.pids.first().map_or("-".into(), u32::to_string),
+        c.command
+            .as_deref()
+            .map_or_else(|| "-".into(), |c| escape::text(c).into_owned()),
+        count(sockets.map(|s| s.time_wait)),
+        count(sockets.map(|s| s.close_wait)),
+        c.worst_ratio().map_or("-".into(), percent),
+        worst,
+    ]
+}
+
+/// The table: one [`row`] per namespace, aligned, then a line per skipped
+/// one.
+pub fn table<'r>(rows: impl ExactSizeIterator<Item = &'r Row>, skipped: &[Skipped]) -> String {
     let header = [
         "NAMESPACE",
         "NAMES",
@@ -159,39 +240,25 @@ pub fn human(checked: &[Checked], skipped: &[Skipped]) -> String {
         "CLOSE_WAIT",
         "WORST DEST",
         "WORST FINDING",
-    ];
-    let mut rows: Vec<[String; 8]> = vec![header.map(String::from)];
-    for c in checked {
-        let names = c.label();
-        let sockets = c.facts.sockets.as_ref();
-        let count = |n: Option<u64>| n.map_or("-".to_string(), |n| n.to_string());
-        let worst = match c.worst_finding() {
-            Some(f) => format!("{} {}", f.severity.as_str(), f.rule),
-            None => c.status().word().replace('_', " "),
-        };
-        rows.push([
-            c.inode.to_string(),
-            names,
-            c.pids.first().map_or("-".into(), u32::to_string),
-            c.command
-                .as_deref()
-                .map_or_else(|| "-".into(), |c| escape::text(c).into_owned()),
-            count(sockets.map(|s| s.time_wait)),
-            count(sockets.map(|s| s.close_wait)),
-            c.worst_ratio().map_or("-".into(), percent),
-            worst,
-        ]);
+    ]
+    .map(String::from);
+    let count = rows.len();
+    let mut all: Vec<&Row> = Vec::with_capacity(count + 1);
+    all.push(&header);
+    for row in rows {
+        all.push(row);
     }
+    let rows = all;
     let mut widths = [0usize; 8];
     for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
+        for (width, cell) in widths.iter_mut().zip(row.iter()) {
             *width = (*width).max(cell.chars().count());
         }
     }
     // Counts read right-aligned, words left-aligned.
     let right = [false, false, true, false, true, true, true, false];
     let mut out = String::new();
-    for row in &rows {
+    for row in rows {
         let mut line = String::new();
         for (i, cell) in row.iter().enumerate() {
             let pad = widths[i] - cell.chars().count();
@@ -213,12 +280,132 @@ pub fn human(checked: &[Checked], skipped: &[Skipped]) -> String {
     }
     out.push_str(&format!(
         "{} network namespace{} checked",
-        checked.len(),
-        if checked.len() == 1 { "" } else { "s" }
+        count,
+        if count == 1 { "" } else { "s" }
     ));
     out.push('\n');
     for s in skipped {
         out.push_str(&format!("Skipped namespace {}: {}\n", s.inode, s.reason));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::GatherOptions;
+    use crate::rules::RuleSet;
+    use crate::rules::eval::evaluate;
+
+    /// Two namespaces of a fixture host: the host's own, and one with a
+    /// hostile name, a pod and a container, judged by the built-in rules.
+    fn checked() -> Vec<Checked> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/jammy-stale-tw-recycle");
+        let facts = crate::facts::gather(&GatherOptions::new(root.clone())).unwrap();
+        let rules = RuleSet::load(&root, &[]).unwrap();
+        let evaluation = evaluate(&rules, &facts);
+        assert!(!evaluation.findings.is_empty(), "the fixture has findings");
+        let mut host = facts.clone();
+        host.namespace.initial = Some(true);
+        let mut other = facts;
+        other.namespace.initial = Some(false);
+        vec![
+            Checked {
+                inode: 4026531833,
+                names: Vec::new(),
+                pids: vec![1, 2],
+                command: Some("systemd".into()),
+                container: None,
+                pod: None,
+                facts: host,
+                evaluation: evaluate(&rules, &other),
+            },
+            Checked {
+                inode: 4026532180,
+                names: vec!["a \"b\"\n\u{1b}[2J\u{2028}".into(), "c".into()],
+                pids: Vec::new(),
+                command: None,
+                container: Some(Container {
+                    runtime: Some("containerd"),
+                    id: "ab".repeat(32),
+                    pod_uid: None,
+                    source: "cgroup_name",
+                    cgroup: "/system.slice/containerd-x\n.scope".into(),
+                }),
+                pod: Some(Pod {
+                    namespace: Some("default".into()),
+                    name: Some("web\n1".into()),
+                    uid: None,
+                }),
+                facts: other,
+                evaluation,
+            },
+        ]
+    }
+
+    #[test]
+    fn the_document_from_entries_rendered_one_by_one_is_the_document_of_all() {
+        let checked = checked();
+        let skipped = [Skipped {
+            inode: 7,
+            reason: "gone \"namespaces\": [] before it could be entered".into(),
+        }];
+        for n in 0..=checked.len() {
+            for skipped in [&skipped[..], &[]] {
+                let status = Status::worst_of(checked[..n].iter().map(Checked::status), false);
+                let whole = super::super::json::to_string_pretty(&json_report(
+                    &checked[..n],
+                    skipped,
+                    status,
+                ))
+                .unwrap();
+                // Rendered one after the other into one buffer, as a run does.
+                let mut rendered = Vec::new();
+                let mut entries = Vec::new();
+                for c in &checked[..n] {
+                    let start = rendered.len();
+                    entry_json(c, &mut rendered).unwrap();
+                    entries.push(start..rendered.len());
+                }
+                let mut out = Vec::new();
+                let entries = entries.into_iter().map(|at| &rendered[at]);
+                write_json(&mut out, entries, skipped, status).unwrap();
+                assert_eq!(String::from_utf8(out).unwrap(), whole, "{n} namespaces");
+            }
+        }
+    }
+
+    #[test]
+    fn the_table_aligns_each_row_and_names_the_host_and_the_skipped() {
+        let checked = checked();
+        let rows: Vec<Row> = checked.iter().map(row).collect();
+        assert_eq!(rows[0][1], "(host)");
+        assert_eq!(
+            rows[1][1],
+            format!(
+                "a \"b\"\\n\\x1b[2J\\u{{2028}},c default/web\\n1 cgroup says containerd {}",
+                "ab".repeat(6)
+            )
+        );
+        assert_eq!(rows[1][2..4], ["-", "-"]);
+        let skipped = [Skipped {
+            inode: 7,
+            reason: "gone".into(),
+        }];
+        let text = table(rows.iter(), &skipped);
+        let lines: Vec<Vec<char>> = text.lines().map(|l| l.chars().collect()).collect();
+        assert_eq!(lines.len(), 5, "{text}");
+        // The last column starts where its header does on every row.
+        let header: String = lines[0].iter().collect();
+        let at = header.find("WORST FINDING").unwrap();
+        for line in &lines[1..3] {
+            assert!(line[at - 1] == ' ' && line[at] != ' ', "{text}");
+        }
+        assert!(header.starts_with("NAMESPACE   NAMES"), "{text}");
+        assert_eq!(
+            &text[text.len() - 55..],
+            "2 network namespaces checked\nSkipped namespace 7: gone\n"
+        );
+    }
 }
