@@ -101,6 +101,20 @@ struct Session {
     signals: nix::libc::sigset_t,
 }
 
+/// Writes one block of the line mode; false when the reader has gone
+/// (`twtune top | head`): the end of the session, not an error.
+pub(super) fn print_block(block: &str) -> anyhow::Result<bool> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(block.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(e).context("writing to stdout"),
+    }
+}
+
 pub(super) fn now() -> String {
     let seconds = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -162,16 +176,8 @@ impl Session {
                 top::Sort::default(),
                 &at,
             );
-            let block = top::lines::block(&screen, self.history.added());
-            let mut stdout = std::io::stdout().lock();
-            match stdout
-                .write_all(block.as_bytes())
-                .and_then(|()| stdout.flush())
-            {
-                Ok(()) => {}
-                // The reader has gone (`twtune top | head`): done.
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
-                Err(e) => return Err(e).context("writing to stdout"),
+            if !print_block(&top::lines::block(&screen, self.history.added()))? {
+                break;
             }
             done += 1;
         }

@@ -12,7 +12,6 @@
 //! namespace (another cookie) starts afresh. None of these is an error.
 
 use std::collections::HashMap;
-use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -230,16 +229,8 @@ impl AllSession<'_> {
                     );
                 }
             }
-            let block = all::block(&self.screen(&AllView::default()));
-            let mut stdout = std::io::stdout().lock();
-            match stdout
-                .write_all(block.as_bytes())
-                .and_then(|()| stdout.flush())
-            {
-                Ok(()) => {}
-                // The reader has gone (`twtune top --all-netns | head`): done.
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
-                Err(e) => return Err(e).context("writing to stdout"),
+            if !super::top::print_block(&all::block(&self.screen(&AllView::default())))? {
+                break;
             }
             done += 1;
         }
