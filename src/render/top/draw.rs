@@ -216,22 +216,52 @@ fn draw_table(frame: &mut Frame, screen: &Screen, view: &View, area: Rect) {
         }
         TableRow::new(cells)
     });
-    let table = Table::new(rows, widths)
+    let title = format!(
+        " destinations, sorted by {}; creators {} ",
+        view.sort.label(),
+        creators_known(traced, wide)
+    );
+    let table = Table::new(rows, widths);
+    draw_sorted(
+        frame,
+        area,
+        table,
+        heading,
+        title,
+        view.selected,
+        screen.rows.len(),
+    );
+}
+
+/// How a table's creators are known, for its title.
+pub(super) fn creators_known(traced: bool, wide: bool) -> &'static str {
+    match (traced, wide) {
+        (true, true) => "traced",
+        (true, false) => "traced (? likely)",
+        (false, _) => "likely (untraced)",
+    }
+}
+
+/// A sorted table as both views draw it (the destinations, the
+/// namespaces): a bold heading, a top border titled with what it lists,
+/// and the selected one of its `rows` rows reversed.
+pub(super) fn draw_sorted<'a>(
+    frame: &mut Frame,
+    area: Rect,
+    table: Table<'a>,
+    heading: Vec<&'a str>,
+    title: String,
+    selected: usize,
+    rows: usize,
+) {
+    let table = table
         .header(TableRow::new(heading).style(Style::new().add_modifier(Modifier::BOLD)))
         .column_spacing(1)
         .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
-        .block(Block::new().borders(Borders::TOP).title(format!(
-            " destinations, sorted by {}; creators {} ",
-            view.sort.label(),
-            match (traced, wide) {
-                (true, true) => "traced",
-                (true, false) => "traced (? likely)",
-                (false, _) => "likely (untraced)",
-            }
-        )));
+        .block(Block::new().borders(Borders::TOP).title(title));
     let mut state = TableState::default();
-    if !screen.rows.is_empty() {
-        state.select(Some(view.selected.min(screen.rows.len() - 1)));
+    if rows > 0 {
+        state.select(Some(selected.min(rows - 1)));
     }
     frame.render_stateful_widget(table, area, &mut state);
 }

@@ -6,10 +6,10 @@ use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Text};
-use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row as TableRow, Table, TableState};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row as TableRow, Table};
 
 use super::all::{AllScreen, NsSort, header_parts};
-use super::draw::{View, fill_parts, popup, status_line};
+use super::draw::{View, creators_known, draw_sorted, fill_parts, popup, status_line};
 use super::{Screen, rate};
 use crate::exit_code::Status;
 
@@ -193,22 +193,19 @@ fn draw_table(frame: &mut Frame, screen: &AllScreen, view: &AllView, area: Rect)
         }
         TableRow::new(cells).style(style)
     });
-    let table = Table::new(rows, widths)
-        .header(TableRow::new(heading).style(Style::new().add_modifier(Modifier::BOLD)))
-        .column_spacing(1)
-        .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
-        .block(Block::new().borders(Borders::TOP).title(format!(
-            " network namespaces, sorted by {}; creators {} ",
-            view.sort.label(),
-            match (traced, wide) {
-                (true, true) => "traced",
-                (true, false) => "traced (? likely)",
-                (false, _) => "likely (untraced)",
-            }
-        )));
-    let mut state = TableState::default();
-    if !screen.rows.is_empty() {
-        state.select(Some(view.selected.min(screen.rows.len() - 1)));
-    }
-    frame.render_stateful_widget(table, area, &mut state);
+    let title = format!(
+        " network namespaces, sorted by {}; creators {} ",
+        view.sort.label(),
+        creators_known(traced, wide)
+    );
+    let table = Table::new(rows, widths);
+    draw_sorted(
+        frame,
+        area,
+        table,
+        heading,
+        title,
+        view.selected,
+        screen.rows.len(),
+    );
 }
