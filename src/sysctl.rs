@@ -4,6 +4,7 @@
 //! JSON output, rule files and `--set` use. sysctl.d files may also write the
 //! slashed form (`net/ipv4/tcp_tw_reuse`), so parsing normalises to dots here, once.
 
+use arcstr::{ArcStr, Substr};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -47,10 +48,16 @@ pub const GATHERED_NETFILTER_KEYS: &[&str] = &[
 pub const GATHERED_VENDOR_IPV4_KEYS: &[&str] = &["tcp_tw_timeout"];
 
 /// A dotted sysctl key, validated to be a plausible path component chain.
+//
+// Shared text (not in the JSON schema's description): a key is named again
+// in a file's settings, its winner, its drift and the keys absent on this
+// kernel (100,000 of each for a generated file), and a copy is a count, not
+// an allocation. A key read from a file is a view into that file's text
+// (`SysctlKey::parse_in`), so a file of 100,000 lines allocates no key.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, JsonSchema)]
 #[serde(try_from = "String")]
 #[schemars(with = "String")]
-pub struct SysctlKey(String);
+pub struct SysctlKey(Substr);
 
 /// The dotted text, borrowed: `into = "String"` would copy every key it
 /// writes (a check can write 200,000).
@@ -79,6 +86,20 @@ impl SysctlKey {
     /// key is slashed and any dots are part of a component (e.g. interface names
     /// such as `eth0.100`); otherwise dots separate and slashes do.
     pub fn parse(text: &str) -> Result<Self, KeyError> {
+        Self::parse_with(text, |plain: &str| Substr::from(plain))
+    }
+
+    /// [`SysctlKey::parse`] of `text`, a part of `source`: a key written as
+    /// it is stored (dotted, no surrounding space) is kept as a view into
+    /// `source`, not copied.
+    ///
+    /// # Panics
+    /// If `text` does not lie inside `source`.
+    pub fn parse_in(source: &ArcStr, text: &str) -> Result<Self, KeyError> {
+        Self::parse_with(text, |plain| source.substr_from(plain))
+    }
+
+    fn parse_with(text: &str, keep: impl FnOnce(&str) -> Substr) -> Result<Self, KeyError> {
         let text = text.trim();
         // The common key, dotted printable ASCII without an empty component,
         // in one pass over its bytes (a file can hold 100,000 keys); anything
@@ -91,7 +112,7 @@ impl SysctlKey {
             after_dot = dot;
         }
         if plain && !after_dot {
-            return Ok(SysctlKey(text.to_owned()));
+            return Ok(SysctlKey(keep(text)));
         }
         Self::parse_in_full(text)
     }
@@ -133,7 +154,7 @@ impl SysctlKey {
         if bad {
             return Err(KeyError::BadCharacter(text.to_string()));
         }
-        Ok(SysctlKey(dotted))
+        Ok(SysctlKey(Substr::from(dotted)))
     }
 
     /// Parses and insists on a tree twtune manages.
@@ -144,13 +165,13 @@ impl SysctlKey {
     /// This key, if it lies in a tree twtune manages.
     pub fn into_managed(self) -> Result<Self, KeyError> {
         if !self.is_managed() {
-            return Err(KeyError::NotManaged(self.0));
+            return Err(KeyError::NotManaged(self.0.to_string()));
         }
         Ok(self)
     }
 
     pub fn ipv4(name: &str) -> Self {
-        SysctlKey(format!("net.ipv4.{name}"))
+        SysctlKey(Substr::from(format!("net.ipv4.{name}")))
     }
 
     pub fn as_str(&self) -> &str {
@@ -196,7 +217,7 @@ impl TryFrom<String> for SysctlKey {
 
 impl From<SysctlKey> for String {
     fn from(key: SysctlKey) -> String {
-        key.0
+        key.0.to_string()
     }
 }
 

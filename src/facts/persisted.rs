@@ -21,6 +21,8 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
+use arcstr::{ArcStr, Substr};
+
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -44,9 +46,14 @@ pub const SYSCTL_CONF: &str = "etc/sysctl.conf";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Setting {
     pub key: SysctlKey,
-    pub value: String,
+    // A view into the file's text where the value is written as stored (a
+    // file can hold 100,000 settings), else its folded copy.
+    #[schemars(with = "String")]
+    pub value: Substr,
     /// The file as it is named on the host (`/etc/sysctl.d/99-x.conf`), not under --root.
-    pub file: String,
+    // Shared by every setting of the file (a file can hold 100,000).
+    #[schemars(with = "String")]
+    pub file: ArcStr,
     pub line: usize,
     /// `-key = value`: a failure to set it is not an error to systemd-sysctl.
     pub ignore_failure: bool,
@@ -239,7 +246,7 @@ impl PersistedConfig {
         run: &[usize],
         refused: &HashSet<(&str, usize)>,
     ) -> Option<&'a Setting> {
-        let accepted = |s: &&Setting| !refused.contains(&(s.file.as_str(), s.line));
+        let accepted = |s: &&Setting| !refused.contains(&(&*s.file, s.line));
         let lines = || {
             run.iter()
                 .rev()
@@ -251,7 +258,7 @@ impl PersistedConfig {
             Order::System => {
                 let again = self.sysctl_conf_at_boot.as_ref();
                 again
-                    .and_then(|link| lines().find(|s| &s.file == link))
+                    .and_then(|link| lines().find(|s| *s.file == **link))
                     .or_else(|| lines().next())
             }
         }
@@ -261,7 +268,7 @@ impl PersistedConfig {
     pub fn is_refused(&self, setting: &Setting) -> bool {
         self.refused
             .iter()
-            .any(|r| r.file == setting.file && r.line == setting.line)
+            .any(|r| *r.file == *setting.file && r.line == setting.line)
     }
 
     /// The distinct keys set anywhere, sorted.
@@ -296,23 +303,32 @@ impl Order {
 pub fn parse_sysctl_file(file: &str, text: &str) -> (Vec<Setting>, Vec<LineProblem>) {
     let mut settings = Vec::new();
     let mut problems = Vec::new();
-    parse_into(file, text, true, &mut settings, &mut problems);
+    parse_into(
+        file,
+        &ArcStr::from(text),
+        true,
+        &mut settings,
+        &mut problems,
+    );
     (settings, problems)
 }
 
 /// [`parse_sysctl_file`] appending to the lists it is given, its settings
 /// read at boot or not (`at_boot`): a file of 100,000 lines is not copied
-/// from one list into another.
+/// from one list into another, and its keys and values are views into
+/// `text`.
 fn parse_into(
     file: &str,
-    text: &str,
+    text: &ArcStr,
     at_boot: bool,
     settings: &mut Vec<Setting>,
     problems: &mut Vec<LineProblem>,
 ) {
-    for (index, raw) in text.lines().enumerate() {
+    // One name for every setting of the file, shared, not copied per line.
+    let shared = ArcStr::from(file);
+    for (index, raw) in lines(text).enumerate() {
         let line = index + 1;
-        let trimmed = raw.trim();
+        let trimmed = trim(raw);
         if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
             continue;
         }
@@ -327,16 +343,16 @@ fn parse_into(
             });
             continue;
         };
-        let raw_key = raw_key.trim();
+        let raw_key = trim(raw_key);
         let (ignore_failure, raw_key) = match raw_key.strip_prefix('-') {
-            Some(rest) => (true, rest.trim_start()),
+            Some(rest) => (true, trim(rest)),
             None => (false, raw_key),
         };
-        match SysctlKey::parse(raw_key) {
+        match SysctlKey::parse_in(text, raw_key) {
             Ok(key) => settings.push(Setting {
                 key,
-                value: value_of(raw_value),
-                file: file.to_string(),
+                value: value_of(text, raw_value),
+                file: shared.clone(),
                 line,
                 ignore_failure,
                 at_boot,
@@ -350,13 +366,61 @@ fn parse_into(
     }
 }
 
+/// The lines of `text` as [`str::lines`] gives them (split at `\n`, a
+/// `\r` right before it dropped, no empty last line), found by the memchr
+/// crate's vectorised search: std's per-line search costs more than the
+/// short line it finds (a file can hold 100,000 lines).
+fn lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut start = 0;
+    let mut ends = memchr::memchr_iter(b'\n', text.as_bytes());
+    std::iter::from_fn(move || {
+        let line = match ends.next() {
+            // Only a `\r` that ends the line before its `\n` goes.
+            Some(end) => {
+                let line = &text[start..end];
+                start = end + 1;
+                line.strip_suffix('\r').unwrap_or(line)
+            }
+            None if start < text.len() => {
+                let line = &text[start..];
+                start = text.len();
+                line
+            }
+            None => return None,
+        };
+        Some(line)
+    })
+}
+
+/// [`str::trim`], the ASCII whitespace at either end stripped byte by byte
+/// first: a line's ends are almost always ASCII, and the Unicode-aware trim
+/// costs more than the short key or value it trims. A non-ASCII end is left
+/// to [`str::trim`], so the answer is the same for every text.
+fn trim(text: &str) -> &str {
+    // char::is_whitespace's ASCII members (U+000B included, unlike
+    // u8::is_ascii_whitespace).
+    let space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r');
+    let bytes = text.as_bytes();
+    let start = bytes.iter().position(|b| !space(b)).unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !space(b))
+        .map_or(start, |i| i + 1);
+    // Both ends are ASCII positions, so char boundaries.
+    let inner = &text[start..end];
+    match (inner.as_bytes().first(), inner.as_bytes().last()) {
+        (Some(&first), Some(&last)) if first >= 0x80 || last >= 0x80 => inner.trim(),
+        _ => inner,
+    }
+}
+
 /// [`normalize_value`], without its word-by-word rebuild for the common
 /// value that is one plain word (`0`, `1`): trimmed, it is already folded.
-fn value_of(raw: &str) -> String {
-    let trimmed = raw.trim();
+fn value_of(text: &ArcStr, raw: &str) -> Substr {
+    let trimmed = trim(raw);
     match trimmed.bytes().all(|b| b.is_ascii_graphic()) {
-        true => trimmed.to_owned(),
-        false => normalize_value(raw),
+        true => text.substr_from(trimmed),
+        false => Substr::from(normalize_value(raw)),
     }
 }
 
@@ -453,10 +517,11 @@ pub fn gather(root: &Path) -> Result<PersistedConfig, FactError> {
         // A symlink to /dev/null masks: it reads empty, and sets nothing.
         let is_dev_null = read_link_confined(&path).is_ok_and(|t| t == Path::new("/dev/null"));
         let text = if is_dev_null {
-            String::new()
+            ArcStr::new()
         } else {
             match read_optional(&path)? {
-                Some(text) => text,
+                // Shared by the settings that are views into it.
+                Some(text) => ArcStr::from(text),
                 None => continue, // a dangling symlink applies nothing
             }
         };
@@ -503,8 +568,8 @@ impl BootReplay {
             match verdict {
                 Err(reason) => refused.push(Refused {
                     key: s.key.clone(),
-                    value: s.value.clone(),
-                    file: s.file.clone(),
+                    value: s.value.to_string(),
+                    file: s.file.to_string(),
                     line: s.line,
                     reason,
                 }),
