@@ -100,7 +100,7 @@ impl SysctlKey {
     }
 
     fn parse_with(text: &str, keep: impl FnOnce(&str) -> Substr) -> Result<Self, KeyError> {
-        let text = text.trim();
+        let text = trim(text);
         // The common key, dotted printable ASCII without an empty component,
         // in one pass over its bytes (a file can hold 100,000 keys); anything
         // else is judged in full below, with the same answer.
@@ -218,6 +218,37 @@ impl TryFrom<String> for SysctlKey {
 impl From<SysctlKey> for String {
     fn from(key: SysctlKey) -> String {
         key.0.to_string()
+    }
+}
+
+/// [`str::trim`], the ASCII whitespace at either end stripped byte by byte
+/// first: a line's ends are almost always ASCII, and the Unicode-aware trim
+/// costs more than the short key or value it trims. A non-ASCII end is left
+/// to [`str::trim`], so the answer is the same for every text.
+pub fn trim(text: &str) -> &str {
+    // char::is_whitespace's ASCII members (U+000B included, unlike
+    // u8::is_ascii_whitespace).
+    let space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r');
+    let bytes = text.as_bytes();
+    // Already trimmed: both ends ASCII and not space (a key, a plain value).
+    match (bytes.first(), bytes.last()) {
+        (Some(first), Some(last))
+            if *first < 0x80 && *last < 0x80 && !space(first) && !space(last) =>
+        {
+            return text;
+        }
+        _ => {}
+    }
+    let start = bytes.iter().position(|b| !space(b)).unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !space(b))
+        .map_or(start, |i| i + 1);
+    // Both ends are ASCII positions, so char boundaries.
+    let inner = &text[start..end];
+    match (inner.as_bytes().first(), inner.as_bytes().last()) {
+        (Some(&first), Some(&last)) if first >= 0x80 || last >= 0x80 => inner.trim(),
+        _ => inner,
     }
 }
 

@@ -225,7 +225,7 @@ impl Prelude {
                 while known.next_if(|k| *k < key.as_str()).is_some() {}
                 known.peek() != Some(&key.as_str())
                     && key.is_managed()
-                    && !key.as_str().contains('*')
+                    && memchr::memchr(b'*', key.as_str().as_bytes()).is_none()
             })
             .collect();
         let mut sysctl = BTreeMap::new();

@@ -27,10 +27,10 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::read::{
-    FactError, metadata_confined, read_dir_confined, read_link_confined, read_optional,
+    FactError, metadata_confined, read_dir_confined, read_link_confined, read_optional_shared,
 };
 use crate::host_path;
-use crate::sysctl::{SysctlKey, normalize_value};
+use crate::sysctl::{SysctlKey, normalize_value, trim};
 
 /// Folders in masking priority: a name in an earlier one hides the same name later.
 pub const SYSCTL_D_DIRS: &[&str] = &[
@@ -326,14 +326,17 @@ fn parse_into(
 ) {
     // One name for every setting of the file, shared, not copied per line.
     let shared = ArcStr::from(file);
+    // Room for a setting a line at once: grown by doubling, a list of
+    // 100,000 is copied on the way, and each copy touches fresh pages.
+    settings.reserve(memchr::memchr_iter(b'\n', text.as_bytes()).count() + 1);
     for (index, raw) in lines(text).enumerate() {
         let line = index + 1;
         let trimmed = trim(raw);
         if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
             continue;
         }
-        // A byte search: `=` is ASCII, and lines are short.
-        let equals = trimmed.bytes().position(|b| b == b'=');
+        // A byte search: `=` is ASCII.
+        let equals = memchr::memchr(b'=', trimmed.as_bytes());
         let Some((raw_key, raw_value)) = equals.map(|at| (&trimmed[..at], &trimmed[at + 1..]))
         else {
             problems.push(LineProblem {
@@ -390,28 +393,6 @@ fn lines(text: &str) -> impl Iterator<Item = &str> {
         };
         Some(line)
     })
-}
-
-/// [`str::trim`], the ASCII whitespace at either end stripped byte by byte
-/// first: a line's ends are almost always ASCII, and the Unicode-aware trim
-/// costs more than the short key or value it trims. A non-ASCII end is left
-/// to [`str::trim`], so the answer is the same for every text.
-fn trim(text: &str) -> &str {
-    // char::is_whitespace's ASCII members (U+000B included, unlike
-    // u8::is_ascii_whitespace).
-    let space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r');
-    let bytes = text.as_bytes();
-    let start = bytes.iter().position(|b| !space(b)).unwrap_or(bytes.len());
-    let end = bytes
-        .iter()
-        .rposition(|b| !space(b))
-        .map_or(start, |i| i + 1);
-    // Both ends are ASCII positions, so char boundaries.
-    let inner = &text[start..end];
-    match (inner.as_bytes().first(), inner.as_bytes().last()) {
-        (Some(&first), Some(&last)) if first >= 0x80 || last >= 0x80 => inner.trim(),
-        _ => inner,
-    }
 }
 
 /// [`normalize_value`], without its word-by-word rebuild for the common
@@ -519,9 +500,9 @@ pub fn gather(root: &Path) -> Result<PersistedConfig, FactError> {
         let text = if is_dev_null {
             ArcStr::new()
         } else {
-            match read_optional(&path)? {
-                // Shared by the settings that are views into it.
-                Some(text) => ArcStr::from(text),
+            // Shared by the settings that are views into it.
+            match read_optional_shared(&path)? {
+                Some(text) => text,
                 None => continue, // a dangling symlink applies nothing
             }
         };

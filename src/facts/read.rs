@@ -364,6 +364,35 @@ pub fn read_optional(path: &Path) -> Result<Option<String>, FactError> {
     }
 }
 
+/// [`read_optional`] straight into shared text: the settings parsed from a
+/// sysctl file are views into it, and a file of 100,000 lines read into a
+/// buffer and then copied would touch each of its pages twice. Anything
+/// unusual — a file that changed size since its stat, text that is not
+/// UTF-8 — is read again by [`read_optional`], which gives the same answer
+/// and the same errors.
+pub fn read_optional_shared(path: &Path) -> Result<Option<arcstr::ArcStr>, FactError> {
+    use std::io::Read;
+    let file = match open_confined(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(read_error(path, e.into())),
+    };
+    let size = match file.metadata() {
+        Ok(m) if m.is_file() && m.len() <= MAX_FILE_BYTES => m.len() as usize,
+        _ => return Ok(read_optional(path)?.map(arcstr::ArcStr::from)),
+    };
+    let mut read = Ok(());
+    let text = arcstr::ArcStr::init_with(size, |buffer| read = (&file).read_exact(buffer));
+    let at_end = || (&file).read(&mut [0u8; 1]).is_ok_and(|n| n == 0);
+    match text {
+        Ok(text) if read.is_ok() && at_end() => match first_long_line(text.as_bytes()) {
+            None => Ok(Some(text)),
+            Some(line) => Err(read_error(path, BoundedReadError::LineTooLong { line })),
+        },
+        _ => Ok(read_optional(path)?.map(arcstr::ArcStr::from)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
