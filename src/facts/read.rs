@@ -377,8 +377,10 @@ pub fn read_optional_shared(path: &Path) -> Result<Option<arcstr::ArcStr>, FactE
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(read_error(path, e.into())),
     };
+    // A size of 0 is read the plain way too: arcstr allocates no empty text
+    // (and a file that reports 0 may still hold some).
     let size = match file.metadata() {
-        Ok(m) if m.is_file() && m.len() <= MAX_FILE_BYTES => m.len() as usize,
+        Ok(m) if m.is_file() && m.len() > 0 && m.len() <= MAX_FILE_BYTES => m.len() as usize,
         _ => return Ok(read_optional(path)?.map(arcstr::ArcStr::from)),
     };
     let mut read = Ok(());
@@ -430,6 +432,34 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn the_shared_read_answers_as_the_plain_one() {
+        use super::{MAX_LINE_BYTES, read_optional, read_optional_shared};
+        let dir = tempfile::tempdir().unwrap();
+        let mut long = vec![b'x'; MAX_LINE_BYTES + 1];
+        long.extend_from_slice(b"\nnet.ipv4.ip_forward = 1\n");
+        let cases: [(&str, &[u8]); 5] = [
+            ("empty", b""),
+            ("text", b"net.ipv4.tcp_tw_reuse = 1\n# \xc3\xbc\n"),
+            ("no-final-newline", b"a = 1"),
+            ("not-utf8", b"net.ipv4.tcp_tw_reuse = \xff\n"),
+            ("long-line", &long),
+        ];
+        for (name, bytes) in cases {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            let plain = read_optional(&path).map_err(|e| e.to_string());
+            let shared = read_optional_shared(&path).map_err(|e| e.to_string());
+            assert_eq!(shared.map(|t| t.map(|t| t.to_string())), plain, "{name}");
+        }
+        let missing = dir.path().join("missing");
+        assert!(matches!(read_optional_shared(&missing), Ok(None)));
+        // Not a regular file: refused as the plain read refuses it.
+        let plain = read_optional(dir.path()).map_err(|e| e.to_string());
+        let shared = read_optional_shared(dir.path()).map_err(|e| e.to_string());
+        assert_eq!(shared.map(|t| t.map(|t| t.to_string())), plain);
+    }
 
     #[test]
     fn names_that_are_not_utf8_are_written_escaped_and_stay_distinct() {
