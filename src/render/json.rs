@@ -151,9 +151,9 @@ pub fn facts_report(facts: &Facts) -> FactsReport<'_> {
 /// `\u{9b}` are not JSON. serde_json already writes the C0 controls as
 /// `\u00XX`; DEL and the C1 controls (U+0080–U+009F, which a terminal may
 /// obey as CSI and others) and the JSON-legal but line-breaking U+2028 and
-/// U+2029 are written as `\u00XX`/`\u20XX` too ([`EscapeControls`]), so the
-/// document stays valid JSON and prints on a terminal without a control
-/// character in it.
+/// U+2029 are written as `\u00XX`/`\u20XX` too, by a writer beneath the
+/// serializer, so the document stays valid JSON and prints on a terminal
+/// without a control character in it.
 pub fn to_string_pretty<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<String> {
     let mut out = Vec::with_capacity(4096);
     write_document(&mut out, value, Indenting::default())?;
