@@ -243,8 +243,10 @@ impl Aggregator {
             // Counted by the first pass.
             return;
         }
-        if let Some(listing) = &mut self.listing {
-            listing.record(&record);
+        // The 4-tuple's hash, once, for the listing kept and the one judged against.
+        let hash = (self.listing.is_some() || self.previous.is_some()).then(|| tuple_hash(&record));
+        if let (Some(listing), Some(hash)) = (&mut self.listing, hash) {
+            listing.record_hashed(hash, &record);
         }
         // Unknown states and bound-only sockets count in the total, never named.
         self.states[record.state.index()] += 1;
@@ -288,10 +290,10 @@ impl Aggregator {
             remote_port: record.remote_port,
         };
         // A 4-tuple reused since the first listing is a new connection too.
-        let (is_new, reused) = self
-            .previous
-            .as_ref()
-            .map_or((false, false), |p| p.judge(&record));
+        let (is_new, reused) = match (&mut self.previous, hash) {
+            (Some(previous), Some(hash)) => previous.judge(hash, &record),
+            _ => (false, false),
+        };
         let count = self.destinations.entry(key).or_default();
         count.new += u64::from(is_new);
         count.reuse_seen += u64::from(reused);

@@ -233,7 +233,7 @@ pub fn gather_keeping(
     // The first listing (a hash per socket: 250,000 entries at 250,000
     // TIME_WAIT) is moved into the aggregator, never copied; a netlink pass
     // that fails hands it back for the /proc fallback.
-    let mut previous = previous.map(|(first, elapsed)| Sample { first, elapsed });
+    let mut previous = previous.map(|(first, elapsed)| Sample::new(first, elapsed));
     let fresh = |previous: Option<Sample>| {
         let agg = Aggregator::new(range, reserved.clone(), policy.clone()).with_previous(previous);
         match keep {
