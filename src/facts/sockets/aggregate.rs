@@ -159,7 +159,10 @@ pub struct Aggregator {
     time_wait_client: u64,
     time_wait_reusable: u64,
     server_ports: HashMap<u16, u64>,
-    destinations: HashMap<DestKey, DestCount>,
+    /// Looked up once per connected socket: hashed by foldhash, seeded per
+    /// map (std's SipHash was a tenth of a listing's user time at 250,000
+    /// TIME_WAIT).
+    destinations: HashMap<DestKey, DestCount, foldhash::fast::RandomState>,
     in_use: PortSet,
     /// Ports held by something other than TIME_WAIT connect() may reuse.
     taken: PortSet,
@@ -186,7 +189,7 @@ impl Aggregator {
             time_wait_client: 0,
             time_wait_reusable: 0,
             server_ports: HashMap::new(),
-            destinations: HashMap::new(),
+            destinations: HashMap::default(),
             in_use: PortSet::new(),
             taken: PortSet::new(),
             unlisted: Vec::new(),
@@ -204,11 +207,18 @@ impl Aggregator {
 
     /// Also keeps every connected socket's 4-tuple, so the next reading
     /// can tell its new connections from these without a listing of its own.
-    pub fn keeping_listing(mut self) -> Self {
-        self.listing = Some(FirstListing::with_capacity(
-            self.previous.as_ref().map_or(0, |p| p.first.len()),
-        ));
+    /// `storage`: a listing done with, whose allocation is reused.
+    pub fn keeping_listing(mut self, storage: FirstListing) -> Self {
+        let room = self.previous.as_ref().map_or(0, |p| p.first.len());
+        self.listing = Some(FirstListing::reuse(storage, room));
         self
+    }
+
+    /// The first listing given to [`Aggregator::with_previous`], done with
+    /// once every socket is observed (what [`Aggregator::finish`] needs of
+    /// it, the time between the listings, stays).
+    pub fn take_spent(&mut self) -> Option<FirstListing> {
+        self.previous.as_mut().map(Sample::take_first)
     }
 
     /// The first listing given to [`Aggregator::with_previous`], back.

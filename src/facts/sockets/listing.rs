@@ -51,19 +51,22 @@ pub struct FirstListing {
     index: Option<Index>,
 }
 
-impl FirstListing {
-    pub(super) fn new() -> Self {
-        FirstListing::with_capacity(0)
+impl Default for FirstListing {
+    fn default() -> Self {
+        FirstListing::new()
     }
+}
 
-    /// A listing with room for `sockets` (the previous one's count).
-    pub(super) fn with_capacity(sockets: usize) -> Self {
-        FirstListing::reusing(Vec::with_capacity(sockets))
+impl FirstListing {
+    /// An empty listing, begun now.
+    pub fn new() -> Self {
+        FirstListing::reusing(Vec::new())
     }
 
     /// A listing that starts now in the storage of `old` (a listing done
     /// with: `twtune top` alternates two, rather than allocating and
-    /// faulting in megabytes each refresh).
+    /// faulting in megabytes each refresh), with room for `sockets` (the
+    /// previous listing's count).
     pub(super) fn reuse(old: FirstListing, sockets: usize) -> Self {
         let mut entries = old.entries;
         entries.clear();

@@ -27,7 +27,7 @@ use std::net::IpAddr;
 pub use super::ports::{self, PortRange};
 pub use super::tcp_state::TcpState;
 pub use aggregate::{Aggregator, apply_headroom};
-pub use gather::{Sysctls, first_sample, gather, gather_keeping};
+pub use gather::{Kept, Sysctls, first_sample, gather, gather_keeping};
 pub use listing::FirstListing;
 pub use output::{
     Destination, DestinationProcess, HostPorts, PortCount, SocketFacts, SocketSource,

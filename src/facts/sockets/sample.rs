@@ -36,6 +36,12 @@ impl Sample {
         self.first
     }
 
+    /// The first listing, leaving an empty one: the time between the
+    /// listings stays.
+    pub(super) fn take_first(&mut self) -> FirstListing {
+        std::mem::take(&mut self.first)
+    }
+
     /// Whether `r`, whose 4-tuple hashes to `hash` ([`tuple_hash`]), is a
     /// connection the first listing did not have, and whether it took over
     /// a TIME_WAIT of the first listing. A 4-tuple in TIME_WAIT at the
