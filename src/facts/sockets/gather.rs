@@ -189,6 +189,7 @@ pub fn first_sample(options: &GatherOptions) -> Result<Option<FirstListing>, Fac
         }
     };
     if options.reads_running_system() && netlink_passes(false, |_| {}, &mut keep).is_ok() {
+        listing.end();
         return Ok(Some(listing));
     }
     let mut listing = FirstListing::new();
@@ -203,6 +204,7 @@ pub fn first_sample(options: &GatherOptions) -> Result<Option<FirstListing>, Fac
             }
         })?;
     }
+    listing.end();
     Ok(Some(listing))
 }
 
@@ -262,7 +264,7 @@ pub fn gather_keeping(
         let mut agg = fresh(previous.take(), keep.take());
         match gather_netlink(&mut agg) {
             Ok(()) => {
-                let listing = agg.take_listing();
+                let listing = agg.take_listing().map(FirstListing::ended);
                 let spent = agg.take_spent();
                 return Ok(Kept {
                     facts: Some(agg.finish(SocketSource::Netlink, root)),
@@ -286,7 +288,7 @@ pub fn gather_keeping(
         });
     }
     let mut agg = gather_proc(fresh(previous, keep), &tables)?;
-    let listing = agg.take_listing();
+    let listing = agg.take_listing().map(FirstListing::ended);
     let spent = agg.take_spent();
     let mut facts = agg.finish(SocketSource::Proc, root);
     facts.fallback_reason = fallback_reason;

@@ -45,6 +45,8 @@ struct Entry {
 pub struct FirstListing {
     entries: Vec<Entry>,
     pub(super) started: std::time::Instant,
+    /// When the listing ended, once it has.
+    pub(super) ended: Option<std::time::Instant>,
     /// Where the next socket looked for is expected: after the last found.
     cursor: usize,
     /// Every entry by hash, built at the first socket not at the cursor.
@@ -78,9 +80,21 @@ impl FirstListing {
         FirstListing {
             entries,
             started: std::time::Instant::now(),
+            ended: None,
             cursor: 0,
             index: None,
         }
+    }
+
+    /// Marks the listing ended: every socket of it was read before now.
+    pub(super) fn end(&mut self) {
+        self.ended = Some(std::time::Instant::now());
+    }
+
+    /// [`FirstListing::end`], by value.
+    pub(super) fn ended(mut self) -> Self {
+        self.end();
+        self
     }
 
     /// How many sockets it holds.

@@ -14,19 +14,28 @@ const TIMER_SLACK_MS: u32 = 50;
 #[derive(Debug, Clone)]
 pub struct Sample {
     pub(super) first: FirstListing,
-    /// Time between the two listings.
+    /// Time between the two listings (the rates' denominator).
     pub elapsed: std::time::Duration,
-    /// `elapsed` in whole milliseconds.
-    elapsed_ms: u32,
+    /// The least time, in whole milliseconds, between the two readings of
+    /// any one socket.
+    gap_ms: u32,
 }
 
 impl Sample {
-    /// The first listing, taken `elapsed` before the second begins.
+    /// The first listing, taken `elapsed` before the second, which begins
+    /// now. Every socket of the first listing was read by its end and is
+    /// read again after now, so the time since that end is the least gap
+    /// between a socket's two readings. `elapsed` is not: `twtune top`
+    /// measures it from one refresh's start to the next, and a socket the
+    /// first walk reached late (the walk slowed, or top was preempted) and
+    /// the second early has had less than `elapsed` between its readings.
+    /// A listing that never ended (one built by a test) counts `elapsed`.
     pub fn new(first: FirstListing, elapsed: std::time::Duration) -> Sample {
+        let gap = first.ended.map_or(elapsed, |end| end.elapsed());
         Sample {
             first,
             elapsed,
-            elapsed_ms: u32::try_from(elapsed.as_millis()).unwrap_or(u32::MAX),
+            gap_ms: u32::try_from(gap.as_millis()).unwrap_or(u32::MAX),
         }
     }
 
@@ -51,10 +60,10 @@ impl Sample {
     /// tcp_twsk_unique() allows that only with the peer's timestamp
     /// recorded. The other connection is either live, or in TIME_WAIT
     /// again with more of its timer left than the old one could still
-    /// have: at least `elapsed` passed between the two readings (the wait
-    /// lies between them), so the old one has at most its first reading
-    /// less that; [`TIMER_SLACK_MS`] absorbs the rounding of the two
-    /// readings to jiffies. An RST can also end a TIME_WAIT early
+    /// have: at least the gap of [`Sample::new`] passed between the two
+    /// readings, so the old one has at most its first reading less that;
+    /// [`TIMER_SLACK_MS`] absorbs the rounding of the two readings to
+    /// jiffies. An RST can also end a TIME_WAIT early
     /// (tcp_timewait_state_process(), unless tcp_rfc1337=1), which this
     /// cannot tell from reuse; for a client's own ephemeral port that takes
     /// a peer sending RSTs to finished connections, which is rare.
@@ -69,7 +78,7 @@ impl Sample {
             return (false, false);
         }
         let most_left = old_left
-            .saturating_sub(self.elapsed_ms)
+            .saturating_sub(self.gap_ms)
             .saturating_add(TIMER_SLACK_MS);
         let other =
             r.state != TcpState::TimeWait || r.timer_left_ms.is_some_and(|left| left > most_left);
@@ -104,4 +113,58 @@ pub(super) fn tuple_hash(r: &SockRecord) -> u64 {
         r.local_port,
         r.remote_port,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    fn time_wait(left: u32) -> SockRecord {
+        SockRecord {
+            state: TcpState::TimeWait,
+            local: "10.0.0.1".parse().unwrap(),
+            local_port: 40000,
+            remote: "10.0.0.2".parse().unwrap(),
+            remote_port: 80,
+            bound_dev_if: 0,
+            timer_left_ms: Some(left),
+            inode: 0,
+            peer_timestamps: None,
+        }
+    }
+
+    /// `twtune top`'s `elapsed` runs from one refresh's start to the next;
+    /// a socket read late in the first walk and early in the second has
+    /// had less than that between its readings. Its TIME_WAIT, older by the
+    /// real gap, is the same one: not new, not taken over.
+    #[test]
+    fn the_gap_between_readings_is_counted_from_the_first_listings_end() {
+        let then = time_wait(50_000);
+        let mut first = FirstListing::new();
+        first.record(&then);
+        let Some(two_seconds_ago) = Instant::now().checked_sub(Duration::from_secs(2)) else {
+            return;
+        };
+        first.ended = Some(two_seconds_ago);
+        // Refresh to refresh, 5 s; the socket's two readings, 2 s apart.
+        let mut sample = Sample::new(first, Duration::from_secs(5));
+        let now = time_wait(48_000);
+        assert_eq!(sample.judge(tuple_hash(&now), &now), (false, false));
+        // A fresh TIME_WAIT on the 4-tuple (more left than 2 s allows) is
+        // another connection, within the old one's 50 s.
+        let mut first = FirstListing::new();
+        first.record(&then);
+        first.ended = Some(two_seconds_ago);
+        let mut sample = Sample::new(first, Duration::from_secs(5));
+        let again = time_wait(59_000);
+        assert_eq!(sample.judge(tuple_hash(&again), &again), (true, true));
+        // Counted from `elapsed` (5 s), the older one would have been
+        // taken for another connection: what the gap prevents.
+        let mut first = FirstListing::new();
+        first.record(&then);
+        let mut sample = Sample::new(first, Duration::from_secs(5));
+        assert_eq!(sample.judge(tuple_hash(&now), &now), (true, true));
+    }
 }
