@@ -116,11 +116,29 @@ impl DestCount {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct DestKey {
     local: IpAddr,
     remote: IpAddr,
     remote_port: u16,
+}
+
+/// Hashed once per connected socket: an IPv4 pair of addresses as one
+/// word, rather than an enum tag and an address each (equal keys still
+/// hash alike: the words are the values).
+impl std::hash::Hash for DestKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        match (self.local, self.remote) {
+            (IpAddr::V4(local), IpAddr::V4(remote)) => {
+                state.write_u64((u64::from(local.to_bits()) << 32) | u64::from(remote.to_bits()));
+            }
+            (local, remote) => {
+                local.hash(state);
+                remote.hash(state);
+            }
+        }
+        state.write_u16(self.remote_port);
+    }
 }
 
 /// Ephemeral-range ports as a bitset, for counting distinct ports.
