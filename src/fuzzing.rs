@@ -330,7 +330,7 @@ type Assignment = (String, String, bool);
 fn assignments(settings: &[persisted::Setting]) -> Vec<Assignment> {
     settings
         .iter()
-        .map(|s| (s.key.to_string(), s.value.clone(), s.ignore_failure))
+        .map(|s| (s.key.to_string(), s.value.to_string(), s.ignore_failure))
         .collect()
 }
 

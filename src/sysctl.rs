@@ -4,6 +4,7 @@
 //! JSON output, rule files and `--set` use. sysctl.d files may also write the
 //! slashed form (`net/ipv4/tcp_tw_reuse`), so parsing normalises to dots here, once.
 
+use arcstr::{ArcStr, Substr};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -47,10 +48,16 @@ pub const GATHERED_NETFILTER_KEYS: &[&str] = &[
 pub const GATHERED_VENDOR_IPV4_KEYS: &[&str] = &["tcp_tw_timeout"];
 
 /// A dotted sysctl key, validated to be a plausible path component chain.
+//
+// Shared text (not in the JSON schema's description): a key is named again
+// in a file's settings, its winner, its drift and the keys absent on this
+// kernel (100,000 of each for a generated file), and a copy is a count, not
+// an allocation. A key read from a file is a view into that file's text
+// (`SysctlKey::parse_in`), so a file of 100,000 lines allocates no key.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, JsonSchema)]
 #[serde(try_from = "String")]
 #[schemars(with = "String")]
-pub struct SysctlKey(String);
+pub struct SysctlKey(Substr);
 
 /// The dotted text, borrowed: `into = "String"` would copy every key it
 /// writes (a check can write 200,000).
@@ -79,7 +86,21 @@ impl SysctlKey {
     /// key is slashed and any dots are part of a component (e.g. interface names
     /// such as `eth0.100`); otherwise dots separate and slashes do.
     pub fn parse(text: &str) -> Result<Self, KeyError> {
-        let text = text.trim();
+        Self::parse_with(text, |plain: &str| Substr::from(plain))
+    }
+
+    /// [`SysctlKey::parse`] of `text`, a part of `source`: a key written as
+    /// it is stored (dotted, no surrounding space) is kept as a view into
+    /// `source`, not copied.
+    ///
+    /// # Panics
+    /// If `text` does not lie inside `source`.
+    pub fn parse_in(source: &ArcStr, text: &str) -> Result<Self, KeyError> {
+        Self::parse_with(text, |plain| source.substr_from(plain))
+    }
+
+    fn parse_with(text: &str, keep: impl FnOnce(&str) -> Substr) -> Result<Self, KeyError> {
+        let text = trim(text);
         // The common key, dotted printable ASCII without an empty component,
         // in one pass over its bytes (a file can hold 100,000 keys); anything
         // else is judged in full below, with the same answer.
@@ -91,7 +112,7 @@ impl SysctlKey {
             after_dot = dot;
         }
         if plain && !after_dot {
-            return Ok(SysctlKey(text.to_owned()));
+            return Ok(SysctlKey(keep(text)));
         }
         Self::parse_in_full(text)
     }
@@ -133,7 +154,7 @@ impl SysctlKey {
         if bad {
             return Err(KeyError::BadCharacter(text.to_string()));
         }
-        Ok(SysctlKey(dotted))
+        Ok(SysctlKey(Substr::from(dotted)))
     }
 
     /// Parses and insists on a tree twtune manages.
@@ -144,13 +165,13 @@ impl SysctlKey {
     /// This key, if it lies in a tree twtune manages.
     pub fn into_managed(self) -> Result<Self, KeyError> {
         if !self.is_managed() {
-            return Err(KeyError::NotManaged(self.0));
+            return Err(KeyError::NotManaged(self.0.to_string()));
         }
         Ok(self)
     }
 
     pub fn ipv4(name: &str) -> Self {
-        SysctlKey(format!("net.ipv4.{name}"))
+        SysctlKey(Substr::from(format!("net.ipv4.{name}")))
     }
 
     pub fn as_str(&self) -> &str {
@@ -196,7 +217,38 @@ impl TryFrom<String> for SysctlKey {
 
 impl From<SysctlKey> for String {
     fn from(key: SysctlKey) -> String {
-        key.0
+        key.0.to_string()
+    }
+}
+
+/// [`str::trim`], the ASCII whitespace at either end stripped byte by byte
+/// first: a line's ends are almost always ASCII, and the Unicode-aware trim
+/// costs more than the short key or value it trims. A non-ASCII end is left
+/// to [`str::trim`], so the answer is the same for every text.
+pub fn trim(text: &str) -> &str {
+    // char::is_whitespace's ASCII members (U+000B included, unlike
+    // u8::is_ascii_whitespace).
+    let space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r');
+    let bytes = text.as_bytes();
+    // Already trimmed: both ends ASCII and not space (a key, a plain value).
+    match (bytes.first(), bytes.last()) {
+        (Some(first), Some(last))
+            if *first < 0x80 && *last < 0x80 && !space(first) && !space(last) =>
+        {
+            return text;
+        }
+        _ => {}
+    }
+    let start = bytes.iter().position(|b| !space(b)).unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !space(b))
+        .map_or(start, |i| i + 1);
+    // Both ends are ASCII positions, so char boundaries.
+    let inner = &text[start..end];
+    match (inner.as_bytes().first(), inner.as_bytes().last()) {
+        (Some(&first), Some(&last)) if first >= 0x80 || last >= 0x80 => inner.trim(),
+        _ => inner,
     }
 }
 

@@ -191,7 +191,7 @@ pub fn value_in(text: &str, key: &SysctlKey) -> Option<String> {
         .into_iter()
         .rev()
         .find(|s| s.key == *key)
-        .map(|s| s.value)
+        .map(|s| s.value.to_string())
 }
 
 /// `before` with each key set to its new value: every existing assignment of

@@ -70,7 +70,7 @@ pub struct Facts {
     /// value as /proc shows it, whitespace runs folded to one space.
     pub sysctl: BTreeMap<String, String>,
     /// Gathered keys this kernel does not have.
-    pub sysctl_absent: Vec<String>,
+    pub sysctl_absent: Vec<SysctlKey>,
     pub persisted: PersistedConfig,
     pub counters: Counters,
     pub namespace: NamespaceFacts,
@@ -141,7 +141,7 @@ pub fn gather(options: &GatherOptions) -> Result<Facts, FactError> {
 pub struct Prelude {
     kernel: KernelFacts,
     sysctl: BTreeMap<String, String>,
-    sysctl_absent: Vec<String>,
+    sysctl_absent: Vec<SysctlKey>,
     persisted: PersistedConfig,
 }
 
@@ -225,7 +225,7 @@ impl Prelude {
                 while known.next_if(|k| *k < key.as_str()).is_some() {}
                 known.peek() != Some(&key.as_str())
                     && key.is_managed()
-                    && !key.as_str().contains('*')
+                    && memchr::memchr(b'*', key.as_str().as_bytes()).is_none()
             })
             .collect();
         let mut sysctl = BTreeMap::new();
@@ -245,7 +245,7 @@ impl Prelude {
                 // Optional keys (a vendor knob, conntrack not loaded) are
                 // simply not there; the others are facts of this kernel.
                 None if index < gathered && optional.contains(key) => {}
-                None => sysctl_absent.push(key.as_str().to_owned()),
+                None => sysctl_absent.push(key.clone()),
             }
         }
         sysctl_absent.sort();

@@ -431,11 +431,11 @@ fn in_winning_files(root: &Path, persisted: &PersistedConfig) -> Result<Vec<KeyO
     let mut owners = Vec::new();
     let mut texts: BTreeMap<&str, Option<String>> = BTreeMap::new();
     for (key, winner) in persisted.boot_winners() {
-        if !texts.contains_key(winner.file.as_str()) {
+        if !texts.contains_key(&*winner.file) {
             let text = read_optional(&crate::host_path::in_tree(root, &winner.file))?;
-            texts.insert(winner.file.as_str(), text);
+            texts.insert(&*winner.file, text);
         }
-        let Some(Some(text)) = texts.get(winner.file.as_str()) else {
+        let Some(Some(text)) = texts.get(&*winner.file) else {
             continue;
         };
         let at = format!("{}:{}", winner.file, winner.line);
@@ -443,7 +443,7 @@ fn in_winning_files(root: &Path, persisted: &PersistedConfig) -> Result<Vec<KeyO
             owners.push(KeyOwner {
                 key: winner.key.clone(),
                 owner: tool.to_string(),
-                value: Some(winner.value.clone()),
+                value: Some(winner.value.to_string()),
                 source: format!("{at} (the file says it is managed by {tool})"),
                 change_in: format!("{tool}'s source for {}, not the file itself", winner.file),
             });
@@ -454,7 +454,7 @@ fn in_winning_files(root: &Path, persisted: &PersistedConfig) -> Result<Vec<KeyO
             owners.push(KeyOwner {
                 key: winner.key.clone(),
                 owner: format!("a hardening baseline ({baseline})"),
-                value: Some(winner.value.clone()),
+                value: Some(winner.value.to_string()),
                 source: format!("{at} (a {baseline} comment in the file)"),
                 change_in: format!(
                     "the baseline's exception process: timestamps off is a deliberate {baseline} choice there; record an exception, then change {at}"

@@ -21,14 +21,16 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
+use arcstr::{ArcStr, Substr};
+
 use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::read::{
-    FactError, metadata_confined, read_dir_confined, read_link_confined, read_optional,
+    FactError, metadata_confined, read_dir_confined, read_link_confined, read_optional_shared,
 };
 use crate::host_path;
-use crate::sysctl::{SysctlKey, normalize_value};
+use crate::sysctl::{SysctlKey, normalize_value, trim};
 
 /// Folders in masking priority: a name in an earlier one hides the same name later.
 pub const SYSCTL_D_DIRS: &[&str] = &[
@@ -44,9 +46,14 @@ pub const SYSCTL_CONF: &str = "etc/sysctl.conf";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Setting {
     pub key: SysctlKey,
-    pub value: String,
+    // A view into the file's text where the value is written as stored (a
+    // file can hold 100,000 settings), else its folded copy.
+    #[schemars(with = "String")]
+    pub value: Substr,
     /// The file as it is named on the host (`/etc/sysctl.d/99-x.conf`), not under --root.
-    pub file: String,
+    // Shared by every setting of the file (a file can hold 100,000).
+    #[schemars(with = "String")]
+    pub file: ArcStr,
     pub line: usize,
     /// `-key = value`: a failure to set it is not an error to systemd-sysctl.
     pub ignore_failure: bool,
@@ -239,7 +246,7 @@ impl PersistedConfig {
         run: &[usize],
         refused: &HashSet<(&str, usize)>,
     ) -> Option<&'a Setting> {
-        let accepted = |s: &&Setting| !refused.contains(&(s.file.as_str(), s.line));
+        let accepted = |s: &&Setting| !refused.contains(&(&*s.file, s.line));
         let lines = || {
             run.iter()
                 .rev()
@@ -251,7 +258,7 @@ impl PersistedConfig {
             Order::System => {
                 let again = self.sysctl_conf_at_boot.as_ref();
                 again
-                    .and_then(|link| lines().find(|s| &s.file == link))
+                    .and_then(|link| lines().find(|s| *s.file == **link))
                     .or_else(|| lines().next())
             }
         }
@@ -261,7 +268,7 @@ impl PersistedConfig {
     pub fn is_refused(&self, setting: &Setting) -> bool {
         self.refused
             .iter()
-            .any(|r| r.file == setting.file && r.line == setting.line)
+            .any(|r| *r.file == *setting.file && r.line == setting.line)
     }
 
     /// The distinct keys set anywhere, sorted.
@@ -296,28 +303,40 @@ impl Order {
 pub fn parse_sysctl_file(file: &str, text: &str) -> (Vec<Setting>, Vec<LineProblem>) {
     let mut settings = Vec::new();
     let mut problems = Vec::new();
-    parse_into(file, text, true, &mut settings, &mut problems);
+    parse_into(
+        file,
+        &ArcStr::from(text),
+        true,
+        &mut settings,
+        &mut problems,
+    );
     (settings, problems)
 }
 
 /// [`parse_sysctl_file`] appending to the lists it is given, its settings
 /// read at boot or not (`at_boot`): a file of 100,000 lines is not copied
-/// from one list into another.
+/// from one list into another, and its keys and values are views into
+/// `text`.
 fn parse_into(
     file: &str,
-    text: &str,
+    text: &ArcStr,
     at_boot: bool,
     settings: &mut Vec<Setting>,
     problems: &mut Vec<LineProblem>,
 ) {
-    for (index, raw) in text.lines().enumerate() {
+    // One name for every setting of the file, shared, not copied per line.
+    let shared = ArcStr::from(file);
+    // Room for a setting a line at once: grown by doubling, a list of
+    // 100,000 is copied on the way, and each copy touches fresh pages.
+    settings.reserve(memchr::memchr_iter(b'\n', text.as_bytes()).count() + 1);
+    for (index, raw) in lines(text).enumerate() {
         let line = index + 1;
-        let trimmed = raw.trim();
+        let trimmed = trim(raw);
         if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
             continue;
         }
-        // A byte search: `=` is ASCII, and lines are short.
-        let equals = trimmed.bytes().position(|b| b == b'=');
+        // A byte search: `=` is ASCII.
+        let equals = memchr::memchr(b'=', trimmed.as_bytes());
         let Some((raw_key, raw_value)) = equals.map(|at| (&trimmed[..at], &trimmed[at + 1..]))
         else {
             problems.push(LineProblem {
@@ -327,16 +346,16 @@ fn parse_into(
             });
             continue;
         };
-        let raw_key = raw_key.trim();
+        let raw_key = trim(raw_key);
         let (ignore_failure, raw_key) = match raw_key.strip_prefix('-') {
-            Some(rest) => (true, rest.trim_start()),
+            Some(rest) => (true, trim(rest)),
             None => (false, raw_key),
         };
-        match SysctlKey::parse(raw_key) {
+        match SysctlKey::parse_in(text, raw_key) {
             Ok(key) => settings.push(Setting {
                 key,
-                value: value_of(raw_value),
-                file: file.to_string(),
+                value: value_of(text, raw_value),
+                file: shared.clone(),
                 line,
                 ignore_failure,
                 at_boot,
@@ -350,13 +369,39 @@ fn parse_into(
     }
 }
 
+/// The lines of `text` as [`str::lines`] gives them (split at `\n`, a
+/// `\r` right before it dropped, no empty last line), found by the memchr
+/// crate's vectorised search: std's per-line search costs more than the
+/// short line it finds (a file can hold 100,000 lines).
+fn lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut start = 0;
+    let mut ends = memchr::memchr_iter(b'\n', text.as_bytes());
+    std::iter::from_fn(move || {
+        let line = match ends.next() {
+            // Only a `\r` that ends the line before its `\n` goes.
+            Some(end) => {
+                let line = &text[start..end];
+                start = end + 1;
+                line.strip_suffix('\r').unwrap_or(line)
+            }
+            None if start < text.len() => {
+                let line = &text[start..];
+                start = text.len();
+                line
+            }
+            None => return None,
+        };
+        Some(line)
+    })
+}
+
 /// [`normalize_value`], without its word-by-word rebuild for the common
 /// value that is one plain word (`0`, `1`): trimmed, it is already folded.
-fn value_of(raw: &str) -> String {
-    let trimmed = raw.trim();
+fn value_of(text: &ArcStr, raw: &str) -> Substr {
+    let trimmed = trim(raw);
     match trimmed.bytes().all(|b| b.is_ascii_graphic()) {
-        true => trimmed.to_owned(),
-        false => normalize_value(raw),
+        true => text.substr_from(trimmed),
+        false => Substr::from(normalize_value(raw)),
     }
 }
 
@@ -453,9 +498,10 @@ pub fn gather(root: &Path) -> Result<PersistedConfig, FactError> {
         // A symlink to /dev/null masks: it reads empty, and sets nothing.
         let is_dev_null = read_link_confined(&path).is_ok_and(|t| t == Path::new("/dev/null"));
         let text = if is_dev_null {
-            String::new()
+            ArcStr::new()
         } else {
-            match read_optional(&path)? {
+            // Shared by the settings that are views into it.
+            match read_optional_shared(&path)? {
                 Some(text) => text,
                 None => continue, // a dangling symlink applies nothing
             }
@@ -503,8 +549,8 @@ impl BootReplay {
             match verdict {
                 Err(reason) => refused.push(Refused {
                     key: s.key.clone(),
-                    value: s.value.clone(),
-                    file: s.file.clone(),
+                    value: s.value.to_string(),
+                    file: s.file.to_string(),
                     line: s.line,
                     reason,
                 }),

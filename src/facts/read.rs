@@ -364,6 +364,37 @@ pub fn read_optional(path: &Path) -> Result<Option<String>, FactError> {
     }
 }
 
+/// [`read_optional`] straight into shared text: the settings parsed from a
+/// sysctl file are views into it, and a file of 100,000 lines read into a
+/// buffer and then copied would touch each of its pages twice. Anything
+/// unusual — a file that changed size since its stat, text that is not
+/// UTF-8 — is read again by [`read_optional`], which gives the same answer
+/// and the same errors.
+pub fn read_optional_shared(path: &Path) -> Result<Option<arcstr::ArcStr>, FactError> {
+    use std::io::Read;
+    let file = match open_confined(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(read_error(path, e.into())),
+    };
+    // A size of 0 is read the plain way too: arcstr allocates no empty text
+    // (and a file that reports 0 may still hold some).
+    let size = match file.metadata() {
+        Ok(m) if m.is_file() && m.len() > 0 && m.len() <= MAX_FILE_BYTES => m.len() as usize,
+        _ => return Ok(read_optional(path)?.map(arcstr::ArcStr::from)),
+    };
+    let mut read = Ok(());
+    let text = arcstr::ArcStr::init_with(size, |buffer| read = (&file).read_exact(buffer));
+    let at_end = || (&file).read(&mut [0u8; 1]).is_ok_and(|n| n == 0);
+    match text {
+        Ok(text) if read.is_ok() && at_end() => match first_long_line(text.as_bytes()) {
+            None => Ok(Some(text)),
+            Some(line) => Err(read_error(path, BoundedReadError::LineTooLong { line })),
+        },
+        _ => Ok(read_optional(path)?.map(arcstr::ArcStr::from)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -401,6 +432,34 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn the_shared_read_answers_as_the_plain_one() {
+        use super::{MAX_LINE_BYTES, read_optional, read_optional_shared};
+        let dir = tempfile::tempdir().unwrap();
+        let mut long = vec![b'x'; MAX_LINE_BYTES + 1];
+        long.extend_from_slice(b"\nnet.ipv4.ip_forward = 1\n");
+        let cases: [(&str, &[u8]); 5] = [
+            ("empty", b""),
+            ("text", b"net.ipv4.tcp_tw_reuse = 1\n# \xc3\xbc\n"),
+            ("no-final-newline", b"a = 1"),
+            ("not-utf8", b"net.ipv4.tcp_tw_reuse = \xff\n"),
+            ("long-line", &long),
+        ];
+        for (name, bytes) in cases {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            let plain = read_optional(&path).map_err(|e| e.to_string());
+            let shared = read_optional_shared(&path).map_err(|e| e.to_string());
+            assert_eq!(shared.map(|t| t.map(|t| t.to_string())), plain, "{name}");
+        }
+        let missing = dir.path().join("missing");
+        assert!(matches!(read_optional_shared(&missing), Ok(None)));
+        // Not a regular file: refused as the plain read refuses it.
+        let plain = read_optional(dir.path()).map_err(|e| e.to_string());
+        let shared = read_optional_shared(dir.path()).map_err(|e| e.to_string());
+        assert_eq!(shared.map(|t| t.map(|t| t.to_string())), plain);
+    }
 
     #[test]
     fn names_that_are_not_utf8_are_written_escaped_and_stay_distinct() {

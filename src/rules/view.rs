@@ -148,7 +148,7 @@ fn build_schema_view() -> Map<String, Json> {
         settings: vec![crate::facts::persisted::Setting {
             key: crate::sysctl::SysctlKey::ipv4("tcp_tw_reuse"),
             value: "1".into(),
-            file: String::new(),
+            file: "".into(),
             line: 1,
             ignore_failure: false,
             at_boot: true,

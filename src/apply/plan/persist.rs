@@ -208,14 +208,14 @@ pub(super) fn shadows(
         }
         if found
             .iter()
-            .any(|s| s.file == winner.file && s.line == winner.line)
+            .any(|s| *s.file == *winner.file && s.line == winner.line)
         {
             continue;
         }
         found.push(Shadow {
             key: key.clone(),
-            value: winner.value.clone(),
-            file: winner.file.clone(),
+            value: winner.value.to_string(),
+            file: winner.file.to_string(),
             line: winner.line,
             suggest: theirs_real,
             order: order.name(),
@@ -243,8 +243,8 @@ pub(super) fn read_after(
     };
     // Positions: (pass, name); pass 1 is `sysctl --system`'s final read of
     // /etc/sysctl.conf.
-    let theirs_is_conf = theirs.file == conf
-        || persisted.sysctl_conf_at_boot.as_deref() == Some(theirs.file.as_str());
+    let theirs_is_conf =
+        *theirs.file == *conf || persisted.sysctl_conf_at_boot.as_deref() == Some(&*theirs.file);
     let theirs_pos = match (order, theirs_is_conf) {
         (Order::System, true) => (1, Default::default()),
         _ => (0, name(&theirs.file)),

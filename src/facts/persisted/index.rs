@@ -60,7 +60,12 @@ pub fn sorted_by_key(settings: &[Setting]) -> Vec<usize> {
         for entry in run.iter_mut() {
             entry.0 = word_at(key(entry.1), depth);
         }
-        run.sort_unstable_by_key(|&(word, i)| (word, i));
+        // A range whose keys all share this word too (`net.ipv4`, `.conf.ve`
+        // in a generated file) is already in the order applied: only a
+        // range that differs here is sorted.
+        if run.iter().any(|e| e.0 != run[0].0) {
+            run.sort_unstable_by_key(|&(word, i)| (word, i));
+        }
         let mut at = 0;
         while at < run.len() {
             let word = run[at].0;
@@ -135,7 +140,7 @@ mod tests {
             .enumerate()
             .map(|(n, k)| Setting {
                 key: SysctlKey::parse(k).unwrap(),
-                value: n.to_string(),
+                value: n.to_string().into(),
                 file: "/etc/sysctl.conf".into(),
                 line: n + 1,
                 ignore_failure: false,

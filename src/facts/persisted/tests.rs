@@ -211,7 +211,36 @@ fn a_plain_word_value_is_what_the_folding_gives() {
         "0x10",
         " - ",
     ] {
-        assert_eq!(value_of(raw), normalize_value(raw), "{raw:?}");
+        let text = arcstr::ArcStr::from(raw);
+        assert_eq!(*value_of(&text, &text), normalize_value(raw), "{raw:?}");
+    }
+}
+
+#[test]
+fn the_byte_trim_and_line_split_give_what_std_gives() {
+    let texts = [
+        "",
+        " ",
+        "a",
+        " a ",
+        "\t\x0b\x0ca b\r\n",
+        "\u{a0} x \u{a0}",
+        " \u{2003}\tx\t\u{2003} ",
+        "\u{85}",
+        "ü ",
+        " \u{3000}",
+        "x\u{a0}\u{a0} \t",
+        "\n\nnet.ipv4.a = 1\r\nb=2\n\r\n last",
+        "no newline at the end",
+        "ends with\r",
+        "\r\n",
+        "a\n\n",
+    ];
+    for text in texts {
+        assert_eq!(trim(text), text.trim(), "{text:?}");
+        let ours: Vec<&str> = lines(text).collect();
+        let std: Vec<&str> = text.lines().collect();
+        assert_eq!(ours, std, "{text:?}");
     }
 }
 
@@ -323,7 +352,7 @@ fn indexed_winners_are_the_winners_of_replaying_every_line() {
             }
             parse_into(
                 file,
-                &text,
+                &arcstr::ArcStr::from(text),
                 *at_boot,
                 &mut config.settings,
                 &mut config.problems,
