@@ -40,11 +40,12 @@ pub fn emit_bytes(bytes: &[u8]) -> std::io::Result<()> {
 /// A JSON document, escaped by the JSON serializer alone
 /// (`twtune::render::json::to_string_pretty`): passing it through the
 /// terminal escaper would write `\x1b`, which is not JSON.
-/// Streamed through a buffer rather than built whole first: a check of a
-/// tree with 100,000 persisted settings prints tens of MB.
+/// Streamed through the renderer's own buffer rather than built whole
+/// first: a check of a tree with 100,000 persisted settings prints tens of
+/// MB, and a second buffer here would copy each of them once more.
 pub fn emit_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     let result = (|| {
-        let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+        let mut out = std::io::stdout().lock();
         twtune::render::json::to_writer_pretty(&mut out, value).map_err(std::io::Error::from)?;
         out.write_all(b"\n")?;
         out.flush()

@@ -248,7 +248,18 @@ impl Prelude {
                 None => sysctl_absent.push(key.clone()),
             }
         }
-        sysctl_absent.sort();
+        // The gathered keys (a few) came first, the files' keys after them
+        // already sorted: the few are sorted and put in their places.
+        let files_first = sysctl_absent
+            .iter()
+            .position(|key| !keys.contains(key))
+            .unwrap_or(sysctl_absent.len());
+        let mut few: Vec<SysctlKey> = sysctl_absent.drain(..files_first).collect();
+        few.sort();
+        for key in few.into_iter().rev() {
+            let at = sysctl_absent.partition_point(|k| *k < key);
+            sysctl_absent.insert(at, key);
+        }
         persisted::BootReplay {
             has_unprivileged_port_start: sysctl.contains_key("net.ipv4.ip_unprivileged_port_start"),
             tw_reuse_bounded: kernel.version.map(|v| v >= KernelVersion::new(4, 18, 0)),

@@ -32,6 +32,12 @@ pub struct Listings {
     /// starts with it is looked up from there, at the cost of one
     /// comparison instead of a hash and a listing search per component.
     resume: Option<(String, usize)>,
+    /// The last name looked up, in which listing, and whether it was
+    /// there: the keys of a run ask the same folder for the same next name
+    /// (`conf`) one after another.
+    last_lookup: Option<(usize, bool)>,
+    /// Its name (a buffer kept, not a string made per lookup).
+    last_name: String,
 }
 
 impl Listings {
@@ -65,11 +71,18 @@ impl Listings {
                 true => Cow::Owned(component.replace('/', ".")),
                 false => Cow::Borrowed(component),
             };
-            let listed = self.listings[index].as_ref().map(|names| {
-                names
-                    .binary_search_by(|n| n.as_os_str().cmp(OsStr::new(name.as_ref())))
-                    .is_ok()
-            });
+            let listed = match self.last_lookup {
+                Some((at, there)) if at == index && self.last_name == name => Some(there),
+                _ => self.listings[index].as_ref().map(|names| {
+                    let there = names
+                        .binary_search_by(|n| n.as_os_str().cmp(OsStr::new(name.as_ref())))
+                        .is_ok();
+                    self.last_lookup = Some((index, there));
+                    self.last_name.clear();
+                    self.last_name.push_str(&name);
+                    there
+                }),
+            };
             match listed {
                 Some(false) => break (false, index),
                 None => break (true, index),

@@ -151,14 +151,14 @@ pub fn facts_report(facts: &Facts) -> FactsReport<'_> {
 /// `\u{9b}` are not JSON. serde_json already writes the C0 controls as
 /// `\u00XX`; DEL and the C1 controls (U+0080–U+009F, which a terminal may
 /// obey as CSI and others) and the JSON-legal but line-breaking U+2028 and
-/// U+2029 are written as `\u00XX`/`\u20XX` too, so the document stays valid
-/// JSON and prints on a terminal without a control character in it.
+/// U+2029 are written as `\u00XX`/`\u20XX` too ([`EscapeControls`]), so the
+/// document stays valid JSON and prints on a terminal without a control
+/// character in it.
 pub fn to_string_pretty<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<String> {
     let mut out = Vec::with_capacity(4096);
-    let mut serializer =
-        serde_json::Serializer::with_formatter(&mut out, EscapingFormatter::default());
-    value.serialize(&mut serializer)?;
-    // The serializer writes only UTF-8 (every string it is given is a &str).
+    write_document(&mut out, value, Indenting::default())?;
+    // The serializer writes only UTF-8 (every string it is given is a &str),
+    // and the escaping replaces whole characters.
     String::from_utf8(out).map_err(|e| serde::ser::Error::custom(e.to_string()))
 }
 
@@ -168,9 +168,7 @@ pub fn to_writer_pretty<W: std::io::Write, T: Serialize + ?Sized>(
     writer: W,
     value: &T,
 ) -> serde_json::Result<()> {
-    let mut serializer =
-        serde_json::Serializer::with_formatter(writer, EscapingFormatter::default());
-    value.serialize(&mut serializer)
+    write_document(writer, value, Indenting::default())
 }
 
 /// [`to_writer_pretty`] of a value `levels` deep in a document written
@@ -180,20 +178,145 @@ pub fn to_writer_pretty_at<W: std::io::Write, T: Serialize + ?Sized>(
     value: &T,
     levels: usize,
 ) -> serde_json::Result<()> {
-    let formatter = EscapingFormatter {
+    let layout = Indenting {
         current_indent: levels,
         has_value: false,
     };
+    write_document(writer, value, layout)
+}
+
+fn write_document<W: std::io::Write, T: Serialize + ?Sized>(
+    writer: W,
+    value: &T,
+    layout: Indenting,
+) -> serde_json::Result<()> {
+    use std::io::Write;
+    // serde_json writes a document in pieces of a few bytes; the controls
+    // are escaped in the buffer's blocks, not piece by piece.
+    let mut out = std::io::BufWriter::with_capacity(32 * 1024, EscapeControls::new(writer));
     value.serialize(&mut serde_json::Serializer::with_formatter(
-        writer, formatter,
-    ))
+        &mut out, layout,
+    ))?;
+    out.flush().map_err(serde_json::Error::io)
+}
+
+/// Writes serde_json's output with DEL, the C1 controls and U+2028/U+2029
+/// as `\u007f`, `\u0080`…`\u009f`, `\u2028`, `\u2029`. Every byte of DEL
+/// or above in serde_json's output lies inside a string (its structure,
+/// numbers and literals are ASCII), so escaping them in the output is
+/// escaping them in the strings, and a block of plain ASCII — almost every
+/// block — is passed on after two vectorised scans instead of being
+/// looked at string by string (a document of 100,000 persisted settings
+/// has 1.1 million strings). A character split between two writes is held
+/// back until its end arrives.
+struct EscapeControls<W> {
+    out: W,
+    /// The start of a sequence that may be one to escape, awaiting its rest:
+    /// `C2`, `E2` or `E2 80`.
+    held: Held,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Held {
+    Nothing,
+    C2,
+    E2,
+    E280,
+}
+
+impl<W: std::io::Write> EscapeControls<W> {
+    fn new(out: W) -> Self {
+        EscapeControls {
+            out,
+            held: Held::Nothing,
+        }
+    }
+
+    /// Writes what is held as it was: its sequence turned out to be
+    /// another character.
+    fn release(&mut self) -> std::io::Result<()> {
+        let held: &[u8] = match self.held {
+            Held::Nothing => return Ok(()),
+            Held::C2 => b"\xc2",
+            Held::E2 => b"\xe2",
+            Held::E280 => b"\xe2\x80",
+        };
+        self.held = Held::Nothing;
+        self.out.write_all(held)
+    }
+
+    fn escape(&mut self, code: u32) -> std::io::Result<()> {
+        write!(self.out, "\\u{code:04x}")
+    }
+}
+
+/// No byte is DEL or above: plain ASCII, passed on as it is.
+fn plain(bytes: &[u8]) -> bool {
+    bytes.is_ascii() && memchr::memchr(0x7f, bytes).is_none()
+}
+
+impl<W: std::io::Write> std::io::Write for EscapeControls<W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.write_all(bytes)?;
+        Ok(bytes.len())
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        if self.held == Held::Nothing && plain(bytes) {
+            return self.out.write_all(bytes);
+        }
+        let mut run = 0;
+        for (at, &b) in bytes.iter().enumerate() {
+            let (escape, held) = match (self.held, b) {
+                (Held::Nothing, 0x7f) => (Some(0x7f), Held::Nothing),
+                (Held::Nothing, 0xc2) => (None, Held::C2),
+                (Held::Nothing, 0xe2) => (None, Held::E2),
+                (Held::Nothing, _) => continue,
+                (Held::C2, 0x80..=0x9f) => (Some(u32::from(b)), Held::Nothing),
+                (Held::E2, 0x80) => (None, Held::E280),
+                (Held::E280, 0xa8 | 0xa9) => (Some(0x2000 + u32::from(b) - 0x80), Held::Nothing),
+                // Another character: what was held goes out as it was, and
+                // this byte starts a run of its own (it may itself start a
+                // sequence: `C2 C2 85`).
+                _ => {
+                    self.release()?;
+                    run = at;
+                    match b {
+                        0x7f => (Some(0x7f), Held::Nothing),
+                        0xc2 => (None, Held::C2),
+                        0xe2 => (None, Held::E2),
+                        _ => continue,
+                    }
+                }
+            };
+            // The run before this byte, unless it is held or escaped.
+            if self.held == Held::Nothing {
+                self.out.write_all(&bytes[run..at])?;
+            }
+            self.held = held;
+            run = at + 1;
+            if let Some(code) = escape {
+                self.escape(code)?;
+            }
+        }
+        if self.held == Held::Nothing {
+            self.out.write_all(&bytes[run..])?;
+        }
+        Ok(())
+    }
+
+    /// The end of a document: anything still held is written as it was.
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.release()?;
+        self.out.flush()
+    }
 }
 
 /// serde_json's `PrettyFormatter` layout (two spaces a level), each line's
 /// break and indentation written at once: a document of 100,000 persisted
 /// settings has millions of lines (issue 20 §2).
 #[derive(Default)]
-struct EscapingFormatter {
+struct Indenting {
     current_indent: usize,
     has_value: bool,
 }
@@ -202,7 +325,7 @@ struct EscapingFormatter {
 const BREAK: &[u8; 2 + 2 * 32] =
     b",\n                                                                ";
 
-impl EscapingFormatter {
+impl Indenting {
     /// A line break (after a comma unless `first`) and the current indentation.
     fn new_line<W: ?Sized + std::io::Write>(&self, w: &mut W, first: bool) -> std::io::Result<()> {
         let from = usize::from(first);
@@ -238,66 +361,7 @@ impl EscapingFormatter {
     }
 }
 
-/// Whether any byte is DEL (0x7f) or above, eight bytes a step: most of a
-/// document is plain ASCII in short strings (a key, a field name, a file
-/// name), where a vectorised loop spends more on its set-up than on the
-/// bytes. The last word overlaps the one before it (a byte looked at twice
-/// answers the same), so a string is read in whole words, never byte by byte
-/// unless it is shorter than four.
-fn has_del_or_above(bytes: &[u8]) -> bool {
-    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // Per byte: the high bit is set, or the low seven are all ones (DEL),
-    // which adding one carries into the high bit; no carry crosses a byte.
-    let flags = |w: u64| w | ((w & LOW7) + ONES);
-    let u64_at = |at: usize| {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(&bytes[at..at + 8]);
-        u64::from_ne_bytes(word)
-    };
-    let u32_at = |at: usize| {
-        let mut word = [0u8; 4];
-        word.copy_from_slice(&bytes[at..at + 4]);
-        u64::from(u32::from_ne_bytes(word))
-    };
-    let n = bytes.len();
-    let found = match n {
-        0..4 => return bytes.iter().any(|&b| b >= 0x7f),
-        4..8 => flags(u32_at(0) | (u32_at(n - 4) << 32)),
-        _ => {
-            let whole = (0..n / 8).fold(0, |found, i| found | flags(u64_at(8 * i)));
-            whole | flags(u64_at(n - 8))
-        }
-    };
-    found & HIGH != 0
-}
-
-fn json_escaped(c: char) -> bool {
-    matches!(c, '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}')
-}
-
-impl serde_json::ser::Formatter for EscapingFormatter {
-    fn write_string_fragment<W: ?Sized + std::io::Write>(
-        &mut self,
-        writer: &mut W,
-        fragment: &str,
-    ) -> std::io::Result<()> {
-        // Below DEL every character is written as it is (serde_json has
-        // already escaped the C0 controls, quotes and backslashes).
-        if !has_del_or_above(fragment.as_bytes()) {
-            return writer.write_all(fragment.as_bytes());
-        }
-        let mut rest = fragment;
-        while let Some(at) = rest.find(json_escaped) {
-            writer.write_all(&rest.as_bytes()[..at])?;
-            let c = rest[at..].chars().next().unwrap_or_default();
-            write!(writer, "\\u{:04x}", c as u32)?;
-            rest = &rest[at + c.len_utf8()..];
-        }
-        writer.write_all(rest.as_bytes())
-    }
-
+impl serde_json::ser::Formatter for Indenting {
     fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
         self.open(w, b"[")
     }
@@ -341,25 +405,48 @@ impl serde_json::ser::Formatter for EscapingFormatter {
 mod tests {
     use super::*;
 
+    /// What the escaping must write for `text`: each character the old
+    /// per-string escaper escaped, as `\uXXXX`.
+    fn escaped_by_character(text: &str) -> String {
+        text.chars()
+            .map(|c| match c {
+                '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}' => format!("\\u{:04x}", c as u32),
+                c => c.to_string(),
+            })
+            .collect()
+    }
+
     #[test]
-    fn del_and_above_is_found_at_every_place_of_a_word() {
-        for len in 0..20 {
-            for at in 0..len {
-                for b in [0x7f_u8, 0x80, 0xc3, 0xff] {
-                    let mut bytes = vec![b'a'; len];
-                    bytes[at] = b;
-                    assert!(has_del_or_above(&bytes), "{bytes:?}");
+    fn controls_are_escaped_wherever_the_writes_split_them() {
+        use std::io::Write;
+        // Neighbours that share a first byte with an escaped character:
+        // `Â` (C3 82), `ł` (C5 82), `¡` (C2 A1), `‧` (E2 80 A7), `€`
+        // (E2 82 AC); and two escaped ones in a row.
+        let text = "a\u{7f}b\u{80}\u{85}\u{9b}\u{9f}\u{a0}¡Âł\u{2027}\u{2028}\u{2029}\u{202a}€ü\u{2028}\u{85}z";
+        let expected = escaped_by_character(text);
+        let bytes = text.as_bytes();
+        for first in 0..=bytes.len() {
+            for second in first..=bytes.len() {
+                let mut out = Vec::new();
+                let mut escape = EscapeControls::new(&mut out);
+                for part in [&bytes[..first], &bytes[first..second], &bytes[second..]] {
+                    escape.write_all(part).unwrap();
                 }
+                escape.flush().unwrap();
+                assert_eq!(
+                    String::from_utf8(out).unwrap(),
+                    expected,
+                    "split at {first}, {second}"
+                );
             }
-            // Every byte below DEL, the ones next to it included.
-            let low: Vec<u8> = (0..len)
-                .map(|i| [0x7e_u8, 0x00, 0x3f, 0x40][i % 4])
-                .collect();
-            assert!(!has_del_or_above(&low), "{low:?}");
         }
-        for b in 0..=255_u8 {
-            assert_eq!(has_del_or_above(&[b; 9]), b >= 0x7f, "{b:#x}");
-        }
+        // Plain text passes as it is; a lone lead byte at the very end is
+        // written as it was.
+        let mut out = Vec::new();
+        let mut escape = EscapeControls::new(&mut out);
+        escape.write_all(b"{\"a\": 1}\xe2\x80").unwrap();
+        escape.flush().unwrap();
+        assert_eq!(out, b"{\"a\": 1}\xe2\x80");
     }
 
     #[test]

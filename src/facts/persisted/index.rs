@@ -64,7 +64,7 @@ pub fn sorted_by_key(settings: &[Setting]) -> Vec<usize> {
         // in a generated file) is already in the order applied: only a
         // range that differs here is sorted.
         if run.iter().any(|e| e.0 != run[0].0) {
-            run.sort_unstable_by_key(|&(word, i)| (word, i));
+            run.sort_unstable_by_key(|&(word, i)| (u128::from(word) << 64) | i as u128);
         }
         let mut at = 0;
         while at < run.len() {
