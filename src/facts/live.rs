@@ -41,6 +41,8 @@ pub struct Watched {
     facts: Facts,
     counters: Counters,
     listing: Option<FirstListing>,
+    /// The listing before, done with: where the next one is recorded.
+    spare: FirstListing,
     last: Instant,
 }
 
@@ -111,6 +113,7 @@ impl Watched {
             facts,
             counters,
             listing,
+            spare: FirstListing::default(),
             last,
         })
     }
@@ -134,15 +137,16 @@ impl Watched {
         {
             facts.sysctl.insert(CONNTRACK_COUNT.to_string(), value);
         }
-        let (gathered, listing) = sockets::gather_keeping(
+        let kept = sockets::gather_keeping(
             &self.options,
             facts.kernel.version,
             &facts.sysctl,
             previous,
-            true,
+            Some(std::mem::take(&mut self.spare)),
         )?;
-        self.listing = listing;
-        facts.sockets = gathered.map(|mut s| {
+        self.listing = kept.listing;
+        self.spare = kept.spent.unwrap_or_default();
+        facts.sockets = kept.facts.map(|mut s| {
             sockets::creators::apply_trace(&mut s, &trace);
             sockets::name_top_creators(&mut s);
             s

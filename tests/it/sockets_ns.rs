@@ -91,6 +91,30 @@ fn ipv6_time_wait_is_listed_with_bracketed_destinations() {
     assert_eq!(d["local"], "::1");
 }
 
+/// Both families' TIME_WAIT come from one walk of the kernel's connection
+/// table (sockets/diag.rs, `dump_any_family`): each is counted, once.
+#[test]
+fn ipv4_and_ipv6_time_wait_are_both_counted_once() {
+    needs!(Need::Root);
+    let facts = in_private_netns(|| {
+        let v4 = TcpListener::bind(addr("127.0.0.9:8444")).unwrap();
+        let v6 = TcpListener::bind(addr("[::1]:8445")).unwrap();
+        write_ns_sysctl("net.ipv4.tcp_tw_reuse", "0");
+        make_time_wait(&v4, 7, true);
+        make_time_wait(&v6, 4, true);
+        facts()
+    });
+    let s = &facts["sockets"];
+    assert_eq!(s["time_wait"], 11, "{s}");
+    assert_eq!(s["states"]["TIME_WAIT"], 11, "{s}");
+    let v4 = destination(&facts, "127.0.0.9:8444").unwrap_or_else(|| panic!("{s}"));
+    let v6 = destination(&facts, "[::1]:8445").unwrap_or_else(|| panic!("{s}"));
+    assert_eq!(
+        (v4["time_wait"].clone(), v6["time_wait"].clone()),
+        (7.into(), 4.into())
+    );
+}
+
 #[test]
 fn close_wait_names_the_holding_process() {
     needs!(Need::Root);

@@ -116,11 +116,29 @@ impl DestCount {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct DestKey {
     local: IpAddr,
     remote: IpAddr,
     remote_port: u16,
+}
+
+/// Hashed once per connected socket: an IPv4 pair of addresses as one
+/// word, rather than an enum tag and an address each (equal keys still
+/// hash alike: the words are the values).
+impl std::hash::Hash for DestKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        match (self.local, self.remote) {
+            (IpAddr::V4(local), IpAddr::V4(remote)) => {
+                state.write_u64((u64::from(local.to_bits()) << 32) | u64::from(remote.to_bits()));
+            }
+            (local, remote) => {
+                local.hash(state);
+                remote.hash(state);
+            }
+        }
+        state.write_u16(self.remote_port);
+    }
 }
 
 /// Ephemeral-range ports as a bitset, for counting distinct ports.
@@ -159,7 +177,10 @@ pub struct Aggregator {
     time_wait_client: u64,
     time_wait_reusable: u64,
     server_ports: HashMap<u16, u64>,
-    destinations: HashMap<DestKey, DestCount>,
+    /// Looked up once per connected socket: hashed by foldhash, seeded per
+    /// map (std's SipHash was a tenth of a listing's user time at 250,000
+    /// TIME_WAIT).
+    destinations: HashMap<DestKey, DestCount, foldhash::fast::RandomState>,
     in_use: PortSet,
     /// Ports held by something other than TIME_WAIT connect() may reuse.
     taken: PortSet,
@@ -186,7 +207,7 @@ impl Aggregator {
             time_wait_client: 0,
             time_wait_reusable: 0,
             server_ports: HashMap::new(),
-            destinations: HashMap::new(),
+            destinations: HashMap::default(),
             in_use: PortSet::new(),
             taken: PortSet::new(),
             unlisted: Vec::new(),
@@ -204,11 +225,18 @@ impl Aggregator {
 
     /// Also keeps every connected socket's 4-tuple, so the next reading
     /// can tell its new connections from these without a listing of its own.
-    pub fn keeping_listing(mut self) -> Self {
-        self.listing = Some(FirstListing::with_capacity(
-            self.previous.as_ref().map_or(0, |p| p.first.len()),
-        ));
+    /// `storage`: a listing done with, whose allocation is reused.
+    pub fn keeping_listing(mut self, storage: FirstListing) -> Self {
+        let room = self.previous.as_ref().map_or(0, |p| p.first.len());
+        self.listing = Some(FirstListing::reuse(storage, room));
         self
+    }
+
+    /// The first listing given to [`Aggregator::with_previous`], done with
+    /// once every socket is observed (what [`Aggregator::finish`] needs of
+    /// it, the time between the listings, stays).
+    pub fn take_spent(&mut self) -> Option<FirstListing> {
+        self.previous.as_mut().map(Sample::take_first)
     }
 
     /// The first listing given to [`Aggregator::with_previous`], back.
@@ -243,8 +271,10 @@ impl Aggregator {
             // Counted by the first pass.
             return;
         }
-        if let Some(listing) = &mut self.listing {
-            listing.record(&record);
+        // The 4-tuple's hash, once, for the listing kept and the one judged against.
+        let hash = (self.listing.is_some() || self.previous.is_some()).then(|| tuple_hash(&record));
+        if let (Some(listing), Some(hash)) = (&mut self.listing, hash) {
+            listing.record_hashed(hash, &record);
         }
         // Unknown states and bound-only sockets count in the total, never named.
         self.states[record.state.index()] += 1;
@@ -288,10 +318,10 @@ impl Aggregator {
             remote_port: record.remote_port,
         };
         // A 4-tuple reused since the first listing is a new connection too.
-        let (is_new, reused) = self
-            .previous
-            .as_ref()
-            .map_or((false, false), |p| p.judge(&record));
+        let (is_new, reused) = match (&mut self.previous, hash) {
+            (Some(previous), Some(hash)) => previous.judge(hash, &record),
+            _ => (false, false),
+        };
         let count = self.destinations.entry(key).or_default();
         count.new += u64::from(is_new);
         count.reuse_seen += u64::from(reused);

@@ -43,6 +43,14 @@ const NLMSG_HDRLEN: usize = 16;
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
+/// The request of the older inet_diag interface (TCPDIAG_GETSOCK,
+/// include/uapi/linux/inet_diag.h), and the type of its answers: the
+/// kernel still serves it (inet_diag_rcv_msg_compat()), and it lists both
+/// families in one walk (below).
+const TCPDIAG_GETSOCK: u16 = 18;
+/// `struct inet_diag_req`: family, src_len, dst_len, ext, the 48-byte
+/// inet_diag_sockid, states, dbs.
+const INET_DIAG_REQ_LEN: usize = 60;
 const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_DUMP: u16 = 0x300;
 const INET_DIAG_REQ_V2_LEN: usize = 56;
@@ -111,6 +119,34 @@ pub fn encode_request_ext(
     req[2] = ext;
     req[4..8].copy_from_slice(&states.to_ne_bytes());
     // inet_diag_sockid stays zero: no address filter; cookie 0 is "any".
+    buf
+}
+
+/// A TCPDIAG_GETSOCK dump request for TCP sockets of both families in the
+/// given states. inet_diag_dump_compat() asks with family AF_UNSPEC
+/// whatever the request's own says, and inet_diag_dump_icsk() then skips no
+/// socket for its family: one walk of the kernel's connection table lists
+/// IPv4 and IPv6 alike, where two SOCK_DIAG_BY_FAMILY dumps walk the whole
+/// table twice (at 250,000 IPv4 TIME_WAIT, the IPv6 walk that finds nothing
+/// cost about 40 ms of system time on Linux 6.18). Each answer still names
+/// its own family.
+pub fn encode_request_any_family(
+    states: u32,
+    ext: u8,
+    seq: u32,
+) -> [u8; NLMSG_HDRLEN + INET_DIAG_REQ_LEN] {
+    let mut buf = [0u8; NLMSG_HDRLEN + INET_DIAG_REQ_LEN];
+    let len = buf.len() as u32;
+    buf[0..4].copy_from_slice(&len.to_ne_bytes());
+    buf[4..6].copy_from_slice(&TCPDIAG_GETSOCK.to_ne_bytes());
+    buf[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+    buf[8..12].copy_from_slice(&seq.to_ne_bytes());
+    let req = &mut buf[NLMSG_HDRLEN..];
+    // idiag_family (ignored by the kernel for a dump), no address lengths.
+    req[0] = AF_INET;
+    req[3] = ext;
+    // inet_diag_sockid (bytes 4..52) stays zero: no filter.
+    req[52..56].copy_from_slice(&states.to_ne_bytes());
     buf
 }
 
@@ -186,7 +222,7 @@ pub fn decode(buf: &[u8], mut each: impl FnMut(SockRecord)) -> Result<Progress, 
                     return Err(DiagError::Kernel(Errno::from_raw(-code)));
                 }
             }
-            SOCK_DIAG_BY_FAMILY => {
+            SOCK_DIAG_BY_FAMILY | TCPDIAG_GETSOCK => {
                 if body.len() < INET_DIAG_MSG_LEN {
                     return Err(DiagError::Truncated {
                         offset,
@@ -266,6 +302,29 @@ pub fn dump_ext(
     )
 }
 
+/// Streams every TCP socket of both families in `states` to `each`, in one
+/// walk ([`encode_request_any_family`]). `Ok(false)`, with nothing streamed,
+/// when the kernel refuses the older request (a kernel or sandbox without
+/// it): the caller then asks each family.
+pub fn dump_any_family(states: u32, mut each: impl FnMut(SockRecord)) -> Result<bool, DiagError> {
+    let mut streamed = false;
+    let result = crate::facts::netlink::dump(
+        SockProtocol::NetlinkSockDiag,
+        &encode_request_any_family(states, 0, 1),
+        |buf| {
+            decode(buf, |r| {
+                streamed = true;
+                each(r)
+            })
+        },
+    );
+    match result {
+        Ok(()) => Ok(true),
+        Err(DiagError::Kernel(_)) if !streamed => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,6 +337,37 @@ mod tests {
         h.extend_from_slice(&1u32.to_ne_bytes());
         h.extend_from_slice(&0u32.to_ne_bytes());
         h
+    }
+
+    #[test]
+    fn any_family_request_layout_and_answers() {
+        let r = encode_request_any_family(state_bit(TcpState::TimeWait), 0, 3);
+        assert_eq!(r.len(), 76);
+        assert_eq!(u32_at(&r, 0), 76);
+        assert_eq!(u16_at(&r, 4), 18);
+        assert_eq!(u16_at(&r, 6), 0x301);
+        assert_eq!(u32_at(&r, 8), 3);
+        assert_eq!(u32_at(&r, NLMSG_HDRLEN + 52), 1 << 6);
+        assert_eq!(u32_at(&r, NLMSG_HDRLEN + 56), 0);
+        // Its answers carry the request's type, each record its own family.
+        let mut buf = record(AF_INET, 6, &[127, 0, 0, 1], 40000, &[127, 0, 0, 2], 80, 0);
+        buf.extend(record(
+            AF_INET6,
+            6,
+            &Ipv6Addr::LOCALHOST.octets(),
+            40001,
+            &Ipv6Addr::LOCALHOST.octets(),
+            80,
+            0,
+        ));
+        for at in [4, NLMSG_HDRLEN + INET_DIAG_MSG_LEN + 4] {
+            buf[at..at + 2].copy_from_slice(&TCPDIAG_GETSOCK.to_ne_bytes());
+        }
+        let mut got = Vec::new();
+        assert_eq!(decode(&buf, |r| got.push(r)), Ok(Progress::More));
+        assert_eq!(got.len(), 2);
+        assert!(got[0].local.is_ipv4() && got[1].local.is_ipv6());
+        assert_eq!(got[1].timer_left_ms, Some(59_000));
     }
 
     /// An inet_diag_msg as the kernel lays it out.

@@ -125,11 +125,13 @@ fn netlink_passes(
             skip(family, diag::dump_ext(family, states, ext, &mut other))?;
         }
     }
-    for &family in families.iter().filter(|_| seen.may_time_wait()) {
-        skip(
-            family,
-            diag::dump(family, diag::state_bit(TcpState::TimeWait), &mut other),
-        )?;
+    // Both families' TIME_WAIT in one walk of the connection table, or one
+    // walk each where the kernel refuses that request.
+    let time_wait = diag::state_bit(TcpState::TimeWait);
+    if seen.may_time_wait() && !diag::dump_any_family(time_wait, &mut other)? {
+        for &family in &families {
+            skip(family, diag::dump(family, time_wait, &mut other))?;
+        }
     }
     Ok(unlisted)
 }
@@ -187,6 +189,7 @@ pub fn first_sample(options: &GatherOptions) -> Result<Option<FirstListing>, Fac
         }
     };
     if options.reads_running_system() && netlink_passes(false, |_| {}, &mut keep).is_ok() {
+        listing.end();
         return Ok(Some(listing));
     }
     let mut listing = FirstListing::new();
@@ -201,6 +204,7 @@ pub fn first_sample(options: &GatherOptions) -> Result<Option<FirstListing>, Fac
             }
         })?;
     }
+    listing.end();
     Ok(Some(listing))
 }
 
@@ -214,54 +218,83 @@ pub fn gather(
     sysctl: &Sysctls,
     previous: Option<(FirstListing, std::time::Duration)>,
 ) -> Result<Option<SocketFacts>, FactError> {
-    gather_keeping(options, kernel, sysctl, previous, false).map(|(facts, _)| facts)
+    gather_keeping(options, kernel, sysctl, previous, None).map(|kept| kept.facts)
 }
 
-/// [`gather`], also returning this listing's 4-tuples when `keep`: the
-/// first listing of the next reading, taken in the same pass (`twtune top`
-/// reads the sockets once per interval, not twice).
+/// What [`gather_keeping`] read.
+#[derive(Debug)]
+pub struct Kept {
+    /// The socket facts; `None` when a fixture tree has no socket tables.
+    pub facts: Option<SocketFacts>,
+    /// This listing's sockets, when asked to keep them.
+    pub listing: Option<FirstListing>,
+    /// The `previous` listing, done with: storage for the next one.
+    pub spent: Option<FirstListing>,
+}
+
+/// [`gather`], also keeping this listing's 4-tuples when `keep` is given
+/// (a listing done with, whose storage it reuses, or
+/// [`FirstListing::default`]): the first listing of the next reading, taken
+/// in the same pass (`twtune top` reads the sockets once per interval, not
+/// twice, and records each listing in the storage of the one before last).
 pub fn gather_keeping(
     options: &GatherOptions,
     kernel: Option<KernelVersion>,
     sysctl: &Sysctls,
     previous: Option<(FirstListing, std::time::Duration)>,
-    keep: bool,
-) -> Result<(Option<SocketFacts>, Option<FirstListing>), FactError> {
+    keep: Option<FirstListing>,
+) -> Result<Kept, FactError> {
     let root = options.root();
     let (range, reserved) = port_settings(root, sysctl)?;
     let policy = ReusePolicy::from_settings(reuse_settings(sysctl), kernel);
-    // The first listing (a hash per socket: 250,000 entries at 250,000
+    // The first listing (an entry per socket: 250,000 at 250,000
     // TIME_WAIT) is moved into the aggregator, never copied; a netlink pass
     // that fails hands it back for the /proc fallback.
-    let mut previous = previous.map(|(first, elapsed)| Sample { first, elapsed });
-    let fresh = |previous: Option<Sample>| {
+    let mut previous = previous.map(|(first, elapsed)| Sample::new(first, elapsed));
+    let fresh = |previous: Option<Sample>, keep: Option<FirstListing>| {
         let agg = Aggregator::new(range, reserved.clone(), policy.clone()).with_previous(previous);
         match keep {
-            true => agg.keeping_listing(),
-            false => agg,
+            Some(storage) => agg.keeping_listing(storage),
+            None => agg,
         }
     };
+    let mut keep = keep;
     let mut fallback_reason = None;
     if options.reads_running_system() {
-        let mut agg = fresh(previous.take());
+        let mut agg = fresh(previous.take(), keep.take());
         match gather_netlink(&mut agg) {
             Ok(()) => {
-                let listing = agg.take_listing();
-                return Ok((Some(agg.finish(SocketSource::Netlink, root)), listing));
+                let listing = agg.take_listing().map(FirstListing::ended);
+                let spent = agg.take_spent();
+                return Ok(Kept {
+                    facts: Some(agg.finish(SocketSource::Netlink, root)),
+                    listing,
+                    spent,
+                });
             }
             Err(e) => {
                 fallback_reason = Some(e.to_string());
                 previous = agg.take_previous();
+                keep = agg.take_listing();
             }
         }
     }
     let tables = proc_tables(root);
     if tables.is_empty() {
-        return Ok((None, None));
+        return Ok(Kept {
+            facts: None,
+            listing: None,
+            spent: previous.map(Sample::into_first),
+        });
     }
-    let mut agg = gather_proc(fresh(previous), &tables)?;
-    let listing = agg.take_listing();
+    let mut agg = gather_proc(fresh(previous, keep), &tables)?;
+    let listing = agg.take_listing().map(FirstListing::ended);
+    let spent = agg.take_spent();
     let mut facts = agg.finish(SocketSource::Proc, root);
     facts.fallback_reason = fallback_reason;
-    Ok((Some(facts), listing))
+    Ok(Kept {
+        facts: Some(facts),
+        listing,
+        spent,
+    })
 }

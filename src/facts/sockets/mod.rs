@@ -12,6 +12,7 @@ mod aggregate;
 pub mod creators;
 pub mod diag;
 mod gather;
+mod listing;
 mod occupancy;
 mod output;
 pub mod owners;
@@ -26,15 +27,16 @@ use std::net::IpAddr;
 pub use super::ports::{self, PortRange};
 pub use super::tcp_state::TcpState;
 pub use aggregate::{Aggregator, apply_headroom};
-pub use gather::{Sysctls, first_sample, gather, gather_keeping};
+pub use gather::{Kept, Sysctls, first_sample, gather, gather_keeping};
+pub use listing::FirstListing;
 pub use output::{
     Destination, DestinationProcess, HostPorts, PortCount, SocketFacts, SocketSource,
 };
 pub use owners::SocketOwner;
 pub use record::SockRecord;
 pub use reuse::{ReusePolicy, ReuseScope, ReuseSettings};
+pub use sample::Sample;
 use sample::tuple_hash;
-pub use sample::{FirstListing, Sample};
 pub use top_creator::{TopCreator, name_top_creators, top_creator};
 
 /// TIME_WAIT lasts TCP_TIMEWAIT_LEN (include/net/tcp.h); no mainline

@@ -1,122 +1,96 @@
-//! `--sample`: the first listing, and telling new connections (and
-//! TIME_WAIT taken over) from old ones at the second.
+//! `--sample`: telling new connections (and TIME_WAIT taken over) in the
+//! second listing from old ones of the first ([`FirstListing`]).
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 
-use super::{SockRecord, TcpState, canonical};
-
-/// The first listing of `--sample`: one 64-bit hash per 4-tuple, with what
-/// was left of its timer if it was in TIME_WAIT (a marker if not),
-/// and when the listing began.
-#[derive(Debug, Clone)]
-pub struct FirstListing {
-    tuples: HashMap<u64, u32, BuildHasherDefault<Keyed>>,
-    started: std::time::Instant,
-}
-
-/// The map's hasher: its keys are [`tuple_hash`]es, already mixed with a
-/// secret of this process, so they are used as they are rather than hashed
-/// a second time (at 250,000 sockets, SipHash twice per socket was most of
-/// a `top` refresh).
-#[derive(Debug, Default, Clone, Copy)]
-struct Keyed(u64);
-
-impl Hasher for Keyed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only u64 keys are hashed (`write_u64`); any other input is folded
-        // in all the same.
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, value: u64) {
-        self.0 = value;
-    }
-}
+use super::listing::NOT_TIME_WAIT;
+use super::{FirstListing, SockRecord, TcpState, canonical};
 
 /// Two readings of one TIME_WAIT timer, each rounded to jiffies (10 ms at
 /// HZ=100) and converted to milliseconds, can disagree by this much.
 const TIMER_SLACK_MS: u32 = 50;
 
-/// The timer value a first listing records for a socket not in TIME_WAIT.
-const NOT_TIME_WAIT: u32 = u32::MAX;
-
-impl FirstListing {
-    pub(super) fn new() -> Self {
-        FirstListing::with_capacity(0)
-    }
-
-    /// A listing with room for `sockets` (the previous one's count: a
-    /// listing grown from empty rehashes a dozen times at 250,000).
-    pub(super) fn with_capacity(sockets: usize) -> Self {
-        FirstListing {
-            tuples: HashMap::with_capacity_and_hasher(sockets, BuildHasherDefault::default()),
-            started: std::time::Instant::now(),
-        }
-    }
-
-    /// How many sockets it holds.
-    pub(super) fn len(&self) -> usize {
-        self.tuples.len()
-    }
-
-    pub(super) fn record(&mut self, r: &SockRecord) {
-        let left = match r.timer_left_ms {
-            Some(left) if r.state == TcpState::TimeWait => left.min(NOT_TIME_WAIT - 1),
-            _ => NOT_TIME_WAIT,
-        };
-        self.tuples.insert(tuple_hash(r), left);
-    }
-}
-
 /// The sockets of a first listing, for telling new connections from old.
 #[derive(Debug, Clone)]
 pub struct Sample {
     pub(super) first: FirstListing,
-    /// Time between the two listings.
+    /// Time between the two listings (the rates' denominator).
     pub elapsed: std::time::Duration,
+    /// The least time, in whole milliseconds, between the two readings of
+    /// any one socket.
+    gap_ms: u32,
 }
 
 impl Sample {
-    /// Whether `r` is a connection the first listing did not have, and
-    /// whether it took over a TIME_WAIT of the first listing. A 4-tuple in
-    /// TIME_WAIT at the first listing whose timer cannot have run out since
-    /// (measured from the start of that listing, so the gap is never
-    /// understated) yet carries another connection now was taken over by
-    /// connect(): tcp_twsk_unique() allows that only with the peer's
-    /// timestamp recorded. The other connection is either live, or in
-    /// TIME_WAIT again with more of its timer left than the old one could
-    /// still have: at least `elapsed` passed between the two readings (the
-    /// wait lies between them), so the old one has at most its first
-    /// reading less that; [`TIMER_SLACK_MS`] absorbs the rounding of the
-    /// two readings to jiffies. An
-    /// RST can also end a TIME_WAIT early (tcp_timewait_state_process(),
-    /// unless tcp_rfc1337=1), which this cannot tell from reuse; for a
-    /// client's own ephemeral port that takes a peer sending RSTs to
-    /// finished connections, which is rare.
-    pub(super) fn judge(&self, r: &SockRecord) -> (bool, bool) {
-        let Some(&old_left) = self.first.tuples.get(&tuple_hash(r)) else {
+    /// The first listing, taken `elapsed` before the second, which begins
+    /// now. Every socket of the first listing was read by its end and is
+    /// read again after now, so the time since that end is the least gap
+    /// between a socket's two readings. `elapsed` is not: `twtune top`
+    /// measures it from one refresh's start to the next, and a socket the
+    /// first walk reached late (the walk slowed, or top was preempted) and
+    /// the second early has had less than `elapsed` between its readings.
+    /// A listing that never ended (one built by a test) counts `elapsed`.
+    pub fn new(first: FirstListing, elapsed: std::time::Duration) -> Sample {
+        let gap = first.ended.map_or(elapsed, |end| end.elapsed());
+        Sample {
+            first,
+            elapsed,
+            gap_ms: u32::try_from(gap.as_millis()).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// The first listing back, done with (`twtune top` records the next
+    /// listing in its storage).
+    pub(super) fn into_first(self) -> FirstListing {
+        self.first
+    }
+
+    /// The first listing, leaving an empty one: the time between the
+    /// listings stays.
+    pub(super) fn take_first(&mut self) -> FirstListing {
+        std::mem::take(&mut self.first)
+    }
+
+    /// Whether `r`, whose 4-tuple hashes to `hash` ([`tuple_hash`]), is a
+    /// connection the first listing did not have, and whether it took over
+    /// a TIME_WAIT of the first listing. A 4-tuple in TIME_WAIT at the
+    /// first listing whose timer cannot have run out since (measured from
+    /// the start of that listing, so the gap is never understated) yet
+    /// carries another connection now was taken over by connect():
+    /// tcp_twsk_unique() allows that only with the peer's timestamp
+    /// recorded. The other connection is either live, or in TIME_WAIT
+    /// again with more of its timer left than the old one could still
+    /// have: at least the gap of [`Sample::new`] passed between the two
+    /// readings, so the old one has at most its first reading less that;
+    /// [`TIMER_SLACK_MS`] absorbs the rounding of the two readings to
+    /// jiffies. An RST can also end a TIME_WAIT early
+    /// (tcp_timewait_state_process(), unless tcp_rfc1337=1), which this
+    /// cannot tell from reuse; for a client's own ephemeral port that takes
+    /// a peer sending RSTs to finished connections, which is rare.
+    ///
+    /// Called in the order the second listing streams (the first listing's
+    /// lookup is cheapest so: see listing.rs).
+    pub(super) fn judge(&mut self, hash: u64, r: &SockRecord) -> (bool, bool) {
+        let Some(old_left) = self.first.find(hash) else {
             return (true, false);
         };
         if old_left == NOT_TIME_WAIT {
             return (false, false);
         }
-        let since = u64::try_from(self.first.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let alive = u64::from(old_left) > since;
-        let elapsed = u32::try_from(self.elapsed.as_millis()).unwrap_or(u32::MAX);
         let most_left = old_left
-            .saturating_sub(elapsed)
+            .saturating_sub(self.gap_ms)
             .saturating_add(TIMER_SLACK_MS);
         let other =
             r.state != TcpState::TimeWait || r.timer_left_ms.is_some_and(|left| left > most_left);
-        let reused = alive && other;
+        if !other {
+            // The same TIME_WAIT, older: no clock needed (most sockets of a
+            // listing at 250,000 TIME_WAIT; a clock read each was a tenth
+            // of a `top` refresh).
+            return (false, false);
+        }
+        // Read now, after the kernel listed `r`: the gap is never understated.
+        let since = u64::try_from(self.first.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let reused = u64::from(old_left) > since;
         (reused, reused)
     }
 }
@@ -125,18 +99,80 @@ impl Sample {
 /// IPv6 as IPv4), by foldhash's quality hasher with a seed of this process,
 /// drawn once: the hashes of one run are only compared with each other,
 /// and a peer that chooses its addresses and ports cannot aim them at one
-/// bucket of the listing's map without it.
+/// group of a listing's index without it. An IPv4 4-tuple is hashed as
+/// two words (both addresses in one, both ports in the other), anything
+/// else as both 128-bit addresses and the ports: once per socket per
+/// listing in `twtune top`, the widening to IPv6 was most of its cost.
 pub(super) fn tuple_hash(r: &SockRecord) -> u64 {
     use std::hash::BuildHasher as _;
     static STATE: std::sync::OnceLock<foldhash::quality::RandomState> = std::sync::OnceLock::new();
-    let bits = |a: IpAddr| match canonical(a) {
-        IpAddr::V4(v4) => v4.to_ipv6_mapped().to_bits(),
-        IpAddr::V6(v6) => v6.to_bits(),
-    };
-    STATE.get_or_init(Default::default).hash_one((
-        bits(r.local),
-        bits(r.remote),
-        r.local_port,
-        r.remote_port,
-    ))
+    let state = STATE.get_or_init(Default::default);
+    let ports = (u32::from(r.local_port) << 16) | u32::from(r.remote_port);
+    match (canonical(r.local), canonical(r.remote)) {
+        (IpAddr::V4(local), IpAddr::V4(remote)) => state.hash_one((
+            (u64::from(local.to_bits()) << 32) | u64::from(remote.to_bits()),
+            ports,
+        )),
+        (local, remote) => {
+            let bits = |a: IpAddr| match a {
+                IpAddr::V4(v4) => v4.to_ipv6_mapped().to_bits(),
+                IpAddr::V6(v6) => v6.to_bits(),
+            };
+            state.hash_one((bits(local), bits(remote), ports))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    fn time_wait(left: u32) -> SockRecord {
+        SockRecord {
+            state: TcpState::TimeWait,
+            local: "10.0.0.1".parse().unwrap(),
+            local_port: 40000,
+            remote: "10.0.0.2".parse().unwrap(),
+            remote_port: 80,
+            bound_dev_if: 0,
+            timer_left_ms: Some(left),
+            inode: 0,
+            peer_timestamps: None,
+        }
+    }
+
+    /// `twtune top`'s `elapsed` runs from one refresh's start to the next;
+    /// a socket read late in the first walk and early in the second has
+    /// had less than that between its readings. Its TIME_WAIT, older by the
+    /// real gap, is the same one: not new, not taken over.
+    #[test]
+    fn the_gap_between_readings_is_counted_from_the_first_listings_end() {
+        let then = time_wait(50_000);
+        let mut first = FirstListing::new();
+        first.record(&then);
+        let Some(two_seconds_ago) = Instant::now().checked_sub(Duration::from_secs(2)) else {
+            return;
+        };
+        first.ended = Some(two_seconds_ago);
+        // Refresh to refresh, 5 s; the socket's two readings, 2 s apart.
+        let mut sample = Sample::new(first, Duration::from_secs(5));
+        let now = time_wait(48_000);
+        assert_eq!(sample.judge(tuple_hash(&now), &now), (false, false));
+        // A fresh TIME_WAIT on the 4-tuple (more left than 2 s allows) is
+        // another connection, within the old one's 50 s.
+        let mut first = FirstListing::new();
+        first.record(&then);
+        first.ended = Some(two_seconds_ago);
+        let mut sample = Sample::new(first, Duration::from_secs(5));
+        let again = time_wait(59_000);
+        assert_eq!(sample.judge(tuple_hash(&again), &again), (true, true));
+        // Counted from `elapsed` (5 s), the older one would have been
+        // taken for another connection: what the gap prevents.
+        let mut first = FirstListing::new();
+        first.record(&then);
+        let mut sample = Sample::new(first, Duration::from_secs(5));
+        assert_eq!(sample.judge(tuple_hash(&now), &now), (true, true));
+    }
 }

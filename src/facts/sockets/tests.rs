@@ -197,11 +197,8 @@ fn sampled_rates_are_per_destination() {
     for r in (0..100).map(busy).chain((0..100).map(idle)) {
         first.record(&r);
     }
-    let mut agg =
-        Aggregator::new(range, vec![], policy(0, 1, (6, 1))).with_previous(Some(Sample {
-            first,
-            elapsed: std::time::Duration::from_secs(2),
-        }));
+    let mut agg = Aggregator::new(range, vec![], policy(0, 1, (6, 1)))
+        .with_previous(Some(Sample::new(first, std::time::Duration::from_secs(2))));
     // The same TIME_WAIT 2 s on: 2 s less of its timer left.
     let older = |mut r: SockRecord| {
         r.timer_left_ms = Some(57_000);
@@ -651,11 +648,8 @@ fn reuse_seen_during_the_sample_proves_the_peer_sends_timestamps() {
         first.record(&tw(p, 1));
     }
     std::thread::sleep(std::time::Duration::from_millis(5));
-    let mut agg =
-        Aggregator::new(narrow(), vec![], policy(1, 1, (6, 18))).with_previous(Some(Sample {
-            first,
-            elapsed: std::time::Duration::from_secs(1),
-        }));
+    let mut agg = Aggregator::new(narrow(), vec![], policy(1, 1, (6, 18)))
+        .with_previous(Some(Sample::new(first, std::time::Duration::from_secs(1))));
     // 0..3 carry a live connection again, 3..6 went back to TIME_WAIT
     // with a fresh timer, 6..10 are the same TIME_WAIT, older now.
     for p in 0..3 {
