@@ -89,6 +89,16 @@ pub enum DiagError {
     Family { offset: usize, family: u8 },
 }
 
+/// The netlink header of a dump request of `kind` filling all of `buf`;
+/// pid 0 (the kernel).
+fn write_dump_header(buf: &mut [u8], kind: u16, seq: u32) {
+    let len = buf.len() as u32;
+    buf[0..4].copy_from_slice(&len.to_ne_bytes());
+    buf[4..6].copy_from_slice(&kind.to_ne_bytes());
+    buf[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+    buf[8..12].copy_from_slice(&seq.to_ne_bytes());
+}
+
 /// A SOCK_DIAG_BY_FAMILY dump request for TCP sockets of one family in the
 /// given states, without extensions (they would make every record larger).
 pub fn encode_request(
@@ -107,12 +117,7 @@ pub fn encode_request_ext(
     seq: u32,
 ) -> [u8; NLMSG_HDRLEN + INET_DIAG_REQ_V2_LEN] {
     let mut buf = [0u8; NLMSG_HDRLEN + INET_DIAG_REQ_V2_LEN];
-    let len = buf.len() as u32;
-    buf[0..4].copy_from_slice(&len.to_ne_bytes());
-    buf[4..6].copy_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
-    buf[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
-    buf[8..12].copy_from_slice(&seq.to_ne_bytes());
-    // pid 0: the kernel.
+    write_dump_header(&mut buf, SOCK_DIAG_BY_FAMILY, seq);
     let req = &mut buf[NLMSG_HDRLEN..];
     req[0] = family;
     req[1] = IPPROTO_TCP;
@@ -136,11 +141,7 @@ pub fn encode_request_any_family(
     seq: u32,
 ) -> [u8; NLMSG_HDRLEN + INET_DIAG_REQ_LEN] {
     let mut buf = [0u8; NLMSG_HDRLEN + INET_DIAG_REQ_LEN];
-    let len = buf.len() as u32;
-    buf[0..4].copy_from_slice(&len.to_ne_bytes());
-    buf[4..6].copy_from_slice(&TCPDIAG_GETSOCK.to_ne_bytes());
-    buf[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
-    buf[8..12].copy_from_slice(&seq.to_ne_bytes());
+    write_dump_header(&mut buf, TCPDIAG_GETSOCK, seq);
     let req = &mut buf[NLMSG_HDRLEN..];
     // idiag_family (ignored by the kernel for a dump), no address lengths.
     req[0] = AF_INET;
