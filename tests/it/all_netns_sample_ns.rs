@@ -154,14 +154,17 @@ fn one_window_attributes_each_namespaces_connects_and_rates_to_it() {
         .unwrap_or_else(|| panic!("{}", quiet_doc["facts"]["sockets"]));
     assert_eq!(q["established"], 3, "{q}");
     assert_eq!(q["new_per_second"], 0.0, "{q}");
-    assert!(
-        q["creators"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|c| c["connects"] == 0 && c["active_closes"] == 0),
-        "{q}"
-    );
+    // This process's threads were seen, so their namespaces are known: the
+    // churn is not the quiet namespace's. A child forked meanwhile (an `ip`
+    // another test runs) can hold a churned socket's last reference and
+    // close it at its exec; it exits unseen, its namespace unknown, and is
+    // counted by its 4-tuple's destination, as the trace module documents
+    // (NAMESPACE_FILTER) — in both namespaces, which share the address.
+    for c in q["creators"].as_array().unwrap() {
+        let ours = c["pid"] == std::process::id();
+        let quiet = c["connects"] == 0 && c["active_closes"] == 0;
+        assert!(quiet || (!ours && c["exited"] == true), "{q}");
+    }
 
     // The exposition: the rate-derived series of the busy namespace only.
     let text = stdout(&text);
