@@ -349,17 +349,8 @@ mod tests {
         let mut again = FirstListing::reuse(l, 10);
         assert_eq!(again.len(), 0);
         assert_eq!(again.find(1), None);
-        let r = SockRecord {
-            state: TcpState::TimeWait,
-            local: "10.0.0.1".parse().unwrap(),
-            local_port: 40000,
-            remote: "10.0.0.2".parse().unwrap(),
-            remote_port: 80,
-            bound_dev_if: 0,
-            timer_left_ms: Some(59_000),
-            inode: 0,
-            peer_timestamps: None,
-        };
+        // 59 s of TIME_WAIT left.
+        let r = super::super::tests::rec(TcpState::TimeWait, "10.0.0.1", 40000, "10.0.0.2", 80, 0);
         again.record(&r);
         assert_eq!(again.find(tuple_hash(&r)), Some(59_000));
     }

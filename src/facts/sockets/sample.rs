@@ -130,17 +130,10 @@ mod tests {
     use super::*;
 
     fn time_wait(left: u32) -> SockRecord {
-        SockRecord {
-            state: TcpState::TimeWait,
-            local: "10.0.0.1".parse().unwrap(),
-            local_port: 40000,
-            remote: "10.0.0.2".parse().unwrap(),
-            remote_port: 80,
-            bound_dev_if: 0,
-            timer_left_ms: Some(left),
-            inode: 0,
-            peer_timestamps: None,
-        }
+        let mut r =
+            super::super::tests::rec(TcpState::TimeWait, "10.0.0.1", 40000, "10.0.0.2", 80, 0);
+        r.timer_left_ms = Some(left);
+        r
     }
 
     /// `twtune top`'s `elapsed` runs from one refresh's start to the next;

@@ -3,7 +3,8 @@ use super::*;
 use crate::facts::kernel::KernelVersion;
 use crate::facts::options::GatherOptions;
 
-fn rec(
+/// A record as the parsers give it (shared by the sockets modules' tests).
+pub(super) fn rec(
     state: TcpState,
     local: &str,
     lport: u16,
