@@ -113,7 +113,6 @@ pub struct Masked {
 }
 
 mod index;
-mod json;
 pub use index::Winners;
 use index::{Runs, run_of};
 
@@ -151,7 +150,7 @@ impl Serialize for PersistedConfig {
         out.serialize_field("files", &self.files)?;
         out.serialize_field("sysctl_conf_at_boot", &self.sysctl_conf_at_boot)?;
         out.serialize_field("masked", &self.masked)?;
-        out.serialize_field("settings", &json::SettingsJson(&self.settings))?;
+        out.serialize_field("settings", &self.settings)?;
         out.serialize_field("winners", &WinnerPositions(self))?;
         out.serialize_field("problems", &self.problems)?;
         out.serialize_field("refused", &self.refused)?;
