@@ -112,14 +112,24 @@ impl<W: Write> Pretty<W> {
     }
 
     /// A scalar as serde_json writes it (numbers, `null`, booleans).
-    fn scalar<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        serde_json::to_writer(&mut self.buf, value)
+    fn scalar<T: Serialize>(&mut self, value: T) -> Result<()> {
+        serde_json::to_writer(&mut self.buf, &value)
     }
 
     fn string(&mut self, text: &str) {
         self.buf.push(b'"');
         escape(&mut self.buf, text);
         self.buf.push(b'"');
+    }
+
+    /// An array or object opened, to be written element by element.
+    fn container(&mut self, bracket: u8, in_variant: bool) -> Compound<'_, W> {
+        self.open(bracket);
+        Compound {
+            ser: self,
+            empty: true,
+            in_variant,
+        }
     }
 
     /// The `{"variant": ` an externally tagged enum's data sits in.
@@ -294,6 +304,15 @@ impl<W: Write> Compound<'_, W> {
     }
 }
 
+/// The numbers and booleans of a serializer, each written by `$how`.
+macro_rules! scalars {
+    ($how:ident: $($method:ident($ty:ty)),* $(,)?) => {$(
+        fn $method(self, v: $ty) -> Result<()> {
+            self.$how(v)
+        }
+    )*};
+}
+
 impl<'a, W: Write> ser::Serializer for &'a mut Pretty<W> {
     type Ok = ();
     type Error = serde_json::Error;
@@ -305,45 +324,10 @@ impl<'a, W: Write> ser::Serializer for &'a mut Pretty<W> {
     type SerializeStruct = Compound<'a, W>;
     type SerializeStructVariant = Compound<'a, W>;
 
-    fn serialize_bool(self, v: bool) -> Result<()> {
-        self.scalar(&v)
-    }
-    fn serialize_i8(self, v: i8) -> Result<()> {
-        self.scalar(&v)
-    }
-    fn serialize_i16(self, v: i16) -> Result<()> {
-        self.scalar(&v)
-    }
-    fn serialize_i32(self, v: i32) -> Result<()> {
-        self.scalar(&v)
-    }
-    fn serialize_i64(self, v: i64) -> Result<()> {
-        self.scalar(&v)
-    }
-    fn serialize_i128(self, v: i128) -> Result<()> {
-        self.scalar(&v)
-    }
-    fn serialize_u8(self, v: u8) -> Result<()> {
-        self.scalar(&v)
-    }
-    fn serialize_u16(self, v: u16) -> Result<()> {
-        self.scalar(&v)
-    }
-    fn serialize_u32(self, v: u32) -> Result<()> {
-        self.scalar(&v)
-    }
-    fn serialize_u64(self, v: u64) -> Result<()> {
-        self.scalar(&v)
-    }
-    fn serialize_u128(self, v: u128) -> Result<()> {
-        self.scalar(&v)
-    }
-    fn serialize_f32(self, v: f32) -> Result<()> {
-        self.scalar(&v)
-    }
-    fn serialize_f64(self, v: f64) -> Result<()> {
-        self.scalar(&v)
-    }
+    scalars!(scalar: serialize_bool(bool), serialize_i8(i8), serialize_i16(i16),
+        serialize_i32(i32), serialize_i64(i64), serialize_i128(i128), serialize_u8(u8),
+        serialize_u16(u16), serialize_u32(u32), serialize_u64(u64), serialize_u128(u128),
+        serialize_f32(f32), serialize_f64(f64));
     fn serialize_char(self, v: char) -> Result<()> {
         self.string(v.encode_utf8(&mut [0; 4]));
         Ok(())
@@ -397,12 +381,7 @@ impl<'a, W: Write> ser::Serializer for &'a mut Pretty<W> {
         Ok(())
     }
     fn serialize_seq(self, _len: Option<usize>) -> Result<Compound<'a, W>> {
-        self.open(b'[');
-        Ok(Compound {
-            ser: self,
-            empty: true,
-            in_variant: false,
-        })
+        Ok(self.container(b'[', false))
     }
     fn serialize_tuple(self, len: usize) -> Result<Compound<'a, W>> {
         self.serialize_seq(Some(len))
@@ -415,20 +394,13 @@ impl<'a, W: Write> ser::Serializer for &'a mut Pretty<W> {
         _: &'static str,
         _: u32,
         variant: &'static str,
-        len: usize,
+        _len: usize,
     ) -> Result<Compound<'a, W>> {
         self.open_variant(variant)?;
-        let mut seq = self.serialize_seq(Some(len))?;
-        seq.in_variant = true;
-        Ok(seq)
+        Ok(self.container(b'[', true))
     }
     fn serialize_map(self, _len: Option<usize>) -> Result<Compound<'a, W>> {
-        self.open(b'{');
-        Ok(Compound {
-            ser: self,
-            empty: true,
-            in_variant: false,
-        })
+        Ok(self.container(b'{', false))
     }
     fn serialize_struct(self, _: &'static str, len: usize) -> Result<Compound<'a, W>> {
         self.serialize_map(Some(len))
@@ -438,57 +410,45 @@ impl<'a, W: Write> ser::Serializer for &'a mut Pretty<W> {
         _: &'static str,
         _: u32,
         variant: &'static str,
-        len: usize,
+        _len: usize,
     ) -> Result<Compound<'a, W>> {
         self.open_variant(variant)?;
-        let mut map = self.serialize_map(Some(len))?;
-        map.in_variant = true;
-        Ok(map)
+        Ok(self.container(b'{', true))
     }
 }
 
-impl<W: Write> ser::SerializeSeq for Compound<'_, W> {
-    type Ok = ();
-    type Error = serde_json::Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        self.element(value)
-    }
-    fn end(self) -> Result<()> {
-        Compound::end(self, b']')
-    }
+/// serde has a trait for each kind of container; the sequences all write
+/// an array, the structs an object.
+macro_rules! containers {
+    ($($container:ident::$add:ident => $how:ident, $bracket:literal;)*) => {$(
+        impl<W: Write> ser::$container for Compound<'_, W> {
+            type Ok = ();
+            type Error = serde_json::Error;
+            containers!(@add $add, $how);
+            fn end(self) -> Result<()> {
+                Compound::end(self, $bracket)
+            }
+        }
+    )*};
+    (@add $add:ident, element) => {
+        fn $add<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+            self.element(value)
+        }
+    };
+    (@add $add:ident, entry) => {
+        fn $add<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<()> {
+            self.entry(key, value)
+        }
+    };
 }
 
-impl<W: Write> ser::SerializeTuple for Compound<'_, W> {
-    type Ok = ();
-    type Error = serde_json::Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        self.element(value)
-    }
-    fn end(self) -> Result<()> {
-        Compound::end(self, b']')
-    }
-}
-
-impl<W: Write> ser::SerializeTupleStruct for Compound<'_, W> {
-    type Ok = ();
-    type Error = serde_json::Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        self.element(value)
-    }
-    fn end(self) -> Result<()> {
-        Compound::end(self, b']')
-    }
-}
-
-impl<W: Write> ser::SerializeTupleVariant for Compound<'_, W> {
-    type Ok = ();
-    type Error = serde_json::Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        self.element(value)
-    }
-    fn end(self) -> Result<()> {
-        Compound::end(self, b']')
-    }
+containers! {
+    SerializeSeq::serialize_element => element, b']';
+    SerializeTuple::serialize_element => element, b']';
+    SerializeTupleStruct::serialize_field => element, b']';
+    SerializeTupleVariant::serialize_field => element, b']';
+    SerializeStruct::serialize_field => entry, b'}';
+    SerializeStructVariant::serialize_field => entry, b'}';
 }
 
 impl<W: Write> ser::SerializeMap for Compound<'_, W> {
@@ -499,36 +459,6 @@ impl<W: Write> ser::SerializeMap for Compound<'_, W> {
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
         self.value(value)
-    }
-    fn end(self) -> Result<()> {
-        Compound::end(self, b'}')
-    }
-}
-
-impl<W: Write> ser::SerializeStruct for Compound<'_, W> {
-    type Ok = ();
-    type Error = serde_json::Error;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<()> {
-        self.entry(key, value)
-    }
-    fn end(self) -> Result<()> {
-        Compound::end(self, b'}')
-    }
-}
-
-impl<W: Write> ser::SerializeStructVariant for Compound<'_, W> {
-    type Ok = ();
-    type Error = serde_json::Error;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<()> {
-        self.entry(key, value)
     }
     fn end(self) -> Result<()> {
         Compound::end(self, b'}')
@@ -547,7 +477,7 @@ fn key_must_be_a_string() -> serde_json::Error {
 impl<W: Write> MapKey<'_, W> {
     fn quoted<T: Serialize>(self, value: T) -> Result<()> {
         self.0.buf.push(b'"');
-        self.0.scalar(&value)?;
+        self.0.scalar(value)?;
         self.0.buf.push(b'"');
         Ok(())
     }
@@ -584,39 +514,9 @@ impl<W: Write> ser::Serializer for MapKey<'_, W> {
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<()> {
         value.serialize(self)
     }
-    fn serialize_bool(self, v: bool) -> Result<()> {
-        self.quoted(v)
-    }
-    fn serialize_i8(self, v: i8) -> Result<()> {
-        self.quoted(v)
-    }
-    fn serialize_i16(self, v: i16) -> Result<()> {
-        self.quoted(v)
-    }
-    fn serialize_i32(self, v: i32) -> Result<()> {
-        self.quoted(v)
-    }
-    fn serialize_i64(self, v: i64) -> Result<()> {
-        self.quoted(v)
-    }
-    fn serialize_i128(self, v: i128) -> Result<()> {
-        self.quoted(v)
-    }
-    fn serialize_u8(self, v: u8) -> Result<()> {
-        self.quoted(v)
-    }
-    fn serialize_u16(self, v: u16) -> Result<()> {
-        self.quoted(v)
-    }
-    fn serialize_u32(self, v: u32) -> Result<()> {
-        self.quoted(v)
-    }
-    fn serialize_u64(self, v: u64) -> Result<()> {
-        self.quoted(v)
-    }
-    fn serialize_u128(self, v: u128) -> Result<()> {
-        self.quoted(v)
-    }
+    scalars!(quoted: serialize_bool(bool), serialize_i8(i8), serialize_i16(i16),
+        serialize_i32(i32), serialize_i64(i64), serialize_i128(i128), serialize_u8(u8),
+        serialize_u16(u16), serialize_u32(u32), serialize_u64(u64), serialize_u128(u128));
     fn serialize_f32(self, v: f32) -> Result<()> {
         match v.is_finite() {
             true => self.quoted(v),
