@@ -125,21 +125,26 @@ struct DestKey {
     remote_port: u16,
 }
 
-/// Hashed once per connected socket: an IPv4 pair of addresses as one
-/// word, rather than an enum tag and an address each (equal keys still
-/// hash alike: the words are the values).
+/// Hashed once per connected socket (`check`) or per socket the previous
+/// listing did not count (`top`): an IPv4 key as one 128-bit word, both
+/// addresses and the port, rather than an enum tag and an address each
+/// (equal keys still hash alike: the word is the values); foldhash takes
+/// a 128-bit word in one multiplication, where two words are buffered.
 impl std::hash::Hash for DestKey {
+    #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         match (self.local, self.remote) {
-            (IpAddr::V4(local), IpAddr::V4(remote)) => {
-                state.write_u64((u64::from(local.to_bits()) << 32) | u64::from(remote.to_bits()));
-            }
+            (IpAddr::V4(local), IpAddr::V4(remote)) => state.write_u128(
+                (u128::from(local.to_bits()) << 48)
+                    | (u128::from(remote.to_bits()) << 16)
+                    | u128::from(self.remote_port),
+            ),
             (local, remote) => {
                 local.hash(state);
                 remote.hash(state);
+                state.write_u16(self.remote_port);
             }
         }
-        state.write_u16(self.remote_port);
     }
 }
 

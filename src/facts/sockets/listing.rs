@@ -126,7 +126,9 @@ impl FirstListing {
         self.record_hashed(tuple_hash(r), r);
     }
 
-    /// Adds a socket whose [`tuple_hash`] is `hash`.
+    /// Adds a socket whose [`tuple_hash`] is `hash`. Inlined, as
+    /// [`FirstListing::find`]: once per socket of each `twtune top` listing.
+    #[inline]
     pub(super) fn record_hashed(&mut self, hash: u64, r: &SockRecord) {
         let left = match r.timer_left_ms {
             Some(left) if r.state == TcpState::TimeWait => left.min(NOT_TIME_WAIT - 1),
