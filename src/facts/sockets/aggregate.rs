@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
+use super::listing::NO_DESTINATION;
+use super::sample::Judged;
 use super::*;
 
 /// What a socket inode of interest is, for the one walk over /proc/PID/fd.
@@ -123,21 +125,26 @@ struct DestKey {
     remote_port: u16,
 }
 
-/// Hashed once per connected socket: an IPv4 pair of addresses as one
-/// word, rather than an enum tag and an address each (equal keys still
-/// hash alike: the words are the values).
+/// Hashed once per connected socket (`check`) or per socket the previous
+/// listing did not count (`top`): an IPv4 key as one 128-bit word, both
+/// addresses and the port, rather than an enum tag and an address each
+/// (equal keys still hash alike: the word is the values); foldhash takes
+/// a 128-bit word in one multiplication, where two words are buffered.
 impl std::hash::Hash for DestKey {
+    #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         match (self.local, self.remote) {
-            (IpAddr::V4(local), IpAddr::V4(remote)) => {
-                state.write_u64((u64::from(local.to_bits()) << 32) | u64::from(remote.to_bits()));
-            }
+            (IpAddr::V4(local), IpAddr::V4(remote)) => state.write_u128(
+                (u128::from(local.to_bits()) << 48)
+                    | (u128::from(remote.to_bits()) << 16)
+                    | u128::from(self.remote_port),
+            ),
             (local, remote) => {
                 local.hash(state);
                 remote.hash(state);
+                state.write_u16(self.remote_port);
             }
         }
-        state.write_u16(self.remote_port);
     }
 }
 
@@ -177,10 +184,20 @@ pub struct Aggregator {
     time_wait_client: u64,
     time_wait_reusable: u64,
     server_ports: HashMap<u16, u64>,
-    /// Looked up once per connected socket: hashed by foldhash, seeded per
-    /// map (std's SipHash was a tenth of a listing's user time at 250,000
-    /// TIME_WAIT).
-    destinations: HashMap<DestKey, DestCount, foldhash::fast::RandomState>,
+    /// Every destination's slot in `counts`. Looked up once per connected
+    /// socket the previous listing did not count: hashed by foldhash,
+    /// seeded per map (std's SipHash was a tenth of a listing's user time
+    /// at 250,000 TIME_WAIT).
+    destinations: HashMap<DestKey, u32, foldhash::fast::RandomState>,
+    /// Each destination and its counts, in the order first seen.
+    counts: Vec<(DestKey, DestCount)>,
+    /// The slot in `counts` of each slot of the previous listing's
+    /// aggregation, [`NO_DESTINATION`] until one of its sockets is seen
+    /// again: a socket the previous listing had is counted where it was
+    /// then, after one comparison of its key (`twtune top`: at 250,000
+    /// TIME_WAIT the key's hash and the map's probe were a tenth of a
+    /// refresh's user time).
+    carried: Vec<u32>,
     in_use: PortSet,
     /// Ports held by something other than TIME_WAIT connect() may reuse.
     taken: PortSet,
@@ -208,6 +225,8 @@ impl Aggregator {
             time_wait_reusable: 0,
             server_ports: HashMap::new(),
             destinations: HashMap::default(),
+            counts: Vec::new(),
+            carried: Vec::new(),
             in_use: PortSet::new(),
             taken: PortSet::new(),
             unlisted: Vec::new(),
@@ -318,13 +337,21 @@ impl Aggregator {
             remote_port: record.remote_port,
         };
         // A 4-tuple reused since the first listing is a new connection too.
-        let (is_new, reused) = match (&mut self.previous, hash) {
+        let judged = match (&mut self.previous, hash) {
             (Some(previous), Some(hash)) => previous.judge(hash, &record),
-            _ => (false, false),
+            _ => Judged {
+                new: false,
+                reused: false,
+                counted_toward: NO_DESTINATION,
+            },
         };
-        let count = self.destinations.entry(key).or_default();
-        count.new += u64::from(is_new);
-        count.reuse_seen += u64::from(reused);
+        let slot = self.slot(key, judged.counted_toward);
+        if let Some(listing) = &mut self.listing {
+            listing.counted_toward(slot);
+        }
+        let count = &mut self.counts[slot as usize].1;
+        count.new += u64::from(judged.new);
+        count.reuse_seen += u64::from(judged.reused);
         if record.state.past_handshake() {
             match record.peer_timestamps {
                 Some(true) => count.with_timestamps += 1,
@@ -366,6 +393,43 @@ impl Aggregator {
                 self.taken.insert(record.local_port);
             }
         }
+    }
+
+    /// The slot in `counts` of destination `key`, for a socket the previous
+    /// listing's aggregation counted in its slot `then` (or
+    /// [`NO_DESTINATION`]).
+    fn slot(&mut self, key: DestKey, then: u32) -> u32 {
+        // The same 4-tuple has the same destination: the comparison only
+        // keeps the count exact should two 4-tuples share a 64-bit hash.
+        if let Some(&slot) = self.carried.get(then as usize)
+            && slot != NO_DESTINATION
+            && self.counts[slot as usize].0 == key
+        {
+            return slot;
+        }
+        let slot = match self.destinations.get(&key) {
+            Some(&slot) => slot,
+            None => self.new_destination(key),
+        };
+        if then != NO_DESTINATION {
+            let then = then as usize;
+            if self.carried.len() <= then {
+                self.carried.resize(then + 1, NO_DESTINATION);
+            }
+            self.carried[then] = slot;
+        }
+        slot
+    }
+
+    /// A slot for destination `key`, seen for the first time.
+    #[cold]
+    fn new_destination(&mut self, key: DestKey) -> u32 {
+        // Fewer destinations than sockets, and the kernel's socket table
+        // holds far fewer than 2^32.
+        let slot = self.counts.len() as u32;
+        self.counts.push((key, DestCount::default()));
+        self.destinations.insert(key, slot);
+        slot
     }
 
     fn server_time_wait(&mut self, port: u16, n: u64) {
@@ -478,9 +542,8 @@ impl Aggregator {
         let lifetime = f64::from(self.policy.time_wait_ms) / 1000.0;
         let policy = self.policy.clone();
         // What each peer is known to do decides which TIME_WAIT are free.
-        let mut ranked: Vec<Ranked> = self
-            .destinations
-            .drain()
+        let mut ranked: Vec<Ranked> = std::mem::take(&mut self.counts)
+            .into_iter()
             .map(|(key, c)| {
                 let peer = peer_timestamps(&c, &key, &policy);
                 let taken = c.taken(peer.0);

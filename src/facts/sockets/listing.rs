@@ -30,6 +30,9 @@ use super::{SockRecord, TcpState, tuple_hash};
 /// The timer value an entry holds for a socket not in TIME_WAIT.
 pub(super) const NOT_TIME_WAIT: u32 = u32::MAX;
 
+/// The destination an entry holds for a socket counted toward none.
+pub(super) const NO_DESTINATION: u32 = u32::MAX;
+
 /// One socket of a listing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Entry {
@@ -38,6 +41,20 @@ struct Entry {
     /// What was left of its TIME_WAIT timer, in milliseconds;
     /// [`NOT_TIME_WAIT`] for another state.
     left: u32,
+    /// Where the aggregation that recorded it counted its destination
+    /// ([`FirstListing::counted_toward`]), or [`NO_DESTINATION`]: in the
+    /// padding the hash leaves, so it costs no memory.
+    destination: u32,
+}
+
+/// What a listing holds of one socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Seen {
+    /// What was left of its TIME_WAIT timer ([`NOT_TIME_WAIT`] if it was in
+    /// another state).
+    pub left: u32,
+    /// Where its destination was counted, or [`NO_DESTINATION`].
+    pub destination: u32,
 }
 
 /// The first listing of `--sample` (and of each `top` refresh): every
@@ -109,37 +126,68 @@ impl FirstListing {
         self.record_hashed(tuple_hash(r), r);
     }
 
-    /// Adds a socket whose [`tuple_hash`] is `hash`.
+    /// Adds a socket whose [`tuple_hash`] is `hash`. Inlined, as
+    /// [`FirstListing::find`]: once per socket of each `twtune top` listing.
+    #[inline]
     pub(super) fn record_hashed(&mut self, hash: u64, r: &SockRecord) {
         let left = match r.timer_left_ms {
             Some(left) if r.state == TcpState::TimeWait => left.min(NOT_TIME_WAIT - 1),
             _ => NOT_TIME_WAIT,
         };
-        self.entries.push(Entry { hash, left });
+        self.entries.push(Entry {
+            hash,
+            left,
+            destination: NO_DESTINATION,
+        });
         // An index of what was there before would not have it.
         if self.index.is_some() {
             self.index = None;
         }
     }
 
-    /// The timer recorded for the socket whose 4-tuple hash is `hash`
-    /// ([`NOT_TIME_WAIT`] if it was in another state), or `None` when this
-    /// listing does not have it. Cheapest when asked in the order listed.
-    pub(super) fn find(&mut self, hash: u64) -> Option<u32> {
+    /// Notes where the socket recorded last was counted: an opaque number
+    /// of the aggregation's (its destination's slot), handed back by
+    /// [`FirstListing::find`] to the next aggregation, which may count the
+    /// same socket there again without looking its destination up.
+    pub(super) fn counted_toward(&mut self, destination: u32) {
+        if let Some(last) = self.entries.last_mut() {
+            last.destination = destination;
+        }
+    }
+
+    /// What was recorded of the socket whose 4-tuple hash is `hash`, or
+    /// `None` when this listing does not have it. Cheapest when asked in
+    /// the order listed.
+    ///
+    /// Inlined: once per socket of each `twtune top` refresh, nearly always
+    /// at the cursor, where a call cost more than the comparison.
+    #[inline]
+    pub(super) fn find(&mut self, hash: u64) -> Option<Seen> {
         // At the cursor, or a few entries on: the ones between are gone
         // since (a TIME_WAIT expired, a connection closed).
         let ahead = self.entries.get(self.cursor..).unwrap_or_default();
-        if let Some(k) = ahead.iter().take(LOOK_AHEAD).position(|e| e.hash == hash) {
-            self.cursor += k + 1;
-            return Some(ahead[k].left);
-        }
-        let entries = &self.entries;
-        let at = self
-            .index
-            .get_or_insert_with(|| Index::build(entries))
-            .position(hash)?;
+        let at = match ahead.iter().take(LOOK_AHEAD).position(|e| e.hash == hash) {
+            Some(k) => self.cursor + k,
+            None => self.indexed(hash)?,
+        };
         self.cursor = at + 1;
-        Some(self.entries[at].left)
+        let e = self.entries[at];
+        Some(Seen {
+            left: e.left,
+            destination: e.destination,
+        })
+    }
+}
+
+impl FirstListing {
+    /// Where an entry with `hash` is, asked of the index (built now if
+    /// not yet): a socket not near the cursor.
+    #[cold]
+    fn indexed(&mut self, hash: u64) -> Option<usize> {
+        let entries = &self.entries;
+        self.index
+            .get_or_insert_with(|| Index::build(entries))
+            .position(hash)
     }
 }
 
@@ -242,8 +290,11 @@ mod tests {
 
     fn listing(entries: &[(u64, u32)]) -> FirstListing {
         let mut l = FirstListing::new();
-        l.entries
-            .extend(entries.iter().map(|&(hash, left)| Entry { hash, left }));
+        l.entries.extend(entries.iter().map(|&(hash, left)| Entry {
+            hash,
+            left,
+            destination: NO_DESTINATION,
+        }));
         l
     }
 
@@ -253,7 +304,7 @@ mod tests {
         let map: HashMap<u64, u32> = first.iter().copied().collect();
         let mut l = listing(first);
         for (n, h) in asked.iter().enumerate() {
-            let got = l.find(*h);
+            let got = l.find(*h).map(|seen| seen.left);
             let want = map.get(h).copied();
             match want {
                 // A duplicated hash may be found by either of its entries.
@@ -270,7 +321,7 @@ mod tests {
         let first: Vec<(u64, u32)> = mixed(1).take(1000).zip(0..).collect();
         let mut l = listing(&first);
         for &(h, left) in &first {
-            assert_eq!(l.find(h), Some(left));
+            assert_eq!(l.find(h).map(|seen| seen.left), Some(left));
         }
         assert!(l.index.is_none(), "every socket was at the cursor");
         // Past the end: an index is built, and says no.
@@ -285,7 +336,7 @@ mod tests {
         // Every fourth socket gone: each next one is a step or two on.
         for (n, &(h, left)) in first.iter().enumerate() {
             if n % 4 != 0 {
-                assert_eq!(l.find(h), Some(left));
+                assert_eq!(l.find(h).map(|seen| seen.left), Some(left));
             }
         }
         assert!(l.index.is_none());
@@ -332,7 +383,7 @@ mod tests {
         // The last entry of a hash is the index's answer.
         let mut l = listing(&first);
         assert_eq!(l.find(5), None);
-        assert_eq!(l.find(21), Some(99_999));
+        assert_eq!(l.find(21).map(|seen| seen.left), Some(99_999));
     }
 
     #[test]
@@ -352,6 +403,19 @@ mod tests {
         // 59 s of TIME_WAIT left.
         let r = super::super::tests::rec(TcpState::TimeWait, "10.0.0.1", 40000, "10.0.0.2", 80, 0);
         again.record(&r);
-        assert_eq!(again.find(tuple_hash(&r)), Some(59_000));
+        let seen = Seen {
+            left: 59_000,
+            destination: NO_DESTINATION,
+        };
+        assert_eq!(again.find(tuple_hash(&r)), Some(seen));
+        // Where the socket was counted is handed back with it.
+        again.counted_toward(7);
+        assert_eq!(
+            again.find(tuple_hash(&r)),
+            Some(Seen {
+                destination: 7,
+                ..seen
+            })
+        );
     }
 }

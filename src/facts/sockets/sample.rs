@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use super::listing::NOT_TIME_WAIT;
+use super::listing::{NO_DESTINATION, NOT_TIME_WAIT};
 use super::{FirstListing, SockRecord, TcpState, canonical};
 
 /// Two readings of one TIME_WAIT timer, each rounded to jiffies (10 ms at
@@ -70,10 +70,25 @@ impl Sample {
     ///
     /// Called in the order the second listing streams (the first listing's
     /// lookup is cheapest so: see listing.rs).
-    pub(super) fn judge(&mut self, hash: u64, r: &SockRecord) -> (bool, bool) {
-        let Some(old_left) = self.first.find(hash) else {
-            return (true, false);
+    pub(super) fn judge(&mut self, hash: u64, r: &SockRecord) -> Judged {
+        let Some(seen) = self.first.find(hash) else {
+            return Judged {
+                new: true,
+                reused: false,
+                counted_toward: NO_DESTINATION,
+            };
         };
+        let (new, reused) = self.judge_seen(seen.left, r);
+        Judged {
+            new,
+            reused,
+            counted_toward: seen.destination,
+        }
+    }
+
+    /// [`Sample::judge`] of a socket the first listing has, with `old_left`
+    /// of its timer then.
+    fn judge_seen(&self, old_left: u32, r: &SockRecord) -> (bool, bool) {
         if old_left == NOT_TIME_WAIT {
             return (false, false);
         }
@@ -93,6 +108,19 @@ impl Sample {
         let reused = u64::from(old_left) > since;
         (reused, reused)
     }
+}
+
+/// What [`Sample::judge`] tells of a socket of the second listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Judged {
+    /// A connection the first listing did not have.
+    pub new: bool,
+    /// One that took over a TIME_WAIT of the first listing.
+    pub reused: bool,
+    /// Where the aggregation of the first listing counted the socket's
+    /// destination ([`FirstListing::counted_toward`]), or
+    /// [`NO_DESTINATION`].
+    pub counted_toward: u32,
 }
 
 /// A 64-bit hash of a socket's 4-tuple (addresses canonical: v4-mapped
@@ -129,11 +157,170 @@ mod tests {
 
     use super::*;
 
+    /// (new, reused) of `r`.
+    fn judged(sample: &mut Sample, r: &SockRecord) -> (bool, bool) {
+        let j = sample.judge(tuple_hash(r), r);
+        (j.new, j.reused)
+    }
+
     fn time_wait(left: u32) -> SockRecord {
         let mut r =
             super::super::tests::rec(TcpState::TimeWait, "10.0.0.1", 40000, "10.0.0.2", 80, 0);
         r.timer_left_ms = Some(left);
         r
+    }
+
+    /// Each destination's (TIME_WAIT, established, new) in facts.
+    fn per_destination(f: &super::super::SocketFacts) -> Vec<(String, u64, u64, f64)> {
+        let mut d: Vec<_> = f
+            .destinations
+            .iter()
+            .map(|d| {
+                let new = d.new_per_second.unwrap_or(-1.0);
+                (d.remote.clone(), d.time_wait, d.established, new)
+            })
+            .collect();
+        d.sort_by(|a, b| a.0.cmp(&b.0));
+        d
+    }
+
+    /// One aggregation of `stream` as `twtune top` makes it: judged
+    /// against `previous` (1 s before), keeping its own listing.
+    fn aggregate(
+        stream: &[SockRecord],
+        previous: Option<FirstListing>,
+    ) -> (super::super::SocketFacts, FirstListing) {
+        use super::super::{Aggregator, PortRange, ReusePolicy, SocketSource};
+        let range = PortRange {
+            low: 40000,
+            high: 40999,
+        };
+        let policy = ReusePolicy::from_settings(Default::default(), None);
+        let mut agg = Aggregator::new(range, vec![], policy)
+            .with_previous(previous.map(|p| Sample::new(p, Duration::from_secs(1))))
+            .keeping_listing(FirstListing::default());
+        for r in stream {
+            agg.observe(*r);
+        }
+        let listing = agg.take_listing().unwrap();
+        let root = tempfile::tempdir().unwrap();
+        (agg.finish(SocketSource::Proc, root.path()), listing)
+    }
+
+    /// A socket of the previous listing is counted where that listing's
+    /// aggregation counted it, without looking its destination up: each
+    /// aggregation numbers destinations in the order it meets them, so
+    /// here, where every listing meets them in another order (one new
+    /// first), the numbers differ from one to the next. Every count is the
+    /// one the socket's own destination should have.
+    #[test]
+    fn sockets_carried_from_the_previous_listing_count_toward_their_destination() {
+        let remotes = ["10.0.0.2", "10.0.0.3", "2001:db8::4", "10.0.0.5"];
+        // Listing n: destination d's sockets on ports 40000 + 100 d + p,
+        // TIME_WAIT with n s less of their timer at each listing, one in
+        // four established.
+        let socket = |n: u32, d: usize, p: u16| {
+            let port = 40000 + 100 * d as u16 + p;
+            let (local, remote) = match remotes[d] {
+                v6 if v6.contains(':') => ("2001:db8::1", v6),
+                v4 => ("10.0.0.1", v4),
+            };
+            if p.is_multiple_of(4) {
+                super::super::tests::rec(TcpState::Established, local, port, remote, 80, 0)
+            } else {
+                let mut r = time_wait(59_000 - 1000 * n);
+                (r.local, r.local_port) = (local.parse().unwrap(), port);
+                (r.remote, r.remote_port) = (remote.parse().unwrap(), 80);
+                r
+            }
+        };
+        // Destinations 0..3 interleaved; then 3 first and the others in
+        // reverse, 2 ports of destination 0 gone and 5 new ones on 1;
+        // then in the first order again, destination 3 gone.
+        let first: Vec<SockRecord> = (0..20)
+            .flat_map(|p| (0..3).map(move |d| socket(0, d, p)))
+            .collect();
+        let mut second: Vec<SockRecord> = (0..6).map(|p| socket(1, 3, p)).collect();
+        for d in (0..3).rev() {
+            let ports = match d {
+                0 => 2..20,
+                1 => 0..25,
+                _ => 0..20,
+            };
+            second.extend(ports.map(|p| socket(1, d, p)));
+        }
+        let third: Vec<SockRecord> = (0..25)
+            .flat_map(|p| (0..3).map(move |d| socket(2, d, p)))
+            .filter(|r| r.local_port % 100 < if r.local_port / 100 == 401 { 25 } else { 20 })
+            .collect();
+        let (f, listing) = aggregate(&first, None);
+        assert_eq!(
+            per_destination(&f),
+            [
+                ("10.0.0.2:80".to_string(), 15, 5, -1.0),
+                ("10.0.0.3:80".to_string(), 15, 5, -1.0),
+                ("[2001:db8::4]:80".to_string(), 15, 5, -1.0),
+            ]
+        );
+        let (f, listing) = aggregate(&second, Some(listing));
+        assert_eq!(
+            per_destination(&f),
+            [
+                ("10.0.0.2:80".to_string(), 14, 4, 0.0),
+                ("10.0.0.3:80".to_string(), 18, 7, 5.0),
+                ("10.0.0.5:80".to_string(), 4, 2, 6.0),
+                ("[2001:db8::4]:80".to_string(), 15, 5, 0.0),
+            ]
+        );
+        // The two ports of destination 0 gone at the second listing are
+        // back: new again.
+        let (f, _) = aggregate(&third, Some(listing));
+        assert_eq!(
+            per_destination(&f),
+            [
+                ("10.0.0.2:80".to_string(), 15, 5, 2.0),
+                ("10.0.0.3:80".to_string(), 18, 7, 0.0),
+                ("[2001:db8::4]:80".to_string(), 15, 5, 0.0),
+            ]
+        );
+    }
+
+    /// Where a previous listing says a socket was counted is only taken
+    /// once the destination there is the socket's own: two 4-tuples
+    /// sharing a 64-bit hash, one of them found for the other, still count
+    /// toward their own destinations. Here the listing is made to say both
+    /// were counted in the same place.
+    #[test]
+    fn a_destination_carried_is_compared_before_it_is_counted() {
+        let to = |remote: &str, port: u16| {
+            let mut r = time_wait(59_000);
+            (r.remote, r.local_port) = (remote.parse().unwrap(), port);
+            r
+        };
+        let (one, other) = (to("10.0.0.2", 40001), to("10.0.0.3", 40002));
+        let mut listing = FirstListing::new();
+        for r in [&one, &other] {
+            listing.record(r);
+            listing.counted_toward(0);
+        }
+        let (one, other) = (
+            SockRecord {
+                timer_left_ms: Some(58_000),
+                ..one
+            },
+            SockRecord {
+                timer_left_ms: Some(58_000),
+                ..other
+            },
+        );
+        let (f, _) = aggregate(&[one, other, one], Some(listing));
+        assert_eq!(
+            per_destination(&f),
+            [
+                ("10.0.0.2:80".to_string(), 2, 0, 0.0),
+                ("10.0.0.3:80".to_string(), 1, 0, 0.0),
+            ]
+        );
     }
 
     /// `twtune top`'s `elapsed` runs from one refresh's start to the next;
@@ -152,7 +339,7 @@ mod tests {
         // Refresh to refresh, 5 s; the socket's two readings, 2 s apart.
         let mut sample = Sample::new(first, Duration::from_secs(5));
         let now = time_wait(48_000);
-        assert_eq!(sample.judge(tuple_hash(&now), &now), (false, false));
+        assert_eq!(judged(&mut sample, &now), (false, false));
         // A fresh TIME_WAIT on the 4-tuple (more left than 2 s allows) is
         // another connection, within the old one's 50 s.
         let mut first = FirstListing::new();
@@ -160,12 +347,12 @@ mod tests {
         first.ended = Some(two_seconds_ago);
         let mut sample = Sample::new(first, Duration::from_secs(5));
         let again = time_wait(59_000);
-        assert_eq!(sample.judge(tuple_hash(&again), &again), (true, true));
+        assert_eq!(judged(&mut sample, &again), (true, true));
         // Counted from `elapsed` (5 s), the older one would have been
         // taken for another connection: what the gap prevents.
         let mut first = FirstListing::new();
         first.record(&then);
         let mut sample = Sample::new(first, Duration::from_secs(5));
-        assert_eq!(sample.judge(tuple_hash(&now), &now), (true, true));
+        assert_eq!(judged(&mut sample, &now), (true, true));
     }
 }
