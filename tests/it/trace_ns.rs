@@ -534,7 +534,7 @@ fn connect_failures_toward_a_peer_without_timestamps_are_counted_and_raise_the_f
         })
         .join()
         .unwrap();
-    let (report, pid) = client
+    let (report, pid, metrics) = client
         .run(|| {
             write_ns_sysctl("net.ipv4.ip_local_port_range", "40000 40009");
             write_ns_sysctl("net.ipv4.tcp_tw_reuse", "1");
@@ -550,14 +550,33 @@ fn connect_failures_toward_a_peer_without_timestamps_are_counted_and_raise_the_f
                 },
             );
             let report = run_json(&mut sampled_check("2s"));
+            // The same failures as metrics: the one family with samples
+            // only when failures were traced.
+            let metrics = Command::new(TWTUNE)
+                .args(["check", "--format", "prometheus", "--sample", "1s"])
+                .output()
+                .unwrap();
             let pid = failer.pid as u32;
             assert_eq!(failer.stop(), 0);
             assert_eq!(holder.stop(), 0);
-            (report, pid)
+            (report, pid, metrics)
         })
         .join()
         .unwrap();
     done.store(true, Ordering::Relaxed);
+    let text = String::from_utf8_lossy(&metrics.stdout);
+    assert!(
+        [0, 2].contains(&metrics.status.code().unwrap_or(-1)),
+        "{}",
+        String::from_utf8_lossy(&metrics.stderr)
+    );
+    assert!(
+        text.contains(
+            "\ntwtune_connect_failures_total{errno=\"EADDRNOTAVAIL\",command=\"failer\"} "
+        ),
+        "{text}"
+    );
+    crate::prometheus::assert_promtool_accepts("traced connect failures", &text);
     crate::json_schema::assert_valid("check", &report, "a check with connect failures");
     let sockets = &report["facts"]["sockets"];
     let failures = sockets["connect_failures"].as_array().unwrap();

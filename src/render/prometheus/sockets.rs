@@ -87,10 +87,12 @@ pub fn families(out: &mut Exposition, facts: &Facts, top: usize) {
     per_destination(out, &|i| worst[i].seconds_to_exhaustion);
 
     // The family is always named; it has samples only after a traced
-    // --sample (none is not zero when nothing was traced).
-    out.gauge(
+    // --sample (none is not zero when nothing was traced). A counter, as its
+    // `_total` name (issue 23) says and promtool's lint requires of it: each
+    // run counts its sample from zero, which Prometheus reads as a restart.
+    out.counter(
         "twtune_connect_failures_total",
-        "connect() and bind() calls that failed with EADDRNOTAVAIL or EADDRINUSE during the last traced --sample, by errno and command, the most failing first; no sample without tracing (failures in the sample, reset every run).",
+        "connect() and bind() calls that failed with EADDRNOTAVAIL or EADDRINUSE during the last traced --sample, by errno and command, the most failing first; no sample without tracing (failures in the sample, counted from zero at each run).",
     );
     if sockets.tracing.status == "traced" {
         let mut by: BTreeMap<(&str, &str), u64> = BTreeMap::new();
