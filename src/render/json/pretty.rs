@@ -50,22 +50,25 @@ const BREAK: &[u8; 1 + 2 * 32] =
     b"\n                                                                ";
 
 impl<W: Write> Pretty<W> {
-    fn flush(&mut self) -> Result<()> {
+    /// The text gathered so far, handed to the writer.
+    fn hand_over(&mut self) -> Result<()> {
         self.out
             .write_all(&self.buf)
             .map_err(serde_json::Error::io)?;
         self.buf.clear();
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.hand_over()?;
         self.out.flush().map_err(serde_json::Error::io)
     }
 
     fn flush_if_full(&mut self) -> Result<()> {
-        if self.buf.len() >= FLUSH_AT {
-            self.out
-                .write_all(&self.buf)
-                .map_err(serde_json::Error::io)?;
-            self.buf.clear();
+        match self.buf.len() >= FLUSH_AT {
+            true => self.hand_over(),
+            false => Ok(()),
         }
-        Ok(())
     }
 
     fn new_line(&mut self) {
