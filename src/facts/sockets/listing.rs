@@ -177,9 +177,7 @@ impl FirstListing {
             destination: e.destination,
         })
     }
-}
 
-impl FirstListing {
     /// Where an entry with `hash` is, asked of the index (built now if
     /// not yet): a socket not near the cursor.
     #[cold]
